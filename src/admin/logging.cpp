@@ -1,0 +1,23 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "admin/logging.h"
+
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+namespace laminar::admin {
+
+void setupLogging(const config::LogConfig& cfg) {
+    auto logger = spdlog::stderr_logger_mt("laminar");
+    if (cfg.format == "json") {
+        // One JSON object per line. Messages are laminar's own and never contain a raw quote
+        // from a client: keys and values are not logged.
+        logger->set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","logger":"%n","msg":"%v"})");
+    } else {
+        logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ [%n] %v");
+    }
+    logger->set_level(spdlog::level::from_str(cfg.level));
+    logger->flush_on(spdlog::level::info);
+    spdlog::set_default_logger(logger);
+}
+
+}  // namespace laminar::admin

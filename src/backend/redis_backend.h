@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <utility>
+
+#include <boost/asio/io_context.hpp>
+
+#include <memory>
+#include <vector>
+
+#include "backend/redis_connection.h"
+#include "config/config.h"
+
+namespace laminar::backend {
+
+// One backend as seen by one I/O thread: `connections` shared, multiplexed connections, plus a
+// pool of dedicated connections for clients in a stateful mode (MULTI, blocking, pub/sub, SELECT).
+// Owned by its thread: nothing here is locked.
+class RedisBackend {
+public:
+    RedisBackend(boost::asio::io_context& ioc, const config::BackendConfig& cfg);
+    ~RedisBackend();
+
+    const config::BackendConfig& config() const { return cfg_; }
+    const std::string& name() const { return cfg_.name; }
+
+    // A client always uses the same shared connection (chosen by its id), so the commands of one
+    // client reach Redis in the order it sent them.
+    RedisConnection& shared(uint64_t client_id) { return *shared_[client_id % shared_.size()]; }
+
+    // A connection for one client alone. Reuses an idle clean one when there is one.
+    std::shared_ptr<RedisConnection> acquireDedicated();
+    // Takes the connection back. `clean`: its state is the handshake's (no MULTI, no
+    // subscription, configured db, RESP2), so it may serve another client; otherwise it is closed.
+    void releaseDedicated(std::shared_ptr<RedisConnection> conn, bool clean);
+
+    size_t dedicatedInUse() const { return dedicated_in_use_; }
+    bool anySharedUp() const;
+    // No command waits on a shared connection and no client holds a dedicated one.
+    bool idle() const;
+
+private:
+    boost::asio::io_context& ioc_;
+    config::BackendConfig cfg_;
+    std::vector<std::shared_ptr<RedisConnection>> shared_;
+    std::vector<std::shared_ptr<RedisConnection>> idle_;
+    size_t dedicated_in_use_ = 0;
+};
+
+}  // namespace laminar::backend

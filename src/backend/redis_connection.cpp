@@ -1,0 +1,291 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "backend/redis_connection.h"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "resp/writer.h"
+
+namespace laminar::backend {
+namespace asio = boost::asio;
+using boost::system::error_code;
+
+namespace {
+constexpr std::chrono::milliseconds kMaxBackoff{2000};
+constexpr size_t kReadChunk = 16 * 1024;
+
+std::string describe(const error_code& ec) {
+    if (ec == asio::error::connection_refused) return "connection refused";
+    if (ec == asio::error::eof) return "connection closed by server";
+    if (ec == asio::error::connection_reset) return "connection reset";
+    return ec.message();
+}
+
+std::shared_ptr<spdlog::logger> log() {
+    static auto logger = [] {
+        auto l = spdlog::get("backend");
+        return l ? l : spdlog::default_logger()->clone("backend");
+    }();
+    return logger;
+}
+}  // namespace
+
+RedisConnection::RedisConnection(asio::io_context& ioc, const config::BackendConfig& cfg, bool dedicated)
+    : ioc_(ioc), cfg_(cfg), dedicated_(dedicated), socket_(ioc), timer_(ioc), retry_(ioc) {}
+
+RedisConnection::~RedisConnection() {
+    error_code ignored;
+    socket_.close(ignored);
+}
+
+void RedisConnection::send(std::string_view raw, ReplySink* sink, bool blocking) {
+    if (state_ == State::kDown) {
+        sink->complete(unavailableError(cfg_.name, last_error_), true);
+        return;
+    }
+    if (state_ == State::kIdle) connect();
+    if (state_ == State::kDown) {  // connect() can fail at once
+        sink->complete(unavailableError(cfg_.name, last_error_), true);
+        return;
+    }
+    out_.append(raw);
+    pending_.push_back({sink, std::chrono::steady_clock::now(), blocking, false});
+    if (state_ == State::kReady) {
+        scheduleFlush();
+        armWatchdog();
+    }
+}
+
+void RedisConnection::appendHandshake() {
+    if (cfg_.password) {
+        if (cfg_.username) resp::appendCommand(out_, {"AUTH", *cfg_.username, *cfg_.password});
+        else resp::appendCommand(out_, {"AUTH", *cfg_.password});
+        pending_.push_back({nullptr, std::chrono::steady_clock::now(), false, false});
+    }
+    if (cfg_.db != 0) {
+        auto db = std::to_string(cfg_.db);
+        resp::appendCommand(out_, {"SELECT", db});
+        pending_.push_back({nullptr, std::chrono::steady_clock::now(), false, false});
+    }
+    if (dedicated_) {
+        resp::appendCommand(out_, {"CLIENT", "ID"});
+        pending_.push_back({nullptr, std::chrono::steady_clock::now(), false, true});
+    }
+}
+
+void RedisConnection::connect() {
+    ++generation_;
+    state_ = State::kConnecting;
+    // The handshake goes before anything already queued: swap it in front.
+    std::string queued;
+    queued.swap(out_);
+    std::deque<Pending> waiting;
+    waiting.swap(pending_);
+    appendHandshake();
+    out_.append(queued);
+    for (auto& p : waiting) pending_.push_back(p);
+
+    error_code ec;
+    auto address = asio::ip::make_address(cfg_.address.host == "localhost" ? "127.0.0.1" : cfg_.address.host, ec);
+    if (ec) {
+        fail("cannot resolve '" + cfg_.address.host + "': use an IP address");
+        return;
+    }
+    socket_.close(ec);
+    auto self = shared_from_this();
+    auto gen = generation_;
+    timer_.expires_after(cfg_.connect_timeout);
+    timer_.async_wait([this, self, gen](const error_code& e) {
+        if (e || gen != generation_ || state_ != State::kConnecting) return;
+        fail("connect timed out after " + std::to_string(cfg_.connect_timeout.count()) + "ms");
+    });
+    socket_.async_connect({address, cfg_.address.port}, [this, self, gen](const error_code& e) {
+        if (gen != generation_ || state_ != State::kConnecting) return;
+        if (e) {
+            fail(describe(e));
+            return;
+        }
+        onConnected();
+    });
+}
+
+void RedisConnection::onConnected() {
+    timer_.cancel();
+    error_code ec;
+    socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+    state_ = State::kReady;
+    if (backoff_ > std::chrono::milliseconds(100) || !last_error_.empty())
+        log()->info("backend '{}' at {} is up", cfg_.name, cfg_.address.str());
+    backoff_ = std::chrono::milliseconds(100);
+    last_error_.clear();
+    startRead();
+    if (!out_.empty()) scheduleFlush();
+    if (!pending_.empty()) armWatchdog();
+}
+
+void RedisConnection::scheduleFlush() {
+    if (flush_posted_ || writing_) return;
+    flush_posted_ = true;
+    // Posted, not written now: every client whose request arrived in this event-loop turn adds
+    // its commands first, so they all leave in one write.
+    asio::post(ioc_, [self = shared_from_this()] {
+        self->flush_posted_ = false;
+        self->flush();
+    });
+}
+
+void RedisConnection::flush() {
+    if (writing_ || out_.empty() || state_ != State::kReady) return;
+    writing_ = true;
+    wbuf_.clear();
+    wbuf_.swap(out_);
+    auto gen = generation_;
+    asio::async_write(socket_, asio::buffer(wbuf_), [this, self = shared_from_this(), gen](const error_code& e, size_t) {
+        if (gen != generation_) return;
+        writing_ = false;
+        if (e) {
+            fail(describe(e));
+            return;
+        }
+        if (wbuf_.capacity() > 1024 * 1024) std::string().swap(wbuf_);
+        flush();
+    });
+}
+
+void RedisConnection::startRead() {
+    if (reading_) return;
+    reading_ = true;
+    in_.reserve(kReadChunk / 4);
+    auto gen = generation_;
+    socket_.async_read_some(asio::buffer(in_.writePtr(), in_.writable()),
+                            [this, self = shared_from_this(), gen](const error_code& e, size_t n) {
+                                if (gen != generation_) return;
+                                reading_ = false;
+                                if (e) {
+                                    fail(describe(e));
+                                    return;
+                                }
+                                onRead(n);
+                            });
+}
+
+void RedisConnection::onRead(size_t n) {
+    in_.commit(n);
+    auto gen = generation_;
+    while (!in_.empty()) {
+        auto st = scanner_.scan(in_.data());
+        if (st == resp::ParseStatus::kIncomplete) break;
+        if (st == resp::ParseStatus::kError) {
+            fail("protocol error from server: " + scanner_.error());
+            return;
+        }
+        size_t len = scanner_.consumed();
+        char type = scanner_.type();
+        dispatch(in_.data().substr(0, len), type);
+        if (gen != generation_) return;  // a sink closed us
+        in_.consume(len);
+        scanner_.reset();
+    }
+    if (in_.empty() && in_.capacity() > 4 * kReadChunk) in_.shrinkTo(kReadChunk);
+    startRead();
+}
+
+void RedisConnection::dispatch(std::string_view reply, char type) {
+    if (relay_ && (relay_all_ || type == '>')) {
+        relay_->complete(reply, false);
+        return;
+    }
+    if (pending_.empty()) {
+        fail("unexpected reply from server");
+        return;
+    }
+    Pending p = pending_.front();
+    pending_.pop_front();
+    if (p.sink) {
+        p.sink->complete(reply, false);
+        return;
+    }
+    // A handshake reply: an error means this connection cannot serve (bad password, bad db).
+    if (type == '-') {
+        std::string msg(reply.substr(1));
+        while (!msg.empty() && (msg.back() == '\n' || msg.back() == '\r')) msg.pop_back();
+        fail("handshake failed: " + msg);
+    } else if (p.client_id && type == ':') {
+        server_id_->store(std::strtoll(std::string(reply.substr(1)).c_str(), nullptr, 10), std::memory_order_relaxed);
+    }
+}
+
+void RedisConnection::close(std::string_view why) {
+    closed_ = true;
+    retry_.cancel();
+    if (state_ == State::kDown || state_ == State::kIdle) {
+        state_ = State::kDown;
+        last_error_ = std::string(why);
+        return;
+    }
+    fail(std::string(why));
+}
+
+void RedisConnection::fail(std::string why, bool timeout) {
+    bool was_up = state_ == State::kReady;
+    ++generation_;
+    state_ = State::kDown;
+    writing_ = reading_ = flush_posted_ = false;
+    watchdog_armed_ = false;
+    error_code ec;
+    socket_.close(ec);
+    timer_.cancel();
+    out_.clear();
+    in_.consume(in_.size());
+    scanner_.reset();
+    last_error_ = why;
+    if (!closed_ && (was_up || backoff_ == std::chrono::milliseconds(100)))
+        log()->warn("backend '{}' at {} is down: {}", cfg_.name, cfg_.address.str(), why);
+
+    std::deque<Pending> failed;
+    failed.swap(pending_);
+    std::string error = timeout ? timeoutError(cfg_.name, cfg_.timeout.count()) : unavailableError(cfg_.name, why);
+    auto gen = generation_;
+    auto self = shared_from_this();  // a sink may drop the last owner
+    for (auto& p : failed)
+        if (p.sink) p.sink->complete(error, true);
+    if (relay_) relay_->complete(error, true);
+    if (gen != generation_ || dedicated_ || closed_) return;
+
+    retry_.expires_after(backoff_);
+    backoff_ = std::min(backoff_ * 2, kMaxBackoff);
+    retry_.async_wait([this, self, gen](const error_code& e) {
+        if (e || gen != generation_ || state_ != State::kDown) return;
+        connect();
+    });
+}
+
+void RedisConnection::armWatchdog() {
+    if (watchdog_armed_) return;
+    watchdog_armed_ = true;
+    auto tick = std::clamp(cfg_.timeout / 4, std::chrono::milliseconds(10), std::chrono::milliseconds(250));
+    timer_.expires_after(tick);
+    auto gen = generation_;
+    timer_.async_wait([this, self = shared_from_this(), gen](const error_code& e) {
+        if (e || gen != generation_) return;
+        watchdog_armed_ = false;
+        onWatchdog();
+    });
+}
+
+void RedisConnection::onWatchdog() {
+    if (pending_.empty() || state_ != State::kReady) return;
+    const auto& oldest = pending_.front();
+    if (!oldest.blocking && std::chrono::steady_clock::now() - oldest.sent >= cfg_.timeout) {
+        fail("timed out after " + std::to_string(cfg_.timeout.count()) + "ms", true);
+        return;
+    }
+    armWatchdog();
+}
+
+}  // namespace laminar::backend

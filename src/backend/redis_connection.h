@@ -1,0 +1,120 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <utility>  // before Asio: 1.74 forgets it
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+
+#include "backend/backend.h"
+#include "config/config.h"
+#include "net/buffer.h"
+#include "resp/reply_scanner.h"
+
+namespace laminar::backend {
+
+// One TCP connection to a Redis server, pipelined: commands are appended to an output buffer and
+// written together once per event-loop turn; replies are framed (never decoded) and handed to the
+// sinks in the order the commands were sent.
+//
+//   send(cmd, sink) -> out_ --(one write per turn)--> redis --> in_ -> ReplyScanner -> pending_.front()
+//
+// Contract:
+//  1. Commands sent before the connection is up wait in the output buffer; the handshake (AUTH,
+//     SELECT db) goes first. When the connect, the handshake or a later read/write fails, every
+//     waiting sink gets unavailableError() at once, and the connection is `down` until the next
+//     attempt; commands sent while down fail at once with the same error (no hang).
+//  2. Shared connections reconnect by themselves with a backoff (100 ms doubling to 2 s);
+//     dedicated ones (pinned to one client) do not: down is final.
+//  3. A command without a reply after `timeout` fails every pending command with timeoutError()
+//     and closes the connection, since later replies could no longer be matched. Commands sent
+//     with `blocking` (BLPOP 0...) are exempt while they are the oldest pending.
+//  4. With a relay set, RESP3 pushes ('>' replies), or every reply when relay_all, go to the relay
+//     instead of the pending FIFO: pub/sub on a pinned connection.
+//  5. Sinks may be called synchronously from send() (when down) and must not destroy this
+//     connection from inside complete().
+class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
+public:
+    enum class State { kIdle, kConnecting, kReady, kDown };
+
+    RedisConnection(boost::asio::io_context& ioc, const config::BackendConfig& cfg, bool dedicated);
+    ~RedisConnection();
+    RedisConnection(const RedisConnection&) = delete;
+    RedisConnection& operator=(const RedisConnection&) = delete;
+
+    // Starts connecting if never connected (shared connections connect at start, not on first use).
+    void start() {
+        if (state_ == State::kIdle && !closed_) connect();
+    }
+    void send(std::string_view raw, ReplySink* sink, bool blocking = false);
+    void setRelay(ReplySink* relay, bool relay_all) {
+        relay_ = relay;
+        relay_all_ = relay_all;
+    }
+    // Closes the socket now; pending sinks get an error.
+    void close(std::string_view why);
+
+    State state() const { return state_; }
+    bool down() const { return state_ == State::kDown; }
+    size_t pendingCount() const { return pending_.size(); }
+    const std::string& name() const { return cfg_.name; }
+    // The backend's CLIENT ID for this connection (dedicated connections ask for it), or -1.
+    long long serverId() const { return server_id_->load(std::memory_order_relaxed); }
+    // The same, as a cell other threads may read (CLIENT UNBLOCK from a client on another thread).
+    std::shared_ptr<std::atomic<long long>> serverIdCell() const { return server_id_; }
+    const std::string& lastError() const { return last_error_; }
+
+private:
+    struct Pending {
+        ReplySink* sink;  // nullptr: a handshake reply laminar reads itself
+        std::chrono::steady_clock::time_point sent;
+        bool blocking;
+        bool client_id;   // the handshake's CLIENT ID
+    };
+
+    void connect();
+    void onConnected();
+    void scheduleFlush();
+    void flush();
+    void startRead();
+    void onRead(size_t n);
+    void dispatch(std::string_view reply, char type);
+    void fail(std::string why, bool timeout = false);
+    void armWatchdog();
+    void onWatchdog();
+    void appendHandshake();
+
+    boost::asio::io_context& ioc_;
+    const config::BackendConfig cfg_;
+    const bool dedicated_;
+    boost::asio::ip::tcp::socket socket_;
+    boost::asio::steady_timer timer_;     // connect timeout, then the reply watchdog
+    boost::asio::steady_timer retry_;     // reconnect backoff
+    State state_ = State::kIdle;
+    std::string out_;    // commands not yet written
+    std::string wbuf_;   // the write in flight
+    bool writing_ = false;
+    bool flush_posted_ = false;
+    bool reading_ = false;
+    bool watchdog_armed_ = false;
+    bool closed_ = false;  // close() was called: never reconnect
+    net::Buffer in_{16 * 1024};
+    resp::ReplyScanner scanner_;
+    std::deque<Pending> pending_;
+    ReplySink* relay_ = nullptr;
+    bool relay_all_ = false;
+    std::chrono::milliseconds backoff_{100};
+    std::string last_error_;
+    std::shared_ptr<std::atomic<long long>> server_id_ = std::make_shared<std::atomic<long long>>(-1);
+    uint64_t generation_ = 0;  // bumps on every (re)connect; stale handlers check it
+};
+
+}  // namespace laminar::backend

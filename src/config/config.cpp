@@ -1,0 +1,337 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "config/config.h"
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "config/units.h"
+
+namespace laminar::config {
+namespace {
+
+// Where we are in the document, for messages: "routes[2].strategy.window".
+struct Ctx {
+    std::string source;
+
+    [[noreturn]] void fail(const YAML::Node& near, const std::string& path, const std::string& msg) const {
+        int line = near.IsDefined() ? near.Mark().line + 1 : 0;
+        if (line <= 0) throw ConfigError(fmt::format("{}: {}: {}", source, path, msg));
+        throw ConfigError(fmt::format("{}:{}: {}: {}", source, line, path, msg));
+    }
+};
+
+std::string join(const std::string& path, const std::string& key) { return path.empty() ? key : path + "." + key; }
+
+// Reads one YAML mapping. Keys taken are known; finish() rejects any other key, so a typo in a
+// field name is an error, never a silently ignored setting.
+class MapReader {
+public:
+    MapReader(const Ctx& ctx, const YAML::Node& node, std::string path) : ctx_(ctx), node_(node), path_(std::move(path)) {
+        if (!node.IsMap()) ctx_.fail(node, path_.empty() ? "(top)" : path_, "must be a mapping");
+    }
+
+    YAML::Node take(const std::string& key) {
+        known_.insert(key);
+        return node_[key];
+    }
+    std::string path(const std::string& key) const { return join(path_, key); }
+    const YAML::Node& node() const { return node_; }
+
+    void finish() const {
+        for (const auto& kv : node_) {
+            auto key = kv.first.as<std::string>();
+            if (!known_.count(key)) ctx_.fail(kv.first, path(key), "unknown key");
+        }
+    }
+
+    std::string string(const std::string& key, const std::string& def) {
+        auto n = take(key);
+        if (!n.IsDefined() || n.IsNull()) return def;
+        if (!n.IsScalar()) ctx_.fail(n, path(key), "must be a string");
+        return n.Scalar();
+    }
+    std::optional<std::string> optString(const std::string& key) {
+        auto n = take(key);
+        if (!n.IsDefined() || n.IsNull()) return std::nullopt;
+        if (!n.IsScalar()) ctx_.fail(n, path(key), "must be a string");
+        return n.Scalar();
+    }
+    long long integer(const std::string& key, long long def, long long min, long long max) {
+        auto n = take(key);
+        if (!n.IsDefined() || n.IsNull()) return def;
+        long long v = 0;
+        const auto& s = n.IsScalar() ? n.Scalar() : std::string();
+        auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+        if (!n.IsScalar() || ec != std::errc() || p != s.data() + s.size())
+            ctx_.fail(n, path(key), fmt::format("must be an integer, got '{}'", s));
+        if (v < min || v > max) ctx_.fail(n, path(key), fmt::format("must be between {} and {}, got {}", min, max, v));
+        return v;
+    }
+    bool boolean(const std::string& key, bool def) {
+        auto n = take(key);
+        if (!n.IsDefined() || n.IsNull()) return def;
+        const auto& s = n.IsScalar() ? n.Scalar() : std::string();
+        if (s == "true" || s == "yes" || s == "on") return true;
+        if (s == "false" || s == "no" || s == "off") return false;
+        ctx_.fail(n, path(key), fmt::format("must be true or false, got '{}'", s));
+    }
+    uint64_t size(const std::string& key, uint64_t def, uint64_t min) {
+        auto n = take(key);
+        if (!n.IsDefined() || n.IsNull()) return def;
+        auto v = n.IsScalar() ? parseSize(n.Scalar()) : std::nullopt;
+        if (!v) ctx_.fail(n, path(key), fmt::format("must be a size like 512mb, got '{}'", n.IsScalar() ? n.Scalar() : "?"));
+        if (*v < min) ctx_.fail(n, path(key), fmt::format("must be at least {}, got {}", formatSize(min), n.Scalar()));
+        return *v;
+    }
+    Millis duration(const std::string& key, Millis def, bool allow_zero) {
+        auto n = take(key);
+        if (!n.IsDefined() || n.IsNull()) return def;
+        auto v = n.IsScalar() ? parseDuration(n.Scalar()) : std::nullopt;
+        if (!v) ctx_.fail(n, path(key), fmt::format("must be a duration like 500ms or 1s, got '{}'", n.IsScalar() ? n.Scalar() : "?"));
+        if (!allow_zero && v->count() == 0) ctx_.fail(n, path(key), fmt::format("must be positive, got {}", n.Scalar()));
+        return *v;
+    }
+    std::vector<std::string> strings(const std::string& key) {
+        auto n = take(key);
+        std::vector<std::string> out;
+        if (!n.IsDefined() || n.IsNull()) return out;
+        if (!n.IsSequence()) ctx_.fail(n, path(key), "must be a list of strings");
+        for (size_t i = 0; i < n.size(); ++i) {
+            if (!n[i].IsScalar()) ctx_.fail(n[i], fmt::format("{}[{}]", path(key), i), "must be a string");
+            out.push_back(n[i].Scalar());
+        }
+        return out;
+    }
+
+private:
+    const Ctx& ctx_;
+    YAML::Node node_;
+    std::string path_;
+    std::set<std::string> known_;
+};
+
+bool parseEndpoint(const std::string& text, Endpoint& out) {
+    auto colon = text.rfind(':');
+    if (colon == std::string::npos || colon == 0) return false;
+    std::string host = text.substr(0, colon);
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    unsigned port = 0;
+    auto ps = std::string_view(text).substr(colon + 1);
+    auto [p, ec] = std::from_chars(ps.data(), ps.data() + ps.size(), port);
+    if (ec != std::errc() || p != ps.data() + ps.size() || port == 0 || port > 65535) return false;
+    out.host = host;
+    out.port = static_cast<uint16_t>(port);
+    return true;
+}
+
+Endpoint endpoint(const Ctx& ctx, const YAML::Node& n, const std::string& path) {
+    Endpoint e;
+    if (!n.IsScalar() || !parseEndpoint(n.Scalar(), e))
+        ctx.fail(n, path, fmt::format("must be host:port, got '{}'", n.IsScalar() ? n.Scalar() : "?"));
+    return e;
+}
+
+BackendConfig parseBackend(const Ctx& ctx, const std::string& name, const YAML::Node& node, const std::string& path) {
+    MapReader r(ctx, node, path);
+    BackendConfig b;
+    b.name = name;
+    auto type = r.string("type", "redis");
+    if (type == "redis") {
+        b.type = BackendConfig::Type::kRedis;
+    } else if (type == "memcached" || type == "redis_cluster") {
+        ctx.fail(r.take("type"), r.path("type"), fmt::format("backend type '{}' is not supported by this build yet", type));
+    } else {
+        ctx.fail(r.take("type"), r.path("type"), fmt::format("must be redis, got '{}'", type));
+    }
+    auto addr = r.take("address");
+    if (!addr.IsDefined()) ctx.fail(node, r.path("address"), "is required for a redis backend");
+    b.address = endpoint(ctx, addr, r.path("address"));
+    b.username = r.optString("username");
+    b.password = r.optString("password");
+    b.db = static_cast<int>(r.integer("db", 0, 0, 1 << 20));
+    b.connect_timeout = r.duration("connect_timeout", b.connect_timeout, false);
+    b.timeout = r.duration("timeout", b.timeout, false);
+    b.connections = static_cast<int>(r.integer("connections", 1, 1, 64));
+    r.finish();
+    return b;
+}
+
+const std::set<std::string> kStrategyTypes = {"proxy"};
+
+StrategyConfig parseStrategy(const Ctx& ctx, const Config& cfg, const YAML::Node& node, const std::string& path) {
+    StrategyConfig s;
+    s.yaml_path = path;
+    s.line = node.Mark().line + 1;
+    if (node.IsScalar()) {  // a bare backend name means "proxy to it"
+        s.type = "proxy";
+        s.target = node.Scalar();
+    } else {
+        MapReader r(ctx, node, path);
+        s.type = r.string("type", "");
+        if (s.type.empty()) ctx.fail(node, r.path("type"), "is required");
+        if (!kStrategyTypes.count(s.type))
+            ctx.fail(r.take("type"), r.path("type"), fmt::format("unknown strategy type '{}' (this build has: proxy)", s.type));
+        auto target = r.take("target");
+        if (!target.IsDefined()) ctx.fail(node, r.path("target"), "is required");
+        if (!target.IsScalar()) ctx.fail(target, r.path("target"), "must be a backend name");
+        s.target = target.Scalar();
+        r.finish();
+    }
+    if (cfg.backendIndex(s.target) < 0)
+        ctx.fail(node, path + (node.IsScalar() ? "" : ".target"), fmt::format("unknown backend '{}'", s.target));
+    return s;
+}
+
+void validateGlob(const Ctx& ctx, const YAML::Node& near, const std::string& path, const std::string& glob) {
+    if (glob.empty()) ctx.fail(near, path, "a key glob must not be empty");
+    int depth = 0;
+    for (size_t i = 0; i < glob.size(); ++i) {
+        if (glob[i] == '\\') ++i;
+        else if (glob[i] == '[') ++depth;
+        else if (glob[i] == ']' && depth > 0) --depth;
+    }
+    if (depth != 0) ctx.fail(near, path, fmt::format("unbalanced '[' in key glob '{}'", glob));
+}
+
+RouteConfig parseRoute(const Ctx& ctx, const Config& cfg, const YAML::Node& node, const std::string& path) {
+    MapReader r(ctx, node, path);
+    RouteConfig route;
+    route.name = r.string("name", "");
+    if (route.name.empty()) ctx.fail(node, r.path("name"), "is required");
+    auto match = r.take("match");
+    if (match.IsDefined() && !match.IsNull()) {
+        MapReader m(ctx, match, r.path("match"));
+        MatchConfig mc;
+        mc.keys = m.strings("keys");
+        for (size_t i = 0; i < mc.keys.size(); ++i)
+            validateGlob(ctx, m.take("keys")[i], fmt::format("{}[{}]", m.path("keys"), i), mc.keys[i]);
+        mc.commands = m.strings("commands");
+        m.finish();
+        if (mc.keys.empty() && mc.commands.empty()) ctx.fail(match, r.path("match"), "needs keys or commands");
+        route.match = mc;
+    }
+    auto strategy = r.take("strategy");
+    if (!strategy.IsDefined()) ctx.fail(node, r.path("strategy"), "is required");
+    route.strategy = parseStrategy(ctx, cfg, strategy, r.path("strategy"));
+    r.finish();
+    return route;
+}
+
+std::string hashHex(const std::string& bytes) {
+    uint64_t h = 1469598103934665603ull;  // FNV-1a: stable across runs and builds
+    for (unsigned char c : bytes) {
+        h ^= c;
+        h *= 1099511628211ull;
+    }
+    return fmt::format("{:016x}", h);
+}
+
+Config parse(const std::string& text, const std::string& source) {
+    Ctx ctx{source};
+    YAML::Node root;
+    try {
+        root = YAML::Load(text);
+    } catch (const YAML::Exception& e) {
+        throw ConfigError(fmt::format("{}:{}: {}", source, e.mark.line + 1, e.msg));
+    }
+    if (!root.IsDefined() || root.IsNull()) throw ConfigError(fmt::format("{}: the file is empty", source));
+    Config cfg;
+    cfg.source = source;
+    cfg.hash = hashHex(text);
+    MapReader top(ctx, root, "");
+
+    if (auto n = top.take("listen"); n.IsDefined()) cfg.listen = endpoint(ctx, n, "listen");
+    cfg.threads = static_cast<int>(top.integer("threads", 0, 0, 256));
+    cfg.shutdown_timeout = top.duration("shutdown_timeout", cfg.shutdown_timeout, true);
+
+    if (auto n = top.take("log"); n.IsDefined() && !n.IsNull()) {
+        MapReader r(ctx, n, "log");
+        cfg.log.level = r.string("level", cfg.log.level);
+        static const std::set<std::string> levels = {"trace", "debug", "info", "warn", "error", "off"};
+        if (!levels.count(cfg.log.level))
+            ctx.fail(r.take("level"), "log.level", fmt::format("must be trace, debug, info, warn, error or off, got '{}'", cfg.log.level));
+        cfg.log.format = r.string("format", cfg.log.format);
+        if (cfg.log.format != "text" && cfg.log.format != "json")
+            ctx.fail(r.take("format"), "log.format", fmt::format("must be text or json, got '{}'", cfg.log.format));
+        r.finish();
+    }
+
+    if (auto n = top.take("client"); n.IsDefined() && !n.IsNull()) {
+        MapReader r(ctx, n, "client");
+        auto& c = cfg.client;
+        c.password = r.optString("password");
+        if (c.password && c.password->empty()) ctx.fail(r.take("password"), "client.password", "must not be empty (use null for none)");
+        c.max_clients = static_cast<uint64_t>(r.integer("max_clients", static_cast<long long>(c.max_clients), 1, 1'000'000));
+        c.idle_timeout = r.duration("idle_timeout", c.idle_timeout, true);
+        c.max_bulk = r.size("max_bulk", c.max_bulk, 1);
+        c.max_output = r.size("max_output", c.max_output, 1024);
+        c.allow_admin = r.boolean("allow_admin", c.allow_admin);
+        r.finish();
+    }
+
+    auto backends = top.take("backends");
+    if (!backends.IsDefined() || backends.IsNull() || !backends.IsMap() || backends.size() == 0)
+        ctx.fail(backends.IsDefined() ? backends : root, "backends", "must name at least one backend");
+    for (const auto& kv : backends) {
+        auto name = kv.first.as<std::string>();
+        cfg.backends.push_back(parseBackend(ctx, name, kv.second, "backends." + name));
+    }
+
+    auto routes = top.take("routes");
+    if (!routes.IsDefined() || !routes.IsSequence() || routes.size() == 0)
+        ctx.fail(routes.IsDefined() ? routes : root, "routes", "must be a list with at least the catch-all route");
+    std::set<std::string> names;
+    for (size_t i = 0; i < routes.size(); ++i) {
+        auto path = fmt::format("routes[{}]", i);
+        cfg.routes.push_back(parseRoute(ctx, cfg, routes[i], path));
+        const auto& route = cfg.routes.back();
+        if (!names.insert(route.name).second) ctx.fail(routes[i]["name"], path + ".name", fmt::format("duplicate route name '{}'", route.name));
+        bool last = i + 1 == routes.size();
+        if (last && route.match) ctx.fail(routes[i], path + ".match", "the last route is the catch-all and must have no match");
+        if (!last && !route.match) ctx.fail(routes[i], path + ".match", "only the last route may be a catch-all (no match)");
+    }
+    top.finish();
+    return cfg;
+}
+
+}  // namespace
+
+std::string Endpoint::str() const {
+    if (host.find(':') != std::string::npos) return fmt::format("[{}]:{}", host, port);
+    return fmt::format("{}:{}", host, port);
+}
+
+bool Endpoint::isLoopback() const {
+    return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+const BackendConfig* Config::backend(const std::string& name) const {
+    int i = backendIndex(name);
+    return i < 0 ? nullptr : &backends[static_cast<size_t>(i)];
+}
+
+int Config::backendIndex(const std::string& name) const {
+    for (size_t i = 0; i < backends.size(); ++i)
+        if (backends[i].name == name) return static_cast<int>(i);
+    return -1;
+}
+
+Config loadString(const std::string& text, const std::string& source_name) { return parse(text, source_name); }
+
+Config loadFile(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw ConfigError(fmt::format("{}: cannot open: {}", path, std::strerror(errno)));
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return parse(ss.str(), path);
+}
+
+}  // namespace laminar::config

@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace laminar::config {
+
+using Millis = std::chrono::milliseconds;
+
+// A configuration that cannot be used. what() is "file:line: yaml.path: message", the form
+// `laminar --check-config` prints and a failed reload logs.
+class ConfigError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+struct Endpoint {
+    std::string host;
+    uint16_t port = 0;
+    std::string str() const;
+    bool isLoopback() const;
+    bool operator==(const Endpoint&) const = default;
+};
+
+// Fields marked restart-only are read once at start; a reload that changes them is reported and
+// otherwise ignored. Everything else takes effect on reload.
+struct LogConfig {
+    std::string level = "info";   // trace | debug | info | warn | error | off
+    std::string format = "text";  // text | json
+};
+
+struct ClientConfig {
+    std::optional<std::string> password;   // when set, clients must AUTH first
+    uint64_t max_clients = 10000;
+    Millis idle_timeout{0};                // 0 = never
+    uint64_t max_bulk = 512ull << 20;      // largest bulk string accepted
+    uint64_t max_output = 64ull << 20;     // pending reply bytes before the client is disconnected
+    bool allow_admin = false;              // pass CONFIG, FLUSHALL, DEBUG... to backends
+};
+
+struct BackendConfig {
+    enum class Type { kRedis };
+    std::string name;
+    Type type = Type::kRedis;
+    Endpoint address;
+    std::optional<std::string> username;
+    std::optional<std::string> password;
+    int db = 0;
+    Millis connect_timeout{500};
+    Millis timeout{1000};         // a command without a reply for this long fails the connection
+    int connections = 1;          // shared connections per I/O thread
+
+    bool operator==(const BackendConfig&) const = default;
+};
+
+struct MatchConfig {
+    std::vector<std::string> keys;      // globs; empty = any key
+    std::vector<std::string> commands;  // "read", "write" or command names; empty = any
+};
+
+struct StrategyConfig {
+    std::string type;                   // proxy
+    std::string target;                 // backend name
+    std::string yaml_path;              // for messages
+    int line = 0;
+};
+
+struct RouteConfig {
+    std::string name;
+    std::optional<MatchConfig> match;   // none = catch-all (only the last route)
+    StrategyConfig strategy;
+};
+
+struct Config {
+    std::string source;                  // file name, for messages
+    std::string hash;                    // of the file's bytes, hex
+    Endpoint listen{"127.0.0.1", 6380};  // restart-only
+    int threads = 0;                     // restart-only; 0 = one per core
+    Millis shutdown_timeout{5000};       // restart-only; bounded drain on SIGTERM
+    LogConfig log;
+    ClientConfig client;
+    std::vector<BackendConfig> backends;
+    std::vector<RouteConfig> routes;
+
+    const BackendConfig* backend(const std::string& name) const;
+    int backendIndex(const std::string& name) const;
+};
+
+// Loads and validates. Throws ConfigError naming the file, line and YAML path of the first problem.
+Config loadFile(const std::string& path);
+Config loadString(const std::string& text, const std::string& source_name);
+
+}  // namespace laminar::config

@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "net/server.h"
+
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <thread>
+
+namespace laminar::net {
+namespace asio = boost::asio;
+using boost::system::error_code;
+
+namespace {
+std::shared_ptr<spdlog::logger> log() {
+    static auto logger = [] {
+        auto l = spdlog::get("server");
+        return l ? l : spdlog::default_logger()->clone("server");
+    }();
+    return logger;
+}
+}  // namespace
+
+Server::Server(config::Config cfg, std::string path) : path_(std::move(path)) {
+    snapshot_ = std::make_shared<const policy::Snapshot>(std::move(cfg), 1);
+    int threads = snapshot_->config().threads;
+    if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    for (int i = 0; i < threads; ++i) {
+        workers_.push_back(std::make_unique<Worker>(*this, i));
+        workers_.back()->setSnapshot(snapshot_);
+    }
+}
+
+Server::~Server() {
+    for (auto& w : workers_) w->ioc().stop();
+    for (auto& w : workers_) w->join();
+}
+
+void Server::run() {
+    const auto& cfg = snapshot_->config();
+    error_code ec;
+    auto host = cfg.listen.host == "localhost" ? std::string("127.0.0.1") : cfg.listen.host;
+    auto address = asio::ip::make_address(host, ec);
+    if (ec) throw std::system_error(ec, "listen address '" + cfg.listen.host + "'");
+    asio::ip::tcp::endpoint endpoint(address, cfg.listen.port);
+    acceptor_.open(endpoint.protocol());
+    acceptor_.set_option(asio::socket_base::reuse_address(true));
+    acceptor_.bind(endpoint, ec);
+    if (ec) throw std::system_error(ec, "cannot listen on " + cfg.listen.str());
+    acceptor_.listen(asio::socket_base::max_listen_connections);
+    bound_ = acceptor_.local_endpoint();
+
+    signals_.add(SIGTERM);
+    signals_.add(SIGINT);
+    signals_.add(SIGHUP);
+    std::signal(SIGPIPE, SIG_IGN);
+    signals_.async_wait([this](const error_code& e, int signo) {
+        if (!e) onSignal(signo);
+    });
+
+    for (auto& w : workers_) w->startThread();
+    log()->info("laminar {} listening on {} with {} I/O thread(s); config {} generation {} hash {}", LAMINAR_VERSION,
+                cfg.listen.str(), workers_.size(), path_, snapshot_->generation(), cfg.hash);
+    accept();
+    ioc_.run();
+    for (auto& w : workers_) w->ioc().stop();
+    for (auto& w : workers_) w->join();
+    log()->info("laminar stopped");
+}
+
+void Server::accept() {
+    Worker& worker = *workers_[next_worker_];
+    next_worker_ = (next_worker_ + 1) % workers_.size();
+    acceptor_.async_accept(worker.ioc(), [this, &worker](const error_code& ec, asio::ip::tcp::socket socket) {
+        if (ec == asio::error::operation_aborted || shutting_down_) return;
+        if (ec) {
+            // Out of file descriptors and the like: keep accepting, do not spin.
+            log()->warn("accept failed: {}", ec.message());
+            drain_timer_.expires_after(std::chrono::milliseconds(50));
+            drain_timer_.async_wait([this](const error_code& e) {
+                if (!e && !shutting_down_) accept();
+            });
+            return;
+        }
+        total_connections_.fetch_add(1, std::memory_order_relaxed);
+        if (registry_.size() >= snapshot_->config().client.max_clients) {
+            rejected_connections_.fetch_add(1, std::memory_order_relaxed);
+            error_code ignored;
+            socket.non_blocking(true, ignored);
+            static const std::string kMsg = "-ERR max number of clients reached\r\n";
+            socket.write_some(asio::buffer(kMsg), ignored);
+            socket.close(ignored);
+        } else {
+            asio::post(worker.ioc(), [&worker, s = std::move(socket)]() mutable { worker.adopt(std::move(s)); });
+        }
+        accept();
+    });
+}
+
+void Server::onSignal(int signo) {
+    if (signo == SIGHUP) {
+        reload();
+    } else {
+        log()->info("received {}, shutting down", signo == SIGTERM ? "SIGTERM" : "SIGINT");
+        requestShutdown();
+    }
+    if (!shutting_down_ || signo == SIGHUP)
+        signals_.async_wait([this](const error_code& e, int s) {
+            if (!e) onSignal(s);
+        });
+}
+
+std::string Server::reload() {
+    std::shared_ptr<const policy::Snapshot> next;
+    try {
+        auto cfg = config::loadFile(path_);
+        const auto& cur = snapshot_->config();
+        if (cfg.listen.str() != cur.listen.str() || cfg.threads != cur.threads || cfg.shutdown_timeout != cur.shutdown_timeout)
+            log()->warn("reload: listen, threads and shutdown_timeout are restart-only; their changes take effect at the next restart");
+        cfg.listen = cur.listen;
+        cfg.threads = cur.threads;
+        cfg.shutdown_timeout = cur.shutdown_timeout;
+        next = std::make_shared<const policy::Snapshot>(std::move(cfg), snapshot_->generation() + 1);
+    } catch (const std::exception& e) {
+        reloads_failed_.fetch_add(1, std::memory_order_relaxed);
+        last_reload_error_ = e.what();
+        log()->error("reload failed, generation {} hash {} stays: {}", snapshot_->generation(), snapshot_->config().hash, e.what());
+        return e.what();
+    }
+    snapshot_ = next;
+    for (auto& w : workers_) asio::post(w->ioc(), [w = w.get(), next] { w->setSnapshot(next); });
+    reloads_ok_.fetch_add(1, std::memory_order_relaxed);
+    last_reload_error_.clear();
+    log()->info("reloaded {}: generation {} hash {}", path_, next->generation(), next->config().hash);
+    return {};
+}
+
+void Server::requestShutdown() {
+    if (shutting_down_) return;
+    shutting_down_ = true;
+    error_code ec;
+    acceptor_.close(ec);
+    for (auto& w : workers_) asio::post(w->ioc(), [w = w.get()] { w->beginShutdown(); });
+    drain_deadline_ = std::chrono::steady_clock::now() + snapshot_->config().shutdown_timeout;
+    pollDrain();
+}
+
+void Server::pollDrain() {
+    size_t live = 0;
+    for (auto& w : workers_) live += w->sessionCount();
+    if (live == 0 || std::chrono::steady_clock::now() >= drain_deadline_) {
+        if (live) log()->warn("shutdown: {} client(s) still busy after shutdown_timeout; closing them", live);
+        ioc_.stop();
+        return;
+    }
+    drain_timer_.expires_after(std::chrono::milliseconds(20));
+    drain_timer_.async_wait([this](const error_code& e) {
+        if (!e) pollDrain();
+    });
+}
+
+std::string Server::infoSection(Worker& from) const {
+    auto snap = from.snapshot();
+    const auto& cfg = snap->config();
+    uint64_t commands = 0, errors = 0, pinned = 0;
+    for (const auto& w : workers_) {
+        commands += w->stats().commands.load(std::memory_order_relaxed);
+        errors += w->stats().errors.load(std::memory_order_relaxed);
+        pinned += w->stats().pinned.load(std::memory_order_relaxed);
+    }
+    auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_).count();
+    std::string out = fmt::format(
+        "# Laminar\r\nlaminar_version:{}\r\nuptime_in_seconds:{}\r\nio_threads:{}\r\nconfig_file:{}\r\n"
+        "config_generation:{}\r\nconfig_hash:{}\r\nreloads_ok:{}\r\nreloads_failed:{}\r\n"
+        "connected_clients:{}\r\npinned_clients:{}\r\ntotal_connections_received:{}\r\nrejected_connections:{}\r\n"
+        "total_commands_processed:{}\r\nlaminar_errors:{}\r\n\r\n# Backends\r\n",
+        LAMINAR_VERSION, uptime, workers_.size(), path_, snap->generation(), cfg.hash, reloads_ok_.load(),
+        reloads_failed_.load(), registry_.size(), pinned, totalConnections(), rejectedConnections(), commands, errors);
+    for (size_t i = 0; i < cfg.backends.size(); ++i) {
+        const auto& b = cfg.backends[i];
+        bool up = from.backendCount() > i && from.backend(static_cast<int>(i)).anySharedUp();
+        out += fmt::format("backend_{}:type=redis,address={},db={},status={}\r\n", b.name, b.address.str(), b.db, up ? "up" : "down");
+    }
+    out += "\r\n# Routes\r\n";
+    for (const auto& r : snap->routes()) out += fmt::format("route_{}:{}\r\n", r.name, r.strategy->describe(cfg));
+    return out;
+}
+
+}  // namespace laminar::net

@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <utility>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "net/client_registry.h"
+#include "net/worker.h"
+#include "policy/router.h"
+
+namespace laminar::net {
+
+// The daemon: a listener on the main thread hands accepted sockets round-robin to the I/O
+// threads (Worker), each of which owns its clients and backend connections.
+//
+//   main thread: acceptor, signals --(socket)--> Worker i: Session ... -> RedisBackend (per worker)
+//
+// SIGTERM/SIGINT: stop accepting, let every client's in-flight commands finish and their replies
+// be written (bounded by shutdown_timeout), then exit.
+class Server {
+public:
+    // `path`: the file SIGHUP and LAMINAR RELOAD read again.
+    Server(config::Config cfg, std::string path);
+    ~Server();
+
+    // Binds the listener (throws std::system_error when it cannot), starts the I/O threads, and
+    // runs until a shutdown completes.
+    void run();
+    void requestShutdown();
+    // Builds a new snapshot from the file aside, validates it, and swaps it into every I/O thread.
+    // A bad file leaves the running snapshot in place. Returns an error message, empty on success.
+    std::string reload();
+    uint64_t reloadsOk() const { return reloads_ok_; }
+    uint64_t reloadsFailed() const { return reloads_failed_; }
+
+    ClientRegistry& registry() { return registry_; }
+    std::shared_ptr<const policy::Snapshot> snapshot() const { return snapshot_; }
+    size_t workerCount() const { return workers_.size(); }
+    uint64_t totalConnections() const { return total_connections_.load(std::memory_order_relaxed); }
+    uint64_t rejectedConnections() const { return rejected_connections_.load(std::memory_order_relaxed); }
+    // The "# Laminar" INFO section, as seen from one I/O thread.
+    std::string infoSection(Worker& from) const;
+    const boost::asio::ip::tcp::endpoint& boundEndpoint() const { return bound_; }
+
+private:
+    void accept();
+    void onSignal(int signo);
+    void pollDrain();
+
+    boost::asio::io_context ioc_{1};
+    boost::asio::ip::tcp::acceptor acceptor_{ioc_};
+    boost::asio::signal_set signals_{ioc_};
+    boost::asio::steady_timer drain_timer_{ioc_};
+    std::chrono::steady_clock::time_point drain_deadline_;
+    std::string path_;
+    std::shared_ptr<const policy::Snapshot> snapshot_;
+    std::atomic<uint64_t> reloads_ok_{0}, reloads_failed_{0};
+    std::string last_reload_error_;
+    std::vector<std::unique_ptr<Worker>> workers_;
+    ClientRegistry registry_;
+    size_t next_worker_ = 0;
+    bool shutting_down_ = false;
+    std::atomic<uint64_t> total_connections_{0};
+    std::atomic<uint64_t> rejected_connections_{0};
+    boost::asio::ip::tcp::endpoint bound_;
+    std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+};
+
+}  // namespace laminar::net

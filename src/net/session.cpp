@@ -1,0 +1,882 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "net/session.h"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <charconv>
+#include <unordered_map>
+
+#include "net/server.h"
+#include "net/worker.h"
+#include "resp/writer.h"
+
+namespace laminar::net {
+namespace asio = boost::asio;
+using boost::system::error_code;
+
+namespace {
+
+constexpr size_t kReadChunk = 16 * 1024;
+// A pipelining client gets at most this many commands in flight; reading resumes at half. Keeps
+// a client that pipelines a million commands from holding a million slots.
+constexpr size_t kMaxInflight = 4096;
+constexpr std::string_view kMarker = "laminar:unsubscribe-sync";
+
+// Commands laminar answers (or rewrites) itself; everything else is routed to a backend.
+
+using Local = Session::Local;
+
+const std::unordered_map<std::string_view, Local> kLocal = {
+    {"ping", Local::kPing},         {"echo", Local::kEcho},       {"quit", Local::kQuit},
+    {"auth", Local::kAuth},         {"hello", Local::kHello},     {"select", Local::kSelect},
+    {"client", Local::kClient},     {"info", Local::kInfo},       {"reset", Local::kReset},
+    {"multi", Local::kMulti},       {"exec", Local::kExec},       {"discard", Local::kDiscard},
+    {"watch", Local::kWatch},       {"unwatch", Local::kUnwatch}, {"subscribe", Local::kSubscribe},
+    {"psubscribe", Local::kSubscribe}, {"ssubscribe", Local::kSubscribe}, {"unsubscribe", Local::kUnsubscribe},
+    {"punsubscribe", Local::kUnsubscribe}, {"sunsubscribe", Local::kUnsubscribe},
+};
+
+Session::Local localKind(std::string_view name) {
+    auto bar = name.find('|');
+    auto it = kLocal.find(bar == std::string_view::npos ? name : name.substr(0, bar));
+    return it == kLocal.end() ? Local::kNone : it->second;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+           });
+}
+
+bool parseLong(std::string_view s, long long& out) {
+    if (s.empty()) return false;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+    return ec == std::errc() && p == s.data() + s.size();
+}
+
+std::string bulk(std::string_view s) {
+    std::string out;
+    resp::appendBulk(out, s);
+    return out;
+}
+
+// The kind word and count of a (un)subscribe confirmation, RESP2 array or RESP3 push:
+// ["subscribe", channel, count]. False for anything else (messages included).
+bool subscriptionCount(std::string_view raw, std::string_view& kind, long long& count) {
+    if (raw.size() < 4 || (raw[0] != '*' && raw[0] != '>') || raw[1] != '3' || raw[2] != '\r') return false;
+    size_t pos = 4;
+    auto line = [&](std::string_view& out) {
+        auto end = raw.find("\r\n", pos);
+        if (end == std::string_view::npos) return false;
+        out = raw.substr(pos, end - pos);
+        pos = end + 2;
+        return true;
+    };
+    auto bulkAt = [&](std::string_view& out) {
+        std::string_view header;
+        if (!line(header) || header.empty() || header[0] != '$') return false;
+        long long n = 0;
+        if (!parseLong(header.substr(1), n)) return false;
+        if (n < 0) {
+            out = {};
+            return true;
+        }
+        if (pos + static_cast<size_t>(n) + 2 > raw.size()) return false;
+        out = raw.substr(pos, static_cast<size_t>(n));
+        pos += static_cast<size_t>(n) + 2;
+        return true;
+    };
+    std::string_view word, channel, num;
+    if (!bulkAt(word) || !bulkAt(channel) || !line(num) || num.empty() || num[0] != ':') return false;
+    if (!iequals(word, "subscribe") && !iequals(word, "psubscribe") && !iequals(word, "ssubscribe") &&
+        !iequals(word, "unsubscribe") && !iequals(word, "punsubscribe") && !iequals(word, "sunsubscribe"))
+        return false;
+    kind = word;
+    return parseLong(num.substr(1), count);
+}
+
+std::shared_ptr<spdlog::logger> log() {
+    static auto logger = [] {
+        auto l = spdlog::get("client");
+        return l ? l : spdlog::default_logger()->clone("client");
+    }();
+    return logger;
+}
+
+}  // namespace
+
+// Keeps the session alive (maybeDestroy is a no-op) while a method that may trigger completions
+// is on the stack.
+struct Guard {
+    explicit Guard(Session& s) : s_(s) { ++s_.guard_; }
+    ~Guard() { --s_.guard_; }
+    Session& s_;
+};
+
+Session::Session(Worker& worker, asio::ip::tcp::socket socket, uint64_t id)
+    : worker_(worker), socket_(std::move(socket)), id_(id) {
+    relay_.session = this;
+    const auto& cfg = worker_.snapshot()->config();
+    parser_ = resp::RequestParser(resp::RequestLimits{.max_bulk = cfg.client.max_bulk});
+    authed_ = !cfg.client.password.has_value();
+    error_code ec;
+    auto remote = socket_.remote_endpoint(ec);
+    if (!ec) addr_ = remote.address().to_string() + ":" + std::to_string(remote.port());
+    auto local = socket_.local_endpoint(ec);
+    if (!ec) laddr_ = local.address().to_string() + ":" + std::to_string(local.port());
+    socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+    last_active_ = std::chrono::steady_clock::now();
+}
+
+Session::~Session() = default;
+
+void Session::start() { readMore(); }
+
+bool Session::paused() const { return drain_wait_ || waiting_marker_ || inflight_ >= kMaxInflight; }
+
+void Session::readMore() {
+    if (reading_ || closed_ || closing_ || paused()) return;
+    reading_ = true;
+    in_.reserve(kReadChunk / 4, parser_.needed());
+    socket_.async_read_some(asio::buffer(in_.writePtr(), in_.writable()),
+                            [this](const error_code& ec, size_t n) { onRead(ec, n); });
+}
+
+void Session::onRead(const error_code& ec, size_t n) {
+    reading_ = false;
+    if (ec) {
+        // EOF or reset: the client is gone (or shutdown() stopped reads): what is in flight still
+        // completes, then the session is freed.
+        if (closing_) finishIfDone();
+        else close();
+        maybeDestroy();
+        return;
+    }
+    last_active_ = std::chrono::steady_clock::now();
+    in_.commit(n);
+    processInput();
+    readMore();
+    maybeDestroy();
+}
+
+void Session::processInput() {
+    Guard guard(*this);
+    in_process_ = true;
+    while (!in_.empty() && !closed_ && !closing_ && !paused()) {
+        auto st = parser_.parse(in_.data());
+        if (st == resp::ParseStatus::kIncomplete) break;
+        if (st == resp::ParseStatus::kError) {
+            // As Redis: the error once, then close. Nothing after it is read.
+            replyError(parser_.error());
+            closing_ = true;
+            log()->debug("client {} {}: {}", id_, addr_, parser_.error());
+            break;
+        }
+        const auto& argv = parser_.args();
+        if (argv.empty()) {
+            in_.consume(parser_.consumed());
+            continue;
+        }
+        std::string_view raw = in_.data().substr(0, parser_.consumed());
+        if (parser_.isInline()) {
+            scratch_.clear();
+            resp::appendCommand(scratch_, std::span<const std::string_view>(argv));
+            raw = scratch_;
+        }
+        Outcome out = handle(argv, raw);
+        if (out == Outcome::kPause) break;  // re-parsed when resumed
+        in_.consume(parser_.consumed());
+        parser_.reset();
+        if (out == Outcome::kStop) break;
+    }
+    in_process_ = false;
+    if (in_.empty() && in_.capacity() > 4 * kReadChunk) in_.shrinkTo(kReadChunk);
+    flushOut();
+    if (closing_) finishIfDone();
+}
+
+Session::Outcome Session::handle(std::span<const std::string_view> argv, std::string_view raw) {
+    auto& stats = worker_.stats();
+    stats.commands.fetch_add(1, std::memory_order_relaxed);
+    const resp::CommandInfo* cmd = resp::lookupCommand(argv);
+    if (!cmd) {
+        std::string msg = "ERR unknown command '" + std::string(argv[0].substr(0, 128)) + "', with args beginning with: ";
+        for (size_t i = 1; i < argv.size() && msg.size() < 512; ++i) msg += "'" + std::string(argv[i].substr(0, 128)) + "' ";
+        replyError(msg);
+        return Outcome::kDone;
+    }
+    if (!resp::arityOk(*cmd, argv.size())) {
+        replyError("ERR wrong number of arguments for '" + std::string(cmd->name) + "' command");
+        return Outcome::kDone;
+    }
+    Local local = localKind(cmd->name);
+    if (!authed_ && local != Local::kAuth && local != Local::kHello && local != Local::kQuit) {
+        replyError("NOAUTH Authentication required.");
+        return Outcome::kDone;
+    }
+
+    if (relay_mode_) {
+        // RESP2 pub/sub: the backend answers everything (including the "only (P|S)SUBSCRIBE /
+        // (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed" refusal) and replies are relayed.
+        if (local == Local::kQuit) {
+            reply("+OK\r\n");
+            closing_ = true;
+            return Outcome::kStop;
+        }
+        if (local == Local::kReset) return cmdReset();
+        return relaySend(local, raw);
+    }
+
+    const auto& cfg = worker_.snapshot()->config();
+    if (cmd->has(resp::kNoProxy)) {
+        replyError("ERR laminar: '" + std::string(cmd->name) + "' is not supported through the proxy");
+        return Outcome::kDone;
+    }
+    if (cmd->has(resp::kAdmin) && !cfg.client.allow_admin) {
+        replyError("ERR laminar: '" + std::string(cmd->name) + "' is an admin command; set client.allow_admin: true to pass it to backends");
+        return Outcome::kDone;
+    }
+
+    switch (local) {
+        case Local::kPing:
+            if (argv.size() == 1) reply("+PONG\r\n");
+            else reply(bulk(argv[1]));
+            return Outcome::kDone;
+        case Local::kEcho:
+            reply(bulk(argv[1]));
+            return Outcome::kDone;
+        case Local::kQuit:
+            reply("+OK\r\n");
+            closing_ = true;
+            return Outcome::kStop;
+        case Local::kAuth:
+            return cmdAuth(argv);
+        case Local::kHello:
+            return cmdHello(argv, raw);
+        case Local::kSelect:
+            return cmdSelect(argv, raw);
+        case Local::kClient:
+            return cmdClient(*cmd, argv, raw);
+        case Local::kInfo:
+            return cmdInfo(*cmd, argv, raw);
+        case Local::kReset:
+            return cmdReset();
+        default:
+            return forward(*cmd, argv, raw);
+    }
+}
+
+Session::Outcome Session::forward(const resp::CommandInfo& cmd, std::span<const std::string_view> argv, std::string_view raw) {
+    const auto& snapshot = *worker_.snapshot();
+    keys_.clear();
+    resp::keyIndices(cmd, argv, keys_);
+    std::string error;
+    const policy::Route* route = snapshot.route(cmd, argv, keys_, error);
+    if (!route) {
+        replyError(error);
+        return Outcome::kDone;
+    }
+    const Local local = localKind(cmd.name);
+    const bool blocking = cmd.has(resp::kBlocking) && !in_multi_;
+    const bool pubsub = (local == Local::kSubscribe || local == Local::kUnsubscribe) && !in_multi_;
+    const bool stateful = pinned_ || in_multi_ || watching_ || blocking || pubsub || local == Local::kMulti || local == Local::kWatch;
+
+    if (!stateful) {
+        Slot& slot = newSlot();
+        ++inflight_;
+        policy::Request req{argv, raw, &cmd};
+        route->strategy->execute(req, &slot, *this);
+        return Outcome::kDone;
+    }
+
+    int target = route->strategy->pinTarget();
+    if (pinned_ && target != pinned_backend_) {
+        const auto& cfg = snapshot.config();
+        replyError("ERR laminar: this connection is pinned to backend '" + cfg.backends[static_cast<size_t>(pinned_backend_)].name +
+                   "' (MULTI, WATCH, SELECT, HELLO 3 or pub/sub) but '" + std::string(cmd.name) + "' routes to '" +
+                   cfg.backends[static_cast<size_t>(target)].name + "'");
+        return Outcome::kDone;
+    }
+    if (!pinned_ && !pin(target)) return Outcome::kPause;
+
+    if (pubsub) {
+        if (resp3_) {
+            // RESP3: confirmations and messages are pushes, relayed as they come; no reply slot.
+            pinned_->send(raw, &relay_);
+            return Outcome::kDone;
+        }
+        if (pinned_inflight_ > 0) {
+            drain_wait_ = true;
+            return Outcome::kPause;
+        }
+        relay_mode_ = true;
+        pinned_->setRelay(&relay_, true);
+        return relaySend(local, raw);
+    }
+
+    Slot& slot = newSlot();
+    slot.pinned = true;
+    switch (local) {
+        case Local::kMulti: in_multi_ = true; break;
+        case Local::kExec:
+        case Local::kDiscard: in_multi_ = watching_ = false; break;
+        case Local::kWatch: if (!in_multi_) watching_ = true; break;
+        case Local::kUnwatch: if (!in_multi_) watching_ = false; break;
+        default: break;
+    }
+    if (blocking) {
+        slot.kind = SlotKind::kBlocking;
+        if (blocked_++ == 0) {
+            auto cell = pinned_->serverIdCell();
+            int backend = pinned_backend_;
+            worker_.server().registry().update(id_, [&](ClientRegistry::Entry& e) {
+                e.blocked_on = cell;
+                e.blocked_backend = backend;
+            });
+        }
+    }
+    ++inflight_;
+    ++pinned_inflight_;
+    pinned_->send(raw, &slot, blocking);
+    return Outcome::kDone;
+}
+
+Session::Outcome Session::relaySend(Local local, std::string_view raw) {
+    pinned_->send(raw, &relay_);
+    if (local == Local::kUnsubscribe) {
+        // Whether the client is still subscribed after this is known only to the backend: a PING
+        // behind it answers "pong" in an array while subscribed, a plain bulk after.
+        std::string ping;
+        resp::appendCommand(ping, {"PING", kMarker});
+        pinned_->send(ping, &relay_);
+        waiting_marker_ = true;
+    }
+    return Outcome::kDone;
+}
+
+void Session::send(int backend, std::string_view raw, backend::ReplySink* sink) {
+    worker_.backend(backend).shared(id_).send(raw, sink);
+}
+
+bool Session::pin(int backend) {
+    if (inflight_ > 0) {
+        drain_wait_ = true;
+        return false;
+    }
+    pinned_owner_ = worker_.backendPtr(backend);
+    pinned_ = pinned_owner_->acquireDedicated();
+    pinned_backend_ = backend;
+    pinned_inflight_ = 0;
+    pinned_->setRelay(&relay_, false);  // RESP3 pushes, once HELLO 3 is on
+    worker_.stats().pinned.fetch_add(1, std::memory_order_relaxed);
+    return true;
+}
+
+bool Session::stateClean() const {
+    return !in_multi_ && !watching_ && blocked_ == 0 && !relay_mode_ && !waiting_marker_ && !resp3_ && selected_db_ < 0 &&
+           pinned_inflight_ == 0;
+}
+
+void Session::unpinIfClean() {
+    if (pinned_ && stateClean()) releasePin(true);
+}
+
+void Session::releasePin(bool clean) {
+    if (!pinned_) return;
+    auto conn = std::move(pinned_);
+    auto owner = std::move(pinned_owner_);
+    pinned_ = nullptr;
+    pinned_backend_ = -1;
+    worker_.stats().pinned.fetch_sub(1, std::memory_order_relaxed);
+    // Not clean: closing it fails what is still pending on it, which calls back into onReply.
+    owner->releaseDedicated(std::move(conn), clean);
+}
+
+Session::Slot& Session::newSlot() {
+    Slot& s = slots_.emplace_back();
+    s.session = this;
+    s.kind = next_kind_;
+    next_kind_ = SlotKind::kPlain;
+    if (reply_mode_ == ReplyMode::kOff) {
+        s.suppress = true;
+    } else if (reply_mode_ == ReplyMode::kSkip) {
+        s.suppress = true;
+        reply_mode_ = ReplyMode::kOn;
+    }
+    return s;
+}
+
+void Session::reply(std::string_view raw) {
+    if (slots_.empty()) {
+        if (reply_mode_ == ReplyMode::kOn) appendOut(raw);
+        else if (reply_mode_ == ReplyMode::kSkip) reply_mode_ = ReplyMode::kOn;
+        return;
+    }
+    Slot& s = newSlot();
+    s.data.assign(raw);
+    s.done = true;
+}
+
+void Session::replyError(std::string_view msg) {
+    worker_.stats().errors.fetch_add(1, std::memory_order_relaxed);
+    std::string line;
+    resp::appendError(line, msg);
+    reply(line);
+}
+
+void Session::onReply(Slot& slot, std::string_view raw, bool failed) {
+    Guard guard(*this);
+    --inflight_;
+    if (slot.pinned) --pinned_inflight_;
+    std::string rewritten;
+    switch (slot.kind) {
+        case SlotKind::kInfo:
+            if (!failed && !raw.empty() && raw[0] == '$') {
+                rewritten = transformInfo(raw);
+                raw = rewritten;
+            }
+            break;
+        case SlotKind::kSelect:
+            if (!raw.empty() && raw[0] == '+') {
+                selected_db_ = static_cast<int>(slot.arg);
+                worker_.server().registry().update(id_, [&](ClientRegistry::Entry& e) { e.db = static_cast<int>(slot.arg); });
+            }
+            if (pinned_owner_ && slot.arg == pinned_owner_->config().db && !raw.empty() && raw[0] == '+') selected_db_ = -1;
+            break;
+        case SlotKind::kHello3:
+            if (!raw.empty() && raw[0] == '%') {
+                resp3_ = true;
+                worker_.server().registry().update(id_, [](ClientRegistry::Entry& e) { e.resp = 3; });
+            }
+            break;
+        case SlotKind::kHello2:
+            if (!raw.empty() && (raw[0] == '*' || raw[0] == '%')) {
+                resp3_ = false;
+                worker_.server().registry().update(id_, [](ClientRegistry::Entry& e) { e.resp = 2; });
+            }
+            break;
+        case SlotKind::kBlocking:
+            if (--blocked_ == 0)
+                worker_.server().registry().update(id_, [](ClientRegistry::Entry& e) { e.blocked_on.reset(); });
+            break;
+        case SlotKind::kPlain:
+            break;
+    }
+    if (failed) {
+        worker_.stats().errors.fetch_add(1, std::memory_order_relaxed);
+        if (slot.pinned) pinned_failed_ = true;
+    }
+    if (&slot == &slots_.front()) {
+        if (!slot.suppress) appendOut(raw);
+        slots_.pop_front();
+        while (!slots_.empty() && slots_.front().done) {
+            if (!slots_.front().suppress) appendOut(slots_.front().data);
+            slots_.pop_front();
+        }
+    } else {
+        slot.data.assign(raw);
+        slot.done = true;
+    }
+    if (pinned_failed_ && pinned_inflight_ == 0 && pinned_) {
+        // The dedicated connection died with the client's MULTI, subscription or db on it: the
+        // client gets the errors, then the connection is closed, as a Redis restart would.
+        releasePin(false);
+        closing_ = true;
+    }
+    if (pinned_ && pinned_inflight_ == 0) unpinIfClean();
+    if (drain_wait_ && inflight_ == 0) {
+        drain_wait_ = false;
+        postResume();
+    } else if (inflight_ == kMaxInflight / 2) {
+        postResume();
+    }
+    if (!in_process_) requestFlush();
+}
+
+void Session::onRelay(std::string_view raw, bool failed) {
+    Guard guard(*this);
+    if (failed) {
+        appendOut(raw);
+        closing_ = true;
+        releasePin(false);
+        relay_mode_ = waiting_marker_ = false;
+        requestFlush();
+        return;
+    }
+    if (waiting_marker_ && raw.size() > kMarker.size() && raw.substr(raw.size() - kMarker.size() - 2, kMarker.size()) == kMarker) {
+        waiting_marker_ = false;
+        if (raw[0] == '$') {  // a plain bulk: no longer subscribed
+            relay_mode_ = false;
+            subs_ = shard_subs_ = 0;
+            pinned_->setRelay(&relay_, false);
+            unpinIfClean();
+        }
+        postResume();
+        return;
+    }
+    std::string_view kind;
+    long long count = 0;
+    if (subscriptionCount(raw, kind, count)) {
+        if (kind[0] == 's' || kind[0] == 'S' || ((kind[0] == 'u' || kind[0] == 'U') && (kind[2] == 's' || kind[2] == 'S')))
+            shard_subs_ = count;
+        else
+            subs_ = count;
+    }
+    appendOut(raw);
+    requestFlush();
+}
+
+void Session::postResume() {
+    if (resume_posted_ || closed_) return;
+    resume_posted_ = true;
+    asio::post(worker_.ioc(), [this] {
+        resume_posted_ = false;
+        if (!closed_) {
+            processInput();
+            readMore();
+        }
+        maybeDestroy();
+    });
+}
+
+void Session::appendOut(std::string_view bytes) {
+    if (closed_) return;
+    out_.append(bytes);
+    const auto& cfg = worker_.snapshot()->config();
+    if (out_.size() + wbuf_.size() > cfg.client.max_output) {
+        log()->warn("client {} {} closed: pending replies over client.max_output ({} bytes)", id_, addr_, cfg.client.max_output);
+        out_.clear();
+        close();
+    }
+}
+
+void Session::requestFlush() {
+    if (closed_) return;
+    worker_.markDirty(this);
+}
+
+void Session::flushOut() {
+    while (!slots_.empty() && slots_.front().done) {
+        if (!slots_.front().suppress) appendOut(slots_.front().data);
+        slots_.pop_front();
+    }
+    startWrite();
+}
+
+void Session::startWrite() {
+    if (writing_ || out_.empty() || closed_) return;
+    writing_ = true;
+    wbuf_.clear();
+    wbuf_.swap(out_);
+    asio::async_write(socket_, asio::buffer(wbuf_), [this](const error_code& ec, size_t) {
+        writing_ = false;
+        if (ec) {
+            close();
+        } else {
+            if (wbuf_.capacity() > 1024 * 1024) std::string().swap(wbuf_);
+            startWrite();
+            if (closing_) finishIfDone();
+        }
+        maybeDestroy();
+    });
+}
+
+void Session::finishIfDone() {
+    if (!closed_ && slots_.empty() && out_.empty() && !writing_) close();
+}
+
+void Session::shutdown() {
+    if (closed_ || closing_) return;
+    closing_ = true;
+    error_code ec;
+    socket_.shutdown(asio::ip::tcp::socket::shutdown_receive, ec);
+    finishIfDone();
+    maybeDestroy();
+}
+
+void Session::close() {
+    if (closed_) return;
+    Guard guard(*this);
+    closed_ = true;
+    error_code ec;
+    socket_.close(ec);
+    out_.clear();
+    releasePin(false);
+    worker_.server().registry().remove(id_);
+}
+
+bool Session::idleSince(std::chrono::steady_clock::time_point t) const {
+    return last_active_ < t && blocked_ == 0 && !relay_mode_ && subs_ == 0 && shard_subs_ == 0 && inflight_ == 0;
+}
+
+void Session::maybeDestroy() {
+    if (closed_ && guard_ == 0 && !reading_ && !writing_ && inflight_ == 0 && !dirty_ && !resume_posted_)
+        worker_.destroy(this);  // deletes this: nothing may follow
+}
+
+// ---------------------------------------------------------------- local commands
+
+Session::Outcome Session::cmdAuth(std::span<const std::string_view> argv) {
+    const auto& password = worker_.snapshot()->config().client.password;
+    if (!password) {
+        replyError("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
+        return Outcome::kDone;
+    }
+    if (argv.size() > 3) {
+        replyError("ERR syntax error");
+        return Outcome::kDone;
+    }
+    bool ok = argv.back() == *password && (argv.size() == 2 || argv[1] == "default");
+    if (!ok) {
+        replyError("WRONGPASS invalid username-password pair or user is disabled.");
+        return Outcome::kDone;
+    }
+    authed_ = true;
+    reply("+OK\r\n");
+    return Outcome::kDone;
+}
+
+Session::Outcome Session::cmdHello(std::span<const std::string_view> argv, std::string_view raw) {
+    (void)raw;
+    long long proto = resp3_ ? 3 : 2;
+    if (argv.size() >= 2) {
+        if (!parseLong(argv[1], proto)) {
+            replyError("ERR Protocol version is not an integer or out of range");
+            return Outcome::kDone;
+        }
+        if (proto != 2 && proto != 3) {
+            replyError("NOPROTO unsupported protocol version");
+            return Outcome::kDone;
+        }
+    }
+    std::string_view setname;
+    bool has_setname = false, auth_ok = authed_;
+    for (size_t i = 2; i < argv.size(); ++i) {
+        if (iequals(argv[i], "AUTH") && i + 2 < argv.size()) {
+            const auto& password = worker_.snapshot()->config().client.password;
+            auth_ok = password && argv[i + 2] == *password && argv[i + 1] == "default";
+            if (!auth_ok) {
+                replyError("WRONGPASS invalid username-password pair or user is disabled.");
+                return Outcome::kDone;
+            }
+            i += 2;
+        } else if (iequals(argv[i], "SETNAME") && i + 1 < argv.size()) {
+            setname = argv[++i];
+            has_setname = true;
+        } else {
+            replyError("ERR Syntax error in HELLO option '" + std::string(argv[i]) + "'");
+            return Outcome::kDone;
+        }
+    }
+    if (!auth_ok) {
+        replyError("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+        return Outcome::kDone;
+    }
+    if (proto == 2 && resp3_ && (subs_ > 0 || shard_subs_ > 0)) {
+        replyError("ERR laminar: HELLO 2 while subscribed in RESP3 is not supported; UNSUBSCRIBE first");
+        return Outcome::kDone;
+    }
+    if (proto == 3 && !pinned_) {
+        const auto& snapshot = *worker_.snapshot();
+        if (!pin(snapshot.routes().back().strategy->pinTarget())) return Outcome::kPause;
+    }
+    authed_ = true;
+    if (has_setname) {
+        name_ = std::string(setname);
+        worker_.server().registry().update(id_, [&](ClientRegistry::Entry& e) { e.name = name_; });
+    }
+    std::string cmd;
+    resp::appendCommand(cmd, {"HELLO", proto == 3 ? "3" : "2"});
+    if (pinned_) {
+        Slot& slot = newSlot();
+        slot.pinned = true;
+        slot.kind = proto == 3 ? SlotKind::kHello3 : SlotKind::kHello2;
+        ++inflight_;
+        ++pinned_inflight_;
+        pinned_->send(cmd, &slot);
+    } else {
+        Slot& slot = newSlot();
+        ++inflight_;
+        send(worker_.snapshot()->routes().back().strategy->pinTarget(), cmd, &slot);
+    }
+    return Outcome::kDone;
+}
+
+Session::Outcome Session::cmdSelect(std::span<const std::string_view> argv, std::string_view raw) {
+    long long db = 0;
+    if (!parseLong(argv[1], db) || db < 0 || db > INT32_MAX) {
+        replyError("ERR value is not an integer or out of range");
+        return Outcome::kDone;
+    }
+    const auto& snapshot = *worker_.snapshot();
+    int target = pinned_ ? pinned_backend_ : snapshot.routes().back().strategy->pinTarget();
+    bool is_default = db == worker_.backend(target).config().db;
+    if (is_default && selected_db_ < 0) {
+        reply("+OK\r\n");
+        return Outcome::kDone;
+    }
+    if (!pinned_ && !pin(target)) return Outcome::kPause;
+    Slot& slot = newSlot();
+    slot.pinned = true;
+    slot.kind = SlotKind::kSelect;
+    slot.arg = db;
+    ++inflight_;
+    ++pinned_inflight_;
+    pinned_->send(raw, &slot);
+    return Outcome::kDone;
+}
+
+Session::Outcome Session::cmdReset() {
+    if (inflight_ > 0) {
+        drain_wait_ = true;
+        return Outcome::kPause;
+    }
+    releasePin(false);
+    in_multi_ = watching_ = relay_mode_ = waiting_marker_ = resp3_ = false;
+    blocked_ = 0;
+    subs_ = shard_subs_ = 0;
+    selected_db_ = -1;
+    name_.clear();
+    reply_mode_ = ReplyMode::kOn;
+    authed_ = !worker_.snapshot()->config().client.password.has_value();
+    worker_.server().registry().update(id_, [](ClientRegistry::Entry& e) {
+        e.name.clear();
+        e.db = 0;
+        e.resp = 2;
+        e.blocked_on.reset();
+    });
+    reply("+RESET\r\n");
+    return Outcome::kDone;
+}
+
+std::string Session::clientInfoLine() const {
+    ClientRegistry::Entry e;
+    worker_.server().registry().find(id_, e);
+    return ClientRegistry::format(e, std::chrono::steady_clock::now());
+}
+
+Session::Outcome Session::cmdClient(const resp::CommandInfo& cmd, std::span<const std::string_view> argv, std::string_view raw) {
+    std::string_view sub = argv.size() > 1 ? argv[1] : std::string_view();
+    auto& registry = worker_.server().registry();
+    if (iequals(sub, "SETNAME")) {
+        if (argv.size() != 3) {
+            replyError("ERR wrong number of arguments for 'client|setname' command");
+            return Outcome::kDone;
+        }
+        for (unsigned char c : argv[2]) {
+            if (c < '!' || c > '~') {
+                replyError("ERR Client names cannot contain spaces, newlines or special characters.");
+                return Outcome::kDone;
+            }
+        }
+        name_ = std::string(argv[2]);
+        registry.update(id_, [&](ClientRegistry::Entry& e) { e.name = name_; });
+        reply("+OK\r\n");
+        return Outcome::kDone;
+    }
+    if (iequals(sub, "GETNAME")) {
+        reply(name_.empty() ? std::string("$-1\r\n") : bulk(name_));
+        return Outcome::kDone;
+    }
+    if (iequals(sub, "ID")) {
+        reply(":" + std::to_string(id_) + "\r\n");
+        return Outcome::kDone;
+    }
+    if (iequals(sub, "INFO")) {
+        reply(bulk(clientInfoLine()));
+        return Outcome::kDone;
+    }
+    if (iequals(sub, "LIST")) {
+        std::string all;
+        auto now = std::chrono::steady_clock::now();
+        for (const auto& e : registry.list()) all += ClientRegistry::format(e, now);
+        reply(bulk(all));
+        return Outcome::kDone;
+    }
+    if (iequals(sub, "SETINFO")) {  // Redis 7.2's; clients send it on connect, so answer it here
+        if (argv.size() != 4 || (!iequals(argv[2], "LIB-NAME") && !iequals(argv[2], "LIB-VER"))) {
+            replyError("ERR Unrecognized option '" + std::string(argv.size() > 2 ? argv[2] : "") + "'");
+            return Outcome::kDone;
+        }
+        bool is_name = iequals(argv[2], "LIB-NAME");
+        std::string value(argv[3]);
+        registry.update(id_, [&](ClientRegistry::Entry& e) { (is_name ? e.lib_name : e.lib_ver) = value; });
+        reply("+OK\r\n");
+        return Outcome::kDone;
+    }
+    if (iequals(sub, "REPLY")) {
+        if (argv.size() != 3) {
+            replyError("ERR syntax error");
+        } else if (iequals(argv[2], "ON")) {
+            reply_mode_ = ReplyMode::kOn;
+            reply("+OK\r\n");
+        } else if (iequals(argv[2], "OFF")) {
+            reply_mode_ = ReplyMode::kOff;
+        } else if (iequals(argv[2], "SKIP")) {
+            if (reply_mode_ != ReplyMode::kOff) reply_mode_ = ReplyMode::kSkip;
+        } else {
+            replyError("ERR syntax error");
+        }
+        return Outcome::kDone;
+    }
+    if (iequals(sub, "UNBLOCK")) {
+        long long target = 0;
+        if (argv.size() < 3 || argv.size() > 4 || !parseLong(argv[2], target)) {
+            replyError("ERR value is not an integer or out of range");
+            return Outcome::kDone;
+        }
+        if (argv.size() == 4 && !iequals(argv[3], "TIMEOUT") && !iequals(argv[3], "ERROR")) {
+            replyError("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
+            return Outcome::kDone;
+        }
+        ClientRegistry::Entry e;
+        long long server_id = -1;
+        if (registry.find(static_cast<uint64_t>(target), e) && e.blocked_on) server_id = e.blocked_on->load();
+        if (server_id < 0 || e.blocked_backend < 0) {
+            reply(":0\r\n");
+            return Outcome::kDone;
+        }
+        // The blocked client's backend connection is unblocked by its server-side id, over this
+        // client's own shared connection to the same backend.
+        std::string cmdline;
+        auto sid = std::to_string(server_id);
+        if (argv.size() == 4) resp::appendCommand(cmdline, {"CLIENT", "UNBLOCK", sid, argv[3]});
+        else resp::appendCommand(cmdline, {"CLIENT", "UNBLOCK", sid});
+        Slot& slot = newSlot();
+        ++inflight_;
+        send(e.blocked_backend, cmdline, &slot);
+        return Outcome::kDone;
+    }
+    // Other CLIENT subcommands (HELP, unknown ones) get the backend's own answer.
+    return forward(cmd, argv, raw);
+}
+
+Session::Outcome Session::cmdInfo(const resp::CommandInfo& cmd, std::span<const std::string_view> argv, std::string_view raw) {
+    bool laminar_only = false, with_laminar = argv.size() == 1;
+    for (size_t i = 1; i < argv.size(); ++i) {
+        if (iequals(argv[i], "laminar")) laminar_only = argv.size() == 2, with_laminar = true;
+        if (iequals(argv[i], "all") || iequals(argv[i], "everything") || iequals(argv[i], "default")) with_laminar = true;
+    }
+    if (laminar_only) {
+        reply(bulk(worker_.server().infoSection(worker_)));
+        return Outcome::kDone;
+    }
+    if (with_laminar) next_kind_ = SlotKind::kInfo;
+    Outcome out = forward(cmd, argv, raw);
+    next_kind_ = SlotKind::kPlain;
+    return out;
+}
+
+std::string Session::transformInfo(std::string_view backend_reply) const {
+    auto header_end = backend_reply.find("\r\n");
+    std::string_view body = backend_reply.substr(header_end + 2, backend_reply.size() - header_end - 4);
+    std::string merged = worker_.server().infoSection(worker_);
+    merged += "\r\n";
+    merged += body;
+    return bulk(merged);
+}
+
+}  // namespace laminar::net

@@ -1,0 +1,164 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <utility>
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include <chrono>
+#include <deque>
+#include <list>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backend/redis_backend.h"
+#include "backend/redis_connection.h"
+#include "net/buffer.h"
+#include "policy/strategy.h"
+#include "resp/command_table.h"
+#include "resp/request_parser.h"
+
+namespace laminar::net {
+
+class Worker;
+
+// One client connection. The request/response flow:
+//
+//   socket -> in_ -> RequestParser -> command table -> local command | route -> strategy
+//                                                                             -> backend send(raw, slot)
+//   slot.complete(reply) -> in-order reply queue (slots_) -> out_ -> one write per event-loop turn
+//
+// Commands of one client may complete out of order (different backends, local replies); slots_
+// holds one entry per command in arrival order and releases replies strictly in that order.
+//
+// Per-client state without giving up multiplexing: a client that enters a stateful mode (MULTI,
+// WATCH, a blocking command, (P|S)SUBSCRIBE, SELECT of another db, HELLO 3) is pinned to a
+// dedicated backend connection until the state ends, then returns to the shared connection.
+// Before switching connection the client's in-flight commands drain, so no command overtakes an
+// earlier one. CLIENT REPLY, CLIENT SETNAME and AUTH are handled by laminar itself.
+//
+// Lifetime: owned by its Worker. It is destroyed only when it is closed, no socket operation is
+// outstanding, and no slot waits on a backend: a backend always completes what it was sent.
+class Session final : public policy::Dispatch {
+public:
+    Session(Worker& worker, boost::asio::ip::tcp::socket socket, uint64_t id);
+    ~Session();
+
+    void start();
+    // Graceful stop: read no more; close once every reply is written.
+    void shutdown();
+    void close();
+    void flushOut();
+    bool closed() const { return closed_; }
+    bool idleSince(std::chrono::steady_clock::time_point t) const;
+    uint64_t id() const { return id_; }
+    std::list<std::unique_ptr<Session>>::iterator self_;
+    bool dirty_ = false;
+    void maybeDestroy();
+
+    // Commands laminar answers (or must see) itself; everything else is routed to a backend.
+    enum class Local { kNone, kPing, kEcho, kQuit, kAuth, kHello, kSelect, kClient, kInfo, kReset, kMulti, kExec,
+                       kDiscard, kWatch, kUnwatch, kSubscribe, kUnsubscribe };
+
+    // policy::Dispatch
+    void send(int backend, std::string_view raw, backend::ReplySink* sink) override;
+
+private:
+    enum class SlotKind : uint8_t { kPlain, kInfo, kSelect, kHello3, kHello2, kBlocking };
+
+    struct Slot final : backend::ReplySink {
+        Session* session = nullptr;
+        std::string data;
+        bool done = false;
+        bool suppress = false;  // CLIENT REPLY OFF/SKIP
+        bool pinned = false;    // sent on the dedicated connection
+        SlotKind kind = SlotKind::kPlain;
+        long long arg = 0;
+        void complete(std::string_view raw, bool failed) override { session->onReply(*this, raw, failed); }
+    };
+
+    struct Relay final : backend::ReplySink {
+        Session* session = nullptr;
+        void complete(std::string_view raw, bool failed) override { session->onRelay(raw, failed); }
+    };
+
+    enum class Outcome { kDone, kPause, kStop };
+    enum class ReplyMode { kOn, kOff, kSkip };
+
+    void readMore();
+    void onRead(const boost::system::error_code& ec, size_t n);
+    void processInput();
+    Outcome handle(std::span<const std::string_view> argv, std::string_view raw);
+    Outcome forward(const resp::CommandInfo& cmd, std::span<const std::string_view> argv, std::string_view raw);
+    Outcome relaySend(Local local, std::string_view raw);
+
+    Slot& newSlot();
+    void reply(std::string_view raw);       // a local reply, in order
+    void replyError(std::string_view msg);  // "-msg\r\n"
+    void onReply(Slot& slot, std::string_view raw, bool failed);
+    void onRelay(std::string_view raw, bool failed);
+    void appendOut(std::string_view bytes);
+    void startWrite();
+    void requestFlush();
+    void postResume();
+    void finishIfDone();
+    bool paused() const;
+
+    bool pin(int backend);
+    void unpinIfClean();
+    bool stateClean() const;
+    void releasePin(bool clean);
+
+    // local commands
+    Outcome cmdAuth(std::span<const std::string_view> argv);
+    Outcome cmdHello(std::span<const std::string_view> argv, std::string_view raw);
+    Outcome cmdSelect(std::span<const std::string_view> argv, std::string_view raw);
+    Outcome cmdClient(const resp::CommandInfo& cmd, std::span<const std::string_view> argv, std::string_view raw);
+    Outcome cmdInfo(const resp::CommandInfo& cmd, std::span<const std::string_view> argv, std::string_view raw);
+    Outcome cmdReset();
+    std::string clientInfoLine() const;
+    std::string transformInfo(std::string_view backend_reply) const;
+
+    Worker& worker_;
+    boost::asio::ip::tcp::socket socket_;
+    const uint64_t id_;
+    std::string addr_, laddr_;
+    Buffer in_{16 * 1024};
+    resp::RequestParser parser_;
+    std::vector<int> keys_;   // scratch: key indices of the command being routed
+    std::string scratch_;     // scratch: re-serialised inline commands
+    std::string out_;         // replies not yet written
+    std::string wbuf_;        // the write in flight
+    std::deque<Slot> slots_;
+    SlotKind next_kind_ = SlotKind::kPlain;  // the kind newSlot() gives the next slot
+    size_t inflight_ = 0;     // slots waiting on a backend
+    bool reading_ = false, writing_ = false, closed_ = false, closing_ = false, in_process_ = false;
+    bool resume_posted_ = false;
+    bool drain_wait_ = false;    // paused until every in-flight command is answered
+    bool pinned_failed_ = false; // the dedicated connection died: close after the errors
+    int guard_ = 0;              // >0 while inside a method that must not see this destroyed
+    friend struct Guard;
+    std::chrono::steady_clock::time_point last_active_;
+
+    // client state
+    bool authed_ = false;
+    ReplyMode reply_mode_ = ReplyMode::kOn;
+    std::string name_;
+    int selected_db_ = -1; // -1: the backend's configured db
+    bool resp3_ = false;
+    bool in_multi_ = false, watching_ = false;
+    int blocked_ = 0;      // blocking commands in flight
+    bool relay_mode_ = false;     // RESP2 pub/sub: every backend reply is relayed as it comes
+    bool waiting_marker_ = false; // paused until the unsubscribe check comes back
+    long long subs_ = 0, shard_subs_ = 0;
+
+    // the dedicated backend connection while pinned
+    std::shared_ptr<backend::RedisConnection> pinned_;
+    std::shared_ptr<backend::RedisBackend> pinned_owner_;  // survives a reload that drops it
+    int pinned_backend_ = -1;
+    size_t pinned_inflight_ = 0;
+    Relay relay_;
+};
+
+}  // namespace laminar::net

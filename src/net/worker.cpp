@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "net/worker.h"
+
+#include <algorithm>
+
+#include <boost/asio/post.hpp>
+#include <spdlog/spdlog.h>
+
+#include "net/server.h"
+#include "net/session.h"
+
+namespace laminar::net {
+namespace asio = boost::asio;
+
+Worker::Worker(Server& server, int index) : server_(server), index_(index), sweep_(ioc_) {}
+
+Worker::~Worker() {
+    sessions_.clear();
+    backends_.clear();
+}
+
+void Worker::startThread() {
+    thread_ = std::thread([this] {
+        auto guard = asio::make_work_guard(ioc_);
+        sweepIdle();
+        ioc_.run();
+    });
+}
+
+void Worker::join() {
+    if (thread_.joinable()) thread_.join();
+}
+
+void Worker::setSnapshot(std::shared_ptr<const policy::Snapshot> snapshot) {
+    // A backend whose settings did not change keeps its connections; the others are rebuilt.
+    const auto& cfg = snapshot->config();
+    std::vector<std::shared_ptr<backend::RedisBackend>> next;
+    for (const auto& bc : cfg.backends) {
+        std::shared_ptr<backend::RedisBackend> keep;
+        for (const auto& b : backends_)
+            if (b && b->config() == bc) keep = b;
+        next.push_back(keep ? keep : std::make_shared<backend::RedisBackend>(ioc_, bc));
+    }
+    for (auto& b : backends_)
+        if (std::find(next.begin(), next.end(), b) == next.end()) retired_.push_back(b);
+    backends_.swap(next);
+    snapshot_ = std::move(snapshot);
+}
+
+void Worker::adopt(asio::ip::tcp::socket socket) {
+    boost::system::error_code ec;
+    auto remote = socket.remote_endpoint(ec);
+    auto local = socket.local_endpoint(ec);
+    uint64_t id = server_.registry().add(remote.address().to_string() + ":" + std::to_string(remote.port()),
+                                         local.address().to_string() + ":" + std::to_string(local.port()));
+    auto session = std::make_unique<Session>(*this, std::move(socket), id);
+    Session* s = session.get();
+    sessions_.push_front(std::move(session));
+    s->self_ = sessions_.begin();
+    session_count_.fetch_add(1, std::memory_order_relaxed);
+    if (shutting_down_) s->shutdown();
+    else s->start();
+}
+
+void Worker::markDirty(Session* s) {
+    if (s->dirty_) return;
+    s->dirty_ = true;
+    dirty_.push_back(s);
+    if (flush_posted_) return;
+    flush_posted_ = true;
+    asio::post(ioc_, [this] { flushDirty(); });
+}
+
+void Worker::flushDirty() {
+    flush_posted_ = false;
+    std::vector<Session*> batch;
+    batch.swap(dirty_);
+    for (Session* s : batch) {
+        s->dirty_ = false;
+        s->flushOut();
+        s->maybeDestroy();
+    }
+}
+
+void Worker::destroy(Session* s) {
+    session_count_.fetch_sub(1, std::memory_order_relaxed);
+    sessions_.erase(s->self_);
+}
+
+void Worker::beginShutdown() {
+    shutting_down_ = true;
+    std::vector<Session*> all;
+    for (auto& s : sessions_) all.push_back(s.get());
+    for (Session* s : all) s->shutdown();
+}
+
+void Worker::sweepIdle() {
+    sweep_.expires_after(std::chrono::seconds(1));
+    sweep_.async_wait([this](const boost::system::error_code& ec) {
+        if (ec) return;
+        std::erase_if(retired_, [](const auto& b) { return b->idle(); });
+        auto timeout = snapshot_ ? snapshot_->config().client.idle_timeout : std::chrono::milliseconds(0);
+        if (timeout.count() > 0) {
+            auto cutoff = std::chrono::steady_clock::now() - timeout;
+            std::vector<Session*> idle;
+            for (auto& s : sessions_)
+                if (!s->closed() && s->idleSince(cutoff)) idle.push_back(s.get());
+            for (Session* s : idle) {
+                s->close();
+                s->maybeDestroy();
+            }
+        }
+        sweepIdle();
+    });
+}
+
+}  // namespace laminar::net

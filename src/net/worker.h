@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <utility>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <atomic>
+#include <list>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "backend/redis_backend.h"
+#include "policy/router.h"
+
+namespace laminar::net {
+
+class Server;
+class Session;
+
+// Counters one I/O thread writes and INFO reads (relaxed: they are statistics).
+struct WorkerStats {
+    std::atomic<uint64_t> commands{0};
+    std::atomic<uint64_t> errors{0};  // laminar-made error replies (backend down, refusals)
+    std::atomic<uint64_t> pinned{0};  // clients on a dedicated backend connection now
+};
+
+// One I/O thread: its own io_context, its clients, and its own connections to every backend, so
+// the data path takes no lock. The listener hands it accepted sockets.
+class Worker {
+public:
+    Worker(Server& server, int index);
+    ~Worker();
+
+    boost::asio::io_context& ioc() { return ioc_; }
+    Server& server() { return server_; }
+    int index() const { return index_; }
+    WorkerStats& stats() { return stats_; }
+
+    void startThread();
+    void join();
+
+    // On this worker's thread:
+    void adopt(boost::asio::ip::tcp::socket socket);
+    void setSnapshot(std::shared_ptr<const policy::Snapshot> snapshot);
+    const std::shared_ptr<const policy::Snapshot>& snapshot() const { return snapshot_; }
+    backend::RedisBackend& backend(int index) { return *backends_[static_cast<size_t>(index)]; }
+    const std::shared_ptr<backend::RedisBackend>& backendPtr(int index) { return backends_[static_cast<size_t>(index)]; }
+    size_t backendCount() const { return backends_.size(); }
+    // Replies are written once per event-loop turn: sessions that got replies register here and
+    // are flushed together after the handlers of this turn.
+    void markDirty(Session* s);
+    void destroy(Session* s);
+    void beginShutdown();
+    size_t sessionCount() const { return session_count_.load(std::memory_order_relaxed); }
+
+private:
+    void flushDirty();
+    void sweepIdle();
+
+    Server& server_;
+    int index_;
+    boost::asio::io_context ioc_{1};
+    std::thread thread_;
+    std::shared_ptr<const policy::Snapshot> snapshot_;
+    std::vector<std::shared_ptr<backend::RedisBackend>> backends_;
+    // Backends a reload dropped: kept until the commands already sent to them are answered.
+    std::vector<std::shared_ptr<backend::RedisBackend>> retired_;
+    std::list<std::unique_ptr<Session>> sessions_;
+    std::atomic<size_t> session_count_{0};
+    std::vector<Session*> dirty_;
+    bool flush_posted_ = false;
+    bool shutting_down_ = false;
+    boost::asio::steady_timer sweep_;
+    WorkerStats stats_;
+};
+
+}  // namespace laminar::net

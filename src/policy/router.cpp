@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "policy/router.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "policy/glob.h"
+
+namespace laminar::policy {
+
+bool Route::matches(const resp::CommandInfo& cmd, std::string_view key, bool keyless) const {
+    if (catch_all) return true;
+    if (!key_globs.empty()) {
+        if (keyless) return false;
+        bool any = std::any_of(key_globs.begin(), key_globs.end(), [&](const std::string& g) { return globMatch(g, key); });
+        if (!any) return false;
+    }
+    if (match_read || match_write || !command_names.empty()) {
+        bool by_class = (match_read && cmd.has(resp::kRead)) || (match_write && cmd.has(resp::kWrite));
+        if (!by_class) {
+            std::string_view name = cmd.name;
+            std::string_view top = name.substr(0, name.find('|'));
+            bool by_name = std::any_of(command_names.begin(), command_names.end(),
+                                       [&](const std::string& n) { return n == name || n == top; });
+            if (!by_name) return false;
+        }
+    }
+    return true;
+}
+
+Snapshot::Snapshot(config::Config cfg, uint64_t generation)
+    : cfg_(std::move(cfg)), generation_(generation), loaded_at_(std::chrono::system_clock::now()) {
+    for (const auto& rc : cfg_.routes) {
+        Route r;
+        r.name = rc.name;
+        r.catch_all = !rc.match;
+        if (rc.match) {
+            r.key_globs = rc.match->keys;
+            for (auto c : rc.match->commands) {
+                std::transform(c.begin(), c.end(), c.begin(), [](unsigned char ch) { return std::tolower(ch); });
+                if (c == "read") r.match_read = true;
+                else if (c == "write") r.match_write = true;
+                else r.command_names.push_back(c);
+            }
+        }
+        r.strategy = makeStrategy(rc.strategy, cfg_);
+        routes_.push_back(std::move(r));
+    }
+}
+
+const Route* Snapshot::routeForKey(const resp::CommandInfo& cmd, std::string_view key) const {
+    for (const auto& r : routes_)
+        if (r.matches(cmd, key, false)) return &r;
+    return &routes_.back();
+}
+
+const Route* Snapshot::route(const resp::CommandInfo& cmd, std::span<const std::string_view> argv,
+                             std::span<const int> key_indices, std::string& error) const {
+    if (routes_.size() == 1) return &routes_.front();
+    if (key_indices.empty()) {
+        for (const auto& r : routes_)
+            if (r.matches(cmd, {}, true)) return &r;
+        return &routes_.back();
+    }
+    const Route* first = routeForKey(cmd, argv[static_cast<size_t>(key_indices[0])]);
+    for (size_t i = 1; i < key_indices.size(); ++i) {
+        const Route* r = routeForKey(cmd, argv[static_cast<size_t>(key_indices[i])]);
+        if (r != first) {
+            error = "ERR laminar: '" + std::string(cmd.name) + "' has keys in routes '" + first->name + "' and '" + r->name +
+                    "'; send them separately";
+            return nullptr;
+        }
+    }
+    return first;
+}
+
+}  // namespace laminar::policy
