@@ -16,9 +16,11 @@ int main(int argc, char** argv) {
     CLI::App app{"laminar: a Redis-protocol migration proxy"};
     std::string config_path;
     std::string check_path;
+    std::string list_path;
     bool version = false;
     app.add_option("-c,--config", config_path, "run the daemon with this configuration file");
     app.add_option("--check-config", check_path, "validate a configuration file and exit");
+    app.add_option("--list-backends", list_path, "print 'name type host port' for each backend of a config (for scripts)");
     app.add_flag("-v,--version", version, "print the version and exit");
     CLI11_PARSE(app, argc, argv);
 
@@ -31,6 +33,16 @@ int main(int argc, char** argv) {
             auto cfg = laminar::config::loadFile(check_path);
             laminar::policy::Snapshot snapshot(std::move(cfg), 0);  // builds every strategy
             std::cout << check_path << ": ok (hash " << snapshot.config().hash << ")\n";
+            return 0;
+        } catch (const std::exception& e) {
+            std::cerr << e.what() << "\n";
+            return 1;
+        }
+    }
+    if (!list_path.empty()) {
+        try {
+            for (const auto& b : laminar::config::loadFile(list_path).backends)
+                std::cout << b.name << " redis " << b.address.host << " " << b.address.port << "\n";
             return 0;
         } catch (const std::exception& e) {
             std::cerr << e.what() << "\n";

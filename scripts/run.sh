@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Quick start: install what is missing, build (Release), start a local redis-server for every
+# loopback backend of the config that is not up, and run laminar in the foreground.
+#   scripts/run.sh [CONFIG]        (default: config/laminar.yaml)
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+CONFIG=${1:-$ROOT/config/laminar.yaml}
+install_packages
+build "$ROOT/build" Release -DLAMINAR_TESTS=OFF
+BIN=$ROOT/build/laminar
+"$BIN" --check-config "$CONFIG" >/dev/null
+
+STARTED=()
+cleanup() {
+    local pid
+    for pid in "${STARTED[@]}"; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; done
+    return 0
+}
+trap cleanup EXIT
+
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+while read -r name type host port; do
+    [[ $type == redis ]] || continue
+    [[ $host == 127.* || $host == localhost || $host == ::1 ]] || continue
+    if port_open "$host" "$port"; then
+        log "backend '$name' is up at $host:$port"
+        continue
+    fi
+    dir=$ROOT/build/run/$name
+    mkdir -p "$dir"
+    log "starting redis-server for backend '$name' on $host:$port (data in $dir)"
+    redis-server --bind "$host" --port "$port" --dir "$dir" --save "" --appendonly no --daemonize no >"$dir/redis.log" 2>&1 &
+    STARTED+=($!)
+    for _ in $(seq 50); do port_open "$host" "$port" && break; sleep 0.1; done
+done < <("$BIN" --list-backends "$CONFIG")
+
+log "running laminar -c $CONFIG (Ctrl-C to stop)"
+"$BIN" -c "$CONFIG"

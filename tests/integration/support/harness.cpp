@@ -1,0 +1,284 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "support/harness.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+namespace laminar::test {
+
+namespace {
+std::string replaceAll(std::string s, const std::string& from, const std::string& to) {
+    for (size_t pos = 0; (pos = s.find(from, pos)) != std::string::npos; pos += to.size()) s.replace(pos, from.size(), to);
+    return s;
+}
+}  // namespace
+
+int freePort() {
+    // Ports handed out by this process are remembered, so two servers started back to back
+    // never get the same one before either has bound it.
+    static std::set<int> given;
+    for (int attempt = 0; attempt < 100; ++attempt) {
+        int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        addr.sin_port = 0;
+        if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+            ::close(fd);
+            continue;
+        }
+        socklen_t len = sizeof addr;
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+        ::close(fd);
+        int port = ntohs(addr.sin_port);
+        if (given.insert(port).second) return port;
+    }
+    throw std::runtime_error("no free port");
+}
+
+bool portOpen(int port) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    ::close(fd);
+    return ok;
+}
+
+bool waitFor(const std::function<bool()>& ok, std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (ok()) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return ok();
+}
+
+std::string tempDir() {
+    std::string tmpl = "/tmp/laminar-test.XXXXXX";
+    std::vector<char> buf(tmpl.begin(), tmpl.end());
+    buf.push_back('\0');
+    if (!::mkdtemp(buf.data())) throw std::runtime_error("mkdtemp failed");
+    return buf.data();
+}
+
+Process::Process(std::vector<std::string> argv, const std::string& log_path) {
+    pid_ = ::fork();
+    if (pid_ < 0) throw std::runtime_error("fork failed");
+    if (pid_ == 0) {
+        int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            ::dup2(fd, 1);
+            ::dup2(fd, 2);
+            ::close(fd);
+        }
+        int devnull = ::open("/dev/null", O_RDONLY);
+        if (devnull >= 0) ::dup2(devnull, 0);
+        std::vector<char*> args;
+        for (auto& a : argv) args.push_back(a.data());
+        args.push_back(nullptr);
+        ::execvp(args[0], args.data());
+        ::_exit(127);
+    }
+}
+
+Process::~Process() {
+    if (running()) stop(SIGTERM, std::chrono::seconds(5));
+    if (running()) stop(SIGKILL, std::chrono::seconds(5));
+}
+
+bool Process::running() {
+    if (status_) return false;
+    int st = 0;
+    pid_t r = ::waitpid(pid_, &st, WNOHANG);
+    if (r == pid_) {
+        status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        return false;
+    }
+    return r == 0;
+}
+
+void Process::signal(int signo) {
+    if (!status_) ::kill(pid_, signo);
+}
+
+int Process::wait(std::chrono::milliseconds timeout) {
+    if (!waitFor([&] { return !running(); }, timeout)) return -1;
+    return *status_;
+}
+
+int Process::stop(int signo, std::chrono::milliseconds timeout) {
+    if (!running()) return status_.value_or(-1);
+    ::kill(pid_, SIGCONT);  // a paused process cannot act on SIGTERM
+    ::kill(pid_, signo);
+    return wait(timeout);
+}
+
+RedisServer::RedisServer(std::vector<std::string> extra_args) : port_(freePort()), dir_(tempDir()), extra_(std::move(extra_args)) {
+    start();
+}
+
+void RedisServer::start() {
+    std::vector<std::string> argv = {"redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1", "--save", "",
+                                     "--appendonly", "no", "--dir", dir_, "--daemonize", "no"};
+    argv.insert(argv.end(), extra_.begin(), extra_.end());
+    proc_ = std::make_unique<Process>(argv, dir_ + "/redis.log");
+    if (!waitFor([&] { return portOpen(port_); })) throw std::runtime_error("redis-server did not start on port " + std::to_string(port_));
+}
+
+void RedisServer::pause() { proc_->signal(SIGSTOP); }
+void RedisServer::resume() { proc_->signal(SIGCONT); }
+void RedisServer::kill() {
+    proc_->stop(SIGKILL);
+    proc_.reset();
+}
+void RedisServer::restart() {
+    if (proc_) kill();
+    start();
+}
+
+Laminar::Laminar(const std::string& yaml, bool wait_ready) : port_(freePort()) {
+    auto dir = tempDir();
+    config_path_ = dir + "/laminar.yaml";
+    log_path_ = dir + "/laminar.log";
+    rewriteConfig(yaml);
+    proc_ = std::make_unique<Process>(std::vector<std::string>{LAMINAR_BINARY, "-c", config_path_}, log_path_);
+    if (wait_ready && !waitFor([&] { return portOpen(port_) || !proc_->running(); }))
+        throw std::runtime_error("laminar did not start: " + log());
+    if (wait_ready && !proc_->running()) throw std::runtime_error("laminar exited: " + log());
+}
+
+void Laminar::rewriteConfig(const std::string& yaml) {
+    std::ofstream(config_path_) << replaceAll(yaml, "{port}", std::to_string(port_));
+}
+
+std::string Laminar::log() const {
+    std::ifstream in(log_path_);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+std::string proxyConfig(int redis_port, const std::string& extra, const std::string& backend_extra) {
+    return "listen: 127.0.0.1:{port}\nthreads: 2\nlog: {level: info}\n" + extra +
+           "backends:\n  old: {type: redis, address: 127.0.0.1:" + std::to_string(redis_port) +
+           (backend_extra.empty() ? "" : ", " + backend_extra) + "}\nroutes:\n  - name: default\n    strategy: {type: proxy, target: old}\n";
+}
+
+namespace {
+Reply convert(const redisReply* r) {
+    Reply out;
+    if (!r) return out;
+    out.type = r->type;
+    switch (r->type) {
+        case REDIS_REPLY_STRING:
+        case REDIS_REPLY_STATUS:
+        case REDIS_REPLY_ERROR:
+            out.str.assign(r->str, r->len);
+            break;
+        case REDIS_REPLY_INTEGER:
+            out.integer = r->integer;
+            break;
+        case REDIS_REPLY_ARRAY:
+            for (size_t i = 0; i < r->elements; ++i) out.elements.push_back(convert(r->element[i]));
+            break;
+        default:
+            break;
+    }
+    return out;
+}
+}  // namespace
+
+Client::Client(int port, std::chrono::milliseconds timeout) {
+    timeval tv{static_cast<time_t>(timeout.count() / 1000), static_cast<suseconds_t>((timeout.count() % 1000) * 1000)};
+    ctx_ = redisConnectWithTimeout("127.0.0.1", port, tv);
+    if (ctx_ && !ctx_->err) redisSetTimeout(ctx_, tv);
+}
+
+Client::~Client() {
+    if (ctx_) redisFree(ctx_);
+}
+
+Reply Client::cmd(const std::vector<std::string>& argv) {
+    append(argv);
+    return read();
+}
+
+void Client::append(const std::vector<std::string>& argv) {
+    std::vector<const char*> ptrs;
+    std::vector<size_t> lens;
+    for (const auto& a : argv) {
+        ptrs.push_back(a.data());
+        lens.push_back(a.size());
+    }
+    redisAppendCommandArgv(ctx_, static_cast<int>(argv.size()), ptrs.data(), lens.data());
+}
+
+Reply Client::read() {
+    void* raw = nullptr;
+    if (redisGetReply(ctx_, &raw) != REDIS_OK || !raw) {
+        Reply r;
+        r.type = -1;
+        r.str = error();
+        return r;
+    }
+    Reply out = convert(static_cast<redisReply*>(raw));
+    freeReplyObject(raw);
+    return out;
+}
+
+void Client::sendRaw(const std::string& bytes) {
+    size_t off = 0;
+    while (off < bytes.size()) {
+        ssize_t n = ::write(ctx_->fd, bytes.data() + off, bytes.size() - off);
+        if (n <= 0) return;
+        off += static_cast<size_t>(n);
+    }
+}
+
+std::string Client::readRawUntilClose(std::chrono::milliseconds timeout) {
+    std::string out;
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    std::array<char, 65536> buf{};
+    while (std::chrono::steady_clock::now() < deadline) {
+        ssize_t n = ::recv(ctx_->fd, buf.data(), buf.size(), 0);
+        if (n == 0) break;
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) continue;
+            break;
+        }
+        out.append(buf.data(), static_cast<size_t>(n));
+    }
+    return out;
+}
+
+std::string run(const std::string& command, int* status) {
+    std::string out;
+    FILE* p = ::popen(command.c_str(), "r");
+    if (!p) return out;
+    std::array<char, 4096> buf{};
+    size_t n;
+    while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+    int st = ::pclose(p);
+    if (status) *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return out;
+}
+
+}  // namespace laminar::test

@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: Apache-2.0
+// Real processes on free loopback ports for integration tests: redis-server, the laminar binary,
+// and a hiredis client. Every process is started by the test and stopped by its PID.
+#pragma once
+
+#include <hiredis/hiredis.h>
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace laminar::test {
+
+// A TCP port on 127.0.0.1 nobody listens on right now.
+int freePort();
+// True when something accepts TCP connections on 127.0.0.1:port.
+bool portOpen(int port);
+// Polls `ok` every 10 ms until it holds or `timeout` passes.
+bool waitFor(const std::function<bool()>& ok, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+std::string tempDir();
+
+// A child process, stopped (SIGTERM, then SIGKILL after 5 s) when destroyed.
+class Process {
+public:
+    Process(std::vector<std::string> argv, const std::string& log_path);
+    ~Process();
+    Process(const Process&) = delete;
+    Process& operator=(const Process&) = delete;
+    pid_t pid() const { return pid_; }
+    bool running();
+    void signal(int signo);
+    // Sends signo and waits for the exit; the exit status (or 128+signal), -1 on timeout.
+    int stop(int signo = 15, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+    int wait(std::chrono::milliseconds timeout);
+
+private:
+    pid_t pid_ = -1;
+    std::optional<int> status_;
+};
+
+class RedisServer {
+public:
+    explicit RedisServer(std::vector<std::string> extra_args = {});
+    int port() const { return port_; }
+    void pause();   // SIGSTOP
+    void resume();  // SIGCONT
+    void kill();    // SIGKILL, for a dead backend
+    void restart(); // start again on the same port
+    bool running() { return proc_ && proc_->running(); }
+
+private:
+    void start();
+    int port_;
+    std::string dir_;
+    std::vector<std::string> extra_;
+    std::unique_ptr<Process> proc_;
+};
+
+// The laminar binary with a YAML config. The config text may use {port} for laminar's own
+// listen port; the caller fills in the backends' ports.
+class Laminar {
+public:
+    explicit Laminar(const std::string& yaml_with_placeholders, bool wait_ready = true);
+    int port() const { return port_; }
+    pid_t pid() const { return proc_->pid(); }
+    Process& process() { return *proc_; }
+    const std::string& configPath() const { return config_path_; }
+    std::string log() const;
+    void rewriteConfig(const std::string& yaml_with_placeholders);
+
+private:
+    int port_;
+    std::string config_path_, log_path_;
+    std::unique_ptr<Process> proc_;
+};
+
+// A config for one redis backend named "old" behind a proxy route, with extra top-level YAML.
+std::string proxyConfig(int redis_port, const std::string& extra = "", const std::string& backend_extra = "");
+
+struct Reply {
+    int type = 0;  // REDIS_REPLY_*
+    std::string str;
+    long long integer = 0;
+    std::vector<Reply> elements;
+    bool isError() const { return type == REDIS_REPLY_ERROR; }
+    bool isNil() const { return type == REDIS_REPLY_NIL; }
+};
+
+// A blocking hiredis connection with a read timeout, so a test fails instead of hanging.
+class Client {
+public:
+    explicit Client(int port, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+    ~Client();
+    Client(const Client&) = delete;
+    Client& operator=(const Client&) = delete;
+    bool connected() const { return ctx_ && !ctx_->err; }
+    Reply cmd(const std::vector<std::string>& argv);
+    // Pipelining: append many, then read them.
+    void append(const std::vector<std::string>& argv);
+    Reply read();
+    // Raw bytes, for malformed input.
+    void sendRaw(const std::string& bytes);
+    // Reads whatever arrives until the peer closes or `timeout` passes.
+    std::string readRawUntilClose(std::chrono::milliseconds timeout = std::chrono::seconds(5));
+    redisContext* ctx() { return ctx_; }
+    std::string error() const { return ctx_ ? ctx_->errstr : "no context"; }
+
+private:
+    redisContext* ctx_ = nullptr;
+};
+
+// Runs a command line, returns its stdout (and exit status through `status`).
+std::string run(const std::string& command, int* status = nullptr);
+
+}  // namespace laminar::test

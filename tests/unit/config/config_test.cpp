@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "config/config.h"
+
+#include <gtest/gtest.h>
+
+#include "config/units.h"
+
+namespace laminar::config {
+namespace {
+
+const char* kMinimal = R"(backends:
+  old: {type: redis, address: 127.0.0.1:6379}
+routes:
+  - name: default
+    strategy: {type: proxy, target: old}
+)";
+
+std::string errorOf(const std::string& yaml) {
+    try {
+        loadString(yaml, "laminar.yaml");
+    } catch (const ConfigError& e) {
+        return e.what();
+    }
+    return "";
+}
+
+TEST(ConfigTest, AppliesTheContractDefaultsToAMinimalFile) {
+    auto cfg = loadString(kMinimal, "laminar.yaml");
+    EXPECT_EQ(cfg.listen.str(), "127.0.0.1:6380");
+    EXPECT_EQ(cfg.threads, 0);
+    EXPECT_EQ(cfg.log.level, "info");
+    EXPECT_EQ(cfg.client.max_clients, 10000u);
+    EXPECT_EQ(cfg.client.max_bulk, 512ull << 20);
+    EXPECT_EQ(cfg.client.max_output, 64ull << 20);
+    EXPECT_FALSE(cfg.client.allow_admin);
+    EXPECT_FALSE(cfg.client.password);
+    ASSERT_EQ(cfg.backends.size(), 1u);
+    EXPECT_EQ(cfg.backends[0].timeout.count(), 1000);
+    EXPECT_EQ(cfg.backends[0].connect_timeout.count(), 500);
+    EXPECT_EQ(cfg.routes[0].strategy.target, "old");
+}
+
+TEST(ConfigTest, ReadsEveryClientSetting) {
+    auto cfg = loadString(std::string("client: {password: pw, max_clients: 5, idle_timeout: 30s, max_bulk: 1kb, max_output: 2mb, allow_admin: true}\n") + kMinimal, "x");
+    EXPECT_EQ(*cfg.client.password, "pw");
+    EXPECT_EQ(cfg.client.max_clients, 5u);
+    EXPECT_EQ(cfg.client.idle_timeout.count(), 30000);
+    EXPECT_EQ(cfg.client.max_bulk, 1024u);
+    EXPECT_EQ(cfg.client.max_output, 2u << 20);
+    EXPECT_TRUE(cfg.client.allow_admin);
+}
+
+TEST(ConfigTest, NamesFileLineAndPathOfAnUnknownKey) {
+    EXPECT_EQ(errorOf(std::string("client:\n  max_clientz: 5\n") + kMinimal), "laminar.yaml:2: client.max_clientz: unknown key");
+}
+
+TEST(ConfigTest, RejectsAnUnknownBackendInARoute) {
+    auto err = errorOf("backends:\n  old: {address: 127.0.0.1:1}\nroutes:\n  - name: a\n    strategy: {type: proxy, target: nope}\n");
+    EXPECT_EQ(err, "laminar.yaml:5: routes[0].strategy.target: unknown backend 'nope'");
+}
+
+TEST(ConfigTest, RejectsARouteListWithoutAFinalCatchAll) {
+    auto err = errorOf("backends:\n  old: {address: 127.0.0.1:1}\nroutes:\n  - name: a\n    match: {keys: ['a:*']}\n    strategy: old\n");
+    EXPECT_NE(err.find("routes[0].match: the last route is the catch-all"), std::string::npos) << err;
+}
+
+TEST(ConfigTest, RejectsACatchAllBeforeTheLastRoute) {
+    auto err = errorOf("backends:\n  old: {address: 127.0.0.1:1}\nroutes:\n  - name: a\n    strategy: old\n  - name: b\n    strategy: old\n");
+    EXPECT_NE(err.find("routes[0].match: only the last route may be a catch-all"), std::string::npos) << err;
+}
+
+TEST(ConfigTest, RejectsWrongTypesWithTheValueSeen) {
+    EXPECT_NE(errorOf(std::string("threads: many\n") + kMinimal).find("threads: must be an integer, got 'many'"), std::string::npos);
+    EXPECT_NE(errorOf(std::string("client: {idle_timeout: 5}\n") + kMinimal).find("client.idle_timeout: must be a duration"), std::string::npos);
+    EXPECT_NE(errorOf(std::string("client: {max_bulk: lots}\n") + kMinimal).find("client.max_bulk: must be a size"), std::string::npos);
+    EXPECT_NE(errorOf(std::string("listen: nowhere\n") + kMinimal).find("listen: must be host:port"), std::string::npos);
+    EXPECT_NE(errorOf(std::string("log: {format: xml}\n") + kMinimal).find("log.format: must be text or json"), std::string::npos);
+}
+
+TEST(ConfigTest, RejectsAZeroBackendTimeout) {
+    auto err = errorOf("backends:\n  old: {address: 127.0.0.1:1, timeout: 0s}\nroutes:\n  - name: a\n    strategy: old\n");
+    EXPECT_EQ(err, "laminar.yaml:2: backends.old.timeout: must be positive, got 0s");
+}
+
+TEST(ConfigTest, RejectsMalformedYamlWithItsLine) {
+    auto err = errorOf("backends: {old: [\n");
+    EXPECT_EQ(err.rfind("laminar.yaml:", 0), 0u) << err;
+}
+
+TEST(ConfigTest, RejectsDuplicateRouteNames) {
+    auto err = errorOf("backends:\n  old: {address: 127.0.0.1:1}\nroutes:\n  - name: a\n    match: {keys: ['x*']}\n    strategy: old\n  - name: a\n    strategy: old\n");
+    EXPECT_NE(err.find("duplicate route name 'a'"), std::string::npos) << err;
+}
+
+TEST(ConfigTest, AcceptsABareBackendNameAsAProxyStrategy) {
+    auto cfg = loadString("backends:\n  old: {address: 127.0.0.1:1}\nroutes:\n  - name: a\n    strategy: old\n", "x");
+    EXPECT_EQ(cfg.routes[0].strategy.type, "proxy");
+    EXPECT_EQ(cfg.routes[0].strategy.target, "old");
+}
+
+TEST(ConfigTest, HashChangesWithTheFileAndOnlyWithIt) {
+    auto a = loadString(kMinimal, "x"), b = loadString(kMinimal, "y");
+    auto c = loadString(std::string("threads: 1\n") + kMinimal, "x");
+    EXPECT_EQ(a.hash, b.hash);
+    EXPECT_NE(a.hash, c.hash);
+}
+
+TEST(UnitsTest, ParsesSizesInPowersOf1024) {
+    EXPECT_EQ(parseSize("512mb"), 512ull << 20);
+    EXPECT_EQ(parseSize("1GB"), 1ull << 30);
+    EXPECT_EQ(parseSize("64k"), 64u << 10);
+    EXPECT_EQ(parseSize("100"), 100u);
+    EXPECT_FALSE(parseSize("mb"));
+    EXPECT_FALSE(parseSize("5xb"));
+    EXPECT_FALSE(parseSize("99999999999999999999gb"));
+}
+
+TEST(UnitsTest, ParsesDurationsThatHaveAUnit) {
+    EXPECT_EQ(parseDuration("500ms")->count(), 500);
+    EXPECT_EQ(parseDuration("2s")->count(), 2000);
+    EXPECT_EQ(parseDuration("1m")->count(), 60000);
+    EXPECT_FALSE(parseDuration("5"));
+    EXPECT_FALSE(parseDuration("-1s"));
+}
+
+}  // namespace
+}  // namespace laminar::config
