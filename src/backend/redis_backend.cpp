@@ -6,9 +6,10 @@ namespace {
 constexpr size_t kMaxIdleDedicated = 16;  // per thread and backend
 }
 
-RedisBackend::RedisBackend(boost::asio::io_context& ioc, const config::BackendConfig& cfg) : ioc_(ioc), cfg_(cfg) {
+RedisBackend::RedisBackend(boost::asio::io_context& ioc, net::Poller& poller, const config::BackendConfig& cfg)
+    : ioc_(ioc), poller_(poller), cfg_(cfg) {
     for (int i = 0; i < cfg_.connections; ++i) {
-        shared_.push_back(std::make_shared<RedisConnection>(ioc_, cfg_, false));
+        shared_.push_back(std::make_shared<RedisConnection>(ioc_, poller_, cfg_, false));
         shared_.back()->start();
     }
 }
@@ -25,7 +26,7 @@ std::shared_ptr<RedisConnection> RedisBackend::acquireDedicated() {
         idle_.pop_back();
         if (!conn->down()) return conn;
     }
-    auto conn = std::make_shared<RedisConnection>(ioc_, cfg_, true);
+    auto conn = std::make_shared<RedisConnection>(ioc_, poller_, cfg_, true);
     conn->start();
     return conn;
 }

@@ -18,7 +18,7 @@ namespace laminar::backend {
 // Owned by its thread: nothing here is locked.
 class RedisBackend {
 public:
-    RedisBackend(boost::asio::io_context& ioc, const config::BackendConfig& cfg);
+    RedisBackend(boost::asio::io_context& ioc, net::Poller& poller, const config::BackendConfig& cfg);
     ~RedisBackend();
 
     const config::BackendConfig& config() const { return cfg_; }
@@ -41,6 +41,7 @@ public:
 
 private:
     boost::asio::io_context& ioc_;
+    net::Poller& poller_;
     config::BackendConfig cfg_;
     std::vector<std::shared_ptr<RedisConnection>> shared_;
     std::vector<std::shared_ptr<RedisConnection>> idle_;

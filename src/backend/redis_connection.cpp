@@ -7,6 +7,9 @@
 #include <boost/asio/write.hpp>
 #include <spdlog/spdlog.h>
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
 
 #include "resp/writer.h"
@@ -35,10 +38,19 @@ std::shared_ptr<spdlog::logger> log() {
 }
 }  // namespace
 
-RedisConnection::RedisConnection(asio::io_context& ioc, const config::BackendConfig& cfg, bool dedicated)
-    : ioc_(ioc), cfg_(cfg), dedicated_(dedicated), socket_(ioc), timer_(ioc), retry_(ioc) {}
+RedisConnection::RedisConnection(asio::io_context& ioc, net::Poller& poller, const config::BackendConfig& cfg, bool dedicated)
+    : ioc_(ioc), poller_(poller), cfg_(cfg), dedicated_(dedicated), socket_(ioc), timer_(ioc), retry_(ioc) {}
 
 RedisConnection::~RedisConnection() {
+    closeSocket();
+}
+
+void RedisConnection::closeSocket() {
+    if (fd_ >= 0) {
+        poller_.remove(fd_, this);
+        ::close(fd_);
+        fd_ = -1;
+    }
     error_code ignored;
     socket_.close(ignored);
 }
@@ -96,7 +108,7 @@ void RedisConnection::connect() {
         fail("cannot resolve '" + cfg_.address.host + "': use an IP address");
         return;
     }
-    socket_.close(ec);
+    closeSocket();
     auto self = shared_from_this();
     auto gen = generation_;
     timer_.expires_after(cfg_.connect_timeout);
@@ -118,18 +130,26 @@ void RedisConnection::onConnected() {
     timer_.cancel();
     error_code ec;
     socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+    socket_.non_blocking(true, ec);
+    // From here the poller drives this socket (see net/poller.h for why not Asio).
+    fd_ = socket_.release(ec);
+    if (fd_ < 0 || !poller_.add(fd_, this)) {
+        fail("cannot watch the socket: " + ec.message());
+        return;
+    }
+    maybe_readable_ = true;
     state_ = State::kReady;
     if (backoff_ > std::chrono::milliseconds(100) || !last_error_.empty())
         log()->info("backend '{}' at {} is up", cfg_.name, cfg_.address.str());
     backoff_ = std::chrono::milliseconds(100);
     last_error_.clear();
-    startRead();
+    readAll();
     if (!out_.empty()) scheduleFlush();
     if (!pending_.empty()) armWatchdog();
 }
 
 void RedisConnection::scheduleFlush() {
-    if (flush_posted_ || writing_) return;
+    if (flush_posted_) return;
     flush_posted_ = true;
     // Posted, not written now: every client whose request arrived in this event-loop turn adds
     // its commands first, so they all leave in one write.
@@ -139,39 +159,58 @@ void RedisConnection::scheduleFlush() {
     });
 }
 
+// Writes what the socket takes now; the rest waits for the poller's EPOLLOUT edge.
 void RedisConnection::flush() {
-    if (writing_ || out_.empty() || state_ != State::kReady) return;
-    writing_ = true;
-    wbuf_.clear();
-    wbuf_.swap(out_);
-    auto gen = generation_;
-    asio::async_write(socket_, asio::buffer(wbuf_), [this, self = shared_from_this(), gen](const error_code& e, size_t) {
-        if (gen != generation_) return;
-        writing_ = false;
-        if (e) {
-            fail(describe(e));
-            return;
+    if (state_ != State::kReady) return;
+    while (out_off_ < out_.size()) {
+        ssize_t n = ::send(fd_, out_.data() + out_off_, out_.size() - out_off_, MSG_NOSIGNAL);
+        if (n > 0) {
+            out_off_ += static_cast<size_t>(n);
+            continue;
         }
-        if (wbuf_.capacity() > 1024 * 1024) std::string().swap(wbuf_);
-        flush();
-    });
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+        fail(describe(error_code(errno, boost::system::system_category())));
+        return;
+    }
+    out_.clear();
+    out_off_ = 0;
+    if (out_.capacity() > 1024 * 1024) std::string().swap(out_);
 }
 
-void RedisConnection::startRead() {
-    if (reading_) return;
-    reading_ = true;
-    in_.reserve(kReadChunk / 4);
+void RedisConnection::onEvents(uint32_t events) {
+    auto self = shared_from_this();  // a sink may drop the last owner
+    if (state_ != State::kReady) return;
     auto gen = generation_;
-    socket_.async_read_some(asio::buffer(in_.writePtr(), in_.writable()),
-                            [this, self = shared_from_this(), gen](const error_code& e, size_t n) {
-                                if (gen != generation_) return;
-                                reading_ = false;
-                                if (e) {
-                                    fail(describe(e));
-                                    return;
-                                }
-                                onRead(n);
-                            });
+    if (events & EPOLLOUT) flush();
+    if (gen != generation_) return;
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) maybe_readable_ = true;
+    readAll();
+}
+
+// Reads until the socket is empty (a read shorter than asked for), dispatching every reply.
+void RedisConnection::readAll() {
+    auto gen = generation_;
+    while (maybe_readable_ && gen == generation_ && state_ == State::kReady) {
+        in_.reserve(kReadChunk / 4);
+        size_t want = in_.writable();
+        ssize_t n = ::recv(fd_, in_.writePtr(), want, 0);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                maybe_readable_ = false;
+                return;
+            }
+            fail(describe(error_code(errno, boost::system::system_category())));
+            return;
+        }
+        if (n == 0) {
+            fail("connection closed by server");
+            return;
+        }
+        maybe_readable_ = static_cast<size_t>(n) == want;
+        onRead(static_cast<size_t>(n));
+    }
 }
 
 void RedisConnection::onRead(size_t n) {
@@ -192,7 +231,6 @@ void RedisConnection::onRead(size_t n) {
         scanner_.reset();
     }
     if (in_.empty() && in_.capacity() > 4 * kReadChunk) in_.shrinkTo(kReadChunk);
-    startRead();
 }
 
 void RedisConnection::dispatch(std::string_view reply, char type) {
@@ -235,10 +273,10 @@ void RedisConnection::fail(std::string why, bool timeout) {
     bool was_up = state_ == State::kReady;
     ++generation_;
     state_ = State::kDown;
-    writing_ = reading_ = flush_posted_ = false;
+    flush_posted_ = false;
     watchdog_armed_ = false;
-    error_code ec;
-    socket_.close(ec);
+    closeSocket();
+    out_off_ = 0;
     timer_.cancel();
     out_.clear();
     in_.consume(in_.size());

@@ -17,6 +17,7 @@
 #include "backend/backend.h"
 #include "config/config.h"
 #include "net/buffer.h"
+#include "net/poller.h"
 #include "resp/reply_scanner.h"
 
 namespace laminar::backend {
@@ -41,11 +42,11 @@ namespace laminar::backend {
 //     instead of the pending FIFO: pub/sub on a pinned connection.
 //  5. Sinks may be called synchronously from send() (when down) and must not destroy this
 //     connection from inside complete().
-class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
+class RedisConnection : public std::enable_shared_from_this<RedisConnection>, public net::Poller::Handler {
 public:
     enum class State { kIdle, kConnecting, kReady, kDown };
 
-    RedisConnection(boost::asio::io_context& ioc, const config::BackendConfig& cfg, bool dedicated);
+    RedisConnection(boost::asio::io_context& ioc, net::Poller& poller, const config::BackendConfig& cfg, bool dedicated);
     ~RedisConnection();
     RedisConnection(const RedisConnection&) = delete;
     RedisConnection& operator=(const RedisConnection&) = delete;
@@ -84,8 +85,10 @@ private:
     void onConnected();
     void scheduleFlush();
     void flush();
-    void startRead();
+    void onEvents(uint32_t events) override;
+    void readAll();
     void onRead(size_t n);
+    void closeSocket();
     void dispatch(std::string_view reply, char type);
     void fail(std::string why, bool timeout = false);
     void armWatchdog();
@@ -93,17 +96,18 @@ private:
     void appendHandshake();
 
     boost::asio::io_context& ioc_;
+    net::Poller& poller_;
     const config::BackendConfig cfg_;
     const bool dedicated_;
-    boost::asio::ip::tcp::socket socket_;
+    boost::asio::ip::tcp::socket socket_;  // while connecting; then the poller drives fd_
+    int fd_ = -1;
     boost::asio::steady_timer timer_;     // connect timeout, then the reply watchdog
     boost::asio::steady_timer retry_;     // reconnect backoff
     State state_ = State::kIdle;
-    std::string out_;    // commands not yet written
-    std::string wbuf_;   // the write in flight
-    bool writing_ = false;
+    std::string out_;    // commands not yet written: [out_off_, size)
+    size_t out_off_ = 0;
     bool flush_posted_ = false;
-    bool reading_ = false;
+    bool maybe_readable_ = true;  // the last read may have left bytes in the socket
     bool watchdog_armed_ = false;
     bool closed_ = false;  // close() was called: never reconnect
     net::Buffer in_{16 * 1024};

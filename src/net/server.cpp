@@ -72,9 +72,7 @@ void Server::run() {
 }
 
 void Server::accept() {
-    Worker& worker = *workers_[next_worker_];
-    next_worker_ = (next_worker_ + 1) % workers_.size();
-    acceptor_.async_accept(worker.ioc(), [this, &worker](const error_code& ec, asio::ip::tcp::socket socket) {
+    acceptor_.async_accept([this](const error_code& ec, asio::ip::tcp::socket socket) {
         if (ec == asio::error::operation_aborted || shutting_down_) return;
         if (ec) {
             // Out of file descriptors and the like: keep accepting, do not spin.
@@ -94,7 +92,19 @@ void Server::accept() {
             socket.write_some(asio::buffer(kMsg), ignored);
             socket.close(ignored);
         } else {
-            asio::post(worker.ioc(), [&worker, s = std::move(socket)]() mutable { worker.adopt(std::move(s)); });
+            // The worker takes the bare descriptor: its poller, not Asio, drives client I/O.
+            error_code e1, e2;
+            auto remote = socket.remote_endpoint(e1);
+            auto local = socket.local_endpoint(e2);
+            std::string addr = e1 ? "?" : remote.address().to_string() + ":" + std::to_string(remote.port());
+            std::string laddr = e2 ? "?" : local.address().to_string() + ":" + std::to_string(local.port());
+            int fd = socket.release(e1);
+            Worker& worker = *workers_[next_worker_];
+            next_worker_ = (next_worker_ + 1) % workers_.size();
+            if (fd >= 0)
+                asio::post(worker.ioc(), [&worker, fd, addr = std::move(addr), laddr = std::move(laddr)]() mutable {
+                    worker.adopt(fd, std::move(addr), std::move(laddr));
+                });
         }
         accept();
     });

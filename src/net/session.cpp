@@ -2,8 +2,13 @@
 #include "net/session.h"
 
 #include <boost/asio/post.hpp>
-#include <boost/asio/write.hpp>
 #include <spdlog/spdlog.h>
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <charconv>
@@ -116,50 +121,80 @@ struct Guard {
     Session& s_;
 };
 
-Session::Session(Worker& worker, asio::ip::tcp::socket socket, uint64_t id)
-    : worker_(worker), socket_(std::move(socket)), id_(id) {
+Session::Session(Worker& worker, int fd, uint64_t id, std::string addr, std::string laddr)
+    : worker_(worker), fd_(fd), id_(id), addr_(std::move(addr)), laddr_(std::move(laddr)) {
     relay_.session = this;
     const auto& cfg = worker_.snapshot()->config();
     parser_ = resp::RequestParser(resp::RequestLimits{.max_bulk = cfg.client.max_bulk});
     authed_ = !cfg.client.password.has_value();
-    error_code ec;
-    auto remote = socket_.remote_endpoint(ec);
-    if (!ec) addr_ = remote.address().to_string() + ":" + std::to_string(remote.port());
-    auto local = socket_.local_endpoint(ec);
-    if (!ec) laddr_ = local.address().to_string() + ":" + std::to_string(local.port());
-    socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+    int one = 1;
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     last_active_ = std::chrono::steady_clock::now();
 }
 
-Session::~Session() = default;
-
-void Session::start() { readMore(); }
-
-bool Session::paused() const { return drain_wait_ || waiting_marker_ || inflight_ >= kMaxInflight; }
-
-void Session::readMore() {
-    if (reading_ || closed_ || closing_ || paused()) return;
-    reading_ = true;
-    in_.reserve(kReadChunk / 4, parser_.needed());
-    socket_.async_read_some(asio::buffer(in_.writePtr(), in_.writable()),
-                            [this](const error_code& ec, size_t n) { onRead(ec, n); });
+Session::~Session() {
+    if (fd_ >= 0) ::close(fd_);
 }
 
-void Session::onRead(const error_code& ec, size_t n) {
-    reading_ = false;
-    if (ec) {
-        // EOF or reset: the client is gone (or shutdown() stopped reads): what is in flight still
-        // completes, then the session is freed.
-        if (closing_) finishIfDone();
-        else close();
+void Session::start() {
+    int flags = ::fcntl(fd_, F_GETFL, 0);
+    ::fcntl(fd_, F_SETFL, flags | O_NONBLOCK);
+    if (!worker_.poller().add(fd_, this)) {
+        close();
         maybeDestroy();
         return;
     }
-    last_active_ = std::chrono::steady_clock::now();
-    in_.commit(n);
-    processInput();
     readMore();
     maybeDestroy();
+}
+
+void Session::onEvents(uint32_t events) {
+    {
+        Guard guard(*this);
+        if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) maybe_readable_ = true;
+        if (events & EPOLLOUT) startWrite();
+        readMore();
+    }
+    maybeDestroy();
+}
+
+bool Session::paused() const { return drain_wait_ || waiting_marker_ || inflight_ >= kMaxInflight; }
+
+// Reads until the socket is empty (a read returned fewer bytes than asked for), then waits for
+// the next edge from the poller. When reading pauses (too many commands in flight, a drain before
+// pinning), maybe_readable_ stays set so the resumed read does not wait for an edge that passed.
+void Session::readMore() {
+    if (closed_) return;
+    while (maybe_readable_ && !closing_ && !paused()) {
+        in_.reserve(kReadChunk / 4, parser_.needed());
+        size_t want = in_.writable();
+        ssize_t n = ::recv(fd_, in_.writePtr(), want, 0);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                maybe_readable_ = false;
+                return;
+            }
+            onReadError();
+            return;
+        }
+        if (n == 0) {
+            onReadError();
+            return;
+        }
+        maybe_readable_ = static_cast<size_t>(n) == want;
+        last_active_ = std::chrono::steady_clock::now();
+        in_.commit(static_cast<size_t>(n));
+        processInput();
+        if (closed_) return;
+    }
+}
+
+void Session::onReadError() {
+    // EOF or reset: the client is gone (or shutdown() stopped reads): what is in flight still
+    // completes, then the session is freed.
+    if (closing_) finishIfDone();
+    else close();
 }
 
 void Session::processInput() {
@@ -546,7 +581,7 @@ void Session::appendOut(std::string_view bytes) {
     if (closed_) return;
     out_.append(bytes);
     const auto& cfg = worker_.snapshot()->config();
-    if (out_.size() + wbuf_.size() > cfg.client.max_output) {
+    if (out_.size() - out_off_ > cfg.client.max_output) {
         log()->warn("client {} {} closed: pending replies over client.max_output ({} bytes)", id_, addr_, cfg.client.max_output);
         out_.clear();
         close();
@@ -566,33 +601,34 @@ void Session::flushOut() {
     startWrite();
 }
 
+// Writes what is pending now; what the socket does not take waits for the poller's EPOLLOUT edge.
 void Session::startWrite() {
-    if (writing_ || out_.empty() || closed_) return;
-    writing_ = true;
-    wbuf_.clear();
-    wbuf_.swap(out_);
-    asio::async_write(socket_, asio::buffer(wbuf_), [this](const error_code& ec, size_t) {
-        writing_ = false;
-        if (ec) {
-            close();
-        } else {
-            if (wbuf_.capacity() > 1024 * 1024) std::string().swap(wbuf_);
-            startWrite();
-            if (closing_) finishIfDone();
+    if (closed_) return;
+    while (out_off_ < out_.size()) {
+        ssize_t n = ::send(fd_, out_.data() + out_off_, out_.size() - out_off_, MSG_NOSIGNAL);
+        if (n > 0) {
+            out_off_ += static_cast<size_t>(n);
+            continue;
         }
-        maybeDestroy();
-    });
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+        close();
+        return;
+    }
+    out_.clear();
+    out_off_ = 0;
+    if (out_.capacity() > 1024 * 1024) std::string().swap(out_);
+    if (closing_) finishIfDone();
 }
 
 void Session::finishIfDone() {
-    if (!closed_ && slots_.empty() && out_.empty() && !writing_) close();
+    if (!closed_ && slots_.empty() && out_.size() == out_off_) close();
 }
 
 void Session::shutdown() {
     if (closed_ || closing_) return;
     closing_ = true;
-    error_code ec;
-    socket_.shutdown(asio::ip::tcp::socket::shutdown_receive, ec);
+    ::shutdown(fd_, SHUT_RD);
     finishIfDone();
     maybeDestroy();
 }
@@ -601,9 +637,11 @@ void Session::close() {
     if (closed_) return;
     Guard guard(*this);
     closed_ = true;
-    error_code ec;
-    socket_.close(ec);
+    worker_.poller().remove(fd_, this);
+    ::close(fd_);
+    fd_ = -1;
     out_.clear();
+    out_off_ = 0;
     releasePin(false);
     worker_.server().registry().remove(id_);
 }
@@ -613,7 +651,7 @@ bool Session::idleSince(std::chrono::steady_clock::time_point t) const {
 }
 
 void Session::maybeDestroy() {
-    if (closed_ && guard_ == 0 && !reading_ && !writing_ && inflight_ == 0 && !dirty_ && !resume_posted_)
+    if (closed_ && guard_ == 0 && inflight_ == 0 && !dirty_ && !resume_posted_)
         worker_.destroy(this);  // deletes this: nothing may follow
 }
 

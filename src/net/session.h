@@ -15,6 +15,7 @@
 #include "backend/redis_backend.h"
 #include "backend/redis_connection.h"
 #include "net/buffer.h"
+#include "net/poller.h"
 #include "policy/strategy.h"
 #include "resp/command_table.h"
 #include "resp/request_parser.h"
@@ -40,9 +41,10 @@ class Worker;
 //
 // Lifetime: owned by its Worker. It is destroyed only when it is closed, no socket operation is
 // outstanding, and no slot waits on a backend: a backend always completes what it was sent.
-class Session final : public policy::Dispatch {
+class Session final : public policy::Dispatch, public Poller::Handler {
 public:
-    Session(Worker& worker, boost::asio::ip::tcp::socket socket, uint64_t id);
+    // Takes ownership of the connected socket `fd`.
+    Session(Worker& worker, int fd, uint64_t id, std::string addr, std::string laddr);
     ~Session();
 
     void start();
@@ -60,6 +62,9 @@ public:
     // Commands laminar answers (or must see) itself; everything else is routed to a backend.
     enum class Local { kNone, kPing, kEcho, kQuit, kAuth, kHello, kSelect, kClient, kInfo, kReset, kMulti, kExec,
                        kDiscard, kWatch, kUnwatch, kSubscribe, kUnsubscribe };
+
+    // Poller::Handler
+    void onEvents(uint32_t events) override;
 
     // policy::Dispatch
     void send(int backend, std::string_view raw, backend::ReplySink* sink) override;
@@ -87,7 +92,7 @@ private:
     enum class ReplyMode { kOn, kOff, kSkip };
 
     void readMore();
-    void onRead(const boost::system::error_code& ec, size_t n);
+    void onReadError();
     void processInput();
     Outcome handle(std::span<const std::string_view> argv, std::string_view raw);
     Outcome forward(const resp::CommandInfo& cmd, std::span<const std::string_view> argv, std::string_view raw);
@@ -121,20 +126,21 @@ private:
     std::string transformInfo(std::string_view backend_reply) const;
 
     Worker& worker_;
-    boost::asio::ip::tcp::socket socket_;
+    int fd_;
     const uint64_t id_;
     std::string addr_, laddr_;
     Buffer in_{16 * 1024};
     resp::RequestParser parser_;
     std::vector<int> keys_;   // scratch: key indices of the command being routed
     std::string scratch_;     // scratch: re-serialised inline commands
-    std::string out_;         // replies not yet written
-    std::string wbuf_;        // the write in flight
+    std::string out_;         // replies not yet written: [out_off_, size)
+    size_t out_off_ = 0;
     std::deque<Slot> slots_;
     SlotKind next_kind_ = SlotKind::kPlain;  // the kind newSlot() gives the next slot
     size_t inflight_ = 0;     // slots waiting on a backend
-    bool reading_ = false, writing_ = false, closed_ = false, closing_ = false, in_process_ = false;
+    bool closed_ = false, closing_ = false, in_process_ = false;
     bool resume_posted_ = false;
+    bool maybe_readable_ = true;  // the last read may have left bytes in the socket
     bool drain_wait_ = false;    // paused until every in-flight command is answered
     bool pinned_failed_ = false; // the dedicated connection died: close after the errors
     int guard_ = 0;              // >0 while inside a method that must not see this destroyed

@@ -39,7 +39,7 @@ void Worker::setSnapshot(std::shared_ptr<const policy::Snapshot> snapshot) {
         std::shared_ptr<backend::RedisBackend> keep;
         for (const auto& b : backends_)
             if (b && b->config() == bc) keep = b;
-        next.push_back(keep ? keep : std::make_shared<backend::RedisBackend>(ioc_, bc));
+        next.push_back(keep ? keep : std::make_shared<backend::RedisBackend>(ioc_, poller_, bc));
     }
     for (auto& b : backends_)
         if (std::find(next.begin(), next.end(), b) == next.end()) retired_.push_back(b);
@@ -47,13 +47,9 @@ void Worker::setSnapshot(std::shared_ptr<const policy::Snapshot> snapshot) {
     snapshot_ = std::move(snapshot);
 }
 
-void Worker::adopt(asio::ip::tcp::socket socket) {
-    boost::system::error_code ec;
-    auto remote = socket.remote_endpoint(ec);
-    auto local = socket.local_endpoint(ec);
-    uint64_t id = server_.registry().add(remote.address().to_string() + ":" + std::to_string(remote.port()),
-                                         local.address().to_string() + ":" + std::to_string(local.port()));
-    auto session = std::make_unique<Session>(*this, std::move(socket), id);
+void Worker::adopt(int fd, std::string addr, std::string laddr) {
+    uint64_t id = server_.registry().add(addr, laddr);
+    auto session = std::make_unique<Session>(*this, fd, id, std::move(addr), std::move(laddr));
     Session* s = session.get();
     sessions_.push_front(std::move(session));
     s->self_ = sessions_.begin();

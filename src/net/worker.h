@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "backend/redis_backend.h"
+#include "net/poller.h"
 #include "policy/router.h"
 
 namespace laminar::net {
@@ -44,7 +45,8 @@ public:
     void join();
 
     // On this worker's thread:
-    void adopt(boost::asio::ip::tcp::socket socket);
+    void adopt(int fd, std::string addr, std::string laddr);
+    Poller& poller() { return poller_; }
     void setSnapshot(std::shared_ptr<const policy::Snapshot> snapshot);
     const std::shared_ptr<const policy::Snapshot>& snapshot() const { return snapshot_; }
     backend::RedisBackend& backend(int index) { return *backends_[static_cast<size_t>(index)]; }
@@ -64,6 +66,7 @@ private:
     Server& server_;
     int index_;
     boost::asio::io_context ioc_{1};
+    Poller poller_{ioc_};
     std::thread thread_;
     std::shared_ptr<const policy::Snapshot> snapshot_;
     std::vector<std::shared_ptr<backend::RedisBackend>> backends_;

@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "net/poller.h"
+
+#include <unistd.h>
+
+#include <boost/asio/post.hpp>
+#include <stdexcept>
+#include <system_error>
+
+namespace laminar::net {
+namespace asio = boost::asio;
+
+Poller::Poller(asio::io_context& ioc) : epfd_(::epoll_create1(EPOLL_CLOEXEC)), desc_(ioc) {
+    if (epfd_ < 0) throw std::system_error(errno, std::generic_category(), "epoll_create1");
+    desc_.assign(epfd_);
+    arm();
+}
+
+Poller::~Poller() {
+    boost::system::error_code ec;
+    desc_.close(ec);  // closes epfd_
+}
+
+bool Poller::add(int fd, Handler* handler) {
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev.data.ptr = handler;
+    return ::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) == 0;
+}
+
+void Poller::remove(int fd, Handler* handler) {
+    epoll_event ev{};
+    ::epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, &ev);
+    for (int i = next_; i < pending_; ++i)
+        if (events_[static_cast<size_t>(i)].data.ptr == handler) events_[static_cast<size_t>(i)].data.ptr = nullptr;
+}
+
+void Poller::arm() {
+    if (armed_) return;
+    armed_ = true;
+    desc_.async_wait(asio::posix::descriptor_base::wait_read, [this](const boost::system::error_code& ec) {
+        armed_ = false;
+        if (ec == asio::error::operation_aborted) return;
+        poll();
+    });
+}
+
+void Poller::poll() {
+    int n = ::epoll_wait(epfd_, events_.data(), static_cast<int>(events_.size()), 0);
+    if (n < 0) n = 0;
+    pending_ = n;
+    for (next_ = 0; next_ < pending_;) {
+        const epoll_event ev = events_[static_cast<size_t>(next_++)];
+        if (auto* h = static_cast<Handler*>(ev.data.ptr)) h->onEvents(ev.events);
+    }
+    pending_ = next_ = 0;
+    if (n == static_cast<int>(events_.size())) {
+        // More may be ready: poll again after the handlers queued meanwhile, without waiting.
+        asio::post(desc_.get_executor(), [this] { poll(); });
+        return;
+    }
+    arm();
+}
+
+}  // namespace laminar::net
