@@ -73,6 +73,16 @@ void RedisConnection::send(std::string_view raw, ReplySink* sink, bool blocking)
     }
 }
 
+void RedisConnection::sendRelayed(std::string_view raw) {
+    if (state_ == State::kIdle) connect();
+    if (state_ == State::kDown) {
+        if (relay_) relay_->complete(unavailableError(cfg_.name, last_error_), true);
+        return;
+    }
+    out_.append(raw);
+    if (state_ == State::kReady) scheduleFlush();
+}
+
 void RedisConnection::appendHandshake() {
     if (cfg_.password) {
         if (cfg_.username) resp::appendCommand(out_, {"AUTH", *cfg_.username, *cfg_.password});
@@ -234,7 +244,9 @@ void RedisConnection::onRead(size_t n) {
 }
 
 void RedisConnection::dispatch(std::string_view reply, char type) {
-    if (relay_ && (relay_all_ || type == '>')) {
+    // The handshake's replies come first, whatever mode the connection was put in meanwhile.
+    bool handshake = !pending_.empty() && pending_.front().sink == nullptr;
+    if (!handshake && relay_ && (relay_all_ || type == '>')) {
         relay_->complete(reply, false);
         return;
     }

@@ -56,6 +56,9 @@ public:
         if (state_ == State::kIdle && !closed_) connect();
     }
     void send(std::string_view raw, ReplySink* sink, bool blocking = false);
+    // A command whose replies all go to the relay (pub/sub): nothing waits for them in order, and
+    // no timeout applies.
+    void sendRelayed(std::string_view raw);
     void setRelay(ReplySink* relay, bool relay_all) {
         relay_ = relay;
         relay_all_ = relay_all;

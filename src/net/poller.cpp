@@ -10,18 +10,32 @@
 namespace laminar::net {
 namespace asio = boost::asio;
 
-Poller::Poller(asio::io_context& ioc) : epfd_(::epoll_create1(EPOLL_CLOEXEC)), desc_(ioc) {
+Poller::Poller() : epfd_(::epoll_create1(EPOLL_CLOEXEC)) {
     if (epfd_ < 0) throw std::system_error(errno, std::generic_category(), "epoll_create1");
-    desc_.assign(epfd_);
-    arm();
 }
 
 Poller::~Poller() {
+    detach();
+    if (epfd_ >= 0) ::close(epfd_);
+}
+
+void Poller::attach(asio::io_context& ioc) {
+    desc_.emplace(ioc);
+    desc_->assign(::dup(epfd_));  // Asio owns (and closes) its own copy
+    arm();
+}
+
+void Poller::detach() {
+    if (!desc_) return;
     boost::system::error_code ec;
-    desc_.close(ec);  // closes epfd_
+    desc_->close(ec);
+    desc_.reset();
+    if (epfd_ >= 0) ::close(epfd_);
+    epfd_ = -1;
 }
 
 bool Poller::add(int fd, Handler* handler) {
+    if (epfd_ < 0) return false;
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
     ev.data.ptr = handler;
@@ -29,6 +43,7 @@ bool Poller::add(int fd, Handler* handler) {
 }
 
 void Poller::remove(int fd, Handler* handler) {
+    if (epfd_ < 0) return;
     epoll_event ev{};
     ::epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, &ev);
     for (int i = next_; i < pending_; ++i)
@@ -38,7 +53,7 @@ void Poller::remove(int fd, Handler* handler) {
 void Poller::arm() {
     if (armed_) return;
     armed_ = true;
-    desc_.async_wait(asio::posix::descriptor_base::wait_read, [this](const boost::system::error_code& ec) {
+    desc_->async_wait(asio::posix::descriptor_base::wait_read, [this](const boost::system::error_code& ec) {
         armed_ = false;
         if (ec == asio::error::operation_aborted) return;
         poll();
@@ -46,6 +61,7 @@ void Poller::arm() {
 }
 
 void Poller::poll() {
+    if (epfd_ < 0) return;
     int n = ::epoll_wait(epfd_, events_.data(), static_cast<int>(events_.size()), 0);
     if (n < 0) n = 0;
     pending_ = n;
@@ -56,7 +72,7 @@ void Poller::poll() {
     pending_ = next_ = 0;
     if (n == static_cast<int>(events_.size())) {
         // More may be ready: poll again after the handlers queued meanwhile, without waiting.
-        asio::post(desc_.get_executor(), [this] { poll(); });
+        asio::post(desc_->get_executor(), [this] { poll(); });
         return;
     }
     arm();

@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <sys/epoll.h>
 
 namespace laminar::net {
@@ -34,8 +35,12 @@ public:
         ~Handler() = default;
     };
 
-    explicit Poller(boost::asio::io_context& ioc);
+    Poller();
     ~Poller();
+    // The io_context whose loop waits on this poller. detach() stops that before the io_context
+    // goes away; handlers still alive may then call remove() safely (it does nothing).
+    void attach(boost::asio::io_context& ioc);
+    void detach();
     Poller(const Poller&) = delete;
     Poller& operator=(const Poller&) = delete;
 
@@ -48,7 +53,7 @@ private:
     void poll();
 
     int epfd_;
-    boost::asio::posix::stream_descriptor desc_;
+    std::optional<boost::asio::posix::stream_descriptor> desc_;
     std::array<epoll_event, 256> events_{};
     int pending_ = 0;  // events of the current round still to deliver: [next_, pending_)
     int next_ = 0;

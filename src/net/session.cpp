@@ -44,10 +44,24 @@ const std::unordered_map<std::string_view, Local> kLocal = {
     {"punsubscribe", Local::kUnsubscribe}, {"sunsubscribe", Local::kUnsubscribe},
 };
 
-Session::Local localKind(std::string_view name) {
+Session::Local localKindByName(std::string_view name) {
     auto bar = name.find('|');
     auto it = kLocal.find(bar == std::string_view::npos ? name : name.substr(0, bar));
     return it == kLocal.end() ? Local::kNone : it->second;
+}
+
+// Per command-table entry, computed once: the data path then pays a pointer hash, not a string hash.
+Session::Local localKind(const resp::CommandInfo& cmd) {
+    static const auto table = [] {
+        std::unordered_map<const resp::CommandInfo*, Local> t;
+        for (const auto& c : resp::allCommands()) {
+            t.emplace(&c, localKindByName(c.name));
+            for (const auto& sub : c.subcommands) t.emplace(&sub, localKindByName(sub.name));
+        }
+        return t;
+    }();
+    auto it = table.find(&cmd);
+    return it == table.end() ? Local::kNone : it->second;
 }
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -205,7 +219,7 @@ void Session::processInput() {
         if (st == resp::ParseStatus::kIncomplete) break;
         if (st == resp::ParseStatus::kError) {
             // As Redis: the error once, then close. Nothing after it is read.
-            replyError(parser_.error());
+            replyError("ERR " + parser_.error());
             closing_ = true;
             log()->debug("client {} {}: {}", id_, addr_, parser_.error());
             break;
@@ -234,8 +248,8 @@ void Session::processInput() {
 }
 
 Session::Outcome Session::handle(std::span<const std::string_view> argv, std::string_view raw) {
-    auto& stats = worker_.stats();
-    stats.commands.fetch_add(1, std::memory_order_relaxed);
+    auto& commands = worker_.stats().commands;  // one writer: a plain increment, no lock prefix
+    commands.store(commands.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     const resp::CommandInfo* cmd = resp::lookupCommand(argv);
     if (!cmd) {
         std::string msg = "ERR unknown command '" + std::string(argv[0].substr(0, 128)) + "', with args beginning with: ";
@@ -247,7 +261,7 @@ Session::Outcome Session::handle(std::span<const std::string_view> argv, std::st
         replyError("ERR wrong number of arguments for '" + std::string(cmd->name) + "' command");
         return Outcome::kDone;
     }
-    Local local = localKind(cmd->name);
+    Local local = localKind(*cmd);
     if (!authed_ && local != Local::kAuth && local != Local::kHello && local != Local::kQuit) {
         replyError("NOAUTH Authentication required.");
         return Outcome::kDone;
@@ -307,14 +321,14 @@ Session::Outcome Session::handle(std::span<const std::string_view> argv, std::st
 Session::Outcome Session::forward(const resp::CommandInfo& cmd, std::span<const std::string_view> argv, std::string_view raw) {
     const auto& snapshot = *worker_.snapshot();
     keys_.clear();
-    resp::keyIndices(cmd, argv, keys_);
+    if (snapshot.routes().size() > 1) resp::keyIndices(cmd, argv, keys_);
     std::string error;
     const policy::Route* route = snapshot.route(cmd, argv, keys_, error);
     if (!route) {
         replyError(error);
         return Outcome::kDone;
     }
-    const Local local = localKind(cmd.name);
+    const Local local = localKind(cmd);
     const bool blocking = cmd.has(resp::kBlocking) && !in_multi_;
     const bool pubsub = (local == Local::kSubscribe || local == Local::kUnsubscribe) && !in_multi_;
     const bool stateful = pinned_ || in_multi_ || watching_ || blocking || pubsub || local == Local::kMulti || local == Local::kWatch;
@@ -340,7 +354,7 @@ Session::Outcome Session::forward(const resp::CommandInfo& cmd, std::span<const 
     if (pubsub) {
         if (resp3_) {
             // RESP3: confirmations and messages are pushes, relayed as they come; no reply slot.
-            pinned_->send(raw, &relay_);
+            pinned_->sendRelayed(raw);
             return Outcome::kDone;
         }
         if (pinned_inflight_ > 0) {
@@ -380,13 +394,13 @@ Session::Outcome Session::forward(const resp::CommandInfo& cmd, std::span<const 
 }
 
 Session::Outcome Session::relaySend(Local local, std::string_view raw) {
-    pinned_->send(raw, &relay_);
+    pinned_->sendRelayed(raw);
     if (local == Local::kUnsubscribe) {
         // Whether the client is still subscribed after this is known only to the backend: a PING
         // behind it answers "pong" in an array while subscribed, a plain bulk after.
         std::string ping;
         resp::appendCommand(ping, {"PING", kMarker});
-        pinned_->send(ping, &relay_);
+        pinned_->sendRelayed(ping);
         waiting_marker_ = true;
     }
     return Outcome::kDone;
@@ -463,6 +477,7 @@ void Session::replyError(std::string_view msg) {
 }
 
 void Session::onReply(Slot& slot, std::string_view raw, bool failed) {
+    {
     Guard guard(*this);
     --inflight_;
     if (slot.pinned) --pinned_inflight_;
@@ -529,10 +544,19 @@ void Session::onReply(Slot& slot, std::string_view raw, bool failed) {
         postResume();
     }
     if (!in_process_) requestFlush();
+    }
+    maybeDestroy();  // a closed session waits only for this
 }
 
 void Session::onRelay(std::string_view raw, bool failed) {
-    Guard guard(*this);
+    {
+        Guard guard(*this);
+        relayed(raw, failed);
+    }
+    maybeDestroy();
+}
+
+void Session::relayed(std::string_view raw, bool failed) {
     if (failed) {
         appendOut(raw);
         closing_ = true;
@@ -541,7 +565,7 @@ void Session::onRelay(std::string_view raw, bool failed) {
         requestFlush();
         return;
     }
-    if (waiting_marker_ && raw.size() > kMarker.size() && raw.substr(raw.size() - kMarker.size() - 2, kMarker.size()) == kMarker) {
+    if (waiting_marker_ && raw.size() > kMarker.size() + 2 && raw.substr(raw.size() - kMarker.size() - 2, kMarker.size()) == kMarker) {
         waiting_marker_ = false;
         if (raw[0] == '$') {  // a plain bulk: no longer subscribed
             relay_mode_ = false;
@@ -555,10 +579,9 @@ void Session::onRelay(std::string_view raw, bool failed) {
     std::string_view kind;
     long long count = 0;
     if (subscriptionCount(raw, kind, count)) {
-        if (kind[0] == 's' || kind[0] == 'S' || ((kind[0] == 'u' || kind[0] == 'U') && (kind[2] == 's' || kind[2] == 'S')))
-            shard_subs_ = count;
-        else
-            subs_ = count;
+        // "ssubscribe"/"sunsubscribe" count shard channels; the others channels and patterns.
+        bool shard = iequals(kind, "ssubscribe") || iequals(kind, "sunsubscribe");
+        (shard ? shard_subs_ : subs_) = count;
     }
     appendOut(raw);
     requestFlush();

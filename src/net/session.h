@@ -103,6 +103,7 @@ private:
     void replyError(std::string_view msg);  // "-msg\r\n"
     void onReply(Slot& slot, std::string_view raw, bool failed);
     void onRelay(std::string_view raw, bool failed);
+    void relayed(std::string_view raw, bool failed);
     void appendOut(std::string_view bytes);
     void startWrite();
     void requestFlush();

@@ -12,11 +12,13 @@
 namespace laminar::net {
 namespace asio = boost::asio;
 
-Worker::Worker(Server& server, int index) : server_(server), index_(index), sweep_(ioc_) {}
+Worker::Worker(Server& server, int index) : server_(server), index_(index), sweep_(ioc_) { poller_.attach(ioc_); }
 
 Worker::~Worker() {
     sessions_.clear();
     backends_.clear();
+    retired_.clear();
+    poller_.detach();
 }
 
 void Worker::startThread() {

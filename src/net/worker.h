@@ -65,8 +65,8 @@ private:
 
     Server& server_;
     int index_;
+    Poller poller_;  // outlives ioc_: handlers destroyed with ioc_ may still remove sockets
     boost::asio::io_context ioc_{1};
-    Poller poller_{ioc_};
     std::thread thread_;
     std::shared_ptr<const policy::Snapshot> snapshot_;
     std::vector<std::shared_ptr<backend::RedisBackend>> backends_;
