@@ -20,4 +20,15 @@ void setupLogging(const config::LogConfig& cfg) {
     spdlog::set_default_logger(logger);
 }
 
+std::shared_ptr<spdlog::logger> logger(const char* name) {
+    if (auto l = spdlog::get(name)) return l;
+    auto l = spdlog::default_logger()->clone(name);
+    try {
+        spdlog::register_logger(l);
+    } catch (const spdlog::spdlog_ex&) {  // another thread registered it meanwhile
+        return spdlog::get(name);
+    }
+    return l;
+}
+
 }  // namespace laminar::admin

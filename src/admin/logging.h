@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include <spdlog/logger.h>
+
+#include <memory>
+
 #include "config/config.h"
 
 namespace laminar::admin {
@@ -8,5 +12,8 @@ namespace laminar::admin {
 // Sets up the default spdlog logger (stderr) from log.level and log.format. Modules clone it by
 // name ("server", "backend", "client"), so every line says where it comes from.
 void setupLogging(const config::LogConfig& cfg);
+
+// The module logger `name`: a clone of the default logger, made on first use.
+std::shared_ptr<spdlog::logger> logger(const char* name);
 
 }  // namespace laminar::admin

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "backend/redis_connection.h"
+#include "admin/logging.h"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/address.hpp>
@@ -12,6 +13,7 @@
 
 #include <algorithm>
 
+#include "net/socket_io.h"
 #include "resp/writer.h"
 
 namespace laminar::backend {
@@ -30,11 +32,8 @@ std::string describe(const error_code& ec) {
 }
 
 std::shared_ptr<spdlog::logger> log() {
-    static auto logger = [] {
-        auto l = spdlog::get("backend");
-        return l ? l : spdlog::default_logger()->clone("backend");
-    }();
-    return logger;
+    static auto l = admin::logger("backend");
+    return l;
 }
 }  // namespace
 
@@ -172,14 +171,9 @@ void RedisConnection::scheduleFlush() {
 // Writes what the socket takes now; the rest waits for the poller's EPOLLOUT edge.
 void RedisConnection::flush() {
     if (state_ != State::kReady) return;
-    while (out_off_ < out_.size()) {
-        ssize_t n = ::send(fd_, out_.data() + out_off_, out_.size() - out_off_, MSG_NOSIGNAL);
-        if (n > 0) {
-            out_off_ += static_cast<size_t>(n);
-            continue;
-        }
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    net::IoStatus st = net::sendPending(fd_, out_, out_off_);
+    if (st == net::IoStatus::kWouldBlock) return;
+    if (st == net::IoStatus::kError) {
         fail(describe(error_code(errno, boost::system::system_category())));
         return;
     }
@@ -202,29 +196,27 @@ void RedisConnection::onEvents(uint32_t events) {
 void RedisConnection::readAll() {
     auto gen = generation_;
     while (maybe_readable_ && gen == generation_ && state_ == State::kReady) {
-        in_.reserve(kReadChunk / 4);
-        size_t want = in_.writable();
-        ssize_t n = ::recv(fd_, in_.writePtr(), want, 0);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        bool drained = false;
+        switch (net::recvSome(fd_, in_, kReadChunk / 4, 0, drained)) {
+            case net::IoStatus::kWouldBlock:
                 maybe_readable_ = false;
                 return;
-            }
-            fail(describe(error_code(errno, boost::system::system_category())));
-            return;
+            case net::IoStatus::kClosed:
+                fail("connection closed by server");
+                return;
+            case net::IoStatus::kError:
+                fail(describe(error_code(errno, boost::system::system_category())));
+                return;
+            case net::IoStatus::kDone:
+                break;
         }
-        if (n == 0) {
-            fail("connection closed by server");
-            return;
-        }
-        maybe_readable_ = static_cast<size_t>(n) == want;
-        onRead(static_cast<size_t>(n));
+        maybe_readable_ = !drained;
+        dispatchReplies();
     }
 }
 
-void RedisConnection::onRead(size_t n) {
-    in_.commit(n);
+// Hands every complete reply in the buffer to its sink (or the relay).
+void RedisConnection::dispatchReplies() {
     auto gen = generation_;
     while (!in_.empty()) {
         auto st = scanner_.scan(in_.data());

@@ -90,7 +90,7 @@ private:
     void flush();
     void onEvents(uint32_t events) override;
     void readAll();
-    void onRead(size_t n);
+    void dispatchReplies();
     void closeSocket();
     void dispatch(std::string_view reply, char type);
     void fail(std::string why, bool timeout = false);

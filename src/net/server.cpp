@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "net/server.h"
+#include "admin/logging.h"
 
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/post.hpp>
@@ -16,11 +17,8 @@ using boost::system::error_code;
 
 namespace {
 std::shared_ptr<spdlog::logger> log() {
-    static auto logger = [] {
-        auto l = spdlog::get("server");
-        return l ? l : spdlog::default_logger()->clone("server");
-    }();
-    return logger;
+    static auto l = admin::logger("server");
+    return l;
 }
 }  // namespace
 

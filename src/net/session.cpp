@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "net/session.h"
+#include "admin/logging.h"
 
 #include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
@@ -15,7 +16,9 @@
 #include <unordered_map>
 
 #include "net/server.h"
+#include "net/socket_io.h"
 #include "net/worker.h"
+#include "resp/numbers.h"
 #include "resp/writer.h"
 
 namespace laminar::net {
@@ -70,11 +73,7 @@ bool iequals(std::string_view a, std::string_view b) {
            });
 }
 
-bool parseLong(std::string_view s, long long& out) {
-    if (s.empty()) return false;
-    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-    return ec == std::errc() && p == s.data() + s.size();
-}
+bool parseLong(std::string_view s, long long& out) { return resp::parseLongLong(s, out); }
 
 std::string bulk(std::string_view s) {
     std::string out;
@@ -118,11 +117,8 @@ bool subscriptionCount(std::string_view raw, std::string_view& kind, long long& 
 }
 
 std::shared_ptr<spdlog::logger> log() {
-    static auto logger = [] {
-        auto l = spdlog::get("client");
-        return l ? l : spdlog::default_logger()->clone("client");
-    }();
-    return logger;
+    static auto l = admin::logger("client");
+    return l;
 }
 
 }  // namespace
@@ -180,25 +176,20 @@ bool Session::paused() const { return drain_wait_ || waiting_marker_ || inflight
 void Session::readMore() {
     if (closed_) return;
     while (maybe_readable_ && !closing_ && !paused()) {
-        in_.reserve(kReadChunk / 4, parser_.needed());
-        size_t want = in_.writable();
-        ssize_t n = ::recv(fd_, in_.writePtr(), want, 0);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        bool drained = false;
+        switch (recvSome(fd_, in_, kReadChunk / 4, parser_.needed(), drained)) {
+            case IoStatus::kWouldBlock:
                 maybe_readable_ = false;
                 return;
-            }
-            onReadError();
-            return;
+            case IoStatus::kClosed:
+            case IoStatus::kError:
+                onReadError();
+                return;
+            case IoStatus::kDone:
+                break;
         }
-        if (n == 0) {
-            onReadError();
-            return;
-        }
-        maybe_readable_ = static_cast<size_t>(n) == want;
+        maybe_readable_ = !drained;
         last_active_ = std::chrono::steady_clock::now();
-        in_.commit(static_cast<size_t>(n));
         processInput();
         if (closed_) return;
     }
@@ -627,14 +618,9 @@ void Session::flushOut() {
 // Writes what is pending now; what the socket does not take waits for the poller's EPOLLOUT edge.
 void Session::startWrite() {
     if (closed_) return;
-    while (out_off_ < out_.size()) {
-        ssize_t n = ::send(fd_, out_.data() + out_off_, out_.size() - out_off_, MSG_NOSIGNAL);
-        if (n > 0) {
-            out_off_ += static_cast<size_t>(n);
-            continue;
-        }
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    IoStatus st = sendPending(fd_, out_, out_off_);
+    if (st == IoStatus::kWouldBlock) return;
+    if (st == IoStatus::kError) {
         close();
         return;
     }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "resp/reply_scanner.h"
+#include "resp/numbers.h"
 
 #include <climits>
 #include <cstdio>
@@ -10,37 +11,6 @@ namespace laminar::resp {
 
 namespace {
 
-// Same rules as Redis's string2ll (duplicated from request_parser.cpp: the headers expose no
-// shared helper). Redis writes lengths this way, so anything else means the stream is not RESP.
-bool parseLongLong(const char* p, size_t n, long long& out) {
-    if (n == 0 || n >= 21) return false;
-    if (n == 1 && p[0] == '0') {
-        out = 0;
-        return true;
-    }
-    size_t i = 0;
-    bool negative = false;
-    if (p[0] == '-') {
-        negative = true;
-        if (++i == n) return false;
-    }
-    if (p[i] < '1' || p[i] > '9') return false;
-    unsigned long long v = static_cast<unsigned long long>(p[i++] - '0');
-    for (; i < n; ++i) {
-        unsigned d = static_cast<unsigned char>(p[i]) - static_cast<unsigned>('0');
-        if (d > 9) return false;
-        if (v > (ULLONG_MAX - d) / 10) return false;
-        v = v * 10 + d;
-    }
-    if (negative) {
-        if (v > static_cast<unsigned long long>(LLONG_MAX) + 1) return false;
-        out = static_cast<long long>(0ULL - v);
-    } else {
-        if (v > static_cast<unsigned long long>(LLONG_MAX)) return false;
-        out = static_cast<long long>(v);
-    }
-    return true;
-}
 
 std::string describeByte(char c) {
     char buf[16];

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "resp/request_parser.h"
+#include "resp/numbers.h"
 
 #include <algorithm>
 #include <climits>
@@ -18,38 +19,6 @@ constexpr size_t kMaxCountLine = 64 * 1024;
 // arrives cannot make us reserve memory up front.
 constexpr size_t kMaxArgsPrealloc = 1024;
 
-// Redis's string2ll rules (util.c), so exactly the same count lines are accepted: optional '-',
-// no '+', no leading zeros, no spaces, fewer than 21 characters, overflow is an error. Works on
-// the unterminated input, unlike strtoll.
-bool parseLongLong(const char* p, size_t n, long long& out) {
-    if (n == 0 || n >= 21) return false;
-    if (n == 1 && p[0] == '0') {
-        out = 0;
-        return true;
-    }
-    size_t i = 0;
-    bool negative = false;
-    if (p[0] == '-') {
-        negative = true;
-        if (++i == n) return false;
-    }
-    if (p[i] < '1' || p[i] > '9') return false;
-    unsigned long long v = static_cast<unsigned long long>(p[i++] - '0');
-    for (; i < n; ++i) {
-        unsigned d = static_cast<unsigned char>(p[i]) - static_cast<unsigned>('0');
-        if (d > 9) return false;
-        if (v > (ULLONG_MAX - d) / 10) return false;
-        v = v * 10 + d;
-    }
-    if (negative) {
-        if (v > static_cast<unsigned long long>(LLONG_MAX) + 1) return false;
-        out = static_cast<long long>(0ULL - v);  // modular in C++20, so LLONG_MIN is fine
-    } else {
-        if (v > static_cast<unsigned long long>(LLONG_MAX)) return false;
-        out = static_cast<long long>(v);
-    }
-    return true;
-}
 
 // isspace() in the C locale, which is what sdssplitargs uses to skip blanks between args.
 bool isSpace(char c) {
