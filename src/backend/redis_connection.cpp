@@ -65,7 +65,7 @@ void RedisConnection::send(std::string_view raw, ReplySink* sink, bool blocking)
         return;
     }
     out_.append(raw);
-    pending_.push_back({sink, std::chrono::steady_clock::now(), blocking, false});
+    pending_.push_back({sink, net::Poller::loopTime(), blocking, false});
     if (state_ == State::kReady) {
         scheduleFlush();
         armWatchdog();

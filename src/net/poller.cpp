@@ -10,6 +10,17 @@
 namespace laminar::net {
 namespace asio = boost::asio;
 
+namespace {
+thread_local std::chrono::steady_clock::time_point t_loop_time;
+}
+
+void Poller::touch() { t_loop_time = std::chrono::steady_clock::now(); }
+
+std::chrono::steady_clock::time_point Poller::loopTime() {
+    if (t_loop_time.time_since_epoch().count() == 0) t_loop_time = std::chrono::steady_clock::now();
+    return t_loop_time;
+}
+
 Poller::Poller() : epfd_(::epoll_create1(EPOLL_CLOEXEC)) {
     if (epfd_ < 0) throw std::system_error(errno, std::generic_category(), "epoll_create1");
 }
@@ -64,6 +75,7 @@ void Poller::poll() {
     if (epfd_ < 0) return;
     int n = ::epoll_wait(epfd_, events_.data(), static_cast<int>(events_.size()), 0);
     if (n < 0) n = 0;
+    t_loop_time = std::chrono::steady_clock::now();
     pending_ = n;
     for (next_ = 0; next_ < pending_;) {
         const epoll_event ev = events_[static_cast<size_t>(next_++)];

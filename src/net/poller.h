@@ -7,6 +7,7 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <sys/epoll.h>
@@ -45,6 +46,13 @@ public:
     Poller& operator=(const Poller&) = delete;
 
     bool add(int fd, Handler* handler);
+
+    // The time this thread's current poll round started: timestamps on the data path (command
+    // sent, client active) need no clock read of their own. Before the first round: now.
+    // Entry points that run outside a poll round and may send (a posted resume, a new client)
+    // call touch() first.
+    static std::chrono::steady_clock::time_point loopTime();
+    static void touch();
     // Stops events for fd; events of this poll round not yet delivered are dropped.
     void remove(int fd, Handler* handler);
 

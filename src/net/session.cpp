@@ -63,6 +63,13 @@ Session::Local localKind(const resp::CommandInfo& cmd) {
         }
         return t;
     }();
+    static const auto top = [] {
+        std::vector<Local> t;
+        for (const auto& c : resp::allCommands()) t.push_back(localKindByName(c.name));
+        return t;
+    }();
+    auto all = resp::allCommands();
+    if (&cmd >= all.data() && &cmd < all.data() + all.size()) return top[static_cast<size_t>(&cmd - all.data())];
     auto it = table.find(&cmd);
     return it == table.end() ? Local::kNone : it->second;
 }
@@ -189,7 +196,7 @@ void Session::readMore() {
                 break;
         }
         maybe_readable_ = !drained;
-        last_active_ = std::chrono::steady_clock::now();
+        last_active_ = Poller::loopTime();
         processInput();
         if (closed_) return;
     }
@@ -583,6 +590,7 @@ void Session::postResume() {
     resume_posted_ = true;
     asio::post(worker_.ioc(), [this] {
         resume_posted_ = false;
+        Poller::touch();
         if (!closed_) {
             processInput();
             readMore();

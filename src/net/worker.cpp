@@ -50,6 +50,7 @@ void Worker::setSnapshot(std::shared_ptr<const policy::Snapshot> snapshot) {
 }
 
 void Worker::adopt(int fd, std::string addr, std::string laddr) {
+    Poller::touch();
     uint64_t id = server_.registry().add(addr, laddr);
     auto session = std::make_unique<Session>(*this, fd, id, std::move(addr), std::move(laddr));
     Session* s = session.get();
