@@ -9,7 +9,7 @@ JOBS=${JOBS:-$(nproc)}
 # Debian 12 packages laminar builds and tests with. Nothing is downloaded at build time.
 PACKAGES=(
     build-essential cmake pkg-config
-    libboost-dev libboost-system-dev libhiredis-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev
+    libboost-dev libboost-system-dev libhiredis-dev libxxhash-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev
     libgtest-dev
     redis-server redis-tools
 )

@@ -7,8 +7,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 CONFIG=${1:-$ROOT/config/laminar.yaml}
 install_packages
-build "$ROOT/build" Release -DLAMINAR_TESTS=OFF
-BIN=$ROOT/build/laminar
+build "$ROOT/build/release" Release -DLAMINAR_TESTS=OFF
+BIN=$ROOT/build/release/laminar
 "$BIN" --check-config "$CONFIG" >/dev/null
 
 STARTED=()

@@ -6,13 +6,13 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 install_packages
-build "$ROOT/build" RelWithDebInfo
-(cd "$ROOT/build" && ctest --output-on-failure -j "$JOBS" --timeout 300)
+build "$ROOT/build/test" RelWithDebInfo
+(cd "$ROOT/build/test" && ctest --output-on-failure -j "$JOBS" --timeout 300)
 
 if [[ ${SANITIZE:-1} == 1 ]]; then
     log "sanitizer pass (ASan + UBSan)"
-    build "$ROOT/build-asan" Debug -DLAMINAR_SANITIZE=ON
-    (cd "$ROOT/build-asan" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    build "$ROOT/build/asan" Debug -DLAMINAR_SANITIZE=ON
+    (cd "$ROOT/build/asan" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
         ctest --output-on-failure -j "$JOBS" --timeout 600)
 fi
 log "all tests passed"

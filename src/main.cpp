@@ -30,9 +30,8 @@ int main(int argc, char** argv) {
     }
     if (!check_path.empty()) {
         try {
-            auto cfg = laminar::config::loadFile(check_path);
-            laminar::policy::Snapshot snapshot(std::move(cfg), 0);  // builds every strategy
-            std::cout << check_path << ": ok (hash " << snapshot.config().hash << ")\n";
+            auto snapshot = laminar::policy::loadSnapshot(check_path, 0);  // builds every strategy
+            std::cout << check_path << ": ok (hash " << snapshot->config().hash << ")\n";
             return 0;
         } catch (const std::exception& e) {
             std::cerr << e.what() << "\n";
@@ -54,9 +53,9 @@ int main(int argc, char** argv) {
         return 2;
     }
     try {
-        auto cfg = laminar::config::loadFile(config_path);
-        laminar::admin::setupLogging(cfg.log);
-        laminar::net::Server server(std::move(cfg), config_path);
+        auto snapshot = laminar::policy::loadSnapshot(config_path, 1);
+        laminar::admin::setupLogging(snapshot->config().log);
+        laminar::net::Server server(std::move(snapshot), config_path);
         server.run();
     } catch (const laminar::config::ConfigError& e) {
         std::cerr << e.what() << "\n";

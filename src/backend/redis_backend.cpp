@@ -7,14 +7,27 @@ constexpr size_t kMaxIdleDedicated = 16;  // per thread and backend
 }
 
 RedisBackend::RedisBackend(boost::asio::io_context& ioc, net::Poller& poller, const config::BackendConfig& cfg)
-    : ioc_(ioc), poller_(poller), cfg_(cfg) {
+    : ioc_(ioc), poller_(poller), cfg_(cfg), cell_(HealthBoard::instance().cell(cfg.name)) {
+    cell_->known_threads.fetch_add(1);
+    cell_->up_threads.fetch_add(1);
     for (int i = 0; i < cfg_.connections; ++i) {
         shared_.push_back(std::make_shared<RedisConnection>(ioc_, poller_, cfg_, false));
+        shared_.back()->setObserver(this);
         shared_.back()->start();
     }
 }
 
+void RedisBackend::connectionChanged() {
+    bool up = anySharedUp();
+    if (up == counted_up_) return;
+    counted_up_ = up;
+    cell_->up_threads.fetch_add(up ? 1 : -1);
+}
+
 RedisBackend::~RedisBackend() {
+    for (auto& c : shared_) c->setObserver(nullptr);
+    if (counted_up_) cell_->up_threads.fetch_sub(1);
+    cell_->known_threads.fetch_sub(1);
     for (auto& c : shared_) c->close("shutting down");
     for (auto& c : idle_) c->close("shutting down");
 }
@@ -24,9 +37,13 @@ std::shared_ptr<RedisConnection> RedisBackend::acquireDedicated() {
     while (!idle_.empty()) {
         auto conn = std::move(idle_.back());
         idle_.pop_back();
-        if (!conn->down()) return conn;
+        if (!conn->down()) {
+            conn->setObserver(this);
+            return conn;
+        }
     }
     auto conn = std::make_shared<RedisConnection>(ioc_, poller_, cfg_, true);
+    conn->setObserver(this);
     conn->start();
     return conn;
 }
@@ -34,6 +51,7 @@ std::shared_ptr<RedisConnection> RedisBackend::acquireDedicated() {
 void RedisBackend::releaseDedicated(std::shared_ptr<RedisConnection> conn, bool clean) {
     if (dedicated_in_use_ > 0) --dedicated_in_use_;
     conn->setRelay(nullptr, false);
+    conn->setObserver(nullptr);
     if (clean && !conn->down() && conn->pendingCount() == 0 && idle_.size() < kMaxIdleDedicated) {
         idle_.push_back(std::move(conn));
         return;

@@ -8,6 +8,7 @@
 #include <memory>
 #include <vector>
 
+#include "backend/health.h"
 #include "backend/redis_connection.h"
 #include "config/config.h"
 
@@ -16,7 +17,7 @@ namespace laminar::backend {
 // One backend as seen by one I/O thread: `connections` shared, multiplexed connections, plus a
 // pool of dedicated connections for clients in a stateful mode (MULTI, blocking, pub/sub, SELECT).
 // Owned by its thread: nothing here is locked.
-class RedisBackend {
+class RedisBackend final : public RedisConnection::Observer {
 public:
     RedisBackend(boost::asio::io_context& ioc, net::Poller& poller, const config::BackendConfig& cfg);
     ~RedisBackend();
@@ -35,6 +36,15 @@ public:
     void releaseDedicated(std::shared_ptr<RedisConnection> conn, bool clean);
 
     size_t dedicatedInUse() const { return dedicated_in_use_; }
+    // Publishes this thread's recent p99 latency into the shared health cell.
+    void publishLatency(size_t thread_index) {
+        if (thread_index < HealthCell::kMaxThreads) cell_->p99_us[thread_index].store(latency_.p99(), std::memory_order_relaxed);
+    }
+
+    // RedisConnection::Observer
+    void connectionChanged() override;
+    void replyLatency(uint32_t micros) override { latency_.add(micros); }
+    void commandFailed() override { cell_->noteFailure(); }
     bool anySharedUp() const;
     // No command waits on a shared connection and no client holds a dedicated one.
     bool idle() const;
@@ -46,6 +56,9 @@ private:
     std::vector<std::shared_ptr<RedisConnection>> shared_;
     std::vector<std::shared_ptr<RedisConnection>> idle_;
     size_t dedicated_in_use_ = 0;
+    std::shared_ptr<HealthCell> cell_;
+    bool counted_up_ = true;  // optimistic until a connection fails
+    LatencyRing latency_;
 };
 
 }  // namespace laminar::backend

@@ -152,6 +152,7 @@ void RedisConnection::onConnected() {
         log()->info("backend '{}' at {} is up", cfg_.name, cfg_.address.str());
     backoff_ = std::chrono::milliseconds(100);
     last_error_.clear();
+    if (observer_) observer_->connectionChanged();
     readAll();
     if (!out_.empty()) scheduleFlush();
     if (!pending_.empty()) armWatchdog();
@@ -249,6 +250,10 @@ void RedisConnection::dispatch(std::string_view reply, char type) {
     Pending p = pending_.front();
     pending_.pop_front();
     if (p.sink) {
+        if (observer_) {
+            auto us = std::chrono::duration_cast<std::chrono::microseconds>(net::Poller::loopTime() - p.sent).count();
+            observer_->replyLatency(static_cast<uint32_t>(std::max<long long>(0, us)));
+        }
         p.sink->complete(reply, false);
         return;
     }
@@ -289,6 +294,10 @@ void RedisConnection::fail(std::string why, bool timeout) {
     if (!closed_ && (was_up || backoff_ == std::chrono::milliseconds(100)))
         log()->warn("backend '{}' at {} is down: {}", cfg_.name, cfg_.address.str(), why);
 
+    if (observer_) {
+        if (!closed_) observer_->commandFailed();
+        observer_->connectionChanged();
+    }
     std::deque<Pending> failed;
     failed.swap(pending_);
     std::string error = timeout ? timeoutError(cfg_.name, cfg_.timeout.count()) : unavailableError(cfg_.name, why);

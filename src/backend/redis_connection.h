@@ -44,6 +44,17 @@ namespace laminar::backend {
 //     connection from inside complete().
 class RedisConnection : public std::enable_shared_from_this<RedisConnection>, public net::Poller::Handler {
 public:
+    // Told about state changes and reply latencies (the backend's per-thread pool).
+    class Observer {
+    public:
+        virtual void connectionChanged() = 0;
+        virtual void replyLatency(uint32_t micros) = 0;
+        virtual void commandFailed() = 0;
+
+    protected:
+        ~Observer() = default;
+    };
+
     enum class State { kIdle, kConnecting, kReady, kDown };
 
     RedisConnection(boost::asio::io_context& ioc, net::Poller& poller, const config::BackendConfig& cfg, bool dedicated);
@@ -59,6 +70,7 @@ public:
     // A command whose replies all go to the relay (pub/sub): nothing waits for them in order, and
     // no timeout applies.
     void sendRelayed(std::string_view raw);
+    void setObserver(Observer* o) { observer_ = o; }
     void setRelay(ReplySink* relay, bool relay_all) {
         relay_ = relay;
         relay_all_ = relay_all;
@@ -117,6 +129,7 @@ private:
     resp::ReplyScanner scanner_;
     std::deque<Pending> pending_;
     ReplySink* relay_ = nullptr;
+    Observer* observer_ = nullptr;
     bool relay_all_ = false;
     std::chrono::milliseconds backoff_{100};
     std::string last_error_;

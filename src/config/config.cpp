@@ -13,110 +13,10 @@
 #include <sstream>
 
 #include "config/units.h"
+#include "config/yaml_reader.h"
 
 namespace laminar::config {
 namespace {
-
-// Where we are in the document, for messages: "routes[2].strategy.window".
-struct Ctx {
-    std::string source;
-
-    [[noreturn]] void fail(const YAML::Node& near, const std::string& path, const std::string& msg) const {
-        int line = near.IsDefined() ? near.Mark().line + 1 : 0;
-        if (line <= 0) throw ConfigError(fmt::format("{}: {}: {}", source, path, msg));
-        throw ConfigError(fmt::format("{}:{}: {}: {}", source, line, path, msg));
-    }
-};
-
-std::string join(const std::string& path, const std::string& key) { return path.empty() ? key : path + "." + key; }
-
-// Reads one YAML mapping. Keys taken are known; finish() rejects any other key, so a typo in a
-// field name is an error, never a silently ignored setting.
-class MapReader {
-public:
-    MapReader(const Ctx& ctx, const YAML::Node& node, std::string path) : ctx_(ctx), node_(node), path_(std::move(path)) {
-        if (!node.IsMap()) ctx_.fail(node, path_.empty() ? "(top)" : path_, "must be a mapping");
-    }
-
-    YAML::Node take(const std::string& key) {
-        known_.insert(key);
-        return node_[key];
-    }
-    std::string path(const std::string& key) const { return join(path_, key); }
-    const YAML::Node& node() const { return node_; }
-
-    void finish() const {
-        for (const auto& kv : node_) {
-            auto key = kv.first.as<std::string>();
-            if (!known_.count(key)) ctx_.fail(kv.first, path(key), "unknown key");
-        }
-    }
-
-    std::string string(const std::string& key, const std::string& def) {
-        auto n = take(key);
-        if (!n.IsDefined() || n.IsNull()) return def;
-        if (!n.IsScalar()) ctx_.fail(n, path(key), "must be a string");
-        return n.Scalar();
-    }
-    std::optional<std::string> optString(const std::string& key) {
-        auto n = take(key);
-        if (!n.IsDefined() || n.IsNull()) return std::nullopt;
-        if (!n.IsScalar()) ctx_.fail(n, path(key), "must be a string");
-        return n.Scalar();
-    }
-    long long integer(const std::string& key, long long def, long long min, long long max) {
-        auto n = take(key);
-        if (!n.IsDefined() || n.IsNull()) return def;
-        long long v = 0;
-        const auto& s = n.IsScalar() ? n.Scalar() : std::string();
-        auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-        if (!n.IsScalar() || ec != std::errc() || p != s.data() + s.size())
-            ctx_.fail(n, path(key), fmt::format("must be an integer, got '{}'", s));
-        if (v < min || v > max) ctx_.fail(n, path(key), fmt::format("must be between {} and {}, got {}", min, max, v));
-        return v;
-    }
-    bool boolean(const std::string& key, bool def) {
-        auto n = take(key);
-        if (!n.IsDefined() || n.IsNull()) return def;
-        const auto& s = n.IsScalar() ? n.Scalar() : std::string();
-        if (s == "true" || s == "yes" || s == "on") return true;
-        if (s == "false" || s == "no" || s == "off") return false;
-        ctx_.fail(n, path(key), fmt::format("must be true or false, got '{}'", s));
-    }
-    uint64_t size(const std::string& key, uint64_t def, uint64_t min) {
-        auto n = take(key);
-        if (!n.IsDefined() || n.IsNull()) return def;
-        auto v = n.IsScalar() ? parseSize(n.Scalar()) : std::nullopt;
-        if (!v) ctx_.fail(n, path(key), fmt::format("must be a size like 512mb, got '{}'", n.IsScalar() ? n.Scalar() : "?"));
-        if (*v < min) ctx_.fail(n, path(key), fmt::format("must be at least {}, got {}", formatSize(min), n.Scalar()));
-        return *v;
-    }
-    Millis duration(const std::string& key, Millis def, bool allow_zero) {
-        auto n = take(key);
-        if (!n.IsDefined() || n.IsNull()) return def;
-        auto v = n.IsScalar() ? parseDuration(n.Scalar()) : std::nullopt;
-        if (!v) ctx_.fail(n, path(key), fmt::format("must be a duration like 500ms or 1s, got '{}'", n.IsScalar() ? n.Scalar() : "?"));
-        if (!allow_zero && v->count() == 0) ctx_.fail(n, path(key), fmt::format("must be positive, got {}", n.Scalar()));
-        return *v;
-    }
-    std::vector<std::string> strings(const std::string& key) {
-        auto n = take(key);
-        std::vector<std::string> out;
-        if (!n.IsDefined() || n.IsNull()) return out;
-        if (!n.IsSequence()) ctx_.fail(n, path(key), "must be a list of strings");
-        for (size_t i = 0; i < n.size(); ++i) {
-            if (!n[i].IsScalar()) ctx_.fail(n[i], fmt::format("{}[{}]", path(key), i), "must be a string");
-            out.push_back(n[i].Scalar());
-        }
-        return out;
-    }
-
-private:
-    const Ctx& ctx_;
-    YAML::Node node_;
-    std::string path_;
-    std::set<std::string> known_;
-};
 
 bool parseEndpoint(const std::string& text, Endpoint& out) {
     auto colon = text.rfind(':');
@@ -164,32 +64,6 @@ BackendConfig parseBackend(const Ctx& ctx, const std::string& name, const YAML::
     return b;
 }
 
-const std::set<std::string> kStrategyTypes = {"proxy"};
-
-StrategyConfig parseStrategy(const Ctx& ctx, const Config& cfg, const YAML::Node& node, const std::string& path) {
-    StrategyConfig s;
-    s.yaml_path = path;
-    s.line = node.Mark().line + 1;
-    if (node.IsScalar()) {  // a bare backend name means "proxy to it"
-        s.type = "proxy";
-        s.target = node.Scalar();
-    } else {
-        MapReader r(ctx, node, path);
-        s.type = r.string("type", "");
-        if (s.type.empty()) ctx.fail(node, r.path("type"), "is required");
-        if (!kStrategyTypes.count(s.type))
-            ctx.fail(r.take("type"), r.path("type"), fmt::format("unknown strategy type '{}' (this build has: proxy)", s.type));
-        auto target = r.take("target");
-        if (!target.IsDefined()) ctx.fail(node, r.path("target"), "is required");
-        if (!target.IsScalar()) ctx.fail(target, r.path("target"), "must be a backend name");
-        s.target = target.Scalar();
-        r.finish();
-    }
-    if (cfg.backendIndex(s.target) < 0)
-        ctx.fail(node, path + (node.IsScalar() ? "" : ".target"), fmt::format("unknown backend '{}'", s.target));
-    return s;
-}
-
 void validateGlob(const Ctx& ctx, const YAML::Node& near, const std::string& path, const std::string& glob) {
     if (glob.empty()) ctx.fail(near, path, "a key glob must not be empty");
     int depth = 0;
@@ -201,7 +75,7 @@ void validateGlob(const Ctx& ctx, const YAML::Node& near, const std::string& pat
     if (depth != 0) ctx.fail(near, path, fmt::format("unbalanced '[' in key glob '{}'", glob));
 }
 
-RouteConfig parseRoute(const Ctx& ctx, const Config& cfg, const YAML::Node& node, const std::string& path) {
+RouteConfig parseRoute(const Ctx& ctx, const YAML::Node& node, const std::string& path) {
     MapReader r(ctx, node, path);
     RouteConfig route;
     route.name = r.string("name", "");
@@ -219,8 +93,12 @@ RouteConfig parseRoute(const Ctx& ctx, const Config& cfg, const YAML::Node& node
         route.match = mc;
     }
     auto strategy = r.take("strategy");
-    if (!strategy.IsDefined()) ctx.fail(node, r.path("strategy"), "is required");
-    route.strategy = parseStrategy(ctx, cfg, strategy, r.path("strategy"));
+    auto migration = r.take("migration");
+    if (strategy.IsDefined() == migration.IsDefined())
+        ctx.fail(node, r.path("strategy"), "a route needs exactly one of strategy or migration");
+    route.strategy.migration = migration.IsDefined();
+    route.strategy.node = migration.IsDefined() ? migration : strategy;
+    route.strategy.yaml_path = r.path(migration.IsDefined() ? "migration" : "strategy");
     r.finish();
     return route;
 }
@@ -291,7 +169,7 @@ Config parse(const std::string& text, const std::string& source) {
     std::set<std::string> names;
     for (size_t i = 0; i < routes.size(); ++i) {
         auto path = fmt::format("routes[{}]", i);
-        cfg.routes.push_back(parseRoute(ctx, cfg, routes[i], path));
+        cfg.routes.push_back(parseRoute(ctx, routes[i], path));
         const auto& route = cfg.routes.back();
         if (!names.insert(route.name).second) ctx.fail(routes[i]["name"], path + ".name", fmt::format("duplicate route name '{}'", route.name));
         bool last = i + 1 == routes.size();

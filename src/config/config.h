@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <yaml-cpp/node/node.h>
+
 namespace laminar::config {
 
 using Millis = std::chrono::milliseconds;
@@ -63,11 +65,12 @@ struct MatchConfig {
     std::vector<std::string> commands;  // "read", "write" or command names; empty = any
 };
 
+// A route's strategy as written: compiled (and validated field by field) by the policy layer,
+// whose make-functions know each strategy's fields.
 struct StrategyConfig {
-    std::string type;                   // proxy
-    std::string target;                 // backend name
-    std::string yaml_path;              // for messages
-    int line = 0;
+    YAML::Node node;          // a mapping with `type`, or a bare backend name ("proxy to it")
+    std::string yaml_path;    // "routes[2].strategy", for messages
+    bool migration = false;   // written as the `migration: {from, to, phase}` shorthand
 };
 
 struct RouteConfig {

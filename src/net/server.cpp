@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include <csignal>
+#include <ctime>
 #include <thread>
 
 namespace laminar::net {
@@ -22,14 +23,17 @@ std::shared_ptr<spdlog::logger> log() {
 }
 }  // namespace
 
-Server::Server(config::Config cfg, std::string path) : path_(std::move(path)) {
-    snapshot_ = std::make_shared<const policy::Snapshot>(std::move(cfg), 1);
+Server::Server(std::shared_ptr<const policy::Snapshot> snapshot, std::string path) : path_(std::move(path)) {
+    snapshot_ = std::move(snapshot);
     int threads = snapshot_->config().threads;
     if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     for (int i = 0; i < threads; ++i) {
         workers_.push_back(std::make_unique<Worker>(*this, i));
         workers_.back()->setSnapshot(snapshot_);
     }
+    std::vector<policy::SyncHost*> hosts;
+    for (auto& w : workers_) hosts.push_back(w.get());
+    sync_ = std::make_unique<policy::SyncEngine>(std::move(hosts));
 }
 
 Server::~Server() {
@@ -121,6 +125,16 @@ void Server::onSignal(int signo) {
         });
 }
 
+std::string Server::lastReloadError() const {
+    std::lock_guard lock(reload_mu_);
+    return last_reload_error_;
+}
+
+void Server::reloadAsync(std::function<void(std::string)> done) {
+    asio::post(ioc_, [this, done = std::move(done)] { done(reload()); });
+}
+
+// On the main thread only (signals, reloadAsync): snapshot_ is the main thread's.
 std::string Server::reload() {
     std::shared_ptr<const policy::Snapshot> next;
     try {
@@ -131,9 +145,10 @@ std::string Server::reload() {
         cfg.listen = cur.listen;
         cfg.threads = cur.threads;
         cfg.shutdown_timeout = cur.shutdown_timeout;
-        next = std::make_shared<const policy::Snapshot>(std::move(cfg), snapshot_->generation() + 1);
+        next = std::make_shared<const policy::Snapshot>(std::move(cfg), snapshot_->generation() + 1, snapshot_.get());
     } catch (const std::exception& e) {
         reloads_failed_.fetch_add(1, std::memory_order_relaxed);
+        std::lock_guard lock(reload_mu_);
         last_reload_error_ = e.what();
         log()->error("reload failed, generation {} hash {} stays: {}", snapshot_->generation(), snapshot_->config().hash, e.what());
         return e.what();
@@ -141,7 +156,11 @@ std::string Server::reload() {
     snapshot_ = next;
     for (auto& w : workers_) asio::post(w->ioc(), [w = w.get(), next] { w->setSnapshot(next); });
     reloads_ok_.fetch_add(1, std::memory_order_relaxed);
-    last_reload_error_.clear();
+    spdlog::set_level(spdlog::level::from_str(next->config().log.level));
+    {
+        std::lock_guard lock(reload_mu_);
+        last_reload_error_.clear();
+    }
     log()->info("reloaded {}: generation {} hash {}", path_, next->generation(), next->config().hash);
     return {};
 }
@@ -193,7 +212,44 @@ std::string Server::infoSection(Worker& from) const {
         out += fmt::format("backend_{}:type=redis,address={},db={},status={}\r\n", b.name, b.address.str(), b.db, up ? "up" : "down");
     }
     out += "\r\n# Routes\r\n";
-    for (const auto& r : snap->routes()) out += fmt::format("route_{}:{}\r\n", r.name, r.strategy->describe(cfg));
+    for (const auto& r : snap->routes()) out += fmt::format("route_{}:{}\r\n", r.name, r.strategy->describe());
+    return out;
+}
+
+}  // namespace laminar::net
+
+namespace laminar::net {
+
+std::string Server::statusText(Worker& from) const {
+    auto snap = from.snapshot();
+    const auto& cfg = snap->config();
+    auto loaded = std::chrono::system_clock::to_time_t(snap->loadedAt());
+    char when[32];
+    std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&loaded));
+    auto err = lastReloadError();
+    std::string out = fmt::format(
+        "laminar {}\nconfig: {}\ngeneration: {}\nhash: {}\nloaded: {}\nreloads: {} ok, {} failed\nlast reload: {}\n"
+        "clients: {}\nsync queue: {} keys queued in total\n\nbackends:\n",
+        LAMINAR_VERSION, path_, snap->generation(), cfg.hash, when, reloads_ok_.load(), reloads_failed_.load(),
+        err.empty() ? "ok" : "failed: " + err, registry_.size(), sync_->queuedTotal());
+    static const char* kState[] = {"up", "degraded", "down"};
+    for (size_t i = 0; i < cfg.backends.size(); ++i) {
+        const auto& b = cfg.backends[i];
+        out += fmt::format("  {}: redis {} db {} - {} (p99 {:.2f} ms)\n", b.name, b.address.str(), b.db,
+                           kState[static_cast<int>(snap->state(static_cast<int>(i)))], snap->p99Millis(static_cast<int>(i)));
+    }
+    out += "\nroutes (first match wins):\n";
+    for (const auto& r : snap->routes()) {
+        out += fmt::format("  {}: {}\n", r.name, r.strategy->describe());
+        if (!r.barrier.empty()) {
+            bool open = std::atomic_ref<bool>(r.barrier_open).load();
+            out += fmt::format("    flip barrier: {}\n", open ? "drained" : "waiting for the old copy direction");
+        }
+        std::string counters;
+        for (const auto& [name, value] : r.stats->values())
+            if (value) counters += fmt::format(" {}={}", name, value);
+        if (!counters.empty()) out += "    counters:" + counters + "\n";
+    }
     return out;
 }
 

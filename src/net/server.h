@@ -9,6 +9,8 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <atomic>
+#include <functional>
+#include <mutex>
 #include <memory>
 #include <string>
 #include <vector>
@@ -17,6 +19,7 @@
 #include "net/client_registry.h"
 #include "net/worker.h"
 #include "policy/router.h"
+#include "policy/sync_engine.h"
 
 namespace laminar::net {
 
@@ -30,7 +33,7 @@ namespace laminar::net {
 class Server {
 public:
     // `path`: the file SIGHUP and LAMINAR RELOAD read again.
-    Server(config::Config cfg, std::string path);
+    Server(std::shared_ptr<const policy::Snapshot> snapshot, std::string path);
     ~Server();
 
     // Binds the listener (throws std::system_error when it cannot), starts the I/O threads, and
@@ -40,16 +43,22 @@ public:
     // Builds a new snapshot from the file aside, validates it, and swaps it into every I/O thread.
     // A bad file leaves the running snapshot in place. Returns an error message, empty on success.
     std::string reload();
+    // From any thread: runs reload() on the main thread, then `done(error)` there.
+    void reloadAsync(std::function<void(std::string)> done);
     uint64_t reloadsOk() const { return reloads_ok_; }
     uint64_t reloadsFailed() const { return reloads_failed_; }
 
     ClientRegistry& registry() { return registry_; }
+    policy::SyncEngine& sync() { return *sync_; }
+    std::string lastReloadError() const;
     std::shared_ptr<const policy::Snapshot> snapshot() const { return snapshot_; }
     size_t workerCount() const { return workers_.size(); }
     uint64_t totalConnections() const { return total_connections_.load(std::memory_order_relaxed); }
     uint64_t rejectedConnections() const { return rejected_connections_.load(std::memory_order_relaxed); }
     // The "# Laminar" INFO section, as seen from one I/O thread.
     std::string infoSection(Worker& from) const;
+    // LAMINAR STATUS, for a person reading redis-cli.
+    std::string statusText(Worker& from) const;
     const boost::asio::ip::tcp::endpoint& boundEndpoint() const { return bound_; }
 
 private:
@@ -68,6 +77,8 @@ private:
     std::string last_reload_error_;
     std::vector<std::unique_ptr<Worker>> workers_;
     ClientRegistry registry_;
+    std::unique_ptr<policy::SyncEngine> sync_;
+    mutable std::mutex reload_mu_;  // guards last_reload_error_, which clients read
     size_t next_worker_ = 0;
     bool shutting_down_ = false;
     std::atomic<uint64_t> total_connections_{0};

@@ -18,7 +18,10 @@
 #include "net/server.h"
 #include "net/socket_io.h"
 #include "net/worker.h"
+#include "policy/clock.h"
+#include "policy/owned_command.h"
 #include "resp/numbers.h"
+#include "resp/reply_view.h"
 #include "resp/writer.h"
 
 namespace laminar::net {
@@ -175,7 +178,7 @@ void Session::onEvents(uint32_t events) {
     maybeDestroy();
 }
 
-bool Session::paused() const { return drain_wait_ || waiting_marker_ || inflight_ >= kMaxInflight; }
+bool Session::paused() const { return drain_wait_ || waiting_marker_ || barrier_wait_ || inflight_ >= kMaxInflight; }
 
 // Reads until the socket is empty (a read returned fewer bytes than asked for), then waits for
 // the next edge from the poller. When reading pauses (too many commands in flight, a drain before
@@ -248,6 +251,13 @@ void Session::processInput() {
 Session::Outcome Session::handle(std::span<const std::string_view> argv, std::string_view raw) {
     auto& commands = worker_.stats().commands;  // one writer: a plain increment, no lock prefix
     commands.store(commands.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    if (iequals(argv[0], "LAMINAR")) {
+        if (!authed_) {
+            replyError("NOAUTH Authentication required.");
+            return Outcome::kDone;
+        }
+        return cmdLaminar(argv);
+    }
     const resp::CommandInfo* cmd = resp::lookupCommand(argv);
     if (!cmd) {
         std::string msg = "ERR unknown command '" + std::string(argv[0].substr(0, 128)) + "', with args beginning with: ";
@@ -319,23 +329,29 @@ Session::Outcome Session::handle(std::span<const std::string_view> argv, std::st
 Session::Outcome Session::forward(const resp::CommandInfo& cmd, std::span<const std::string_view> argv, std::string_view raw) {
     const auto& snapshot = *worker_.snapshot();
     keys_.clear();
-    if (snapshot.routes().size() > 1) resp::keyIndices(cmd, argv, keys_);
+    // One proxy route: where the keys are cannot change where the command goes.
+    bool simple = snapshot.routes().size() == 1 && snapshot.routes()[0].isProxy();
+    if (!simple) resp::keyIndices(cmd, argv, keys_);
     std::string error;
-    const policy::Route* route = snapshot.route(cmd, argv, keys_, error);
-    if (!route) {
-        replyError(error);
-        return Outcome::kDone;
-    }
+    const policy::Route* route = simple ? &snapshot.routes()[0] : snapshot.route(cmd, argv, keys_, error);
     const Local local = localKind(cmd);
     const bool blocking = cmd.has(resp::kBlocking) && !in_multi_;
     const bool pubsub = (local == Local::kSubscribe || local == Local::kUnsubscribe) && !in_multi_;
     const bool stateful = pinned_ || in_multi_ || watching_ || blocking || pubsub || local == Local::kMulti || local == Local::kWatch;
 
+    if (!stateful && keys_.size() > 1 && (!route || !route->isProxy()) && splittable(cmd)) return splitMultiKey(cmd, argv);
+    if (!route) {
+        replyError(error);
+        return Outcome::kDone;
+    }
+    if (!barrierOpen(*route)) return waitForBarrier();
+
     if (!stateful) {
         Slot& slot = newSlot();
         ++inflight_;
-        policy::Request req{argv, raw, &cmd};
-        route->strategy->execute(req, &slot, *this);
+        policy::Request req{argv, raw, &cmd, keys_};
+        policy::Context ctx = context(*route);
+        route->strategy->execute(req, &slot, ctx);
         return Outcome::kDone;
     }
 
@@ -366,6 +382,12 @@ Session::Outcome Session::forward(const resp::CommandInfo& cmd, std::span<const 
 
     Slot& slot = newSlot();
     slot.pinned = true;
+    // Writes on a dedicated connection bypass the route's strategy; strategies that keep another
+    // side in step (dual_write) catch up once the write (or the EXEC that ran it) is answered.
+    if (cmd.has(resp::kWrite) && !route->isProxy() && !keys_.empty()) {
+        if (!pinned_writes_) pinned_writes_ = std::make_unique<PinnedWrites>();
+        for (int i : keys_) pinned_writes_->writes.emplace_back(route, std::string(argv[static_cast<size_t>(i)]));
+    }
     switch (local) {
         case Local::kMulti: in_multi_ = true; break;
         case Local::kExec:
@@ -373,6 +395,14 @@ Session::Outcome Session::forward(const resp::CommandInfo& cmd, std::span<const 
         case Local::kWatch: if (!in_multi_) watching_ = true; break;
         case Local::kUnwatch: if (!in_multi_) watching_ = false; break;
         default: break;
+    }
+    if (pinned_writes_ && !in_multi_) {
+        if (local == Local::kDiscard) {
+            pinned_writes_.reset();
+        } else {
+            pinned_writes_->snapshot = worker_.snapshot();
+            slot.writes = std::move(pinned_writes_);
+        }
     }
     if (blocking) {
         slot.kind = SlotKind::kBlocking;
@@ -388,6 +418,148 @@ Session::Outcome Session::forward(const resp::CommandInfo& cmd, std::span<const 
     ++inflight_;
     ++pinned_inflight_;
     pinned_->send(raw, &slot, blocking);
+    return Outcome::kDone;
+}
+
+policy::Context Session::context(const policy::Route& route) {
+    const auto& snapshot = worker_.snapshot();
+    return policy::Context{*this, worker_.background(), policy::SystemClock::instance(), *snapshot, &worker_.server().sync(),
+                           &snapshot, route.stats.get()};
+}
+
+bool Session::barrierOpen(const policy::Route& route) {
+    std::atomic_ref<bool> open(route.barrier_open);
+    if (open.load(std::memory_order_acquire)) return true;
+    for (const auto& pair : route.barrier)
+        if (worker_.server().sync().pending(pair) > 0) return false;
+    open.store(true, std::memory_order_release);
+    return true;
+}
+
+// The flip barrier: the route's copy direction changed and keys are still being copied the old
+// way. Commands on it wait (polled every millisecond) until those copies are done.
+Session::Outcome Session::waitForBarrier() {
+    if (inflight_ > 0) {
+        drain_wait_ = true;  // resumes when the in-flight commands are answered, then re-checks
+        return Outcome::kPause;
+    }
+    if (!barrier_timer_) {
+        barrier_timer_ = true;
+        worker_.postAfter(std::chrono::milliseconds(1), [this] {
+            barrier_timer_ = false;
+            barrier_wait_ = false;
+            Poller::touch();
+            if (!closed_) {
+                processInput();
+                readMore();
+            }
+            maybeDestroy();
+        });
+    }
+    barrier_wait_ = true;
+    return Outcome::kPause;
+}
+
+bool Session::splittable(const resp::CommandInfo& cmd) {
+    std::string_view n = cmd.name;
+    return n == "mget" || n == "mset" || n == "del" || n == "unlink" || n == "exists" || n == "touch";
+}
+
+namespace {
+
+// One client command split into one command per key (MGET -> GETs, MSET -> SETs, DEL/UNLINK/
+// EXISTS/TOUCH -> one each), each routed on its own, and the replies merged as the original
+// command would have answered: MGET in order (a wrong-type key reads as nil, as in Redis), counts
+// summed, MSET +OK. A part that laminar could not get an answer for fails the whole command.
+struct SplitJob {
+    enum class Kind { kMget, kSum, kMset };
+    backend::ReplySink* client = nullptr;
+    Kind kind = Kind::kSum;
+    std::vector<std::string> replies;
+    size_t remaining = 0;
+    std::string failure;
+    bool failed = false;
+
+    struct Part final : backend::ReplySink {
+        SplitJob* job = nullptr;
+        size_t index = 0;
+        void complete(std::string_view raw, bool failed) override { job->done(index, raw, failed); }
+    };
+    std::vector<Part> parts;
+
+    void done(size_t i, std::string_view raw, bool bad) {
+        if (bad || (kind != Kind::kMget && resp::isError(raw))) {
+            if (failure.empty()) failure.assign(raw);
+            failed = failed || bad;
+        } else {
+            replies[i].assign(raw);
+        }
+        if (--remaining > 0) return;
+        finish();
+        delete this;
+    }
+
+    void finish() {
+        if (!failure.empty()) {
+            client->complete(failure, failed);
+            return;
+        }
+        std::string out;
+        switch (kind) {
+            case Kind::kMget:
+                resp::appendArrayHeader(out, replies.size());
+                for (const auto& r : replies) out += resp::isError(r) ? std::string("$-1\r\n") : r;
+                break;
+            case Kind::kSum: {
+                long long sum = 0;
+                for (const auto& r : replies) {
+                    long long v = 0;
+                    resp::integerValue(r, v);
+                    sum += v;
+                }
+                resp::appendInteger(out, sum);
+                break;
+            }
+            case Kind::kMset:
+                out = "+OK\r\n";
+                break;
+        }
+        client->complete(out, false);
+    }
+};
+
+}  // namespace
+
+Session::Outcome Session::splitMultiKey(const resp::CommandInfo& cmd, std::span<const std::string_view> argv) {
+    const auto& snapshot = *worker_.snapshot();
+    std::string_view n = cmd.name;
+    auto* job = new SplitJob;
+    job->kind = n == "mget" ? SplitJob::Kind::kMget : n == "mset" ? SplitJob::Kind::kMset : SplitJob::Kind::kSum;
+    // One part per key; MSET's keys are every other argument.
+    std::vector<std::vector<std::string>> commands;
+    if (job->kind == SplitJob::Kind::kMset) {
+        for (size_t i = 1; i + 1 < argv.size(); i += 2) commands.push_back({"SET", std::string(argv[i]), std::string(argv[i + 1])});
+    } else {
+        std::string sub = job->kind == SplitJob::Kind::kMget ? "GET" : std::string(argv[0]);
+        for (int i : keys_) commands.push_back({sub, std::string(argv[static_cast<size_t>(i)])});
+    }
+    Slot& slot = newSlot();
+    ++inflight_;
+    job->client = &slot;
+    job->replies.resize(commands.size());
+    job->parts.resize(commands.size());
+    job->remaining = commands.size();
+    for (size_t i = 0; i < commands.size(); ++i) {
+        job->parts[i].job = job;
+        job->parts[i].index = i;
+    }
+    // Sent after the job is complete: a part may be answered at once (a backend that is down).
+    for (size_t i = 0; i < commands.size(); ++i) {
+        policy::OwnedCommand part(std::move(commands[i]));
+        const policy::Route* route = snapshot.routeForKey(*part.cmd, part.words[1]);
+        policy::Context ctx = context(*route);
+        route->strategy->execute(part.request(), &job->parts[i], ctx);
+    }
     return Outcome::kDone;
 }
 
@@ -516,6 +688,14 @@ void Session::onReply(Slot& slot, std::string_view raw, bool failed) {
     if (failed) {
         worker_.stats().errors.fetch_add(1, std::memory_order_relaxed);
         if (slot.pinned) pinned_failed_ = true;
+    }
+    if (slot.writes) {
+        for (const auto& [route, key] : slot.writes->writes) {
+            policy::Context ctx = context(*route);
+            ctx.snapshot = &slot.writes->snapshot;
+            route->strategy->afterPinnedWrite(key, ctx);
+        }
+        slot.writes.reset();
     }
     if (&slot == &slots_.front()) {
         if (!slot.suppress) appendOut(raw);
@@ -668,7 +848,7 @@ bool Session::idleSince(std::chrono::steady_clock::time_point t) const {
 }
 
 void Session::maybeDestroy() {
-    if (closed_ && guard_ == 0 && inflight_ == 0 && !dirty_ && !resume_posted_)
+    if (closed_ && guard_ == 0 && inflight_ == 0 && !dirty_ && !resume_posted_ && !barrier_timer_)
         worker_.destroy(this);  // deletes this: nothing may follow
 }
 
@@ -907,6 +1087,83 @@ Session::Outcome Session::cmdClient(const resp::CommandInfo& cmd, std::span<cons
     }
     // Other CLIENT subcommands (HELP, unknown ones) get the backend's own answer.
     return forward(cmd, argv, raw);
+}
+
+namespace {
+std::string join(const std::vector<int>& backends, const config::Config& cfg) {
+    std::string out;
+    std::vector<int> seen;
+    for (int b : backends) {
+        if (std::find(seen.begin(), seen.end(), b) != seen.end()) continue;
+        seen.push_back(b);
+        if (!out.empty()) out += ",";
+        out += cfg.backends[static_cast<size_t>(b)].name;
+    }
+    return out.empty() ? "-" : out;
+}
+}  // namespace
+
+// LAMINAR STATUS | ROUTE <command> [args...] | RELOAD: laminar's own admin commands.
+Session::Outcome Session::cmdLaminar(std::span<const std::string_view> argv) {
+    std::string_view sub = argv.size() > 1 ? argv[1] : std::string_view();
+    const auto& snapshot = *worker_.snapshot();
+    const auto& cfg = snapshot.config();
+    if (iequals(sub, "STATUS") && argv.size() == 2) {
+        reply(bulk(worker_.server().statusText(worker_)));
+        return Outcome::kDone;
+    }
+    if (iequals(sub, "ROUTE") && argv.size() >= 3) {
+        auto cmdargv = argv.subspan(2);
+        const resp::CommandInfo* cmd = resp::lookupCommand(cmdargv);
+        if (!cmd) {
+            replyError("ERR laminar: unknown command '" + std::string(cmdargv[0]) + "'");
+            return Outcome::kDone;
+        }
+        std::vector<int> keys;
+        resp::keyIndices(*cmd, cmdargv, keys);
+        std::string error;
+        const policy::Route* route = snapshot.route(*cmd, cmdargv, keys, error);
+        if (!route) {
+            replyError(error);
+            return Outcome::kDone;
+        }
+        policy::Request req{cmdargv, {}, cmd, keys};
+        policy::Context ctx = context(*route);
+        std::vector<int> reads, writes;
+        bool write = cmd->has(resp::kWrite);
+        route->strategy->targets(req, ctx, false, reads);
+        if (write) route->strategy->targets(req, ctx, true, writes);
+        std::string out;
+        resp::appendArrayHeader(out, 10);
+        for (std::string_view v : {std::string_view("route"), std::string_view(route->name), std::string_view("strategy")}) resp::appendBulk(out, v);
+        resp::appendBulk(out, route->strategy->describe());
+        resp::appendBulk(out, "class");
+        resp::appendBulk(out, write ? "write" : "read");
+        resp::appendBulk(out, "reads");
+        resp::appendBulk(out, write ? std::string("-") : join(reads, cfg));
+        resp::appendBulk(out, "writes");
+        resp::appendBulk(out, write ? join(writes, cfg) : std::string("-"));
+        reply(out);
+        return Outcome::kDone;
+    }
+    if (iequals(sub, "RELOAD") && argv.size() == 2) {
+        // The reload runs on the main thread; its answer comes back to this thread's slot.
+        Slot& slot = newSlot();
+        ++inflight_;
+        Worker* worker = &worker_;
+        Slot* target = &slot;
+        worker_.server().reloadAsync([worker, target](std::string error) {
+            worker->post([target, error = std::move(error)] {
+                std::string out;
+                if (error.empty()) out = "+OK\r\n";
+                else resp::appendError(out, "ERR laminar: reload failed, the running configuration stays: " + error);
+                target->complete(out, false);
+            });
+        });
+        return Outcome::kDone;
+    }
+    replyError("ERR laminar: unknown subcommand; use LAMINAR STATUS, LAMINAR ROUTE <command> <args...> or LAMINAR RELOAD");
+    return Outcome::kDone;
 }
 
 Session::Outcome Session::cmdInfo(const resp::CommandInfo& cmd, std::span<const std::string_view> argv, std::string_view raw) {

@@ -16,6 +16,7 @@
 #include "backend/redis_connection.h"
 #include "net/buffer.h"
 #include "net/poller.h"
+#include "policy/router.h"
 #include "policy/strategy.h"
 #include "resp/command_table.h"
 #include "resp/request_parser.h"
@@ -72,6 +73,12 @@ public:
 private:
     enum class SlotKind : uint8_t { kPlain, kInfo, kSelect, kHello3, kHello2, kBlocking };
 
+    // Keys written on the dedicated connection, for the route's strategy to catch up on.
+    struct PinnedWrites {
+        std::shared_ptr<const policy::Snapshot> snapshot;
+        std::vector<std::pair<const policy::Route*, std::string>> writes;
+    };
+
     struct Slot final : backend::ReplySink {
         Session* session = nullptr;
         std::string data;
@@ -80,6 +87,7 @@ private:
         bool pinned = false;    // sent on the dedicated connection
         SlotKind kind = SlotKind::kPlain;
         long long arg = 0;
+        std::unique_ptr<PinnedWrites> writes;
         void complete(std::string_view raw, bool failed) override { session->onReply(*this, raw, failed); }
     };
 
@@ -97,6 +105,11 @@ private:
     Outcome handle(std::span<const std::string_view> argv, std::string_view raw);
     Outcome forward(const resp::CommandInfo& cmd, std::span<const std::string_view> argv, std::string_view raw);
     Outcome relaySend(Local local, std::string_view raw);
+    Outcome splitMultiKey(const resp::CommandInfo& cmd, std::span<const std::string_view> argv);
+    static bool splittable(const resp::CommandInfo& cmd);
+    policy::Context context(const policy::Route& route);
+    bool barrierOpen(const policy::Route& route);
+    Outcome waitForBarrier();
 
     Slot& newSlot();
     void reply(std::string_view raw);       // a local reply, in order
@@ -123,6 +136,7 @@ private:
     Outcome cmdClient(const resp::CommandInfo& cmd, std::span<const std::string_view> argv, std::string_view raw);
     Outcome cmdInfo(const resp::CommandInfo& cmd, std::span<const std::string_view> argv, std::string_view raw);
     Outcome cmdReset();
+    Outcome cmdLaminar(std::span<const std::string_view> argv);
     std::string clientInfoLine() const;
     std::string transformInfo(std::string_view backend_reply) const;
 
@@ -143,6 +157,8 @@ private:
     bool resume_posted_ = false;
     bool maybe_readable_ = true;  // the last read may have left bytes in the socket
     bool drain_wait_ = false;    // paused until every in-flight command is answered
+    bool barrier_wait_ = false;  // paused on a route's flip barrier
+    bool barrier_timer_ = false; // a barrier re-check is scheduled
     bool pinned_failed_ = false; // the dedicated connection died: close after the errors
     int guard_ = 0;              // >0 while inside a method that must not see this destroyed
     friend struct Guard;
@@ -166,6 +182,7 @@ private:
     int pinned_backend_ = -1;
     size_t pinned_inflight_ = 0;
     Relay relay_;
+    std::unique_ptr<PinnedWrites> pinned_writes_;  // inside MULTI: attached to EXEC's slot
 };
 
 }  // namespace laminar::net

@@ -12,7 +12,19 @@
 namespace laminar::net {
 namespace asio = boost::asio;
 
-Worker::Worker(Server& server, int index) : server_(server), index_(index), sweep_(ioc_) { poller_.attach(ioc_); }
+Worker::Worker(Server& server, int index) : server_(server), index_(index), sweep_(ioc_) {
+    poller_.attach(ioc_);
+    background_.worker = this;
+}
+
+void Worker::post(std::function<void()> fn) { asio::post(ioc_, std::move(fn)); }
+
+void Worker::postAfter(std::chrono::milliseconds delay, std::function<void()> fn) {
+    auto timer = std::make_shared<asio::steady_timer>(ioc_, delay);
+    timer->async_wait([timer, fn = std::move(fn)](const boost::system::error_code& ec) {
+        if (!ec) fn();
+    });
+}
 
 Worker::~Worker() {
     sessions_.clear();
@@ -27,6 +39,7 @@ void Worker::startThread() {
         sweepIdle();
         ioc_.run();
     });
+    thread_id_ = thread_.get_id();  // before any client or sync work can reach this thread
 }
 
 void Worker::join() {
@@ -94,10 +107,11 @@ void Worker::beginShutdown() {
 }
 
 void Worker::sweepIdle() {
-    sweep_.expires_after(std::chrono::seconds(1));
+    sweep_.expires_after(std::chrono::milliseconds(250));
     sweep_.async_wait([this](const boost::system::error_code& ec) {
         if (ec) return;
         std::erase_if(retired_, [](const auto& b) { return b->idle(); });
+        for (auto& b : backends_) b->publishLatency(static_cast<size_t>(index_));
         auto timeout = snapshot_ ? snapshot_->config().client.idle_timeout : std::chrono::milliseconds(0);
         if (timeout.count() > 0) {
             auto cutoff = std::chrono::steady_clock::now() - timeout;

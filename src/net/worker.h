@@ -16,6 +16,7 @@
 #include "backend/redis_backend.h"
 #include "net/poller.h"
 #include "policy/router.h"
+#include "policy/sync_engine.h"
 
 namespace laminar::net {
 
@@ -31,7 +32,7 @@ struct WorkerStats {
 
 // One I/O thread: its own io_context, its clients, and its own connections to every backend, so
 // the data path takes no lock. The listener hands it accepted sockets.
-class Worker {
+class Worker final : public policy::SyncHost {
 public:
     Worker(Server& server, int index);
     ~Worker();
@@ -57,9 +58,25 @@ public:
     void markDirty(Session* s);
     void destroy(Session* s);
     void beginShutdown();
+
+    // policy::SyncHost: the sync engine's shards and background work (warm copies, key syncs,
+    // shadow reads) run on the I/O threads, on their shared connections.
+    bool isCurrentThread() const override { return std::this_thread::get_id() == thread_id_; }
+    void post(std::function<void()> fn) override;
+    void postAfter(std::chrono::milliseconds delay, std::function<void()> fn) override;
+    policy::Dispatch& background() override { return background_; }
     size_t sessionCount() const { return session_count_.load(std::memory_order_relaxed); }
 
 private:
+    // Sends on the shared connections with a client id of its own.
+    struct Background final : policy::Dispatch {
+        Worker* worker;
+        void send(int backend, std::string_view raw, backend::ReplySink* sink) override {
+            Poller::touch();
+            worker->backend(backend).shared(0).send(raw, sink);
+        }
+    };
+
     void flushDirty();
     void sweepIdle();
 
@@ -68,6 +85,8 @@ private:
     Poller poller_;  // outlives ioc_: handlers destroyed with ioc_ may still remove sockets
     boost::asio::io_context ioc_{1};
     std::thread thread_;
+    std::thread::id thread_id_;
+    Background background_;
     std::shared_ptr<const policy::Snapshot> snapshot_;
     std::vector<std::shared_ptr<backend::RedisBackend>> backends_;
     // Backends a reload dropped: kept until the commands already sent to them are answered.

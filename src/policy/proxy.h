@@ -11,18 +11,22 @@ namespace laminar::policy {
 // Reverse: point `target` at the other backend.
 class Proxy final : public Strategy {
 public:
-    explicit Proxy(int target) : target_(target) {}
+    Proxy(int target, std::string name) : target_(target), name_(std::move(name)) {}
     std::string_view type() const override { return "proxy"; }
-    void execute(const Request& req, backend::ReplySink* sink, Dispatch& dispatch) const override {
-        dispatch.send(target_, req.raw, sink);
+    void execute(const Request& req, backend::ReplySink* sink, Context& ctx) const override {
+        ctx.client.send(target_, req.raw, sink);
     }
     int pinTarget() const override { return target_; }
-    std::string describe(const config::Config& cfg) const override;
+    void targets(const Request&, const Context&, bool, std::vector<int>& out) const override { out.push_back(target_); }
+    std::string describe() const override { return name_; }
+    int target() const { return target_; }
 
 private:
     int target_;
+    std::string name_;
 };
 
-std::unique_ptr<Strategy> makeProxy(const config::StrategyConfig& sc, const config::Config& cfg);
+// proxy {target}
+std::unique_ptr<Strategy> makeProxy(config::MapReader& r, Builder& b);
 
 }  // namespace laminar::policy

@@ -5,6 +5,7 @@
 #include <cctype>
 
 #include "policy/glob.h"
+#include "policy/migration.h"
 
 namespace laminar::policy {
 
@@ -16,7 +17,7 @@ bool Route::matches(const resp::CommandInfo& cmd, std::string_view key, bool key
         if (!any) return false;
     }
     if (match_read || match_write || !command_names.empty()) {
-        bool by_class = (match_read && cmd.has(resp::kRead)) || (match_write && cmd.has(resp::kWrite));
+        bool by_class = (match_read && !cmd.has(resp::kWrite)) || (match_write && cmd.has(resp::kWrite));
         if (!by_class) {
             std::string_view name = cmd.name;
             std::string_view top = name.substr(0, name.find('|'));
@@ -28,10 +29,22 @@ bool Route::matches(const resp::CommandInfo& cmd, std::string_view key, bool key
     return true;
 }
 
-Snapshot::Snapshot(config::Config cfg, uint64_t generation)
+namespace {
+std::vector<std::string> pairNames(const Strategy& s, const config::Config& cfg) {
+    std::vector<std::pair<int, int>> pairs;
+    s.syncPairs(pairs);
+    std::vector<std::string> out;
+    for (auto [a, b] : pairs) out.push_back(cfg.backends[static_cast<size_t>(a)].name + ">" + cfg.backends[static_cast<size_t>(b)].name);
+    return out;
+}
+}  // namespace
+
+Snapshot::Snapshot(config::Config cfg, uint64_t generation, const Snapshot* previous)
     : cfg_(std::move(cfg)), generation_(generation), loaded_at_(std::chrono::system_clock::now()) {
+    for (const auto& b : cfg_.backends) health_.push_back(backend::HealthBoard::instance().cell(b.name));
+    routes_.reserve(cfg_.routes.size());
     for (const auto& rc : cfg_.routes) {
-        Route r;
+        Route& r = routes_.emplace_back();
         r.name = rc.name;
         r.catch_all = !rc.match;
         if (rc.match) {
@@ -43,8 +56,21 @@ Snapshot::Snapshot(config::Config cfg, uint64_t generation)
                 else r.command_names.push_back(c);
             }
         }
-        r.strategy = makeStrategy(rc.strategy, cfg_);
-        routes_.push_back(std::move(r));
+        Builder b(cfg_, rc.name);
+        r.strategy = rc.strategy.migration ? buildMigration(rc.strategy.node, rc.strategy.yaml_path, b)
+                                           : b.build(rc.strategy.node, rc.strategy.yaml_path);
+        r.stats = StatsBoard::instance().route(rc.name);
+    }
+    if (!previous) return;
+    // Directions the previous configuration copied keys in and this one does not: wait for them.
+    for (auto& r : routes_) {
+        auto now = pairNames(*r.strategy, cfg_);
+        for (const auto& old : previous->routes_) {
+            if (old.name != r.name) continue;
+            for (const auto& p : pairNames(*old.strategy, previous->cfg_))
+                if (std::find(now.begin(), now.end(), p) == now.end()) r.barrier.push_back(p);
+        }
+        r.barrier_open = r.barrier.empty();
     }
 }
 
@@ -72,6 +98,19 @@ const Route* Snapshot::route(const resp::CommandInfo& cmd, std::span<const std::
         }
     }
     return first;
+}
+
+Health::State Snapshot::state(int backend) const {
+    const auto& cell = *health_[static_cast<size_t>(backend)];
+    if (cell.down()) return State::kDown;
+    if (cell.degraded()) return State::kDegraded;
+    return State::kUp;
+}
+
+double Snapshot::p99Millis(int backend) const { return health_[static_cast<size_t>(backend)]->p99Micros() / 1000.0; }
+
+std::shared_ptr<const Snapshot> loadSnapshot(const std::string& path, uint64_t generation, const Snapshot* previous) {
+    return std::make_shared<const Snapshot>(config::loadFile(path), generation, previous);
 }
 
 }  // namespace laminar::policy

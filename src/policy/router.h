@@ -1,13 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "backend/health.h"
 #include "config/config.h"
+#include "policy/health.h"
+#include "policy/route_stats.h"
 #include "policy/strategy.h"
 #include "resp/command_table.h"
 
@@ -21,34 +25,53 @@ struct Route {
     bool match_write = false;
     std::vector<std::string> command_names;  // lowercase
     std::unique_ptr<Strategy> strategy;
+    std::shared_ptr<RouteStats> stats;
+    // The flip barrier: copy directions ("old>new") of the previous configuration that this one
+    // reversed or dropped. Commands on the route wait until the sync engine has drained them.
+    std::vector<std::string> barrier;
+    mutable bool barrier_open = true;  // accessed through std::atomic_ref: set once drained
 
-    // Whether this route takes a command of this kind on this key (an empty key: a keyless command).
+    // Whether this route takes a command of this kind on this key (keyless: a keyless command).
     bool matches(const resp::CommandInfo& cmd, std::string_view key, bool keyless) const;
+    // Multi-key commands go to a proxy route whole; other strategies get them one key at a time.
+    bool isProxy() const { return strategy->type() == "proxy"; }
 };
 
 // The immutable compiled configuration commands are routed with. A reload builds a new one aside
-// and swaps a pointer; commands in flight finish on the one they started with.
-class Snapshot {
+// and swaps a pointer; commands in flight finish on the one they started with (their sinks hold a
+// reference). It is also the strategies' view of backend health.
+class Snapshot final : public Health {
 public:
-    Snapshot(config::Config cfg, uint64_t generation);  // throws config::ConfigError
+    // Builds every route's strategy; throws config::ConfigError naming file, line and path.
+    // `previous`: the configuration being replaced, for the flip barrier.
+    Snapshot(config::Config cfg, uint64_t generation, const Snapshot* previous = nullptr);
 
     const config::Config& config() const { return cfg_; }
     uint64_t generation() const { return generation_; }
     std::chrono::system_clock::time_point loadedAt() const { return loaded_at_; }
     const std::vector<Route>& routes() const { return routes_; }
+    const Route& catchAll() const { return routes_.back(); }
 
-    // The route for one command: the first route that matches every key (keyless commands: the
-    // first route whose match has no keys and takes the command, else the catch-all). nullptr when
-    // the keys fall into different routes; `error` then names them.
+    // The first route that matches every key (keyless commands: the first route whose match has
+    // no keys and takes the command, else the catch-all). nullptr when the keys fall into
+    // different routes; `error` then names them.
     const Route* route(const resp::CommandInfo& cmd, std::span<const std::string_view> argv,
                        std::span<const int> key_indices, std::string& error) const;
     const Route* routeForKey(const resp::CommandInfo& cmd, std::string_view key) const;
+
+    // Health
+    State state(int backend) const override;
+    double p99Millis(int backend) const override;
 
 private:
     config::Config cfg_;
     uint64_t generation_;
     std::chrono::system_clock::time_point loaded_at_;
     std::vector<Route> routes_;
+    std::vector<std::shared_ptr<backend::HealthCell>> health_;
 };
+
+// Loads a file and compiles it: what start-up, --check-config and reload all do.
+std::shared_ptr<const Snapshot> loadSnapshot(const std::string& path, uint64_t generation, const Snapshot* previous = nullptr);
 
 }  // namespace laminar::policy

@@ -1,26 +1,97 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "policy/strategy.h"
 
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
 #include <unordered_map>
 
+#include "policy/dual_lookup.h"
+#include "policy/dual_write.h"
 #include "policy/proxy.h"
+#include "policy/read_only.h"
 
 namespace laminar::policy {
 namespace {
 
-using MakeStrategy = std::unique_ptr<Strategy> (*)(const config::StrategyConfig&, const config::Config&);
+constexpr int kMaxDepth = 16;
 
-const std::unordered_map<std::string_view, MakeStrategy> kStrategies = {
-    {"proxy", &makeProxy},
-};
+bool iequals(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+           });
+}
+
+// A table, not an if/else chain: `type` -> make-function, each validating as it builds.
+const std::unordered_map<std::string_view, MakeStrategy>& strategies() {
+    static const std::unordered_map<std::string_view, MakeStrategy> table = {
+        {"proxy", &makeProxy},
+        {"read_only", &makeReadOnly},
+        {"dual_lookup", &makeDualLookup},
+        {"dual_write", &makeDualWrite},
+    };
+    return table;
+}
+
+std::string knownTypes() {
+    std::vector<std::string_view> names;
+    for (const auto& [name, make] : strategies()) names.push_back(name);
+    std::sort(names.begin(), names.end());
+    return fmt::format("{}", fmt::join(names, ", "));
+}
 
 }  // namespace
 
-std::unique_ptr<Strategy> makeStrategy(const config::StrategyConfig& sc, const config::Config& cfg) {
-    auto it = kStrategies.find(sc.type);
-    if (it == kStrategies.end())
-        throw config::ConfigError(cfg.source + ":" + std::to_string(sc.line) + ": " + sc.yaml_path + ".type: unknown strategy type '" + sc.type + "'");
-    return it->second(sc, cfg);
+bool Request::isDelete() const {
+    std::string_view n = cmd->name;
+    return n == "del" || n == "unlink";
+}
+
+bool Request::isPlainOverwrite() const {
+    std::string_view n = cmd->name;
+    if (n == "setex" || n == "psetex" || n == "mset" || n == "del" || n == "unlink") return true;
+    if (n != "set") return false;
+    for (size_t i = 3; i < argv.size(); ++i)
+        if (iequals(argv[i], "NX") || iequals(argv[i], "XX") || iequals(argv[i], "GET") || iequals(argv[i], "KEEPTTL")) return false;
+    return true;
+}
+
+std::unique_ptr<Strategy> Builder::build(const YAML::Node& node, const std::string& path) {
+    if (++depth_ > kMaxDepth) fail(node, path, fmt::format("strategies nested deeper than {} (a cycle through YAML aliases?)", kMaxDepth));
+    struct Leave {
+        int& d;
+        ~Leave() { --d; }
+    } leave{depth_};
+    if (node.IsScalar()) return std::make_unique<Proxy>(backendIndex(node, path), node.Scalar());
+    config::MapReader r(ctx_, node, path);
+    auto type = r.string("type", "");
+    if (type.empty()) fail(node, r.path("type"), "is required");
+    auto it = strategies().find(type);
+    if (it == strategies().end())
+        fail(r.take("type"), r.path("type"), fmt::format("unknown strategy type '{}' (known: {})", type, knownTypes()));
+    auto strategy = it->second(r, *this);
+    r.finish();
+    return strategy;
+}
+
+std::unique_ptr<Strategy> Builder::child(config::MapReader& r, const std::string& key) {
+    auto n = r.take(key);
+    if (!n.IsDefined() || n.IsNull()) fail(r.node(), r.path(key), "is required (a backend name or a strategy)");
+    return build(n, r.path(key));
+}
+
+int Builder::backend(config::MapReader& r, const std::string& key) {
+    auto n = r.take(key);
+    if (!n.IsDefined() || n.IsNull()) fail(r.node(), r.path(key), "is required (a backend name)");
+    return backendIndex(n, r.path(key));
+}
+
+int Builder::backendIndex(const YAML::Node& node, const std::string& path) {
+    if (!node.IsScalar()) fail(node, path, "must be a backend name");
+    int i = cfg_.backendIndex(node.Scalar());
+    if (i < 0) fail(node, path, fmt::format("unknown backend '{}'", node.Scalar()));
+    return i;
 }
 
 }  // namespace laminar::policy

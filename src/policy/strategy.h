@@ -1,27 +1,45 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include <yaml-cpp/yaml.h>
+
 #include <memory>
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "backend/backend.h"
 #include "config/config.h"
+#include "config/yaml_reader.h"
 #include "resp/command_table.h"
 
 namespace laminar::policy {
 
-// One client command as a strategy sees it: its arguments, its raw bytes (forwarded unchanged)
-// and its command-table entry.
+class Clock;
+class Health;
+class SyncEngine;
+class Snapshot;
+struct RouteStats;
+
+// One client command as a strategy sees it.
 struct Request {
     std::span<const std::string_view> argv;
-    std::string_view raw;
+    std::string_view raw;            // the command as RESP bytes, forwarded unchanged
     const resp::CommandInfo* cmd;
+    std::span<const int> keys;       // argv indices of its keys
+
+    std::string_view key() const { return keys.empty() ? std::string_view() : argv[static_cast<size_t>(keys[0])]; }
+    bool isWrite() const { return cmd->has(resp::kWrite); }
+    // DEL / UNLINK: strategies that read from two places send these to both, so a stale copy
+    // cannot come back through the other side.
+    bool isDelete() const;
+    // Its effect does not depend on what the key holds: SET (without NX/XX/GET/KEEPTTL), SETEX,
+    // PSETEX, MSET, DEL, UNLINK. Sending it to both sides leaves both equal.
+    bool isPlainOverwrite() const;
 };
 
-// How a strategy reaches backends: the client session implements it, so commands of one client
-// stay on one connection per backend, in order.
+// How a strategy reaches backends.
 class Dispatch {
 public:
     virtual void send(int backend, std::string_view raw, backend::ReplySink* sink) = 0;
@@ -30,20 +48,77 @@ protected:
     ~Dispatch() = default;
 };
 
+// What a strategy may use while it routes one command. `client` keeps the command in order with
+// the client's others; `background` is for work that must not depend on the client staying
+// connected (warm copies, shadow reads, key syncs): its sinks own themselves.
+struct Context {
+    Dispatch& client;
+    Dispatch& background;
+    const Clock& clock;
+    const Health& health;
+    SyncEngine* sync;                                   // null in unit tests that do not need it
+    const std::shared_ptr<const Snapshot>* snapshot;    // sinks that outlive execute() copy it
+    RouteStats* stats;                                  // counters of the route being executed
+};
+
 // How one command is sent to backends and how its reply is chosen. Strategies are immutable
 // parts of a snapshot, shared by every I/O thread; per-command state lives in the sinks.
+// Children are themselves strategies (a backend name compiles to a proxy), so strategies compose.
 class Strategy {
 public:
     virtual ~Strategy() = default;
     virtual std::string_view type() const = 0;
-    virtual void execute(const Request& req, backend::ReplySink* sink, Dispatch& dispatch) const = 0;
-    // The backend a client in a stateful mode (MULTI, blocking, pub/sub) is pinned to.
+    virtual void execute(const Request& req, backend::ReplySink* sink, Context& ctx) const = 0;
+    // The backend a client in a stateful mode (MULTI, blocking, pub/sub) is pinned to: where this
+    // strategy reads.
     virtual int pinTarget() const = 0;
-    // For LAMINAR ROUTE and INFO: "proxy -> old".
-    virtual std::string describe(const config::Config& cfg) const = 0;
+    // For LAMINAR ROUTE: the backends a read (write=false) or write of `req` would go to now.
+    virtual void targets(const Request& req, const Context& ctx, bool write, std::vector<int>& out) const = 0;
+    // For INFO and LAMINAR ROUTE: "dual_write(primary=old, secondary=new, ack=primary)".
+    virtual std::string describe() const = 0;
+    // Strategies that write through the sync engine, for the flip barrier: the (primary,
+    // secondary) backend pairs whose keys it keeps in step. Most have none.
+    virtual void syncPairs(std::vector<std::pair<int, int>>& out) const { (void)out; }
+    // A write on `key` was applied through a client's dedicated connection (inside MULTI/EXEC, or a
+    // blocking write), bypassing execute(): strategies that keep another side in step catch up
+    // here. Called on the client's thread once the write's reply (EXEC's) has arrived.
+    virtual void afterPinnedWrite(std::string_view key, Context& ctx) const {
+        (void)key;
+        (void)ctx;
+    }
 };
 
-// Builds the strategy a route's config names. Throws config::ConfigError.
-std::unique_ptr<Strategy> makeStrategy(const config::StrategyConfig& sc, const config::Config& cfg);
+// Builds strategies from YAML, with errors that name file, line and path.
+class Builder {
+public:
+    Builder(const config::Config& cfg, const std::string& route_name) : cfg_(cfg), ctx_{cfg.source}, route_(route_name) {}
+
+    // The strategy at `node`: a mapping with `type`, or a bare backend name (a proxy to it).
+    std::unique_ptr<Strategy> build(const YAML::Node& node, const std::string& path);
+    // A child field of a strategy (`primary`, `then`...): a backend name or a nested strategy.
+    std::unique_ptr<Strategy> child(config::MapReader& r, const std::string& key);
+    // A field naming a backend: its index. Fails unless the config has it.
+    int backend(config::MapReader& r, const std::string& key);
+    int backendIndex(const YAML::Node& node, const std::string& path);
+
+    [[noreturn]] void fail(const YAML::Node& near, const std::string& path, const std::string& msg) const {
+        ctx_.fail(near, path, msg);
+    }
+    const config::Ctx& ctx() const { return ctx_; }
+    const config::Config& config() const { return cfg_; }
+    const std::string& routeName() const { return route_; }
+    std::string backendName(int index) const { return cfg_.backends[static_cast<size_t>(index)].name; }
+
+private:
+    const config::Config& cfg_;
+    config::Ctx ctx_;
+    std::string route_;
+    int depth_ = 0;
+};
+
+using MakeStrategy = std::unique_ptr<Strategy> (*)(config::MapReader& r, Builder& b);
+
+// The `migration: {from, to, phase}` shorthand, compiled to the strategies above.
+std::unique_ptr<Strategy> buildMigration(const YAML::Node& node, const std::string& path, Builder& b);
 
 }  // namespace laminar::policy

@@ -14,9 +14,9 @@ PORT=${LAMINAR_PORT:-7200}
 
 source "$ROOT/scripts/lib.sh"
 install_packages
-build "$ROOT/build" Release -DLAMINAR_TESTS=OFF >/dev/null
+build "$ROOT/build/release" Release -DLAMINAR_TESTS=OFF >/dev/null
 
-export LAMINAR_BIN=$ROOT/build/laminar LAMINAR_THREADS=$THREADS
+export LAMINAR_BIN=$ROOT/build/release/laminar LAMINAR_THREADS=$THREADS
 exec bash "$HARNESS" twemproxy --proxy laminar "$PORT" \
     'printf "listen: 127.0.0.1:%s\nthreads: %s\nlog: {level: warn}\nbackends:\n  old: {type: redis, address: 127.0.0.1:%s}\nroutes:\n  - name: default\n    strategy: {type: proxy, target: old}\n" \
         $PROXY_PORT $LAMINAR_THREADS $REDIS1_PORT >$BENCH_TMP/laminar.yaml &&

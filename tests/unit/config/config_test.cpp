@@ -37,7 +37,7 @@ TEST(ConfigTest, AppliesTheContractDefaultsToAMinimalFile) {
     ASSERT_EQ(cfg.backends.size(), 1u);
     EXPECT_EQ(cfg.backends[0].timeout.count(), 1000);
     EXPECT_EQ(cfg.backends[0].connect_timeout.count(), 500);
-    EXPECT_EQ(cfg.routes[0].strategy.target, "old");
+    EXPECT_EQ(cfg.routes[0].strategy.yaml_path, "routes[0].strategy");
 }
 
 TEST(ConfigTest, ReadsEveryClientSetting) {
@@ -52,11 +52,6 @@ TEST(ConfigTest, ReadsEveryClientSetting) {
 
 TEST(ConfigTest, NamesFileLineAndPathOfAnUnknownKey) {
     EXPECT_EQ(errorOf(std::string("client:\n  max_clientz: 5\n") + kMinimal), "laminar.yaml:2: client.max_clientz: unknown key");
-}
-
-TEST(ConfigTest, RejectsAnUnknownBackendInARoute) {
-    auto err = errorOf("backends:\n  old: {address: 127.0.0.1:1}\nroutes:\n  - name: a\n    strategy: {type: proxy, target: nope}\n");
-    EXPECT_EQ(err, "laminar.yaml:5: routes[0].strategy.target: unknown backend 'nope'");
 }
 
 TEST(ConfigTest, RejectsARouteListWithoutAFinalCatchAll) {
@@ -92,10 +87,9 @@ TEST(ConfigTest, RejectsDuplicateRouteNames) {
     EXPECT_NE(err.find("duplicate route name 'a'"), std::string::npos) << err;
 }
 
-TEST(ConfigTest, AcceptsABareBackendNameAsAProxyStrategy) {
-    auto cfg = loadString("backends:\n  old: {address: 127.0.0.1:1}\nroutes:\n  - name: a\n    strategy: old\n", "x");
-    EXPECT_EQ(cfg.routes[0].strategy.type, "proxy");
-    EXPECT_EQ(cfg.routes[0].strategy.target, "old");
+TEST(ConfigTest, RequiresExactlyOneOfStrategyAndMigration) {
+    auto err = errorOf("backends:\n  old: {address: 127.0.0.1:1}\nroutes:\n  - name: a\n");
+    EXPECT_NE(err.find("routes[0].strategy: a route needs exactly one of strategy or migration"), std::string::npos) << err;
 }
 
 TEST(ConfigTest, HashChangesWithTheFileAndOnlyWithIt) {

@@ -58,8 +58,65 @@ TEST(RouterTest, RefusesACommandWhoseKeysSpanRoutesNamingThem) {
 
 TEST(RouterTest, DescribesEachRouteStrategy) {
     auto s = make();
-    EXPECT_EQ(s.routes()[0].strategy->describe(s.config()), "proxy -> new");
-    EXPECT_EQ(s.routes()[2].strategy->describe(s.config()), "proxy -> old");
+    EXPECT_EQ(s.routes()[0].strategy->describe(), "new");
+    EXPECT_EQ(s.routes()[2].strategy->describe(), "old");
+}
+
+std::string buildError(const std::string& yaml) {
+    try {
+        Snapshot s(config::loadString(yaml, "laminar.yaml"), 1);
+    } catch (const config::ConfigError& e) {
+        return e.what();
+    }
+    return "";
+}
+
+TEST(RouterTest, RejectsAnUnknownBackendNamingFileLineAndPath) {
+    auto err = buildError("backends:\n  old: {address: 127.0.0.1:1}\nroutes:\n  - name: a\n    strategy: {type: proxy, target: nope}\n");
+    EXPECT_EQ(err, "laminar.yaml:5: routes[0].strategy.target: unknown backend 'nope'");
+}
+
+TEST(RouterTest, RejectsAnUnknownStrategyTypeListingTheKnownOnes) {
+    auto err = buildError("backends:\n  old: {address: 127.0.0.1:1}\nroutes:\n  - name: a\n    strategy: {type: teleport}\n");
+    EXPECT_NE(err.find("laminar.yaml:5: routes[0].strategy.type: unknown strategy type 'teleport' (known: "), std::string::npos) << err;
+}
+
+TEST(RouterTest, RejectsAnUnknownStrategyField) {
+    auto err = buildError("backends:\n  old: {address: 127.0.0.1:1}\nroutes:\n  - name: a\n    strategy: {type: proxy, target: old, colour: red}\n");
+    EXPECT_NE(err.find("routes[0].strategy.colour: unknown key"), std::string::npos) << err;
+}
+
+TEST(RouterTest, RejectsStrategiesNestedTooDeep) {
+    std::string nested = "old";
+    for (int i = 0; i < 20; ++i) nested = "{type: read_only, target: " + nested + "}";
+    auto err = buildError("backends:\n  old: {address: 127.0.0.1:1}\nroutes:\n  - name: a\n    strategy: " + nested + "\n");
+    EXPECT_NE(err.find("nested deeper than 16"), std::string::npos) << err;
+}
+
+TEST(RouterTest, CompilesTheMigrationShorthandPerPhase) {
+    auto make = [](const std::string& phase) {
+        return Snapshot(config::loadString("backends:\n  old: {address: 127.0.0.1:1}\n  new: {address: 127.0.0.1:2}\nroutes:\n  - name: s\n    migration: {from: old, to: new, phase: " + phase + "}\n", "x"), 1);
+    };
+    EXPECT_EQ(make("old_only").routes()[0].strategy->describe(), "migration(phase=old_only) = old");
+    EXPECT_EQ(make("dual_write_read_old").routes()[0].strategy->describe(),
+              "migration(phase=dual_write_read_old) = dual_write(primary=old, secondary=new, mode=sync, ack=primary)");
+    EXPECT_EQ(make("dual_write_read_new").routes()[0].strategy->describe(),
+              "migration(phase=dual_write_read_new) = dual_write(primary=new, secondary=old, mode=sync, ack=primary)");
+    EXPECT_EQ(make("new_only").routes()[0].strategy->describe(), "migration(phase=new_only) = new");
+    auto err = buildError("backends:\n  old: {address: 127.0.0.1:1}\n  new: {address: 127.0.0.1:2}\nroutes:\n  - name: s\n    migration: {from: old, to: new, phase: sideways}\n");
+    EXPECT_NE(err.find("routes[0].migration.phase: must be old_only, dual_write_read_old, dual_write_read_new or new_only"), std::string::npos) << err;
+}
+
+TEST(RouterTest, AFlipOfTheCopyDirectionRaisesABarrierForThatRouteOnly) {
+    auto cfg = [](const std::string& phase) {
+        return config::loadString("backends:\n  old: {address: 127.0.0.1:1}\n  new: {address: 127.0.0.1:2}\nroutes:\n  - name: s\n    match: {keys: ['s:*']}\n    migration: {from: old, to: new, phase: " + phase + "}\n  - name: d\n    strategy: old\n", "x");
+    };
+    Snapshot before(cfg("dual_write_read_old"), 1);
+    Snapshot after(cfg("dual_write_read_new"), 2, &before);
+    EXPECT_EQ(after.routes()[0].barrier, std::vector<std::string>{"old>new"});
+    EXPECT_TRUE(after.routes()[1].barrier.empty());
+    Snapshot same(cfg("dual_write_read_old"), 3, &before);
+    EXPECT_TRUE(same.routes()[0].barrier.empty());
 }
 
 }  // namespace

@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "backend/health.h"
+
+#include <algorithm>
+#include <vector>
+
+namespace laminar::backend {
+namespace {
+int64_t steadyMs() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
+bool HealthCell::degraded(std::chrono::milliseconds window) const {
+    auto last = last_failure_ms.load(std::memory_order_relaxed);
+    return !down() && last != 0 && steadyMs() - last < window.count();
+}
+
+uint32_t HealthCell::p99Micros() const {
+    uint32_t worst = 0;
+    for (const auto& v : p99_us) worst = std::max(worst, v.load(std::memory_order_relaxed));
+    return worst;
+}
+
+void HealthCell::noteFailure() { last_failure_ms.store(steadyMs(), std::memory_order_relaxed); }
+
+HealthBoard& HealthBoard::instance() {
+    static HealthBoard board;
+    return board;
+}
+
+std::shared_ptr<HealthCell> HealthBoard::cell(const std::string& backend) {
+    std::lock_guard lock(mu_);
+    auto& c = cells_[backend];
+    if (!c) c = std::make_shared<HealthCell>();
+    return c;
+}
+
+uint32_t LatencyRing::p99() const {
+    if (count_ == 0) return 0;
+    std::vector<uint32_t> v(samples_.begin(), samples_.begin() + static_cast<long>(count_));
+    size_t k = (v.size() * 99) / 100;
+    if (k >= v.size()) k = v.size() - 1;
+    std::nth_element(v.begin(), v.begin() + static_cast<long>(k), v.end());
+    return v[k];
+}
+
+}  // namespace laminar::backend

@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+namespace laminar::backend {
+
+// What laminar currently knows about one backend, shared by every I/O thread and every snapshot
+// (keyed by backend name, so a reload keeps it). Written by the threads' connections, read by
+// `condition` routes, INFO and the health endpoints.
+struct HealthCell {
+    static constexpr size_t kMaxThreads = 64;
+    std::atomic<int> up_threads{0};         // I/O threads with a working shared connection to it
+    std::atomic<int> known_threads{0};      // I/O threads that have tried to connect
+    std::atomic<int64_t> last_failure_ms{0};  // steady-clock ms of the last failed command or connection
+    std::array<std::atomic<uint32_t>, kMaxThreads> p99_us{};  // per thread, recent replies
+
+    bool down() const { return known_threads.load() > 0 && up_threads.load() == 0; }
+    // Up, but a command or connection failed in the last `window`.
+    bool degraded(std::chrono::milliseconds window = std::chrono::seconds(5)) const;
+    uint32_t p99Micros() const;
+    void noteFailure();
+};
+
+class HealthBoard {
+public:
+    static HealthBoard& instance();
+    std::shared_ptr<HealthCell> cell(const std::string& backend);
+
+private:
+    std::mutex mu_;
+    std::unordered_map<std::string, std::shared_ptr<HealthCell>> cells_;
+};
+
+// The p99 of a thread's recent reply latencies for one backend: a ring of the last 512 samples.
+class LatencyRing {
+public:
+    void add(uint32_t micros) {
+        samples_[next_++ % samples_.size()] = micros;
+        if (count_ < samples_.size()) ++count_;
+    }
+    uint32_t p99() const;
+    size_t count() const { return count_; }
+
+private:
+    std::array<uint32_t, 512> samples_{};
+    size_t next_ = 0;
+    size_t count_ = 0;
+};
+
+}  // namespace laminar::backend

@@ -1,0 +1,316 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "policy/dual_lookup.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <functional>
+
+#include "admin/logging.h"
+#include "policy/owned_command.h"
+#include "policy/route_stats.h"
+#include "resp/reply_view.h"
+#include "resp/writer.h"
+
+namespace laminar::policy {
+namespace {
+
+std::shared_ptr<spdlog::logger> log() {
+    static auto l = admin::logger("policy");
+    return l;
+}
+
+// Context for work that outlives the client's command: both dispatches are the background one.
+Context backgroundContext(const Context& ctx) {
+    return Context{ctx.background, ctx.background, ctx.clock, ctx.health, ctx.sync, nullptr, ctx.stats};
+}
+
+// The read half of dual_lookup: first's reply, or on a miss the fallback to second.
+struct LookupSink final : backend::ReplySink {
+    const DualLookup* owner;
+    const Strategy* second;
+    const Strategy* first;
+    bool warm;
+    backend::ReplySink* client;
+    Context ctx;
+    std::shared_ptr<const Snapshot> keep;
+    std::vector<std::string> argv;  // copies: the client's buffer moves on
+    bool exists_cmd;
+    bool on_second = false;
+
+    LookupSink(const Context& c) : ctx(backgroundContext(c)) {}
+
+    void complete(std::string_view raw, bool failed) override {
+        if (!on_second) {
+            long long n = 0;
+            bool miss = !failed && (resp::isMiss(raw) || (exists_cmd && resp::integerValue(raw, n) && n == 0));
+            if (!miss) {
+                client->complete(raw, failed);
+                delete this;
+                return;
+            }
+            on_second = true;
+            if (ctx.stats) RouteStats::add(ctx.stats->fallbacks);
+            OwnedCommand again(argv);
+            // The fallback runs on the client's own connections, so it stays in order with them.
+            Context client_ctx{*client_dispatch, ctx.background, ctx.clock, ctx.health, ctx.sync, nullptr, ctx.stats};
+            second->execute(again.request(), this, client_ctx);
+            return;
+        }
+        client->complete(raw, failed);
+        long long n = 0;
+        bool found = !failed && !resp::isMiss(raw) && !resp::isError(raw) && !(exists_cmd && resp::integerValue(raw, n) && n == 0);
+        if (warm && found && argv.size() > 1) {
+            RouteStats* stats = ctx.stats;
+            std::string key = argv[1];
+            auto snapshot_keep = keep;
+            copyKey(key, *second, *first, false, ctx, [stats, key, snapshot_keep](bool ok, std::string_view why) {
+                if (!stats) return;
+                if (ok) {
+                    RouteStats::add(stats->warm_copies);
+                } else {
+                    RouteStats::add(stats->warm_failures);
+                    log()->warn("dual_lookup warm copy of a key failed: {}", why);
+                }
+            });
+        }
+        delete this;
+    }
+    Dispatch* client_dispatch = nullptr;
+};
+
+}  // namespace
+
+DualLookup::DualLookup(std::unique_ptr<Strategy> first, std::unique_ptr<Strategy> second, Writes writes, bool warm)
+    : first_(std::move(first)), second_(std::move(second)), writes_(writes), warm_(warm) {}
+
+void DualLookup::execute(const Request& req, backend::ReplySink* sink, Context& ctx) const {
+    if (req.isDelete()) {
+        sendToBoth(req, sink, ctx, *first_, *second_, Merge::kMaxInteger, nullptr);
+        return;
+    }
+    if (req.isWrite()) {
+        switch (writes_) {
+            case Writes::kFirst: first_->execute(req, sink, ctx); return;
+            case Writes::kSecond: second_->execute(req, sink, ctx); return;
+            case Writes::kBoth:
+                sendToBoth(req, sink, ctx, *first_, *second_, Merge::kFirst, ctx.stats ? &ctx.stats->secondary_failures : nullptr);
+                return;
+        }
+    }
+    if (req.keys.empty()) {  // keyless reads have nothing to fall back on
+        first_->execute(req, sink, ctx);
+        return;
+    }
+    auto* s = new LookupSink(ctx);
+    s->owner = this;
+    s->first = first_.get();
+    s->second = second_.get();
+    s->warm = warm_ && req.keys.size() == 1;
+    s->client = sink;
+    s->client_dispatch = &ctx.client;
+    if (ctx.snapshot) s->keep = *ctx.snapshot;
+    s->argv.assign(req.argv.begin(), req.argv.end());
+    s->exists_cmd = req.cmd->name == "exists";
+    first_->execute(req, s, ctx);
+}
+
+void DualLookup::targets(const Request& req, const Context& ctx, bool write, std::vector<int>& out) const {
+    if (!write) {
+        first_->targets(req, ctx, false, out);
+        second_->targets(req, ctx, false, out);
+        return;
+    }
+    if (req.isDelete() || writes_ == Writes::kBoth || writes_ == Writes::kFirst) first_->targets(req, ctx, true, out);
+    if (req.isDelete() || writes_ == Writes::kBoth || writes_ == Writes::kSecond) second_->targets(req, ctx, true, out);
+}
+
+std::string DualLookup::describe() const {
+    static const char* kWrites[] = {"first", "second", "both"};
+    return "dual_lookup(first=" + first_->describe() + ", second=" + second_->describe() +
+           ", writes=" + kWrites[static_cast<int>(writes_)] + ", warm=" + (warm_ ? "true" : "false") + ")";
+}
+
+std::unique_ptr<Strategy> makeDualLookup(config::MapReader& r, Builder& b) {
+    auto first = b.child(r, "first");
+    auto second = b.child(r, "second");
+    auto w = r.string("writes", "first");
+    DualLookup::Writes writes;
+    if (w == "first") writes = DualLookup::Writes::kFirst;
+    else if (w == "second") writes = DualLookup::Writes::kSecond;
+    else if (w == "both") writes = DualLookup::Writes::kBoth;
+    else b.fail(r.take("writes"), r.path("writes"), "must be first, second or both, got '" + w + "'");
+    bool warm = r.boolean("warm", false);
+    return std::make_unique<DualLookup>(std::move(first), std::move(second), writes, warm);
+}
+
+// ---------------------------------------------------------------- shared helpers
+
+namespace {
+
+struct BothState {
+    backend::ReplySink* client = nullptr;
+    Merge merge = Merge::kFirst;
+    std::atomic<uint64_t>* second_failures = nullptr;
+    int remaining = 2;
+    bool answered = false;
+    std::string first_reply;
+    bool first_failed = false;
+    std::string second_reply;
+    bool second_failed = false;
+
+    struct Side final : backend::ReplySink {
+        BothState* state;
+        bool is_first;
+        void complete(std::string_view raw, bool failed) override { state->done(is_first, raw, failed); }
+    } first{}, second{};
+
+    void done(bool is_first, std::string_view raw, bool failed) {
+        if (is_first) {
+            first_reply.assign(raw);
+            first_failed = failed;
+            if (merge == Merge::kFirst && !answered) {
+                answered = true;
+                client->complete(raw, failed);
+            }
+        } else {
+            second_reply.assign(raw);
+            second_failed = failed;
+            if ((failed || resp::isError(raw)) && second_failures) {
+                second_failures->fetch_add(1, std::memory_order_relaxed);
+                log()->warn("write to the second side failed: {}", std::string_view(raw).substr(0, 200));
+            }
+        }
+        if (--remaining > 0) return;
+        if (!answered) finish();
+        delete this;
+    }
+
+    void finish() {
+        answered = true;
+        if (merge == Merge::kMaxInteger) {
+            long long a = 0, b = 0;
+            bool ia = resp::integerValue(first_reply, a), ib = resp::integerValue(second_reply, b);
+            if (ia && ib) {
+                client->complete(":" + std::to_string(std::max(a, b)) + "\r\n", false);
+                return;
+            }
+            // One side failed: the client hears of it, naming the backend.
+            if (!ia) client->complete(first_reply, first_failed);
+            else client->complete(second_reply, second_failed);
+            return;
+        }
+        // kFirstAfterBoth: the first's reply unless the second failed (ack: both).
+        if (!first_failed && !resp::isError(first_reply) && (second_failed || resp::isError(second_reply)))
+            client->complete(second_reply, second_failed);
+        else
+            client->complete(first_reply, first_failed);
+    }
+};
+
+}  // namespace
+
+void sendToBoth(const Request& req, backend::ReplySink* sink, Context& ctx, const Strategy& first, const Strategy& second,
+                Merge merge, std::atomic<uint64_t>* second_failures) {
+    auto* st = new BothState;
+    st->client = sink;
+    st->merge = merge;
+    st->second_failures = second_failures;
+    st->first.state = st;
+    st->first.is_first = true;
+    st->second.state = st;
+    st->second.is_first = false;
+    // Both are sent before either reply is awaited: the latency is the slower side's, not the sum.
+    first.execute(req, &st->first, ctx);
+    second.execute(req, &st->second, ctx);
+}
+
+namespace {
+
+struct CopyJob {
+    std::string key;
+    const Strategy* from;
+    const Strategy* to;
+    bool replace;
+    Context ctx;
+    std::function<void(bool, std::string_view)> done;
+    std::string dump;
+    bool dump_null = false, have_dump = false, have_pttl = false, failed = false;
+    std::string why;
+    long long pttl = -1;
+
+    struct Step final : backend::ReplySink {
+        CopyJob* job;
+        int which;  // 0 DUMP, 1 PTTL, 2 RESTORE/DEL
+        void complete(std::string_view raw, bool failed) override { job->onReply(which, raw, failed); }
+    } dump_step{}, pttl_step{}, write_step{};
+
+    explicit CopyJob(const Context& c) : ctx(c) {}
+
+    void start() {
+        dump_step.job = pttl_step.job = write_step.job = this;
+        dump_step.which = 0;
+        pttl_step.which = 1;
+        write_step.which = 2;
+        OwnedCommand d({"DUMP", key}), p({"PTTL", key});
+        from->execute(d.request(), &dump_step, ctx);
+        from->execute(p.request(), &pttl_step, ctx);
+    }
+
+    void onReply(int which, std::string_view raw, bool bad) {
+        if (which == 2) {
+            bool ok = !bad && !resp::isError(raw);
+            if (!ok && !replace && raw.starts_with("-BUSYKEY")) ok = true;  // first got a value meanwhile
+            done(ok, ok ? std::string_view() : raw.substr(0, std::min<size_t>(raw.size(), 200)));
+            delete this;
+            return;
+        }
+        if (bad || resp::isError(raw)) {
+            failed = true;
+            why.assign(raw.substr(0, std::min<size_t>(raw.size(), 200)));
+        } else if (which == 0) {
+            std::string_view body;
+            if (resp::isNull(raw)) dump_null = true;
+            else if (resp::bulkBody(raw, body)) dump.assign(body);
+            else failed = true, why = "unexpected DUMP reply";
+        } else {
+            resp::integerValue(raw, pttl);
+        }
+        (which == 0 ? have_dump : have_pttl) = true;
+        if (!have_dump || !have_pttl) return;
+        if (failed) {
+            done(false, why);
+            delete this;
+            return;
+        }
+        if (dump_null || pttl == -2) {
+            if (!replace) {  // nothing to warm: the key went away
+                done(true, {});
+                delete this;
+                return;
+            }
+            OwnedCommand del({"DEL", key});
+            to->execute(del.request(), &write_step, ctx);
+            return;
+        }
+        std::vector<std::string> args = {"RESTORE", key, std::to_string(pttl > 0 ? pttl : 0), dump};
+        if (replace) args.push_back("REPLACE");
+        OwnedCommand restore(std::move(args));
+        to->execute(restore.request(), &write_step, ctx);
+    }
+};
+
+}  // namespace
+
+void copyKey(const std::string& key, const Strategy& from, const Strategy& to, bool replace, Context& ctx,
+             std::function<void(bool ok, std::string_view why)> done) {
+    auto* job = new CopyJob(backgroundContext(ctx));
+    job->key = key;
+    job->from = &from;
+    job->to = &to;
+    job->replace = replace;
+    job->done = std::move(done);
+    job->start();
+}
+
+}  // namespace laminar::policy

@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <atomic>
+#include <functional>
+
+#include "policy/strategy.h"
+
+namespace laminar::policy {
+
+// Dual lookup (the talk's "Client: dual lookup"): the new store fills up while the old one still
+// answers what the new one does not have yet.
+//  1. A read goes to `first`; its reply is returned unless it is a miss.
+//  2. A miss (a null, an empty collection, TYPE's `none`, TTL's -2, EXISTS's 0) is retried on
+//     `second`, and second's reply is returned. The fallback is counted.
+//  3. With `warm: true`, a key the fallback found on second is copied into first with its TTL, of
+//     any Redis type (DUMP + PTTL on second, then RESTORE without REPLACE on first), in the
+//     background after the client has its reply. A value first got meanwhile is never
+//     overwritten (RESTORE answers BUSYKEY and the copy is dropped). Failures are counted.
+//  4. Writes go where `writes` says: `first` (default), `second`, or `both` (sent to both at once;
+//     the reply is first's).
+//  5. Deletes (DEL, UNLINK) always go to both sides, so a stale copy cannot come back through
+//     the fallback; the reply is the larger of the two counts.
+// Reverse: swap `first` and `second`.
+class DualLookup final : public Strategy {
+public:
+    enum class Writes { kFirst, kSecond, kBoth };
+    DualLookup(std::unique_ptr<Strategy> first, std::unique_ptr<Strategy> second, Writes writes, bool warm);
+    std::string_view type() const override { return "dual_lookup"; }
+    void execute(const Request& req, backend::ReplySink* sink, Context& ctx) const override;
+    int pinTarget() const override { return first_->pinTarget(); }
+    void targets(const Request& req, const Context& ctx, bool write, std::vector<int>& out) const override;
+    std::string describe() const override;
+
+private:
+    std::unique_ptr<Strategy> first_, second_;
+    Writes writes_;
+    bool warm_;
+};
+
+std::unique_ptr<Strategy> makeDualLookup(config::MapReader& r, Builder& b);
+
+// Sends `req` to both strategies at once and answers `sink` by `merge` once both replied (used by
+// dual_lookup's deletes and writes: both, and dual_write's plain overwrites). `first_is_reply`:
+// answer with the first's reply as soon as it arrives, without waiting for the second.
+enum class Merge { kFirst, kFirstAfterBoth, kMaxInteger };
+void sendToBoth(const Request& req, backend::ReplySink* sink, Context& ctx, const Strategy& first, const Strategy& second,
+                Merge merge, std::atomic<uint64_t>* second_failures);
+
+// Copies one key from `from` to `to` in the background: DUMP + PTTL, then RESTORE (with REPLACE
+// when `replace`). `done(ok)` is called once, on the same thread; BUSYKEY counts as ok when not
+// replacing. Used by dual_lookup's warm copies and the sync engine.
+void copyKey(const std::string& key, const Strategy& from, const Strategy& to, bool replace, Context& ctx,
+             std::function<void(bool ok, std::string_view why)> done);
+
+}  // namespace laminar::policy

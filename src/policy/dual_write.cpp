@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "policy/dual_write.h"
+
+#include "policy/dual_lookup.h"
+#include "policy/route_stats.h"
+#include "policy/sync_engine.h"
+#include "resp/reply_view.h"
+
+namespace laminar::policy {
+namespace {
+
+// Passes primary's reply to the client, then marks the written keys dirty.
+struct SyncAfterWrite final : backend::ReplySink {
+    backend::ReplySink* client;
+    SyncTask task;
+    SyncEngine* engine;
+    std::vector<std::string> keys;
+
+    void complete(std::string_view raw, bool failed) override {
+        client->complete(raw, failed);
+        // Even a failed or refused write is synced: the primary may have applied part of it (a
+        // timeout after the write), and copying the key's state is always safe.
+        if (engine)
+            for (const auto& k : keys) engine->markDirty(task, k);
+        delete this;
+    }
+};
+
+}  // namespace
+
+DualWrite::DualWrite(std::unique_ptr<Strategy> primary, std::unique_ptr<Strategy> secondary, Mode mode, bool ack_both,
+                     bool reads_secondary)
+    : primary_(std::move(primary)), secondary_(std::move(secondary)), mode_(mode), ack_both_(ack_both), reads_secondary_(reads_secondary) {
+    pair_ = primary_->describe() + ">" + secondary_->describe();
+}
+
+void DualWrite::execute(const Request& req, backend::ReplySink* sink, Context& ctx) const {
+    if (!req.isWrite()) {
+        (reads_secondary_ ? secondary_ : primary_)->execute(req, sink, ctx);
+        return;
+    }
+    auto* failures = ctx.stats ? &ctx.stats->secondary_failures : nullptr;
+    if (req.keys.empty() || (mode_ == Mode::kCommand && req.isPlainOverwrite())) {
+        sendToBoth(req, sink, ctx, *primary_, *secondary_, ack_both_ ? Merge::kFirstAfterBoth : Merge::kFirst, failures);
+        return;
+    }
+    auto* s = new SyncAfterWrite;
+    s->client = sink;
+    s->engine = ctx.sync;
+    if (ctx.snapshot) s->task.snapshot = *ctx.snapshot;
+    s->task.from = primary_.get();
+    s->task.to = secondary_.get();
+    s->task.stats = ctx.stats;
+    s->task.pair = pair_;
+    for (int i : req.keys) s->keys.emplace_back(req.argv[static_cast<size_t>(i)]);
+    primary_->execute(req, s, ctx);
+}
+
+void DualWrite::afterPinnedWrite(std::string_view key, Context& ctx) const {
+    if (!ctx.sync) return;
+    SyncTask task;
+    if (ctx.snapshot) task.snapshot = *ctx.snapshot;
+    task.from = primary_.get();
+    task.to = secondary_.get();
+    task.stats = ctx.stats;
+    task.pair = pair_;
+    ctx.sync->markDirty(task, key);
+}
+
+void DualWrite::targets(const Request& req, const Context& ctx, bool write, std::vector<int>& out) const {
+    if (!write) {
+        (reads_secondary_ ? secondary_ : primary_)->targets(req, ctx, false, out);
+        return;
+    }
+    primary_->targets(req, ctx, true, out);
+    secondary_->targets(req, ctx, true, out);
+}
+
+std::string DualWrite::describe() const {
+    return "dual_write(primary=" + primary_->describe() + ", secondary=" + secondary_->describe() +
+           ", mode=" + (mode_ == Mode::kSync ? "sync" : "command") + ", ack=" + (ack_both_ ? "both" : "primary") +
+           (reads_secondary_ ? ", reads=secondary" : "") + ")";
+}
+
+void DualWrite::syncPairs(std::vector<std::pair<int, int>>& out) const {
+    out.emplace_back(primary_->pinTarget(), secondary_->pinTarget());
+}
+
+std::unique_ptr<Strategy> makeDualWrite(config::MapReader& r, Builder& b) {
+    auto primary = b.child(r, "primary");
+    auto secondary = b.child(r, "secondary");
+    auto mode_s = r.string("mode", "sync");
+    DualWrite::Mode mode = DualWrite::Mode::kSync;
+    if (mode_s == "command") mode = DualWrite::Mode::kCommand;
+    else if (mode_s != "sync") b.fail(r.take("mode"), r.path("mode"), "must be sync or command, got '" + mode_s + "'");
+    auto ack = r.string("ack", "primary");
+    if (ack != "primary" && ack != "both") b.fail(r.take("ack"), r.path("ack"), "must be primary or both, got '" + ack + "'");
+    if (ack == "both" && mode == DualWrite::Mode::kSync)
+        b.fail(r.take("ack"), r.path("ack"), "ack: both needs mode: command (in mode: sync the secondary is written by the sync engine, after the reply)");
+    auto reads = r.string("reads", "primary");
+    if (reads != "primary" && reads != "secondary") b.fail(r.take("reads"), r.path("reads"), "must be primary or secondary, got '" + reads + "'");
+    auto pair = b.backendName(primary->pinTarget()) + ">" + b.backendName(secondary->pinTarget());
+    auto dw = std::make_unique<DualWrite>(std::move(primary), std::move(secondary), mode, ack == "both", reads == "secondary");
+    dw->setPairName(std::move(pair));
+    return dw;
+}
+
+}  // namespace laminar::policy

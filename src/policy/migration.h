@@ -1,0 +1,37 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include "policy/strategy.h"
+
+namespace laminar::policy {
+
+// The `migration: {from, to, phase}` shorthand: the usual phases of moving one key space,
+// compiled to the strategies above. Every step back is valid at any time.
+//  1. old_only            -> proxy to `from`
+//  2. dual_write_read_old -> dual_write(primary=from, secondary=to, mode=sync): reads from `from`,
+//                            every written key copied to `to`
+//  3. dual_write_read_new -> dual_write(primary=to, secondary=from, mode=sync): reads from `to`,
+//                            every written key copied back to `from` (the reverse gear stays warm)
+//  4. new_only            -> proxy to `to`
+// Between 2 and 3 the copy direction flips; writes wait until the keys still being copied the old
+// way are done (the flip barrier), so no old copy lands on a fresher value.
+class Migration final : public Strategy {
+public:
+    Migration(std::string phase, std::unique_ptr<Strategy> inner) : phase_(std::move(phase)), inner_(std::move(inner)) {}
+    std::string_view type() const override { return "migration"; }
+    void execute(const Request& req, backend::ReplySink* sink, Context& ctx) const override { inner_->execute(req, sink, ctx); }
+    int pinTarget() const override { return inner_->pinTarget(); }
+    void targets(const Request& req, const Context& ctx, bool write, std::vector<int>& out) const override {
+        inner_->targets(req, ctx, write, out);
+    }
+    std::string describe() const override { return "migration(phase=" + phase_ + ") = " + inner_->describe(); }
+    void syncPairs(std::vector<std::pair<int, int>>& out) const override { inner_->syncPairs(out); }
+    void afterPinnedWrite(std::string_view key, Context& ctx) const override { inner_->afterPinnedWrite(key, ctx); }
+    const std::string& phase() const { return phase_; }
+
+private:
+    std::string phase_;
+    std::unique_ptr<Strategy> inner_;
+};
+
+}  // namespace laminar::policy

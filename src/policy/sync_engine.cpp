@@ -1,0 +1,136 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "policy/sync_engine.h"
+
+#include <spdlog/spdlog.h>
+#include <xxhash.h>
+
+#include "admin/logging.h"
+#include "policy/clock.h"
+#include "policy/dual_lookup.h"
+#include "policy/route_stats.h"
+#include "policy/router.h"
+
+namespace laminar::policy {
+namespace {
+constexpr int kMaxAttempts = 5;
+
+std::shared_ptr<spdlog::logger> log() {
+    static auto l = admin::logger("sync");
+    return l;
+}
+}  // namespace
+
+SyncEngine::SyncEngine(std::vector<SyncHost*> hosts, size_t shards_per_host) : hosts_(std::move(hosts)) {
+    size_t n = std::max<size_t>(1, hosts_.size() * shards_per_host);
+    for (size_t i = 0; i < n; ++i) {
+        shards_.push_back(std::make_unique<Shard>());
+        shards_.back()->host = hosts_[i % hosts_.size()];
+    }
+}
+
+SyncEngine::~SyncEngine() { alive_->store(false); }
+
+std::atomic<int64_t>& SyncEngine::counter(const std::string& pair) const {
+    std::lock_guard lock(counters_mu_);
+    auto& c = counters_[pair];
+    if (!c) c = std::make_unique<std::atomic<int64_t>>(0);
+    return *c;
+}
+
+int64_t SyncEngine::pending(const std::string& pair) const {
+    {
+        std::lock_guard lock(counters_mu_);
+        if (!counters_.count(pair)) return 0;
+    }
+    return counter(pair).load();
+}
+
+void SyncEngine::markDirty(const SyncTask& task, std::string_view key) {
+    Shard& shard = *shards_[XXH64(key.data(), key.size(), 0) % shards_.size()];
+    if (shard.host->isCurrentThread()) {
+        enqueue(shard, task, std::string(key));
+        return;
+    }
+    shard.host->post([this, &shard, task, k = std::string(key), alive = alive_] {
+        if (alive->load()) enqueue(shard, task, k);
+    });
+}
+
+void SyncEngine::enqueue(Shard& shard, const SyncTask& task, std::string key) {
+    auto [it, inserted] = shard.keys.try_emplace(key);
+    Entry& e = it->second;
+    if (!inserted) {
+        // Already queued: the copy that will run reads the newest state anyway. In flight: run
+        // again afterwards, under the newest task (a reload may have changed the strategies).
+        e.task = task;
+        if (e.in_flight) e.again = true;
+        return;
+    }
+    e.task = task;
+    e.counted_pair = task.pair;
+    counter(task.pair).fetch_add(1);
+    queued_total_.fetch_add(1, std::memory_order_relaxed);
+    shard.queue.push_back(std::move(key));
+    pump(shard);
+}
+
+void SyncEngine::pump(Shard& shard) {
+    while (!shard.busy && !shard.queue.empty()) {
+        std::string key = std::move(shard.queue.front());
+        shard.queue.pop_front();
+        auto it = shard.keys.find(key);
+        if (it == shard.keys.end()) continue;
+        Entry& e = it->second;
+        e.in_flight = true;
+        e.again = false;
+        shard.busy = true;
+        const Snapshot& snap = *e.task.snapshot;
+        Context ctx{shard.host->background(), shard.host->background(), SystemClock::instance(), snap, this, nullptr, e.task.stats};
+        auto alive = alive_;
+        Shard* sp = &shard;
+        copyKey(key, *e.task.from, *e.task.to, true, ctx, [this, sp, key, alive](bool ok, std::string_view why) {
+            if (alive->load()) finished(*sp, key, ok, why);
+        });
+    }
+}
+
+void SyncEngine::finished(Shard& shard, const std::string& key, bool ok, std::string_view why) {
+    shard.busy = false;
+    auto it = shard.keys.find(key);
+    if (it == shard.keys.end()) {
+        pump(shard);
+        return;
+    }
+    Entry& e = it->second;
+    e.in_flight = false;
+    RouteStats* stats = e.task.stats;
+    if (ok) {
+        if (stats) RouteStats::add(stats->syncs);
+        e.attempts = 0;
+    } else if (++e.attempts < kMaxAttempts && !e.again) {
+        // Retried after a backoff; the key stays counted as pending meanwhile.
+        auto delay = std::chrono::milliseconds(50 << e.attempts);
+        auto alive = alive_;
+        Shard* sp = &shard;
+        shard.host->postAfter(delay, [this, sp, key, alive] {
+            if (!alive->load()) return;
+            sp->queue.push_back(key);
+            pump(*sp);
+        });
+        pump(shard);
+        return;
+    } else if (!e.again) {
+        if (stats) RouteStats::add(stats->sync_failures);
+        log()->error("key left out of sync after {} tries ({}): {}", e.attempts, e.task.pair, why);
+    }
+    if (e.again) {
+        e.again = false;
+        shard.queue.push_back(key);
+    } else {
+        counter(e.counted_pair).fetch_sub(1);
+        shard.keys.erase(it);
+    }
+    pump(shard);
+}
+
+}  // namespace laminar::policy

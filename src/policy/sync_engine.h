@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "policy/strategy.h"
+
+namespace laminar::policy {
+
+// One I/O thread as the sync engine uses it (net::Worker implements it).
+class SyncHost {
+public:
+    virtual ~SyncHost() = default;
+    virtual bool isCurrentThread() const = 0;
+    virtual void post(std::function<void()> fn) = 0;
+    virtual void postAfter(std::chrono::milliseconds delay, std::function<void()> fn) = 0;
+    // This thread's connections, for work that belongs to no client.
+    virtual Dispatch& background() = 0;
+};
+
+// What a key sync copies, and how: from the side reads are served from to the other.
+struct SyncTask {
+    std::shared_ptr<const Snapshot> snapshot;  // keeps the strategies and health alive
+    const Strategy* from = nullptr;
+    const Strategy* to = nullptr;
+    RouteStats* stats = nullptr;
+    std::string pair;  // "old>new": backend names, for the flip barrier's pending count
+};
+
+// Keeps a secondary identical to a primary by copying each written key's state, one key at a time
+// (consistency.md's "synchronize", at key level).
+//
+//  1. markDirty(task, key) after a write was applied on the primary. The key's state is read from
+//     the primary (DUMP + PTTL) *after* that write, and the secondary is made equal (RESTORE
+//     REPLACE with the TTL, or DEL when the key is gone). Nothing is replayed, so counters, lists
+//     and appends on a key the secondary did not have come out right.
+//  2. Keys are sharded by hash over the I/O threads; a shard copies one key at a time, so two
+//     copies of one key never race. A key dirtied again while its copy runs is copied once more
+//     afterwards: the last copy always reads the final state. Several writes to a key that wait
+//     in the queue collapse into one copy.
+//  3. A failed copy is retried with backoff (5 tries), then counted and logged as left out of sync.
+//  4. pending(pair) counts keys queued or in flight per primary>secondary pair, so a phase flip
+//     can wait until the old direction has drained (the flip barrier).
+class SyncEngine {
+public:
+    explicit SyncEngine(std::vector<SyncHost*> hosts, size_t shards_per_host = 32);
+    ~SyncEngine();
+
+    // From any I/O thread.
+    void markDirty(const SyncTask& task, std::string_view key);
+    int64_t pending(const std::string& pair) const;
+    uint64_t queuedTotal() const { return queued_total_.load(std::memory_order_relaxed); }
+
+private:
+    struct Entry {
+        SyncTask task;
+        std::string counted_pair;  // the pending counter this key was counted in
+        bool in_flight = false;
+        bool again = false;
+        int attempts = 0;
+    };
+    struct Shard {
+        std::unordered_map<std::string, Entry> keys;
+        std::deque<std::string> queue;
+        bool busy = false;
+        SyncHost* host = nullptr;
+    };
+
+    void enqueue(Shard& shard, const SyncTask& task, std::string key);
+    void pump(Shard& shard);
+    void finished(Shard& shard, const std::string& key, bool ok, std::string_view why);
+    std::atomic<int64_t>& counter(const std::string& pair) const;
+
+    std::vector<SyncHost*> hosts_;
+    std::vector<std::unique_ptr<Shard>> shards_;
+    mutable std::mutex counters_mu_;
+    mutable std::unordered_map<std::string, std::unique_ptr<std::atomic<int64_t>>> counters_;
+    std::atomic<uint64_t> queued_total_{0};
+    std::shared_ptr<std::atomic<bool>> alive_ = std::make_shared<std::atomic<bool>>(true);
+};
+
+}  // namespace laminar::policy
