@@ -340,6 +340,8 @@ Session::Outcome Session::forward(const resp::CommandInfo& cmd, std::span<const 
     const bool stateful = pinned_ || in_multi_ || watching_ || blocking || pubsub || local == Local::kMulti || local == Local::kWatch;
 
     if (!stateful && keys_.size() > 1 && (!route || !route->isProxy()) && splittable(cmd)) return splitMultiKey(cmd, argv);
+    if (!stateful && (cmd.name == "flushall" || cmd.name == "flushdb") && snapshot.config().backends.size() > 1)
+        return toEveryBackend(raw);
     if (!route) {
         replyError(error);
         return Outcome::kDone;
@@ -529,6 +531,26 @@ struct SplitJob {
 };
 
 }  // namespace
+
+// FLUSHALL / FLUSHDB (when client.allow_admin lets them through) empty every backend: +OK when all
+// did, else the first error.
+Session::Outcome Session::toEveryBackend(std::string_view raw) {
+    size_t n = worker_.snapshot()->config().backends.size();
+    auto* job = new SplitJob;
+    job->kind = SplitJob::Kind::kMset;
+    Slot& slot = newSlot();
+    ++inflight_;
+    job->client = &slot;
+    job->replies.resize(n);
+    job->parts.resize(n);
+    job->remaining = n;
+    for (size_t i = 0; i < n; ++i) {
+        job->parts[i].job = job;
+        job->parts[i].index = i;
+    }
+    for (size_t i = 0; i < n; ++i) send(static_cast<int>(i), raw, &job->parts[i]);
+    return Outcome::kDone;
+}
 
 Session::Outcome Session::splitMultiKey(const resp::CommandInfo& cmd, std::span<const std::string_view> argv) {
     const auto& snapshot = *worker_.snapshot();

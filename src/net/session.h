@@ -105,6 +105,7 @@ private:
     Outcome handle(std::span<const std::string_view> argv, std::string_view raw);
     Outcome forward(const resp::CommandInfo& cmd, std::span<const std::string_view> argv, std::string_view raw);
     Outcome relaySend(Local local, std::string_view raw);
+    Outcome toEveryBackend(std::string_view raw);
     Outcome splitMultiKey(const resp::CommandInfo& cmd, std::span<const std::string_view> argv);
     static bool splittable(const resp::CommandInfo& cmd);
     policy::Context context(const policy::Route& route);
