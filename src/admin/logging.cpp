@@ -9,8 +9,8 @@ namespace laminar::admin {
 void setupLogging(const config::LogConfig& cfg) {
     auto logger = spdlog::stderr_logger_mt("laminar");
     if (cfg.format == "json") {
-        // One JSON object per line. Messages are laminar's own and never contain a raw quote
-        // from a client: keys and values are not logged.
+        // One JSON object per line. Messages are laminar's own; the few that quote client data
+        // (shadow mismatches: a key and short value excerpts) escape it for JSON.
         logger->set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","logger":"%n","msg":"%v"})");
     } else {
         logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ [%n] %v");

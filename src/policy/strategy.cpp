@@ -11,6 +11,7 @@
 #include "policy/dual_write.h"
 #include "policy/proxy.h"
 #include "policy/read_only.h"
+#include "policy/shadow.h"
 
 namespace laminar::policy {
 namespace {
@@ -30,6 +31,7 @@ const std::unordered_map<std::string_view, MakeStrategy>& strategies() {
         {"read_only", &makeReadOnly},
         {"dual_lookup", &makeDualLookup},
         {"dual_write", &makeDualWrite},
+        {"shadow", &makeShadow},
     };
     return table;
 }
