@@ -35,6 +35,7 @@ struct LookupSink final : backend::ReplySink {
     Context ctx;
     std::shared_ptr<const Snapshot> keep;
     std::vector<std::string> argv;  // copies: the client's buffer moves on
+    std::string key;                // the one key a warm copy copies
     bool exists_cmd;
     bool on_second = false;
 
@@ -60,11 +61,10 @@ struct LookupSink final : backend::ReplySink {
         client->complete(raw, failed);
         long long n = 0;
         bool found = !failed && !resp::isMiss(raw) && !resp::isError(raw) && !(exists_cmd && resp::integerValue(raw, n) && n == 0);
-        if (warm && found && argv.size() > 1) {
+        if (warm && found && !key.empty()) {
             RouteStats* stats = ctx.stats;
-            std::string key = argv[1];
             auto snapshot_keep = keep;
-            copyKey(key, *second, *first, false, ctx, [stats, key, snapshot_keep](bool ok, std::string_view why) {
+            copyKey(key, *second, *first, false, ctx, [stats, snapshot_keep](bool ok, std::string_view why) {
                 if (!stats) return;
                 if (ok) {
                     RouteStats::add(stats->warm_copies);
@@ -111,6 +111,7 @@ void DualLookup::execute(const Request& req, backend::ReplySink* sink, Context& 
     s->client_dispatch = &ctx.client;
     if (ctx.snapshot) s->keep = *ctx.snapshot;
     s->argv.assign(req.argv.begin(), req.argv.end());
+    if (s->warm) s->key.assign(req.key());
     s->exists_cmd = req.cmd->name == "exists";
     first_->execute(req, s, ctx);
 }

@@ -7,11 +7,13 @@
 #include <cctype>
 #include <unordered_map>
 
+#include "policy/condition.h"
 #include "policy/dual_lookup.h"
 #include "policy/dual_write.h"
 #include "policy/proxy.h"
 #include "policy/read_only.h"
 #include "policy/shadow.h"
+#include "policy/timed_rollover.h"
 
 namespace laminar::policy {
 namespace {
@@ -32,6 +34,8 @@ const std::unordered_map<std::string_view, MakeStrategy>& strategies() {
         {"dual_lookup", &makeDualLookup},
         {"dual_write", &makeDualWrite},
         {"shadow", &makeShadow},
+        {"timed_rollover", &makeTimedRollover},
+        {"condition", &makeCondition},
     };
     return table;
 }

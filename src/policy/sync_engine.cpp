@@ -14,6 +14,13 @@ namespace laminar::policy {
 namespace {
 constexpr int kMaxAttempts = 5;
 
+// For a task built without a snapshot (unit tests of strategies): every backend up.
+struct AllUp final : Health {
+    State state(int) const override { return State::kUp; }
+    double p99Millis(int) const override { return 0; }
+};
+const AllUp kAllUp;
+
 std::shared_ptr<spdlog::logger> log() {
     static auto l = admin::logger("sync");
     return l;
@@ -45,6 +52,15 @@ int64_t SyncEngine::pending(const std::string& pair) const {
     return counter(pair).load();
 }
 
+// A key is counted under the direction of the copy it waits for: re-tasked to another direction
+// (a phase flip), its count moves with it, so the barrier of that direction sees it.
+void SyncEngine::recount(Entry& e) {
+    if (e.counted_pair == e.task.pair) return;
+    counter(e.counted_pair).fetch_sub(1);
+    counter(e.task.pair).fetch_add(1);
+    e.counted_pair = e.task.pair;
+}
+
 void SyncEngine::markDirty(const SyncTask& task, std::string_view key) {
     Shard& shard = *shards_[XXH64(key.data(), key.size(), 0) % shards_.size()];
     if (shard.host->isCurrentThread()) {
@@ -64,6 +80,7 @@ void SyncEngine::enqueue(Shard& shard, const SyncTask& task, std::string key) {
         // again afterwards, under the newest task (a reload may have changed the strategies).
         e.task = task;
         if (e.in_flight) e.again = true;
+        else recount(e);
         return;
     }
     e.task = task;
@@ -84,11 +101,14 @@ void SyncEngine::pump(Shard& shard) {
         e.in_flight = true;
         e.again = false;
         shard.busy = true;
-        const Snapshot& snap = *e.task.snapshot;
-        Context ctx{shard.host->background(), shard.host->background(), SystemClock::instance(), snap, this, nullptr, e.task.stats};
+        const Health& health = e.task.snapshot ? static_cast<const Health&>(*e.task.snapshot) : kAllUp;
+        Context ctx{shard.host->background(), shard.host->background(), SystemClock::instance(), health, this, nullptr, e.task.stats};
         auto alive = alive_;
         Shard* sp = &shard;
-        copyKey(key, *e.task.from, *e.task.to, true, ctx, [this, sp, key, alive](bool ok, std::string_view why) {
+        // The copy keeps its own reference to the snapshot: a reload may re-task the key (and
+        // drop the entry's) while this copy still runs on the old strategies.
+        auto keep = e.task.snapshot;
+        copyKey(key, *e.task.from, *e.task.to, true, ctx, [this, sp, key, alive, keep](bool ok, std::string_view why) {
             if (alive->load()) finished(*sp, key, ok, why);
         });
     }
@@ -125,6 +145,7 @@ void SyncEngine::finished(Shard& shard, const std::string& key, bool ok, std::st
     }
     if (e.again) {
         e.again = false;
+        recount(e);
         shard.queue.push_back(key);
     } else {
         counter(e.counted_pair).fetch_sub(1);

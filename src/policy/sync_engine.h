@@ -76,6 +76,7 @@ private:
 
     void enqueue(Shard& shard, const SyncTask& task, std::string key);
     void pump(Shard& shard);
+    void recount(Entry& e);
     void finished(Shard& shard, const std::string& key, bool ok, std::string_view why);
     std::atomic<int64_t>& counter(const std::string& pair) const;
 

@@ -1,0 +1,270 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "policy/migration.h"
+
+#include <gtest/gtest.h>
+
+#include "fakes.h"       // tests/unit/policy/fakes.h
+#include "sync_fakes.h"  // tests/unit/policy/sync_fakes.h
+#include "policy/route_stats.h"
+#include "policy/router.h"
+#include "policy/sync_engine.h"
+
+namespace laminar::policy {
+namespace {
+
+using testing::bulk;
+using testing::ClientSink;
+using testing::Cmd;
+using testing::command;
+using testing::dumpPayload;
+using testing::FakeEnv;
+using testing::FakeSyncHost;
+using testing::restoreReplace;
+
+constexpr int kOld = 0, kNew = 1;
+
+std::string yamlFor(const std::string& phase) {
+    return "backends:\n  old: {address: 127.0.0.1:1}\n  new: {address: 127.0.0.1:2}\nroutes:\n  - name: s\n"
+           "    migration: {from: old, to: new, phase: " +
+           phase + "}\n";
+}
+
+std::shared_ptr<const Snapshot> snapshotFor(const std::string& phase, const Snapshot* previous = nullptr, uint64_t generation = 1) {
+    return std::make_shared<const Snapshot>(config::loadString(yamlFor(phase), "test.yaml"), generation, previous);
+}
+
+std::string buildError(const std::string& migration) {
+    try {
+        Snapshot s(config::loadString("backends:\n  old: {address: 127.0.0.1:1}\n  new: {address: 127.0.0.1:2}\n"
+                                      "routes:\n  - name: s\n    migration: " + migration + "\n",
+                                      "laminar.yaml"),
+                   1);
+    } catch (const config::ConfigError& e) {
+        return e.what();
+    }
+    return "";
+}
+
+// One phase's route, executed over fakes with a real sync engine on a fake I/O thread.
+class MigrationTest : public ::testing::Test {
+protected:
+    void TearDown() override {
+        EXPECT_EQ(env.client.unanswered(), 0u);
+        EXPECT_EQ(host.dispatch.unanswered(), 0u);
+    }
+
+    const Strategy& use(const std::string& phase) {
+        snapshot = snapshotFor(phase);
+        env.ctx.snapshot = &snapshot;
+        env.ctx.sync = &engine;
+        env.ctx.stats = &stats;
+        return *snapshot->routes()[0].strategy;
+    }
+    std::vector<int> targets(const Strategy& s, std::vector<std::string> args, bool write) {
+        Cmd c(std::move(args));
+        std::vector<int> out;
+        s.targets(c.request(), env.ctx, write, out);
+        return out;
+    }
+    void run(const Strategy& s, const Cmd& c, ClientSink& client) {
+        auto req = c.request();
+        s.execute(req, &client, env.ctx);
+    }
+    // Answers the key copy the engine has in flight: DUMP + PTTL on `from`, then RESTORE on the other.
+    void answerCopy(int from, const std::string& key, const std::string& payload) {
+        auto& d = host.dispatch;
+        ASSERT_EQ(d.sent.size(), 2u);
+        EXPECT_EQ(d.sent[0].backend, from);
+        EXPECT_EQ(d.sent[0].raw, command({"DUMP", key}));
+        EXPECT_EQ(d.sent[1].backend, from);
+        EXPECT_EQ(d.sent[1].raw, command({"PTTL", key}));
+        d.answer(0, bulk(payload));
+        d.answer(1, ":-1\r\n");
+        ASSERT_EQ(d.sent.size(), 3u);
+        EXPECT_EQ(d.sent[2].backend, from == kOld ? kNew : kOld);
+        EXPECT_EQ(d.sent[2].raw, restoreReplace(key, "0", payload));
+        d.answer(2, "+OK\r\n");
+    }
+
+    FakeEnv env;
+    RouteStats stats;
+    FakeSyncHost host;
+    SyncEngine engine{{&host}, 4};
+    std::shared_ptr<const Snapshot> snapshot;
+};
+
+// 1
+TEST_F(MigrationTest, OldOnlyReadsAndWritesOld) {
+    const auto& s = use("old_only");
+    EXPECT_EQ(targets(s, {"GET", "k"}, false), std::vector<int>{kOld});
+    EXPECT_EQ(targets(s, {"SET", "k", "v"}, true), std::vector<int>{kOld});
+    EXPECT_EQ(s.describe(), "migration(phase=old_only) = old");
+    EXPECT_EQ(s.pinTarget(), kOld);
+
+    Cmd set({"SET", "k", "v"}), get({"GET", "k"});
+    ClientSink w, r;
+    run(s, set, w);
+    run(s, get, r);
+    EXPECT_EQ(env.client.rawTo(kOld), (std::vector<std::string>{set.raw, get.raw}));
+    EXPECT_TRUE(env.client.rawTo(kNew).empty());
+    env.client.answer(0, "+OK\r\n");
+    env.client.answer(1, bulk("v"));
+    EXPECT_EQ(w.reply, "+OK\r\n");
+    EXPECT_EQ(r.reply, bulk("v"));
+    EXPECT_TRUE(host.dispatch.sent.empty()) << "nothing is copied in old_only";
+    std::vector<std::pair<int, int>> pairs;
+    s.syncPairs(pairs);
+    EXPECT_TRUE(pairs.empty());
+}
+
+// 2
+TEST_F(MigrationTest, DualWriteReadOldReadsOldAndCopiesEveryWrittenKeyToNew) {
+    const auto& s = use("dual_write_read_old");
+    EXPECT_EQ(targets(s, {"GET", "k"}, false), std::vector<int>{kOld});
+    EXPECT_EQ(targets(s, {"SET", "k", "v"}, true), (std::vector<int>{kOld, kNew}));
+    EXPECT_EQ(s.pinTarget(), kOld);
+    std::vector<std::pair<int, int>> pairs;
+    s.syncPairs(pairs);
+    EXPECT_EQ(pairs, (std::vector<std::pair<int, int>>{{kOld, kNew}}));
+
+    // The exact mode: even a plain SET runs on old only, then k's state is copied.
+    Cmd set({"SET", "k", "v"});
+    ClientSink w;
+    run(s, set, w);
+    EXPECT_EQ(env.client.rawTo(kOld), std::vector<std::string>{set.raw});
+    EXPECT_TRUE(env.client.rawTo(kNew).empty());
+    env.client.answer(0, "+OK\r\n");
+    EXPECT_EQ(w.reply, "+OK\r\n");
+    EXPECT_EQ(engine.pending("old>new"), 1);
+    answerCopy(kOld, "k", dumpPayload("v"));
+    EXPECT_EQ(engine.pending("old>new"), 0);
+    EXPECT_EQ(stats.syncs.load(), 1u);
+
+    Cmd get({"GET", "k"});
+    ClientSink r;
+    run(s, get, r);
+    EXPECT_EQ(env.client.sent.back().backend, kOld);
+    env.client.answer(1, bulk("v"));
+    EXPECT_EQ(r.reply, bulk("v"));
+}
+
+TEST_F(MigrationTest, DualWriteReadOldCopiesACounterByState) {
+    const auto& s = use("dual_write_read_old");
+    ClientSink w;
+    run(s, Cmd({"INCR", "views"}), w);
+    env.client.answer(0, ":42\r\n");
+    EXPECT_EQ(w.reply, ":42\r\n");
+    answerCopy(kOld, "views", dumpPayload("42"));
+    EXPECT_TRUE(env.client.rawTo(kNew).empty());
+}
+
+// 3
+TEST_F(MigrationTest, DualWriteReadNewReadsNewAndCopiesEveryWrittenKeyBackToOld) {
+    const auto& s = use("dual_write_read_new");
+    EXPECT_EQ(targets(s, {"GET", "k"}, false), std::vector<int>{kNew});
+    EXPECT_EQ(targets(s, {"SET", "k", "v"}, true), (std::vector<int>{kNew, kOld}));
+    EXPECT_EQ(s.pinTarget(), kNew);
+    std::vector<std::pair<int, int>> pairs;
+    s.syncPairs(pairs);
+    EXPECT_EQ(pairs, (std::vector<std::pair<int, int>>{{kNew, kOld}}));
+
+    Cmd set({"SET", "k", "v"});
+    ClientSink w;
+    run(s, set, w);
+    EXPECT_EQ(env.client.rawTo(kNew), std::vector<std::string>{set.raw});
+    EXPECT_TRUE(env.client.rawTo(kOld).empty());
+    env.client.answer(0, "+OK\r\n");
+    EXPECT_EQ(w.reply, "+OK\r\n");
+    EXPECT_EQ(engine.pending("new>old"), 1);
+    EXPECT_EQ(engine.pending("old>new"), 0);
+    answerCopy(kNew, "k", dumpPayload("v"));
+    EXPECT_EQ(engine.pending("new>old"), 0);
+
+    Cmd get({"GET", "k"});
+    ClientSink r;
+    run(s, get, r);
+    EXPECT_EQ(env.client.sent.back().backend, kNew);
+    env.client.answer(1, bulk("v"));
+    EXPECT_EQ(r.reply, bulk("v"));
+}
+
+// 4
+TEST_F(MigrationTest, NewOnlyReadsAndWritesNew) {
+    const auto& s = use("new_only");
+    EXPECT_EQ(targets(s, {"GET", "k"}, false), std::vector<int>{kNew});
+    EXPECT_EQ(targets(s, {"SET", "k", "v"}, true), std::vector<int>{kNew});
+    EXPECT_EQ(s.describe(), "migration(phase=new_only) = new");
+    Cmd set({"SET", "k", "v"});
+    ClientSink w;
+    run(s, set, w);
+    EXPECT_EQ(env.client.rawTo(kNew), std::vector<std::string>{set.raw});
+    EXPECT_TRUE(env.client.rawTo(kOld).empty());
+    env.client.answer(0, "+OK\r\n");
+    EXPECT_EQ(w.reply, "+OK\r\n");
+    EXPECT_TRUE(host.dispatch.sent.empty());
+}
+
+TEST_F(MigrationTest, ExposesItsPhaseAndTheCompiledStrategy) {
+    const auto& s = use("dual_write_read_old");
+    EXPECT_EQ(s.type(), "migration");
+    EXPECT_EQ(static_cast<const Migration&>(s).phase(), "dual_write_read_old");
+    EXPECT_EQ(s.describe(), "migration(phase=dual_write_read_old) = dual_write(primary=old, secondary=new, mode=sync, ack=primary)");
+}
+
+TEST_F(MigrationTest, APinnedWriteIsCopiedInTheDirectionOfThePhase) {
+    const auto& s = use("dual_write_read_new");
+    s.afterPinnedWrite("k", env.ctx);
+    answerCopy(kNew, "k", dumpPayload("v"));
+    EXPECT_EQ(engine.pending("new>old"), 0);
+}
+
+// Every step back is valid at any time; a change of copy direction raises the flip barrier.
+TEST_F(MigrationTest, EveryPhaseCanFollowEveryOther) {
+    const std::vector<std::string> phases = {"old_only", "dual_write_read_old", "dual_write_read_new", "new_only"};
+    for (const auto& from : phases) {
+        for (const auto& to : phases) {
+            SCOPED_TRACE(from + " -> " + to);
+            auto before = snapshotFor(from);
+            std::shared_ptr<const Snapshot> after;
+            EXPECT_NO_THROW(after = snapshotFor(to, before.get(), 2));
+        }
+    }
+}
+
+TEST_F(MigrationTest, AStepThatDropsACopyDirectionWaitsForItToDrain) {
+    auto barrier = [](const std::string& from, const std::string& to) {
+        auto before = snapshotFor(from);
+        return snapshotFor(to, before.get(), 2)->routes()[0].barrier;
+    };
+    using V = std::vector<std::string>;
+    EXPECT_EQ(barrier("dual_write_read_old", "dual_write_read_new"), V{"old>new"});
+    EXPECT_EQ(barrier("dual_write_read_new", "dual_write_read_old"), V{"new>old"});
+    EXPECT_EQ(barrier("dual_write_read_new", "new_only"), V{"new>old"});
+    EXPECT_EQ(barrier("dual_write_read_old", "old_only"), V{"old>new"});
+    EXPECT_EQ(barrier("old_only", "dual_write_read_old"), V{});
+    EXPECT_EQ(barrier("new_only", "dual_write_read_new"), V{});
+    EXPECT_EQ(barrier("dual_write_read_old", "dual_write_read_old"), V{});
+}
+
+TEST_F(MigrationTest, RejectsAnUnknownPhaseNamingThePath) {
+    auto err = buildError("{from: old, to: new, phase: sideways}");
+    EXPECT_NE(err.find("laminar.yaml:6: routes[0].migration.phase: must be old_only, dual_write_read_old, "
+                       "dual_write_read_new or new_only, got 'sideways'"),
+              std::string::npos)
+        << err;
+    auto missing = buildError("{from: old, to: new}");
+    EXPECT_NE(missing.find("routes[0].migration.phase: must be old_only"), std::string::npos) << missing;
+}
+
+TEST_F(MigrationTest, RejectsTheSameBackendOnBothSides) {
+    auto err = buildError("{from: old, to: old, phase: old_only}");
+    EXPECT_NE(err.find("routes[0].migration.to: must differ from `from`"), std::string::npos) << err;
+}
+
+TEST_F(MigrationTest, RejectsAnUnknownBackend) {
+    auto err = buildError("{from: old, to: newer, phase: old_only}");
+    EXPECT_NE(err.find("routes[0].migration.to: unknown backend 'newer'"), std::string::npos) << err;
+}
+
+}  // namespace
+}  // namespace laminar::policy
