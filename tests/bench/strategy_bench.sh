@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# laminar's strategies side by side through the shared harness, with two redis-servers
+# (BACKENDS=2): proxy mode, dual_write (mode: command and mode: sync) and dual_lookup on hits.
+#   tests/bench/strategy_bench.sh           (knobs of ../shared/bench/proxy-bench.sh pass through)
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+HARNESS=${HARNESS:-$ROOT/../shared/bench/proxy-bench.sh}
+[[ -f $HARNESS ]] || { echo "strategy_bench: harness not found at $HARNESS" >&2; exit 2; }
+
+source "$ROOT/scripts/lib.sh"
+install_packages
+build "$ROOT/build/release" Release -DLAMINAR_TESTS=OFF >/dev/null
+export LAMINAR_BIN=$ROOT/build/release/laminar BACKENDS=${BACKENDS:-2}
+
+# run_cmd NAME STRATEGY_YAML: the harness command for one laminar target.
+run_cmd() {
+    echo "printf 'listen: 127.0.0.1:%s\nthreads: 1\nlog: {level: warn}\nbackends:\n  old: {address: 127.0.0.1:%s}\n  new: {address: 127.0.0.1:%s}\nroutes:\n  - name: default\n    strategy: $2\n' \
+        \$PROXY_PORT \$REDIS1_PORT \$REDIS2_PORT >\$BENCH_TMP/$1.yaml && exec \$BENCH_WRAP \$LAMINAR_BIN -c \$BENCH_TMP/$1.yaml"
+}
+
+exec bash "$HARNESS" \
+    --proxy proxy 7201 "$(run_cmd proxy '{type: proxy, target: old}')" \
+    --proxy dw-command 7202 "$(run_cmd dwc '{type: dual_write, primary: old, secondary: new, mode: command}')" \
+    --proxy dw-sync 7203 "$(run_cmd dws '{type: dual_write, primary: old, secondary: new, mode: sync}')" \
+    --proxy dual-lookup 7204 "$(run_cmd dl '{type: dual_lookup, first: old, second: new}')"
