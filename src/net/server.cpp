@@ -130,6 +130,12 @@ std::string Server::lastReloadError() const {
     return last_reload_error_;
 }
 
+uint64_t Server::minInstalledGeneration() const {
+    uint64_t m = UINT64_MAX;
+    for (const auto& w : workers_) m = std::min(m, w->installedGeneration());
+    return m;
+}
+
 void Server::reloadAsync(std::function<void(std::string)> done) {
     asio::post(ioc_, [this, done = std::move(done)] { done(reload()); });
 }
@@ -229,9 +235,9 @@ std::string Server::statusText(Worker& from) const {
     auto err = lastReloadError();
     std::string out = fmt::format(
         "laminar {}\nconfig: {}\ngeneration: {}\nhash: {}\nloaded: {}\nreloads: {} ok, {} failed\nlast reload: {}\n"
-        "clients: {}\nsync queue: {} keys queued in total\n\nbackends:\n",
+        "clients: {}\nsync: {} keys pending, {} queued since start\n\nbackends:\n",
         LAMINAR_VERSION, path_, snap->generation(), cfg.hash, when, reloads_ok_.load(), reloads_failed_.load(),
-        err.empty() ? "ok" : "failed: " + err, registry_.size(), sync_->queuedTotal());
+        err.empty() ? "ok" : "failed: " + err, registry_.size(), sync_->pendingTotal(), sync_->queuedTotal());
     static const char* kState[] = {"up", "degraded", "down"};
     for (size_t i = 0; i < cfg.backends.size(); ++i) {
         const auto& b = cfg.backends[i];

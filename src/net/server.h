@@ -53,6 +53,8 @@ public:
     std::string lastReloadError() const;
     std::shared_ptr<const policy::Snapshot> snapshot() const { return snapshot_; }
     size_t workerCount() const { return workers_.size(); }
+    // The oldest configuration generation any I/O thread still routes with.
+    uint64_t minInstalledGeneration() const;
     uint64_t totalConnections() const { return total_connections_.load(std::memory_order_relaxed); }
     uint64_t rejectedConnections() const { return rejected_connections_.load(std::memory_order_relaxed); }
     // The "# Laminar" INFO section, as seen from one I/O thread.

@@ -339,7 +339,11 @@ Session::Outcome Session::forward(const resp::CommandInfo& cmd, std::span<const 
     const bool pubsub = (local == Local::kSubscribe || local == Local::kUnsubscribe) && !in_multi_;
     const bool stateful = pinned_ || in_multi_ || watching_ || blocking || pubsub || local == Local::kMulti || local == Local::kWatch;
 
-    if (!stateful && keys_.size() > 1 && (!route || !route->isProxy()) && splittable(cmd)) return splitMultiKey(cmd, argv);
+    if (!stateful && keys_.size() > 1 && (!route || !route->isProxy()) && splittable(cmd)) {
+        for (int i : keys_)
+            if (!barrierOpen(*snapshot.routeForKey(cmd, argv[static_cast<size_t>(i)]))) return waitForBarrier();
+        return splitMultiKey(cmd, argv);
+    }
     if (!stateful && (cmd.name == "flushall" || cmd.name == "flushdb") && snapshot.config().backends.size() > 1)
         return toEveryBackend(raw);
     if (!route) {
@@ -349,11 +353,17 @@ Session::Outcome Session::forward(const resp::CommandInfo& cmd, std::span<const 
     if (!barrierOpen(*route)) return waitForBarrier();
 
     if (!stateful) {
+        policy::Request req{argv, raw, &cmd, keys_};
+        const bool serial = route->strategy->serializes(req);
+        if (serial && inflight_ > 0) {
+            drain_wait_ = true;  // runs once the commands before it are answered
+            return Outcome::kPause;
+        }
         Slot& slot = newSlot();
         ++inflight_;
-        policy::Request req{argv, raw, &cmd, keys_};
         policy::Context ctx = context(*route);
         route->strategy->execute(req, &slot, ctx);
+        if (serial && inflight_ > 0) drain_wait_ = true;  // and the next ones wait for it
         return Outcome::kDone;
     }
 
@@ -429,9 +439,12 @@ policy::Context Session::context(const policy::Route& route) {
                            &snapshot, route.stats.get()};
 }
 
+// Open once every I/O thread routes with this configuration (no thread can send a write the old
+// way any more) and no key is pending in an old direction (sent, announced, queued or copying).
 bool Session::barrierOpen(const policy::Route& route) {
     std::atomic_ref<bool> open(route.barrier_open);
     if (open.load(std::memory_order_acquire)) return true;
+    if (worker_.server().minInstalledGeneration() < worker_.snapshot()->generation()) return false;
     for (const auto& pair : route.barrier)
         if (worker_.server().sync().pending(pair) > 0) return false;
     open.store(true, std::memory_order_release);
@@ -564,6 +577,21 @@ Session::Outcome Session::splitMultiKey(const resp::CommandInfo& cmd, std::span<
     } else {
         std::string sub = job->kind == SplitJob::Kind::kMget ? "GET" : std::string(argv[0]);
         for (int i : keys_) commands.push_back({sub, std::string(argv[static_cast<size_t>(i)])});
+    }
+    if (cmd.has(resp::kWrite)) {
+        // A part a route refuses (read_only) refuses the whole command, before any part is sent:
+        // Redis never applies part of an MSET.
+        for (auto& c : commands) {
+            policy::OwnedCommand part{std::vector<std::string>(c)};
+            const policy::Route* route = snapshot.routeForKey(*part.cmd, part.words[1]);
+            if (!route->strategy->refusesWrites()) continue;
+            delete job;
+            Slot& slot = newSlot();
+            ++inflight_;
+            policy::Context ctx = context(*route);
+            route->strategy->execute(part.request(), &slot, ctx);
+            return Outcome::kDone;
+        }
     }
     Slot& slot = newSlot();
     ++inflight_;

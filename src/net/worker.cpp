@@ -60,6 +60,7 @@ void Worker::setSnapshot(std::shared_ptr<const policy::Snapshot> snapshot) {
         if (std::find(next.begin(), next.end(), b) == next.end()) retired_.push_back(b);
     backends_.swap(next);
     snapshot_ = std::move(snapshot);
+    installed_generation_.store(snapshot_->generation(), std::memory_order_release);
 }
 
 void Worker::adopt(int fd, std::string addr, std::string laddr) {

@@ -66,6 +66,8 @@ public:
     void postAfter(std::chrono::milliseconds delay, std::function<void()> fn) override;
     policy::Dispatch& background() override { return background_; }
     size_t sessionCount() const { return session_count_.load(std::memory_order_relaxed); }
+    // The generation of the snapshot this thread routes with (read by other threads).
+    uint64_t installedGeneration() const { return installed_generation_.load(std::memory_order_acquire); }
 
 private:
     // Sends on the shared connections with a client id of its own.
@@ -93,6 +95,7 @@ private:
     std::vector<std::shared_ptr<backend::RedisBackend>> retired_;
     std::list<std::unique_ptr<Session>> sessions_;
     std::atomic<size_t> session_count_{0};
+    std::atomic<uint64_t> installed_generation_{0};
     std::vector<Session*> dirty_;
     bool flush_posted_ = false;
     bool shutting_down_ = false;

@@ -26,37 +26,58 @@ Context backgroundContext(const Context& ctx) {
 }
 
 // The read half of dual_lookup: first's reply, or on a miss the fallback to second.
+// Reads whose reply on a missing key is a plain 0 (a length, a count, a membership test): a 0
+// alone cannot tell "missing" from "empty", so an EXISTS goes just before them on `first`.
+bool countsOnMissing(std::string_view name) {
+    static const std::vector<std::string_view> kCounts = {"strlen",  "hlen",   "llen",  "scard",     "zcard",  "xlen",
+                                                          "sismember", "hexists", "zcount", "zlexcount", "bitcount", "getbit",
+                                                          "hstrlen", "pfcount", "bitpos"};
+    return std::find(kCounts.begin(), kCounts.end(), name) != kCounts.end();
+}
+
+// The read half of dual_lookup: first's reply, or on a miss the fallback to second.
 struct LookupSink final : backend::ReplySink {
-    const DualLookup* owner;
-    const Strategy* second;
-    const Strategy* first;
-    bool warm;
-    backend::ReplySink* client;
+    const Strategy* second = nullptr;
+    const Strategy* first = nullptr;
+    bool warm = false;
+    backend::ReplySink* client = nullptr;
+    Dispatch* client_dispatch = nullptr;
     Context ctx;
     std::shared_ptr<const Snapshot> keep;
     std::vector<std::string> argv;  // copies: the client's buffer moves on
-    std::string key;                // the one key a warm copy copies
-    bool exists_cmd;
-    bool on_second = false;
+    std::string key;                // the one key of the read
+    bool exists_cmd = false;
+    enum class Step { kExists, kFirst, kSecond } step = Step::kFirst;
+    bool on_first = true;           // EXISTS said the key is on first (when it was asked)
 
-    LookupSink(const Context& c) : ctx(backgroundContext(c)) {}
+    explicit LookupSink(const Context& c) : ctx(backgroundContext(c)) {}
 
     void complete(std::string_view raw, bool failed) override {
-        if (!on_second) {
-            long long n = 0;
-            bool miss = !failed && (resp::isMiss(raw) || (exists_cmd && resp::integerValue(raw, n) && n == 0));
-            if (!miss) {
-                client->complete(raw, failed);
-                delete this;
+        switch (step) {
+            case Step::kExists: {
+                long long n = 0;
+                on_first = failed || !resp::integerValue(raw, n) || n > 0;  // unsure: trust first's answer
+                step = Step::kFirst;
                 return;
             }
-            on_second = true;
-            if (ctx.stats) RouteStats::add(ctx.stats->fallbacks);
-            OwnedCommand again(argv);
-            // The fallback runs on the client's own connections, so it stays in order with them.
-            Context client_ctx{*client_dispatch, ctx.background, ctx.clock, ctx.health, ctx.sync, nullptr, ctx.stats};
-            second->execute(again.request(), this, client_ctx);
-            return;
+            case Step::kFirst: {
+                long long n = 0;
+                bool miss = !failed && (!on_first || resp::isMiss(raw) || (exists_cmd && resp::integerValue(raw, n) && n == 0));
+                if (!miss) {
+                    client->complete(raw, failed);
+                    delete this;
+                    return;
+                }
+                step = Step::kSecond;
+                if (ctx.stats) RouteStats::add(ctx.stats->fallbacks);
+                OwnedCommand again(argv);
+                // The fallback runs on the client's own connections, so it stays in order with them.
+                Context client_ctx{*client_dispatch, ctx.background, ctx.clock, ctx.health, ctx.sync, nullptr, ctx.stats};
+                second->execute(again.request(), this, client_ctx);
+                return;
+            }
+            case Step::kSecond:
+                break;
         }
         client->complete(raw, failed);
         long long n = 0;
@@ -76,7 +97,47 @@ struct LookupSink final : backend::ReplySink {
         }
         delete this;
     }
+};
+
+// A write that builds on the key's value (INCR, APPEND, RPUSH...) on a key only `second` has:
+// the key is first copied into `first` (never over a value first has), then the write runs, so
+// INCR of 41 on second answers 42, not 1. The session holds the client's next commands until
+// this one is answered (DualLookup::serializes), so none overtakes the copy.
+struct WriteThrough final : backend::ReplySink {
+    const DualLookup* owner = nullptr;
+    const Strategy* first = nullptr;
+    const Strategy* second = nullptr;
+    backend::ReplySink* client = nullptr;
     Dispatch* client_dispatch = nullptr;
+    Context ctx;  // background: for the copy
+    std::shared_ptr<const Snapshot> keep;
+    std::vector<std::string> argv;
+    std::string key;
+
+    explicit WriteThrough(const Context& c) : ctx(backgroundContext(c)) {}
+
+    // The EXISTS on first.
+    void complete(std::string_view raw, bool failed) override {
+        long long n = 0;
+        if (failed || !resp::integerValue(raw, n) || n > 0) {
+            run();
+            return;
+        }
+        copyKey(key, *second, *first, false, ctx, [this](bool ok, std::string_view why) {
+            if (!ok && ctx.stats) {
+                RouteStats::add(ctx.stats->warm_failures);
+                log()->warn("dual_lookup copy before a write failed: {}", why);
+            }
+            run();
+        });
+    }
+
+    void run() {
+        OwnedCommand cmd(argv);
+        Context client_ctx{*client_dispatch, ctx.background, ctx.clock, ctx.health, ctx.sync, nullptr, ctx.stats};
+        owner->writeNow(cmd.request(), client, client_ctx);
+        delete this;
+    }
 };
 
 }  // namespace
@@ -84,12 +145,38 @@ struct LookupSink final : backend::ReplySink {
 DualLookup::DualLookup(std::unique_ptr<Strategy> first, std::unique_ptr<Strategy> second, Writes writes, bool warm)
     : first_(std::move(first)), second_(std::move(second)), writes_(writes), warm_(warm) {}
 
+bool DualLookup::serializes(const Request& req) const {
+    return req.isWrite() && !req.isDelete() && !req.isPlainOverwrite() && writes_ != Writes::kSecond && req.keys.size() == 1;
+}
+
 void DualLookup::execute(const Request& req, backend::ReplySink* sink, Context& ctx) const {
     if (req.isDelete()) {
         sendToBoth(req, sink, ctx, *first_, *second_, Merge::kMaxInteger, nullptr);
         return;
     }
+    if (serializes(req)) {
+        auto* w = new WriteThrough(ctx);
+        w->owner = this;
+        w->first = first_.get();
+        w->second = second_.get();
+        w->client = sink;
+        w->client_dispatch = &ctx.client;
+        if (ctx.snapshot) w->keep = *ctx.snapshot;
+        w->argv.assign(req.argv.begin(), req.argv.end());
+        w->key.assign(req.key());
+        OwnedCommand exists({"EXISTS", w->key});
+        first_->execute(exists.request(), w, ctx);
+        return;
+    }
     if (req.isWrite()) {
+        writeNow(req, sink, ctx);
+        return;
+    }
+    readNow(req, sink, ctx);
+}
+
+void DualLookup::writeNow(const Request& req, backend::ReplySink* sink, Context& ctx) const {
+    {
         switch (writes_) {
             case Writes::kFirst: first_->execute(req, sink, ctx); return;
             case Writes::kSecond: second_->execute(req, sink, ctx); return;
@@ -98,12 +185,14 @@ void DualLookup::execute(const Request& req, backend::ReplySink* sink, Context& 
                 return;
         }
     }
+}
+
+void DualLookup::readNow(const Request& req, backend::ReplySink* sink, Context& ctx) const {
     if (req.keys.empty()) {  // keyless reads have nothing to fall back on
         first_->execute(req, sink, ctx);
         return;
     }
     auto* s = new LookupSink(ctx);
-    s->owner = this;
     s->first = first_.get();
     s->second = second_.get();
     s->warm = warm_ && req.keys.size() == 1;
@@ -111,8 +200,13 @@ void DualLookup::execute(const Request& req, backend::ReplySink* sink, Context& 
     s->client_dispatch = &ctx.client;
     if (ctx.snapshot) s->keep = *ctx.snapshot;
     s->argv.assign(req.argv.begin(), req.argv.end());
-    if (s->warm) s->key.assign(req.key());
+    s->key.assign(req.key());
     s->exists_cmd = req.cmd->name == "exists";
+    if (req.keys.size() == 1 && countsOnMissing(req.cmd->name)) {
+        s->step = LookupSink::Step::kExists;
+        OwnedCommand exists({"EXISTS", s->key});
+        first_->execute(exists.request(), s, ctx);
+    }
     first_->execute(req, s, ctx);
 }
 

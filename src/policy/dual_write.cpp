@@ -19,9 +19,10 @@ struct SyncAfterWrite final : backend::ReplySink {
     void complete(std::string_view raw, bool failed) override {
         client->complete(raw, failed);
         // Even a failed or refused write is synced: the primary may have applied part of it (a
-        // timeout after the write), and copying the key's state is always safe.
+        // timeout after the write), and copying the key's state is always safe. The keys were
+        // counted as pending when the write was sent.
         if (engine)
-            for (const auto& k : keys) engine->markDirty(task, k);
+            for (const auto& k : keys) engine->markDirty(task, k, true);
         delete this;
     }
 };
@@ -53,6 +54,8 @@ void DualWrite::execute(const Request& req, backend::ReplySink* sink, Context& c
     s->task.stats = ctx.stats;
     s->task.pair = pair_;
     for (int i : req.keys) s->keys.emplace_back(req.argv[static_cast<size_t>(i)]);
+    // Pending from now: a flip barrier must wait for this write even before its reply arrives.
+    if (s->engine) s->engine->reserve(pair_, static_cast<int64_t>(s->keys.size()));
     primary_->execute(req, s, ctx);
 }
 

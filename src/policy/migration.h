@@ -6,7 +6,9 @@
 namespace laminar::policy {
 
 // The `migration: {from, to, phase}` shorthand: the usual phases of moving one key space,
-// compiled to the strategies above. Every step back is valid at any time.
+// compiled to the strategies above. Every step back is valid at any time, with one caveat: keys
+// written in new_only are on `to` alone, so before stepping back past dual_write_read_new they
+// must be copied back to `from`.
 //  1. old_only            -> proxy to `from`
 //  2. dual_write_read_old -> dual_write(primary=from, secondary=to, mode=sync): reads from `from`,
 //                            every written key copied to `to`
@@ -27,6 +29,7 @@ public:
     std::string describe() const override { return "migration(phase=" + phase_ + ") = " + inner_->describe(); }
     void syncPairs(std::vector<std::pair<int, int>>& out) const override { inner_->syncPairs(out); }
     void afterPinnedWrite(std::string_view key, Context& ctx) const override { inner_->afterPinnedWrite(key, ctx); }
+    bool serializes(const Request& req) const override { return inner_->serializes(req); }
     const std::string& phase() const { return phase_; }
 
 private:

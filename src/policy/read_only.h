@@ -17,6 +17,7 @@ public:
     std::string_view type() const override { return "read_only"; }
     void execute(const Request& req, backend::ReplySink* sink, Context& ctx) const override;
     int pinTarget() const override { return target_->pinTarget(); }
+    bool refusesWrites() const override { return true; }
     void targets(const Request& req, const Context& ctx, bool write, std::vector<int>& out) const override;
     std::string describe() const override { return "read_only(" + target_->describe() + ")"; }
 

@@ -74,6 +74,14 @@ public:
     virtual int pinTarget() const = 0;
     // For LAMINAR ROUTE: the backends a read (write=false) or write of `req` would go to now.
     virtual void targets(const Request& req, const Context& ctx, bool write, std::vector<int>& out) const = 0;
+    // The client's later commands must wait until this one is answered (it runs in steps that a
+    // pipelined command must not overtake, e.g. a copy before a write).
+    virtual bool serializes(const Request& req) const {
+        (void)req;
+        return false;
+    }
+    // Writes are refused whatever they are (read_only): a split MSET is refused whole.
+    virtual bool refusesWrites() const { return false; }
     // For INFO and LAMINAR ROUTE: "dual_write(primary=old, secondary=new, ack=primary)".
     virtual std::string describe() const = 0;
     // Strategies that write through the sync engine, for the flip barrier: the (primary,

@@ -61,7 +61,15 @@ void SyncEngine::recount(Entry& e) {
     e.counted_pair = e.task.pair;
 }
 
-void SyncEngine::markDirty(const SyncTask& task, std::string_view key) {
+int64_t SyncEngine::pendingTotal() const {
+    std::lock_guard lock(counters_mu_);
+    int64_t total = 0;
+    for (const auto& [pair, c] : counters_) total += c->load();
+    return total;
+}
+
+void SyncEngine::markDirty(const SyncTask& task, std::string_view key, bool reserved) {
+    if (!reserved) counter(task.pair).fetch_add(1);
     Shard& shard = *shards_[XXH64(key.data(), key.size(), 0) % shards_.size()];
     if (shard.host->isCurrentThread()) {
         enqueue(shard, task, std::string(key));
@@ -78,14 +86,14 @@ void SyncEngine::enqueue(Shard& shard, const SyncTask& task, std::string key) {
     if (!inserted) {
         // Already queued: the copy that will run reads the newest state anyway. In flight: run
         // again afterwards, under the newest task (a reload may have changed the strategies).
+        counter(task.pair).fetch_sub(1);  // the unit this call brought: the key is counted once
         e.task = task;
         if (e.in_flight) e.again = true;
         else recount(e);
         return;
     }
     e.task = task;
-    e.counted_pair = task.pair;
-    counter(task.pair).fetch_add(1);
+    e.counted_pair = task.pair;  // keeps the unit this call brought
     queued_total_.fetch_add(1, std::memory_order_relaxed);
     shard.queue.push_back(std::move(key));
     pump(shard);

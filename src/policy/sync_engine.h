@@ -54,8 +54,14 @@ public:
     explicit SyncEngine(std::vector<SyncHost*> hosts, size_t shards_per_host = 32);
     ~SyncEngine();
 
-    // From any I/O thread.
-    void markDirty(const SyncTask& task, std::string_view key);
+    // From any I/O thread. Each call brings one unit of task.pair's pending count: counted here,
+    // synchronously, unless `reserved` says the caller counted it already with reserve() (a write
+    // reserves when it is sent, so a flip barrier sees it before its reply arrives).
+    void markDirty(const SyncTask& task, std::string_view key, bool reserved = false);
+    void reserve(const std::string& pair, int64_t n) { counter(pair).fetch_add(n); }
+    void release(const std::string& pair, int64_t n) { counter(pair).fetch_sub(n); }
+    // Keys queued, in flight, or announced, over every pair.
+    int64_t pendingTotal() const;
     int64_t pending(const std::string& pair) const;
     uint64_t queuedTotal() const { return queued_total_.load(std::memory_order_relaxed); }
 

@@ -147,18 +147,68 @@ TEST_F(DualLookupTest, ReturnsSecondsMissWhenBothSidesMiss) {
     expectFallback(Cmd({"GET", "k"}), "$-1\r\n", "$-1\r\n");
 }
 
-TEST_F(DualLookupTest, DoesNotTreatAZeroFromAnotherCommandAsAMiss) {
+TEST_F(DualLookupTest, AnswersAZeroCountFromFirstWhenFirstHasTheKey) {
     auto s = build("{type: dual_lookup, first: old, second: new}");
     ClientSink client;
-    run(*s, Cmd({"INCRBY", "k", "0"}), client);  // a write: goes to first only
-    env.client.answer(0, ":0\r\n");
-    EXPECT_EQ(client.reply, ":0\r\n");
-    ClientSink strlen_client;
-    run(*s, Cmd({"STRLEN", "k"}), strlen_client);
+    run(*s, Cmd({"STRLEN", "k"}), client);
+    ASSERT_EQ(env.client.sent.size(), 2u);
+    EXPECT_EQ(env.client.sent[0].raw, command({"EXISTS", "k"}));
+    EXPECT_EQ(env.client.sent[1].raw, command({"STRLEN", "k"}));
+    env.client.answer(0, ":1\r\n");
     env.client.answer(1, ":0\r\n");
-    EXPECT_EQ(strlen_client.reply, ":0\r\n");
-    EXPECT_EQ(env.client.sent.size(), 2u);
+    EXPECT_EQ(client.reply, ":0\r\n");
     EXPECT_EQ(stats.fallbacks.load(), 0u);
+}
+
+TEST_F(DualLookupTest, RetriesACountOnSecondWhenFirstDoesNotHaveTheKey) {
+    auto s = build("{type: dual_lookup, first: old, second: new}");
+    ClientSink client;
+    run(*s, Cmd({"STRLEN", "k"}), client);
+    env.client.answer(0, ":0\r\n");
+    env.client.answer(1, ":0\r\n");
+    ASSERT_EQ(env.client.sent.size(), 3u);
+    EXPECT_EQ(env.client.sent[2].backend, kNew);
+    env.client.answer(2, ":5\r\n");
+    EXPECT_EQ(client.reply, ":5\r\n");
+    EXPECT_EQ(stats.fallbacks.load(), 1u);
+}
+
+TEST_F(DualLookupTest, CopiesAKeyOnlySecondHasIntoFirstBeforeAWriteThatBuildsOnIt) {
+    auto s = build("{type: dual_lookup, first: old, second: new}");
+    ClientSink client;
+    Cmd incr({"INCRBY", "k", "1"});
+    EXPECT_TRUE(s->serializes(incr.request()));
+    run(*s, incr, client);
+    ASSERT_EQ(env.client.sent.size(), 1u);
+    EXPECT_EQ(env.client.sent[0].raw, command({"EXISTS", "k"}));
+    env.client.answer(0, ":0\r\n");
+    // The copy: DUMP + PTTL on second, then RESTORE without REPLACE on first.
+    ASSERT_EQ(env.background.sent.size(), 2u);
+    env.background.answer(0, bulk("payload"));
+    env.background.answer(1, ":-1\r\n");
+    ASSERT_EQ(env.background.sent.size(), 3u);
+    EXPECT_EQ(env.background.sent[2].backend, kOld);
+    EXPECT_EQ(env.background.sent[2].raw, command({"RESTORE", "k", "0", "payload"}));
+    EXPECT_TRUE(env.client.sent.size() == 1u) << "the write waits for the copy";
+    env.background.answer(2, "+OK\r\n");
+    ASSERT_EQ(env.client.sent.size(), 2u);
+    EXPECT_EQ(env.client.sent[1].raw, incr.raw);
+    EXPECT_EQ(env.client.sent[1].backend, kOld);
+    env.client.answer(1, ":42\r\n");
+    EXPECT_EQ(client.reply, ":42\r\n");
+}
+
+TEST_F(DualLookupTest, RunsAWriteAtOnceWhenFirstHasTheKey) {
+    auto s = build("{type: dual_lookup, first: old, second: new}");
+    ClientSink client;
+    Cmd incr({"INCRBY", "k", "1"});
+    run(*s, incr, client);
+    env.client.answer(0, ":1\r\n");
+    ASSERT_EQ(env.client.sent.size(), 2u);
+    EXPECT_EQ(env.client.sent[1].raw, incr.raw);
+    EXPECT_TRUE(env.background.sent.empty());
+    env.client.answer(1, ":2\r\n");
+    EXPECT_EQ(client.reply, ":2\r\n");
 }
 
 TEST_F(DualLookupTest, PassesSecondsFailureOnAFallbackToTheClient) {

@@ -99,7 +99,7 @@ TEST_F(DualWriteTest, SyncModeRunsAWriteOnPrimaryOnlyThenCopiesTheKeysState) {
     EXPECT_EQ(env.client.rawTo(kOld), std::vector<std::string>{set.raw});
     EXPECT_TRUE(env.client.rawTo(kNew).empty());
     EXPECT_TRUE(sync().sent.empty()) << "nothing is copied before primary applied the write";
-    EXPECT_EQ(engine.pending("old>new"), 0);
+    EXPECT_EQ(engine.pending("old>new"), 1) << "pending from the moment the write is sent, so a flip barrier waits for it";
 
     env.client.answer(0, "+OK\r\n");
     EXPECT_EQ(client.reply, "+OK\r\n");

@@ -498,3 +498,31 @@ TEST_F(SyncEngineTest, KeepsAnInFlightCopysSnapshotAliveWhenAReloadRetasksItsKey
 
 }  // namespace
 }  // namespace laminar::policy
+
+namespace laminar::policy {
+namespace {
+
+TEST(SyncEngineCountTest, CountsAKeyAnnouncedToAnotherThreadBeforeThatThreadQueuesIt) {
+    testing::FakeSyncHost host;
+    host.current_thread = false;  // markDirty from another thread: the enqueue is posted
+    SyncEngine engine({&host}, 1);
+    SyncTask task;
+    task.pair = "old>new";
+    engine.markDirty(task, "k");
+    EXPECT_EQ(engine.pending("old>new"), 1) << "a key in transit to its shard is pending";
+}
+
+TEST(SyncEngineCountTest, AReservedWriteCountsOnceWhateverHappensToItsKey) {
+    testing::FakeSyncHost host;
+    host.current_thread = false;
+    SyncEngine engine({&host}, 1);
+    SyncTask task;
+    task.pair = "old>new";
+    engine.reserve("old>new", 2);
+    engine.markDirty(task, "k", true);
+    engine.markDirty(task, "k", true);
+    EXPECT_EQ(engine.pending("old>new"), 2);
+}
+
+}  // namespace
+}  // namespace laminar::policy
