@@ -10,6 +10,7 @@
 #include "policy/owned_command.h"
 #include "policy/route_stats.h"
 #include "resp/reply_view.h"
+#include "resp/request_parser.h"
 #include "resp/writer.h"
 
 namespace laminar::policy {
@@ -44,8 +45,9 @@ struct LookupSink final : backend::ReplySink {
     Dispatch* client_dispatch = nullptr;
     Context ctx;
     std::shared_ptr<const Snapshot> keep;
-    std::vector<std::string> argv;  // copies: the client's buffer moves on
-    std::string key;                // the one key of the read
+    std::string bytes;              // the command, copied: the client's buffer moves on
+    const resp::CommandInfo* cmd = nullptr;
+    std::string key;                // the read's key, kept only when a warm copy or EXISTS needs it
     bool exists_cmd = false;
     enum class Step { kExists, kFirst, kSecond } step = Step::kFirst;
     bool on_first = true;           // EXISTS said the key is on first (when it was asked)
@@ -70,10 +72,15 @@ struct LookupSink final : backend::ReplySink {
                 }
                 step = Step::kSecond;
                 if (ctx.stats) RouteStats::add(ctx.stats->fallbacks);
-                OwnedCommand again(argv);
+                // The arguments again, from the copy of the bytes (the rare path pays the parse).
+                resp::RequestParser parser;
+                parser.parse(bytes);
+                std::vector<std::string_view> argv(parser.args().begin(), parser.args().end());
+                std::vector<int> keys;
+                resp::keyIndices(*cmd, argv, keys);
                 // The fallback runs on the client's own connections, so it stays in order with them.
                 Context client_ctx{*client_dispatch, ctx.background, ctx.clock, ctx.health, ctx.sync, nullptr, ctx.stats};
-                second->execute(again.request(), this, client_ctx);
+                second->execute(Request{argv, bytes, cmd, keys}, this, client_ctx);
                 return;
             }
             case Step::kSecond:
@@ -199,10 +206,12 @@ void DualLookup::readNow(const Request& req, backend::ReplySink* sink, Context& 
     s->client = sink;
     s->client_dispatch = &ctx.client;
     if (ctx.snapshot) s->keep = *ctx.snapshot;
-    s->argv.assign(req.argv.begin(), req.argv.end());
-    s->key.assign(req.key());
+    s->bytes.assign(req.raw);
+    s->cmd = req.cmd;
     s->exists_cmd = req.cmd->name == "exists";
-    if (req.keys.size() == 1 && countsOnMissing(req.cmd->name)) {
+    bool counts = req.keys.size() == 1 && countsOnMissing(req.cmd->name);
+    if (s->warm || counts) s->key.assign(req.key());
+    if (counts) {
         s->step = LookupSink::Step::kExists;
         OwnedCommand exists({"EXISTS", s->key});
         first_->execute(exists.request(), s, ctx);

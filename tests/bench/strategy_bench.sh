@@ -19,8 +19,16 @@ run_cmd() {
         \$PROXY_PORT \$REDIS1_PORT \$REDIS2_PORT >\$BENCH_TMP/$1.yaml && exec \$BENCH_WRAP \$LAMINAR_BIN -c \$BENCH_TMP/$1.yaml"
 }
 
-exec bash "$HARNESS" \
-    --proxy proxy 7201 "$(run_cmd proxy '{type: proxy, target: old}')" \
-    --proxy dw-command 7202 "$(run_cmd dwc '{type: dual_write, primary: old, secondary: new, mode: command}')" \
-    --proxy dw-sync 7203 "$(run_cmd dws '{type: dual_write, primary: old, secondary: new, mode: sync}')" \
-    --proxy dual-lookup 7204 "$(run_cmd dl '{type: dual_lookup, first: old, second: new}')"
+# STRATEGIES picks targets (default: all). KEYSPACE=1000 makes every GET a hit (the SETs before it
+# cover the key space), which is how dual_lookup's cost on hits is measured.
+targets=()
+for s in ${STRATEGIES:-proxy dw-command dw-sync dual-lookup}; do
+    case $s in
+        proxy) targets+=(--proxy proxy 7201 "$(run_cmd proxy '{type: proxy, target: old}')") ;;
+        dw-command) targets+=(--proxy dw-command 7202 "$(run_cmd dwc '{type: dual_write, primary: old, secondary: new, mode: command}')") ;;
+        dw-sync) targets+=(--proxy dw-sync 7203 "$(run_cmd dws '{type: dual_write, primary: old, secondary: new, mode: sync}')") ;;
+        dual-lookup) targets+=(--proxy dual-lookup 7204 "$(run_cmd dl '{type: dual_lookup, first: old, second: new}')") ;;
+        *) echo "strategy_bench: unknown strategy '$s'" >&2; exit 2 ;;
+    esac
+done
+exec bash "$HARNESS" "${targets[@]}"
