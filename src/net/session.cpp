@@ -463,12 +463,7 @@ Session::Outcome Session::waitForBarrier() {
         worker_.postAfter(std::chrono::milliseconds(1), [this] {
             barrier_timer_ = false;
             barrier_wait_ = false;
-            Poller::touch();
-            if (!closed_) {
-                processInput();
-                readMore();
-            }
-            maybeDestroy();
+            resume();
         });
     }
     barrier_wait_ = true;
@@ -820,13 +815,18 @@ void Session::postResume() {
     resume_posted_ = true;
     asio::post(worker_.ioc(), [this] {
         resume_posted_ = false;
-        Poller::touch();
-        if (!closed_) {
-            processInput();
-            readMore();
-        }
-        maybeDestroy();
+        resume();
     });
+}
+
+// Picks up the input a pause left unread (outside a poll round, so the loop time is refreshed).
+void Session::resume() {
+    Poller::touch();
+    if (!closed_) {
+        processInput();
+        readMore();
+    }
+    maybeDestroy();  // deletes this when closed and idle: nothing may follow
 }
 
 void Session::appendOut(std::string_view bytes) {

@@ -122,6 +122,7 @@ private:
     void startWrite();
     void requestFlush();
     void postResume();
+    void resume();
     void finishIfDone();
     bool paused() const;
 
