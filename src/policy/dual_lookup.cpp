@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <optional>
 
 #include "admin/logging.h"
 #include "policy/owned_command.h"
@@ -37,13 +38,16 @@ bool countsOnMissing(std::string_view name) {
 }
 
 // The read half of dual_lookup: first's reply, or on a miss the fallback to second.
+struct LookupSink;
+void release(LookupSink* s);
+
 struct LookupSink final : backend::ReplySink {
     const Strategy* second = nullptr;
     const Strategy* first = nullptr;
     bool warm = false;
     backend::ReplySink* client = nullptr;
     Dispatch* client_dispatch = nullptr;
-    Context ctx;
+    std::optional<Context> ctx;     // background context, set per read
     std::shared_ptr<const Snapshot> keep;
     std::string bytes;              // the command, copied: the client's buffer moves on
     const resp::CommandInfo* cmd = nullptr;
@@ -52,9 +56,8 @@ struct LookupSink final : backend::ReplySink {
     enum class Step { kExists, kFirst, kSecond } step = Step::kFirst;
     bool on_first = true;           // EXISTS said the key is on first (when it was asked)
 
-    explicit LookupSink(const Context& c) : ctx(backgroundContext(c)) {}
-
     void complete(std::string_view raw, bool failed) override {
+        Context& ctx = *this->ctx;
         switch (step) {
             case Step::kExists: {
                 long long n = 0;
@@ -67,7 +70,7 @@ struct LookupSink final : backend::ReplySink {
                 bool miss = !failed && (!on_first || resp::isMiss(raw) || (exists_cmd && resp::integerValue(raw, n) && n == 0));
                 if (!miss) {
                     client->complete(raw, failed);
-                    delete this;
+                    release(this);
                     return;
                 }
                 step = Step::kSecond;
@@ -102,9 +105,39 @@ struct LookupSink final : backend::ReplySink {
                 }
             });
         }
-        delete this;
+        release(this);
     }
 };
+
+// Every read on a dual_lookup route needs a sink that can fall back; they are recycled per I/O
+// thread (with their buffers), so a hit costs no allocation once the thread is warm.
+std::vector<std::unique_ptr<LookupSink>>& sinkPool() {
+    thread_local std::vector<std::unique_ptr<LookupSink>> pool;
+    return pool;
+}
+
+LookupSink* acquireSink() {
+    auto& pool = sinkPool();
+    if (pool.empty()) return new LookupSink;
+    LookupSink* s = pool.back().release();
+    pool.pop_back();
+    return s;
+}
+
+void release(LookupSink* s) {
+    s->ctx.reset();
+    s->keep.reset();
+    s->key.clear();
+    s->step = LookupSink::Step::kFirst;
+    s->on_first = true;
+    auto& pool = sinkPool();
+    if (pool.size() >= 1024 || s->bytes.capacity() > 4096) {
+        delete s;
+        return;
+    }
+    s->bytes.clear();
+    pool.emplace_back(s);
+}
 
 // A write that builds on the key's value (INCR, APPEND, RPUSH...) on a key only `second` has:
 // the key is first copied into `first` (never over a value first has), then the write runs, so
@@ -199,7 +232,8 @@ void DualLookup::readNow(const Request& req, backend::ReplySink* sink, Context& 
         first_->execute(req, sink, ctx);
         return;
     }
-    auto* s = new LookupSink(ctx);
+    LookupSink* s = acquireSink();
+    s->ctx.emplace(backgroundContext(ctx));
     s->first = first_.get();
     s->second = second_.get();
     s->warm = warm_ && req.keys.size() == 1;
