@@ -19,7 +19,8 @@ using testing::twoBackends;
 using State = Health::State;
 using Strings = std::vector<std::string>;
 
-constexpr int kOld = 0, kNew = 1;
+using testing::kNew;
+using testing::kOld;
 
 // Builds through the make-function itself (children through the Builder), so these tests do not
 // depend on the strategy table.

@@ -18,9 +18,10 @@ using testing::command;
 using testing::dumpPayload;
 using testing::FakeEnv;
 
-constexpr int kOld = 0, kNew = 1;
-const std::string kDownNew = "-ERR laminar: backend 'new' unavailable: connection refused\r\n";
-const std::string kDownOld = "-ERR laminar: backend 'old' unavailable: connection refused\r\n";
+using testing::kNew;
+using testing::kOld;
+using testing::kDownNew;
+using testing::kDownOld;
 
 class DualLookupTest : public ::testing::Test {
 protected:

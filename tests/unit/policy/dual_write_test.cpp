@@ -23,9 +23,10 @@ using testing::FakeEnv;
 using testing::FakeSyncHost;
 using testing::restoreReplace;
 
-constexpr int kOld = 0, kNew = 1;
-const std::string kDownNew = "-ERR laminar: backend 'new' unavailable: connection refused\r\n";
-const std::string kDownOld = "-ERR laminar: backend 'old' unavailable: connection refused\r\n";
+using testing::kNew;
+using testing::kOld;
+using testing::kDownNew;
+using testing::kDownOld;
 
 // A dual_write over fakes: the client's connections (env.client), and a real sync engine on one
 // fake I/O thread whose background connections (host.dispatch) carry the key copies.

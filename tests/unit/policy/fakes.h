@@ -22,6 +22,11 @@
 
 namespace laminar::policy::testing {
 
+// The backends of twoBackends(), and the errors laminar answers with when one is down.
+constexpr int kOld = 0, kNew = 1;
+inline const std::string kDownOld = "-ERR laminar: backend 'old' unavailable: connection refused\r\n";
+inline const std::string kDownNew = "-ERR laminar: backend 'new' unavailable: connection refused\r\n";
+
 struct Sent {
     int backend;
     std::string raw;

@@ -21,7 +21,8 @@ using testing::FakeEnv;
 using testing::FakeSyncHost;
 using testing::restoreReplace;
 
-constexpr int kOld = 0, kNew = 1;
+using testing::kNew;
+using testing::kOld;
 
 std::string yamlFor(const std::string& phase) {
     return "backends:\n  old: {address: 127.0.0.1:1}\n  new: {address: 127.0.0.1:2}\nroutes:\n  - name: s\n"

@@ -14,7 +14,8 @@ using testing::ClientSink;
 using testing::Cmd;
 using testing::FakeEnv;
 
-constexpr int kOld = 0, kNew = 1;
+using testing::kNew;
+using testing::kOld;
 
 class ReadOnlyTest : public ::testing::Test {
 protected:

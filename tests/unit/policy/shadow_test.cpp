@@ -20,7 +20,8 @@ using testing::ClientSink;
 using testing::Cmd;
 using testing::FakeEnv;
 
-constexpr int kOld = 0, kNew = 1;
+using testing::kNew;
+using testing::kOld;
 
 // `{type: shadow, ...}` built by makeShadow itself, so these tests do not depend on the type table.
 std::unique_ptr<Strategy> buildShadow(const std::string& yaml, const config::Config& cfg) {

@@ -29,8 +29,9 @@ using testing::kNil;
 using testing::kOk;
 using testing::restoreReplace;
 
-constexpr int kOld = 0, kNew = 1;
-const std::string kDownNew = "-ERR laminar: backend 'new' unavailable: connection refused\r\n";
+using testing::kNew;
+using testing::kOld;
+using testing::kDownNew;
 
 class SyncEngineTest : public ::testing::Test {
 protected:

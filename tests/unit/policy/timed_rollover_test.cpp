@@ -19,7 +19,8 @@ using testing::FakeEnv;
 using testing::twoBackends;
 using Strings = std::vector<std::string>;
 
-constexpr int kOld = 0, kNew = 1;
+using testing::kNew;
+using testing::kOld;
 
 // The stats route of the contract: daily keys "stats:...#YYYY-MM-DD".
 const char* kStats = R"({type: timed_rollover, cutoff: 2015-05-13, key_date: '#(\d{4}-\d{2}-\d{2})$', before: old, after: new})";
