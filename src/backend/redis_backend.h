@@ -35,7 +35,6 @@ public:
     // subscription, configured db, RESP2), so it may serve another client; otherwise it is closed.
     void releaseDedicated(std::shared_ptr<RedisConnection> conn, bool clean);
 
-    size_t dedicatedInUse() const { return dedicated_in_use_; }
     // Publishes this thread's recent p99 latency into the shared health cell.
     void publishLatency(size_t thread_index) {
         if (thread_index < HealthCell::kMaxThreads) cell_->p99_us[thread_index].store(latency_.p99(), std::memory_order_relaxed);

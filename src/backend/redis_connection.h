@@ -82,11 +82,9 @@ public:
     bool down() const { return state_ == State::kDown; }
     size_t pendingCount() const { return pending_.size(); }
     const std::string& name() const { return cfg_.name; }
-    // The backend's CLIENT ID for this connection (dedicated connections ask for it), or -1.
-    long long serverId() const { return server_id_->load(std::memory_order_relaxed); }
-    // The same, as a cell other threads may read (CLIENT UNBLOCK from a client on another thread).
+    // The backend's CLIENT ID for this connection (dedicated connections ask for it; -1 until
+    // known), as a cell other threads may read (CLIENT UNBLOCK from a client on another thread).
     std::shared_ptr<std::atomic<long long>> serverIdCell() const { return server_id_; }
-    const std::string& lastError() const { return last_error_; }
 
 private:
     struct Pending {

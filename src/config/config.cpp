@@ -187,10 +187,6 @@ std::string Endpoint::str() const {
     return fmt::format("{}:{}", host, port);
 }
 
-bool Endpoint::isLoopback() const {
-    return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
-}
-
 const BackendConfig* Config::backend(const std::string& name) const {
     int i = backendIndex(name);
     return i < 0 ? nullptr : &backends[static_cast<size_t>(i)];

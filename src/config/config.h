@@ -25,7 +25,6 @@ struct Endpoint {
     std::string host;
     uint16_t port = 0;
     std::string str() const;
-    bool isLoopback() const;
     bool operator==(const Endpoint&) const = default;
 };
 

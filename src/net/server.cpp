@@ -53,7 +53,6 @@ void Server::run() {
     acceptor_.bind(endpoint, ec);
     if (ec) throw std::system_error(ec, "cannot listen on " + cfg.listen.str());
     acceptor_.listen(asio::socket_base::max_listen_connections);
-    bound_ = acceptor_.local_endpoint();
 
     signals_.add(SIGTERM);
     signals_.add(SIGINT);

@@ -51,7 +51,6 @@ public:
     ClientRegistry& registry() { return registry_; }
     policy::SyncEngine& sync() { return *sync_; }
     std::string lastReloadError() const;
-    std::shared_ptr<const policy::Snapshot> snapshot() const { return snapshot_; }
     size_t workerCount() const { return workers_.size(); }
     // The oldest configuration generation any I/O thread still routes with.
     uint64_t minInstalledGeneration() const;
@@ -61,7 +60,6 @@ public:
     std::string infoSection(Worker& from) const;
     // LAMINAR STATUS, for a person reading redis-cli.
     std::string statusText(Worker& from) const;
-    const boost::asio::ip::tcp::endpoint& boundEndpoint() const { return bound_; }
 
 private:
     void accept();
@@ -85,7 +83,6 @@ private:
     bool shutting_down_ = false;
     std::atomic<uint64_t> total_connections_{0};
     std::atomic<uint64_t> rejected_connections_{0};
-    boost::asio::ip::tcp::endpoint bound_;
     std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 

@@ -59,7 +59,6 @@ public:
     // reserves when it is sent, so a flip barrier sees it before its reply arrives).
     void markDirty(const SyncTask& task, std::string_view key, bool reserved = false);
     void reserve(const std::string& pair, int64_t n) { counter(pair).fetch_add(n); }
-    void release(const std::string& pair, int64_t n) { counter(pair).fetch_sub(n); }
     // Keys queued, in flight, or announced, over every pair.
     int64_t pendingTotal() const;
     int64_t pending(const std::string& pair) const;
