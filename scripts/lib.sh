@@ -10,8 +10,9 @@ JOBS=${JOBS:-$(nproc)}
 PACKAGES=(
     build-essential cmake pkg-config
     libboost-dev libboost-system-dev libhiredis-dev libxxhash-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev
+    libmemcached-dev liblzf-dev
     libgtest-dev
-    redis-server redis-tools
+    redis-server redis-tools memcached
 )
 
 log() { echo "laminar: $*" >&2; }

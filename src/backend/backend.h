@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
+
+#include "config/config.h"
 
 namespace laminar::backend {
 
@@ -19,6 +23,36 @@ public:
 
 protected:
     ~ReplySink() = default;
+};
+
+class RedisBackend;
+
+// One backend as one I/O thread sees it (RedisBackend, MemcachedBackend). Owned by that thread;
+// replies reach the sinks on it.
+class Backend {
+public:
+    explicit Backend(const config::BackendConfig& cfg) : cfg_(cfg) {}
+    virtual ~Backend() = default;
+    Backend(const Backend&) = delete;
+    Backend& operator=(const Backend&) = delete;
+
+    const config::BackendConfig& config() const { return cfg_; }
+    const std::string& name() const { return cfg_.name; }
+
+    // Sends one command (RESP bytes) for client `client_id` (0: laminar's own work). The commands
+    // of one client run in the order they were sent.
+    virtual void send(uint64_t client_id, std::string_view raw, ReplySink* sink) = 0;
+    // The Redis backend, for what only Redis has: dedicated connections (MULTI, blocking,
+    // pub/sub, SELECT). Null for the others.
+    virtual RedisBackend* redis() { return nullptr; }
+    virtual bool anyUp() const = 0;
+    // Nothing sent is still unanswered (a reload may then drop it).
+    virtual bool idle() const = 0;
+    // Publishes this thread's recent p99 latency into the shared health cell.
+    virtual void publishLatency(size_t thread_index) = 0;
+
+protected:
+    config::BackendConfig cfg_;
 };
 
 // The fixed error texts laminar answers with when a backend cannot (RESP error lines, with CRLF).

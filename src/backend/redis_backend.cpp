@@ -7,7 +7,7 @@ constexpr size_t kMaxIdleDedicated = 16;  // per thread and backend
 }
 
 RedisBackend::RedisBackend(boost::asio::io_context& ioc, net::Poller& poller, const config::BackendConfig& cfg)
-    : ioc_(ioc), poller_(poller), cfg_(cfg), cell_(HealthBoard::instance().cell(cfg.name)) {
+    : Backend(cfg), ioc_(ioc), poller_(poller), cell_(HealthBoard::instance().cell(cfg.name)) {
     cell_->known_threads.fetch_add(1);
     cell_->up_threads.fetch_add(1);
     for (int i = 0; i < cfg_.connections; ++i) {
@@ -18,7 +18,7 @@ RedisBackend::RedisBackend(boost::asio::io_context& ioc, net::Poller& poller, co
 }
 
 void RedisBackend::connectionChanged() {
-    bool up = anySharedUp();
+    bool up = anyUp();
     if (up == counted_up_) return;
     counted_up_ = up;
     cell_->up_threads.fetch_add(up ? 1 : -1);
@@ -59,7 +59,7 @@ void RedisBackend::releaseDedicated(std::shared_ptr<RedisConnection> conn, bool 
     conn->close("released");
 }
 
-bool RedisBackend::anySharedUp() const {
+bool RedisBackend::anyUp() const {
     for (const auto& c : shared_)
         if (!c->down()) return true;
     return false;

@@ -8,6 +8,7 @@
 #include <memory>
 #include <vector>
 
+#include "backend/backend.h"
 #include "backend/health.h"
 #include "backend/redis_connection.h"
 #include "config/config.h"
@@ -17,17 +18,16 @@ namespace laminar::backend {
 // One backend as seen by one I/O thread: `connections` shared, multiplexed connections, plus a
 // pool of dedicated connections for clients in a stateful mode (MULTI, blocking, pub/sub, SELECT).
 // Owned by its thread: nothing here is locked.
-class RedisBackend final : public RedisConnection::Observer {
+class RedisBackend final : public Backend, public RedisConnection::Observer {
 public:
     RedisBackend(boost::asio::io_context& ioc, net::Poller& poller, const config::BackendConfig& cfg);
     ~RedisBackend();
 
-    const config::BackendConfig& config() const { return cfg_; }
-    const std::string& name() const { return cfg_.name; }
-
     // A client always uses the same shared connection (chosen by its id), so the commands of one
     // client reach Redis in the order it sent them.
     RedisConnection& shared(uint64_t client_id) { return *shared_[client_id % shared_.size()]; }
+    void send(uint64_t client_id, std::string_view raw, ReplySink* sink) override { shared(client_id).send(raw, sink); }
+    RedisBackend* redis() override { return this; }
 
     // A connection for one client alone. Reuses an idle clean one when there is one.
     std::shared_ptr<RedisConnection> acquireDedicated();
@@ -35,8 +35,7 @@ public:
     // subscription, configured db, RESP2), so it may serve another client; otherwise it is closed.
     void releaseDedicated(std::shared_ptr<RedisConnection> conn, bool clean);
 
-    // Publishes this thread's recent p99 latency into the shared health cell.
-    void publishLatency(size_t thread_index) {
+    void publishLatency(size_t thread_index) override {
         if (thread_index < HealthCell::kMaxThreads) cell_->p99_us[thread_index].store(latency_.p99(), std::memory_order_relaxed);
     }
 
@@ -44,14 +43,13 @@ public:
     void connectionChanged() override;
     void replyLatency(uint32_t micros) override { latency_.add(micros); }
     void commandFailed() override { cell_->noteFailure(); }
-    bool anySharedUp() const;
+    bool anyUp() const override;
     // No command waits on a shared connection and no client holds a dedicated one.
-    bool idle() const;
+    bool idle() const override;
 
 private:
     boost::asio::io_context& ioc_;
     net::Poller& poller_;
-    config::BackendConfig cfg_;
     std::vector<std::shared_ptr<RedisConnection>> shared_;
     std::vector<std::shared_ptr<RedisConnection>> idle_;
     size_t dedicated_in_use_ = 0;

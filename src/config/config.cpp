@@ -46,10 +46,27 @@ BackendConfig parseBackend(const Ctx& ctx, const std::string& name, const YAML::
     auto type = r.string("type", "redis");
     if (type == "redis") {
         b.type = BackendConfig::Type::kRedis;
-    } else if (type == "memcached" || type == "redis_cluster") {
+    } else if (type == "memcached") {
+        b.type = BackendConfig::Type::kMemcached;
+    } else if (type == "redis_cluster") {
         ctx.fail(r.take("type"), r.path("type"), fmt::format("backend type '{}' is not supported by this build yet", type));
     } else {
-        ctx.fail(r.take("type"), r.path("type"), fmt::format("must be redis, got '{}'", type));
+        ctx.fail(r.take("type"), r.path("type"), fmt::format("must be redis or memcached, got '{}'", type));
+    }
+    b.connect_timeout = r.duration("connect_timeout", b.connect_timeout, false);
+    b.timeout = r.duration("timeout", b.timeout, false);
+    if (b.type == BackendConfig::Type::kMemcached) {
+        auto servers = r.take("servers");
+        if (!servers.IsDefined() || !servers.IsSequence() || servers.size() == 0)
+            ctx.fail(servers.IsDefined() ? servers : node, r.path("servers"), "must list at least one host:port for a memcached backend");
+        for (size_t i = 0; i < servers.size(); ++i)
+            b.servers.push_back(endpoint(ctx, servers[i], r.path("servers") + "[" + std::to_string(i) + "]"));
+        b.binary_protocol = r.boolean("binary_protocol", false);
+        b.key_hash = r.boolean("key_hash", false);
+        b.max_value = r.size("max_value", b.max_value, 1024);
+        b.pool = static_cast<int>(r.integer("pool", b.pool, 1, 256));
+        r.finish();
+        return b;
     }
     auto addr = r.take("address");
     if (!addr.IsDefined()) ctx.fail(node, r.path("address"), "is required for a redis backend");
@@ -57,8 +74,6 @@ BackendConfig parseBackend(const Ctx& ctx, const std::string& name, const YAML::
     b.username = r.optString("username");
     b.password = r.optString("password");
     b.db = static_cast<int>(r.integer("db", 0, 0, 1 << 20));
-    b.connect_timeout = r.duration("connect_timeout", b.connect_timeout, false);
-    b.timeout = r.duration("timeout", b.timeout, false);
     b.connections = static_cast<int>(r.integer("connections", 1, 1, 64));
     r.finish();
     return b;
@@ -185,6 +200,13 @@ Config parse(const std::string& text, const std::string& source) {
 std::string Endpoint::str() const {
     if (host.find(':') != std::string::npos) return fmt::format("[{}]:{}", host, port);
     return fmt::format("{}:{}", host, port);
+}
+
+std::string BackendConfig::where() const {
+    if (type == Type::kRedis) return address.str();
+    std::string out;
+    for (const auto& s : servers) out += (out.empty() ? "" : ",") + s.str();
+    return out;
 }
 
 const BackendConfig* Config::backend(const std::string& name) const {

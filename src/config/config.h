@@ -45,16 +45,26 @@ struct ClientConfig {
 };
 
 struct BackendConfig {
-    enum class Type { kRedis };
+    enum class Type { kRedis, kMemcached };
     std::string name;
     Type type = Type::kRedis;
-    Endpoint address;
+    Endpoint address;             // redis
+    std::vector<Endpoint> servers;  // memcached: keys spread by consistent hashing
     std::optional<std::string> username;
     std::optional<std::string> password;
     int db = 0;
     Millis connect_timeout{500};
     Millis timeout{1000};         // a command without a reply for this long fails the connection
-    int connections = 1;          // shared connections per I/O thread
+    int connections = 1;          // redis: shared connections per I/O thread
+    // memcached
+    bool binary_protocol = false;
+    bool key_hash = false;              // store keys memcached cannot hold under a digest
+    uint64_t max_value = 1 << 20;       // the servers' item size limit (memcached -I)
+    int pool = 4;                       // threads running libmemcached calls
+
+    const char* typeName() const { return type == Type::kRedis ? "redis" : "memcached"; }
+    // "127.0.0.1:6379", or memcached's servers joined by commas.
+    std::string where() const;
 
     bool operator==(const BackendConfig&) const = default;
 };

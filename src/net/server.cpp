@@ -213,8 +213,8 @@ std::string Server::infoSection(Worker& from) const {
         reloads_failed_.load(), registry_.size(), pinned, totalConnections(), rejectedConnections(), commands, errors);
     for (size_t i = 0; i < cfg.backends.size(); ++i) {
         const auto& b = cfg.backends[i];
-        bool up = from.backendCount() > i && from.backend(static_cast<int>(i)).anySharedUp();
-        out += fmt::format("backend_{}:type=redis,address={},db={},status={}\r\n", b.name, b.address.str(), b.db, up ? "up" : "down");
+        bool up = from.backendCount() > i && from.backend(static_cast<int>(i)).anyUp();
+        out += fmt::format("backend_{}:type={},address={},db={},status={}\r\n", b.name, b.typeName(), b.where(), b.db, up ? "up" : "down");
     }
     out += "\r\n# Routes\r\n";
     for (const auto& r : snap->routes()) out += fmt::format("route_{}:{}\r\n", r.name, r.strategy->describe());
@@ -240,7 +240,7 @@ std::string Server::statusText(Worker& from) const {
     static const char* kState[] = {"up", "degraded", "down"};
     for (size_t i = 0; i < cfg.backends.size(); ++i) {
         const auto& b = cfg.backends[i];
-        out += fmt::format("  {}: redis {} db {} - {} (p99 {:.2f} ms)\n", b.name, b.address.str(), b.db,
+        out += fmt::format("  {}: {} {} db {} - {} (p99 {:.2f} ms)\n", b.name, b.typeName(), b.where(), b.db,
                            kState[static_cast<int>(snap->state(static_cast<int>(i)))], snap->p99Millis(static_cast<int>(i)));
     }
     out += "\nroutes (first match wins):\n";

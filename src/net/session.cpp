@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "net/session.h"
+
+#include <fmt/format.h>
 #include "admin/logging.h"
 
 #include <boost/asio/post.hpp>
@@ -375,6 +377,7 @@ Session::Outcome Session::forward(const resp::CommandInfo& cmd, std::span<const 
                    cfg.backends[static_cast<size_t>(target)].name + "'");
         return Outcome::kDone;
     }
+    if (!pinned_ && refusePin(target, cmd.name)) return Outcome::kDone;
     if (!pinned_ && !pin(target)) return Outcome::kPause;
 
     if (pubsub) {
@@ -622,7 +625,16 @@ Session::Outcome Session::relaySend(Local local, std::string_view raw) {
 }
 
 void Session::send(int backend, std::string_view raw, backend::ReplySink* sink) {
-    worker_.backend(backend).shared(id_).send(raw, sink);
+    worker_.backend(backend).send(id_, raw, sink);
+}
+
+bool Session::refusePin(int backend, std::string_view what) {
+    auto& b = worker_.backend(backend);
+    if (b.redis()) return false;
+    replyError(fmt::format("ERR laminar: '{}' is not supported by {} backend '{}': it needs a connection of its own (MULTI, WATCH, "
+                           "blocking commands, pub/sub, SELECT, HELLO 3)",
+                           what, b.config().typeName(), b.name()));
+    return true;
 }
 
 bool Session::pin(int backend) {
@@ -631,7 +643,7 @@ bool Session::pin(int backend) {
         return false;
     }
     pinned_owner_ = worker_.backendPtr(backend);
-    pinned_ = pinned_owner_->acquireDedicated();
+    pinned_ = pinned_owner_->redis()->acquireDedicated();
     pinned_backend_ = backend;
     pinned_inflight_ = 0;
     pinned_->setRelay(&relay_, false);  // RESP3 pushes, once HELLO 3 is on
@@ -656,7 +668,7 @@ void Session::releasePin(bool clean) {
     pinned_backend_ = -1;
     worker_.stats().pinned.fetch_sub(1, std::memory_order_relaxed);
     // Not clean: closing it fails what is still pending on it, which calls back into onReply.
-    owner->releaseDedicated(std::move(conn), clean);
+    owner->redis()->releaseDedicated(std::move(conn), clean);
 }
 
 Session::Slot& Session::newSlot() {
@@ -966,7 +978,9 @@ Session::Outcome Session::cmdHello(std::span<const std::string_view> argv, std::
     }
     if (proto == 3 && !pinned_) {
         const auto& snapshot = *worker_.snapshot();
-        if (!pin(snapshot.routes().back().strategy->pinTarget())) return Outcome::kPause;
+        int target = snapshot.routes().back().strategy->pinTarget();
+        if (refusePin(target, "hello 3")) return Outcome::kDone;
+        if (!pin(target)) return Outcome::kPause;
     }
     authed_ = true;
     if (has_setname) {
@@ -1003,6 +1017,7 @@ Session::Outcome Session::cmdSelect(std::span<const std::string_view> argv, std:
         reply("+OK\r\n");
         return Outcome::kDone;
     }
+    if (!pinned_ && refusePin(target, "select")) return Outcome::kDone;
     if (!pinned_ && !pin(target)) return Outcome::kPause;
     Slot& slot = newSlot();
     slot.pinned = true;

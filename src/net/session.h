@@ -126,6 +126,8 @@ private:
     void finishIfDone();
     bool paused() const;
 
+    // A client state that needs a dedicated connection, on a backend that has none: replies an error.
+    bool refusePin(int backend, std::string_view what);
     bool pin(int backend);
     void unpinIfClean();
     bool stateClean() const;
@@ -180,7 +182,7 @@ private:
 
     // the dedicated backend connection while pinned
     std::shared_ptr<backend::RedisConnection> pinned_;
-    std::shared_ptr<backend::RedisBackend> pinned_owner_;  // survives a reload that drops it
+    std::shared_ptr<backend::Backend> pinned_owner_;  // survives a reload that drops it
     int pinned_backend_ = -1;
     size_t pinned_inflight_ = 0;
     Relay relay_;

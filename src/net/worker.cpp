@@ -6,6 +6,7 @@
 #include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
 
+#include "backend/memcached/memcached_backend.h"
 #include "net/server.h"
 #include "net/session.h"
 
@@ -49,12 +50,16 @@ void Worker::join() {
 void Worker::setSnapshot(std::shared_ptr<const policy::Snapshot> snapshot) {
     // A backend whose settings did not change keeps its connections; the others are rebuilt.
     const auto& cfg = snapshot->config();
-    std::vector<std::shared_ptr<backend::RedisBackend>> next;
+    std::vector<std::shared_ptr<backend::Backend>> next;
     for (const auto& bc : cfg.backends) {
-        std::shared_ptr<backend::RedisBackend> keep;
+        std::shared_ptr<backend::Backend> keep;
         for (const auto& b : backends_)
             if (b && b->config() == bc) keep = b;
-        next.push_back(keep ? keep : std::make_shared<backend::RedisBackend>(ioc_, poller_, bc));
+        if (!keep && bc.type == config::BackendConfig::Type::kMemcached)
+            keep = std::make_shared<backend::memcached::MemcachedBackend>(ioc_, bc);
+        else if (!keep)
+            keep = std::make_shared<backend::RedisBackend>(ioc_, poller_, bc);
+        next.push_back(std::move(keep));
     }
     for (auto& b : backends_)
         if (std::find(next.begin(), next.end(), b) == next.end()) retired_.push_back(b);

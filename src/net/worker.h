@@ -50,8 +50,8 @@ public:
     Poller& poller() { return poller_; }
     void setSnapshot(std::shared_ptr<const policy::Snapshot> snapshot);
     const std::shared_ptr<const policy::Snapshot>& snapshot() const { return snapshot_; }
-    backend::RedisBackend& backend(int index) { return *backends_[static_cast<size_t>(index)]; }
-    const std::shared_ptr<backend::RedisBackend>& backendPtr(int index) { return backends_[static_cast<size_t>(index)]; }
+    backend::Backend& backend(int index) { return *backends_[static_cast<size_t>(index)]; }
+    const std::shared_ptr<backend::Backend>& backendPtr(int index) { return backends_[static_cast<size_t>(index)]; }
     size_t backendCount() const { return backends_.size(); }
     // Replies are written once per event-loop turn: sessions that got replies register here and
     // are flushed together after the handlers of this turn.
@@ -75,7 +75,7 @@ private:
         Worker* worker;
         void send(int backend, std::string_view raw, backend::ReplySink* sink) override {
             Poller::touch();
-            worker->backend(backend).shared(0).send(raw, sink);
+            worker->backend(backend).send(0, raw, sink);
         }
     };
 
@@ -90,9 +90,9 @@ private:
     std::thread::id thread_id_;
     Background background_;
     std::shared_ptr<const policy::Snapshot> snapshot_;
-    std::vector<std::shared_ptr<backend::RedisBackend>> backends_;
+    std::vector<std::shared_ptr<backend::Backend>> backends_;
     // Backends a reload dropped: kept until the commands already sent to them are answered.
-    std::vector<std::shared_ptr<backend::RedisBackend>> retired_;
+    std::vector<std::shared_ptr<backend::Backend>> retired_;
     std::list<std::unique_ptr<Session>> sessions_;
     std::atomic<size_t> session_count_{0};
     std::atomic<uint64_t> installed_generation_{0};

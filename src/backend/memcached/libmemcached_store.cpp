@@ -1,0 +1,237 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "backend/memcached/libmemcached_store.h"
+
+#include <libmemcached/memcached.h>
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+namespace laminar::backend::memcached {
+namespace {
+
+uint64_t micros(config::Millis ms) { return static_cast<uint64_t>(ms.count()) * 1000; }
+
+}  // namespace
+
+LibmemcachedStore::LibmemcachedStore(const config::BackendConfig& cfg) : cfg_(cfg), mc_(memcached_create(nullptr)) {
+    for (const auto& s : cfg_.servers) memcached_server_add(mc_, s.host.c_str(), s.port);
+    memcached_behavior_set(mc_, MEMCACHED_BEHAVIOR_DISTRIBUTION, MEMCACHED_DISTRIBUTION_CONSISTENT_KETAMA);
+    memcached_behavior_set(mc_, MEMCACHED_BEHAVIOR_BINARY_PROTOCOL, cfg_.binary_protocol ? 1 : 0);
+    memcached_behavior_set(mc_, MEMCACHED_BEHAVIOR_SUPPORT_CAS, 1);
+    memcached_behavior_set(mc_, MEMCACHED_BEHAVIOR_TCP_NODELAY, 1);
+    memcached_behavior_set(mc_, MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT, static_cast<uint64_t>(cfg_.connect_timeout.count()));
+    memcached_behavior_set(mc_, MEMCACHED_BEHAVIOR_POLL_TIMEOUT, static_cast<uint64_t>(cfg_.timeout.count()));
+    memcached_behavior_set(mc_, MEMCACHED_BEHAVIOR_SND_TIMEOUT, micros(cfg_.timeout));
+    memcached_behavior_set(mc_, MEMCACHED_BEHAVIOR_RCV_TIMEOUT, micros(cfg_.timeout));
+    // A dead server fails fast for a second, then is tried again; keys never move to another
+    // server (that would answer misses for keys that exist).
+    memcached_behavior_set(mc_, MEMCACHED_BEHAVIOR_RETRY_TIMEOUT, 1);
+    memcached_behavior_set(mc_, MEMCACHED_BEHAVIOR_REMOVE_FAILED_SERVERS, 0);
+}
+
+LibmemcachedStore::~LibmemcachedStore() {
+    memcached_free(mc_);
+    for (auto& [server, fd] : meta_fds_) ::close(fd);
+}
+
+Status LibmemcachedStore::status(int code) {
+    auto rc = static_cast<memcached_return_t>(code);
+    switch (rc) {
+        case MEMCACHED_SUCCESS:
+        case MEMCACHED_STORED:
+        case MEMCACHED_DELETED:
+        case MEMCACHED_END: return Status::kOk;
+        case MEMCACHED_NOTFOUND: return Status::kMiss;
+        case MEMCACHED_NOTSTORED: return Status::kNotStored;
+        case MEMCACHED_DATA_EXISTS: return Status::kExists;
+        case MEMCACHED_E2BIG: return Status::kTooLarge;
+        default: break;
+    }
+    // libmemcached's message reads "(0x55d0) CONNECTION FAILURE(Connection refused),  host: h:p -> io.cc:145":
+    // keep what an operator needs, "CONNECTION FAILURE(Connection refused), host: h:p".
+    const char* detail = memcached_last_error_message(mc_);
+    std::string text = detail && *detail ? detail : memcached_strerror(mc_, rc);
+    if (text.starts_with("(0x")) text.erase(0, text.find(") ") == std::string::npos ? 0 : text.find(") ") + 2);
+    if (auto arrow = text.find(" -> "); arrow != std::string::npos) text.resize(arrow);
+    if (auto gap = text.find(",  "); gap != std::string::npos) text.erase(gap + 1, 1);
+    error_ = text;
+    return Status::kError;
+}
+
+Status LibmemcachedStore::get(std::string_view key, Item& item) {
+    const char* keys[] = {key.data()};
+    size_t lens[] = {key.size()};
+    Status st = status(memcached_mget(mc_, keys, lens, 1));
+    if (st != Status::kOk) return st;
+    memcached_return_t rc;
+    bool found = false;
+    while (memcached_result_st* r = memcached_fetch_result(mc_, nullptr, &rc)) {
+        item.value.assign(memcached_result_value(r), memcached_result_length(r));
+        item.cas = memcached_result_cas(r);
+        found = true;
+        memcached_result_free(r);
+    }
+    if (rc != MEMCACHED_END && rc != MEMCACHED_NOTFOUND && rc != MEMCACHED_SUCCESS) return status(rc);
+    return found ? Status::kOk : Status::kMiss;
+}
+
+Status LibmemcachedStore::getMany(std::span<const std::string> keys, std::vector<std::optional<std::string>>& out) {
+    out.assign(keys.size(), std::nullopt);
+    if (keys.empty()) return Status::kOk;
+    std::vector<const char*> ptrs;
+    std::vector<size_t> lens;
+    std::unordered_map<std::string_view, std::vector<size_t>> where;
+    for (size_t i = 0; i < keys.size(); ++i) {
+        auto& slots = where[keys[i]];
+        if (slots.empty()) {
+            ptrs.push_back(keys[i].data());
+            lens.push_back(keys[i].size());
+        }
+        slots.push_back(i);
+    }
+    Status st = status(memcached_mget(mc_, ptrs.data(), lens.data(), ptrs.size()));
+    if (st != Status::kOk) return st;
+    memcached_return_t rc;
+    while (memcached_result_st* r = memcached_fetch_result(mc_, nullptr, &rc)) {
+        std::string_view k(memcached_result_key_value(r), memcached_result_key_length(r));
+        if (auto it = where.find(k); it != where.end())
+            for (size_t i : it->second) out[i].emplace(memcached_result_value(r), memcached_result_length(r));
+        memcached_result_free(r);
+    }
+    if (rc != MEMCACHED_END && rc != MEMCACHED_NOTFOUND && rc != MEMCACHED_SUCCESS) return status(rc);
+    return Status::kOk;
+}
+
+Status LibmemcachedStore::store(Mode mode, std::string_view key, std::string_view value, time_t exptime, uint64_t cas) {
+    const char* k = key.data();
+    const char* v = value.data();
+    switch (mode) {
+        case Mode::kSet: return status(memcached_set(mc_, k, key.size(), v, value.size(), exptime, 0));
+        case Mode::kAdd: return status(memcached_add(mc_, k, key.size(), v, value.size(), exptime, 0));
+        case Mode::kReplace: return status(memcached_replace(mc_, k, key.size(), v, value.size(), exptime, 0));
+        case Mode::kCas: {
+            Status st = status(memcached_cas(mc_, k, key.size(), v, value.size(), exptime, 0, cas));
+            return st == Status::kNotStored ? Status::kExists : st;  // the binary protocol says so for a changed item
+        }
+        case Mode::kAppend: return status(memcached_append(mc_, k, key.size(), v, value.size(), 0, 0));
+    }
+    return Status::kError;
+}
+
+Status LibmemcachedStore::incr(std::string_view key, bool decrement, uint64_t delta, uint64_t& result) {
+    auto fn = decrement ? memcached_decrement_by_key : memcached_increment_by_key;
+    return status(fn(mc_, key.data(), key.size(), key.data(), key.size(), delta, &result));
+}
+
+Status LibmemcachedStore::remove(std::string_view key) { return status(memcached_delete(mc_, key.data(), key.size(), 0)); }
+
+Status LibmemcachedStore::touch(std::string_view key, time_t exptime) {
+    return status(memcached_touch(mc_, key.data(), key.size(), exptime));
+}
+
+Status LibmemcachedStore::flush() { return status(memcached_flush(mc_, 0)); }
+
+Status LibmemcachedStore::ping() {
+    Item item;
+    Status st = get("laminar:probe", item);
+    return st == Status::kMiss ? Status::kOk : st;
+}
+
+Status LibmemcachedStore::metaFailed(const std::string& server, std::string why) {
+    if (auto it = meta_fds_.find(server); it != meta_fds_.end()) {
+        ::close(it->second);
+        meta_fds_.erase(it);
+    }
+    error_ = fmt::format("{}: {}", server, why);
+    return Status::kError;
+}
+
+int LibmemcachedStore::metaConnection(const std::string& host, int port) {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* res = nullptr;
+    if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res) != 0 || !res) return -1;
+    int fd = ::socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd >= 0) {
+        int rc = ::connect(fd, res->ai_addr, res->ai_addrlen);
+        pollfd p{fd, POLLOUT, 0};
+        int err = 0;
+        socklen_t len = sizeof err;
+        if ((rc != 0 && errno != EINPROGRESS) ||
+            (rc != 0 && (::poll(&p, 1, static_cast<int>(cfg_.connect_timeout.count())) != 1 ||
+                         getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0))) {
+            ::close(fd);
+            fd = -1;
+        }
+    }
+    freeaddrinfo(res);
+    if (fd >= 0) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    return fd;
+}
+
+Status LibmemcachedStore::ttl(std::string_view key, long long& seconds) {
+    memcached_return_t rc;
+    const memcached_instance_st* inst = memcached_server_by_key(mc_, key.data(), key.size(), &rc);
+    if (!inst) return status(rc);
+    std::string host = memcached_server_name(inst);
+    int port = memcached_server_port(inst);
+    std::string server = fmt::format("{}:{}", host, port);
+    auto it = meta_fds_.find(server);
+    if (it == meta_fds_.end()) {
+        int fd = metaConnection(host, port);
+        if (fd < 0) return metaFailed(server, "cannot connect for the meta protocol");
+        it = meta_fds_.emplace(server, fd).first;
+    }
+    int fd = it->second;
+    auto deadline = std::chrono::steady_clock::now() + cfg_.timeout;
+    auto wait = [&](short events) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+        pollfd p{fd, events, 0};
+        return left > 0 && ::poll(&p, 1, static_cast<int>(left)) == 1;
+    };
+    std::string req = fmt::format("mg {} t\r\n", key);
+    for (size_t sent = 0; sent < req.size();) {
+        ssize_t n = ::send(fd, req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
+        if (n > 0) sent += static_cast<size_t>(n);
+        else if (n < 0 && errno == EAGAIN && wait(POLLOUT)) continue;
+        else return metaFailed(server, "send failed");
+    }
+    std::string line;
+    char buf[128];
+    while (line.find("\r\n") == std::string::npos) {
+        ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        if (n > 0) line.append(buf, static_cast<size_t>(n));
+        else if (n < 0 && errno == EAGAIN && wait(POLLIN)) continue;
+        else return metaFailed(server, n == 0 ? "connection closed" : "timed out reading a meta reply");
+        if (line.size() > 512) return metaFailed(server, "meta reply too long");
+    }
+    line.resize(line.find("\r\n"));
+    if (line == "EN") return Status::kMiss;
+    if (line.starts_with("HD")) {
+        auto t = line.find(" t");
+        if (t != std::string::npos) {
+            seconds = std::strtoll(line.c_str() + t + 2, nullptr, 10);
+            return Status::kOk;
+        }
+    }
+    // An old memcached (before 1.6) answers "ERROR": it has no way to tell a key's time to live.
+    return metaFailed(server, fmt::format("unexpected meta reply '{}' (memcached >= 1.6 is needed for TTL)", line));
+}
+
+}  // namespace laminar::backend::memcached

@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "backend/memcached/store.h"
+#include "config/config.h"
+
+struct memcached_st;
+
+namespace laminar::backend::memcached {
+
+// A Store on one libmemcached handle (one connection per server, consistent hashing across
+// servers), used by one pool thread. Blocking, bounded by the backend's timeouts.
+//
+// libmemcached has no way to read an item's remaining time to live; memcached >= 1.6 tells it
+// through its meta protocol (`mg <key> t`), which this class speaks on a small connection of its
+// own per server, chosen by libmemcached's hashing so it asks the server that holds the key.
+class LibmemcachedStore final : public Store {
+public:
+    explicit LibmemcachedStore(const config::BackendConfig& cfg);
+    ~LibmemcachedStore() override;
+    LibmemcachedStore(const LibmemcachedStore&) = delete;
+    LibmemcachedStore& operator=(const LibmemcachedStore&) = delete;
+
+    Status get(std::string_view key, Item& item) override;
+    Status getMany(std::span<const std::string> keys, std::vector<std::optional<std::string>>& out) override;
+    Status store(Mode mode, std::string_view key, std::string_view value, time_t exptime, uint64_t cas) override;
+    Status incr(std::string_view key, bool decrement, uint64_t delta, uint64_t& result) override;
+    Status remove(std::string_view key) override;
+    Status touch(std::string_view key, time_t exptime) override;
+    Status ttl(std::string_view key, long long& seconds) override;
+    Status flush() override;
+    Status ping() override;
+    std::string error() const override { return error_; }
+
+private:
+    Status status(int rc);
+    int metaConnection(const std::string& host, int port);
+    Status metaFailed(const std::string& server, std::string why);
+
+    config::BackendConfig cfg_;
+    memcached_st* mc_;
+    std::map<std::string, int> meta_fds_;  // "host:port" -> socket
+    std::string error_;
+};
+
+}  // namespace laminar::backend::memcached

@@ -1,0 +1,206 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "backend/memcached/memcached_backend.h"
+
+#include <boost/asio/post.hpp>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "admin/logging.h"
+#include "backend/memcached/commands.h"
+#include "backend/memcached/libmemcached_store.h"
+#include "resp/request_parser.h"
+
+namespace laminar::backend::memcached {
+namespace {
+using Clock = std::chrono::steady_clock;
+constexpr auto kProbeEvery = std::chrono::seconds(1);
+
+std::shared_ptr<spdlog::logger> log() {
+    static auto l = admin::logger("memcached");
+    return l;
+}
+}  // namespace
+
+// Where a pool thread leaves replies for one I/O thread: one post wakes the thread for all the
+// replies that arrived meanwhile.
+struct Inbox : std::enable_shared_from_this<Inbox> {
+    struct Done {
+        ReplySink* sink;
+        std::string reply;
+        bool failed;
+        Clock::time_point sent;
+    };
+
+    explicit Inbox(boost::asio::io_context& c) : ioc(c) {}
+
+    void deliver(Done done) {
+        std::lock_guard lock(mu);
+        if (closed) return;
+        ready.push_back(std::move(done));
+        if (scheduled) return;
+        scheduled = true;
+        boost::asio::post(ioc, [self = shared_from_this()] { self->drain(); });
+    }
+
+    // On the I/O thread.
+    void drain() {
+        std::vector<Done> batch;
+        {
+            std::lock_guard lock(mu);
+            batch.swap(ready);
+            scheduled = false;
+            if (closed) return;
+        }
+        auto now = Clock::now();
+        for (auto& d : batch) {
+            --inflight;
+            latency.add(static_cast<uint32_t>(std::chrono::duration_cast<std::chrono::microseconds>(now - d.sent).count()));
+            d.sink->complete(d.reply, d.failed);
+        }
+    }
+
+    boost::asio::io_context& ioc;
+    std::mutex mu;
+    std::vector<Done> ready;
+    bool scheduled = false;
+    bool closed = false;
+    size_t inflight = 0;  // I/O thread only
+    LatencyRing latency;  // I/O thread only
+};
+
+// The threads that talk to memcached for one backend, shared by every I/O thread.
+class Pool {
+public:
+    struct Job {
+        std::string command;  // RESP
+        ReplySink* sink;
+        std::shared_ptr<Inbox> inbox;
+        Clock::time_point sent;
+    };
+
+    explicit Pool(const config::BackendConfig& cfg) : cfg_(cfg), cell_(HealthBoard::instance().cell(cfg.name)), lanes_(static_cast<size_t>(cfg.pool)) {
+        for (auto& lane : lanes_) {
+            cell_->known_threads.fetch_add(1);
+            cell_->up_threads.fetch_add(1);
+            lane.thread = std::thread([this, &lane] { run(lane); });
+        }
+    }
+
+    ~Pool() {
+        for (auto& lane : lanes_) {
+            std::lock_guard lock(lane.mu);
+            lane.stop = true;
+            lane.cv.notify_one();
+        }
+        for (auto& lane : lanes_) lane.thread.join();
+    }
+
+    const config::BackendConfig& config() const { return cfg_; }
+
+    void submit(uint64_t client_id, Job job) {
+        Lane& lane = lanes_[client_id % lanes_.size()];
+        std::lock_guard lock(lane.mu);
+        lane.jobs.push_back(std::move(job));
+        if (lane.waiting) lane.cv.notify_one();
+    }
+
+    // One pool per backend name and settings: I/O threads share it; a reload that changes the
+    // settings gets a new one, and the old one ends with its last user.
+    static std::shared_ptr<Pool> get(const config::BackendConfig& cfg) {
+        static std::mutex mu;
+        static std::map<std::string, std::weak_ptr<Pool>> pools;
+        std::lock_guard lock(mu);
+        auto& weak = pools[cfg.name];
+        auto pool = weak.lock();
+        if (!pool || !(pool->config() == cfg)) {
+            pool = std::make_shared<Pool>(cfg);
+            weak = pool;
+        }
+        return pool;
+    }
+
+private:
+    struct Lane {
+        std::mutex mu;
+        std::condition_variable cv;
+        std::deque<Job> jobs;
+        bool waiting = false;
+        bool stop = false;
+        bool up = true;
+        std::thread thread;
+    };
+
+    void run(Lane& lane) {
+        LibmemcachedStore store(cfg_);
+        Translator translator(store, {cfg_.name, cfg_.key_hash, cfg_.max_value});
+        resp::RequestParser parser;
+        std::deque<Job> batch;
+        for (;;) {
+            {
+                std::unique_lock lock(lane.mu);
+                lane.waiting = true;
+                bool woken = lane.cv.wait_for(lock, kProbeEvery, [&] { return lane.stop || !lane.jobs.empty(); });
+                lane.waiting = false;
+                if (lane.stop && lane.jobs.empty()) break;
+                batch.swap(lane.jobs);
+                if (!woken) {  // idle: find out whether memcached is still (or again) there
+                    lock.unlock();
+                    noteHealth(lane, store.ping() == Status::kOk, store);
+                    continue;
+                }
+            }
+            for (auto& job : batch) {
+                parser.reset();
+                Translator::Result r;
+                if (parser.parse(job.command) == resp::ParseStatus::kOk) r = translator.execute(parser.args());
+                else r = {"-ERR laminar: malformed command for memcached backend '" + cfg_.name + "'\r\n", false};
+                noteHealth(lane, !r.failed, store);
+                job.inbox->deliver({job.sink, std::move(r.reply), r.failed, job.sent});
+            }
+            batch.clear();
+        }
+        if (lane.up) cell_->up_threads.fetch_sub(1);
+        cell_->known_threads.fetch_sub(1);
+    }
+
+    void noteHealth(Lane& lane, bool ok, const Store& store) {
+        if (!ok) cell_->noteFailure();
+        if (ok == lane.up) return;
+        lane.up = ok;
+        int before = cell_->up_threads.fetch_add(ok ? 1 : -1);
+        if (ok && before == 0) log()->info("memcached backend '{}' is up", cfg_.name);
+        if (!ok && before == 1) log()->warn("memcached backend '{}' is down: {}", cfg_.name, store.error());
+    }
+
+    config::BackendConfig cfg_;
+    std::shared_ptr<HealthCell> cell_;
+    std::vector<Lane> lanes_;
+};
+
+MemcachedBackend::MemcachedBackend(boost::asio::io_context& ioc, const config::BackendConfig& cfg)
+    : Backend(cfg), pool_(Pool::get(cfg)), inbox_(std::make_shared<Inbox>(ioc)), cell_(HealthBoard::instance().cell(cfg.name)) {}
+
+MemcachedBackend::~MemcachedBackend() {
+    std::lock_guard lock(inbox_->mu);
+    inbox_->closed = true;
+}
+
+void MemcachedBackend::send(uint64_t client_id, std::string_view raw, ReplySink* sink) {
+    ++inbox_->inflight;
+    pool_->submit(client_id, {std::string(raw), sink, inbox_, Clock::now()});
+}
+
+bool MemcachedBackend::idle() const { return inbox_->inflight == 0; }
+
+void MemcachedBackend::publishLatency(size_t thread_index) {
+    if (thread_index < HealthCell::kMaxThreads) cell_->p99_us[thread_index].store(inbox_->latency.p99(), std::memory_order_relaxed);
+}
+
+}  // namespace laminar::backend::memcached
