@@ -77,6 +77,34 @@ TEST(ConfigTest, RejectsAZeroBackendTimeout) {
     EXPECT_EQ(err, "laminar.yaml:2: backends.old.timeout: must be positive, got 0s");
 }
 
+TEST(ConfigTest, ReadsAMemcachedBackend) {
+    auto cfg = loadString("backends:\n  mc: {type: memcached, servers: [127.0.0.1:11211, 127.0.0.1:11212], timeout: 200ms, "
+                          "binary_protocol: true, key_hash: true, max_value: 2mb, pool: 8}\n"
+                          "routes:\n  - name: a\n    strategy: mc\n",
+                          "x");
+    const auto& b = cfg.backends[0];
+    EXPECT_EQ(b.type, BackendConfig::Type::kMemcached);
+    ASSERT_EQ(b.servers.size(), 2u);
+    EXPECT_EQ(b.where(), "127.0.0.1:11211,127.0.0.1:11212");
+    EXPECT_EQ(b.timeout.count(), 200);
+    EXPECT_TRUE(b.binary_protocol);
+    EXPECT_TRUE(b.key_hash);
+    EXPECT_EQ(b.max_value, 2u << 20);
+    EXPECT_EQ(b.pool, 8);
+}
+
+TEST(ConfigTest, RejectsAMemcachedBackendWithoutServersOrWithRedisKeys) {
+    const char* routes = "routes:\n  - name: a\n    strategy: mc\n";
+    EXPECT_NE(errorOf(std::string("backends:\n  mc: {type: memcached}\n") + routes).find("backends.mc.servers: must list at least one host:port"),
+              std::string::npos);
+    EXPECT_EQ(errorOf(std::string("backends:\n  mc: {type: memcached, servers: [127.0.0.1:1], db: 2}\n") + routes),
+              "laminar.yaml:2: backends.mc.db: unknown key");
+    EXPECT_NE(errorOf(std::string("backends:\n  mc: {type: memcached, servers: [nowhere]}\n") + routes).find("backends.mc.servers[0]: must be host:port"),
+              std::string::npos);
+    EXPECT_NE(errorOf(std::string("backends:\n  r: {address: 127.0.0.1:1, pool: 2}\n") + "routes:\n  - name: a\n    strategy: r\n").find("backends.r.pool: unknown key"),
+              std::string::npos);
+}
+
 TEST(ConfigTest, RejectsMalformedYamlWithItsLine) {
     auto err = errorOf("backends: {old: [\n");
     EXPECT_EQ(err.rfind("laminar.yaml:", 0), 0u) << err;

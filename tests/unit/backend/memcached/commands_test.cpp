@@ -1,0 +1,373 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "backend/memcached/commands.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "backend/memcached/dump_payload.h"
+
+namespace laminar::backend::memcached {
+namespace {
+
+constexpr long long kThirtyDays = 30LL * 24 * 3600;
+
+// memcached's behaviour, in memory: exptime rules (0 none, <= 30 days relative, else unix time),
+// cas ids, unsigned incr/decr that pad a shrinking decrement with spaces, as memcached 1.6 does.
+class FakeStore final : public Store {
+public:
+    explicit FakeStore(const long long& now_ms) : now_ms_(now_ms) {}
+
+    struct Entry {
+        std::string value;
+        uint64_t cas;
+        long long expires;  // unix seconds, 0 = never
+    };
+    std::map<std::string, Entry, std::less<>> items;
+    bool down = false;
+
+    long long now() const { return now_ms_ / 1000; }
+    long long absolute(time_t exptime) const {
+        if (exptime == 0) return 0;
+        return exptime <= kThirtyDays ? now() + exptime : exptime;
+    }
+    Entry* find(std::string_view key) {
+        auto it = items.find(key);
+        if (it == items.end()) return nullptr;
+        if (it->second.expires != 0 && it->second.expires <= now()) {
+            items.erase(it);
+            return nullptr;
+        }
+        return &it->second;
+    }
+
+    Status get(std::string_view key, Item& item) override {
+        if (down) return Status::kError;
+        Entry* e = find(key);
+        if (!e) return Status::kMiss;
+        item.value = e->value;
+        item.cas = e->cas;
+        return Status::kOk;
+    }
+    Status getMany(std::span<const std::string> keys, std::vector<std::optional<std::string>>& out) override {
+        if (down) return Status::kError;
+        out.clear();
+        for (const auto& k : keys) {
+            Entry* e = find(k);
+            out.push_back(e ? std::optional<std::string>(e->value) : std::nullopt);
+        }
+        return Status::kOk;
+    }
+    Status store(Mode mode, std::string_view key, std::string_view value, time_t exptime, uint64_t cas) override {
+        if (down) return Status::kError;
+        Entry* e = find(key);
+        switch (mode) {
+            case Mode::kAdd:
+                if (e) return Status::kNotStored;
+                break;
+            case Mode::kReplace:
+                if (!e) return Status::kNotStored;
+                break;
+            case Mode::kCas:
+                if (!e) return Status::kMiss;
+                if (e->cas != cas) return Status::kExists;
+                break;
+            case Mode::kAppend:
+                if (!e) return Status::kNotStored;
+                e->value.append(value);
+                e->cas = ++next_cas_;
+                return Status::kOk;
+            case Mode::kSet: break;
+        }
+        items[std::string(key)] = {std::string(value), ++next_cas_, absolute(exptime)};
+        return Status::kOk;
+    }
+    Status incr(std::string_view key, bool decrement, uint64_t delta, uint64_t& result) override {
+        Entry* e = find(key);
+        if (!e) return Status::kMiss;
+        uint64_t v = std::stoull(e->value);
+        uint64_t r = decrement ? (delta > v ? 0 : v - delta) : v + delta;
+        std::string text = std::to_string(r);
+        if (text.size() < e->value.size()) text.resize(e->value.size(), ' ');  // memcached pads in place
+        e->value = text;
+        e->cas = ++next_cas_;
+        result = r;
+        return Status::kOk;
+    }
+    Status remove(std::string_view key) override {
+        if (!find(key)) return Status::kMiss;
+        items.erase(items.find(key));
+        return Status::kOk;
+    }
+    Status touch(std::string_view key, time_t exptime) override {
+        Entry* e = find(key);
+        if (!e) return Status::kMiss;
+        e->expires = absolute(exptime);
+        return Status::kOk;
+    }
+    Status ttl(std::string_view key, long long& seconds) override {
+        if (down) return Status::kError;
+        Entry* e = find(key);
+        if (!e) return Status::kMiss;
+        seconds = e->expires == 0 ? -1 : e->expires - now();
+        return Status::kOk;
+    }
+    Status flush() override {
+        items.clear();
+        return Status::kOk;
+    }
+    Status ping() override { return down ? Status::kError : Status::kOk; }
+    std::string error() const override { return "CONNECTION FAILURE(Connection refused), host: 127.0.0.1:11211"; }
+
+private:
+    const long long& now_ms_;
+    uint64_t next_cas_ = 0;
+};
+
+class TranslatorTest : public ::testing::Test {
+protected:
+    long long now_ms = 1'700'000'000'000;  // 2023-11-14
+    FakeStore store{now_ms};
+    Translator::Options options{"mc", false, 1 << 20};
+    Translator tr{store, options, [this] { return now_ms; }};
+
+    std::string run(std::vector<std::string_view> argv) { return tr.execute(argv).reply; }
+    long long expiresAt(const std::string& key) { return store.items.at(key).expires; }
+};
+
+TEST_F(TranslatorTest, SetAndGet) {
+    EXPECT_EQ(run({"SET", "k", "v"}), "+OK\r\n");
+    EXPECT_EQ(run({"get", "k"}), "$1\r\nv\r\n");
+    EXPECT_EQ(run({"GET", "missing"}), "$-1\r\n");
+    EXPECT_EQ(run({"SET", "k", ""}), "+OK\r\n");
+    EXPECT_EQ(run({"GET", "k"}), "$0\r\n\r\n");
+}
+
+TEST_F(TranslatorTest, SetOptionsFollowRedis) {
+    EXPECT_EQ(run({"SET", "k", "v", "NX"}), "+OK\r\n");
+    EXPECT_EQ(run({"SET", "k", "w", "NX"}), "$-1\r\n");
+    EXPECT_EQ(run({"SET", "x", "w", "XX"}), "$-1\r\n");
+    EXPECT_EQ(run({"SET", "k", "w", "XX", "GET"}), "$1\r\nv\r\n");
+    EXPECT_EQ(run({"SET", "k", "z", "NX", "GET"}), "$1\r\nw\r\n");  // exists: not set, old value
+    EXPECT_EQ(run({"GET", "k"}), "$1\r\nw\r\n");
+    EXPECT_EQ(run({"SET", "k", "v", "NX", "XX"}), "-ERR syntax error\r\n");
+    EXPECT_EQ(run({"SET", "k", "v", "EX", "1", "PX", "1"}), "-ERR syntax error\r\n");
+    EXPECT_EQ(run({"SET", "k", "v", "KEEPTTL", "EX", "1"}), "-ERR syntax error\r\n");
+    EXPECT_EQ(run({"SET", "k", "v", "EX"}), "-ERR syntax error\r\n");
+    EXPECT_EQ(run({"SET", "k", "v", "EX", "0"}), "-ERR invalid expire time in 'set' command\r\n");
+    EXPECT_EQ(run({"SET", "k", "v", "EX", "x"}), "-ERR value is not an integer or out of range\r\n");
+    EXPECT_EQ(run({"SET", "k", "v", "EX", "9223372036854775807"}), "-ERR invalid expire time in 'set' command\r\n");
+    EXPECT_EQ(run({"SET", "k", "v", "PX", "9223372036854775807"}), "-ERR invalid expire time in 'set' command\r\n");
+    EXPECT_EQ(run({"SETEX", "k", "0", "v"}), "-ERR invalid expire time in 'setex' command\r\n");
+    EXPECT_EQ(run({"SET", "k"}), "-ERR wrong number of arguments for 'set' command\r\n");
+}
+
+TEST_F(TranslatorTest, ExpiriesBecomeMemcachedExptimes) {
+    EXPECT_EQ(run({"SET", "k", "v", "EX", "100"}), "+OK\r\n");
+    EXPECT_EQ(expiresAt("k"), now_ms / 1000 + 100);
+    EXPECT_EQ(run({"SET", "k", "v", "PX", "1500"}), "+OK\r\n");  // whole seconds, rounded up
+    EXPECT_EQ(expiresAt("k"), now_ms / 1000 + 2);
+    // Over 30 days: memcached reads the exptime as a unix time, so laminar sends one.
+    EXPECT_EQ(run({"SET", "k", "v", "EX", "5000000"}), "+OK\r\n");
+    EXPECT_EQ(expiresAt("k"), now_ms / 1000 + 5000000);
+    EXPECT_EQ(run({"SET", "k", "v", "EXAT", std::to_string(now_ms / 1000 + 60)}), "+OK\r\n");
+    EXPECT_EQ(expiresAt("k"), now_ms / 1000 + 60);
+    EXPECT_EQ(run({"TTL", "k"}), ":60\r\n");
+    EXPECT_EQ(run({"PTTL", "k"}), ":60000\r\n");
+    // In the past: set and expired at once.
+    EXPECT_EQ(run({"SET", "k", "v", "EXAT", "100"}), "+OK\r\n");
+    EXPECT_EQ(run({"GET", "k"}), "$-1\r\n");
+    EXPECT_EQ(run({"TTL", "k"}), ":-2\r\n");
+    EXPECT_EQ(run({"SET", "k", "v", "EXAT", "99999999999"}),
+              "-ERR laminar: memcached backend 'mc' cannot store an expiry after 2038-01-19\r\n");
+}
+
+TEST_F(TranslatorTest, KeepTtlAndGetSetClearIt) {
+    run({"SET", "k", "v", "EX", "100"});
+    EXPECT_EQ(run({"SET", "k", "w", "KEEPTTL"}), "+OK\r\n");
+    EXPECT_EQ(run({"TTL", "k"}), ":100\r\n");
+    EXPECT_EQ(run({"GETSET", "k", "x"}), "$1\r\nw\r\n");
+    EXPECT_EQ(run({"TTL", "k"}), ":-1\r\n");
+    EXPECT_EQ(run({"SET", "k", "y"}), "+OK\r\n");
+    EXPECT_EQ(run({"TTL", "k"}), ":-1\r\n");
+}
+
+TEST_F(TranslatorTest, CountersAreSignedSixtyFourBit) {
+    EXPECT_EQ(run({"INCR", "n"}), ":1\r\n");
+    EXPECT_EQ(run({"INCRBY", "n", "9"}), ":10\r\n");
+    // memcached would leave "9 " behind; laminar writes "9".
+    EXPECT_EQ(run({"DECR", "n"}), ":9\r\n");
+    EXPECT_EQ(run({"GET", "n"}), "$1\r\n9\r\n");
+    EXPECT_EQ(run({"DECRBY", "n", "12"}), ":-3\r\n");
+    EXPECT_EQ(run({"INCR", "n"}), ":-2\r\n");
+    EXPECT_EQ(run({"GET", "n"}), "$2\r\n-2\r\n");
+    run({"SET", "n", "9223372036854775806"});
+    EXPECT_EQ(run({"INCR", "n"}), ":9223372036854775807\r\n");
+    EXPECT_EQ(run({"INCR", "n"}), "-ERR increment or decrement would overflow\r\n");
+    EXPECT_EQ(run({"DECRBY", "n", "-9223372036854775808"}), "-ERR decrement would overflow\r\n");
+    for (const char* bad : {"007", " 1", "+1", "1.5", "abc", ""}) {
+        run({"SET", "n", bad});
+        EXPECT_EQ(run({"INCR", "n"}), "-ERR value is not an integer or out of range\r\n") << bad;
+    }
+    EXPECT_EQ(run({"INCRBY", "n", "x"}), "-ERR value is not an integer or out of range\r\n");
+}
+
+TEST_F(TranslatorTest, CountersKeepTheirTimeToLive) {
+    run({"SET", "n", "-5", "EX", "100"});
+    EXPECT_EQ(run({"INCR", "n"}), ":-4\r\n");
+    EXPECT_EQ(run({"TTL", "n"}), ":100\r\n");
+    run({"SET", "m", "10", "EX", "100"});
+    EXPECT_EQ(run({"DECR", "m"}), ":9\r\n");
+    EXPECT_EQ(run({"TTL", "m"}), ":100\r\n");
+}
+
+TEST_F(TranslatorTest, AppendStrlenGetrange) {
+    EXPECT_EQ(run({"APPEND", "s", "abc"}), ":3\r\n");
+    EXPECT_EQ(run({"APPEND", "s", "def"}), ":6\r\n");
+    EXPECT_EQ(run({"STRLEN", "s"}), ":6\r\n");
+    EXPECT_EQ(run({"STRLEN", "none"}), ":0\r\n");
+    EXPECT_EQ(run({"GETRANGE", "s", "1", "-2"}), "$4\r\nbcde\r\n");
+    EXPECT_EQ(run({"GETRANGE", "s", "-1", "-5"}), "$0\r\n\r\n");
+    EXPECT_EQ(run({"GETRANGE", "s", "0", "100"}), "$6\r\nabcdef\r\n");
+}
+
+TEST_F(TranslatorTest, MultiKeyCommands) {
+    EXPECT_EQ(run({"MSET", "a", "1", "b", "2"}), "+OK\r\n");
+    EXPECT_EQ(run({"MGET", "a", "x", "b"}), "*3\r\n$1\r\n1\r\n$-1\r\n$1\r\n2\r\n");
+    EXPECT_EQ(run({"EXISTS", "a", "x", "a"}), ":2\r\n");
+    EXPECT_EQ(run({"MSETNX", "a", "9", "c", "3"}), ":0\r\n");
+    EXPECT_EQ(run({"GET", "c"}), "$-1\r\n");
+    EXPECT_EQ(run({"MSETNX", "c", "3", "d", "4"}), ":1\r\n");
+    EXPECT_EQ(run({"MSET", "a", "1", "b"}), "-ERR wrong number of arguments for 'mset' command\r\n");
+    EXPECT_EQ(run({"DEL", "a", "b", "x"}), ":2\r\n");
+    EXPECT_EQ(run({"GETDEL", "c"}), "$1\r\n3\r\n");
+    EXPECT_EQ(run({"GETDEL", "c"}), "$-1\r\n");
+}
+
+TEST_F(TranslatorTest, ExpireOptions) {
+    EXPECT_EQ(run({"EXPIRE", "k", "100"}), ":0\r\n");  // no key
+    run({"SET", "k", "v"});
+    EXPECT_EQ(run({"EXPIRE", "k", "100", "XX"}), ":0\r\n");
+    EXPECT_EQ(run({"EXPIRE", "k", "100", "NX"}), ":1\r\n");
+    EXPECT_EQ(run({"EXPIRE", "k", "50", "GT"}), ":0\r\n");
+    EXPECT_EQ(run({"EXPIRE", "k", "200", "GT"}), ":1\r\n");
+    EXPECT_EQ(run({"TTL", "k"}), ":200\r\n");
+    EXPECT_EQ(run({"PEXPIRE", "k", "50000", "LT"}), ":1\r\n");
+    EXPECT_EQ(run({"TTL", "k"}), ":50\r\n");
+    EXPECT_EQ(run({"EXPIRE", "k", "1", "NX", "XX"}), "-ERR NX and XX, GT or LT options at the same time are not compatible\r\n");
+    EXPECT_EQ(run({"EXPIRE", "k", "1", "GT", "LT"}), "-ERR GT and LT options at the same time are not compatible\r\n");
+    EXPECT_EQ(run({"EXPIRE", "k", "1", "FOO"}), "-ERR Unsupported option FOO\r\n");
+    EXPECT_EQ(run({"PERSIST", "k"}), ":1\r\n");
+    EXPECT_EQ(run({"PERSIST", "k"}), ":0\r\n");
+    EXPECT_EQ(run({"TTL", "k"}), ":-1\r\n");
+    EXPECT_EQ(run({"EXPIREAT", "k", "1"}), ":1\r\n");  // in the past: deleted
+    EXPECT_EQ(run({"EXISTS", "k"}), ":0\r\n");
+}
+
+TEST_F(TranslatorTest, GetexChangesTheExpiry) {
+    EXPECT_EQ(run({"GETEX", "k", "EX", "0"}), "$-1\r\n");  // no key: no expire check, as in Redis
+    run({"SET", "k", "v"});
+    EXPECT_EQ(run({"GETEX", "k", "EX", "0"}), "-ERR invalid expire time in 'getex' command\r\n");
+    EXPECT_EQ(run({"GETEX", "k", "EX", "30"}), "$1\r\nv\r\n");
+    EXPECT_EQ(run({"TTL", "k"}), ":30\r\n");
+    EXPECT_EQ(run({"GETEX", "k", "PERSIST"}), "$1\r\nv\r\n");
+    EXPECT_EQ(run({"TTL", "k"}), ":-1\r\n");
+    EXPECT_EQ(run({"GETEX", "k", "NX"}), "-ERR syntax error\r\n");
+}
+
+TEST_F(TranslatorTest, KeysMemcachedCannotHoldAreRefusedOrHashed) {
+    std::string long_key(251, 'k');
+    auto r = run({"SET", long_key, "v"});
+    EXPECT_NE(r.find("cannot store this key: it is longer than 250 bytes"), std::string::npos) << r;
+    EXPECT_NE(r.find("key_hash: true"), std::string::npos);
+    EXPECT_NE(run({"GET", "a b"}).find("contains a space or control character"), std::string::npos);
+    EXPECT_TRUE(store.items.empty());
+
+    Translator hashed(store, {"mc", true, 1 << 20}, [this] { return now_ms; });
+    std::vector<std::string_view> set = {"SET", "a b", "v"}, get = {"GET", "a b"};
+    EXPECT_EQ(hashed.execute(set).reply, "+OK\r\n");
+    EXPECT_EQ(hashed.execute(get).reply, "$1\r\nv\r\n");
+    auto digest = Translator::storageKey("a b", true);
+    EXPECT_EQ(digest.size(), 8u + 32u);
+    EXPECT_EQ(store.items.count(digest), 1u);
+    EXPECT_EQ(Translator::storageKey("a b", true), digest);  // stable
+    EXPECT_EQ(Translator::storageKey("plain", true), "plain");  // keys memcached can hold stay as they are
+}
+
+TEST_F(TranslatorTest, ValuesOverTheItemSizeAreRefused) {
+    std::string big((1 << 20) + 1, 'x');
+    EXPECT_EQ(run({"SET", "k", big}),
+              "-ERR laminar: value of 1048577 bytes is over memcached backend 'mc' item size limit (1048576 bytes)\r\n");
+    EXPECT_TRUE(store.items.empty());
+}
+
+TEST_F(TranslatorTest, UnsupportedCommandsNameTheCommandAndBackend) {
+    EXPECT_EQ(run({"HSET", "h", "f", "v"}),
+              "-ERR laminar: 'hset' is not supported by memcached backend 'mc' (memcached stores plain strings; see the memcached "
+              "command table in the README)\r\n");
+}
+
+TEST_F(TranslatorTest, AnUnreachableServerIsAFailureNamingTheBackend) {
+    store.down = true;
+    auto r = tr.execute(std::vector<std::string_view>{"GET", "k"});
+    EXPECT_TRUE(r.failed);
+    EXPECT_EQ(r.reply, "-ERR laminar: backend 'mc' unavailable: CONNECTION FAILURE(Connection refused), host: 127.0.0.1:11211\r\n");
+}
+
+TEST_F(TranslatorTest, DumpAndRestoreCarryStrings) {
+    run({"SET", "k", "hello"});
+    std::string dump = run({"DUMP", "k"});
+    EXPECT_EQ(dump, "$17\r\n" + encodeStringDump("hello") + "\r\n");
+    std::string payload = encodeStringDump("world");
+    EXPECT_EQ(run({"RESTORE", "k", "0", payload}), "-BUSYKEY Target key name already exists.\r\n");
+    EXPECT_EQ(run({"RESTORE", "k", "5000", payload, "REPLACE"}), "+OK\r\n");
+    EXPECT_EQ(run({"GET", "k"}), "$5\r\nworld\r\n");
+    EXPECT_EQ(run({"TTL", "k"}), ":5\r\n");
+    EXPECT_EQ(run({"RESTORE", "n", "-1", payload}), "-ERR Invalid TTL value, must be >= 0\r\n");
+    payload.back() ^= 1;
+    EXPECT_EQ(run({"RESTORE", "n", "0", payload}), "-ERR DUMP payload version or checksum are wrong\r\n");
+}
+
+// Payloads made by redis-server 7.0.15's DUMP.
+std::string unhex(std::string_view hex) {
+    std::string out;
+    for (size_t i = 0; i + 1 < hex.size(); i += 2) out.push_back(static_cast<char>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
+    return out;
+}
+
+TEST(DumpPayloadTest, Crc64IsRedis) { EXPECT_EQ(crc64(0, "123456789"), 0xe9c6d914c4b8d9caULL); }
+
+TEST(DumpPayloadTest, EncodesWhatRedisDumps) { EXPECT_EQ(encodeStringDump("hello"), unhex("000568656c6c6f0a006372df766534200a")); }
+
+TEST(DumpPayloadTest, DecodesRedisStringEncodings) {
+    struct Case {
+        const char* hex;
+        std::string value;
+    } cases[] = {
+        {"00c139300a009d94ea2793fc08b9", "12345"},                              // 16-bit integer
+        {"00c0f90a005e26d130d7a242ab", "-7"},                                   // 8-bit integer
+        {"000568656c6c6f0a006372df766534200a", "hello"},                        // raw
+        {"000a333030303030303030300a00e7076b7954bb7947", "3000000000"},         // raw (too big for 32 bits)
+        {"00c30b405a0361626361e04b020162630a00238036f9e2d0c780", ""},           // LZF
+    };
+    std::string abc;
+    for (int i = 0; i < 10; ++i) abc += "abcabcabc";
+    cases[4].value = abc;
+    for (const auto& c : cases) {
+        std::string value, why;
+        EXPECT_TRUE(decodeStringDump(unhex(c.hex), value, why)) << c.hex << ": " << why;
+        EXPECT_EQ(value, c.value);
+    }
+}
+
+TEST(DumpPayloadTest, RefusesOtherTypesByName) {
+    std::string value, why;
+    EXPECT_FALSE(decodeStringDump(unhex("100d0d0000000200816602817602ff0a0020f13d442354089d"), value, why));
+    EXPECT_EQ(why, "memcached stores strings only, this is a hash value");
+    EXPECT_FALSE(decodeStringDump("short", value, why));
+}
+
+}  // namespace
+}  // namespace laminar::backend::memcached
