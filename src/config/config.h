@@ -60,7 +60,7 @@ struct BackendConfig {
     bool binary_protocol = false;
     bool key_hash = false;              // store keys memcached cannot hold under a digest
     uint64_t max_value = 1 << 20;       // the servers' item size limit (memcached -I)
-    int pool = 4;                       // threads running libmemcached calls
+    int pool = 2;                       // threads running libmemcached calls
 
     const char* typeName() const { return type == Type::kRedis ? "redis" : "memcached"; }
     // "127.0.0.1:6379", or memcached's servers joined by commas.

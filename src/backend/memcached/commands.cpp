@@ -210,6 +210,57 @@ Translator::Result Translator::execute(std::span<const std::string_view> argv) {
     return {std::move(c.out), false};
 }
 
+bool Translator::isGet(std::span<const std::string_view> argv) { return argv.size() == 2 && ieq(argv[0], "get"); }
+
+std::vector<Translator::Result> Translator::getMany(std::span<const std::string_view> keys) {
+    std::vector<Result> out(keys.size());
+    std::vector<std::string> stored;
+    std::vector<size_t> where;
+    for (size_t i = 0; i < keys.size(); ++i) {
+        auto k = storageKey(keys[i], opt_.key_hash);
+        if (k.empty()) {
+            std::vector<std::string_view> argv = {"get", keys[i]};
+            out[i] = execute(argv);  // the key's refusal
+            continue;
+        }
+        stored.push_back(std::move(k));
+        where.push_back(i);
+    }
+    std::vector<std::optional<std::string>> values;
+    Status st = store_.getMany(stored, values);
+    for (size_t j = 0; j < where.size(); ++j) {
+        Result& r = out[where[j]];
+        if (st == Status::kError) r = {unavailableError(opt_.backend, store_.error()), true};
+        else if (values[j]) resp::appendBulk(r.reply, *values[j]);
+        else resp::appendNull(r.reply);
+    }
+    return out;
+}
+
+bool Translator::isPlainSet(std::span<const std::string_view> argv) { return argv.size() == 3 && ieq(argv[0], "set"); }
+
+std::vector<Translator::Result> Translator::setMany(std::span<const std::span<const std::string_view>> commands) {
+    std::vector<Result> out(commands.size());
+    std::vector<std::pair<std::string, std::string_view>> items;
+    std::vector<size_t> where;
+    for (size_t i = 0; i < commands.size(); ++i) {
+        auto k = storageKey(commands[i][1], opt_.key_hash);
+        if (k.empty() || commands[i][2].size() > opt_.max_value) {
+            out[i] = execute(commands[i]);  // its refusal
+            continue;
+        }
+        items.emplace_back(std::move(k), commands[i][2]);
+        where.push_back(i);
+    }
+    Status st = store_.setMany(items);
+    for (size_t i : where) {
+        if (st == Status::kOk) out[i].reply = "+OK\r\n";
+        else if (st == Status::kTooLarge) out[i].reply = fmt::format("-ERR laminar: value is over memcached backend '{}' item size limit (max_value: {} bytes)\r\n", opt_.backend, opt_.max_value);
+        else out[i] = {unavailableError(opt_.backend, store_.error()), true};
+    }
+    return out;
+}
+
 void Translator::get(Ctx& c) {
     Item item;
     if (check(store_.get(mapKey(c.argv[1]), item)) == Status::kOk) resp::appendBulk(c.out, item.value);

@@ -6,6 +6,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "backend/memcached/store.h"
 
@@ -34,6 +35,14 @@ public:
 
     Translator(Store& store, Options options, Clock now_ms = {});
     Result execute(std::span<const std::string_view> argv);
+    // GET of each key, in one memcached round trip: the replies of that many GET commands.
+    std::vector<Result> getMany(std::span<const std::string_view> keys);
+    // argv is a plain GET (what getMany answers).
+    static bool isGet(std::span<const std::string_view> argv);
+    // SET key value of several commands, written together: the replies of those commands.
+    std::vector<Result> setMany(std::span<const std::span<const std::string_view>> commands);
+    // argv is SET key value without options (what setMany answers).
+    static bool isPlainSet(std::span<const std::string_view> argv);
 
     // The key memcached stores for a Redis key: itself when memcached can hold it, a digest
     // ("laminar:" + 32 hex digits of XXH3-128) with key_hash, else empty (refused).

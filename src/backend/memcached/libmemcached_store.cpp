@@ -39,6 +39,15 @@ LibmemcachedStore::LibmemcachedStore(const config::BackendConfig& cfg) : cfg_(cf
     // server (that would answer misses for keys that exist).
     memcached_behavior_set(mc_, MEMCACHED_BEHAVIOR_RETRY_TIMEOUT, 1);
     memcached_behavior_set(mc_, MEMCACHED_BEHAVIOR_REMOVE_FAILED_SERVERS, 0);
+    // setMany reads back through a key on every server: find one for each.
+    std::map<std::string, std::string> by_server;
+    for (int i = 0; by_server.size() < cfg_.servers.size() && i < 100000; ++i) {
+        auto key = "laminar:probe:" + std::to_string(i);
+        memcached_return_t rc;
+        if (const memcached_instance_st* inst = memcached_server_by_key(mc_, key.data(), key.size(), &rc))
+            by_server.emplace(fmt::format("{}:{}", memcached_server_name(inst), memcached_server_port(inst)), key);
+    }
+    for (auto& [server, key] : by_server) probe_keys_.push_back(key);
 }
 
 LibmemcachedStore::~LibmemcachedStore() {
@@ -128,6 +137,28 @@ Status LibmemcachedStore::store(Mode mode, std::string_view key, std::string_vie
         case Mode::kAppend: return status(memcached_append(mc_, k, key.size(), v, value.size(), 0, 0));
     }
     return Status::kError;
+}
+
+// libmemcached buffers the sets and writes them together; the read that follows makes it consume
+// every set's reply first (get.cc purges what is pending on each server before a get), so a lost
+// connection shows as an error here. A set memcached refuses without failing the connection (only
+// "SERVER_ERROR out of memory", with memcached -M) is not seen: documented in the README.
+Status LibmemcachedStore::setMany(std::span<const std::pair<std::string, std::string_view>> items) {
+    memcached_behavior_set(mc_, MEMCACHED_BEHAVIOR_BUFFER_REQUESTS, 1);
+    Status st = Status::kOk;
+    for (const auto& [key, value] : items) {
+        auto rc = memcached_set(mc_, key.data(), key.size(), value.data(), value.size(), 0, 0);
+        if (rc != MEMCACHED_BUFFERED && rc != MEMCACHED_SUCCESS) {
+            st = status(rc);
+            break;
+        }
+    }
+    memcached_behavior_set(mc_, MEMCACHED_BEHAVIOR_BUFFER_REQUESTS, 0);
+    Status flushed = status(memcached_flush_buffers(mc_));
+    if (st != Status::kOk) return st;
+    if (flushed != Status::kOk) return flushed;
+    std::vector<std::optional<std::string>> ignored;
+    return getMany(probe_keys_, ignored);
 }
 
 Status LibmemcachedStore::incr(std::string_view key, bool decrement, uint64_t delta, uint64_t& result) {

@@ -3,6 +3,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "backend/memcached/store.h"
 #include "config/config.h"
@@ -27,6 +28,7 @@ public:
     Status get(std::string_view key, Item& item) override;
     Status getMany(std::span<const std::string> keys, std::vector<std::optional<std::string>>& out) override;
     Status store(Mode mode, std::string_view key, std::string_view value, time_t exptime, uint64_t cas) override;
+    Status setMany(std::span<const std::pair<std::string, std::string_view>> items) override;
     Status incr(std::string_view key, bool decrement, uint64_t delta, uint64_t& result) override;
     Status remove(std::string_view key) override;
     Status touch(std::string_view key, time_t exptime) override;
@@ -42,6 +44,7 @@ private:
 
     config::BackendConfig cfg_;
     memcached_st* mc_;
+    std::vector<std::string> probe_keys_;  // one key held by each server
     std::map<std::string, int> meta_fds_;  // "host:port" -> socket
     std::string error_;
 };

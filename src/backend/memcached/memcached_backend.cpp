@@ -156,19 +156,51 @@ private:
                     continue;
                 }
             }
-            for (auto& job : batch) {
-                parser.reset();
-                Translator::Result r;
-                if (parser.parse(job.command) == resp::ParseStatus::kOk) r = translator.execute(parser.args());
-                else r = {"-ERR laminar: malformed command for memcached backend '" + cfg_.name + "'\r\n", false};
-                noteHealth(lane, !r.failed, store);
-                job.inbox->deliver({job.sink, std::move(r.reply), r.failed, job.sent});
-            }
+            execute(lane, batch, store, translator, parser);
             batch.clear();
         }
         if (lane.up) cell_->up_threads.fetch_sub(1);
         cell_->known_threads.fetch_sub(1);
     }
+
+    // Runs a batch in order. Consecutive GETs, or consecutive plain SETs (many clients at once),
+    // share one memcached round trip.
+    void execute(Lane& lane, std::deque<Job>& batch, Store& store, Translator& translator, resp::RequestParser& parser) {
+        std::vector<std::vector<std::string_view>> argvs(batch.size());
+        for (size_t i = 0; i < batch.size(); ++i) {
+            parser.reset();
+            if (parser.parse(batch[i].command) == resp::ParseStatus::kOk) argvs[i] = parser.args();
+        }
+        for (size_t i = 0; i < batch.size();) {
+            size_t gets = i, sets = i;
+            while (gets < batch.size() && Translator::isGet(argvs[gets])) ++gets;
+            while (sets < batch.size() && Translator::isPlainSet(argvs[sets])) ++sets;
+            if (gets - i > 1 || sets - i > 1) {
+                std::vector<Translator::Result> results;
+                size_t end = std::max(gets, sets);
+                if (gets > sets) {
+                    std::vector<std::string_view> keys;
+                    for (size_t j = i; j < end; ++j) keys.push_back(argvs[j][1]);
+                    results = translator.getMany(keys);
+                } else {
+                    std::vector<std::span<const std::string_view>> commands(argvs.begin() + static_cast<long>(i), argvs.begin() + static_cast<long>(end));
+                    results = translator.setMany(commands);
+                }
+                noteHealth(lane, !results.front().failed, store);
+                for (size_t j = i; j < end; ++j) finish(batch[j], std::move(results[j - i]));
+                i = end;
+                continue;
+            }
+            Translator::Result r;
+            if (!argvs[i].empty()) r = translator.execute(argvs[i]);
+            else r = {"-ERR laminar: malformed command for memcached backend '" + cfg_.name + "'\r\n", false};
+            noteHealth(lane, !r.failed, store);
+            finish(batch[i], std::move(r));
+            ++i;
+        }
+    }
+
+    static void finish(Job& job, Translator::Result r) { job.inbox->deliver({job.sink, std::move(r.reply), r.failed, job.sent}); }
 
     void noteHealth(Lane& lane, bool ok, const Store& store) {
         if (!ok) cell_->noteFailure();

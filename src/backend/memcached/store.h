@@ -7,6 +7,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace laminar::backend::memcached {
@@ -37,6 +38,9 @@ public:
     // One entry per key, in order; nullopt for a miss.
     virtual Status getMany(std::span<const std::string> keys, std::vector<std::optional<std::string>>& out) = 0;
     virtual Status store(Mode mode, std::string_view key, std::string_view value, time_t exptime, uint64_t cas = 0) = 0;
+    // Plain sets (no expiry) written together, in one round trip where the client library can.
+    // kOk: every one was stored.
+    virtual Status setMany(std::span<const std::pair<std::string, std::string_view>> items) = 0;
     virtual Status incr(std::string_view key, bool decrement, uint64_t delta, uint64_t& result) = 0;
     virtual Status remove(std::string_view key) = 0;
     virtual Status touch(std::string_view key, time_t exptime) = 0;

@@ -84,6 +84,11 @@ public:
         items[std::string(key)] = {std::string(value), ++next_cas_, absolute(exptime)};
         return Status::kOk;
     }
+    Status setMany(std::span<const std::pair<std::string, std::string_view>> batch) override {
+        for (const auto& [k, v] : batch)
+            if (Status st = store(Mode::kSet, k, v, 0, 0); st != Status::kOk) return st;
+        return Status::kOk;
+    }
     Status incr(std::string_view key, bool decrement, uint64_t delta, uint64_t& result) override {
         Entry* e = find(key);
         if (!e) return Status::kMiss;
@@ -301,6 +306,26 @@ TEST_F(TranslatorTest, ValuesOverTheItemSizeAreRefused) {
     EXPECT_EQ(run({"SET", "k", big}),
               "-ERR laminar: value of 1048577 bytes is over memcached backend 'mc' item size limit (1048576 bytes)\r\n");
     EXPECT_TRUE(store.items.empty());
+}
+
+TEST_F(TranslatorTest, BatchesAnswerAsTheirCommandsWould) {
+    std::vector<std::string_view> a = {"SET", "a", "1"}, b = {"set", "b b", "2"}, c = {"SET", "c", "3"};
+    std::vector<std::span<const std::string_view>> sets = {a, b, c};
+    auto replies = tr.setMany(sets);
+    ASSERT_EQ(replies.size(), 3u);
+    EXPECT_EQ(replies[0].reply, "+OK\r\n");
+    EXPECT_NE(replies[1].reply.find("cannot store this key"), std::string::npos);
+    EXPECT_EQ(replies[2].reply, "+OK\r\n");
+    std::vector<std::string_view> keys = {"a", "x", "c", "b b"};
+    auto gets = tr.getMany(keys);
+    EXPECT_EQ(gets[0].reply, "$1\r\n1\r\n");
+    EXPECT_EQ(gets[1].reply, "$-1\r\n");
+    EXPECT_EQ(gets[2].reply, "$1\r\n3\r\n");
+    EXPECT_NE(gets[3].reply.find("cannot store this key"), std::string::npos);
+    store.down = true;
+    gets = tr.getMany(keys);
+    EXPECT_TRUE(gets[0].failed);
+    EXPECT_EQ(gets[0].reply.rfind("-ERR laminar: backend 'mc' unavailable", 0), 0u);
 }
 
 TEST_F(TranslatorTest, UnsupportedCommandsNameTheCommandAndBackend) {
