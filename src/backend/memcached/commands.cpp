@@ -10,6 +10,7 @@
 
 #include "backend/backend.h"
 #include "backend/memcached/dump_payload.h"
+#include "policy/glob.h"
 #include "resp/numbers.h"
 #include "resp/writer.h"
 
@@ -46,6 +47,25 @@ bool ieq(std::string_view a, std::string_view b) {
     for (size_t i = 0; i < a.size(); ++i)
         if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
     return true;
+}
+
+bool parseUnsigned(std::string_view s, unsigned long long& v) {
+    if (s.empty() || s.size() > 20) return false;
+    v = 0;
+    for (char ch : s) {
+        if (ch < '0' || ch > '9') return false;
+        unsigned d = static_cast<unsigned>(ch - '0');
+        if (v > (ULLONG_MAX - d) / 10) return false;
+        v = v * 10 + d;
+    }
+    return true;
+}
+
+// "laminar:" + 32 hex digits: a key stored under its digest (key_hash), or laminar's probe.
+bool isDigestKey(std::string_view k) {
+    if (k.starts_with("laminar:probe")) return true;
+    if (k.size() != 40 || !k.starts_with("laminar:")) return false;
+    return k.substr(8).find_first_not_of("0123456789abcdef") == std::string_view::npos;
 }
 
 long long systemMillis() {
@@ -171,7 +191,7 @@ Translator::Handler Translator::handler(std::string_view name) {
         {"pexpireat", &Translator::expire}, {"persist", &Translator::persist},  {"ttl", &Translator::ttl},
         {"pttl", &Translator::ttl},        {"dump", &Translator::dump},         {"restore", &Translator::restore},
         {"flushall", &Translator::flush},  {"flushdb", &Translator::flush},     {"ping", &Translator::ping},
-        {"echo", &Translator::echo},       {"info", &Translator::info},
+        {"echo", &Translator::echo},       {"info", &Translator::info},         {"scan", &Translator::scan},
     };
     auto it = kTable.find(name);
     return it == kTable.end() ? nullptr : it->second;
@@ -198,7 +218,7 @@ Translator::Result Translator::execute(std::span<const std::string_view> argv) {
             {"incrby", 3},  {"decrby", 3},   {"append", 3},    {"strlen", 2},    {"getrange", 4},   {"substr", 4},
             {"expire", -3}, {"pexpire", -3}, {"expireat", -3}, {"pexpireat", -3}, {"persist", 2},   {"ttl", 2},
             {"pttl", 2},    {"dump", 2},     {"restore", -4},  {"flushall", -1}, {"flushdb", -1},   {"ping", -1},
-            {"echo", 2},    {"info", -1}};
+            {"echo", 2},    {"info", -1},    {"scan", -2}};
         int arity = kArity.at(c.name);
         auto n = static_cast<int>(argv.size());
         if (arity > 0 ? n != arity : n < -arity) fail(fmt::format("ERR wrong number of arguments for '{}' command", c.name));
@@ -635,6 +655,49 @@ void Translator::ping(Ctx& c) {
 }
 
 void Translator::echo(Ctx& c) { resp::appendBulk(c.out, c.argv[1]); }
+
+// SCAN cursor [MATCH pattern] [COUNT n] [TYPE t]. Cursor 0 lists every key (lru_crawler
+// metadump); the cursors after it walk that list, so keys written after the SCAN began may be
+// missed, as Redis allows. Keys laminar stored under a digest (key_hash) cannot be listed by
+// their Redis name and are left out.
+void Translator::scan(Ctx& c) {
+    std::string_view match;
+    long long count = 10;
+    bool strings = true;
+    for (size_t j = 2; j < c.argv.size(); j += 2) {
+        if (j + 1 >= c.argv.size()) fail("ERR syntax error");
+        if (ieq(c.argv[j], "match")) match = c.argv[j + 1];
+        else if (ieq(c.argv[j], "count")) {
+            count = integerArg(c.argv[j + 1]);
+            if (count < 1) fail("ERR syntax error");
+        } else if (ieq(c.argv[j], "type")) strings = ieq(c.argv[j + 1], "string");
+        else fail("ERR syntax error");
+    }
+    unsigned long long cursor = 0;
+    if (!parseUnsigned(c.argv[1], cursor)) fail("ERR invalid cursor");
+    if (cursor == 0) {
+        Listing listing;
+        check(store_.keys(listing.keys));
+        std::erase_if(listing.keys, [](const std::string& k) { return isDigestKey(k); });
+        if (listings_.size() >= 16) listings_.erase(listings_.begin());  // abandoned scans
+        cursor = ++next_cursor_;
+        listings_[cursor] = std::move(listing);
+    }
+    auto it = listings_.find(cursor);
+    if (it == listings_.end()) fail("ERR invalid cursor");
+    Listing& l = it->second;
+    std::vector<std::string_view> page;
+    for (long long n = 0; l.next < l.keys.size() && n < count; ++n, ++l.next) {
+        const std::string& k = l.keys[l.next];
+        if (strings && (match.empty() || policy::globMatch(match, k))) page.push_back(k);
+    }
+    bool done = l.next >= l.keys.size();
+    resp::appendArrayHeader(c.out, 2);
+    resp::appendBulk(c.out, done ? "0" : std::to_string(cursor));
+    resp::appendArrayHeader(c.out, page.size());
+    for (auto k : page) resp::appendBulk(c.out, k);
+    if (done) listings_.erase(it);
+}
 
 // What clients look for in INFO (the server's version and mode); laminar adds its own sections.
 void Translator::info(Ctx& c) {

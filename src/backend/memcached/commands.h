@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <span>
 #include <string>
 #include <string_view>
@@ -79,6 +80,7 @@ private:
     void ping(Ctx&);
     void echo(Ctx&);
     void info(Ctx&);
+    void scan(Ctx&);
 
     // SET with its parsed options; `get_old`: reply with the previous value (SET ... GET, GETSET).
     struct SetArgs;
@@ -95,6 +97,14 @@ private:
     Store& store_;
     Options opt_;
     Clock now_ms_;
+    // SCAN: memcached lists every key at once (metadump); cursors walk that list. Per Translator
+    // (one per pool lane), which a client's commands always reach.
+    struct Listing {
+        std::vector<std::string> keys;
+        size_t next = 0;
+    };
+    std::map<uint64_t, Listing> listings_;
+    uint64_t next_cursor_ = 0;
 };
 
 }  // namespace laminar::backend::memcached

@@ -21,6 +21,13 @@
 namespace laminar::backend::memcached {
 namespace {
 
+int hexDigit(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
 uint64_t micros(config::Millis ms) { return static_cast<uint64_t>(ms.count()) * 1000; }
 
 }  // namespace
@@ -216,53 +223,119 @@ int LibmemcachedStore::metaConnection(const std::string& host, int port) {
     return fd;
 }
 
-Status LibmemcachedStore::ttl(std::string_view key, long long& seconds) {
-    memcached_return_t rc;
-    const memcached_instance_st* inst = memcached_server_by_key(mc_, key.data(), key.size(), &rc);
-    if (!inst) return status(rc);
-    std::string host = memcached_server_name(inst);
-    int port = memcached_server_port(inst);
-    std::string server = fmt::format("{}:{}", host, port);
+int LibmemcachedStore::metaFd(const std::string& host, int port, std::string& server) {
+    server = fmt::format("{}:{}", host, port);
     auto it = meta_fds_.find(server);
-    if (it == meta_fds_.end()) {
-        int fd = metaConnection(host, port);
-        if (fd < 0) return metaFailed(server, "cannot connect for the meta protocol");
-        it = meta_fds_.emplace(server, fd).first;
+    if (it != meta_fds_.end()) return it->second;
+    int fd = metaConnection(host, port);
+    if (fd < 0) {
+        metaFailed(server, "cannot connect for the meta protocol");
+        return -1;
     }
-    int fd = it->second;
-    auto deadline = std::chrono::steady_clock::now() + cfg_.timeout;
+    meta_fds_.emplace(server, fd);
+    return fd;
+}
+
+bool LibmemcachedStore::metaExchange(int fd, const std::string& server, const std::string& request, std::chrono::milliseconds timeout,
+                                     const std::function<bool(std::string_view line)>& last) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
     auto wait = [&](short events) {
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
         pollfd p{fd, events, 0};
         return left > 0 && ::poll(&p, 1, static_cast<int>(left)) == 1;
     };
-    std::string req = fmt::format("mg {} t\r\n", key);
-    for (size_t sent = 0; sent < req.size();) {
-        ssize_t n = ::send(fd, req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
+    for (size_t sent = 0; sent < request.size();) {
+        ssize_t n = ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
         if (n > 0) sent += static_cast<size_t>(n);
         else if (n < 0 && errno == EAGAIN && wait(POLLOUT)) continue;
-        else return metaFailed(server, "send failed");
+        else return metaFailed(server, "send failed"), false;
     }
-    std::string line;
-    char buf[128];
-    while (line.find("\r\n") == std::string::npos) {
-        ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-        if (n > 0) line.append(buf, static_cast<size_t>(n));
+    std::string buf;
+    char chunk[16384];
+    size_t scanned = 0;
+    for (;;) {
+        size_t eol;
+        while ((eol = buf.find('\n', scanned)) != std::string::npos) {
+            std::string_view line(buf.data() + scanned, eol - scanned);
+            if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+            scanned = eol + 1;
+            if (last(line)) return true;
+        }
+        if (scanned > 0) {
+            buf.erase(0, scanned);
+            scanned = 0;
+        }
+        ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
+        if (n > 0) buf.append(chunk, static_cast<size_t>(n));
         else if (n < 0 && errno == EAGAIN && wait(POLLIN)) continue;
-        else return metaFailed(server, n == 0 ? "connection closed" : "timed out reading a meta reply");
-        if (line.size() > 512) return metaFailed(server, "meta reply too long");
+        else return metaFailed(server, n == 0 ? "connection closed" : "timed out reading a meta reply"), false;
+        if (buf.size() > (1u << 20)) return metaFailed(server, "meta reply line too long"), false;
     }
-    line.resize(line.find("\r\n"));
-    if (line == "EN") return Status::kMiss;
-    if (line.starts_with("HD")) {
-        auto t = line.find(" t");
+}
+
+Status LibmemcachedStore::ttl(std::string_view key, long long& seconds) {
+    memcached_return_t rc;
+    const memcached_instance_st* inst = memcached_server_by_key(mc_, key.data(), key.size(), &rc);
+    if (!inst) return status(rc);
+    std::string server;
+    int fd = metaFd(memcached_server_name(inst), memcached_server_port(inst), server);
+    if (fd < 0) return Status::kError;
+    std::string reply;
+    if (!metaExchange(fd, server, fmt::format("mg {} t\r\n", key), cfg_.timeout, [&](std::string_view line) {
+            reply.assign(line);
+            return true;
+        }))
+        return Status::kError;
+    if (reply == "EN") return Status::kMiss;
+    if (reply.starts_with("HD")) {
+        auto t = reply.find(" t");
         if (t != std::string::npos) {
-            seconds = std::strtoll(line.c_str() + t + 2, nullptr, 10);
+            seconds = std::strtoll(reply.c_str() + t + 2, nullptr, 10);
             return Status::kOk;
         }
     }
     // An old memcached (before 1.6) answers "ERROR": it has no way to tell a key's time to live.
-    return metaFailed(server, fmt::format("unexpected meta reply '{}' (memcached >= 1.6 is needed for TTL)", line));
+    return metaFailed(server, fmt::format("unexpected meta reply '{}' (memcached >= 1.6 is needed for TTL)", reply));
+}
+
+// `lru_crawler metadump all` lists every item as "key=<uri-encoded> exp=... la=... ..." lines,
+// then END. The dump of a large cache is large: it gets a minute, not the command timeout.
+Status LibmemcachedStore::keys(std::vector<std::string>& out) {
+    for (const auto& s : cfg_.servers) {
+        std::string server;
+        int fd = metaFd(s.host, s.port, server);
+        if (fd < 0) return Status::kError;
+        std::string failure;
+        bool ok = metaExchange(fd, server, "lru_crawler metadump all\r\n", std::max<std::chrono::milliseconds>(cfg_.timeout, std::chrono::minutes(1)),
+                               [&](std::string_view line) {
+                                   if (line == "END") return true;
+                                   if (!line.starts_with("key=")) {
+                                       failure.assign(line);
+                                       return true;
+                                   }
+                                   line.remove_prefix(4);
+                                   line = line.substr(0, line.find(' '));
+                                   std::string key;
+                                   for (size_t i = 0; i < line.size(); ++i) {
+                                       int hi, lo;
+                                       if (line[i] == '%' && i + 2 < line.size() && (hi = hexDigit(line[i + 1])) >= 0 &&
+                                           (lo = hexDigit(line[i + 2])) >= 0) {
+                                           key.push_back(static_cast<char>(hi * 16 + lo));
+                                           i += 2;
+                                       } else {
+                                           key.push_back(line[i]);
+                                       }
+                                   }
+                                   out.push_back(std::move(key));
+                                   return false;
+                               });
+        if (!ok) return Status::kError;
+        if (!failure.empty()) {
+            error_ = fmt::format("{}: lru_crawler metadump: {}", server, failure);
+            return Status::kError;
+        }
+    }
+    return Status::kOk;
 }
 
 }  // namespace laminar::backend::memcached

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include <chrono>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -35,11 +37,17 @@ public:
     Status ttl(std::string_view key, long long& seconds) override;
     Status flush() override;
     Status ping() override;
+    Status keys(std::vector<std::string>& out) override;
     std::string error() const override { return error_; }
 
 private:
     Status status(int rc);
     int metaConnection(const std::string& host, int port);
+    // The meta connection to host:port (opened on first use), or -1.
+    int metaFd(const std::string& host, int port, std::string& server);
+    // Sends `request` and reads until a line for which `last(line)` is true; false on failure.
+    bool metaExchange(int fd, const std::string& server, const std::string& request, std::chrono::milliseconds timeout,
+                      const std::function<bool(std::string_view line)>& last);
     Status metaFailed(const std::string& server, std::string why);
 
     config::BackendConfig cfg_;

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -124,6 +125,10 @@ public:
         return Status::kOk;
     }
     Status ping() override { return down ? Status::kError : Status::kOk; }
+    Status keys(std::vector<std::string>& out) override {
+        for (const auto& [k, e] : items) out.push_back(k);
+        return down ? Status::kError : Status::kOk;
+    }
     std::string error() const override { return "CONNECTION FAILURE(Connection refused), host: 127.0.0.1:11211"; }
 
 private:
@@ -326,6 +331,36 @@ TEST_F(TranslatorTest, BatchesAnswerAsTheirCommandsWould) {
     gets = tr.getMany(keys);
     EXPECT_TRUE(gets[0].failed);
     EXPECT_EQ(gets[0].reply.rfind("-ERR laminar: backend 'mc' unavailable", 0), 0u);
+}
+
+TEST_F(TranslatorTest, ScanWalksEveryKeyOnce) {
+    for (int i = 0; i < 25; ++i) run({"SET", "k:" + std::to_string(i), "v"});
+    run({"SET", "other", "v"});
+    Translator hashed(store, {"mc", true, 1 << 20}, [this] { return now_ms; });
+    std::vector<std::string_view> set = {"SET", "a b", "v"};
+    hashed.execute(set);  // stored under a digest: not listable by its name
+    std::set<std::string> seen;
+    std::string cursor = "0";
+    int pages = 0;
+    do {
+        std::vector<std::string_view> argv = {"SCAN", cursor, "MATCH", "k:*", "COUNT", "7"};
+        auto r = tr.execute(argv).reply;
+        // *2\r\n$N\r\n<cursor>\r\n*M\r\n...
+        size_t p = r.find("\r\n", 4);
+        size_t start = r.find("\r\n", p + 2);
+        cursor = r.substr(p + 2, start - p - 2);
+        for (size_t q = r.find("$", start); q != std::string::npos; q = r.find("$", q + 1)) {
+            size_t e = r.find("\r\n", q);
+            size_t len = std::stoul(r.substr(q + 1, e - q - 1));
+            seen.insert(r.substr(e + 2, len));
+            q = e + 2 + len;
+        }
+        ASSERT_LT(++pages, 10);
+    } while (cursor != "0");
+    EXPECT_EQ(seen.size(), 25u);
+    EXPECT_EQ(seen.count("other"), 0u);
+    EXPECT_EQ(run({"SCAN", "12345"}), "-ERR invalid cursor\r\n");
+    EXPECT_EQ(run({"SCAN", "0", "COUNT"}), "-ERR syntax error\r\n");
 }
 
 TEST_F(TranslatorTest, UnsupportedCommandsNameTheCommandAndBackend) {
