@@ -5,6 +5,9 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
+
+#include "resp/numbers.h"
+#include "resp/writer.h"
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -250,12 +253,80 @@ std::string Server::statusText(Worker& from) const {
             bool open = std::atomic_ref<bool>(r.barrier_open).load();
             out += fmt::format("    flip barrier: {}\n", open ? "drained" : "waiting for the old copy direction");
         }
+        {
+            std::lock_guard lock(backfill_mu_);
+            if (auto it = backfills_.find(r.name); it != backfills_.end()) out += "    backfill: " + it->second->status() + "\n";
+        }
         std::string counters;
         for (const auto& [name, value] : r.stats->values())
             if (value) counters += fmt::format(" {}={}", name, value);
         if (!counters.empty()) out += "    counters:" + counters + "\n";
     }
     return out;
+}
+
+}  // namespace laminar::net
+
+namespace laminar::net {
+
+std::string Server::backfillCommand(Worker& from, std::span<const std::string_view> argv) {
+    auto error = [](std::string_view msg) {
+        std::string out;
+        resp::appendError(out, msg);
+        return out;
+    };
+    auto upper = [](std::string_view s) {
+        std::string u(s);
+        for (auto& c : u) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        return u;
+    };
+    static const char* kUsage = "ERR laminar: use LAMINAR BACKFILL START <route> [RATE keys/s] [MATCH glob], LAMINAR BACKFILL STATUS [route] or LAMINAR BACKFILL STOP <route>";
+    if (argv.size() < 3) return error(kUsage);
+    std::string sub = upper(argv[2]);
+    std::lock_guard lock(backfill_mu_);
+    if (sub == "STATUS") {
+        std::string text;
+        for (const auto& [route, b] : backfills_)
+            if (argv.size() < 4 || route == argv[3]) text += route + ": " + b->status() + "\n";
+        if (argv.size() >= 4 && text.empty()) return error(fmt::format("ERR laminar: no backfill of route '{}' has run", argv[3]));
+        std::string out;
+        resp::appendBulk(out, text.empty() ? "no backfill has run\n" : text);
+        return out;
+    }
+    if (argv.size() < 4) return error(kUsage);
+    std::string route(argv[3]);
+    auto it = backfills_.find(route);
+    if (sub == "STOP") {
+        if (it == backfills_.end() || !it->second->running()) return error(fmt::format("ERR laminar: no backfill of route '{}' is running", route));
+        it->second->stop();
+        return "+OK\r\n";
+    }
+    if (sub != "START") return error(kUsage);
+    policy::Backfill::Options opt;
+    opt.route = route;
+    for (size_t i = 4; i < argv.size(); i += 2) {
+        std::string key = upper(argv[i]);
+        if (i + 1 >= argv.size()) return error(kUsage);
+        long long n = 0;
+        if (key == "RATE" && resp::parseLongLong(argv[i + 1].data(), argv[i + 1].size(), n) && n > 0) opt.rate = static_cast<uint64_t>(n);
+        else if (key == "MATCH") opt.match = std::string(argv[i + 1]);
+        else return error(kUsage);
+    }
+    if (it != backfills_.end() && it->second->running())
+        return error(fmt::format("ERR laminar: a backfill of route '{}' is already running; LAMINAR BACKFILL STOP {} first", route, route));
+    // Checked here to answer at once; the backfill checks again on every batch (a reload may change the route).
+    const auto& routes = from.snapshot()->routes();
+    auto r = std::find_if(routes.begin(), routes.end(), [&](const policy::Route& x) { return x.name == route; });
+    if (r == routes.end()) return error(fmt::format("ERR laminar: no route '{}'", route));
+    policy::SyncTask task;
+    std::string why;
+    if (!r->strategy->backfillTask(task, why)) return error(fmt::format("ERR laminar: route '{}' cannot be backfilled: {}", route, why));
+    Worker* host = workers_[0].get();
+    auto b = std::make_shared<policy::Backfill>(opt, *host, *sync_, [host] { return host->snapshot(); });
+    backfills_[route] = b;
+    b->start();
+    log()->info("backfill of route '{}' started at {} keys/s{}", route, opt.rate, opt.match.empty() ? "" : " matching " + opt.match);
+    return "+OK\r\n";
 }
 
 }  // namespace laminar::net

@@ -10,6 +10,8 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
+#include <span>
 #include <mutex>
 #include <memory>
 #include <string>
@@ -18,6 +20,7 @@
 #include "config/config.h"
 #include "net/client_registry.h"
 #include "net/worker.h"
+#include "policy/backfill.h"
 #include "policy/router.h"
 #include "policy/sync_engine.h"
 
@@ -60,6 +63,9 @@ public:
     std::string infoSection(Worker& from) const;
     // LAMINAR STATUS, for a person reading redis-cli.
     std::string statusText(Worker& from) const;
+    // LAMINAR BACKFILL START <route> [RATE keys/s] [MATCH glob] | STATUS [route] | STOP <route>:
+    // the RESP reply.
+    std::string backfillCommand(Worker& from, std::span<const std::string_view> argv);
 
 private:
     void accept();
@@ -78,6 +84,8 @@ private:
     std::vector<std::unique_ptr<Worker>> workers_;
     ClientRegistry registry_;
     std::unique_ptr<policy::SyncEngine> sync_;
+    mutable std::mutex backfill_mu_;
+    std::map<std::string, std::shared_ptr<policy::Backfill>> backfills_;  // by route, the latest of each
     mutable std::mutex reload_mu_;  // guards last_reload_error_, which clients read
     size_t next_worker_ = 0;
     bool shutting_down_ = false;

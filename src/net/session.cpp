@@ -1227,7 +1227,11 @@ Session::Outcome Session::cmdLaminar(std::span<const std::string_view> argv) {
         });
         return Outcome::kDone;
     }
-    replyError("ERR laminar: unknown subcommand; use LAMINAR STATUS, LAMINAR ROUTE <command> <args...> or LAMINAR RELOAD");
+    if (iequals(sub, "BACKFILL")) {
+        reply(worker_.server().backfillCommand(worker_, argv));
+        return Outcome::kDone;
+    }
+    replyError("ERR laminar: unknown subcommand; use LAMINAR STATUS, LAMINAR ROUTE <command> <args...>, LAMINAR RELOAD or LAMINAR BACKFILL");
     return Outcome::kDone;
 }
 

@@ -85,6 +85,19 @@ std::string DualWrite::describe() const {
            (reads_secondary_ ? ", reads=secondary" : "") + ")";
 }
 
+bool DualWrite::backfillTask(SyncTask& task, std::string& why) const {
+    if (mode_ == Mode::kCommand) {
+        // Plain overwrites reach the secondary without the sync engine: a backfill copy read
+        // before one of them could land after it.
+        why = "mode: command writes the secondary without the sync engine; a backfill needs mode: sync (the default)";
+        return false;
+    }
+    task.from = primary_.get();
+    task.to = secondary_.get();
+    task.pair = pair_;
+    return true;
+}
+
 void DualWrite::syncPairs(std::vector<std::pair<int, int>>& out) const {
     out.emplace_back(primary_->pinTarget(), secondary_->pinTarget());
 }

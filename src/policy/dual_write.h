@@ -34,6 +34,7 @@ public:
     void targets(const Request& req, const Context& ctx, bool write, std::vector<int>& out) const override;
     std::string describe() const override;
     void syncPairs(std::vector<std::pair<int, int>>& out) const override;
+    bool backfillTask(SyncTask& task, std::string& why) const override;
     void afterPinnedWrite(std::string_view key, Context& ctx) const override;
     // "old>new": the sync engine's counter for this direction.
     const std::string& pairName() const { return pair_; }

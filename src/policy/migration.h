@@ -28,6 +28,11 @@ public:
     }
     std::string describe() const override { return "migration(phase=" + phase_ + ") = " + inner_->describe(); }
     void syncPairs(std::vector<std::pair<int, int>>& out) const override { inner_->syncPairs(out); }
+    bool backfillTask(SyncTask& task, std::string& why) const override {
+        if (inner_->backfillTask(task, why)) return true;
+        why = "phase " + describe() + " does not write both sides; backfill in dual_write_read_old or dual_write_read_new";
+        return false;
+    }
     void afterPinnedWrite(std::string_view key, Context& ctx) const override { inner_->afterPinnedWrite(key, ctx); }
     bool serializes(const Request& req) const override { return inner_->serializes(req); }
     const std::string& phase() const { return phase_; }

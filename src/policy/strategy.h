@@ -21,6 +21,7 @@ class Health;
 class SyncEngine;
 class Snapshot;
 struct RouteStats;
+struct SyncTask;
 
 // One client command as a strategy sees it.
 struct Request {
@@ -87,6 +88,13 @@ public:
     // Strategies that write through the sync engine, for the flip barrier: the (primary,
     // secondary) backend pairs whose keys it keeps in step. Most have none.
     virtual void syncPairs(std::vector<std::pair<int, int>>& out) const { (void)out; }
+    // For LAMINAR BACKFILL: the copy direction (from, to, pair) a backfill of this route feeds to
+    // the sync engine. False, with why, for strategies that have none.
+    virtual bool backfillTask(SyncTask& task, std::string& why) const {
+        (void)task;
+        why = "its strategy is " + describe() + ", not a dual write";
+        return false;
+    }
     // A write on `key` was applied through a client's dedicated connection (inside MULTI/EXEC, or a
     // blocking write), bypassing execute(): strategies that keep another side in step catch up
     // here. Called on the client's thread once the write's reply (EXEC's) has arrived.

@@ -1,0 +1,222 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "policy/backfill.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "admin/logging.h"
+#include "policy/clock.h"
+#include "policy/owned_command.h"
+#include "policy/route_stats.h"
+#include "policy/router.h"
+#include "resp/reply_view.h"
+
+namespace laminar::policy {
+namespace {
+
+constexpr int64_t kMaxPending = 10000;  // engine queue depth above which the scan waits
+constexpr int kMaxScanFailures = 10;
+
+std::shared_ptr<spdlog::logger> log() {
+    static auto l = admin::logger("backfill");
+    return l;
+}
+
+// Reads "*2 $cursor *N $key..." (a SCAN reply). False when it is anything else.
+class ScanReply {
+public:
+    explicit ScanReply(std::string_view raw) : raw_(raw) {}
+    bool parse(std::string& cursor, std::vector<std::string>& keys) {
+        long long n;
+        std::string_view c;
+        if (!header('*', n) || n != 2 || !bulk(c)) return false;
+        cursor.assign(c);
+        if (!header('*', n) || n < 0) return false;
+        for (long long i = 0; i < n; ++i) {
+            std::string_view k;
+            if (!bulk(k)) return false;
+            keys.emplace_back(k);
+        }
+        return true;
+    }
+
+private:
+    bool header(char type, long long& n) {
+        if (pos_ >= raw_.size() || raw_[pos_] != type) return false;
+        auto eol = raw_.find("\r\n", pos_);
+        if (eol == std::string_view::npos || !resp::parseLongLong(raw_.data() + pos_ + 1, eol - pos_ - 1, n)) return false;
+        pos_ = eol + 2;
+        return true;
+    }
+    bool bulk(std::string_view& out) {
+        long long n;
+        if (!header('$', n) || n < 0 || pos_ + static_cast<size_t>(n) + 2 > raw_.size()) return false;
+        out = raw_.substr(pos_, static_cast<size_t>(n));
+        pos_ += static_cast<size_t>(n) + 2;
+        return true;
+    }
+    std::string_view raw_;
+    size_t pos_ = 0;
+};
+
+struct ScanSink final : backend::ReplySink {
+    std::shared_ptr<Backfill> owner;
+    std::function<void(std::string_view, bool)> done;
+    void complete(std::string_view raw, bool failed) override {
+        done(raw, failed);
+        delete this;
+    }
+};
+
+}  // namespace
+
+Backfill::Backfill(Options options, SyncHost& host, SyncEngine& engine, std::function<std::shared_ptr<const Snapshot>()> snapshot)
+    : opt_(std::move(options)), host_(host), engine_(engine), snapshot_(std::move(snapshot)) {
+    if (opt_.rate == 0) opt_.rate = 1;
+}
+
+void Backfill::start() {
+    {
+        std::lock_guard lock(mu_);
+        started_ = std::chrono::steady_clock::now();
+    }
+    host_.post([self = shared_from_this()] { self->scanNext(); });
+}
+
+void Backfill::stop() {
+    std::lock_guard lock(mu_);
+    if (state_ == State::kRunning || state_ == State::kDraining) {
+        state_ = State::kStopped;
+        ended_ = std::chrono::steady_clock::now();
+        log()->info("backfill of route '{}' stopped after {} keys", opt_.route, scanned_);
+    }
+}
+
+bool Backfill::running() const {
+    std::lock_guard lock(mu_);
+    return state_ == State::kRunning || state_ == State::kDraining;
+}
+
+bool Backfill::resolve(SyncTask& task, std::string& why) {
+    auto snap = snapshot_();
+    for (const auto& r : snap->routes()) {
+        if (r.name != opt_.route) continue;
+        if (!r.strategy->backfillTask(task, why)) {
+            why = fmt::format("route '{}' cannot be backfilled: {}", r.name, why);
+            return false;
+        }
+        task.snapshot = snap;
+        task.stats = r.stats.get();
+        return true;
+    }
+    why = fmt::format("route '{}' is no longer in the configuration", opt_.route);
+    return false;
+}
+
+void Backfill::finish(State state, std::string why) {
+    std::lock_guard lock(mu_);
+    if (state_ == State::kStopped) return;
+    state_ = state;
+    why_ = std::move(why);
+    ended_ = std::chrono::steady_clock::now();
+    if (state == State::kDone) log()->info("backfill of route '{}' done: {} keys", opt_.route, scanned_);
+    else log()->error("backfill of route '{}' failed after {} keys: {}", opt_.route, scanned_, why_);
+}
+
+void Backfill::scanNext() {
+    if (!running()) return;
+    SyncTask task;
+    std::string why;
+    if (!resolve(task, why)) return finish(State::kFailed, why);
+    if (engine_.pending(task.pair) > kMaxPending) {  // let the engine catch up
+        host_.postAfter(std::chrono::milliseconds(50), [self = shared_from_this()] { self->scanNext(); });
+        return;
+    }
+    std::string match = opt_.match;
+    if (match.empty()) {
+        for (const auto& r : task.snapshot->routes())
+            if (r.name == opt_.route && r.key_globs.size() == 1) match = r.key_globs[0];
+    }
+    std::string cursor;
+    {
+        std::lock_guard lock(mu_);
+        cursor = cursor_;
+        pair_ = task.pair;
+    }
+    std::vector<std::string> words = {"SCAN", cursor, "COUNT", std::to_string(opt_.batch)};
+    if (!match.empty()) words.insert(words.end(), {"MATCH", match});
+    OwnedCommand scan(std::move(words));
+    auto* sink = new ScanSink;
+    auto self = shared_from_this();
+    sink->done = [self, task](std::string_view raw, bool failed) {
+        if (!self->running()) return;
+        self->onScan(task, raw, failed);
+    };
+    Context ctx{host_.background(), host_.background(), SystemClock::instance(), *task.snapshot, &engine_, nullptr, task.stats};
+    task.from->execute(scan.request(), sink, ctx);
+}
+
+void Backfill::onScan(const SyncTask& task, std::string_view raw, bool failed) {
+    std::string next;
+    std::vector<std::string> keys;
+    if (failed || resp::isError(raw) || !ScanReply(raw).parse(next, keys)) {
+        int failures;
+        {
+            std::lock_guard lock(mu_);
+            failures = ++scan_failures_;
+        }
+        std::string why(raw.substr(0, std::min<size_t>(raw.size(), 200)));
+        while (!why.empty() && (why.back() == '\n' || why.back() == '\r')) why.pop_back();
+        if (failures >= kMaxScanFailures) return finish(State::kFailed, "SCAN on the primary failed: " + why);
+        log()->warn("backfill of route '{}': SCAN failed ({}), retrying", opt_.route, why);
+        host_.postAfter(std::chrono::milliseconds(200 * failures), [self = shared_from_this()] { self->scanNext(); });
+        return;
+    }
+    // Only the keys this route owns: another route's keys follow that route's strategy.
+    static const std::vector<std::string_view> kSet = {"set", "k", "v"};
+    static const resp::CommandInfo* set = resp::lookupCommand(kSet);
+    uint64_t marked = 0;
+    for (const auto& k : keys) {
+        const Route* r = task.snapshot->routeForKey(*set, k);
+        if (!r || r->name != opt_.route) continue;
+        engine_.markDirty(task, k);
+        ++marked;
+    }
+    {
+        std::lock_guard lock(mu_);
+        scanned_ += keys.size();
+        queued_ += marked;
+        cursor_ = next;
+        scan_failures_ = 0;
+        if (next == "0" && state_ == State::kRunning) state_ = State::kDraining;
+    }
+    if (next == "0") return drain();
+    auto delay = std::chrono::milliseconds(keys.size() * 1000 / opt_.rate);
+    host_.postAfter(delay, [self = shared_from_this()] { self->scanNext(); });
+}
+
+// Every key is queued: done once the engine has copied them (nothing pending for the pair).
+void Backfill::drain() {
+    if (!running()) return;
+    std::string pair;
+    {
+        std::lock_guard lock(mu_);
+        pair = pair_;
+    }
+    if (engine_.pending(pair) == 0) return finish(State::kDone);
+    host_.postAfter(std::chrono::milliseconds(100), [self = shared_from_this()] { self->drain(); });
+}
+
+std::string Backfill::status() const {
+    std::lock_guard lock(mu_);
+    auto end = state_ == State::kRunning || state_ == State::kDraining ? std::chrono::steady_clock::now() : ended_;
+    double secs = std::chrono::duration<double>(end - started_).count();
+    static const char* kNames[] = {"running", "draining", "done", "stopped", "failed"};
+    std::string out = fmt::format("{}: {} keys scanned, {} queued for copy, {} pending ({}), {:.0f} keys/s, {:.1f} s",
+                                  kNames[static_cast<int>(state_)], scanned_, queued_, pair_.empty() ? 0 : engine_.pending(pair_),
+                                  pair_.empty() ? "-" : pair_, secs > 0 ? static_cast<double>(scanned_) / secs : 0.0, secs);
+    if (!why_.empty()) out += ": " + why_;
+    return out;
+}
+
+}  // namespace laminar::policy

@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "policy/sync_engine.h"
+
+namespace laminar::policy {
+
+class Snapshot;
+
+// The online backfill of one route in a dual-write phase (consistency.md's "synchronize"): SCAN
+// the primary and mark every key the route owns dirty in the sync engine, at a rate limit. The
+// engine copies each key's state as it is when the copy runs (or deletes it on the secondary when
+// it is gone), one key at a time, so a key written or deleted through the proxy meanwhile ends
+// identical on both sides: the backfill never writes a value it read earlier.
+//
+// Runs on one I/O thread (`host`); start(), stop() and status() may be called from any thread.
+class Backfill : public std::enable_shared_from_this<Backfill> {
+public:
+    struct Options {
+        std::string route;
+        uint64_t rate = 1000;  // keys per second
+        std::string match;     // SCAN MATCH; empty: the route's own glob when it has exactly one
+        size_t batch = 100;    // SCAN COUNT
+    };
+    // `snapshot` returns the host thread's current snapshot (called on the host thread).
+    Backfill(Options options, SyncHost& host, SyncEngine& engine, std::function<std::shared_ptr<const Snapshot>()> snapshot);
+
+    void start();
+    void stop();
+    bool running() const;
+    // "running: 1200 keys scanned, 1200 queued, 35 pending, 980 keys/s, 12 s" or "done: ..." / "failed: why".
+    std::string status() const;
+    const std::string& route() const { return opt_.route; }
+
+private:
+    enum class State { kRunning, kDraining, kDone, kStopped, kFailed };
+    void scanNext();
+    void onScan(const SyncTask& task, std::string_view raw, bool failed);
+    void drain();
+    void finish(State state, std::string why = {});
+    // The route's copy direction in the current snapshot, or false with `why`.
+    bool resolve(SyncTask& task, std::string& why);
+
+    Options opt_;
+    SyncHost& host_;
+    SyncEngine& engine_;
+    std::function<std::shared_ptr<const Snapshot>()> snapshot_;
+
+    mutable std::mutex mu_;  // guards what status() reads
+    State state_ = State::kRunning;
+    std::string why_;
+    std::string pair_;
+    uint64_t scanned_ = 0, queued_ = 0;
+    int scan_failures_ = 0;
+    std::chrono::steady_clock::time_point started_, ended_;
+    std::string cursor_ = "0";
+};
+
+}  // namespace laminar::policy
