@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# Quick start: install what is missing, build (Release), start a local redis-server for every
-# loopback backend of the config that is not up, and run laminar in the foreground.
+# Quick start: install what is missing, build (Release), start a local redis-server (or memcached)
+# for every loopback backend of the config that is not up, and run laminar in the foreground.
 #   scripts/run.sh [CONFIG]        (default: config/laminar.yaml)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -22,7 +22,6 @@ trap cleanup EXIT
 port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
 while read -r name type host port; do
-    [[ $type == redis ]] || continue
     [[ $host == 127.* || $host == localhost || $host == ::1 ]] || continue
     if port_open "$host" "$port"; then
         log "backend '$name' is up at $host:$port"
@@ -30,8 +29,15 @@ while read -r name type host port; do
     fi
     dir=$ROOT/build/run/$name
     mkdir -p "$dir"
-    log "starting redis-server for backend '$name' on $host:$port (data in $dir)"
-    redis-server --bind "$host" --port "$port" --dir "$dir" --save "" --appendonly no --daemonize no >"$dir/redis.log" 2>&1 &
+    if [[ $type == memcached ]]; then
+        log "starting memcached for backend '$name' on $host:$port"
+        user=()
+        ((EUID == 0)) && user=(-u root)  # memcached refuses to run as root otherwise
+        memcached -l "$host" -p "$port" -U 0 -m 64 "${user[@]}" >"$dir/memcached.log" 2>&1 &
+    else
+        log "starting redis-server for backend '$name' on $host:$port (data in $dir)"
+        redis-server --bind "$host" --port "$port" --dir "$dir" --save "" --appendonly no --daemonize no >"$dir/redis.log" 2>&1 &
+    fi
     STARTED+=($!)
     for _ in $(seq 50); do port_open "$host" "$port" && break; sleep 0.1; done
 done < <("$BIN" --list-backends "$CONFIG")

@@ -4,6 +4,8 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <iostream>
 
@@ -11,6 +13,13 @@
 #include "config/config.h"
 #include "net/server.h"
 #include "policy/router.h"
+#include "tools/copy.h"
+#include "tools/verify.h"
+
+namespace {
+std::atomic<bool> g_stop{false};
+extern "C" void onInterrupt(int) { g_stop.store(true); }
+}  // namespace
 
 int main(int argc, char** argv) {
     CLI::App app{"laminar: a Redis-protocol migration proxy"};
@@ -20,9 +29,50 @@ int main(int argc, char** argv) {
     bool version = false;
     app.add_option("-c,--config", config_path, "run the daemon with this configuration file");
     app.add_option("--check-config", check_path, "validate a configuration file and exit");
-    app.add_option("--list-backends", list_path, "print 'name type host port' for each backend of a config (for scripts)");
+    app.add_option("--list-backends", list_path, "print 'name type host port' for each backend (each memcached server) of a config, for scripts");
     app.add_flag("-v,--version", version, "print the version and exit");
+
+    laminar::tools::CopyOptions copy;
+    std::string copy_config, copy_mode = "skip-existing";
+    auto* copy_cmd = app.add_subcommand("copy", "copy keys from one backend to another (SCAN, DUMP + PTTL, RESTORE)");
+    copy_cmd->add_option("-c,--config", copy_config, "configuration naming the backends")->required();
+    copy_cmd->add_option("--from", copy.from, "source backend")->required();
+    copy_cmd->add_option("--to", copy.to, "target backend")->required();
+    copy_cmd->add_option("--match", copy.match, "only keys matching this glob");
+    copy_cmd->add_option("--mode", copy_mode, "skip-existing (never overwrite a key the target has) or overwrite")
+        ->check(CLI::IsMember({"skip-existing", "overwrite"}));
+    copy_cmd->add_option("--rate", copy.rate, "at most this many keys per second (0 = no limit)");
+    copy_cmd->add_option("--checkpoint", copy.checkpoint, "save progress here and resume from it");
+
+    laminar::tools::VerifyOptions verify;
+    std::string verify_config;
+    double ttl_tolerance = 2.0;
+    auto* verify_cmd = app.add_subcommand("verify", "compare keys of two backends: type, value and TTL");
+    verify_cmd->add_option("-c,--config", verify_config, "configuration naming the backends")->required();
+    verify_cmd->add_option("--a", verify.a, "one backend")->required();
+    verify_cmd->add_option("--b", verify.b, "the other backend")->required();
+    verify_cmd->add_option("--match", verify.match, "only keys matching this glob");
+    verify_cmd->add_option("--sample", verify.sample, "compare this many random keys of --a (default: all, both ways)");
+    verify_cmd->add_option("--ttl-tolerance", ttl_tolerance, "seconds two TTLs may differ by (default 2)");
+    verify_cmd->add_option("--examples", verify.examples, "differences to print (default 10)");
     CLI11_PARSE(app, argc, argv);
+
+    if (*copy_cmd || *verify_cmd) {
+        try {
+            auto cfg = laminar::config::loadFile(*copy_cmd ? copy_config : verify_config);
+            if (*verify_cmd) {
+                verify.ttl_tolerance_ms = static_cast<long long>(ttl_tolerance * 1000);
+                return laminar::tools::runVerify(cfg, verify, std::cout, std::cerr);
+            }
+            copy.overwrite = copy_mode == "overwrite";
+            std::signal(SIGINT, onInterrupt);
+            std::signal(SIGTERM, onInterrupt);
+            return laminar::tools::runCopy(cfg, copy, std::cout, std::cerr, g_stop);
+        } catch (const std::exception& e) {
+            std::cerr << e.what() << "\n";
+            return laminar::tools::kUsage;
+        }
+    }
 
     if (version) {
         std::cout << "laminar " << LAMINAR_VERSION << "\n";
@@ -40,8 +90,12 @@ int main(int argc, char** argv) {
     }
     if (!list_path.empty()) {
         try {
-            for (const auto& b : laminar::config::loadFile(list_path).backends)
-                std::cout << b.name << " redis " << b.address.host << " " << b.address.port << "\n";
+            for (const auto& b : laminar::config::loadFile(list_path).backends) {
+                if (b.type == laminar::config::BackendConfig::Type::kRedis)
+                    std::cout << b.name << " redis " << b.address.host << " " << b.address.port << "\n";
+                else
+                    for (const auto& s : b.servers) std::cout << b.name << " memcached " << s.host << " " << s.port << "\n";
+            }
             return 0;
         } catch (const std::exception& e) {
             std::cerr << e.what() << "\n";

@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+
+namespace laminar::tools {
+
+// One reply, parsed (the command-line tools look inside replies; the daemon never does this).
+struct Value {
+    enum class Kind { kNil, kStatus, kString, kInteger, kError, kArray };
+    Kind kind = Kind::kNil;
+    std::string str;  // status, string, error text
+    long long integer = 0;
+    std::vector<Value> elems;
+
+    bool isError() const { return kind == Kind::kError; }
+    bool isNil() const { return kind == Kind::kNil; }
+};
+
+// The backend could not be reached or stopped answering: the tools stop (exit 3).
+class Unreachable : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// A synchronous connection to one configured backend, for `laminar copy` and `laminar verify`:
+// Redis through hiredis, memcached through the same translation the daemon uses, so both answer
+// the same commands (SCAN, TYPE, GET, DUMP, PTTL, RESTORE...).
+class BlockingClient {
+public:
+    // Throws Unreachable when it cannot connect.
+    static std::unique_ptr<BlockingClient> open(const config::BackendConfig& cfg);
+    virtual ~BlockingClient() = default;
+    // Throws Unreachable on a connection failure; Redis errors come back as kError values.
+    virtual Value call(const std::vector<std::string>& argv) = 0;
+    // Several commands, pipelined where the backend allows it; one reply each, in order.
+    virtual std::vector<Value> callMany(const std::vector<std::vector<std::string>>& commands);
+    const std::string& name() const { return name_; }
+
+protected:
+    std::string name_;
+};
+
+// Parses one RESP reply starting at raw[pos]; advances pos. A malformed reply parses as an error.
+Value parseReply(std::string_view raw, size_t& pos);
+
+}  // namespace laminar::tools
