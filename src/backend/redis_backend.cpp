@@ -1,10 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "backend/redis_backend.h"
+#include "admin/logging.h"
+
+#include <spdlog/spdlog.h>
 
 namespace laminar::backend {
 namespace {
 constexpr size_t kMaxIdleDedicated = 16;  // per thread and backend
+
+std::shared_ptr<spdlog::logger> log() {
+    static auto l = admin::logger("backend");
+    return l;
 }
+}  // namespace
 
 RedisBackend::RedisBackend(boost::asio::io_context& ioc, net::Poller& poller, const config::BackendConfig& cfg)
     : ioc_(ioc), poller_(poller), cfg_(cfg), cell_(HealthBoard::instance().cell(cfg.name)) {
@@ -17,11 +25,13 @@ RedisBackend::RedisBackend(boost::asio::io_context& ioc, net::Poller& poller, co
     }
 }
 
-void RedisBackend::connectionChanged() {
+void RedisBackend::connectionChanged(std::string_view error) {
     bool up = anySharedUp();
     if (up == counted_up_) return;
     counted_up_ = up;
-    cell_->up_threads.fetch_add(up ? 1 : -1);
+    int before = cell_->up_threads.fetch_add(up ? 1 : -1);
+    if (up && before == 0) log()->info("backend '{}' at {} is up", cfg_.name, cfg_.address.str());
+    if (!up && before == 1) log()->warn("backend '{}' at {} is down: {}", cfg_.name, cfg_.address.str(), error);
 }
 
 RedisBackend::~RedisBackend() {

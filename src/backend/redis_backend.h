@@ -17,6 +17,10 @@ namespace laminar::backend {
 // One backend as seen by one I/O thread: `connections` shared, multiplexed connections, plus a
 // pool of dedicated connections for clients in a stateful mode (MULTI, blocking, pub/sub, SELECT).
 // Owned by its thread: nothing here is locked.
+//
+// Its health cell counts the threads with a working shared connection; the thread that takes
+// that count to zero logs the backend down, the one that takes it back up logs it up, so each
+// transition is logged once, not once per thread and retry.
 class RedisBackend final : public RedisConnection::Observer {
 public:
     RedisBackend(boost::asio::io_context& ioc, net::Poller& poller, const config::BackendConfig& cfg);
@@ -41,7 +45,7 @@ public:
     }
 
     // RedisConnection::Observer
-    void connectionChanged() override;
+    void connectionChanged(std::string_view error) override;
     void replyLatency(uint32_t micros) override { latency_.add(micros); }
     void commandFailed() override { cell_->noteFailure(); }
     bool anySharedUp() const;
