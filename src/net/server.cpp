@@ -145,11 +145,13 @@ std::string Server::reload() {
     try {
         auto cfg = config::loadFile(path_);
         const auto& cur = snapshot_->config();
-        if (cfg.listen.str() != cur.listen.str() || cfg.threads != cur.threads || cfg.shutdown_timeout != cur.shutdown_timeout)
-            log()->warn("reload: listen, threads and shutdown_timeout are restart-only; their changes take effect at the next restart");
+        if (cfg.listen.str() != cur.listen.str() || cfg.threads != cur.threads || cfg.shutdown_timeout != cur.shutdown_timeout ||
+            cfg.admin.metrics != cur.admin.metrics)
+            log()->warn("reload: listen, threads, shutdown_timeout and admin.metrics are restart-only; their changes take effect at the next restart");
         cfg.listen = cur.listen;
         cfg.threads = cur.threads;
         cfg.shutdown_timeout = cur.shutdown_timeout;
+        cfg.admin = cur.admin;
         next = std::make_shared<const policy::Snapshot>(std::move(cfg), snapshot_->generation() + 1, snapshot_.get());
     } catch (const std::exception& e) {
         reloads_failed_.fetch_add(1, std::memory_order_relaxed);
