@@ -14,8 +14,9 @@ std::shared_ptr<spdlog::logger> log() {
 }
 }  // namespace
 
-RedisBackend::RedisBackend(boost::asio::io_context& ioc, net::Poller& poller, const config::BackendConfig& cfg)
-    : ioc_(ioc), poller_(poller), cfg_(cfg), cell_(HealthBoard::instance().cell(cfg.name)) {
+RedisBackend::RedisBackend(boost::asio::io_context& ioc, net::Poller& poller, const config::BackendConfig& cfg,
+                           admin::BackendCounters& counters)
+    : ioc_(ioc), poller_(poller), cfg_(cfg), cell_(HealthBoard::instance().cell(cfg.name)), counters_(counters) {
     cell_->known_threads.fetch_add(1);
     cell_->up_threads.fetch_add(1);
     for (int i = 0; i < cfg_.connections; ++i) {
@@ -26,6 +27,7 @@ RedisBackend::RedisBackend(boost::asio::io_context& ioc, net::Poller& poller, co
 }
 
 void RedisBackend::connectionChanged(std::string_view error) {
+    publishConnections();
     bool up = anySharedUp();
     if (up == counted_up_) return;
     counted_up_ = up;
@@ -34,12 +36,24 @@ void RedisBackend::connectionChanged(std::string_view error) {
     if (!up && before == 1) log()->warn("backend '{}' at {} is down: {}", cfg_.name, cfg_.address.str(), error);
 }
 
+void RedisBackend::publishConnections() {
+    int64_t shared = 0;
+    for (const auto& c : shared_) shared += c->state() == RedisConnection::State::kReady;
+    auto dedicated = static_cast<int64_t>(dedicated_in_use_ + idle_.size());
+    counters_.shared.add(shared - published_shared_);
+    counters_.dedicated.add(dedicated - published_dedicated_);
+    published_shared_ = shared;
+    published_dedicated_ = dedicated;
+}
+
 RedisBackend::~RedisBackend() {
     for (auto& c : shared_) c->setObserver(nullptr);
     if (counted_up_) cell_->up_threads.fetch_sub(1);
     cell_->known_threads.fetch_sub(1);
     for (auto& c : shared_) c->close("shutting down");
     for (auto& c : idle_) c->close("shutting down");
+    counters_.shared.add(-published_shared_);
+    counters_.dedicated.add(-published_dedicated_);
 }
 
 std::shared_ptr<RedisConnection> RedisBackend::acquireDedicated() {
@@ -49,12 +63,14 @@ std::shared_ptr<RedisConnection> RedisBackend::acquireDedicated() {
         idle_.pop_back();
         if (!conn->down()) {
             conn->setObserver(this);
+            publishConnections();
             return conn;
         }
     }
     auto conn = std::make_shared<RedisConnection>(ioc_, poller_, cfg_, true);
     conn->setObserver(this);
     conn->start();
+    publishConnections();
     return conn;
 }
 
@@ -64,9 +80,10 @@ void RedisBackend::releaseDedicated(std::shared_ptr<RedisConnection> conn, bool 
     conn->setObserver(nullptr);
     if (clean && !conn->down() && conn->pendingCount() == 0 && idle_.size() < kMaxIdleDedicated) {
         idle_.push_back(std::move(conn));
-        return;
+    } else {
+        conn->close("released");
     }
-    conn->close("released");
+    publishConnections();
 }
 
 bool RedisBackend::anySharedUp() const {

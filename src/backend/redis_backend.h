@@ -8,6 +8,7 @@
 #include <memory>
 #include <vector>
 
+#include "admin/thread_metrics.h"
 #include "backend/health.h"
 #include "backend/redis_connection.h"
 #include "config/config.h"
@@ -23,7 +24,8 @@ namespace laminar::backend {
 // transition is logged once, not once per thread and retry.
 class RedisBackend final : public RedisConnection::Observer {
 public:
-    RedisBackend(boost::asio::io_context& ioc, net::Poller& poller, const config::BackendConfig& cfg);
+    // `counters`: this thread's for this backend name; they must outlive the backend.
+    RedisBackend(boost::asio::io_context& ioc, net::Poller& poller, const config::BackendConfig& cfg, admin::BackendCounters& counters);
     ~RedisBackend();
 
     const config::BackendConfig& config() const { return cfg_; }
@@ -46,13 +48,19 @@ public:
 
     // RedisConnection::Observer
     void connectionChanged(std::string_view error) override;
-    void replyLatency(uint32_t micros) override { latency_.add(micros); }
+    void replyLatency(uint32_t micros) override {
+        latency_.add(micros);
+        counters_.latency.observe(micros);
+    }
     void commandFailed() override { cell_->noteFailure(); }
     bool anySharedUp() const;
     // No command waits on a shared connection and no client holds a dedicated one.
     bool idle() const;
 
 private:
+    // Moves this backend's share of the connection gauges to what it holds now.
+    void publishConnections();
+
     boost::asio::io_context& ioc_;
     net::Poller& poller_;
     config::BackendConfig cfg_;
@@ -62,6 +70,8 @@ private:
     std::shared_ptr<HealthCell> cell_;
     bool counted_up_ = true;  // optimistic until a connection fails
     LatencyRing latency_;
+    admin::BackendCounters& counters_;
+    int64_t published_shared_ = 0, published_dedicated_ = 0;
 };
 
 }  // namespace laminar::backend

@@ -199,11 +199,15 @@ void Server::pollDrain() {
 std::string Server::infoSection(Worker& from) const {
     auto snap = from.snapshot();
     const auto& cfg = snap->config();
-    uint64_t commands = 0, errors = 0, pinned = 0;
+    uint64_t commands = 0, errors = 0;
+    int64_t pinned = 0;
     for (const auto& w : workers_) {
-        commands += w->stats().commands.load(std::memory_order_relaxed);
-        errors += w->stats().errors.load(std::memory_order_relaxed);
-        pinned += w->stats().pinned.load(std::memory_order_relaxed);
+        const auto& stats = w->stats();
+        commands += stats.commands.value();
+        pinned += stats.pinned.value();
+        // laminar's own error replies: every kind but the backends' errors passed through.
+        for (size_t k = 0; k < admin::kErrorKinds; ++k)
+            if (static_cast<admin::ErrorKind>(k) != admin::ErrorKind::kBackendError) errors += stats.allErrors(static_cast<admin::ErrorKind>(k));
     }
     auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_).count();
     std::string out = fmt::format(

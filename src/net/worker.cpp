@@ -54,11 +54,12 @@ void Worker::setSnapshot(std::shared_ptr<const policy::Snapshot> snapshot) {
         std::shared_ptr<backend::RedisBackend> keep;
         for (const auto& b : backends_)
             if (b && b->config() == bc) keep = b;
-        next.push_back(keep ? keep : std::make_shared<backend::RedisBackend>(ioc_, poller_, bc));
+        next.push_back(keep ? keep : std::make_shared<backend::RedisBackend>(ioc_, poller_, bc, stats_.backend(bc.name)));
     }
     for (auto& b : backends_)
         if (std::find(next.begin(), next.end(), b) == next.end()) retired_.push_back(b);
     backends_.swap(next);
+    stats_.bindRoutes(*snapshot);
     snapshot_ = std::move(snapshot);
     installed_generation_.store(snapshot_->generation(), std::memory_order_release);
 }
