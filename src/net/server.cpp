@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "net/server.h"
 #include "admin/logging.h"
+#include "admin/metrics.h"
 
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/post.hpp>
@@ -20,6 +21,13 @@ namespace {
 std::shared_ptr<spdlog::logger> log() {
     static auto l = admin::logger("server");
     return l;
+}
+
+asio::ip::tcp::endpoint tcpEndpoint(const config::Endpoint& e, const char* what) {
+    error_code ec;
+    auto address = asio::ip::make_address(e.host == "localhost" ? std::string("127.0.0.1") : e.host, ec);
+    if (ec) throw std::system_error(ec, std::string(what) + " address '" + e.host + "'");
+    return {address, e.port};
 }
 }  // namespace
 
@@ -43,11 +51,9 @@ Server::~Server() {
 
 void Server::run() {
     const auto& cfg = snapshot_->config();
+    serveAdmin();  // first: once clients can connect, so can a scraper
     error_code ec;
-    auto host = cfg.listen.host == "localhost" ? std::string("127.0.0.1") : cfg.listen.host;
-    auto address = asio::ip::make_address(host, ec);
-    if (ec) throw std::system_error(ec, "listen address '" + cfg.listen.host + "'");
-    asio::ip::tcp::endpoint endpoint(address, cfg.listen.port);
+    auto endpoint = tcpEndpoint(cfg.listen, "listen");
     acceptor_.open(endpoint.protocol());
     acceptor_.set_option(asio::socket_base::reuse_address(true));
     acceptor_.bind(endpoint, ec);
@@ -70,6 +76,21 @@ void Server::run() {
     for (auto& w : workers_) w->ioc().stop();
     for (auto& w : workers_) w->join();
     log()->info("laminar stopped");
+}
+
+// admin.metrics: the HTTP endpoint, on this (the main) thread. Bound before any I/O thread starts,
+// so that a port in use fails the start as `listen` does.
+void Server::serveAdmin() {
+    const auto& metrics = snapshot_->config().admin.metrics;
+    if (!metrics) return;
+    admin::HttpServer::Handlers handlers{
+        .metrics = [this] { return admin::metricsText(*this); },
+        .unready = [this] { return admin::unreadiness(*this); },
+    };
+    admin_ = std::make_shared<admin::HttpServer>(ioc_, tcpEndpoint(*metrics, "admin.metrics"), std::move(handlers),
+                                                 admin::HttpServer::Limits{});
+    admin_->start();
+    log()->info("serving /metrics, /healthz and /readyz on http://{}", metrics->str());
 }
 
 void Server::accept() {
