@@ -10,7 +10,11 @@
 
 #include <atomic>
 #include <cmath>
+#include <fstream>
 #include <memory>
+#include <regex>
+#include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -278,6 +282,29 @@ TEST_F(MetricsTest, APortInUseFailsTheStartWithAMessage) {
     Laminar second(proxyConfig(redis_.port(), adminSection(metrics_)), false);
     EXPECT_EQ(second.process().wait(10s), 1);
     EXPECT_NE(second.log().find(cat("cannot serve admin.metrics on 127.0.0.1:", metrics_)), std::string::npos) << second.log();
+}
+
+// The dashboard shipped in config/ asks only for what /metrics has.
+TEST_F(MetricsTest, TheGrafanaDashboardUsesOnlyMetricsLaminarExposes) {
+    start();
+    std::ifstream in(std::string(LAMINAR_SOURCE_DIR) + "/config/grafana-dashboard.json");
+    std::stringstream text;
+    text << in.rdbuf();
+    ASSERT_FALSE(text.str().empty());
+    std::set<std::string> used;
+    std::regex name("laminar_[a-z0-9_]+");
+    auto body = text.str();
+    for (auto it = std::sregex_iterator(body.begin(), body.end(), name); it != std::sregex_iterator(); ++it) used.insert(it->str());
+    EXPECT_GE(used.size(), 10u);
+    auto s = now();
+    for (const auto& metric : used) {
+        bool exposed = s.types.count(metric) > 0;
+        for (const char* suffix : {"_bucket", "_sum", "_count"}) {
+            auto base = metric.substr(0, metric.size() - std::string(suffix).size());
+            if (metric.ends_with(suffix) && s.types.count(base) && s.types.at(base) == "histogram") exposed = true;
+        }
+        EXPECT_TRUE(exposed) << metric << " is in the dashboard but not in /metrics";
+    }
 }
 
 // Two backends: route counters, the sync engine, and readiness that looks at the catch-all only.
