@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <vector>
 
 #include "admin/prometheus.h"
 #include "admin/thread_metrics.h"
@@ -55,23 +56,28 @@ void clients(PrometheusWriter& w, const net::Server& server) {
     w.family("laminar_client_commands_total", Type::kCounter, "Commands received from clients, those laminar answers itself included.");
     w.sample({}, total(server, [](const ThreadMetrics& t) { return t.commands.value(); }));
 
-    // Per route (and strategy type), with the errors of commands that reached no route (malformed,
-    // unknown, refused before routing...) under route="" strategy="".
+    // Per route (and strategy type): its counters on every thread that has them, looked up once.
+    // Errors of commands that reached no route (malformed, unknown, refused before routing...)
+    // count under route="" strategy="".
     const auto& routes = server.snapshot().routes();
-    auto routeTotal = [&](const policy::Route& route, auto get) {
-        std::string strategy(route.strategy->type());
-        return total(server, [&](const ThreadMetrics& t) {
-            const auto* counters = t.findRoute(route.name, strategy);
-            return counters ? get(*counters) : uint64_t{0};
-        });
+    std::vector<std::vector<const RouteCounters*>> found(routes.size());
+    for (size_t r = 0; r < routes.size(); ++r) {
+        std::string strategy(routes[r].strategy->type());
+        for (size_t i = 0; i < server.workerCount(); ++i)
+            if (const auto* counters = server.worker(i).stats().findRoute(routes[r].name, strategy)) found[r].push_back(counters);
+    }
+    auto routeTotal = [&](size_t r, auto get) {
+        uint64_t n = 0;
+        for (const auto* counters : found[r]) n += get(*counters);
+        return n;
     };
     w.family("laminar_commands_total", Type::kCounter,
              "Commands routed, by route, its strategy type and command class (read, write, other); a multi-key command split "
              "per key counts once per key.");
-    for (const auto& route : routes) {
+    for (size_t r = 0; r < routes.size(); ++r) {
         for (size_t c = 0; c < kCommandClasses; ++c) {
-            auto n = routeTotal(route, [&](const RouteCounters& r) { return r.commands[c].value(); });
-            w.sample({{"route", route.name}, {"strategy", route.strategy->type()}, {"class", name(static_cast<CommandClass>(c))}}, n);
+            auto n = routeTotal(r, [&](const RouteCounters& rc) { return rc.commands[c].value(); });
+            w.sample({{"route", routes[r].name}, {"strategy", routes[r].strategy->type()}, {"class", name(static_cast<CommandClass>(c))}}, n);
         }
     }
     w.family("laminar_errors_total", Type::kCounter,
@@ -82,10 +88,10 @@ void clients(PrometheusWriter& w, const net::Server& server) {
         auto kind = static_cast<ErrorKind>(k);
         w.sample({{"route", ""}, {"strategy", ""}, {"kind", name(kind)}}, total(server, [&](const ThreadMetrics& t) { return t.unroutedErrors(kind); }));
     }
-    for (const auto& route : routes) {
+    for (size_t r = 0; r < routes.size(); ++r) {
         for (size_t k = 0; k < kErrorKinds; ++k) {
-            auto n = routeTotal(route, [&](const RouteCounters& r) { return r.errors[k].value(); });
-            w.sample({{"route", route.name}, {"strategy", route.strategy->type()}, {"kind", name(static_cast<ErrorKind>(k))}}, n);
+            auto n = routeTotal(r, [&](const RouteCounters& rc) { return rc.errors[k].value(); });
+            w.sample({{"route", routes[r].name}, {"strategy", routes[r].strategy->type()}, {"kind", name(static_cast<ErrorKind>(k))}}, n);
         }
     }
 }
