@@ -9,6 +9,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include <chrono>
 #include <exception>
 #include <optional>
 #include <string_view>
@@ -19,8 +20,16 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using boost::system::error_code;
 
+struct HttpServer::Shared {
+    Handlers handlers;
+    size_t clients = 0;  // connections open now
+};
+
 namespace {
 
+constexpr size_t kMaxHeader = 8 * 1024;  // and as much body
+constexpr std::chrono::seconds kTimeout{5};
+constexpr size_t kMaxClients = 32;
 constexpr std::string_view kText = "text/plain; charset=utf-8";
 constexpr std::string_view kPrometheus = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -29,16 +38,16 @@ constexpr std::string_view kPrometheus = "text/plain; version=0.0.4; charset=utf
 class Connection : public std::enable_shared_from_this<Connection> {
 public:
     Connection(asio::ip::tcp::socket socket, std::shared_ptr<HttpServer::Shared> shared)
-        : stream_(std::move(socket)), shared_(std::move(shared)), buffer_(shared_->limits.max_header) {
+        : stream_(std::move(socket)), shared_(std::move(shared)), buffer_(kMaxHeader) {
         ++shared_->clients;
     }
     ~Connection() { --shared_->clients; }
 
     void read() {
         parser_.emplace();
-        parser_->header_limit(static_cast<std::uint32_t>(shared_->limits.max_header));
-        parser_->body_limit(shared_->limits.max_header);  // read (and ignored) so that a POST gets its 405
-        stream_.expires_after(shared_->limits.timeout);
+        parser_->header_limit(static_cast<std::uint32_t>(kMaxHeader));
+        parser_->body_limit(kMaxHeader);  // read (and ignored) so that a POST gets its 405
+        stream_.expires_after(kTimeout);
         http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](const error_code& ec, size_t) { self->onRead(ec); });
     }
 
@@ -46,7 +55,7 @@ private:
     void onRead(const error_code& ec) {
         if (ec) {
             // The client left or was too slow: nothing to answer. Anything else it sent was not a
-            // request we take (malformed, too large, with a body): say so, then close.
+            // request we take (malformed, too large): say so, then close.
             static const auto& kHttp = http::make_error_code(http::error::end_of_stream).category();
             if (ec != http::error::end_of_stream && ec.category() == kHttp) {
                 keep_alive_ = head_ = false;
@@ -94,7 +103,7 @@ private:
         res_.keep_alive(keep_alive_);
         res_.content_length(body.size());  // HEAD: the length GET would have, and no body
         if (!head_) res_.body() = std::move(body);
-        stream_.expires_after(shared_->limits.timeout);
+        stream_.expires_after(kTimeout);
         http::async_write(stream_, res_, [self = shared_from_this()](const error_code& ec, size_t) {
             if (ec || !self->keep_alive_) {
                 error_code ignored;
@@ -117,8 +126,8 @@ private:
 
 }  // namespace
 
-HttpServer::HttpServer(asio::io_context& ioc, const asio::ip::tcp::endpoint& where, Handlers handlers, Limits limits)
-    : acceptor_(ioc), shared_(std::make_shared<Shared>(Shared{std::move(handlers), limits, 0})) {
+HttpServer::HttpServer(asio::io_context& ioc, const asio::ip::tcp::endpoint& where, Handlers handlers)
+    : acceptor_(ioc), shared_(std::make_shared<Shared>(Shared{std::move(handlers), 0})) {
     error_code ec;
     acceptor_.open(where.protocol());
     acceptor_.set_option(asio::socket_base::reuse_address(true));
@@ -128,11 +137,6 @@ HttpServer::HttpServer(asio::io_context& ioc, const asio::ip::tcp::endpoint& whe
 }
 
 void HttpServer::start() { accept(); }
-
-void HttpServer::stop() {
-    error_code ignored;
-    acceptor_.close(ignored);
-}
 
 void HttpServer::accept() {
     acceptor_.async_accept([self = shared_from_this()](const error_code& ec, asio::ip::tcp::socket socket) {
@@ -145,7 +149,7 @@ void HttpServer::accept() {
             });
             return;
         }
-        if (self->shared_->clients < self->shared_->limits.max_clients)
+        if (self->shared_->clients < kMaxClients)
             std::make_shared<Connection>(std::move(socket), self->shared_)->read();
         self->accept();  // a client over the limit is closed by the socket's destructor
     });

@@ -6,7 +6,6 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
-#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -30,25 +29,13 @@ public:
         std::function<std::string()> metrics;  // the /metrics body
         std::function<std::string()> unready;  // why /readyz is not ready; empty when it is
     };
-    struct Limits {
-        size_t max_header = 8 * 1024;
-        std::chrono::milliseconds timeout{5000};
-        size_t max_clients = 32;
-    };
 
     // Binds and listens (throws std::system_error when it cannot); serving starts with start().
-    HttpServer(boost::asio::io_context& ioc, const boost::asio::ip::tcp::endpoint& where, Handlers handlers, Limits limits);
+    HttpServer(boost::asio::io_context& ioc, const boost::asio::ip::tcp::endpoint& where, Handlers handlers);
     void start();
-    // Stops accepting; clients being served finish their request.
-    void stop();
-    boost::asio::ip::tcp::endpoint endpoint() const { return acceptor_.local_endpoint(); }
 
-    // Shared with the client connections, which may outlive this object inside the io_context.
-    struct Shared {
-        Handlers handlers;
-        Limits limits;
-        size_t clients = 0;
-    };
+    // What the client connections use; they may outlive this object inside the io_context.
+    struct Shared;
 
 private:
     void accept();

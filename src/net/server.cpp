@@ -87,8 +87,7 @@ void Server::serveAdmin() {
         .metrics = [this] { return admin::metricsText(*this); },
         .unready = [this] { return admin::unreadiness(*this); },
     };
-    admin_ = std::make_shared<admin::HttpServer>(ioc_, tcpEndpoint(*metrics, "admin.metrics"), std::move(handlers),
-                                                 admin::HttpServer::Limits{});
+    admin_ = std::make_shared<admin::HttpServer>(ioc_, tcpEndpoint(*metrics, "admin.metrics"), std::move(handlers));
     admin_->start();
     log()->info("serving /metrics, /healthz and /readyz on http://{}", metrics->str());
 }
