@@ -33,7 +33,7 @@ private:
     std::atomic<T> v_{0};
 };
 using LocalCounter = Local<uint64_t>;
-using LocalGauge = Local<int64_t>;  // a level (connections open); one thread's share may be negative
+using LocalGauge = Local<int64_t>;  // a level (connections open), moved up and down by deltas
 
 // Reply latency of one backend as one thread saw it, in fixed buckets from 100 µs to 5 s.
 class LatencyHistogram {
