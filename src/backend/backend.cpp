@@ -13,4 +13,11 @@ std::string timeoutError(std::string_view backend, long long ms) {
     return fmt::format("-ERR laminar: backend '{}' timed out after {}ms\r\n", backend, ms);
 }
 
+bool isTimeoutError(std::string_view raw) { return raw.find("' timed out after ") != std::string_view::npos; }
+
+bool isLaminarError(std::string_view raw) {
+    auto space = raw.find(' ');
+    return space != std::string_view::npos && raw.substr(space + 1).starts_with("laminar: ");
+}
+
 }  // namespace laminar::backend

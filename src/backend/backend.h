@@ -58,5 +58,10 @@ protected:
 // The fixed error texts laminar answers with when a backend cannot (RESP error lines, with CRLF).
 std::string unavailableError(std::string_view backend, std::string_view why);
 std::string timeoutError(std::string_view backend, long long ms);
+// Whether a reply laminar made for a failed command (`failed`) is timeoutError()'s.
+bool isTimeoutError(std::string_view raw);
+// Whether an error reply is laminar's own rather than a backend's: every error laminar writes
+// reads "-CODE laminar: ...".
+bool isLaminarError(std::string_view raw);
 
 }  // namespace laminar::backend

@@ -1,13 +1,22 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "backend/redis_backend.h"
+#include "admin/logging.h"
+
+#include <spdlog/spdlog.h>
 
 namespace laminar::backend {
 namespace {
 constexpr size_t kMaxIdleDedicated = 16;  // per thread and backend
-}
 
-RedisBackend::RedisBackend(boost::asio::io_context& ioc, net::Poller& poller, const config::BackendConfig& cfg)
-    : Backend(cfg), ioc_(ioc), poller_(poller), cell_(HealthBoard::instance().cell(cfg.name)) {
+std::shared_ptr<spdlog::logger> log() {
+    static auto l = admin::logger("backend");
+    return l;
+}
+}  // namespace
+
+RedisBackend::RedisBackend(boost::asio::io_context& ioc, net::Poller& poller, const config::BackendConfig& cfg,
+                           admin::BackendCounters& counters)
+    : Backend(cfg), ioc_(ioc), poller_(poller), cell_(HealthBoard::instance().cell(cfg.name)), counters_(counters) {
     cell_->known_threads.fetch_add(1);
     cell_->up_threads.fetch_add(1);
     for (int i = 0; i < cfg_.connections; ++i) {
@@ -17,11 +26,24 @@ RedisBackend::RedisBackend(boost::asio::io_context& ioc, net::Poller& poller, co
     }
 }
 
-void RedisBackend::connectionChanged() {
+void RedisBackend::connectionChanged(std::string_view error) {
+    publishConnections();
     bool up = anyUp();
     if (up == counted_up_) return;
     counted_up_ = up;
-    cell_->up_threads.fetch_add(up ? 1 : -1);
+    int before = cell_->up_threads.fetch_add(up ? 1 : -1);
+    if (up && before == 0) log()->info("backend '{}' at {} is up", cfg_.name, cfg_.address.str());
+    if (!up && before == 1) log()->warn("backend '{}' at {} is down: {}", cfg_.name, cfg_.address.str(), error);
+}
+
+void RedisBackend::publishConnections() {
+    int64_t shared = 0;
+    for (const auto& c : shared_) shared += c->state() == RedisConnection::State::kReady;
+    auto dedicated = static_cast<int64_t>(dedicated_in_use_ + idle_.size());
+    counters_.shared.add(shared - published_shared_);
+    counters_.dedicated.add(dedicated - published_dedicated_);
+    published_shared_ = shared;
+    published_dedicated_ = dedicated;
 }
 
 RedisBackend::~RedisBackend() {
@@ -30,6 +52,8 @@ RedisBackend::~RedisBackend() {
     cell_->known_threads.fetch_sub(1);
     for (auto& c : shared_) c->close("shutting down");
     for (auto& c : idle_) c->close("shutting down");
+    counters_.shared.add(-published_shared_);
+    counters_.dedicated.add(-published_dedicated_);
 }
 
 std::shared_ptr<RedisConnection> RedisBackend::acquireDedicated() {
@@ -39,12 +63,14 @@ std::shared_ptr<RedisConnection> RedisBackend::acquireDedicated() {
         idle_.pop_back();
         if (!conn->down()) {
             conn->setObserver(this);
+            publishConnections();
             return conn;
         }
     }
     auto conn = std::make_shared<RedisConnection>(ioc_, poller_, cfg_, true);
     conn->setObserver(this);
     conn->start();
+    publishConnections();
     return conn;
 }
 
@@ -54,9 +80,10 @@ void RedisBackend::releaseDedicated(std::shared_ptr<RedisConnection> conn, bool 
     conn->setObserver(nullptr);
     if (clean && !conn->down() && conn->pendingCount() == 0 && idle_.size() < kMaxIdleDedicated) {
         idle_.push_back(std::move(conn));
-        return;
+    } else {
+        conn->close("released");
     }
-    conn->close("released");
+    publishConnections();
 }
 
 bool RedisBackend::anyUp() const {

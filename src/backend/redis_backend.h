@@ -8,6 +8,7 @@
 #include <memory>
 #include <vector>
 
+#include "admin/thread_metrics.h"
 #include "backend/backend.h"
 #include "backend/health.h"
 #include "backend/redis_connection.h"
@@ -18,9 +19,14 @@ namespace laminar::backend {
 // One backend as seen by one I/O thread: `connections` shared, multiplexed connections, plus a
 // pool of dedicated connections for clients in a stateful mode (MULTI, blocking, pub/sub, SELECT).
 // Owned by its thread: nothing here is locked.
+//
+// Its health cell counts the threads with a working shared connection; the thread that takes
+// that count to zero logs the backend down, the one that takes it back up logs it up, so each
+// transition is logged once, not once per thread and retry.
 class RedisBackend final : public Backend, public RedisConnection::Observer {
 public:
-    RedisBackend(boost::asio::io_context& ioc, net::Poller& poller, const config::BackendConfig& cfg);
+    // `counters`: this thread's for this backend name; they must outlive the backend.
+    RedisBackend(boost::asio::io_context& ioc, net::Poller& poller, const config::BackendConfig& cfg, admin::BackendCounters& counters);
     ~RedisBackend();
 
     // A client always uses the same shared connection (chosen by its id), so the commands of one
@@ -40,14 +46,20 @@ public:
     }
 
     // RedisConnection::Observer
-    void connectionChanged() override;
-    void replyLatency(uint32_t micros) override { latency_.add(micros); }
+    void connectionChanged(std::string_view error) override;
+    void replyLatency(uint32_t micros) override {
+        latency_.add(micros);
+        counters_.latency.observe(micros);
+    }
     void commandFailed() override { cell_->noteFailure(); }
     bool anyUp() const override;
     // No command waits on a shared connection and no client holds a dedicated one.
     bool idle() const override;
 
 private:
+    // Moves this backend's share of the connection gauges to what it holds now.
+    void publishConnections();
+
     boost::asio::io_context& ioc_;
     net::Poller& poller_;
     std::vector<std::shared_ptr<RedisConnection>> shared_;
@@ -56,6 +68,8 @@ private:
     std::shared_ptr<HealthCell> cell_;
     bool counted_up_ = true;  // optimistic until a connection fails
     LatencyRing latency_;
+    admin::BackendCounters& counters_;
+    int64_t published_shared_ = 0, published_dedicated_ = 0;
 };
 
 }  // namespace laminar::backend

@@ -148,11 +148,12 @@ void RedisConnection::onConnected() {
     }
     maybe_readable_ = true;
     state_ = State::kReady;
+    // Per connection, so at debug: the backend logs its own up/down once per transition.
     if (backoff_ > std::chrono::milliseconds(100) || !last_error_.empty())
-        log()->info("backend '{}' at {} is up", cfg_.name, cfg_.address.str());
+        log()->debug("connection to backend '{}' at {} is up", cfg_.name, cfg_.address.str());
     backoff_ = std::chrono::milliseconds(100);
     last_error_.clear();
-    if (observer_) observer_->connectionChanged();
+    if (observer_) observer_->connectionChanged({});
     readAll();
     if (!out_.empty()) scheduleFlush();
     if (!pending_.empty()) armWatchdog();
@@ -292,11 +293,11 @@ void RedisConnection::fail(std::string why, bool timeout) {
     scanner_.reset();
     last_error_ = why;
     if (!closed_ && (was_up || backoff_ == std::chrono::milliseconds(100)))
-        log()->warn("backend '{}' at {} is down: {}", cfg_.name, cfg_.address.str(), why);
+        log()->debug("connection to backend '{}' at {} is down: {}", cfg_.name, cfg_.address.str(), why);
 
     if (observer_) {
         if (!closed_) observer_->commandFailed();
-        observer_->connectionChanged();
+        observer_->connectionChanged(why);
     }
     std::deque<Pending> failed;
     failed.swap(pending_);

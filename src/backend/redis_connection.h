@@ -47,7 +47,8 @@ public:
     // Told about state changes and reply latencies (the backend's per-thread pool).
     class Observer {
     public:
-        virtual void connectionChanged() = 0;
+        // Up, or down (`error` says why).
+        virtual void connectionChanged(std::string_view error) = 0;
         virtual void replyLatency(uint32_t micros) = 0;
         virtual void commandFailed() = 0;
 

@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cerrno>
@@ -30,6 +32,11 @@ bool parseEndpoint(const std::string& text, Endpoint& out) {
     out.host = host;
     out.port = static_cast<uint16_t>(port);
     return true;
+}
+
+bool isIpAddress(const std::string& host) {
+    unsigned char buf[sizeof(in6_addr)];
+    return host == "localhost" || ::inet_pton(AF_INET, host.c_str(), buf) == 1 || ::inet_pton(AF_INET6, host.c_str(), buf) == 1;
 }
 
 Endpoint endpoint(const Ctx& ctx, const YAML::Node& n, const std::string& path) {
@@ -167,6 +174,18 @@ Config parse(const std::string& text, const std::string& source) {
         c.max_bulk = r.size("max_bulk", c.max_bulk, 1);
         c.max_output = r.size("max_output", c.max_output, 1024);
         c.allow_admin = r.boolean("allow_admin", c.allow_admin);
+        r.finish();
+    }
+
+    if (auto n = top.take("admin"); n.IsDefined() && !n.IsNull()) {
+        MapReader r(ctx, n, "admin");
+        if (auto m = r.take("metrics"); m.IsDefined() && !m.IsNull()) {
+            cfg.admin.metrics = endpoint(ctx, m, "admin.metrics");
+            // Checked here, not only when binding, so --check-config catches it.
+            if (!isIpAddress(cfg.admin.metrics->host))
+                ctx.fail(m, "admin.metrics", fmt::format("must be an IP address and port, got '{}'", m.Scalar()));
+            if (*cfg.admin.metrics == cfg.listen) ctx.fail(m, "admin.metrics", "must differ from listen");
+        }
         r.finish();
     }
 

@@ -44,6 +44,10 @@ struct ClientConfig {
     bool allow_admin = false;              // pass CONFIG, FLUSHALL, DEBUG... to backends
 };
 
+struct AdminConfig {
+    std::optional<Endpoint> metrics;  // restart-only; HTTP /metrics, /healthz, /readyz; none = off
+};
+
 struct BackendConfig {
     enum class Type { kRedis, kMemcached };
     std::string name;
@@ -96,6 +100,7 @@ struct Config {
     Millis shutdown_timeout{5000};       // restart-only; bounded drain on SIGTERM
     LogConfig log;
     ClientConfig client;
+    AdminConfig admin;
     std::vector<BackendConfig> backends;
     std::vector<RouteConfig> routes;
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "net/server.h"
 #include "admin/logging.h"
+#include "admin/metrics.h"
 
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/post.hpp>
@@ -24,6 +25,13 @@ std::shared_ptr<spdlog::logger> log() {
     static auto l = admin::logger("server");
     return l;
 }
+
+asio::ip::tcp::endpoint tcpEndpoint(const config::Endpoint& e, const char* what) {
+    error_code ec;
+    auto address = asio::ip::make_address(e.host == "localhost" ? std::string("127.0.0.1") : e.host, ec);
+    if (ec) throw std::system_error(ec, std::string(what) + " address '" + e.host + "'");
+    return {address, e.port};
+}
 }  // namespace
 
 Server::Server(std::shared_ptr<const policy::Snapshot> snapshot, std::string path) : path_(std::move(path)) {
@@ -46,11 +54,9 @@ Server::~Server() {
 
 void Server::run() {
     const auto& cfg = snapshot_->config();
+    serveAdmin();  // first: once clients can connect, so can a scraper
     error_code ec;
-    auto host = cfg.listen.host == "localhost" ? std::string("127.0.0.1") : cfg.listen.host;
-    auto address = asio::ip::make_address(host, ec);
-    if (ec) throw std::system_error(ec, "listen address '" + cfg.listen.host + "'");
-    asio::ip::tcp::endpoint endpoint(address, cfg.listen.port);
+    auto endpoint = tcpEndpoint(cfg.listen, "listen");
     acceptor_.open(endpoint.protocol());
     acceptor_.set_option(asio::socket_base::reuse_address(true));
     acceptor_.bind(endpoint, ec);
@@ -73,6 +79,20 @@ void Server::run() {
     for (auto& w : workers_) w->ioc().stop();
     for (auto& w : workers_) w->join();
     log()->info("laminar stopped");
+}
+
+// admin.metrics: the HTTP endpoint, on this (the main) thread. Bound before any I/O thread starts,
+// so that a port in use fails the start as `listen` does.
+void Server::serveAdmin() {
+    const auto& metrics = snapshot_->config().admin.metrics;
+    if (!metrics) return;
+    admin::HttpServer::Handlers handlers{
+        .metrics = [this] { return admin::metricsText(*this); },
+        .unready = [this] { return admin::unreadiness(*this); },
+    };
+    admin_ = std::make_shared<admin::HttpServer>(ioc_, tcpEndpoint(*metrics, "admin.metrics"), std::move(handlers));
+    admin_->start();
+    log()->info("serving /metrics, /healthz and /readyz on http://{}", metrics->str());
 }
 
 void Server::accept() {
@@ -148,11 +168,13 @@ std::string Server::reload() {
     try {
         auto cfg = config::loadFile(path_);
         const auto& cur = snapshot_->config();
-        if (cfg.listen.str() != cur.listen.str() || cfg.threads != cur.threads || cfg.shutdown_timeout != cur.shutdown_timeout)
-            log()->warn("reload: listen, threads and shutdown_timeout are restart-only; their changes take effect at the next restart");
+        if (cfg.listen.str() != cur.listen.str() || cfg.threads != cur.threads || cfg.shutdown_timeout != cur.shutdown_timeout ||
+            cfg.admin.metrics != cur.admin.metrics)
+            log()->warn("reload: listen, threads, shutdown_timeout and admin.metrics are restart-only; their changes take effect at the next restart");
         cfg.listen = cur.listen;
         cfg.threads = cur.threads;
         cfg.shutdown_timeout = cur.shutdown_timeout;
+        cfg.admin = cur.admin;
         next = std::make_shared<const policy::Snapshot>(std::move(cfg), snapshot_->generation() + 1, snapshot_.get());
     } catch (const std::exception& e) {
         reloads_failed_.fetch_add(1, std::memory_order_relaxed);
@@ -200,11 +222,15 @@ void Server::pollDrain() {
 std::string Server::infoSection(Worker& from) const {
     auto snap = from.snapshot();
     const auto& cfg = snap->config();
-    uint64_t commands = 0, errors = 0, pinned = 0;
+    uint64_t commands = 0, errors = 0;
+    int64_t pinned = 0;
     for (const auto& w : workers_) {
-        commands += w->stats().commands.load(std::memory_order_relaxed);
-        errors += w->stats().errors.load(std::memory_order_relaxed);
-        pinned += w->stats().pinned.load(std::memory_order_relaxed);
+        const auto& stats = w->stats();
+        commands += stats.commands.value();
+        pinned += stats.pinned.value();
+        // laminar's own error replies: every kind but the backends' errors passed through.
+        for (size_t k = 0; k < admin::kErrorKinds; ++k)
+            if (static_cast<admin::ErrorKind>(k) != admin::ErrorKind::kBackendError) errors += stats.allErrors(static_cast<admin::ErrorKind>(k));
     }
     auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_).count();
     std::string out = fmt::format(

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "admin/http_server.h"
 #include "config/config.h"
 #include "net/client_registry.h"
 #include "net/worker.h"
@@ -30,6 +31,7 @@ namespace laminar::net {
 // threads (Worker), each of which owns its clients and backend connections.
 //
 //   main thread: acceptor, signals --(socket)--> Worker i: Session ... -> RedisBackend (per worker)
+//                admin HTTP (/metrics, /readyz): reads every Worker's counters
 //
 // SIGTERM/SIGINT: stop accepting, let every client's in-flight commands finish and their replies
 // be written (bounded by shutdown_timeout), then exit.
@@ -52,9 +54,17 @@ public:
     uint64_t reloadsFailed() const { return reloads_failed_; }
 
     ClientRegistry& registry() { return registry_; }
+    const ClientRegistry& registry() const { return registry_; }
     policy::SyncEngine& sync() { return *sync_; }
+    const policy::SyncEngine& sync() const { return *sync_; }
     std::string lastReloadError() const;
     size_t workerCount() const { return workers_.size(); }
+    const Worker& worker(size_t i) const { return *workers_[i]; }
+    // On the main thread (the admin endpoint's): the configuration loaded last, and its file.
+    const policy::Snapshot& snapshot() const { return *snapshot_; }
+    const std::string& configPath() const { return path_; }
+    bool shuttingDown() const { return shutting_down_; }
+    std::chrono::steady_clock::time_point startedAt() const { return started_; }
     // The oldest configuration generation any I/O thread still routes with.
     uint64_t minInstalledGeneration() const;
     uint64_t totalConnections() const { return total_connections_.load(std::memory_order_relaxed); }
@@ -69,6 +79,7 @@ public:
 
 private:
     void accept();
+    void serveAdmin();
     void onSignal(int signo);
     void pollDrain();
 
@@ -92,6 +103,7 @@ private:
     std::atomic<uint64_t> total_connections_{0};
     std::atomic<uint64_t> rejected_connections_{0};
     std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+    std::shared_ptr<admin::HttpServer> admin_;  // when admin.metrics is set
 };
 
 }  // namespace laminar::net

@@ -222,7 +222,7 @@ void Session::processInput() {
         if (st == resp::ParseStatus::kIncomplete) break;
         if (st == resp::ParseStatus::kError) {
             // As Redis: the error once, then close. Nothing after it is read.
-            replyError("ERR " + parser_.error());
+            replyError("ERR " + parser_.error(), admin::ErrorKind::kProtocol);
             closing_ = true;
             log()->debug("client {} {}: {}", id_, addr_, parser_.error());
             break;
@@ -238,8 +238,10 @@ void Session::processInput() {
             resp::appendCommand(scratch_, std::span<const std::string_view>(argv));
             raw = scratch_;
         }
+        routed_ = nullptr;
         Outcome out = handle(argv, raw);
-        if (out == Outcome::kPause) break;  // re-parsed when resumed
+        if (out == Outcome::kPause) break;  // re-parsed when resumed: counted then
+        countCommand();
         in_.consume(parser_.consumed());
         parser_.reset();
         if (out == Outcome::kStop) break;
@@ -250,12 +252,16 @@ void Session::processInput() {
     if (closing_) finishIfDone();
 }
 
+void Session::countCommand() {
+    auto& stats = worker_.stats();
+    stats.commands.add();
+    if (routed_) routed_->countCommand(routed_class_);
+}
+
 Session::Outcome Session::handle(std::span<const std::string_view> argv, std::string_view raw) {
-    auto& commands = worker_.stats().commands;  // one writer: a plain increment, no lock prefix
-    commands.store(commands.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     if (iequals(argv[0], "LAMINAR")) {
         if (!authed_) {
-            replyError("NOAUTH Authentication required.");
+            replyError("NOAUTH Authentication required.", admin::ErrorKind::kAuth);
             return Outcome::kDone;
         }
         return cmdLaminar(argv);
@@ -273,7 +279,7 @@ Session::Outcome Session::handle(std::span<const std::string_view> argv, std::st
     }
     Local local = localKind(*cmd);
     if (!authed_ && local != Local::kAuth && local != Local::kHello && local != Local::kQuit) {
-        replyError("NOAUTH Authentication required.");
+        replyError("NOAUTH Authentication required.", admin::ErrorKind::kAuth);
         return Outcome::kDone;
     }
 
@@ -291,11 +297,12 @@ Session::Outcome Session::handle(std::span<const std::string_view> argv, std::st
 
     const auto& cfg = worker_.snapshot()->config();
     if (cmd->has(resp::kNoProxy)) {
-        replyError("ERR laminar: '" + std::string(cmd->name) + "' is not supported through the proxy");
+        replyError("ERR laminar: '" + std::string(cmd->name) + "' is not supported through the proxy", admin::ErrorKind::kRefused);
         return Outcome::kDone;
     }
     if (cmd->has(resp::kAdmin) && !cfg.client.allow_admin) {
-        replyError("ERR laminar: '" + std::string(cmd->name) + "' is an admin command; set client.allow_admin: true to pass it to backends");
+        replyError("ERR laminar: '" + std::string(cmd->name) + "' is an admin command; set client.allow_admin: true to pass it to backends",
+                   admin::ErrorKind::kRefused);
         return Outcome::kDone;
     }
 
@@ -346,12 +353,14 @@ Session::Outcome Session::forward(const resp::CommandInfo& cmd, std::span<const 
             if (!barrierOpen(*snapshot.routeForKey(cmd, argv[static_cast<size_t>(i)]))) return waitForBarrier();
         return splitMultiKey(cmd, argv);
     }
-    if (!stateful && (cmd.name == "flushall" || cmd.name == "flushdb") && snapshot.config().backends.size() > 1)
-        return toEveryBackend(raw);
     if (!route) {
-        replyError(error);
+        replyError(error, admin::ErrorKind::kRefused);
         return Outcome::kDone;
     }
+    routed_ = &routeCounters(*route);
+    routed_class_ = admin::commandClass(cmd);
+    if (!stateful && (cmd.name == "flushall" || cmd.name == "flushdb") && snapshot.config().backends.size() > 1)
+        return toEveryBackend(raw);
     if (!barrierOpen(*route)) return waitForBarrier();
 
     if (!stateful) {
@@ -373,8 +382,9 @@ Session::Outcome Session::forward(const resp::CommandInfo& cmd, std::span<const 
     if (pinned_ && target != pinned_backend_) {
         const auto& cfg = snapshot.config();
         replyError("ERR laminar: this connection is pinned to backend '" + cfg.backends[static_cast<size_t>(pinned_backend_)].name +
-                   "' (MULTI, WATCH, SELECT, HELLO 3 or pub/sub) but '" + std::string(cmd.name) + "' routes to '" +
-                   cfg.backends[static_cast<size_t>(target)].name + "'");
+                       "' (MULTI, WATCH, SELECT, HELLO 3 or pub/sub) but '" + std::string(cmd.name) + "' routes to '" +
+                       cfg.backends[static_cast<size_t>(target)].name + "'",
+                   admin::ErrorKind::kRefused);
         return Outcome::kDone;
     }
     if (!pinned_ && refusePin(target, cmd.name)) return Outcome::kDone;
@@ -584,6 +594,7 @@ Session::Outcome Session::splitMultiKey(const resp::CommandInfo& cmd, std::span<
             const policy::Route* route = snapshot.routeForKey(*part.cmd, part.words[1]);
             if (!route->strategy->refusesWrites()) continue;
             delete job;
+            routeCounters(*route).countCommand(admin::commandClass(cmd));
             Slot& slot = newSlot();
             ++inflight_;
             policy::Context ctx = context(*route);
@@ -602,9 +613,11 @@ Session::Outcome Session::splitMultiKey(const resp::CommandInfo& cmd, std::span<
         job->parts[i].index = i;
     }
     // Sent after the job is complete: a part may be answered at once (a backend that is down).
+    // Each part counts as a command of its own route.
     for (size_t i = 0; i < commands.size(); ++i) {
         policy::OwnedCommand part(std::move(commands[i]));
         const policy::Route* route = snapshot.routeForKey(*part.cmd, part.words[1]);
+        routeCounters(*route).countCommand(admin::commandClass(*part.cmd));
         policy::Context ctx = context(*route);
         route->strategy->execute(part.request(), &job->parts[i], ctx);
     }
@@ -622,6 +635,10 @@ Session::Outcome Session::relaySend(Local local, std::string_view raw) {
         waiting_marker_ = true;
     }
     return Outcome::kDone;
+}
+
+admin::RouteCounters& Session::routeCounters(const policy::Route& route) {
+    return worker_.stats().route(static_cast<size_t>(&route - worker_.snapshot()->routes().data()));
 }
 
 void Session::send(int backend, std::string_view raw, backend::ReplySink* sink) {
@@ -647,7 +664,7 @@ bool Session::pin(int backend) {
     pinned_backend_ = backend;
     pinned_inflight_ = 0;
     pinned_->setRelay(&relay_, false);  // RESP3 pushes, once HELLO 3 is on
-    worker_.stats().pinned.fetch_add(1, std::memory_order_relaxed);
+    worker_.stats().pinned.add(1);
     return true;
 }
 
@@ -666,7 +683,7 @@ void Session::releasePin(bool clean) {
     auto owner = std::move(pinned_owner_);
     pinned_ = nullptr;
     pinned_backend_ = -1;
-    worker_.stats().pinned.fetch_sub(1, std::memory_order_relaxed);
+    worker_.stats().pinned.add(-1);
     // Not clean: closing it fails what is still pending on it, which calls back into onReply.
     owner->redis()->releaseDedicated(std::move(conn), clean);
 }
@@ -674,6 +691,7 @@ void Session::releasePin(bool clean) {
 Session::Slot& Session::newSlot() {
     Slot& s = slots_.emplace_back();
     s.session = this;
+    s.route = routed_;
     s.kind = next_kind_;
     next_kind_ = SlotKind::kPlain;
     if (reply_mode_ == ReplyMode::kOff) {
@@ -696,8 +714,8 @@ void Session::reply(std::string_view raw) {
     s.done = true;
 }
 
-void Session::replyError(std::string_view msg) {
-    worker_.stats().errors.fetch_add(1, std::memory_order_relaxed);
+void Session::replyError(std::string_view msg, admin::ErrorKind kind) {
+    worker_.stats().countError(kind, routed_);
     std::string line;
     resp::appendError(line, msg);
     reply(line);
@@ -743,8 +761,12 @@ void Session::onReply(Slot& slot, std::string_view raw, bool failed) {
             break;
     }
     if (failed) {
-        worker_.stats().errors.fetch_add(1, std::memory_order_relaxed);
+        worker_.stats().countError(backend::isTimeoutError(raw) ? admin::ErrorKind::kBackendTimeout : admin::ErrorKind::kBackendUnavailable,
+                                   slot.route);
         if (slot.pinned) pinned_failed_ = true;
+    } else if (!raw.empty() && raw[0] == '-') {
+        // A strategy's refusal (read_only, a timed_rollover cutoff) also arrives as a reply.
+        worker_.stats().countError(backend::isLaminarError(raw) ? admin::ErrorKind::kRefused : admin::ErrorKind::kBackendError, slot.route);
     }
     if (slot.writes) {
         for (const auto& [route, key] : slot.writes->writes) {
@@ -919,7 +941,8 @@ void Session::maybeDestroy() {
 Session::Outcome Session::cmdAuth(std::span<const std::string_view> argv) {
     const auto& password = worker_.snapshot()->config().client.password;
     if (!password) {
-        replyError("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
+        replyError("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+                   admin::ErrorKind::kAuth);
         return Outcome::kDone;
     }
     if (argv.size() > 3) {
@@ -928,7 +951,7 @@ Session::Outcome Session::cmdAuth(std::span<const std::string_view> argv) {
     }
     bool ok = argv.back() == *password && (argv.size() == 2 || argv[1] == "default");
     if (!ok) {
-        replyError("WRONGPASS invalid username-password pair or user is disabled.");
+        replyError("WRONGPASS invalid username-password pair or user is disabled.", admin::ErrorKind::kAuth);
         return Outcome::kDone;
     }
     authed_ = true;
@@ -956,7 +979,7 @@ Session::Outcome Session::cmdHello(std::span<const std::string_view> argv, std::
             const auto& password = worker_.snapshot()->config().client.password;
             auth_ok = password && argv[i + 2] == *password && argv[i + 1] == "default";
             if (!auth_ok) {
-                replyError("WRONGPASS invalid username-password pair or user is disabled.");
+                replyError("WRONGPASS invalid username-password pair or user is disabled.", admin::ErrorKind::kAuth);
                 return Outcome::kDone;
             }
             i += 2;
@@ -969,11 +992,12 @@ Session::Outcome Session::cmdHello(std::span<const std::string_view> argv, std::
         }
     }
     if (!auth_ok) {
-        replyError("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+        replyError("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
+                   admin::ErrorKind::kAuth);
         return Outcome::kDone;
     }
     if (proto == 2 && resp3_ && (subs_ > 0 || shard_subs_ > 0)) {
-        replyError("ERR laminar: HELLO 2 while subscribed in RESP3 is not supported; UNSUBSCRIBE first");
+        replyError("ERR laminar: HELLO 2 while subscribed in RESP3 is not supported; UNSUBSCRIBE first", admin::ErrorKind::kRefused);
         return Outcome::kDone;
     }
     if (proto == 3 && !pinned_) {

@@ -56,14 +56,15 @@ void Worker::setSnapshot(std::shared_ptr<const policy::Snapshot> snapshot) {
         for (const auto& b : backends_)
             if (b && b->config() == bc) keep = b;
         if (!keep && bc.type == config::BackendConfig::Type::kMemcached)
-            keep = std::make_shared<backend::memcached::MemcachedBackend>(ioc_, bc);
+            keep = std::make_shared<backend::memcached::MemcachedBackend>(ioc_, bc, stats_.backend(bc.name));
         else if (!keep)
-            keep = std::make_shared<backend::RedisBackend>(ioc_, poller_, bc);
+            keep = std::make_shared<backend::RedisBackend>(ioc_, poller_, bc, stats_.backend(bc.name));
         next.push_back(std::move(keep));
     }
     for (auto& b : backends_)
         if (std::find(next.begin(), next.end(), b) == next.end()) retired_.push_back(b);
     backends_.swap(next);
+    stats_.bindRoutes(*snapshot);
     snapshot_ = std::move(snapshot);
     installed_generation_.store(snapshot_->generation(), std::memory_order_release);
 }

@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "admin/thread_metrics.h"
 #include "backend/redis_backend.h"
 #include "net/poller.h"
 #include "policy/router.h"
@@ -22,13 +23,6 @@ namespace laminar::net {
 
 class Server;
 class Session;
-
-// Counters one I/O thread writes and INFO reads (relaxed: they are statistics).
-struct WorkerStats {
-    std::atomic<uint64_t> commands{0};
-    std::atomic<uint64_t> errors{0};  // laminar-made error replies (backend down, refusals)
-    std::atomic<uint64_t> pinned{0};  // clients on a dedicated backend connection now
-};
 
 // One I/O thread: its own io_context, its clients, and its own connections to every backend, so
 // the data path takes no lock. The listener hands it accepted sockets.
@@ -40,7 +34,9 @@ public:
     boost::asio::io_context& ioc() { return ioc_; }
     Server& server() { return server_; }
     int index() const { return index_; }
-    WorkerStats& stats() { return stats_; }
+    // This thread's counters, for INFO and /metrics.
+    admin::ThreadMetrics& stats() { return stats_; }
+    const admin::ThreadMetrics& stats() const { return stats_; }
 
     void startThread();
     void join();
@@ -84,7 +80,10 @@ private:
 
     Server& server_;
     int index_;
-    Poller poller_;  // outlives ioc_: handlers destroyed with ioc_ may still remove sockets
+    // Outlive ioc_ and the backends: handlers destroyed with ioc_ may still remove sockets, and a
+    // backend gives its connection counts back when it goes.
+    Poller poller_;
+    admin::ThreadMetrics stats_;
     boost::asio::io_context ioc_{1};
     std::thread thread_;
     std::thread::id thread_id_;
@@ -100,7 +99,6 @@ private:
     bool flush_posted_ = false;
     bool shutting_down_ = false;
     boost::asio::steady_timer sweep_;
-    WorkerStats stats_;
 };
 
 }  // namespace laminar::net

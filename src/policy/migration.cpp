@@ -2,7 +2,6 @@
 #include "policy/migration.h"
 
 #include "policy/dual_write.h"
-#include "policy/proxy.h"
 
 namespace laminar::policy {
 
@@ -12,18 +11,17 @@ std::unique_ptr<Strategy> buildMigration(const YAML::Node& node, const std::stri
     int to = b.backend(r, "to");
     if (from == to) b.fail(r.take("to"), r.path("to"), "must differ from `from`");
     auto phase = r.string("phase", "");
-    auto proxy = [&](int i) { return std::make_unique<Proxy>(i, b.backendName(i)); };
     std::unique_ptr<Strategy> inner;
     if (phase == "old_only") {
-        inner = proxy(from);
+        inner = b.proxy(from);
     } else if (phase == "dual_write_read_old" || phase == "dual_write_read_new") {
         bool forward = phase == "dual_write_read_old";
         int primary = forward ? from : to, secondary = forward ? to : from;
-        auto dw = std::make_unique<DualWrite>(proxy(primary), proxy(secondary), DualWrite::Mode::kSync, false, false);
+        auto dw = std::make_unique<DualWrite>(b.proxy(primary), b.proxy(secondary), DualWrite::Mode::kSync, false, false);
         dw->setPairName(b.backendName(primary) + ">" + b.backendName(secondary));
         inner = std::move(dw);
     } else if (phase == "new_only") {
-        inner = proxy(to);
+        inner = b.proxy(to);
     } else {
         b.fail(phase.empty() ? node : r.take("phase"), r.path("phase"),
                "must be old_only, dual_write_read_old, dual_write_read_new or new_only, got '" + phase + "'");

@@ -4,8 +4,7 @@
 namespace laminar::policy {
 
 std::unique_ptr<Strategy> makeProxy(config::MapReader& r, Builder& b) {
-    int target = b.backend(r, "target");
-    return std::make_unique<Proxy>(target, b.backendName(target));
+    return b.proxy(b.backend(r, "target"));
 }
 
 }  // namespace laminar::policy

@@ -3,13 +3,25 @@
 
 namespace laminar::policy {
 
+std::span<const RouteStats::Field> RouteStats::fields() {
+    static const Field kFields[] = {
+        {"secondary_failures", &RouteStats::secondary_failures, "Writes to a secondary side that failed (dual_write, dual_lookup writes: both)."},
+        {"fallbacks", &RouteStats::fallbacks, "dual_lookup reads answered by the second side after a miss on the first."},
+        {"warm_copies", &RouteStats::warm_copies, "Keys dual_lookup (warm: true) copied into the first side."},
+        {"warm_failures", &RouteStats::warm_failures, "dual_lookup warm copies that failed."},
+        {"syncs", &RouteStats::syncs, "Keys the sync engine copied from primary to secondary."},
+        {"sync_failures", &RouteStats::sync_failures, "Keys the sync engine gave up copying after its retries (left out of sync)."},
+        {"shadow_compared", &RouteStats::shadow_compared, "Replies shadow compared between primary and shadow."},
+        {"shadow_mismatches", &RouteStats::shadow_mismatches, "Compared shadow replies that differed from the primary's."},
+        {"shadow_failures", &RouteStats::shadow_failures, "Shadow commands the shadow side did not answer."},
+    };
+    return kFields;
+}
+
 std::vector<std::pair<std::string, uint64_t>> RouteStats::values() const {
-    auto v = [](const std::atomic<uint64_t>& c) { return c.load(std::memory_order_relaxed); };
-    return {{"secondary_failures", v(secondary_failures)}, {"fallbacks", v(fallbacks)},
-            {"warm_copies", v(warm_copies)},               {"warm_failures", v(warm_failures)},
-            {"syncs", v(syncs)},                           {"sync_failures", v(sync_failures)},
-            {"shadow_compared", v(shadow_compared)},       {"shadow_mismatches", v(shadow_mismatches)},
-            {"shadow_failures", v(shadow_failures)}};
+    std::vector<std::pair<std::string, uint64_t>> out;
+    for (const auto& f : fields()) out.emplace_back(f.name, (this->*f.counter).load(std::memory_order_relaxed));
+    return out;
 }
 
 StatsBoard& StatsBoard::instance() {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -26,7 +27,15 @@ struct RouteStats {
     std::atomic<uint64_t> shadow_failures{0};     // the shadow side did not answer
 
     static void add(std::atomic<uint64_t>& c, uint64_t n = 1) { c.fetch_add(n, std::memory_order_relaxed); }
-    // name:value pairs for INFO.
+
+    // Every counter above, named as LAMINAR STATUS and /metrics (laminar_route_<name>_total) show it.
+    struct Field {
+        const char* name;
+        std::atomic<uint64_t> RouteStats::*counter;
+        const char* help;
+    };
+    static std::span<const Field> fields();
+    // name:value pairs for LAMINAR STATUS.
     std::vector<std::pair<std::string, uint64_t>> values() const;
 };
 

@@ -59,6 +59,7 @@ Snapshot::Snapshot(config::Config cfg, uint64_t generation, const Snapshot* prev
         Builder b(cfg_, rc.name);
         r.strategy = rc.strategy.migration ? buildMigration(rc.strategy.node, rc.strategy.yaml_path, b)
                                            : b.build(rc.strategy.node, rc.strategy.yaml_path);
+        r.backends = b.reached();
         r.stats = StatsBoard::instance().route(rc.name);
     }
     if (!previous) return;

@@ -25,6 +25,7 @@ struct Route {
     bool match_write = false;
     std::vector<std::string> command_names;  // lowercase
     std::unique_ptr<Strategy> strategy;
+    std::vector<int> backends;  // every backend the strategy can send to, ascending
     std::shared_ptr<RouteStats> stats;
     // The flip barrier: copy directions ("old>new") of the previous configuration that this one
     // reversed or dropped. Commands on the route wait until the sync engine has drained them.

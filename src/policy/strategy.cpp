@@ -69,7 +69,7 @@ std::unique_ptr<Strategy> Builder::build(const YAML::Node& node, const std::stri
         int& d;
         ~Leave() { --d; }
     } leave{depth_};
-    if (node.IsScalar()) return std::make_unique<Proxy>(backendIndex(node, path), node.Scalar());
+    if (node.IsScalar()) return proxy(backendIndex(node, path));
     config::MapReader r(ctx_, node, path);
     auto type = r.string("type", "");
     if (type.empty()) fail(node, r.path("type"), "is required");
@@ -91,6 +91,12 @@ int Builder::backend(config::MapReader& r, const std::string& key) {
     auto n = r.take(key);
     if (!n.IsDefined() || n.IsNull()) fail(r.node(), r.path(key), "is required (a backend name)");
     return backendIndex(n, r.path(key));
+}
+
+std::unique_ptr<Strategy> Builder::proxy(int backend) {
+    auto at = std::lower_bound(reached_.begin(), reached_.end(), backend);
+    if (at == reached_.end() || *at != backend) reached_.insert(at, backend);
+    return std::make_unique<Proxy>(backend, backendName(backend));
 }
 
 int Builder::backendIndex(const YAML::Node& node, const std::string& path) {

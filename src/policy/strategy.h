@@ -116,6 +116,11 @@ public:
     // A field naming a backend: its index. Fails unless the config has it.
     int backend(config::MapReader& r, const std::string& key);
     int backendIndex(const YAML::Node& node, const std::string& path);
+    // A proxy to `backend`: the leaf through which every strategy sends. Builders make them here,
+    // so that reached() knows every backend the strategy being built can send to.
+    std::unique_ptr<Strategy> proxy(int backend);
+    // The backends of every proxy made so far, ascending, without repeats.
+    const std::vector<int>& reached() const { return reached_; }
 
     [[noreturn]] void fail(const YAML::Node& near, const std::string& path, const std::string& msg) const {
         ctx_.fail(near, path, msg);
@@ -130,6 +135,7 @@ private:
     config::Ctx ctx_;
     std::string route_;
     int depth_ = 0;
+    std::vector<int> reached_;
 };
 
 using MakeStrategy = std::unique_ptr<Strategy> (*)(config::MapReader& r, Builder& b);

@@ -110,8 +110,10 @@ TEST_F(BackfillTest, StopsWhenAskedAndRunsOneAtATimePerRoute) {
     EXPECT_NE(again.find("already running"), std::string::npos) << again;
     EXPECT_EQ(show(c_->cmd({"LAMINAR", "BACKFILL", "STOP", "sessions"})), "+OK");
     EXPECT_NE(status("sessions").find("stopped:"), std::string::npos) << status("sessions");
+    // The copies already queued finish; then nothing more is copied.
+    ASSERT_TRUE(waitFor([&] { return laminarStatus(*c_).find("sync: 0 keys pending") != std::string::npos; }, 10s)) << laminarStatus(*c_);
     size_t copied = allKeys(new_.port(), "s:*").size();
-    std::this_thread::sleep_for(300ms);
+    std::this_thread::sleep_for(500ms);
     EXPECT_EQ(allKeys(new_.port(), "s:*").size(), copied) << "keys were still copied after STOP";
     EXPECT_LT(copied, 1000u);
     // A new one starts over and completes.

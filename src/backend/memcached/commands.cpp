@@ -177,6 +177,15 @@ time_t Translator::exptimeFor(long long deadline_ms, long long now) const {
     return static_cast<time_t>(at);
 }
 
+// The exptime that keeps a key's remaining `ttl` seconds (-1: none) across a rewrite. Over 30
+// days memcached would read the number as a unix time, so it becomes one, rounded down: a key
+// rewritten many times must not drift later by a rounding each time.
+time_t Translator::keptExptime(long long ttl, long long now) const {
+    if (ttl < 0) return 0;
+    ttl = std::max<long long>(ttl, 1);
+    return static_cast<time_t>(ttl <= kThirtyDays ? ttl : now / 1000 + ttl);
+}
+
 Translator::Handler Translator::handler(std::string_view name) {
     static const std::unordered_map<std::string_view, Handler> kTable = {
         {"get", &Translator::get},         {"set", &Translator::set},           {"setnx", &Translator::setnx},
@@ -309,7 +318,7 @@ void Translator::doSet(Ctx& c, std::string_view rkey, std::string_view value, co
     auto keptTtl = [&](bool& found) {
         long long t = -1;
         found = check(store_.ttl(key, t)) == Status::kOk;
-        return static_cast<time_t>(t < 0 ? 0 : std::max<long long>(t, 1));
+        return keptExptime(t, c.now);
     };
 
     if (!a.get) {
@@ -498,7 +507,7 @@ void Translator::incrBy(Ctx& c, std::string_view rkey, long long delta) {
         }
         long long t = -1;
         if (check(store_.ttl(key, t)) != Status::kOk) continue;
-        time_t ex = t < 0 ? 0 : static_cast<time_t>(std::max<long long>(t, 1));
+        time_t ex = keptExptime(t, c.now);
         if (check(store_.store(Store::Mode::kCas, key, std::to_string(r), ex, item.cas)) == Status::kOk)
             return resp::appendInteger(c.out, r);
     }

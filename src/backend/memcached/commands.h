@@ -93,6 +93,7 @@ private:
     void checkValue(size_t size) const;
     // memcached's exptime for an absolute deadline in unix ms (> now).
     time_t exptimeFor(long long deadline_ms, long long now) const;
+    time_t keptExptime(long long ttl, long long now) const;
 
     Store& store_;
     Options opt_;

@@ -21,6 +21,8 @@
 namespace laminar::backend::memcached {
 namespace {
 
+constexpr long long kThirtyDays = 30LL * 24 * 3600;
+
 int hexDigit(char c) {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -55,14 +57,19 @@ LibmemcachedStore::LibmemcachedStore(const config::BackendConfig& cfg) : cfg_(cf
             by_server.emplace(fmt::format("{}:{}", memcached_server_name(inst), memcached_server_port(inst)), key);
     }
     for (auto& [server, key] : by_server) probe_keys_.push_back(key);
+    buffered_ = memcached_clone(nullptr, mc_);
+    memcached_behavior_set(buffered_, MEMCACHED_BEHAVIOR_BUFFER_REQUESTS, 1);
 }
 
 LibmemcachedStore::~LibmemcachedStore() {
+    memcached_free(buffered_);
     memcached_free(mc_);
     for (auto& [server, fd] : meta_fds_) ::close(fd);
 }
 
-Status LibmemcachedStore::status(int code) {
+Status LibmemcachedStore::status(int code) { return status(mc_, code); }
+
+Status LibmemcachedStore::status(memcached_st* handle, int code) {
     auto rc = static_cast<memcached_return_t>(code);
     switch (rc) {
         case MEMCACHED_SUCCESS:
@@ -77,8 +84,8 @@ Status LibmemcachedStore::status(int code) {
     }
     // libmemcached's message reads "(0x55d0) CONNECTION FAILURE(Connection refused),  host: h:p -> io.cc:145":
     // keep what an operator needs, "CONNECTION FAILURE(Connection refused), host: h:p".
-    const char* detail = memcached_last_error_message(mc_);
-    std::string text = detail && *detail ? detail : memcached_strerror(mc_, rc);
+    const char* detail = memcached_last_error_message(handle);
+    std::string text = detail && *detail ? detail : memcached_strerror(handle, rc);
     if (text.starts_with("(0x")) text.erase(0, text.find(") ") == std::string::npos ? 0 : text.find(") ") + 2);
     if (auto arrow = text.find(" -> "); arrow != std::string::npos) text.resize(arrow);
     if (auto gap = text.find(",  "); gap != std::string::npos) text.erase(gap + 1, 1);
@@ -104,6 +111,10 @@ Status LibmemcachedStore::get(std::string_view key, Item& item) {
 }
 
 Status LibmemcachedStore::getMany(std::span<const std::string> keys, std::vector<std::optional<std::string>>& out) {
+    return fetchMany(mc_, keys, out);
+}
+
+Status LibmemcachedStore::fetchMany(memcached_st* handle, std::span<const std::string> keys, std::vector<std::optional<std::string>>& out) {
     out.assign(keys.size(), std::nullopt);
     if (keys.empty()) return Status::kOk;
     std::vector<const char*> ptrs;
@@ -117,20 +128,21 @@ Status LibmemcachedStore::getMany(std::span<const std::string> keys, std::vector
         }
         slots.push_back(i);
     }
-    Status st = status(memcached_mget(mc_, ptrs.data(), lens.data(), ptrs.size()));
+    Status st = status(handle, memcached_mget(handle, ptrs.data(), lens.data(), ptrs.size()));
     if (st != Status::kOk) return st;
     memcached_return_t rc;
-    while (memcached_result_st* r = memcached_fetch_result(mc_, nullptr, &rc)) {
+    while (memcached_result_st* r = memcached_fetch_result(handle, nullptr, &rc)) {
         std::string_view k(memcached_result_key_value(r), memcached_result_key_length(r));
         if (auto it = where.find(k); it != where.end())
             for (size_t i : it->second) out[i].emplace(memcached_result_value(r), memcached_result_length(r));
         memcached_result_free(r);
     }
-    if (rc != MEMCACHED_END && rc != MEMCACHED_NOTFOUND && rc != MEMCACHED_SUCCESS) return status(rc);
+    if (rc != MEMCACHED_END && rc != MEMCACHED_NOTFOUND && rc != MEMCACHED_SUCCESS) return status(handle, rc);
     return Status::kOk;
 }
 
 Status LibmemcachedStore::store(Mode mode, std::string_view key, std::string_view value, time_t exptime, uint64_t cas) {
+    exptime = serverExptime(key, exptime);
     const char* k = key.data();
     const char* v = value.data();
     switch (mode) {
@@ -146,26 +158,26 @@ Status LibmemcachedStore::store(Mode mode, std::string_view key, std::string_vie
     return Status::kError;
 }
 
-// libmemcached buffers the sets and writes them together; the read that follows makes it consume
-// every set's reply first (get.cc purges what is pending on each server before a get), so a lost
-// connection shows as an error here. A set memcached refuses without failing the connection (only
+// libmemcached buffers the sets (on a handle of their own: switching buffering on or off makes
+// libmemcached close its connections) and writes them together; the read that follows makes it
+// consume every set's reply first (get.cc purges what is pending on each server before a get), so
+// a lost connection shows as an error here. A set memcached refuses without failing the connection (only
 // "SERVER_ERROR out of memory", with memcached -M) is not seen: documented in the README.
 Status LibmemcachedStore::setMany(std::span<const std::pair<std::string, std::string_view>> items) {
-    memcached_behavior_set(mc_, MEMCACHED_BEHAVIOR_BUFFER_REQUESTS, 1);
     Status st = Status::kOk;
     for (const auto& [key, value] : items) {
-        auto rc = memcached_set(mc_, key.data(), key.size(), value.data(), value.size(), 0, 0);
+        auto rc = memcached_set(buffered_, key.data(), key.size(), value.data(), value.size(), 0, 0);
         if (rc != MEMCACHED_BUFFERED && rc != MEMCACHED_SUCCESS) {
-            st = status(rc);
+            st = status(buffered_, rc);
             break;
         }
     }
-    memcached_behavior_set(mc_, MEMCACHED_BEHAVIOR_BUFFER_REQUESTS, 0);
-    Status flushed = status(memcached_flush_buffers(mc_));
+    Status flushed = status(buffered_, memcached_flush_buffers(buffered_));
     if (st != Status::kOk) return st;
     if (flushed != Status::kOk) return flushed;
+    // On the same connections, so it is answered after every set: once it is, the sets are applied.
     std::vector<std::optional<std::string>> ignored;
-    return getMany(probe_keys_, ignored);
+    return fetchMany(buffered_, probe_keys_, ignored);
 }
 
 Status LibmemcachedStore::incr(std::string_view key, bool decrement, uint64_t delta, uint64_t& result) {
@@ -176,7 +188,7 @@ Status LibmemcachedStore::incr(std::string_view key, bool decrement, uint64_t de
 Status LibmemcachedStore::remove(std::string_view key) { return status(memcached_delete(mc_, key.data(), key.size(), 0)); }
 
 Status LibmemcachedStore::touch(std::string_view key, time_t exptime) {
-    return status(memcached_touch(mc_, key.data(), key.size(), exptime));
+    return status(memcached_touch(mc_, key.data(), key.size(), serverExptime(key, exptime)));
 }
 
 Status LibmemcachedStore::flush() { return status(memcached_flush(mc_, 0)); }
@@ -271,6 +283,32 @@ bool LibmemcachedStore::metaExchange(int fd, const std::string& server, const st
         else return metaFailed(server, n == 0 ? "connection closed" : "timed out reading a meta reply"), false;
         if (buf.size() > (1u << 20)) return metaFailed(server, "meta reply line too long"), false;
     }
+}
+
+// memcached turns an absolute exptime into its own clock, which can be seconds (tens, on a busy
+// machine) behind the wall clock; a unix time is shifted by the difference, read from
+// `stats` (STAT time) at most every 10 s per server, so the key keeps the TTL it was given.
+time_t LibmemcachedStore::serverExptime(std::string_view key, time_t exptime) {
+    if (exptime <= kThirtyDays) return exptime;
+    memcached_return_t rc;
+    const memcached_instance_st* inst = memcached_server_by_key(mc_, key.data(), key.size(), &rc);
+    if (!inst) return exptime;
+    std::string server;
+    int fd = metaFd(memcached_server_name(inst), memcached_server_port(inst), server);
+    if (fd < 0) return exptime;
+    auto now = std::chrono::steady_clock::now();
+    auto& clock = clocks_[server];
+    if (now - clock.read > std::chrono::seconds(10)) {
+        long long server_now = 0;
+        bool ok = metaExchange(fd, server, "stats\r\n", cfg_.timeout, [&](std::string_view line) {
+            if (line.starts_with("STAT time ")) server_now = std::strtoll(std::string(line.substr(10)).c_str(), nullptr, 10);
+            return line == "END" || line.starts_with("ERROR");
+        });
+        if (!ok || server_now == 0) return exptime;
+        clock.offset = server_now - static_cast<long long>(std::time(nullptr));
+        clock.read = now;
+    }
+    return static_cast<time_t>(exptime + clock.offset);
 }
 
 Status LibmemcachedStore::ttl(std::string_view key, long long& seconds) {

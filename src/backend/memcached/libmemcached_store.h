@@ -42,6 +42,8 @@ public:
 
 private:
     Status status(int rc);
+    Status status(memcached_st* handle, int rc);
+    Status fetchMany(memcached_st* handle, std::span<const std::string> keys, std::vector<std::optional<std::string>>& out);
     int metaConnection(const std::string& host, int port);
     // The meta connection to host:port (opened on first use), or -1.
     int metaFd(const std::string& host, int port, std::string& server);
@@ -49,11 +51,18 @@ private:
     bool metaExchange(int fd, const std::string& server, const std::string& request, std::chrono::milliseconds timeout,
                       const std::function<bool(std::string_view line)>& last);
     Status metaFailed(const std::string& server, std::string why);
+    time_t serverExptime(std::string_view key, time_t exptime);
 
     config::BackendConfig cfg_;
     memcached_st* mc_;
+    memcached_st* buffered_ = nullptr;  // the same servers, with buffered writes, for setMany
     std::vector<std::string> probe_keys_;  // one key held by each server
     std::map<std::string, int> meta_fds_;  // "host:port" -> socket
+    struct ServerClock {
+        long long offset = 0;  // the server's unix time minus ours
+        std::chrono::steady_clock::time_point read{};
+    };
+    std::map<std::string, ServerClock> clocks_;
     std::string error_;
 };
 

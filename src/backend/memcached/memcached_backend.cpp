@@ -38,7 +38,7 @@ struct Inbox : std::enable_shared_from_this<Inbox> {
         Clock::time_point sent;
     };
 
-    explicit Inbox(boost::asio::io_context& c) : ioc(c) {}
+    Inbox(boost::asio::io_context& c, admin::BackendCounters& m) : ioc(c), counters(m) {}
 
     void deliver(Done done) {
         std::lock_guard lock(mu);
@@ -61,12 +61,15 @@ struct Inbox : std::enable_shared_from_this<Inbox> {
         auto now = Clock::now();
         for (auto& d : batch) {
             --inflight;
-            latency.add(static_cast<uint32_t>(std::chrono::duration_cast<std::chrono::microseconds>(now - d.sent).count()));
+            auto micros = static_cast<uint32_t>(std::chrono::duration_cast<std::chrono::microseconds>(now - d.sent).count());
+            latency.add(micros);
+            counters.latency.observe(micros);
             d.sink->complete(d.reply, d.failed);
         }
     }
 
     boost::asio::io_context& ioc;
+    admin::BackendCounters& counters;  // I/O thread only
     std::mutex mu;
     std::vector<Done> ready;
     bool scheduled = false;
@@ -216,8 +219,8 @@ private:
     std::vector<Lane> lanes_;
 };
 
-MemcachedBackend::MemcachedBackend(boost::asio::io_context& ioc, const config::BackendConfig& cfg)
-    : Backend(cfg), pool_(Pool::get(cfg)), inbox_(std::make_shared<Inbox>(ioc)), cell_(HealthBoard::instance().cell(cfg.name)) {}
+MemcachedBackend::MemcachedBackend(boost::asio::io_context& ioc, const config::BackendConfig& cfg, admin::BackendCounters& counters)
+    : Backend(cfg), pool_(Pool::get(cfg)), inbox_(std::make_shared<Inbox>(ioc, counters)), cell_(HealthBoard::instance().cell(cfg.name)) {}
 
 MemcachedBackend::~MemcachedBackend() {
     std::lock_guard lock(inbox_->mu);

@@ -7,6 +7,7 @@
 
 #include <memory>
 
+#include "admin/thread_metrics.h"
 #include "backend/backend.h"
 #include "backend/health.h"
 
@@ -24,7 +25,8 @@ struct Inbox;
 // One client's commands always take the same lane, so they run in the order sent.
 class MemcachedBackend final : public Backend {
 public:
-    MemcachedBackend(boost::asio::io_context& ioc, const config::BackendConfig& cfg);
+    // `counters`: this thread's for this backend name (reply latency); they must outlive the backend.
+    MemcachedBackend(boost::asio::io_context& ioc, const config::BackendConfig& cfg, admin::BackendCounters& counters);
     ~MemcachedBackend() override;
 
     void send(uint64_t client_id, std::string_view raw, ReplySink* sink) override;

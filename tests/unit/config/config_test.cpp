@@ -38,6 +38,24 @@ TEST(ConfigTest, AppliesTheContractDefaultsToAMinimalFile) {
     EXPECT_EQ(cfg.backends[0].timeout.count(), 1000);
     EXPECT_EQ(cfg.backends[0].connect_timeout.count(), 500);
     EXPECT_EQ(cfg.routes[0].strategy.yaml_path, "routes[0].strategy");
+    EXPECT_FALSE(cfg.admin.metrics) << "no admin section: no metrics endpoint";
+}
+
+TEST(ConfigTest, ReadsTheMetricsAddressAndNullAsOff) {
+    auto cfg = loadString(std::string("admin: {metrics: 127.0.0.1:9121}\n") + kMinimal, "x");
+    ASSERT_TRUE(cfg.admin.metrics);
+    EXPECT_EQ(cfg.admin.metrics->str(), "127.0.0.1:9121");
+    EXPECT_FALSE(loadString(std::string("admin: {metrics: null}\n") + kMinimal, "x").admin.metrics);
+    EXPECT_FALSE(loadString(std::string("admin:\n") + kMinimal, "x").admin.metrics);
+}
+
+TEST(ConfigTest, RejectsABadMetricsAddressWithItsLine) {
+    EXPECT_EQ(errorOf(std::string("admin:\n  metrics: 9121\n") + kMinimal), "laminar.yaml:2: admin.metrics: must be host:port, got '9121'");
+    EXPECT_EQ(errorOf(std::string("admin:\n  metrics: metrics.example:9121\n") + kMinimal),
+              "laminar.yaml:2: admin.metrics: must be an IP address and port, got 'metrics.example:9121'");
+    EXPECT_EQ(errorOf(std::string("listen: 127.0.0.1:7000\nadmin:\n  metrics: 127.0.0.1:7000\n") + kMinimal),
+              "laminar.yaml:3: admin.metrics: must differ from listen");
+    EXPECT_EQ(errorOf(std::string("admin:\n  metrics: 127.0.0.1:9121\n  metric: x\n") + kMinimal), "laminar.yaml:3: admin.metric: unknown key");
 }
 
 TEST(ConfigTest, ReadsEveryClientSetting) {

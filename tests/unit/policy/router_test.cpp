@@ -62,6 +62,27 @@ TEST(RouterTest, DescribesEachRouteStrategy) {
     EXPECT_EQ(s.routes()[2].strategy->describe(), "old");
 }
 
+TEST(RouterTest, KnowsEveryBackendARouteCanSendToButNotOnesAConditionOnlyWatches) {
+    auto s = Snapshot(config::loadString(R"(backends:
+  old: {address: 127.0.0.1:1}
+  new: {address: 127.0.0.1:2}
+  spare: {address: 127.0.0.1:3}
+routes:
+  - name: guarded
+    match: {keys: ["g:*"]}
+    strategy: {type: condition, when: {backend_down: spare}, then: old, else: {type: read_only, target: new}}
+  - name: moving
+    match: {keys: ["m:*"]}
+    migration: {from: old, to: new, phase: dual_write_read_new}
+  - name: default
+    strategy: {type: shadow, primary: new, shadow: old}
+)", "x"), 1);
+    EXPECT_EQ(s.routes()[0].backends, (std::vector<int>{0, 1}));
+    EXPECT_EQ(s.routes()[1].backends, (std::vector<int>{0, 1}));
+    EXPECT_EQ(s.catchAll().backends, (std::vector<int>{0, 1}));
+    EXPECT_EQ(make().catchAll().backends, std::vector<int>{0});
+}
+
 std::string buildError(const std::string& yaml) {
     try {
         Snapshot s(config::loadString(yaml, "laminar.yaml"), 1);

@@ -233,6 +233,16 @@ TEST_F(TranslatorTest, CountersKeepTheirTimeToLive) {
     EXPECT_EQ(run({"TTL", "m"}), ":100\r\n");
 }
 
+TEST_F(TranslatorTest, ATtlOverThirtyDaysSurvivesARewrite) {
+    run({"SET", "n", "-5", "EX", "3000000"});
+    EXPECT_EQ(run({"INCR", "n"}), ":-4\r\n");  // gets + cas with the remaining TTL
+    EXPECT_EQ(run({"TTL", "n"}), ":3000000\r\n");
+    EXPECT_EQ(expiresAt("n"), now_ms / 1000 + 3000000);
+    run({"SET", "k", "v", "EX", "3000000"});
+    EXPECT_EQ(run({"SET", "k", "w", "KEEPTTL"}), "+OK\r\n");
+    EXPECT_EQ(run({"TTL", "k"}), ":3000000\r\n");
+}
+
 TEST_F(TranslatorTest, AppendStrlenGetrange) {
     EXPECT_EQ(run({"APPEND", "s", "abc"}), ":3\r\n");
     EXPECT_EQ(run({"APPEND", "s", "def"}), ":6\r\n");

@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "admin/metrics.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <vector>
+
+#include "admin/prometheus.h"
+#include "admin/thread_metrics.h"
+#include "net/server.h"
+#include "policy/route_stats.h"
+#include "policy/router.h"
+
+namespace laminar::admin {
+namespace {
+
+using Type = PrometheusWriter::Type;
+
+// Adds up one number over every I/O thread's metrics.
+template <class Get>
+auto total(const net::Server& server, Get get) {
+    decltype(get(server.worker(0).stats())) sum{};
+    for (size_t i = 0; i < server.workerCount(); ++i) sum += get(server.worker(i).stats());
+    return sum;
+}
+
+void daemon(PrometheusWriter& w, const net::Server& server) {
+    const auto& snap = server.snapshot();
+    w.family("laminar_build_info", Type::kGauge, "Always 1, labelled with the version laminar was built as.");
+    w.sample({{"version", LAMINAR_VERSION}}, uint64_t{1});
+    w.family("laminar_uptime_seconds", Type::kGauge, "Seconds since laminar started.");
+    w.sample({}, std::chrono::duration<double>(std::chrono::steady_clock::now() - server.startedAt()).count());
+    w.family("laminar_config_generation", Type::kGauge, "Generation of the configuration in use: 1 at start, one more per successful reload.");
+    w.sample({}, snap.generation());
+    w.family("laminar_config_info", Type::kGauge, "Always 1, labelled with the hash and file of the configuration in use.");
+    w.sample({{"hash", snap.config().hash}, {"file", server.configPath()}}, uint64_t{1});
+    w.family("laminar_reloads_total", Type::kCounter, "Configuration reloads (SIGHUP, LAMINAR RELOAD) by result; a failed one changes nothing.");
+    w.sample({{"result", "ok"}}, server.reloadsOk());
+    w.sample({{"result", "failed"}}, server.reloadsFailed());
+}
+
+void clients(PrometheusWriter& w, const net::Server& server) {
+    w.family("laminar_client_connections", Type::kGauge, "Client connections open now.");
+    w.sample({}, uint64_t{server.registry().size()});
+    w.family("laminar_client_connections_total", Type::kCounter, "Client connections accepted since start, rejected ones included.");
+    w.sample({}, server.totalConnections());
+    w.family("laminar_client_connections_rejected_total", Type::kCounter,
+             "Client connections closed at once because client.max_clients was reached.");
+    w.sample({}, server.rejectedConnections());
+    w.family("laminar_pinned_clients", Type::kGauge,
+             "Clients on a dedicated backend connection now (MULTI, WATCH, blocking commands, pub/sub, SELECT, HELLO 3).");
+    w.sample({}, static_cast<double>(total(server, [](const ThreadMetrics& t) { return t.pinned.value(); })));
+    w.family("laminar_client_commands_total", Type::kCounter, "Commands received from clients, those laminar answers itself included.");
+    w.sample({}, total(server, [](const ThreadMetrics& t) { return t.commands.value(); }));
+
+    // Per route (and strategy type): its counters on every thread that has them, looked up once.
+    // Errors of commands that reached no route (malformed, unknown, refused before routing...)
+    // count under route="" strategy="".
+    const auto& routes = server.snapshot().routes();
+    std::vector<std::vector<const RouteCounters*>> found(routes.size());
+    for (size_t r = 0; r < routes.size(); ++r) {
+        std::string strategy(routes[r].strategy->type());
+        for (size_t i = 0; i < server.workerCount(); ++i)
+            if (const auto* counters = server.worker(i).stats().findRoute(routes[r].name, strategy)) found[r].push_back(counters);
+    }
+    auto routeTotal = [&](size_t r, auto get) {
+        uint64_t n = 0;
+        for (const auto* counters : found[r]) n += get(*counters);
+        return n;
+    };
+    w.family("laminar_commands_total", Type::kCounter,
+             "Commands routed, by route, its strategy type and command class (read, write, other); a multi-key command split "
+             "per key counts once per key.");
+    for (size_t r = 0; r < routes.size(); ++r) {
+        for (size_t c = 0; c < kCommandClasses; ++c) {
+            auto n = routeTotal(r, [&](const RouteCounters& rc) { return rc.commands[c].value(); });
+            w.sample({{"route", routes[r].name}, {"strategy", routes[r].strategy->type()}, {"class", name(static_cast<CommandClass>(c))}}, n);
+        }
+    }
+    w.family("laminar_errors_total", Type::kCounter,
+             "Error replies to clients by route, strategy and kind: protocol, auth, command (unknown, wrong arguments), refused "
+             "(by laminar or a strategy), backend_unavailable, backend_timeout, backend_error (the backend's own, passed "
+             "through). Errors before any route was chosen have route=\"\".");
+    for (size_t k = 0; k < kErrorKinds; ++k) {
+        auto kind = static_cast<ErrorKind>(k);
+        w.sample({{"route", ""}, {"strategy", ""}, {"kind", name(kind)}}, total(server, [&](const ThreadMetrics& t) { return t.unroutedErrors(kind); }));
+    }
+    for (size_t r = 0; r < routes.size(); ++r) {
+        for (size_t k = 0; k < kErrorKinds; ++k) {
+            auto n = routeTotal(r, [&](const RouteCounters& rc) { return rc.errors[k].value(); });
+            w.sample({{"route", routes[r].name}, {"strategy", routes[r].strategy->type()}, {"kind", name(static_cast<ErrorKind>(k))}}, n);
+        }
+    }
+}
+
+void backends(PrometheusWriter& w, const net::Server& server) {
+    const auto& snap = server.snapshot();
+    const auto& list = snap.config().backends;
+    w.family("laminar_backend_up", Type::kGauge, "1 while some I/O thread has a working shared connection to the backend, else 0.");
+    for (size_t i = 0; i < list.size(); ++i) {
+        bool up = snap.state(static_cast<int>(i)) != policy::Health::State::kDown;
+        w.sample({{"backend", list[i].name}, {"type", list[i].typeName()}}, uint64_t{up});
+    }
+    w.family("laminar_backend_connections", Type::kGauge,
+             "Connections to the backend: shared (established, multiplexed) and dedicated (held by pinned clients or pooled).");
+    for (const auto& b : list) {
+        auto level = [&](LocalGauge BackendCounters::*gauge) {
+            return static_cast<double>(total(server, [&](const ThreadMetrics& t) {
+                const auto* counters = t.findBackend(b.name);
+                return counters ? (counters->*gauge).value() : int64_t{0};
+            }));
+        };
+        w.sample({{"backend", b.name}, {"kind", "shared"}}, level(&BackendCounters::shared));
+        w.sample({{"backend", b.name}, {"kind", "dedicated"}}, level(&BackendCounters::dedicated));
+    }
+    static const auto kBounds = [] {
+        std::array<double, LatencyHistogram::kBoundsMicros.size()> out{};
+        for (size_t i = 0; i < out.size(); ++i) out[i] = LatencyHistogram::kBoundsMicros[i] / 1e6;
+        return out;
+    }();
+    w.family("laminar_backend_latency_seconds", Type::kHistogram, "Time from sending a command to the backend to its reply.");
+    for (const auto& b : list) {
+        std::array<uint64_t, LatencyHistogram::kBuckets> counts{};
+        uint64_t sum_micros = 0;
+        for (size_t i = 0; i < server.workerCount(); ++i)
+            if (const auto* counters = server.worker(i).stats().findBackend(b.name)) counters->latency.addTo(counts, sum_micros);
+        w.histogram({{"backend", b.name}}, kBounds, counts, static_cast<double>(sum_micros) / 1e6);
+    }
+}
+
+void routes(PrometheusWriter& w, const net::Server& server) {
+    const auto& list = server.snapshot().routes();
+    for (const auto& field : policy::RouteStats::fields()) {
+        w.family(fmt::format("laminar_route_{}_total", field.name), Type::kCounter, field.help);
+        for (const auto& route : list) w.sample({{"route", route.name}}, (route.stats.get()->*field.counter).load(std::memory_order_relaxed));
+    }
+    w.family("laminar_sync_pending_keys", Type::kGauge, "Keys the sync engine has queued, in flight or announced, over every route.");
+    w.sample({}, static_cast<double>(std::max<int64_t>(0, server.sync().pendingTotal())));
+    w.family("laminar_sync_queued_total", Type::kCounter, "Keys queued for a copy by the sync engine since start.");
+    w.sample({}, server.sync().queuedTotal());
+}
+
+}  // namespace
+
+std::string metricsText(const net::Server& server) {
+    PrometheusWriter w;
+    daemon(w, server);
+    clients(w, server);
+    backends(w, server);
+    routes(w, server);
+    return w.text();
+}
+
+std::string unreadiness(const net::Server& server) {
+    if (server.shuttingDown()) return "shutting down";
+    const auto& snap = server.snapshot();
+    for (int b : snap.catchAll().backends) {
+        if (snap.state(b) != policy::Health::State::kDown) continue;
+        const auto& backend = snap.config().backends[static_cast<size_t>(b)];
+        return fmt::format("backend '{}' at {} is down (the catch-all route '{}' sends to it)", backend.name, backend.address.str(),
+                           snap.catchAll().name);
+    }
+    return {};
+}
+
+}  // namespace laminar::admin

@@ -1,0 +1,23 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <string>
+
+namespace laminar::net {
+class Server;
+}
+
+namespace laminar::admin {
+
+// What the admin endpoint reports about a running server. On the main thread (the server's
+// configuration is that thread's); the I/O threads' counters are read as they are, and summed.
+
+// The /metrics body: every laminar_* metric (README.md, "Monitoring", lists them).
+std::string metricsText(const net::Server& server);
+
+// Why /readyz is not ready, empty when it is: ready means serving, not shutting down, and every
+// backend the catch-all route can send to is up. (A configuration is always loaded: the daemon
+// does not start without one, and a failed reload keeps the running one.)
+std::string unreadiness(const net::Server& server);
+
+}  // namespace laminar::admin
