@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "policy/condition.h"
+#include "policy/convert.h"
 #include "policy/dual_lookup.h"
 #include "policy/dual_write.h"
 #include "policy/proxy.h"
@@ -36,6 +37,7 @@ const std::unordered_map<std::string_view, MakeStrategy>& strategies() {
         {"shadow", &makeShadow},
         {"timed_rollover", &makeTimedRollover},
         {"condition", &makeCondition},
+        {"convert", &makeConvert},
     };
     return table;
 }
