@@ -154,6 +154,133 @@ void RedisServer::restart() {
     start();
 }
 
+MemcachedServer::MemcachedServer(std::vector<std::string> extra_args)
+    : port_(freePort()), dir_(tempDir()), extra_(std::move(extra_args)) {
+    start();
+}
+
+void MemcachedServer::start() {
+    std::vector<std::string> argv = {"/usr/bin/memcached", "-l", "127.0.0.1", "-p", std::to_string(port_), "-U", "0", "-m", "64"};
+    if (::geteuid() == 0) {  // memcached will not run as root unless told which user to be
+        argv.push_back("-u");
+        argv.push_back("root");
+    }
+    argv.insert(argv.end(), extra_.begin(), extra_.end());
+    proc_ = std::make_unique<Process>(argv, dir_ + "/memcached.log");
+    if (!waitFor([&] { return portOpen(port_) || !proc_->running(); }) || !proc_->running())
+        throw std::runtime_error("memcached did not start on port " + std::to_string(port_) + ": " + log());
+}
+
+std::string MemcachedServer::log() const {
+    std::ifstream in(dir_ + "/memcached.log");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+void MemcachedServer::pause() { proc_->signal(SIGSTOP); }
+void MemcachedServer::resume() { proc_->signal(SIGCONT); }
+void MemcachedServer::kill() {
+    proc_->stop(SIGKILL);
+    proc_.reset();
+}
+void MemcachedServer::restart() {
+    if (proc_) kill();
+    start();
+}
+
+MemcachedClient::MemcachedClient(int port, std::chrono::milliseconds timeout) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return;
+    timeval tv{static_cast<time_t>(timeout.count() / 1000), static_cast<suseconds_t>((timeout.count() % 1000) * 1000)};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        ::close(fd);
+        return;
+    }
+    fd_ = fd;
+}
+
+MemcachedClient::~MemcachedClient() {
+    if (fd_ >= 0) ::close(fd_);
+}
+
+bool MemcachedClient::sendAll(const std::string& bytes) {
+    if (fd_ < 0) return false;
+    size_t off = 0;
+    while (off < bytes.size()) {
+        ssize_t n = ::send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
+        if (n <= 0) return false;
+        off += static_cast<size_t>(n);
+    }
+    return true;
+}
+
+bool MemcachedClient::readBytes(size_t n, std::string& out) {
+    std::array<char, 65536> chunk{};
+    while (buf_.size() < n) {
+        ssize_t got = ::recv(fd_, chunk.data(), chunk.size(), 0);
+        if (got <= 0) return false;
+        buf_.append(chunk.data(), static_cast<size_t>(got));
+    }
+    out = buf_.substr(0, n);
+    buf_.erase(0, n);
+    return true;
+}
+
+bool MemcachedClient::readLine(std::string& line) {
+    std::array<char, 65536> chunk{};
+    size_t eol;
+    while ((eol = buf_.find("\r\n")) == std::string::npos) {
+        ssize_t got = ::recv(fd_, chunk.data(), chunk.size(), 0);
+        if (got <= 0) return false;
+        buf_.append(chunk.data(), static_cast<size_t>(got));
+    }
+    line = buf_.substr(0, eol);
+    buf_.erase(0, eol + 2);
+    return true;
+}
+
+std::string MemcachedClient::request(const std::string& bytes) {
+    std::string line;
+    if (!sendAll(bytes) || !readLine(line)) return "(connection failed)";
+    return line;
+}
+
+std::optional<std::string> MemcachedClient::get(const std::string& key) {
+    if (!sendAll("get " + key + "\r\n")) return std::nullopt;
+    std::string line, value;
+    if (!readLine(line) || line == "END") return std::nullopt;
+    // VALUE <key> <flags> <bytes>
+    auto last = line.rfind(' ');
+    if (!line.starts_with("VALUE ") || last == std::string::npos) return std::nullopt;
+    size_t len = std::stoul(line.substr(last + 1));
+    std::string end;
+    if (!readBytes(len + 2, value) || !readLine(end)) return std::nullopt;
+    value.resize(len);
+    return value;
+}
+
+bool MemcachedClient::set(const std::string& key, const std::string& value, long long exptime) {
+    return request("set " + key + " 0 " + std::to_string(exptime) + " " + std::to_string(value.size()) + "\r\n" + value + "\r\n") ==
+           "STORED";
+}
+
+long long MemcachedClient::ttl(const std::string& key) {
+    std::string line = request("mg " + key + " t\r\n");
+    if (line == "EN") return -2;
+    auto t = line.find(" t");
+    if (!line.starts_with("HD") || t == std::string::npos) return -3;
+    return std::stoll(line.substr(t + 2));
+}
+
+bool MemcachedClient::flushAll() { return request("flush_all\r\n") == "OK"; }
+
 Laminar::Laminar(const std::string& yaml, bool wait_ready) : port_(freePort()) {
     auto dir = tempDir();
     config_path_ = dir + "/laminar.yaml";

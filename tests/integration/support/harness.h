@@ -60,6 +60,55 @@ private:
     std::unique_ptr<Process> proc_;
 };
 
+// memcached on a free loopback port: /usr/bin/memcached -l 127.0.0.1 -p PORT -U 0 -m 64 (plus
+// -u root when the tests run as root, which memcached otherwise refuses), stopped by its PID.
+class MemcachedServer {
+public:
+    explicit MemcachedServer(std::vector<std::string> extra_args = {});
+    int port() const { return port_; }
+    void pause();   // SIGSTOP
+    void resume();  // SIGCONT
+    void kill();    // SIGKILL, for a dead backend
+    void restart(); // start again on the same port (empty: memcached keeps nothing)
+    bool running() { return proc_ && proc_->running(); }
+    std::string log() const;
+
+private:
+    void start();
+    int port_;
+    std::string dir_;
+    std::vector<std::string> extra_;
+    std::unique_ptr<Process> proc_;
+};
+
+// A memcached text-protocol connection, to look at (and seed) memcached directly rather than
+// through laminar. Blocking, with a timeout on every read and write.
+class MemcachedClient {
+public:
+    explicit MemcachedClient(int port, std::chrono::milliseconds timeout = std::chrono::seconds(5));
+    ~MemcachedClient();
+    MemcachedClient(const MemcachedClient&) = delete;
+    MemcachedClient& operator=(const MemcachedClient&) = delete;
+    bool connected() const { return fd_ >= 0; }
+    // The value, or nullopt on a miss (or a broken connection).
+    std::optional<std::string> get(const std::string& key);
+    // `set key 0 exptime len` (exptime as memcached reads it: 0 none, up to 30 days relative
+    // seconds, else a unix time); true on STORED.
+    bool set(const std::string& key, const std::string& value, long long exptime = 0);
+    // Seconds left from the meta protocol (`mg key t`): -1 no expiry, -2 missing, -3 on error.
+    long long ttl(const std::string& key);
+    bool flushAll();
+    // One request (a full line with its \r\n, data included), the first reply line (no \r\n).
+    std::string request(const std::string& bytes);
+
+private:
+    bool sendAll(const std::string& bytes);
+    bool readLine(std::string& line);
+    bool readBytes(size_t n, std::string& out);
+    int fd_ = -1;
+    std::string buf_;
+};
+
 // The laminar binary with a YAML config. The config text may use {port} for laminar's own
 // listen port; the caller fills in the backends' ports.
 class Laminar {
