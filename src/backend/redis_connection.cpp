@@ -38,7 +38,7 @@ std::shared_ptr<spdlog::logger> log() {
 }  // namespace
 
 RedisConnection::RedisConnection(asio::io_context& ioc, net::Poller& poller, const config::BackendConfig& cfg, bool dedicated)
-    : ioc_(ioc), poller_(poller), cfg_(cfg), dedicated_(dedicated), socket_(ioc), timer_(ioc), retry_(ioc) {}
+    : ioc_(ioc), poller_(poller), cfg_(cfg), dedicated_(dedicated), socket_(ioc), timer_(ioc), resolver_(ioc), retry_(ioc) {}
 
 RedisConnection::~RedisConnection() {
     closeSocket();
@@ -111,12 +111,6 @@ void RedisConnection::connect() {
     out_.append(queued);
     for (auto& p : waiting) pending_.push_back(p);
 
-    error_code ec;
-    auto address = asio::ip::make_address(cfg_.address.host == "localhost" ? "127.0.0.1" : cfg_.address.host, ec);
-    if (ec) {
-        fail("cannot resolve '" + cfg_.address.host + "': use an IP address");
-        return;
-    }
     closeSocket();
     auto self = shared_from_this();
     auto gen = generation_;
@@ -125,7 +119,29 @@ void RedisConnection::connect() {
         if (e || gen != generation_ || state_ != State::kConnecting) return;
         fail("connect timed out after " + std::to_string(cfg_.connect_timeout.count()) + "ms");
     });
-    socket_.async_connect({address, cfg_.address.port}, [this, self, gen](const error_code& e) {
+    error_code ec;
+    auto address = asio::ip::make_address(cfg_.address.host == "localhost" ? "127.0.0.1" : cfg_.address.host, ec);
+    if (!ec) {
+        connectTo({address, cfg_.address.port});
+        return;
+    }
+    // A host name (a container's, a service's): resolved at every connect, so a backend that
+    // moves to another address is found again on reconnect.
+    resolver_.async_resolve(cfg_.address.host, std::to_string(cfg_.address.port),
+                            [this, self, gen](const error_code& e, asio::ip::tcp::resolver::results_type results) {
+                                if (gen != generation_ || state_ != State::kConnecting) return;
+                                if (e || results.empty()) {
+                                    fail("cannot resolve '" + cfg_.address.host + "': " + (e ? e.message() : "no address"));
+                                    return;
+                                }
+                                connectTo(results.begin()->endpoint());
+                            });
+}
+
+void RedisConnection::connectTo(const asio::ip::tcp::endpoint& endpoint) {
+    auto self = shared_from_this();
+    auto gen = generation_;
+    socket_.async_connect(endpoint, [this, self, gen](const error_code& e) {
         if (gen != generation_ || state_ != State::kConnecting) return;
         if (e) {
             fail(describe(e));

@@ -96,6 +96,7 @@ private:
     };
 
     void connect();
+    void connectTo(const boost::asio::ip::tcp::endpoint& endpoint);
     void onConnected();
     void scheduleFlush();
     void flush();
@@ -116,6 +117,7 @@ private:
     boost::asio::ip::tcp::socket socket_;  // while connecting; then the poller drives fd_
     int fd_ = -1;
     boost::asio::steady_timer timer_;     // connect timeout, then the reply watchdog
+    boost::asio::ip::tcp::resolver resolver_;  // for a backend given by host name
     boost::asio::steady_timer retry_;     // reconnect backoff
     State state_ = State::kIdle;
     std::string out_;    // commands not yet written: [out_off_, size)

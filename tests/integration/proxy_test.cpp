@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "support/harness.h"
+#include "support/more.h"
 
 namespace laminar::test {
 namespace {
@@ -43,6 +44,25 @@ TEST_F(ProxyTest, RedisCliWorksThroughTheProxy) {
     EXPECT_EQ(run("redis-cli -p " + port + " SET cli hello"), "OK\n");
     EXPECT_EQ(run("redis-cli -p " + port + " GET cli"), "hello\n");
     EXPECT_EQ(run("redis-cli -p " + port + " PING"), "PONG\n");
+}
+
+}  // namespace
+}  // namespace laminar::test
+
+namespace laminar::test {
+namespace {
+
+// A backend may be given by host name (a container's, in compose): resolved at each connect. One
+// that does not resolve answers with an error that says so, and the other routes keep working.
+TEST(ProxyHostNames, AnUnresolvableBackendAnswersWithTheReasonAndOtherRoutesWork) {
+    RedisServer redis;
+    Laminar lam(cat("listen: 127.0.0.1:{port}\nbackends:\n  old: {address: 127.0.0.1:", redis.port(),
+                    "}\n  gone: {address: no-such-host.invalid:6379}\nroutes:\n  - name: g\n    match: {keys: ['g:*']}\n    strategy: gone\n"
+                    "  - name: default\n    strategy: old\n"));
+    Client c(lam.port());
+    auto r = show(c.cmd({"GET", "g:1"}));
+    EXPECT_NE(r.find("backend 'gone' unavailable: cannot resolve 'no-such-host.invalid'"), std::string::npos) << r;
+    EXPECT_EQ(show(c.cmd({"SET", "k", "v"})), "+OK");
 }
 
 }  // namespace
