@@ -141,6 +141,15 @@ void routes(PrometheusWriter& w, const net::Server& server) {
     w.sample({}, static_cast<double>(std::max<int64_t>(0, server.sync().pendingTotal())));
     w.family("laminar_sync_queued_total", Type::kCounter, "Keys queued for a copy by the sync engine since start.");
     w.sample({}, server.sync().queuedTotal());
+    auto backfills = server.backfills();
+    w.family("laminar_backfill_scanned_keys", Type::kGauge, "Keys the route's latest backfill has scanned on the primary.");
+    for (const auto& [route, p] : backfills) w.sample({{"route", route}}, p.scanned);
+    w.family("laminar_backfill_queued_keys", Type::kGauge, "Keys the route's latest backfill has handed to the sync engine.");
+    for (const auto& [route, p] : backfills) w.sample({{"route", route}}, p.queued);
+    w.family("laminar_backfill_state", Type::kGauge, "1 for the state the route's latest backfill is in (running, draining, done, stopped, failed).");
+    for (const auto& [route, p] : backfills)
+        for (const char* state : {"running", "draining", "done", "stopped", "failed"})
+            w.sample({{"route", route}, {"state", state}}, uint64_t{std::string_view(p.state) == state});
 }
 
 }  // namespace

@@ -295,6 +295,13 @@ std::string Server::statusText(Worker& from) const {
 
 namespace laminar::net {
 
+std::vector<std::pair<std::string, policy::Backfill::Progress>> Server::backfills() const {
+    std::lock_guard lock(backfill_mu_);
+    std::vector<std::pair<std::string, policy::Backfill::Progress>> out;
+    for (const auto& [route, b] : backfills_) out.emplace_back(route, b->progress());
+    return out;
+}
+
 std::string Server::backfillCommand(Worker& from, std::span<const std::string_view> argv) {
     auto error = [](std::string_view msg) {
         std::string out;

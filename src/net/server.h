@@ -76,6 +76,8 @@ public:
     // LAMINAR BACKFILL START <route> [RATE keys/s] [MATCH glob] | STATUS [route] | STOP <route>:
     // the RESP reply.
     std::string backfillCommand(Worker& from, std::span<const std::string_view> argv);
+    // The latest backfill of each route, for /metrics.
+    std::vector<std::pair<std::string, policy::Backfill::Progress>> backfills() const;
 
 private:
     void accept();

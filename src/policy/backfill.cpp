@@ -207,13 +207,21 @@ void Backfill::drain() {
     host_.postAfter(std::chrono::milliseconds(100), [self = shared_from_this()] { self->drain(); });
 }
 
+namespace {
+const char* const kStateNames[] = {"running", "draining", "done", "stopped", "failed"};
+}
+
+Backfill::Progress Backfill::progress() const {
+    std::lock_guard lock(mu_);
+    return {kStateNames[static_cast<int>(state_)], scanned_, queued_};
+}
+
 std::string Backfill::status() const {
     std::lock_guard lock(mu_);
     auto end = state_ == State::kRunning || state_ == State::kDraining ? std::chrono::steady_clock::now() : ended_;
     double secs = std::chrono::duration<double>(end - started_).count();
-    static const char* kNames[] = {"running", "draining", "done", "stopped", "failed"};
     std::string out = fmt::format("{}: {} keys scanned, {} queued for copy, {} pending ({}), {:.0f} keys/s, {:.1f} s",
-                                  kNames[static_cast<int>(state_)], scanned_, queued_, pair_.empty() ? 0 : engine_.pending(pair_),
+                                  kStateNames[static_cast<int>(state_)], scanned_, queued_, pair_.empty() ? 0 : engine_.pending(pair_),
                                   pair_.empty() ? "-" : pair_, secs > 0 ? static_cast<double>(scanned_) / secs : 0.0, secs);
     if (!why_.empty()) out += ": " + why_;
     return out;

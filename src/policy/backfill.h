@@ -38,6 +38,11 @@ public:
     // "running: 1200 keys scanned, 1200 queued, 35 pending, 980 keys/s, 12 s" or "done: ..." / "failed: why".
     std::string status() const;
     const std::string& route() const { return opt_.route; }
+    struct Progress {
+        const char* state;  // running | draining | done | stopped | failed
+        uint64_t scanned = 0, queued = 0;
+    };
+    Progress progress() const;
 
 private:
     enum class State { kRunning, kDraining, kDone, kStopped, kFailed };

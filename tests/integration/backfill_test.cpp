@@ -14,6 +14,7 @@
 #include "support/harness.h"
 #include "support/more.h"
 #include "support/policy_support.h"
+#include "support/scrape.h"
 
 namespace laminar::test {
 namespace {
@@ -23,7 +24,8 @@ using namespace std::chrono_literals;
 class BackfillTest : public ::testing::Test {
 protected:
     void start(const std::string& routes) {
-        lam_ = std::make_unique<Laminar>(twoBackendConfig(old_.port(), new_.port(), routes));
+        metrics_port_ = freePort();
+        lam_ = std::make_unique<Laminar>(twoBackendConfig(old_.port(), new_.port(), routes, 2, cat("admin: {metrics: 127.0.0.1:", metrics_port_, "}\n")));
         c_ = std::make_unique<Client>(lam_->port());
     }
     // Keys of every type on old, some with a TTL, written directly (before the migration).
@@ -51,6 +53,7 @@ protected:
     RedisServer old_, new_;
     std::unique_ptr<Laminar> lam_;
     std::unique_ptr<Client> c_;
+    int metrics_port_ = 0;
 };
 
 TEST_F(BackfillTest, CopiesEveryKeyWhileClientsWriteAndDelete) {
@@ -84,6 +87,11 @@ TEST_F(BackfillTest, CopiesEveryKeyWhileClientsWriteAndDelete) {
     EXPECT_GT(allKeys(new_.port(), "s:*").size(), 1500u);
     EXPECT_TRUE(allKeys(new_.port(), "other:*").empty()) << "the backfill copied keys of another route";
     EXPECT_NE(laminarStatus(*c_).find("backfill: done"), std::string::npos) << laminarStatus(*c_);
+    auto m = scrape(metrics_port_);
+    EXPECT_EQ(m.sum("laminar_backfill_state", {{"route", "sessions"}, {"state", "done"}}), 1);
+    EXPECT_EQ(m.sum("laminar_backfill_state", {{"route", "sessions"}, {"state", "running"}}), 0);
+    EXPECT_GE(m.sum("laminar_backfill_scanned_keys", {{"route", "sessions"}}), 2000 * 1.8);
+    EXPECT_GE(m.sum("laminar_backfill_queued_keys", {{"route", "sessions"}}), 2000 * 1.8);
 }
 
 TEST_F(BackfillTest, RefusesRoutesWithoutASyncEngineDirection) {
