@@ -132,3 +132,48 @@ TEST_F(ToolsTest, BadArgumentsAndDeadBackendsGiveMeaningfulExitCodes) {
 
 }  // namespace
 }  // namespace laminar::test
+
+namespace laminar::test {
+namespace {
+
+// Redis <-> memcached, strings: a memcached source is listed with lru_crawler metadump, a TTL
+// travels (to whole seconds), and a hash cannot go into memcached: counted, with its reason.
+TEST(ToolsMemcached, CopiesStringsBothWaysAndNamesWhatCannotGo) {
+    RedisServer redis;
+    MemcachedServer mc;
+    auto dir = std::filesystem::temp_directory_path() / cat("laminar-tools-mc-", ::getpid(), "-", mc.port());
+    std::filesystem::create_directories(dir);
+    auto config = (dir / "laminar.yaml").string();
+    std::ofstream(config) << cat("backends:\n  r: {address: 127.0.0.1:", redis.port(), "}\n  mc: {type: memcached, servers: [127.0.0.1:", mc.port(),
+                                 "]}\nroutes:\n  - name: default\n    strategy: r\n");
+    auto laminar = [&](const std::string& args, int& status) { return run(cat("'", LAMINAR_BINARY, "' ", args, " -c '", config, "' 2>&1"), &status); };
+    {
+        MemcachedClient m(mc.port());
+        for (int i = 0; i < 300; ++i) ASSERT_TRUE(m.set(cat("page:", i), cat("<html>", i), i % 2 ? 1000 : 0));
+    }
+    int status = -1;
+    auto out = laminar("copy --from mc --to r --match 'page:*'", status);
+    EXPECT_EQ(status, 0) << out;
+    EXPECT_NE(out.find("copied 300, skipped 0"), std::string::npos) << out;
+    Client r(redis.port());
+    EXPECT_EQ(show(r.cmd({"GET", "page:7"})), "$<html>7");
+    EXPECT_NEAR(static_cast<double>(pttl(r, "page:7")), 1000'000.0, 3000.0);
+    EXPECT_EQ(pttl(r, "page:8"), -1);
+    out = laminar("verify --a mc --b r", status);
+    EXPECT_EQ(status, 0) << out;
+    EXPECT_NE(out.find("300 keys compared: 300 equal"), std::string::npos) << out;
+
+    r.cmd({"SET", "user:1", "ada", "EX", "500"});
+    r.cmd({"HSET", "user:2", "name", "bob"});
+    out = laminar("copy --from r --to mc --match 'user:*'", status);
+    EXPECT_EQ(status, 1) << out;
+    EXPECT_NE(out.find("copied 1, skipped 0"), std::string::npos) << out;
+    EXPECT_NE(out.find("memcached stores strings only, this is a hash value"), std::string::npos) << out;
+    MemcachedClient m(mc.port());
+    EXPECT_EQ(m.get("user:1").value_or("(miss)"), "ada");
+    EXPECT_NEAR(static_cast<double>(m.ttl("user:1")), 500.0, 3.0);
+    std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace laminar::test
