@@ -183,7 +183,8 @@ time_t Translator::exptimeFor(long long deadline_ms, long long now) const {
 time_t Translator::keptExptime(long long ttl, long long now) const {
     if (ttl < 0) return 0;
     ttl = std::max<long long>(ttl, 1);
-    return static_cast<time_t>(ttl <= kThirtyDays ? ttl : now / 1000 + ttl);
+    if (ttl <= kThirtyDays) return static_cast<time_t>(ttl);
+    return static_cast<time_t>(std::min<long long>(now / 1000 + ttl, INT32_MAX));  // memcached's 32-bit limit
 }
 
 Translator::Handler Translator::handler(std::string_view name) {

@@ -336,7 +336,7 @@ Status LibmemcachedStore::ttl(std::string_view key, long long& seconds) {
     return metaFailed(server, fmt::format("unexpected meta reply '{}' (memcached >= 1.6 is needed for TTL)", reply));
 }
 
-// `lru_crawler metadump all` lists every item as "key=<uri-encoded> exp=... la=... ..." lines,
+// `lru_crawler metadump hash` (walking the hash table, which unlike `all` does not skip items moving between LRUs) lists every item as "key=<uri-encoded> exp=... la=... ..." lines,
 // then END. The dump of a large cache is large: it gets a minute, not the command timeout.
 Status LibmemcachedStore::keys(std::vector<std::string>& out) {
     for (const auto& s : cfg_.servers) {
@@ -344,7 +344,7 @@ Status LibmemcachedStore::keys(std::vector<std::string>& out) {
         int fd = metaFd(s.host, s.port, server);
         if (fd < 0) return Status::kError;
         std::string failure;
-        bool ok = metaExchange(fd, server, "lru_crawler metadump all\r\n", std::max<std::chrono::milliseconds>(cfg_.timeout, std::chrono::minutes(1)),
+        bool ok = metaExchange(fd, server, "lru_crawler metadump hash\r\n", std::max<std::chrono::milliseconds>(cfg_.timeout, std::chrono::minutes(1)),
                                [&](std::string_view line) {
                                    if (line == "END") return true;
                                    if (!line.starts_with("key=")) {

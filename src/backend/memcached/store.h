@@ -47,7 +47,7 @@ public:
     // Whole seconds the key has left, -1 when it does not expire (memcached's meta command `mg k t`).
     virtual Status ttl(std::string_view key, long long& seconds) = 0;
     virtual Status flush() = 0;
-    // Every key every server holds (memcached's `lru_crawler metadump all`), for SCAN.
+    // Every key every server holds (memcached's `lru_crawler metadump hash`), for SCAN.
     virtual Status keys(std::vector<std::string>& out) = 0;
     // Every server answers (a health probe while no command flows).
     virtual Status ping() = 0;
