@@ -33,12 +33,12 @@ public:
         name_ = cfg.name;
         where_ = cfg.address.str();
         timeval tv{static_cast<time_t>(cfg.connect_timeout.count() / 1000), static_cast<suseconds_t>((cfg.connect_timeout.count() % 1000) * 1000)};
-        ctx_ = redisConnectWithTimeout(cfg.address.host.c_str(), cfg.address.port, tv);
+        ctx_.reset(redisConnectWithTimeout(cfg.address.host.c_str(), cfg.address.port, tv));
         if (!ctx_ || ctx_->err) fail(ctx_ ? ctx_->errstr : "out of memory");
         // Copies of big keys take longer than one proxied command: at least 30 s.
         long long ms = std::max<long long>(cfg.timeout.count(), 30000);
         timeval io{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
-        redisSetTimeout(ctx_, io);
+        redisSetTimeout(ctx_.get(), io);
         if (cfg.password) {
             std::vector<std::string> auth = {"AUTH"};
             if (cfg.username) auth.push_back(*cfg.username);
@@ -47,9 +47,6 @@ public:
         }
         if (cfg.db != 0)
             if (auto v = call({"SELECT", std::to_string(cfg.db)}); v.isError()) fail("SELECT: " + v.str);
-    }
-    ~RedisClient() override {
-        if (ctx_) redisFree(ctx_);
     }
 
     Value call(const std::vector<std::string>& argv) override { return callMany({argv}).front(); }
@@ -64,12 +61,12 @@ public:
                 ptrs.push_back(a.data());
                 lens.push_back(a.size());
             }
-            redisAppendCommandArgv(ctx_, static_cast<int>(argv.size()), ptrs.data(), lens.data());
+            redisAppendCommandArgv(ctx_.get(), static_cast<int>(argv.size()), ptrs.data(), lens.data());
         }
         std::vector<Value> out;
         for (size_t i = 0; i < commands.size(); ++i) {
             void* reply = nullptr;
-            if (redisGetReply(ctx_, &reply) != REDIS_OK || !reply) fail(ctx_->errstr);
+            if (redisGetReply(ctx_.get(), &reply) != REDIS_OK || !reply) fail(ctx_->errstr);
             out.push_back(fromHiredis(static_cast<redisReply*>(reply)));
             freeReplyObject(reply);
         }
@@ -78,7 +75,8 @@ public:
 
 private:
     [[noreturn]] void fail(const std::string& why) { throw Unreachable(fmt::format("backend '{}' ({}): {}", name_, where_, why)); }
-    redisContext* ctx_ = nullptr;
+    // Freed also when the constructor throws (connect, AUTH or SELECT failed).
+    std::unique_ptr<redisContext, decltype(&redisFree)> ctx_{nullptr, &redisFree};
     std::string where_;
 };
 
