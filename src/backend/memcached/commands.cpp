@@ -169,9 +169,11 @@ Status Translator::check(Status s) {
 }
 
 time_t Translator::exptimeFor(long long deadline_ms, long long now) const {
-    long long secs = (deadline_ms - now + 999) / 1000;
+    // Rounded up, without overflowing for deadlines near LLONG_MAX (PXAT 9223372036854775807).
+    long long left = deadline_ms - now;
+    long long secs = left / 1000 + (left % 1000 != 0);
     if (secs <= kThirtyDays) return static_cast<time_t>(secs);
-    long long at = (deadline_ms + 999) / 1000;
+    long long at = deadline_ms / 1000 + (deadline_ms % 1000 != 0);
     if (at > INT32_MAX)  // memcached reads exptime as a 32-bit number
         fail(fmt::format("ERR laminar: memcached backend '{}' cannot store an expiry after 2038-01-19", opt_.backend));
     return static_cast<time_t>(at);
