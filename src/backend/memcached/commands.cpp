@@ -168,25 +168,18 @@ Status Translator::check(Status s) {
     return s;
 }
 
-time_t Translator::exptimeFor(long long deadline_ms, long long now) const {
-    // Rounded up, without overflowing for deadlines near LLONG_MAX (PXAT 9223372036854775807).
+// Up to 30 days, the seconds left, rounded up; beyond, memcached wants a unix time on its own
+// clock: the same seconds counted from that clock's now, so a long expiry is as exact as a short one.
+time_t Translator::exptimeFor(std::string_view key, long long deadline_ms, long long now) const {
+    // Without overflowing for deadlines near LLONG_MAX (PXAT 9223372036854775807).
     long long left = deadline_ms - now;
     long long secs = left / 1000 + (left % 1000 != 0);
     if (secs <= kThirtyDays) return static_cast<time_t>(secs);
-    long long at = deadline_ms / 1000 + (deadline_ms % 1000 != 0);
+    if (secs > INT32_MAX) fail(fmt::format("ERR laminar: memcached backend '{}' cannot store an expiry after 2038-01-19", opt_.backend));
+    long long at = store_.serverTime(key, now) + secs;
     if (at > INT32_MAX)  // memcached reads exptime as a 32-bit number
         fail(fmt::format("ERR laminar: memcached backend '{}' cannot store an expiry after 2038-01-19", opt_.backend));
     return static_cast<time_t>(at);
-}
-
-// The exptime that keeps a key's remaining `ttl` seconds (-1: none) across a rewrite. Over 30
-// days memcached would read the number as a unix time, so it becomes one, rounded down: a key
-// rewritten many times must not drift later by a rounding each time.
-time_t Translator::keptExptime(long long ttl, long long now) const {
-    if (ttl < 0) return 0;
-    ttl = std::max<long long>(ttl, 1);
-    if (ttl <= kThirtyDays) return static_cast<time_t>(ttl);
-    return static_cast<time_t>(std::min<long long>(now / 1000 + ttl, INT32_MAX));  // memcached's 32-bit limit
 }
 
 Translator::Handler Translator::handler(std::string_view name) {
@@ -316,12 +309,12 @@ void Translator::doSet(Ctx& c, std::string_view rkey, std::string_view value, co
     auto key = mapKey(rkey);
     checkValue(value.size());
     const bool past = a.unit != SetArgs::kNone && deadline <= c.now;
-    const time_t exptime = a.unit == SetArgs::kNone || past ? 0 : exptimeFor(deadline, c.now);
-    // KEEPTTL: the key's remaining time, read just before the write.
+    const time_t exptime = a.unit == SetArgs::kNone || past ? 0 : exptimeFor(key, deadline, c.now);
+    // KEEPTTL: the key's expiry, read just before the write.
     auto keptTtl = [&](bool& found) {
-        long long t = -1;
-        found = check(store_.ttl(key, t)) == Status::kOk;
-        return keptExptime(t, c.now);
+        time_t kept = 0;
+        found = check(store_.keptExptime(key, kept)) == Status::kOk;
+        return kept;
     };
 
     if (!a.get) {
@@ -399,7 +392,7 @@ void Translator::getex(Ctx& c) {
     if (check(store_.get(key, item)) != Status::kOk) return resp::appendNull(c.out);
     long long deadline = a.unit == SetArgs::kNone ? 0 : a.deadline(c.name, c.now);
     if (a.unit != SetArgs::kNone && deadline <= c.now) check(store_.remove(key));
-    else if (a.unit != SetArgs::kNone) check(store_.touch(key, exptimeFor(deadline, c.now)));
+    else if (a.unit != SetArgs::kNone) check(store_.touch(key, exptimeFor(key, deadline, c.now)));
     else if (a.persist) check(store_.touch(key, 0));
     resp::appendBulk(c.out, item.value);
 }
@@ -508,9 +501,8 @@ void Translator::incrBy(Ctx& c, std::string_view rkey, long long delta) {
             if (st == Status::kOk && out <= static_cast<uint64_t>(LLONG_MAX)) return resp::appendInteger(c.out, static_cast<long long>(out));
             continue;
         }
-        long long t = -1;
-        if (check(store_.ttl(key, t)) != Status::kOk) continue;
-        time_t ex = keptExptime(t, c.now);
+        time_t ex = 0;
+        if (check(store_.keptExptime(key, ex)) != Status::kOk) continue;
         if (check(store_.store(Store::Mode::kCas, key, std::to_string(r), ex, item.cas)) == Status::kOk)
             return resp::appendInteger(c.out, r);
     }
@@ -590,7 +582,7 @@ void Translator::expire(Ctx& c) {
         check(store_.remove(key));
         return resp::appendInteger(c.out, 1);
     }
-    resp::appendInteger(c.out, check(store_.touch(key, exptimeFor(when, c.now))) == Status::kOk ? 1 : 0);
+    resp::appendInteger(c.out, check(store_.touch(key, exptimeFor(key, when, c.now))) == Status::kOk ? 1 : 0);
 }
 
 void Translator::persist(Ctx& c) {
@@ -648,7 +640,7 @@ void Translator::restore(Ctx& c) {
         if (replace) check(store_.remove(key));
         return resp::appendSimple(c.out, "OK");
     }
-    time_t ex = ttl ? exptimeFor(ttl, c.now) : 0;
+    time_t ex = ttl ? exptimeFor(key, ttl, c.now) : 0;
     if (check(store_.store(replace ? Store::Mode::kSet : Store::Mode::kAdd, key, value, ex)) != Status::kOk)
         fail("BUSYKEY Target key name already exists.");
     resp::appendSimple(c.out, "OK");

@@ -91,9 +91,8 @@ private:
     Status check(Status s);
     std::string mapKey(std::string_view key) const;
     void checkValue(size_t size) const;
-    // memcached's exptime for an absolute deadline in unix ms (> now).
-    time_t exptimeFor(long long deadline_ms, long long now) const;
-    time_t keptExptime(long long ttl, long long now) const;
+    // memcached's exptime for `key` to expire at a deadline in unix ms (> now).
+    time_t exptimeFor(std::string_view key, long long deadline_ms, long long now) const;
 
     Store& store_;
     Options opt_;

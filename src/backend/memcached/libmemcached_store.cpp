@@ -11,7 +11,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <chrono>
 #include <cstring>
 #include <unordered_map>
@@ -142,7 +144,6 @@ Status LibmemcachedStore::fetchMany(memcached_st* handle, std::span<const std::s
 }
 
 Status LibmemcachedStore::store(Mode mode, std::string_view key, std::string_view value, time_t exptime, uint64_t cas) {
-    exptime = serverExptime(key, exptime);
     const char* k = key.data();
     const char* v = value.data();
     switch (mode) {
@@ -188,7 +189,7 @@ Status LibmemcachedStore::incr(std::string_view key, bool decrement, uint64_t de
 Status LibmemcachedStore::remove(std::string_view key) { return status(memcached_delete(mc_, key.data(), key.size(), 0)); }
 
 Status LibmemcachedStore::touch(std::string_view key, time_t exptime) {
-    return status(memcached_touch(mc_, key.data(), key.size(), serverExptime(key, exptime)));
+    return status(memcached_touch(mc_, key.data(), key.size(), exptime));
 }
 
 Status LibmemcachedStore::flush() { return status(memcached_flush(mc_, 0)); }
@@ -285,45 +286,73 @@ bool LibmemcachedStore::metaExchange(int fd, const std::string& server, const st
     }
 }
 
-// memcached turns an absolute exptime into its own clock, which can be seconds (tens, on a busy
-// machine) behind the wall clock; a unix time is shifted by the difference, read from
-// `stats` (STAT time) at most every 10 s per server, so the key keeps the TTL it was given.
-time_t LibmemcachedStore::serverExptime(std::string_view key, time_t exptime) {
-    if (exptime <= kThirtyDays) return exptime;
+namespace {
+long long wallMillis() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
+int LibmemcachedStore::metaFdFor(std::string_view key, std::string& server) {
     memcached_return_t rc;
     const memcached_instance_st* inst = memcached_server_by_key(mc_, key.data(), key.size(), &rc);
-    if (!inst) return exptime;
-    std::string server;
-    int fd = metaFd(memcached_server_name(inst), memcached_server_port(inst), server);
-    if (fd < 0) return exptime;
-    auto now = std::chrono::steady_clock::now();
-    auto& clock = clocks_[server];
-    if (now - clock.read > std::chrono::seconds(10)) {
-        long long server_now = 0;
-        bool ok = metaExchange(fd, server, "stats\r\n", cfg_.timeout, [&](std::string_view line) {
-            if (line.starts_with("STAT time ")) server_now = std::strtoll(std::string(line.substr(10)).c_str(), nullptr, 10);
-            return line == "END" || line.starts_with("ERROR");
-        });
-        if (!ok || server_now == 0) return exptime;
-        clock.offset = server_now - static_cast<long long>(std::time(nullptr));
-        clock.read = now;
+    if (!inst) {
+        error_ = memcached_strerror(mc_, rc);
+        return -1;
     }
-    return static_cast<time_t>(exptime + clock.offset);
+    return metaFd(memcached_server_name(inst), memcached_server_port(inst), server);
 }
 
-Status LibmemcachedStore::ttl(std::string_view key, long long& seconds) {
-    memcached_return_t rc;
-    const memcached_instance_st* inst = memcached_server_by_key(mc_, key.data(), key.size(), &rc);
-    if (!inst) return status(rc);
+bool LibmemcachedStore::exchangeWithClock(int fd, const std::string& server, const std::string& request,
+                                          const std::function<void(std::string_view line)>& line, long long& server_now) {
+    long long before = wallMillis();
+    bool in_stats = false;
+    server_now = 0;
+    bool ok = metaExchange(fd, server, request, cfg_.timeout, [&](std::string_view l) {
+        if (!in_stats && !l.starts_with("STAT ")) {
+            line(l);
+            return false;
+        }
+        in_stats = true;
+        if (l.starts_with("STAT time ")) server_now = std::strtoll(std::string(l.substr(10)).c_str(), nullptr, 10);
+        return l == "END" || l.starts_with("ERROR");
+    });
+    if (!ok || server_now == 0) return false;
+    long long after = wallMillis();
+    auto steady = std::chrono::steady_clock::now();
+    auto& clock = clocks_[server];
+    long long lo = server_now * 1000 - after, hi = server_now * 1000 + 1000 - before;
+    if (clock.known) {
+        // Its tick drifts against ours a little (a timer re-armed after each tick): an old
+        // interval widens by 5 ms a second before it narrows the new one.
+        long long drift = 5 * std::chrono::duration_cast<std::chrono::seconds>(steady - clock.read).count();
+        long long old_lo = clock.lo - drift, old_hi = clock.hi + drift;
+        if (old_lo < hi && lo < old_hi) {
+            lo = std::max(lo, old_lo);
+            hi = std::min(hi, old_hi);
+        }
+    }
+    clock = {lo, hi, true, steady};
+    return true;
+}
+
+long long LibmemcachedStore::serverTime(std::string_view key, long long now_ms) {
     std::string server;
-    int fd = metaFd(memcached_server_name(inst), memcached_server_port(inst), server);
-    if (fd < 0) return Status::kError;
-    std::string reply;
-    if (!metaExchange(fd, server, fmt::format("mg {} t\r\n", key), cfg_.timeout, [&](std::string_view line) {
-            reply.assign(line);
-            return true;
-        }))
-        return Status::kError;
+    int fd = metaFdFor(key, server);
+    if (fd < 0) return now_ms / 1000;
+    auto& clock = clocks_[server];
+    if (!clock.known || std::chrono::steady_clock::now() - clock.read > std::chrono::seconds(10)) {
+        long long ignored;
+        exchangeWithClock(fd, server, "stats\r\n", [](std::string_view) {}, ignored);
+    }
+    const auto& c = clocks_[server];
+    if (!c.known) return now_ms / 1000;
+    long long at = now_ms + (c.lo + c.hi) / 2;
+    return at >= 0 ? at / 1000 : (at - 999) / 1000;
+}
+
+namespace {
+// `mg <key> t` answers "HD t<seconds>" (-1: no expiry) or "EN" (no such key).
+Status parseTtl(const std::string& reply, long long& seconds) {
     if (reply == "EN") return Status::kMiss;
     if (reply.starts_with("HD")) {
         auto t = reply.find(" t");
@@ -332,8 +361,50 @@ Status LibmemcachedStore::ttl(std::string_view key, long long& seconds) {
             return Status::kOk;
         }
     }
+    return Status::kError;
+}
+}  // namespace
+
+Status LibmemcachedStore::ttl(std::string_view key, long long& seconds) {
+    std::string server;
+    int fd = metaFdFor(key, server);
+    if (fd < 0) return Status::kError;
+    std::string reply;
+    if (!metaExchange(fd, server, fmt::format("mg {} t\r\n", key), cfg_.timeout, [&](std::string_view line) {
+            reply.assign(line);
+            return true;
+        }))
+        return Status::kError;
+    Status st = parseTtl(reply, seconds);
     // An old memcached (before 1.6) answers "ERROR": it has no way to tell a key's time to live.
-    return metaFailed(server, fmt::format("unexpected meta reply '{}' (memcached >= 1.6 is needed for TTL)", reply));
+    if (st == Status::kError)
+        return metaFailed(server, fmt::format("unexpected meta reply '{}' (memcached >= 1.6 is needed for TTL)", reply));
+    return st;
+}
+
+// Up to 30 days the time left is the exptime that keeps the expiry: memcached adds it to the clock
+// it subtracted it from. Beyond, the exptime is a unix time on the server's clock: the time left
+// plus that clock, read in the same round trip (`stats` right behind `mg`), so a key rewritten
+// again and again keeps its expiry to the second instead of drifting by a clock reading each time.
+Status LibmemcachedStore::keptExptime(std::string_view key, time_t& exptime) {
+    long long t = -1;
+    if (Status st = ttl(key, t); st != Status::kOk) return st;
+    if (t < 0) return exptime = 0, Status::kOk;
+    if (t <= kThirtyDays) return exptime = static_cast<time_t>(std::max<long long>(t, 1)), Status::kOk;
+    std::string server;
+    int fd = metaFdFor(key, server);
+    if (fd < 0) return Status::kError;
+    std::string reply;
+    long long server_now = 0;
+    if (!exchangeWithClock(fd, server, fmt::format("mg {} t\r\nstats\r\n", key), [&](std::string_view line) { reply.assign(line); },
+                           server_now))
+        return metaFailed(server, "no clock in its stats");
+    Status st = parseTtl(reply, t);
+    if (st != Status::kOk) return st == Status::kError ? metaFailed(server, fmt::format("unexpected meta reply '{}'", reply)) : st;
+    if (t < 0) exptime = 0;
+    else if (t <= kThirtyDays) exptime = static_cast<time_t>(std::max<long long>(t, 1));
+    else exptime = static_cast<time_t>(std::min<long long>(server_now + t, INT32_MAX));
+    return Status::kOk;
 }
 
 // `lru_crawler metadump hash` (walking the hash table, which unlike `all` does not skip items moving between LRUs) lists every item as "key=<uri-encoded> exp=... la=... ..." lines,

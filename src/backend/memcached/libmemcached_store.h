@@ -35,6 +35,8 @@ public:
     Status remove(std::string_view key) override;
     Status touch(std::string_view key, time_t exptime) override;
     Status ttl(std::string_view key, long long& seconds) override;
+    Status keptExptime(std::string_view key, time_t& exptime) override;
+    long long serverTime(std::string_view key, long long now_ms) override;
     Status flush() override;
     Status ping() override;
     Status keys(std::vector<std::string>& out) override;
@@ -51,15 +53,25 @@ private:
     bool metaExchange(int fd, const std::string& server, const std::string& request, std::chrono::milliseconds timeout,
                       const std::function<bool(std::string_view line)>& last);
     Status metaFailed(const std::string& server, std::string why);
-    time_t serverExptime(std::string_view key, time_t exptime);
+    // The meta connection to the server holding `key`, or -1 (error() says why).
+    int metaFdFor(std::string_view key, std::string& server);
+    // Sends `request` (ending in `stats`), reads its replies, and narrows what is known of the
+    // server's clock by the `STAT time` it answers; `line` sees every line before the stats.
+    // False on failure.
+    bool exchangeWithClock(int fd, const std::string& server, const std::string& request,
+                           const std::function<void(std::string_view line)>& line, long long& server_now);
 
     config::BackendConfig cfg_;
     memcached_st* mc_;
     memcached_st* buffered_ = nullptr;  // the same servers, with buffered writes, for setMany
     std::vector<std::string> probe_keys_;  // one key held by each server
     std::map<std::string, int> meta_fds_;  // "host:port" -> socket
+    // memcached's clock is whole seconds, ticking once a second at its own phase: a reading of
+    // `STAT time` S at our time w says the offset (its clock minus ours, ms) is in [S*1000 - w,
+    // S*1000 + 1000 - w). Readings at other phases narrow that interval.
     struct ServerClock {
-        long long offset = 0;  // the server's unix time minus ours
+        long long lo = 0, hi = 0;
+        bool known = false;
         std::chrono::steady_clock::time_point read{};
     };
     std::map<std::string, ServerClock> clocks_;

@@ -27,7 +27,8 @@ struct Item {
 };
 
 // The memcached operations the Redis command translation is built on: one connection's worth,
-// blocking. `exptime` is memcached's: 0 none, up to 30 days relative seconds, beyond that unix time.
+// blocking. `exptime` is memcached's: 0 none, up to 30 days relative seconds, beyond that a unix
+// time on the server's own clock (serverTime), which lags ours by up to seconds.
 // The production implementation is libmemcached's; unit tests use an in-memory one.
 class Store {
 public:
@@ -46,6 +47,12 @@ public:
     virtual Status touch(std::string_view key, time_t exptime) = 0;
     // Whole seconds the key has left, -1 when it does not expire (memcached's meta command `mg k t`).
     virtual Status ttl(std::string_view key, long long& seconds) = 0;
+    // The exptime that, given back to store(), keeps the key's expiry exactly as it is (0: none;
+    // KEEPTTL, and counters rewritten with cas). kMiss when there is no such key.
+    virtual Status keptExptime(std::string_view key, time_t& exptime) = 0;
+    // The unix time (whole seconds) on the clock of the server holding `key`, when ours says
+    // `now_ms`: what an exptime over 30 days is counted on.
+    virtual long long serverTime(std::string_view key, long long now_ms) = 0;
     virtual Status flush() = 0;
     // Every key every server holds (memcached's `lru_crawler metadump hash`), for SCAN.
     virtual Status keys(std::vector<std::string>& out) = 0;

@@ -120,6 +120,13 @@ public:
         seconds = e->expires == 0 ? -1 : e->expires - now();
         return Status::kOk;
     }
+    Status keptExptime(std::string_view key, time_t& exptime) override {
+        long long t;
+        if (Status st = ttl(key, t); st != Status::kOk) return st;
+        exptime = static_cast<time_t>(t < 0 ? 0 : t <= kThirtyDays ? t : find(key)->expires);
+        return Status::kOk;
+    }
+    long long serverTime(std::string_view, long long now_ms) override { return now_ms / 1000; }
     Status flush() override {
         items.clear();
         return Status::kOk;
