@@ -146,6 +146,10 @@ void routes(PrometheusWriter& w, const net::Server& server) {
     for (const auto& [route, p] : backfills) w.sample({{"route", route}}, p.scanned);
     w.family("laminar_backfill_queued_keys", Type::kGauge, "Keys the route's latest backfill has handed to the sync engine.");
     for (const auto& [route, p] : backfills) w.sample({{"route", route}}, p.queued);
+    w.family("laminar_backfill_left_keys", Type::kGauge, "Keys the route's latest backfill queued that the sync engine has not copied yet.");
+    for (const auto& [route, p] : backfills) w.sample({{"route", route}}, static_cast<double>(std::max<int64_t>(0, p.left)));
+    w.family("laminar_backfill_failed_keys", Type::kGauge, "Keys the route's latest backfill queued that the sync engine gave up copying (logged).");
+    for (const auto& [route, p] : backfills) w.sample({{"route", route}}, p.failed);
     w.family("laminar_backfill_state", Type::kGauge, "1 for the state the route's latest backfill is in (running, draining, done, stopped, failed).");
     for (const auto& [route, p] : backfills)
         for (const char* state : {"running", "draining", "done", "stopped", "failed"})

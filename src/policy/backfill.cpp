@@ -119,7 +119,7 @@ void Backfill::finish(State state, std::string why) {
     state_ = state;
     why_ = std::move(why);
     ended_ = std::chrono::steady_clock::now();
-    if (state == State::kDone) log()->info("backfill of route '{}' done: {} keys", opt_.route, scanned_);
+    if (state == State::kDone) log()->info("backfill of route '{}' done: {} keys scanned, {} copied, {} failed", opt_.route, scanned_, queued_ - tracker_->failed.load(), tracker_->failed.load());
     else log()->error("backfill of route '{}' failed after {} keys: {}", opt_.route, scanned_, why_);
 }
 
@@ -179,7 +179,7 @@ void Backfill::onScan(const SyncTask& task, std::string_view raw, bool failed) {
     for (const auto& k : keys) {
         const Route* r = task.snapshot->routeForKey(*set, k);
         if (!r || r->name != opt_.route) continue;
-        engine_.markDirty(task, k);
+        engine_.markDirty(task, k, false, tracker_);
         ++marked;
     }
     {
@@ -195,15 +195,11 @@ void Backfill::onScan(const SyncTask& task, std::string_view raw, bool failed) {
     host_.postAfter(delay, [self = shared_from_this()] { self->scanNext(); });
 }
 
-// Every key is queued: done once the engine has copied them (nothing pending for the pair).
+// Every key is queued: done once the engine has copied each (writes through the proxy may keep the
+// pair busy forever; they are the engine's, not the backfill's).
 void Backfill::drain() {
     if (!running()) return;
-    std::string pair;
-    {
-        std::lock_guard lock(mu_);
-        pair = pair_;
-    }
-    if (engine_.pending(pair) == 0) return finish(State::kDone);
+    if (tracker_->left.load() == 0) return finish(State::kDone);
     host_.postAfter(std::chrono::milliseconds(100), [self = shared_from_this()] { self->drain(); });
 }
 
@@ -213,16 +209,17 @@ const char* const kStateNames[] = {"running", "draining", "done", "stopped", "fa
 
 Backfill::Progress Backfill::progress() const {
     std::lock_guard lock(mu_);
-    return {kStateNames[static_cast<int>(state_)], scanned_, queued_};
+    return {kStateNames[static_cast<int>(state_)], scanned_, queued_, tracker_->left.load(), tracker_->failed.load()};
 }
 
 std::string Backfill::status() const {
     std::lock_guard lock(mu_);
     auto end = state_ == State::kRunning || state_ == State::kDraining ? std::chrono::steady_clock::now() : ended_;
     double secs = std::chrono::duration<double>(end - started_).count();
-    std::string out = fmt::format("{}: {} keys scanned, {} queued for copy, {} pending ({}), {:.0f} keys/s, {:.1f} s",
-                                  kStateNames[static_cast<int>(state_)], scanned_, queued_, pair_.empty() ? 0 : engine_.pending(pair_),
+    std::string out = fmt::format("{}: {} keys scanned, {} queued for copy, {} left to copy ({}), {:.0f} keys/s, {:.1f} s",
+                                  kStateNames[static_cast<int>(state_)], scanned_, queued_, tracker_->left.load(),
                                   pair_.empty() ? "-" : pair_, secs > 0 ? static_cast<double>(scanned_) / secs : 0.0, secs);
+    if (uint64_t failed = tracker_->failed.load()) out += fmt::format(", {} failed (see the log)", failed);
     if (!why_.empty()) out += ": " + why_;
     return out;
 }

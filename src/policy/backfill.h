@@ -35,12 +35,15 @@ public:
     void start();
     void stop();
     bool running() const;
-    // "running: 1200 keys scanned, 1200 queued, 35 pending, 980 keys/s, 12 s" or "done: ..." / "failed: why".
+    // "running: 1200 keys scanned, 1200 queued for copy, 35 left to copy (old>new), 980 keys/s, 12 s",
+    // "done: ..." once every queued key is copied, "failed: ...: why".
     std::string status() const;
     const std::string& route() const { return opt_.route; }
     struct Progress {
         const char* state;  // running | draining | done | stopped | failed
         uint64_t scanned = 0, queued = 0;
+        int64_t left = 0;      // queued keys not copied yet
+        uint64_t failed = 0;   // queued keys the engine gave up on (logged)
     };
     Progress progress() const;
 
@@ -66,6 +69,9 @@ private:
     int scan_failures_ = 0;
     std::chrono::steady_clock::time_point started_, ended_;
     std::string cursor_ = "0";
+    // The keys this backfill queued that the engine has not copied yet: done is when none are
+    // left, however busy the pair stays with the proxy's own writes.
+    std::shared_ptr<SyncTracker> tracker_ = std::make_shared<SyncTracker>();
 };
 
 }  // namespace laminar::policy

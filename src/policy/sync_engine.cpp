@@ -68,21 +68,23 @@ int64_t SyncEngine::pendingTotal() const {
     return total;
 }
 
-void SyncEngine::markDirty(const SyncTask& task, std::string_view key, bool reserved) {
+void SyncEngine::markDirty(const SyncTask& task, std::string_view key, bool reserved, std::shared_ptr<SyncTracker> tracker) {
     if (!reserved) counter(task.pair).fetch_add(1);
+    if (tracker) tracker->left.fetch_add(1);
     Shard& shard = *shards_[XXH64(key.data(), key.size(), 0) % shards_.size()];
     if (shard.host->isCurrentThread()) {
-        enqueue(shard, task, std::string(key));
+        enqueue(shard, task, std::string(key), std::move(tracker));
         return;
     }
-    shard.host->post([this, &shard, task, k = std::string(key), alive = alive_] {
-        if (alive->load()) enqueue(shard, task, k);
+    shard.host->post([this, &shard, task, k = std::string(key), tracker = std::move(tracker), alive = alive_] {
+        if (alive->load()) enqueue(shard, task, k, tracker);
     });
 }
 
-void SyncEngine::enqueue(Shard& shard, const SyncTask& task, std::string key) {
+void SyncEngine::enqueue(Shard& shard, const SyncTask& task, std::string key, std::shared_ptr<SyncTracker> tracker) {
     auto [it, inserted] = shard.keys.try_emplace(key);
     Entry& e = it->second;
+    if (tracker) e.waiting.push_back(std::move(tracker));
     if (!inserted) {
         // Already queued: the copy that will run reads the newest state anyway. In flight: run
         // again afterwards, under the newest task (a reload may have changed the strategies).
@@ -108,6 +110,8 @@ void SyncEngine::pump(Shard& shard) {
         Entry& e = it->second;
         e.in_flight = true;
         e.again = false;
+        e.running.insert(e.running.end(), e.waiting.begin(), e.waiting.end());
+        e.waiting.clear();
         shard.busy = true;
         const Health& health = e.task.snapshot ? static_cast<const Health&>(*e.task.snapshot) : kAllUp;
         Context ctx{shard.host->background(), shard.host->background(), SystemClock::instance(), health, this, nullptr, e.task.stats};
@@ -132,9 +136,18 @@ void SyncEngine::finished(Shard& shard, const std::string& key, bool ok, std::st
     Entry& e = it->second;
     e.in_flight = false;
     RouteStats* stats = e.task.stats;
+    // The marks this copy answers: copied, given up on, or carried to the next copy.
+    auto settle = [&e](bool copied) {
+        for (auto& t : e.running) {
+            if (!copied) t->failed.fetch_add(1);
+            t->left.fetch_sub(1);
+        }
+        e.running.clear();
+    };
     if (ok) {
         if (stats) RouteStats::add(stats->syncs);
         e.attempts = 0;
+        settle(true);
     } else if (++e.attempts < kMaxAttempts && !e.again) {
         // Retried after a backoff; the key stays counted as pending meanwhile.
         auto delay = std::chrono::milliseconds(50 << e.attempts);
@@ -150,9 +163,12 @@ void SyncEngine::finished(Shard& shard, const std::string& key, bool ok, std::st
     } else if (!e.again) {
         if (stats) RouteStats::add(stats->sync_failures);
         log()->error("key left out of sync after {} tries ({}): {}", e.attempts, e.task.pair, why);
+        settle(false);
     }
     if (e.again) {
         e.again = false;
+        e.waiting.insert(e.waiting.end(), e.running.begin(), e.running.end());  // a failed copy: the next one answers
+        e.running.clear();
         recount(e);
         shard.queue.push_back(key);
     } else {

@@ -35,6 +35,13 @@ struct SyncTask {
     std::string pair;  // "old>new": backend names, for the flip barrier's pending count
 };
 
+// The keys one caller (an online backfill) marked dirty that are not copied yet: `left` drops when
+// a copy that read the key after the mark has finished, `failed` counts those given up on.
+struct SyncTracker {
+    std::atomic<int64_t> left{0};
+    std::atomic<uint64_t> failed{0};
+};
+
 // Keeps a secondary identical to a primary by copying each written key's state, one key at a time
 // (consistency.md's "synchronize", at key level).
 //
@@ -49,6 +56,8 @@ struct SyncTask {
 //  3. A failed copy is retried with backoff (5 tries), then counted and logged as left out of sync.
 //  4. pending(pair) counts keys queued or in flight per primary>secondary pair, so a phase flip
 //     can wait until the old direction has drained (the flip barrier).
+//  5. A mark may carry a SyncTracker: it tells its caller when its own keys are copied, however
+//     busy the pair stays with other writes.
 class SyncEngine {
 public:
     explicit SyncEngine(std::vector<SyncHost*> hosts, size_t shards_per_host = 32);
@@ -57,7 +66,7 @@ public:
     // From any I/O thread. Each call brings one unit of task.pair's pending count: counted here,
     // synchronously, unless `reserved` says the caller counted it already with reserve() (a write
     // reserves when it is sent, so a flip barrier sees it before its reply arrives).
-    void markDirty(const SyncTask& task, std::string_view key, bool reserved = false);
+    void markDirty(const SyncTask& task, std::string_view key, bool reserved = false, std::shared_ptr<SyncTracker> tracker = nullptr);
     void reserve(const std::string& pair, int64_t n) { counter(pair).fetch_add(n); }
     // Keys queued, in flight, or announced, over every pair.
     int64_t pendingTotal() const;
@@ -71,6 +80,8 @@ private:
         bool in_flight = false;
         bool again = false;
         int attempts = 0;
+        // Trackers of marks the next copy answers, and of those the copy in flight answers.
+        std::vector<std::shared_ptr<SyncTracker>> waiting, running;
     };
     struct Shard {
         std::unordered_map<std::string, Entry> keys;
@@ -79,7 +90,7 @@ private:
         SyncHost* host = nullptr;
     };
 
-    void enqueue(Shard& shard, const SyncTask& task, std::string key);
+    void enqueue(Shard& shard, const SyncTask& task, std::string key, std::shared_ptr<SyncTracker> tracker);
     void pump(Shard& shard);
     void recount(Entry& e);
     void finished(Shard& shard, const std::string& key, bool ok, std::string_view why);

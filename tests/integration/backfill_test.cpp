@@ -92,6 +92,8 @@ TEST_F(BackfillTest, CopiesEveryKeyWhileClientsWriteAndDelete) {
     EXPECT_EQ(m.sum("laminar_backfill_state", {{"route", "sessions"}, {"state", "running"}}), 0);
     EXPECT_GE(m.sum("laminar_backfill_scanned_keys", {{"route", "sessions"}}), 2000 * 1.8);
     EXPECT_GE(m.sum("laminar_backfill_queued_keys", {{"route", "sessions"}}), 2000 * 1.8);
+    EXPECT_EQ(m.sum("laminar_backfill_left_keys", {{"route", "sessions"}}), 0);
+    EXPECT_EQ(m.sum("laminar_backfill_failed_keys", {{"route", "sessions"}}), 0);
 }
 
 TEST_F(BackfillTest, RefusesRoutesWithoutASyncEngineDirection) {

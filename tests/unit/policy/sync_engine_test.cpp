@@ -399,6 +399,63 @@ TEST_F(SyncEngineTest, PendingCountsQueuedAndInFlightKeysPerPair) {
     EXPECT_EQ(engine.queuedTotal(), 3u);
 }
 
+// 5. A tracker (the online backfill's) counts its own keys, not the pair's.
+TEST_F(SyncEngineTest, ATrackerIsDoneWhenItsOwnKeysAreCopiedWhileOtherKeysStayPending) {
+    SyncEngine engine({&host}, 1);
+    auto tracker = std::make_shared<SyncTracker>();
+    engine.markDirty(forward(), "a", false, tracker);  // in flight
+    engine.markDirty(forward(), "w");                  // a client's write, queued behind it
+    engine.markDirty(forward(), "b", false, tracker);
+    EXPECT_EQ(tracker->left.load(), 2);
+    answerRead(bulk(dumpPayload("a")), ":-1\r\n");
+    EXPECT_EQ(tracker->left.load(), 2) << "a is left until its RESTORE is answered";
+    answerLast(kOk);
+    EXPECT_EQ(tracker->left.load(), 1);
+    answerRead(bulk(dumpPayload("w")), ":-1\r\n");
+    answerLast(kOk);
+    answerRead(bulk(dumpPayload("b")), ":-1\r\n");
+    answerLast(kOk);
+    EXPECT_EQ(tracker->left.load(), 0);
+    EXPECT_EQ(tracker->failed.load(), 0u);
+
+    // The pair stays busy with clients' writes (w dirtied again and again): the tracker is done.
+    engine.markDirty(forward(), "w");
+    EXPECT_EQ(engine.pending("old>new"), 1);
+    EXPECT_EQ(tracker->left.load(), 0);
+    answerRead(bulk(dumpPayload("w2")), ":-1\r\n");
+    answerLast(kOk);
+}
+
+TEST_F(SyncEngineTest, ATrackedKeyMarkedDuringItsCopyIsLeftUntilTheNextCopyAnswers) {
+    SyncEngine engine({&host}, 1);
+    auto tracker = std::make_shared<SyncTracker>();
+    engine.markDirty(forward(), "k");  // a client's write: in flight
+    engine.markDirty(forward(), "k", false, tracker);  // the backfill's mark lands during that copy
+    answerRead(bulk(dumpPayload("1")), ":-1\r\n");
+    answerLast(kOk);
+    EXPECT_EQ(tracker->left.load(), 1) << "the copy in flight may have read k before the backfill's mark";
+    answerRead(bulk(dumpPayload("2")), ":-1\r\n");
+    answerLast(kOk);
+    EXPECT_EQ(tracker->left.load(), 0);
+}
+
+TEST_F(SyncEngineTest, ATrackedKeyWaitsThroughRetriesAndCountsAsFailedWhenGivenUp) {
+    SyncEngine engine({&host}, 1);
+    auto tracker = std::make_shared<SyncTracker>();
+    engine.markDirty(forward(), "k", false, tracker);
+    for (int attempt = 1; attempt <= 5; ++attempt) {
+        SCOPED_TRACE(attempt);
+        answerRead(bulk(dumpPayload("v")), ":-1\r\n");
+        answerLast("-ERR Bad data format\r\n");
+        if (attempt < 5) {
+            EXPECT_EQ(tracker->left.load(), 1);
+            host.fireTimer();
+        }
+    }
+    EXPECT_EQ(tracker->left.load(), 0);
+    EXPECT_EQ(tracker->failed.load(), 1u);
+}
+
 TEST_F(SyncEngineTest, PendingCountsAKeyUnderThePairOfTheCopyItWaitsFor) {
     // A flip (old>new to new>old) dirties a key whose old>new copy is in flight: its next copy
     // goes new -> old, so a flip back must wait for it under "new>old".
