@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+namespace laminar::queue {
+
+enum class Fsync { kAlways, kEverySec, kNo };
+
+struct JournalOptions {
+    std::filesystem::path dir;
+    Fsync fsync = Fsync::kEverySec;
+    uint64_t max_bytes = 1ull << 30;      // unapplied bytes (the slowest target's backlog) before append() refuses
+    uint64_t segment_bytes = 64ull << 20;  // a segment is closed once it reaches this size
+    std::vector<std::string> targets;      // one cursor each; a target no longer listed is forgotten
+};
+
+// One record as a reader gets it back.
+struct Record {
+    uint64_t seq = 0;      // 1, 2, 3, ... over the journal's whole life (survives restarts)
+    int64_t unix_ms = 0;   // when it was appended
+    std::string data;      // the bytes given to append()
+};
+
+struct JournalStats {
+    uint64_t appended = 0;   // records appended since open
+    uint64_t last_seq = 0;   // newest record
+    uint64_t bytes = 0;      // bytes on disk in segments
+    uint64_t rejected = 0;   // appends refused as full since open
+    uint64_t fsyncs = 0;     // fsync calls since open
+    uint64_t torn_bytes = 0; // bytes cut from a torn tail at open
+    struct Target {
+        uint64_t acked = 0;       // last seq applied
+        uint64_t records = 0;     // records not applied yet
+        uint64_t bytes = 0;       // their bytes
+        int64_t oldest_ms = 0;    // unix_ms of the oldest unapplied record (0: none)
+    };
+    std::map<std::string, Target> targets;
+};
+
+// A durable, append-only journal of opaque records (RESP commands) read back in order by each of
+// several targets, each with its own persisted cursor: laminar's write queue.
+//
+//  1. Records live in segment files `dir/<first seq, 20 digits>.seg`. Each record is framed as
+//     [u32 length][u32 crc32 of the rest][u64 seq][i64 unix_ms][data], little-endian.
+//  2. open() scans every segment: a record whose frame is short, whose length is absurd or whose
+//     checksum fails ends the journal there (a torn tail after a crash): the file is truncated
+//     at the last good record, never replayed as garbage, and torn_bytes says how much was cut.
+//     A bad record in a segment that is not the last one is corruption: open() fails, saying where.
+//  3. append() is thread-safe and returns the record's seq, or 0 when unapplied bytes plus the
+//     record would exceed max_bytes (counted in rejected). The write() happens under the lock;
+//     durability is per the fsync policy:
+//       always   — whenDurable() callbacks run after an fsync covering the record. One flusher
+//                  thread fsyncs, and one fsync covers every record appended while the previous
+//                  one ran (group commit).
+//       everysec — the flusher fsyncs once a second; whenDurable() runs at once (after write()).
+//       no       — never fsyncs (the OS decides); whenDurable() runs at once.
+//  4. whenDurable(seq, fn) calls fn once seq is durable, on the flusher thread or at once on the
+//     caller's thread. fn must be quick (post to the caller's own thread).
+//  5. read(target, after, max, out) returns records with seq > after, up to max, in order; a
+//     reader keeps its own position for records in flight and calls ack(target, seq) once all
+//     records up to seq are applied. Cursors are persisted in `dir/cursors` (written to a temp
+//     file and renamed; fsynced with the policy), so after a restart each target resumes after its
+//     last persisted ack: a record may be applied twice after a crash, never skipped.
+//  6. A segment every target has acked to its end (and which is not the one being appended to)
+//     is deleted.
+//  7. stats() is thread-safe and cheap enough to call on every metrics scrape.
+//
+// Thread safety: every public method may be called from any thread.
+class Journal {
+public:
+    // Creates dir if needed, recovers (2), loads cursors (a new target starts at the journal's
+    // current end: it gets only records appended from now on), starts the flusher thread.
+    static std::unique_ptr<Journal> open(JournalOptions options, std::string& error);
+    ~Journal();  // stops the flusher after a final fsync
+    Journal(const Journal&) = delete;
+    Journal& operator=(const Journal&) = delete;
+
+    uint64_t append(std::string_view data);
+    void whenDurable(uint64_t seq, std::function<void()> fn);
+    // False when `target` is unknown. `after` is the last seq the reader has (acked or in flight).
+    bool read(const std::string& target, uint64_t after, size_t max, std::vector<Record>& out);
+    void ack(const std::string& target, uint64_t seq);
+    uint64_t acked(const std::string& target) const;
+    uint64_t lastSeq() const;
+    JournalStats stats() const;
+    const JournalOptions& options() const { return opt_; }
+
+private:
+    explicit Journal(JournalOptions options);
+    // (implementation state: segments, current fd, cursors, flusher thread, pending callbacks)
+    JournalOptions opt_;
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace laminar::queue
