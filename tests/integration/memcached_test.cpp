@@ -428,7 +428,7 @@ bool expiryTooCloseToCompare(Client& redis, const std::vector<std::string>& argv
     }
     long long v;
     auto [p, ec] = std::from_chars(argv[2].data(), argv[2].data() + argv[2].size(), v);
-    if (!gtlt || ec != std::errc() || p != argv[2].data() + argv[2].size() || std::llabs(v) > LLONG_MAX / 4000) return false;
+    if (!gtlt || ec != std::errc() || p != argv[2].data() + argv[2].size() || v > LLONG_MAX / 4000 || v < -(LLONG_MAX / 4000)) return false;
     long long now = nowMs();
     long long current = pttl(redis, argv[1]);
     if (current < 0) return false;
