@@ -2,6 +2,7 @@
 #include "queue/journal.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -65,6 +66,7 @@ struct Journal::Impl {
     std::string error;             // the first I/O error; appends are refused from then on
     bool stop = false;
     std::thread flusher;
+    std::shared_ptr<File> lock;    // dir/lock, flock()ed: one journal per directory
 
     uint64_t appended = 0;
     uint64_t rejected = 0;
@@ -131,9 +133,15 @@ std::unique_ptr<Journal> Journal::open(JournalOptions options, std::string& erro
 
 Journal::Journal(JournalOptions options) : opt_(std::move(options)), impl_(std::make_unique<Impl>(opt_)) {}
 
-// Scans every segment in seq order (spec 2). Recovered segments are marked dirty: a process crash
+// Takes dir/lock, then scans every segment in seq order (spec 2). Recovered segments are marked dirty: a process crash
 // can leave written but unsynced pages behind, and the flusher's first pass makes them durable.
 bool Journal::Impl::recover(std::string& err) {
+    lock = openFile(opt.dir / "lock", O_RDWR | O_CREAT, err);
+    if (!lock) return false;
+    if (::flock(lock->fd(), LOCK_EX | LOCK_NB) != 0) {
+        err = opt.dir.string() + " is in use by another journal (flock: " + errnoText() + ")";
+        return false;
+    }
     std::vector<std::pair<uint64_t, fs::path>> found;
     std::error_code ec;
     for (const auto& e : fs::directory_iterator(opt.dir, ec)) {
@@ -356,12 +364,13 @@ bool Journal::read(const std::string& target, uint64_t after, size_t max, std::v
     {
         std::lock_guard lk(s.mu);
         if (!s.cursors.count(target)) return false;
+        if (after >= s.last_seq) return true;
         uint64_t seq = std::max(after + 1, s.segments.front().first_seq);
         uint64_t budget = kReadBudget;
         while (seq <= s.last_seq && max > 0 && budget > 0) {
             const Segment& seg = s.segmentFor(seq);
             uint64_t i = seq - seg.first_seq;
-            uint64_t j = std::min<uint64_t>(seg.count(), i + max);
+            uint64_t j = i + std::min<uint64_t>(seg.count() - i, max);
             uint64_t begin = seg.offsets[i];
             if (seg.offsetOf(seg.first_seq + j) - begin > budget) {
                 // The most records from i that fit the budget; at least one.
@@ -470,6 +479,7 @@ void Journal::Impl::flushLoop() {
     std::unique_lock lk(mu);
     const bool always = opt.fsync == Fsync::kAlways;
     auto next_sync = SteadyClock::now() + kEverySec;
+    auto next_cursors = SteadyClock::now();
     for (;;) {
         wake.wait_for(lk, kTick, [&] { return stop || (always && error.empty() && last_seq > synced_seq); });
         const bool last = stop;
@@ -478,7 +488,11 @@ void Journal::Impl::flushLoop() {
             syncData(lk);
             next_sync = now + kEverySec;
         }
-        if (error.empty() && cursors_dirty) persistCursors(lk);
+        // At most every kTick however often the loop turns (always: once per group commit).
+        if (error.empty() && cursors_dirty && (now >= next_cursors || last)) {
+            persistCursors(lk);
+            next_cursors = now + kTick;
+        }
         if (error.empty()) deleteAckedSegments(lk);
         if (last) break;
     }

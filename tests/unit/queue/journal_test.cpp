@@ -311,6 +311,24 @@ TEST(JournalTest, DeletesSegmentsOnceEveryTargetHasAckedThem) {
     EXPECT_EQ(j->lastSeq(), 21u);
 }
 
+TEST(JournalTest, WithoutTargetsKeepsOnlyTheSegmentBeingAppendedTo) {
+    TempDir dir;
+    auto j = openOrDie(options(dir.path(), {}, Fsync::kNo, 100));
+    for (uint64_t i = 1; i <= 20; ++i) ASSERT_EQ(j->append(payload(i)), i);
+    EXPECT_TRUE(waitFor([&] { return segmentFiles(dir.path()).size() == 1; }));
+    EXPECT_TRUE(j->stats().targets.empty());
+}
+
+TEST(JournalTest, RefusesASecondJournalOnTheSameDirectory) {
+    TempDir dir;
+    auto j = openOrDie(options(dir.path()));
+    std::string error;
+    EXPECT_FALSE(Journal::open(options(dir.path()), error));
+    EXPECT_NE(error.find("in use"), std::string::npos) << error;
+    j.reset();
+    EXPECT_TRUE(Journal::open(options(dir.path()), error)) << error;
+}
+
 TEST(JournalTest, RefusesAppendsOverMaxBytesUntilTheSlowestTargetAcks) {
     TempDir dir;
     auto o = options(dir.path(), {"fast", "slow"});
