@@ -78,6 +78,10 @@ struct JournalStats {
 //     is deleted.
 //  7. stats() is thread-safe and cheap enough to call on every metrics scrape.
 //
+// I/O errors never throw: the first one is logged and kept (error()); from then on append()
+// returns 0, and whenDurable() callbacks not yet run never run (the records may not be durable).
+// Records already written can still be read.
+//
 // Thread safety: every public method may be called from any thread.
 class Journal {
 public:
@@ -90,17 +94,21 @@ public:
 
     uint64_t append(std::string_view data);
     void whenDurable(uint64_t seq, std::function<void()> fn);
-    // False when `target` is unknown. `after` is the last seq the reader has (acked or in flight).
+    // False when `target` is unknown, or when reading fails (a read error, a record whose checksum
+    // no longer matches: error() says which). `after` is the last seq the reader has (acked or in
+    // flight); records already deleted are skipped.
     bool read(const std::string& target, uint64_t after, size_t max, std::vector<Record>& out);
     void ack(const std::string& target, uint64_t seq);
     uint64_t acked(const std::string& target) const;
     uint64_t lastSeq() const;
     JournalStats stats() const;
+    // The first I/O error, empty while the journal is healthy.
+    std::string error() const;
     const JournalOptions& options() const { return opt_; }
 
 private:
     explicit Journal(JournalOptions options);
-    // (implementation state: segments, current fd, cursors, flusher thread, pending callbacks)
+    // Segments, cursors, the flusher thread and pending callbacks: see journal.cpp.
     JournalOptions opt_;
     struct Impl;
     std::unique_ptr<Impl> impl_;

@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "queue/cursor_file.h"
+
+#include <fcntl.h>
+#include <sys/uio.h>
+
+#include <charconv>
+#include <cstdio>
+#include <fstream>
+#include <string_view>
+
+#include "queue/file.h"
+
+namespace laminar::queue {
+
+bool loadCursors(const std::filesystem::path& dir, Cursors& out, std::string& error) {
+    auto path = dir / "cursors";
+    std::ifstream in(path);
+    if (!in) {
+        std::error_code ec;
+        if (!std::filesystem::exists(path, ec)) return true;
+        error = "cannot read " + path.string();
+        return false;
+    }
+    std::string line;
+    for (int n = 1; std::getline(in, line); ++n) {
+        if (line.empty()) continue;
+        auto sp = line.rfind(' ');
+        uint64_t seq = 0;
+        const char* end = line.data() + line.size();
+        if (sp == std::string::npos || sp == 0 ||
+            std::from_chars(line.data() + sp + 1, end, seq).ptr != end || sp + 1 == line.size()) {
+            error = path.string() + ":" + std::to_string(n) + ": expected \"target seq\", got \"" + line + "\"";
+            return false;
+        }
+        out[line.substr(0, sp)] = seq;
+    }
+    if (in.bad()) {
+        error = "cannot read " + path.string();
+        return false;
+    }
+    return true;
+}
+
+bool storeCursors(const std::filesystem::path& dir, const Cursors& cursors, bool sync,
+                  std::atomic<uint64_t>& fsyncs, std::string& error) {
+    std::string text;
+    for (const auto& [target, seq] : cursors) text += target + " " + std::to_string(seq) + "\n";
+    auto tmp = dir / "cursors.tmp";
+    auto f = openFile(tmp, O_WRONLY | O_CREAT | O_TRUNC, error);
+    if (!f) return false;
+    iovec iov{text.data(), text.size()};
+    if (!writeAllAt(f->fd(), &iov, 1, 0)) {
+        error = "write " + tmp.string() + ": " + errnoText();
+        return false;
+    }
+    if (sync && !syncFd(f->fd(), fsyncs)) {
+        error = "fsync " + tmp.string() + ": " + errnoText();
+        return false;
+    }
+    if (std::rename(tmp.c_str(), (dir / "cursors").c_str()) != 0) {
+        error = "rename " + tmp.string() + ": " + errnoText();
+        return false;
+    }
+    return !sync || syncDir(dir, fsyncs, error);
+}
+
+}  // namespace laminar::queue

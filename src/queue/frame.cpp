@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "queue/frame.h"
+
+#include <zlib.h>
+
+namespace laminar::queue {
+namespace {
+
+void putLe(char* p, uint64_t v, int bytes) {
+    for (int i = 0; i < bytes; ++i) p[i] = static_cast<char>((v >> (8 * i)) & 0xff);
+}
+
+uint64_t getLe(const char* p, int bytes) {
+    uint64_t v = 0;
+    for (int i = 0; i < bytes; ++i) v |= uint64_t{static_cast<unsigned char>(p[i])} << (8 * i);
+    return v;
+}
+
+// crc32 of the 16 bytes (seq, unix_ms) followed by data whose own crc32 is data_crc.
+uint32_t frameChecksum(uint64_t seq, int64_t unix_ms, uint32_t len, uint32_t data_crc) {
+    char meta[16];
+    putLe(meta, seq, 8);
+    putLe(meta + 8, static_cast<uint64_t>(unix_ms), 8);
+    uLong head = crc32(0L, reinterpret_cast<const Bytef*>(meta), sizeof meta);
+    return static_cast<uint32_t>(crc32_combine(head, data_crc, static_cast<z_off_t>(len)));
+}
+
+}  // namespace
+
+uint32_t dataChecksum(std::string_view data) {
+    return static_cast<uint32_t>(
+        crc32(0L, reinterpret_cast<const Bytef*>(data.data()), static_cast<uInt>(data.size())));
+}
+
+std::array<char, kFrameHeaderBytes> encodeHeader(uint64_t seq, int64_t unix_ms, uint32_t len, uint32_t data_crc) {
+    std::array<char, kFrameHeaderBytes> h{};
+    putLe(h.data(), len, 4);
+    putLe(h.data() + 4, frameChecksum(seq, unix_ms, len, data_crc), 4);
+    putLe(h.data() + 8, seq, 8);
+    putLe(h.data() + 16, static_cast<uint64_t>(unix_ms), 8);
+    return h;
+}
+
+FrameHeader decodeHeader(const char* p) {
+    return FrameHeader{static_cast<uint32_t>(getLe(p, 4)), static_cast<uint32_t>(getLe(p + 4, 4)), getLe(p + 8, 8),
+                       static_cast<int64_t>(getLe(p + 16, 8))};
+}
+
+bool checksumMatches(const FrameHeader& h, std::string_view data) {
+    return data.size() == h.len && frameChecksum(h.seq, h.unix_ms, h.len, dataChecksum(data)) == h.crc;
+}
+
+}  // namespace laminar::queue

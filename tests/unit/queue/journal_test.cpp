@@ -1,0 +1,522 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "queue/journal.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace laminar::queue {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+constexpr uint64_t kFrame = 24;  // header bytes before each record's data
+
+// A fresh directory under the system temp dir, removed with everything in it.
+class TempDir {
+public:
+    TempDir() {
+        static std::atomic<int> n{0};
+        auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+        path_ = fs::temp_directory_path() /
+                ("laminar-journal-" + std::to_string(::getpid()) + "-" + info->name() + "-" + std::to_string(n++));
+        fs::remove_all(path_);
+    }
+    ~TempDir() {
+        std::error_code ec;
+        fs::remove_all(path_, ec);
+    }
+    const fs::path& path() const { return path_; }
+
+private:
+    fs::path path_;
+};
+
+JournalOptions options(const fs::path& dir, std::vector<std::string> targets = {"new"},
+                       Fsync fsync = Fsync::kNo, uint64_t segment_bytes = 64ull << 20) {
+    JournalOptions o;
+    o.dir = dir;
+    o.fsync = fsync;
+    o.segment_bytes = segment_bytes;
+    o.targets = std::move(targets);
+    return o;
+}
+
+std::unique_ptr<Journal> openOrDie(JournalOptions o) {
+    std::string error;
+    auto j = Journal::open(std::move(o), error);
+    EXPECT_TRUE(j) << error;
+    return j;
+}
+
+std::vector<fs::path> segmentFiles(const fs::path& dir) {
+    std::vector<fs::path> out;
+    for (const auto& e : fs::directory_iterator(dir)) {
+        if (e.path().extension() == ".seg") out.push_back(e.path());
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+std::vector<Record> readAll(Journal& j, const std::string& target, uint64_t after = 0, size_t batch = 7) {
+    std::vector<Record> all;
+    for (;;) {
+        std::vector<Record> got;
+        EXPECT_TRUE(j.read(target, after, batch, got));
+        if (got.empty()) return all;
+        after = got.back().seq;
+        all.insert(all.end(), got.begin(), got.end());
+    }
+}
+
+std::string payload(uint64_t i) {
+    return "record-" + std::to_string(i) + std::string(i % 13, 'x');
+}
+
+template <typename Pred>
+bool waitFor(Pred pred) {
+    for (auto deadline = std::chrono::steady_clock::now() + 20s; std::chrono::steady_clock::now() < deadline;) {
+        if (pred()) return true;
+        std::this_thread::sleep_for(5ms);
+    }
+    return pred();
+}
+
+void flipByte(const fs::path& file, uint64_t offset) {
+    std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(static_cast<std::streamoff>(offset));
+    char c = 0;
+    f.get(c);
+    f.seekp(static_cast<std::streamoff>(offset));
+    f.put(static_cast<char>(c ^ 0x20));
+}
+
+std::string slurp(const fs::path& file) {
+    std::ifstream in(file);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+// Appends payload(1..n) to a fresh journal and closes it.
+void writeJournal(const fs::path& dir, uint64_t n, uint64_t segment_bytes) {
+    auto j = openOrDie(options(dir, {"a"}, Fsync::kNo, segment_bytes));
+    for (uint64_t i = 1; i <= n; ++i) ASSERT_EQ(j->append(payload(i)), i);
+}
+
+TEST(JournalTest, ReadsBackWhatWasAppendedAcrossSegments) {
+    TempDir dir;
+    auto j = openOrDie(options(dir.path(), {"a"}, Fsync::kNo, 200));
+    for (uint64_t i = 1; i <= 100; ++i) ASSERT_EQ(j->append(payload(i)), i);
+    EXPECT_GT(segmentFiles(dir.path()).size(), 10u);
+    EXPECT_EQ(segmentFiles(dir.path()).front().filename(), "00000000000000000001.seg");
+
+    auto all = readAll(*j, "a");
+    ASSERT_EQ(all.size(), 100u);
+    for (uint64_t i = 1; i <= 100; ++i) {
+        EXPECT_EQ(all[i - 1].seq, i);
+        EXPECT_EQ(all[i - 1].data, payload(i));
+        EXPECT_GT(all[i - 1].unix_ms, 0);
+    }
+    std::vector<Record> some;
+    ASSERT_TRUE(j->read("a", 41, 3, some));
+    ASSERT_EQ(some.size(), 3u);
+    EXPECT_EQ(some[0].seq, 42u);
+    EXPECT_EQ(some[2].data, payload(44));
+}
+
+TEST(JournalTest, KeepsEmptyAndLargeRecords) {
+    TempDir dir;
+    auto j = openOrDie(options(dir.path(), {"a"}, Fsync::kNo, 1000));
+    std::string big(100000, 'b');
+    ASSERT_EQ(j->append(""), 1u);
+    ASSERT_EQ(j->append(big), 2u);
+    ASSERT_EQ(j->append("after"), 3u);
+    j.reset();
+    j = openOrDie(options(dir.path(), {"a"}, Fsync::kNo, 1000));
+    auto all = readAll(*j, "a", 0);
+    ASSERT_EQ(all.size(), 3u);
+    EXPECT_EQ(all[0].data, "");
+    EXPECT_EQ(all[1].data, big);
+    EXPECT_EQ(all[2].data, "after");
+}
+
+TEST(JournalTest, ReadRefusesAnUnknownTarget) {
+    TempDir dir;
+    auto j = openOrDie(options(dir.path(), {"a"}));
+    j->append("x");
+    std::vector<Record> out;
+    EXPECT_FALSE(j->read("nobody", 0, 10, out));
+    EXPECT_TRUE(out.empty());
+}
+
+TEST(JournalTest, ContinuesSeqsAfterReopen) {
+    TempDir dir;
+    writeJournal(dir.path(), 30, 150);
+    auto j = openOrDie(options(dir.path(), {"a"}, Fsync::kNo, 150));
+    EXPECT_EQ(j->lastSeq(), 30u);
+    EXPECT_EQ(j->append(payload(31)), 31u);
+    auto all = readAll(*j, "a");
+    ASSERT_EQ(all.size(), 31u);
+    for (uint64_t i = 1; i <= 31; ++i) EXPECT_EQ(all[i - 1].data, payload(i));
+    EXPECT_EQ(j->stats().torn_bytes, 0u);
+}
+
+// Recovery of a torn last record: whatever the damage, the journal ends at record 9 and the next
+// append is 10.
+void expectCutAfterNine(const fs::path& dir, uint64_t torn_bytes) {
+    auto j = openOrDie(options(dir, {"a"}, Fsync::kNo, 1 << 20));
+    EXPECT_EQ(j->lastSeq(), 9u);
+    EXPECT_EQ(j->stats().torn_bytes, torn_bytes);
+    EXPECT_EQ(j->append("ten"), 10u);
+    auto all = readAll(*j, "a");
+    ASSERT_EQ(all.size(), 10u);
+    for (uint64_t i = 1; i <= 9; ++i) EXPECT_EQ(all[i - 1].data, payload(i));
+    EXPECT_EQ(all[9].data, "ten");
+    j.reset();
+    j = openOrDie(options(dir, {"a"}, Fsync::kNo, 1 << 20));
+    EXPECT_EQ(j->lastSeq(), 10u);
+    EXPECT_EQ(j->stats().torn_bytes, 0u);
+}
+
+TEST(JournalTest, CutsARecordTruncatedMidWay) {
+    TempDir dir;
+    writeJournal(dir.path(), 10, 1 << 20);
+    auto seg = segmentFiles(dir.path()).back();
+    auto size = fs::file_size(seg);
+    fs::resize_file(seg, size - 3);
+    expectCutAfterNine(dir.path(), kFrame + payload(10).size() - 3);
+}
+
+TEST(JournalTest, CutsAHeaderTruncatedMidWay) {
+    TempDir dir;
+    writeJournal(dir.path(), 10, 1 << 20);
+    auto seg = segmentFiles(dir.path()).back();
+    fs::resize_file(seg, fs::file_size(seg) - payload(10).size() - 10);
+    expectCutAfterNine(dir.path(), 14);
+}
+
+TEST(JournalTest, CutsGarbageAfterTheLastRecord) {
+    TempDir dir;
+    writeJournal(dir.path(), 9, 1 << 20);
+    auto seg = segmentFiles(dir.path()).back();
+    {
+        std::ofstream out(seg, std::ios::app | std::ios::binary);
+        out << std::string(100, '\xff');  // also an absurd length
+    }
+    expectCutAfterNine(dir.path(), 100);
+}
+
+TEST(JournalTest, CutsALastRecordWithAFlippedByte) {
+    TempDir dir;
+    writeJournal(dir.path(), 10, 1 << 20);
+    auto seg = segmentFiles(dir.path()).back();
+    flipByte(seg, fs::file_size(seg) - 1);
+    expectCutAfterNine(dir.path(), kFrame + payload(10).size());
+}
+
+TEST(JournalTest, RefusesToOpenWithCorruptionBeforeTheLastSegment) {
+    TempDir dir;
+    writeJournal(dir.path(), 20, 100);
+    auto segs = segmentFiles(dir.path());
+    ASSERT_GE(segs.size(), 3u);
+    flipByte(segs[1], kFrame + 2);
+    std::string error;
+    EXPECT_FALSE(Journal::open(options(dir.path(), {"a"}), error));
+    EXPECT_NE(error.find(segs[1].filename().string()), std::string::npos) << error;
+    EXPECT_NE(error.find("offset 0"), std::string::npos) << error;
+    EXPECT_NE(error.find("checksum"), std::string::npos) << error;
+}
+
+TEST(JournalTest, RefusesToOpenWhenASegmentIsMissing) {
+    TempDir dir;
+    writeJournal(dir.path(), 20, 100);
+    auto segs = segmentFiles(dir.path());
+    ASSERT_GE(segs.size(), 3u);
+    fs::remove(segs[1]);
+    std::string error;
+    EXPECT_FALSE(Journal::open(options(dir.path(), {"a"}), error));
+    EXPECT_NE(error.find(segs[2].filename().string()), std::string::npos) << error;
+}
+
+TEST(JournalTest, CursorsSurviveReopenAndANewTargetStartsAtTheEnd) {
+    TempDir dir;
+    {
+        auto j = openOrDie(options(dir.path(), {"a", "gone"}));
+        for (int i = 1; i <= 5; ++i) j->append(payload(i));
+        j->ack("a", 3);
+        j->ack("a", 2);  // never backwards
+        EXPECT_EQ(j->acked("a"), 3u);
+    }
+    auto j = openOrDie(options(dir.path(), {"a", "b"}));
+    EXPECT_EQ(j->acked("a"), 3u);
+    EXPECT_EQ(j->acked("b"), 5u);
+    EXPECT_EQ(j->acked("gone"), 0u);
+    std::vector<Record> out;
+    EXPECT_FALSE(j->read("gone", 0, 10, out));
+
+    auto a = readAll(*j, "a", j->acked("a"));
+    ASSERT_EQ(a.size(), 2u);
+    EXPECT_EQ(a[0].seq, 4u);
+    EXPECT_TRUE(readAll(*j, "b", j->acked("b")).empty());
+    EXPECT_EQ(j->append("six"), 6u);
+    auto b = readAll(*j, "b", j->acked("b"));
+    ASSERT_EQ(b.size(), 1u);
+    EXPECT_EQ(b[0].data, "six");
+
+    std::string cursors = slurp(dir.path() / "cursors");
+    EXPECT_EQ(cursors, "a 3\nb 5\n");
+}
+
+TEST(JournalTest, DeletesSegmentsOnceEveryTargetHasAckedThem) {
+    TempDir dir;
+    auto o = options(dir.path(), {"a", "b"}, Fsync::kEverySec, 100);
+    auto j = openOrDie(o);
+    for (uint64_t i = 1; i <= 20; ++i) ASSERT_EQ(j->append(payload(i)), i);
+    auto before = segmentFiles(dir.path()).size();
+    ASSERT_GE(before, 5u);
+
+    j->ack("a", 20);
+    j.reset();  // the last flusher pass persists cursors and deletes what it can: nothing, "b" is behind
+    EXPECT_EQ(segmentFiles(dir.path()).size(), before);
+
+    j = openOrDie(o);
+    j->ack("b", 10);
+    // Every segment ending at or before 10 goes; the one holding 11 stays.
+    ASSERT_TRUE(waitFor([&] {
+        auto segs = segmentFiles(dir.path());
+        return segs.size() < before;
+    }));
+    ASSERT_TRUE(waitFor([&] { return readAll(*j, "b", 0).front().seq > 1; }));
+    auto first = readAll(*j, "b", 0).front().seq;
+    EXPECT_LE(first, 11u);
+    EXPECT_EQ(readAll(*j, "b", 10).front().seq, 11u);
+
+    j->ack("b", 20);
+    ASSERT_TRUE(waitFor([&] { return segmentFiles(dir.path()).size() == 1; }));
+    auto rest = readAll(*j, "b", 0);  // the segment being appended to stays
+    ASSERT_FALSE(rest.empty());
+    EXPECT_GT(rest.front().seq, 11u);
+    EXPECT_EQ(rest.back().seq, 20u);
+    EXPECT_EQ(j->stats().bytes, fs::file_size(segmentFiles(dir.path()).front()));
+    EXPECT_EQ(j->append("next"), 21u);
+    j.reset();
+    j = openOrDie(o);
+    EXPECT_EQ(j->lastSeq(), 21u);
+}
+
+TEST(JournalTest, WithoutTargetsKeepsOnlyTheSegmentBeingAppendedTo) {
+    TempDir dir;
+    auto j = openOrDie(options(dir.path(), {}, Fsync::kNo, 100));
+    for (uint64_t i = 1; i <= 20; ++i) ASSERT_EQ(j->append(payload(i)), i);
+    EXPECT_TRUE(waitFor([&] { return segmentFiles(dir.path()).size() == 1; }));
+    EXPECT_TRUE(j->stats().targets.empty());
+}
+
+TEST(JournalTest, RefusesASecondJournalOnTheSameDirectory) {
+    TempDir dir;
+    auto j = openOrDie(options(dir.path()));
+    std::string error;
+    EXPECT_FALSE(Journal::open(options(dir.path()), error));
+    EXPECT_NE(error.find("in use"), std::string::npos) << error;
+    j.reset();
+    EXPECT_TRUE(Journal::open(options(dir.path()), error)) << error;
+}
+
+TEST(JournalTest, RefusesAppendsOverMaxBytesUntilTheSlowestTargetAcks) {
+    TempDir dir;
+    auto o = options(dir.path(), {"fast", "slow"});
+    std::string rec(16, 'r');
+    o.max_bytes = 3 * (kFrame + rec.size());
+    auto j = openOrDie(o);
+    ASSERT_EQ(j->append(rec), 1u);
+    ASSERT_EQ(j->append(rec), 2u);
+    ASSERT_EQ(j->append(rec), 3u);
+    EXPECT_EQ(j->append(rec), 0u);
+    j->ack("fast", 3);
+    EXPECT_EQ(j->append(rec), 0u);  // "slow" still has all three
+    EXPECT_EQ(j->stats().rejected, 2u);
+    j->ack("slow", 1);
+    EXPECT_EQ(j->append(rec), 4u);
+    EXPECT_EQ(j->append(rec), 0u);
+    EXPECT_EQ(j->stats().rejected, 3u);
+    EXPECT_EQ(j->stats().appended, 4u);
+}
+
+TEST(JournalTest, AlwaysRunsWhenDurableOnlyAfterAnFsync) {
+    TempDir dir;
+    auto j = openOrDie(options(dir.path(), {"a"}, Fsync::kAlways));
+    uint64_t before = j->stats().fsyncs;
+    uint64_t seq = j->append("x");
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    uint64_t seen = 0;
+    std::thread::id caller = std::this_thread::get_id(), ran_on;
+    j->whenDurable(seq, [&] {
+        std::lock_guard lk(mu);
+        seen = j->stats().fsyncs;
+        ran_on = std::this_thread::get_id();
+        done = true;
+        cv.notify_all();
+    });
+    std::unique_lock lk(mu);
+    ASSERT_TRUE(cv.wait_for(lk, 20s, [&] { return done; }));
+    EXPECT_GT(seen, before);
+    EXPECT_NE(ran_on, caller);
+
+    // Once durable, a late whenDurable() runs at once.
+    bool at_once = false;
+    lk.unlock();
+    j->whenDurable(seq, [&] { at_once = true; });
+    EXPECT_TRUE(at_once);
+}
+
+TEST(JournalTest, AlwaysCoversManyAppendsWithOneFsync) {
+    TempDir dir;
+    auto j = openOrDie(options(dir.path(), {"a"}, Fsync::kAlways, 1 << 16));
+    constexpr int kThreads = 8, kEach = 1000;
+    std::atomic<int> durable{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+        threads.emplace_back([&] {
+            for (int i = 0; i < kEach; ++i) {
+                uint64_t seq = j->append(payload(static_cast<uint64_t>(i)));
+                ASSERT_NE(seq, 0u);
+                j->whenDurable(seq, [&] { durable.fetch_add(1); });
+            }
+        });
+    }
+    for (auto& t : threads) t.join();
+    ASSERT_TRUE(waitFor([&] { return durable.load() == kThreads * kEach; }));
+    auto st = j->stats();
+    EXPECT_GT(st.fsyncs, 0u);
+    EXPECT_LT(st.fsyncs, uint64_t{kThreads * kEach});
+    RecordProperty("fsyncs", static_cast<int>(st.fsyncs));
+}
+
+TEST(JournalTest, EverySecRunsWhenDurableAtOnceAndFsyncsInTheBackground) {
+    TempDir dir;
+    auto j = openOrDie(options(dir.path(), {"a"}, Fsync::kEverySec));
+    uint64_t before = j->stats().fsyncs;
+    bool ran = false;
+    j->whenDurable(j->append("x"), [&] { ran = true; });
+    EXPECT_TRUE(ran);
+    EXPECT_TRUE(waitFor([&] { return j->stats().fsyncs > before; }));
+}
+
+TEST(JournalTest, NoRunsWhenDurableAtOnceAndNeverFsyncs) {
+    TempDir dir;
+    auto o = options(dir.path(), {"a"}, Fsync::kNo, 100);
+    {
+        auto j = openOrDie(o);
+        for (uint64_t i = 1; i <= 20; ++i) {
+            bool ran = false;
+            j->whenDurable(j->append(payload(i)), [&] { ran = true; });
+            EXPECT_TRUE(ran);
+        }
+        j->ack("a", 20);
+        EXPECT_TRUE(waitFor([&] { return segmentFiles(dir.path()).size() == 1; }));
+        EXPECT_EQ(j->stats().fsyncs, 0u);
+    }
+    auto j = openOrDie(o);
+    EXPECT_EQ(j->acked("a"), 20u);
+}
+
+TEST(JournalTest, ConcurrentAppendsReadsAndAcksLoseAndRepeatNothing) {
+    TempDir dir;
+    auto o = options(dir.path(), {"r1", "r2"}, Fsync::kEverySec, 4096);
+    auto j = openOrDie(o);
+    constexpr int kWriters = 4, kEach = 2000, kTotal = kWriters * kEach;
+    std::vector<std::thread> threads;
+    for (int w = 0; w < kWriters; ++w) {
+        threads.emplace_back([&, w] {
+            for (int i = 0; i < kEach; ++i) {
+                ASSERT_NE(j->append(std::to_string(w) + ":" + std::to_string(i)), 0u);
+            }
+        });
+    }
+    std::vector<std::vector<Record>> seen(2);
+    for (int r = 0; r < 2; ++r) {
+        threads.emplace_back([&, r] {
+            std::string target = r == 0 ? "r1" : "r2";
+            uint64_t after = 0;
+            auto deadline = std::chrono::steady_clock::now() + 60s;
+            while (seen[r].size() < kTotal && std::chrono::steady_clock::now() < deadline) {
+                std::vector<Record> got;
+                ASSERT_TRUE(j->read(target, after, 50, got));
+                if (got.empty()) {
+                    std::this_thread::yield();
+                    continue;
+                }
+                after = got.back().seq;
+                j->ack(target, after);
+                for (auto& rec : got) seen[r].push_back(std::move(rec));
+            }
+        });
+    }
+    for (auto& t : threads) t.join();
+    for (const auto& records : seen) {
+        ASSERT_EQ(records.size(), size_t{kTotal});
+        std::vector<int> next(kWriters, 0);
+        for (size_t i = 0; i < records.size(); ++i) {
+            ASSERT_EQ(records[i].seq, i + 1);
+            auto colon = records[i].data.find(':');
+            int w = std::stoi(records[i].data.substr(0, colon));
+            EXPECT_EQ(std::stoi(records[i].data.substr(colon + 1)), next[w]++);  // each writer's order kept
+        }
+    }
+    EXPECT_TRUE(waitFor([&] { return segmentFiles(dir.path()).size() == 1; }));
+    EXPECT_TRUE(j->error().empty());
+}
+
+TEST(JournalTest, StatsCountEachTargetsBacklog) {
+    TempDir dir;
+    auto j = openOrDie(options(dir.path(), {"a", "b"}));
+    j->append("one");
+    j->append("twotwo");
+    j->append("three");
+    j->ack("a", 1);
+    auto records = readAll(*j, "a", 0);
+    ASSERT_EQ(records.size(), 3u);
+
+    auto st = j->stats();
+    EXPECT_EQ(st.appended, 3u);
+    EXPECT_EQ(st.last_seq, 3u);
+    EXPECT_EQ(st.bytes, 3 * kFrame + 3 + 6 + 5);
+    EXPECT_EQ(st.rejected, 0u);
+    ASSERT_EQ(st.targets.size(), 2u);
+    EXPECT_EQ(st.targets["a"].acked, 1u);
+    EXPECT_EQ(st.targets["a"].records, 2u);
+    EXPECT_EQ(st.targets["a"].bytes, 2 * kFrame + 6 + 5);
+    EXPECT_EQ(st.targets["a"].oldest_ms, records[1].unix_ms);
+    EXPECT_EQ(st.targets["b"].records, 3u);
+    EXPECT_EQ(st.targets["b"].bytes, st.bytes);
+    EXPECT_EQ(st.targets["b"].oldest_ms, records[0].unix_ms);
+
+    j->ack("a", 3);
+    j->ack("b", 99);  // past the end: counts as the end
+    st = j->stats();
+    EXPECT_EQ(st.targets["a"].records, 0u);
+    EXPECT_EQ(st.targets["a"].bytes, 0u);
+    EXPECT_EQ(st.targets["a"].oldest_ms, 0);
+    EXPECT_EQ(st.targets["b"].acked, 3u);
+}
+
+TEST(JournalTest, RefusesBadOptions) {
+    TempDir dir;
+    std::string error;
+    EXPECT_FALSE(Journal::open(options(dir.path(), {"has space"}), error));
+    EXPECT_NE(error.find("has space"), std::string::npos);
+    EXPECT_FALSE(Journal::open(options(dir.path(), {"a"}, Fsync::kNo, 0), error));
+    EXPECT_NE(error.find("segment_bytes"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace laminar::queue
