@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -186,6 +187,27 @@ Config parse(const std::string& text, const std::string& source) {
                 ctx.fail(m, "admin.metrics", fmt::format("must be an IP address and port, got '{}'", m.Scalar()));
             if (*cfg.admin.metrics == cfg.listen) ctx.fail(m, "admin.metrics", "must differ from listen");
         }
+        r.finish();
+    }
+
+    if (auto n = top.take("queue"); n.IsDefined() && !n.IsNull()) {
+        MapReader r(ctx, n, "queue");
+        auto& q = cfg.queue;
+        q.dir = r.string("dir", q.dir);
+        if (q.dir.empty()) ctx.fail(r.take("dir"), "queue.dir", "must not be empty");
+        static const std::map<std::string, QueueConfig::Fsync> fsyncs = {
+            {"always", QueueConfig::Fsync::kAlways}, {"everysec", QueueConfig::Fsync::kEverySec}, {"no", QueueConfig::Fsync::kNo}};
+        auto f = r.string("fsync", "everysec");
+        if (!fsyncs.count(f)) ctx.fail(r.take("fsync"), "queue.fsync", fmt::format("must be always, everysec or no, got '{}'", f));
+        q.fsync = fsyncs.at(f);
+        q.max_bytes = r.size("max_bytes", q.max_bytes, 1 << 20);
+        static const std::map<std::string, QueueConfig::WhenFull> fulls = {
+            {"reject", QueueConfig::WhenFull::kReject}, {"block", QueueConfig::WhenFull::kBlock}, {"sync", QueueConfig::WhenFull::kSync}};
+        auto w = r.string("when_full", "reject");
+        if (!fulls.count(w)) ctx.fail(r.take("when_full"), "queue.when_full", fmt::format("must be reject, block or sync, got '{}'", w));
+        q.when_full = fulls.at(w);
+        q.segment_bytes = r.size("segment_bytes", q.segment_bytes, 4096);
+        q.block_timeout = r.duration("block_timeout", q.block_timeout, false);
         r.finish();
     }
 

@@ -48,6 +48,20 @@ struct AdminConfig {
     std::optional<Endpoint> metrics;  // restart-only; HTTP /metrics, /healthz, /readyz; none = off
 };
 
+// The durable write queue of queued_write routes (restart-only: opened once, at start or at the
+// first reload that brings a queued_write route).
+struct QueueConfig {
+    enum class Fsync { kAlways, kEverySec, kNo };
+    enum class WhenFull { kReject, kBlock, kSync };
+    std::string dir = "/var/lib/laminar/queue";
+    Fsync fsync = Fsync::kEverySec;
+    uint64_t max_bytes = 1ull << 30;       // unapplied bytes (the slowest target's backlog)
+    WhenFull when_full = WhenFull::kReject;
+    uint64_t segment_bytes = 64ull << 20;  // segment file size
+    Millis block_timeout{5000};            // when_full: block waits this long, then refuses
+    bool operator==(const QueueConfig&) const = default;
+};
+
 struct BackendConfig {
     enum class Type { kRedis, kMemcached };
     std::string name;
@@ -101,6 +115,7 @@ struct Config {
     LogConfig log;
     ClientConfig client;
     AdminConfig admin;
+    QueueConfig queue;
     std::vector<BackendConfig> backends;
     std::vector<RouteConfig> routes;
 

@@ -45,6 +45,35 @@ Server::Server(std::shared_ptr<const policy::Snapshot> snapshot, std::string pat
     std::vector<policy::SyncHost*> hosts;
     for (auto& w : workers_) hosts.push_back(w.get());
     sync_ = std::make_unique<policy::SyncEngine>(std::move(hosts));
+    if (auto error = openQueueIfNeeded(snapshot_->config()); !error.empty()) throw std::runtime_error(error);
+}
+
+namespace {
+bool mentionsQueuedWrite(const YAML::Node& n) {
+    if (n.IsMap()) {
+        for (const auto& kv : n) {
+            if (kv.first.IsScalar() && kv.first.Scalar() == "type" && kv.second.IsScalar() && kv.second.Scalar() == "queued_write") return true;
+            if (mentionsQueuedWrite(kv.second)) return true;
+        }
+    } else if (n.IsSequence()) {
+        for (const auto& x : n)
+            if (mentionsQueuedWrite(x)) return true;
+    }
+    return false;
+}
+}  // namespace
+
+std::string Server::openQueueIfNeeded(const config::Config& cfg) {
+    if (queue_) return {};
+    bool needed = false;
+    for (const auto& r : cfg.routes) needed = needed || mentionsQueuedWrite(r.strategy.node);
+    if (!needed) return {};
+    std::string error;
+    Worker* host = workers_[0].get();
+    queue_ = queue::WriteQueue::open(cfg, *host, [host] { return host->snapshot(); }, error);
+    if (!queue_) return fmt::format("queue: cannot open the write queue in {}: {}", cfg.queue.dir, error);
+    queue_ptr_.store(queue_.get(), std::memory_order_release);
+    return {};
 }
 
 Server::~Server() {
@@ -175,6 +204,9 @@ std::string Server::reload() {
         cfg.threads = cur.threads;
         cfg.shutdown_timeout = cur.shutdown_timeout;
         cfg.admin = cur.admin;
+        if (queue_ && !(cfg.queue == queue_->config()))
+            log()->warn("reload: the queue section is restart-only; its changes take effect at the next restart");
+        if (auto error = openQueueIfNeeded(cfg); !error.empty()) throw std::runtime_error(error);
         next = std::make_shared<const policy::Snapshot>(std::move(cfg), snapshot_->generation() + 1, snapshot_.get());
     } catch (const std::exception& e) {
         reloads_failed_.fetch_add(1, std::memory_order_relaxed);
@@ -247,6 +279,15 @@ std::string Server::infoSection(Worker& from) const {
     }
     out += "\r\n# Routes\r\n";
     for (const auto& r : snap->routes()) out += fmt::format("route_{}:{}\r\n", r.name, r.strategy->describe());
+    if (auto* q = queue()) {
+        auto st = q->status();
+        out += fmt::format("\r\n# Queue\r\nqueue_dir:{}\r\nqueue_records:{}\r\nqueue_bytes:{}\r\nqueue_lag_seconds:{:.3f}\r\n"
+                           "queue_appended:{}\r\nqueue_rejected:{}\r\nqueue_fsyncs:{}\r\n",
+                           q->config().dir, st.records, st.bytes, st.lag_seconds, st.appended, st.rejected, st.fsyncs);
+        for (const auto& [name, t] : st.targets)
+            out += fmt::format("queue_target_{}:records={},bytes={},lag_seconds={:.3f},applied={},retries={},errors={},state={}\r\n", name,
+                               t.records, t.bytes, t.lag_seconds, t.applied, t.retries, t.errors, t.state);
+    }
     return out;
 }
 
@@ -263,9 +304,10 @@ std::string Server::statusText(Worker& from) const {
     auto err = lastReloadError();
     std::string out = fmt::format(
         "laminar {}\nconfig: {}\ngeneration: {}\nhash: {}\nloaded: {}\nreloads: {} ok, {} failed\nlast reload: {}\n"
-        "clients: {}\nsync: {} keys pending, {} queued since start\n\nbackends:\n",
+        "clients: {}\nsync: {} keys pending, {} queued since start\n{}\nbackends:\n",
         LAMINAR_VERSION, path_, snap->generation(), cfg.hash, when, reloads_ok_.load(), reloads_failed_.load(),
-        err.empty() ? "ok" : "failed: " + err, registry_.size(), sync_->pendingTotal(), sync_->queuedTotal());
+        err.empty() ? "ok" : "failed: " + err, registry_.size(), sync_->pendingTotal(), sync_->queuedTotal(),
+        queue() ? "queue: " + queue()->summary() + "\n" : std::string());
     static const char* kState[] = {"up", "degraded", "down"};
     for (size_t i = 0; i < cfg.backends.size(); ++i) {
         const auto& b = cfg.backends[i];

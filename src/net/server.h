@@ -24,6 +24,7 @@
 #include "policy/backfill.h"
 #include "policy/router.h"
 #include "policy/sync_engine.h"
+#include "queue/write_queue.h"
 
 namespace laminar::net {
 
@@ -56,6 +57,8 @@ public:
     ClientRegistry& registry() { return registry_; }
     const ClientRegistry& registry() const { return registry_; }
     policy::SyncEngine& sync() { return *sync_; }
+    // The durable write queue, once a configuration with a queued_write route has opened it.
+    queue::WriteQueue* queue() const { return queue_ptr_.load(std::memory_order_acquire); }
     const policy::SyncEngine& sync() const { return *sync_; }
     std::string lastReloadError() const;
     size_t workerCount() const { return workers_.size(); }
@@ -97,6 +100,11 @@ private:
     std::vector<std::unique_ptr<Worker>> workers_;
     ClientRegistry registry_;
     std::unique_ptr<policy::SyncEngine> sync_;
+    // Opened on the main thread (start, reload), read by every worker.
+    std::unique_ptr<queue::WriteQueue> queue_;
+    std::atomic<queue::WriteQueue*> queue_ptr_{nullptr};
+    // Opens the queue when `cfg` has a queued_write route and it is not open yet; the error, or empty.
+    std::string openQueueIfNeeded(const config::Config& cfg);
     mutable std::mutex backfill_mu_;
     std::map<std::string, std::shared_ptr<policy::Backfill>> backfills_;  // by route, the latest of each
     mutable std::mutex reload_mu_;  // guards last_reload_error_, which clients read

@@ -448,8 +448,8 @@ Session::Outcome Session::forward(const resp::CommandInfo& cmd, std::span<const 
 
 policy::Context Session::context(const policy::Route& route) {
     const auto& snapshot = worker_.snapshot();
-    return policy::Context{*this, worker_.background(), policy::SystemClock::instance(), *snapshot, &worker_.server().sync(),
-                           &snapshot, route.stats.get()};
+    return policy::Context{*this,   worker_.background(), policy::SystemClock::instance(), *snapshot, &worker_.server().sync(),
+                           &snapshot, route.stats.get(), &worker_,           worker_.server().queue()};
 }
 
 // Open once every I/O thread routes with this configuration (no thread can send a write the old

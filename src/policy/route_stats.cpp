@@ -14,6 +14,8 @@ std::span<const RouteStats::Field> RouteStats::fields() {
         {"shadow_compared", &RouteStats::shadow_compared, "Replies shadow compared between primary and shadow."},
         {"shadow_mismatches", &RouteStats::shadow_mismatches, "Compared shadow replies that differed from the primary's."},
         {"shadow_failures", &RouteStats::shadow_failures, "Shadow commands the shadow side did not answer."},
+        {"queued", &RouteStats::queued, "queued_write: writes journaled in the durable queue."},
+        {"queue_rejects", &RouteStats::queue_rejects, "queued_write: writes refused because the queue was full."},
     };
     return kFields;
 }

@@ -25,6 +25,8 @@ struct RouteStats {
     std::atomic<uint64_t> shadow_compared{0};
     std::atomic<uint64_t> shadow_mismatches{0};
     std::atomic<uint64_t> shadow_failures{0};     // the shadow side did not answer
+    std::atomic<uint64_t> queued{0};              // queued_write: writes journaled for the queue
+    std::atomic<uint64_t> queue_rejects{0};       // queued_write: writes refused, the queue full
 
     static void add(std::atomic<uint64_t>& c, uint64_t n = 1) { c.fetch_add(n, std::memory_order_relaxed); }
 

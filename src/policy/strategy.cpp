@@ -12,6 +12,7 @@
 #include "policy/dual_lookup.h"
 #include "policy/dual_write.h"
 #include "policy/proxy.h"
+#include "policy/queued_write.h"
 #include "policy/read_only.h"
 #include "policy/shadow.h"
 #include "policy/timed_rollover.h"
@@ -38,6 +39,7 @@ const std::unordered_map<std::string_view, MakeStrategy>& strategies() {
         {"timed_rollover", &makeTimedRollover},
         {"condition", &makeCondition},
         {"convert", &makeConvert},
+        {"queued_write", &makeQueuedWrite},
     };
     return table;
 }

@@ -14,10 +14,15 @@
 #include "config/yaml_reader.h"
 #include "resp/command_table.h"
 
+namespace laminar::queue {
+class WriteQueue;
+}
+
 namespace laminar::policy {
 
 class Clock;
 class Health;
+class SyncHost;
 class SyncEngine;
 class Snapshot;
 struct RouteStats;
@@ -60,6 +65,8 @@ struct Context {
     SyncEngine* sync;                                   // null in unit tests that do not need it
     const std::shared_ptr<const Snapshot>* snapshot;    // sinks that outlive execute() copy it
     RouteStats* stats;                                  // counters of the route being executed
+    SyncHost* host = nullptr;                           // the client's I/O thread, for work that comes back later
+    queue::WriteQueue* queue = nullptr;                 // the durable write queue, when open
 };
 
 // How one command is sent to backends and how its reply is chosen. Strategies are immutable

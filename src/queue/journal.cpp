@@ -62,7 +62,8 @@ struct Journal::Impl {
     bool cursors_dirty = false;
     bool dir_dirty = false;        // a segment was created since dir was last fsynced
     uint64_t synced_seq = 0;       // always: records up to here are fsynced
-    std::multimap<uint64_t, std::function<void()>> waiting;  // always: whenDurable() not yet due
+    std::multimap<uint64_t, std::function<void(bool)>> waiting;  // always: whenDurable() not yet due
+    std::vector<std::function<void(bool)>> abandoned;          // waiting when the journal failed: told so
     std::string error;             // the first I/O error; appends are refused from then on
     bool stop = false;
     std::thread flusher;
@@ -288,6 +289,9 @@ int64_t Journal::Impl::unixMsOf(uint64_t seq) const {
 void Journal::Impl::fail(std::string what) {
     if (!error.empty()) return;
     error = std::move(what);
+    for (auto& [seq, fn] : waiting) abandoned.push_back(std::move(fn));
+    waiting.clear();
+    wake.notify_all();  // the flusher tells them
     log()->error("journal {} failed, refusing appends from now on: {}", opt.dir.string(), error);
 }
 
@@ -337,17 +341,20 @@ uint64_t Journal::append(std::string_view data) {
     return seq;
 }
 
-void Journal::whenDurable(uint64_t seq, std::function<void()> fn) {
+void Journal::whenDurable(uint64_t seq, std::function<void(bool durable)> fn) {
     Impl& s = *impl_;
     if (opt_.fsync == Fsync::kAlways) {
         std::unique_lock lk(s.mu);
-        if (!s.error.empty()) return;
+        if (!s.error.empty()) {
+            lk.unlock();
+            return fn(false);
+        }
         if (seq > s.synced_seq) {
             s.waiting.emplace(seq, std::move(fn));
             return;
         }
     }
-    fn();
+    fn(true);
 }
 
 bool Journal::read(const std::string& target, uint64_t after, size_t max, std::vector<Record>& out) {
@@ -471,6 +478,10 @@ Journal::~Journal() {
     }
     s.wake.notify_all();
     s.flusher.join();
+    // Still waiting (an fsync failed, or the last one did not cover them): not durable.
+    for (auto& [seq, fn] : s.waiting) s.abandoned.push_back(std::move(fn));
+    s.waiting.clear();
+    for (auto& fn : s.abandoned) fn(false);
 }
 
 // Wakes for records to fsync (always), once a second (everysec), and every kTick to persist
@@ -481,7 +492,14 @@ void Journal::Impl::flushLoop() {
     auto next_sync = SteadyClock::now() + kEverySec;
     auto next_cursors = SteadyClock::now();
     for (;;) {
-        wake.wait_for(lk, kTick, [&] { return stop || (always && error.empty() && last_seq > synced_seq); });
+        wake.wait_for(lk, kTick, [&] { return stop || !abandoned.empty() || (always && error.empty() && last_seq > synced_seq); });
+        if (!abandoned.empty()) {
+            auto told = std::move(abandoned);
+            abandoned.clear();
+            lk.unlock();
+            for (auto& fn : told) fn(false);
+            lk.lock();
+        }
         const bool last = stop;
         auto now = SteadyClock::now();
         if (error.empty() && (always || (opt.fsync == Fsync::kEverySec && (now >= next_sync || last)))) {
@@ -532,13 +550,13 @@ void Journal::Impl::syncData(std::unique_lock<std::mutex>& lk) {
 void Journal::Impl::runDue(std::unique_lock<std::mutex>& lk) {
     auto end = waiting.upper_bound(synced_seq);
     if (end == waiting.begin()) return;
-    std::vector<std::function<void()>> due;
+    std::vector<std::function<void(bool)>> due;
     for (auto it = waiting.begin(); it != end; ++it) due.push_back(std::move(it->second));
     waiting.erase(waiting.begin(), end);
     lk.unlock();
     for (auto& fn : due) {
         try {
-            fn();
+            fn(true);
         } catch (const std::exception& e) {
             log()->error("a whenDurable callback threw: {}", e.what());
         } catch (...) {

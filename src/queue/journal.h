@@ -67,7 +67,7 @@ struct JournalStats {
 //                  one ran (group commit).
 //       everysec — the flusher fsyncs once a second; whenDurable() runs at once (after write()).
 //       no       — never fsyncs (the OS decides); whenDurable() runs at once.
-//  4. whenDurable(seq, fn) calls fn once seq is durable, on the flusher thread or at once on the
+//  4. whenDurable(seq, fn) calls fn(true) once seq is durable, on the flusher thread or at once on the
 //     caller's thread. fn must be quick (post to the caller's own thread).
 //  5. read(target, after, max, out) returns records with seq > after, up to max, in order; a
 //     reader keeps its own position for records in flight and calls ack(target, seq) once all
@@ -79,7 +79,8 @@ struct JournalStats {
 //  7. stats() is thread-safe and cheap enough to call on every metrics scrape.
 //
 // I/O errors never throw: the first one is logged and kept (error()); from then on append()
-// returns 0, and whenDurable() callbacks not yet run never run (the records may not be durable).
+// returns 0, and whenDurable() callbacks not yet run get fn(false) (the records may not be
+// durable), as do those still waiting when the journal is destroyed: a caller never waits forever.
 // Records already written can still be read.
 //
 // Thread safety: every public method may be called from any thread.
@@ -93,7 +94,7 @@ public:
     Journal& operator=(const Journal&) = delete;
 
     uint64_t append(std::string_view data);
-    void whenDurable(uint64_t seq, std::function<void()> fn);
+    void whenDurable(uint64_t seq, std::function<void(bool durable)> fn);
     // False when `target` is unknown, or when reading fails (a read error, a record whose checksum
     // no longer matches: error() says which). `after` is the last seq the reader has (acked or in
     // flight); records already deleted are skipped.

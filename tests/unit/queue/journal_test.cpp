@@ -359,7 +359,7 @@ TEST(JournalTest, AlwaysRunsWhenDurableOnlyAfterAnFsync) {
     bool done = false;
     uint64_t seen = 0;
     std::thread::id caller = std::this_thread::get_id(), ran_on;
-    j->whenDurable(seq, [&] {
+    j->whenDurable(seq, [&](bool) {
         std::lock_guard lk(mu);
         seen = j->stats().fsyncs;
         ran_on = std::this_thread::get_id();
@@ -374,7 +374,7 @@ TEST(JournalTest, AlwaysRunsWhenDurableOnlyAfterAnFsync) {
     // Once durable, a late whenDurable() runs at once.
     bool at_once = false;
     lk.unlock();
-    j->whenDurable(seq, [&] { at_once = true; });
+    j->whenDurable(seq, [&](bool) { at_once = true; });
     EXPECT_TRUE(at_once);
 }
 
@@ -389,7 +389,7 @@ TEST(JournalTest, AlwaysCoversManyAppendsWithOneFsync) {
             for (int i = 0; i < kEach; ++i) {
                 uint64_t seq = j->append(payload(static_cast<uint64_t>(i)));
                 ASSERT_NE(seq, 0u);
-                j->whenDurable(seq, [&] { durable.fetch_add(1); });
+                j->whenDurable(seq, [&](bool) { durable.fetch_add(1); });
             }
         });
     }
@@ -406,7 +406,7 @@ TEST(JournalTest, EverySecRunsWhenDurableAtOnceAndFsyncsInTheBackground) {
     auto j = openOrDie(options(dir.path(), {"a"}, Fsync::kEverySec));
     uint64_t before = j->stats().fsyncs;
     bool ran = false;
-    j->whenDurable(j->append("x"), [&] { ran = true; });
+    j->whenDurable(j->append("x"), [&](bool) { ran = true; });
     EXPECT_TRUE(ran);
     EXPECT_TRUE(waitFor([&] { return j->stats().fsyncs > before; }));
 }
@@ -418,7 +418,7 @@ TEST(JournalTest, NoRunsWhenDurableAtOnceAndNeverFsyncs) {
         auto j = openOrDie(o);
         for (uint64_t i = 1; i <= 20; ++i) {
             bool ran = false;
-            j->whenDurable(j->append(payload(i)), [&] { ran = true; });
+            j->whenDurable(j->append(payload(i)), [&](bool) { ran = true; });
             EXPECT_TRUE(ran);
         }
         j->ack("a", 20);

@@ -1,0 +1,250 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "policy/queued_write.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "admin/logging.h"
+#include "policy/clock.h"
+#include "policy/route_stats.h"
+#include "policy/sync_engine.h"
+#include "queue/record.h"
+#include "queue/write_queue.h"
+#include "resp/writer.h"
+
+namespace laminar::policy {
+namespace {
+
+std::shared_ptr<spdlog::logger> log() {
+    static auto l = admin::logger("policy");
+    return l;
+}
+
+void completeWith(backend::ReplySink* sink, std::string_view raw, bool failed) { sink->complete(raw, failed); }
+
+std::string fullError(const std::string& route, const config::QueueConfig& q) {
+    return fmt::format("-ERR laminar: the write queue is full (queue.max_bytes: {} bytes not applied yet), route '{}' refuses writes until it drains\r\n",
+                       q.max_bytes, route);
+}
+
+// Primary's reply goes to the client once the keys it wrote (or, for a write without keys, the
+// command) are journaled for the queued backends.
+struct JournalAfterPrimary final : backend::ReplySink {
+    backend::ReplySink* client = nullptr;
+    queue::WriteQueue* queue = nullptr;
+    RouteStats* stats = nullptr;
+    std::string from;
+    std::vector<std::string> targets;
+    std::vector<std::string> keys;
+    std::string command;  // a write without keys: journaled as it is
+
+    void complete(std::string_view raw, bool failed) override {
+        // A refused write changed nothing; a failed one (a timeout) may have been applied: its
+        // keys are copied, which is always safe.
+        bool refused = !failed && !raw.empty() && raw[0] == '-';
+        if (!refused && queue) {
+            uint64_t seq;
+            if (keys.empty()) {
+                seq = queue->appendCommand(targets, command);
+            } else {
+                std::vector<std::string_view> views(keys.begin(), keys.end());
+                seq = queue->appendKeys(from, targets, views);
+            }
+            if (stats) RouteStats::add(seq ? stats->queued : stats->secondary_failures);
+            if (!seq) log()->error("write queue full or failed: {} key(s) written on '{}' will not reach the queued backends", keys.size(), from);
+        }
+        client->complete(raw, failed);
+        delete this;
+    }
+};
+
+}  // namespace
+
+QueuedWrite::QueuedWrite(int primary, std::string primary_name, std::vector<std::string> queued, bool ack_queued, std::string route)
+    : primary_(primary), primary_name_(std::move(primary_name)), queued_(std::move(queued)), ack_queued_(ack_queued), route_(std::move(route)) {
+    all_.push_back(primary_name_);
+    all_.insert(all_.end(), queued_.begin(), queued_.end());
+}
+
+namespace {
+
+int64_t nowMillis(const Clock& clock) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(clock.now().time_since_epoch()).count();
+}
+
+// What a write needs to run later, on its client's thread, after execute() has returned.
+struct Deferred {
+    Dispatch* client;
+    SyncHost* host;
+    queue::WriteQueue* queue;
+    RouteStats* stats;
+    const Clock* clock;
+    const Health* health;
+    std::shared_ptr<const Snapshot> snapshot;
+
+    explicit Deferred(Context& ctx)
+        : client(&ctx.client), host(ctx.host), queue(ctx.queue), stats(ctx.stats), clock(&ctx.clock), health(&ctx.health),
+          snapshot(ctx.snapshot ? *ctx.snapshot : nullptr) {}
+    Context context() { return Context{*client, *client, *clock, *health, nullptr, snapshot ? &snapshot : nullptr, stats, host, queue}; }
+    // Runs `fn` on the client's thread: now when already there.
+    void run(std::function<void(Context&)> fn) {
+        auto go = [self = *this, fn = std::move(fn)]() mutable {
+            Context c = self.context();
+            fn(c);
+        };
+        if (host->isCurrentThread()) go();
+        else host->post(std::move(go));
+    }
+};
+
+}  // namespace
+
+void QueuedWrite::execute(const Request& req, backend::ReplySink* sink, Context& ctx) const {
+    if (!req.isWrite()) {
+        ctx.client.send(primary_, req.raw, sink);
+        return;
+    }
+    if (!ctx.queue || !ctx.host) {
+        completeWith(sink, fmt::format("-ERR laminar: route '{}' needs the write queue, which is not open (see the log)\r\n", route_), false);
+        return;
+    }
+    for (const auto& t : all_)
+        if (!ctx.queue->hasTarget(t)) {
+            completeWith(sink, fmt::format("-ERR laminar: backend '{}' is not a write queue target yet: restart laminar to add it\r\n", t), false);
+            return;
+        }
+    Pending w;
+    for (auto a : req.argv) w.argv.emplace_back(a);
+    w.keys.assign(req.keys.begin(), req.keys.end());
+    w.raw.assign(req.raw);
+    w.cmd = req.cmd;
+    w.sink = sink;
+    w.deadline = std::chrono::steady_clock::now() + ctx.queue->config().block_timeout;
+    if (ack_queued_ && !req.keys.empty()) {
+        if (auto resp = queue::fixedReplyCommand(req.argv, nowMillis(ctx.clock))) {
+            w.journaled = std::move(*resp);
+            queueCommand(std::make_shared<Pending>(std::move(w)), ctx);
+            return;
+        }
+    }
+    writeThrough(std::make_shared<Pending>(std::move(w)), ctx);
+}
+
+// Case 2 (and the synchronous half of 3 and 4): once there is room (when_full), and once primary
+// has applied the commands queued before (ack: queued), run on primary and journal its keys.
+void QueuedWrite::writeThrough(std::shared_ptr<Pending> w, Context& ctx) const {
+    using WhenFull = config::QueueConfig::WhenFull;
+    const auto& q = ctx.queue->config();
+    if (!ctx.queue->hasRoom() && q.when_full != WhenFull::kSync) {
+        if (q.when_full == WhenFull::kBlock && std::chrono::steady_clock::now() < w->deadline) {
+            Deferred d(ctx);
+            ctx.host->postAfter(std::chrono::milliseconds(10), [this, d, w]() mutable { d.run([this, w](Context& c) { writeThrough(w, c); }); });
+            return;
+        }
+        reject(*w, ctx);
+        return;
+    }
+    auto run = [this, w](Context& c) {
+        auto* s = new JournalAfterPrimary;
+        s->client = w->sink;
+        s->queue = c.queue;
+        s->stats = c.stats;
+        s->from = primary_name_;
+        s->targets = queued_;
+        for (int i : w->keys) s->keys.push_back(w->argv[static_cast<size_t>(i)]);
+        if (s->keys.empty()) s->command = w->raw;
+        c.client.send(primary_, w->journaled.empty() ? w->raw : w->journaled, s);
+    };
+    if (!ack_queued_) {
+        run(ctx);
+        return;
+    }
+    Deferred d(ctx);
+    ctx.queue->afterCommandsApplied(primary_name_, [d, run]() mutable { d.run(run); });
+}
+
+// Case 3: journaled for every target, acknowledged once durable.
+void QueuedWrite::queueCommand(std::shared_ptr<Pending> w, Context& ctx) const {
+    uint64_t seq = ctx.queue->appendCommand(all_, w->journaled);
+    if (seq) {
+        if (ctx.stats) RouteStats::add(ctx.stats->queued);
+        SyncHost* host = ctx.host;
+        backend::ReplySink* sink = w->sink;
+        ctx.queue->whenDurable(seq, [host, sink](bool durable) {
+            host->post([sink, durable] {
+                // Not durable: the journal failed (see the log); the write may still be applied.
+                sink->complete(durable ? "+OK\r\n" : "-ERR laminar: the write queue failed before the write was on disk (see the log); it may or may not be applied\r\n",
+                               !durable);
+            });
+        });
+        return;
+    }
+    using WhenFull = config::QueueConfig::WhenFull;
+    switch (ctx.queue->config().when_full) {
+        case WhenFull::kBlock:
+            if (std::chrono::steady_clock::now() < w->deadline) {
+                Deferred d(ctx);
+                ctx.host->postAfter(std::chrono::milliseconds(10),
+                                    [this, d, w]() mutable { d.run([this, w](Context& c) { queueCommand(w, c); }); });
+                return;
+            }
+            break;
+        case WhenFull::kSync: writeThrough(w, ctx); return;
+        case WhenFull::kReject: break;
+    }
+    reject(*w, ctx);
+}
+
+void QueuedWrite::reject(Pending& w, Context& ctx) const {
+    ctx.queue->countReject();
+    if (ctx.stats) RouteStats::add(ctx.stats->queue_rejects);
+    w.sink->complete(fullError(route_, ctx.queue->config()), false);
+}
+
+void QueuedWrite::afterPinnedWrite(std::string_view key, Context& ctx) const {
+    if (!ctx.queue) return;
+    std::string_view k = key;
+    if (!ctx.queue->appendKeys(primary_name_, queued_, std::span<const std::string_view>(&k, 1)))
+        log()->error("write queue full or failed: key written on '{}' inside MULTI will not reach the queued backends", primary_name_);
+}
+
+void QueuedWrite::targets(const Request& req, const Context& ctx, bool write, std::vector<int>& out) const {
+    (void)req;
+    (void)ctx;
+    out.push_back(primary_);
+    if (write) out.insert(out.end(), queued_index_.begin(), queued_index_.end());
+}
+
+std::string QueuedWrite::describe() const {
+    std::string q;
+    for (const auto& n : queued_) q += (q.empty() ? "" : ", ") + n;
+    return fmt::format("queued_write(primary={}, queued=[{}], ack={})", primary_name_, q, ack_queued_ ? "queued" : "primary");
+}
+
+std::unique_ptr<Strategy> makeQueuedWrite(config::MapReader& r, Builder& b) {
+    int primary = b.backend(r, "primary");
+    auto node = r.take("queued");
+    std::vector<std::string> queued;
+    std::vector<int> indices;
+    if (!node.IsDefined() || !node.IsSequence() || node.size() == 0)
+        b.fail(node.IsDefined() ? node : r.node(), r.path("queued"), "must be a list of one or more backend names");
+    for (size_t i = 0; i < node.size(); ++i) {
+        auto path = fmt::format("{}[{}]", r.path("queued"), i);
+        int idx = b.backendIndex(node[i], path);
+        auto name = b.backendName(idx);
+        if (idx == primary) b.fail(node[i], path, fmt::format("'{}' is the primary already", name));
+        for (const auto& q : queued)
+            if (q == name) b.fail(node[i], path, fmt::format("'{}' is listed twice", name));
+        queued.push_back(name);
+        indices.push_back(idx);
+        b.proxy(idx);
+    }
+    auto ack = r.string("ack", "primary");
+    if (ack != "primary" && ack != "queued") b.fail(r.take("ack"), r.path("ack"), "must be primary or queued, got '" + ack + "'");
+    b.proxy(primary);
+    auto s = std::make_unique<QueuedWrite>(primary, b.backendName(primary), std::move(queued), ack == "queued", b.routeName());
+    s->setQueuedIndices(std::move(indices));
+    return s;
+}
+
+}  // namespace laminar::policy

@@ -1,0 +1,42 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace laminar::queue {
+
+// What one journal record asks of its targets (backend names).
+//  kCommand: apply this RESP command to each target, in journal order (ack: queued writes).
+//  kKeys:    make each target's copy of these keys equal to `from`'s state as it is when the record
+//            is applied (DUMP + PTTL, then RESTORE REPLACE, or DEL when gone): nothing is replayed,
+//            so a late or repeated apply is harmless (writes acknowledged by the primary).
+struct QueuedRecord {
+    enum class Kind : char { kCommand = 'C', kKeys = 'K' };
+    Kind kind = Kind::kCommand;
+    std::vector<std::string_view> targets;
+    std::string_view from;               // kKeys
+    std::vector<std::string_view> keys;  // kKeys
+    std::string_view command;            // kCommand: RESP bytes
+
+    bool addressedTo(std::string_view target) const;
+};
+
+std::string encodeCommandRecord(std::span<const std::string> targets, std::string_view resp);
+std::string encodeKeysRecord(std::string_view from, std::span<const std::string> targets, std::span<const std::string_view> keys);
+// Views into `data`; nullopt when it is not a record this code wrote.
+std::optional<QueuedRecord> decodeRecord(std::string_view data);
+
+// A write whose reply cannot depend on the data (so it can be acknowledged before it runs), as
+// the RESP command to journal, with relative expiries made absolute (SET ... EX/PX and SETEX/PSETEX
+// become SET ... PXAT), so a late replay never extends a TTL: SET without NX/XX/GET, SETEX, PSETEX,
+// MSET. Nullopt for anything else, and for such a command with arguments the server would refuse
+// (its error must come from the server). HMSET and LTRIM are not here: on a key of another type
+// they answer WRONGTYPE.
+std::optional<std::string> fixedReplyCommand(std::span<const std::string_view> argv, int64_t now_ms);
+
+}  // namespace laminar::queue

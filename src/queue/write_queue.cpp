@@ -1,0 +1,366 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "queue/write_queue.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <deque>
+
+#include "admin/logging.h"
+#include "policy/clock.h"
+#include "policy/dual_lookup.h"
+#include "policy/proxy.h"
+#include "policy/router.h"
+#include "policy/sync_engine.h"
+#include "queue/record.h"
+
+namespace laminar::queue {
+namespace {
+
+constexpr size_t kWindow = 256;
+constexpr auto kTick = std::chrono::milliseconds(100);
+
+std::shared_ptr<spdlog::logger> log() {
+    static auto l = admin::logger("queue");
+    return l;
+}
+
+Fsync fsyncOf(config::QueueConfig::Fsync f) {
+    switch (f) {
+        case config::QueueConfig::Fsync::kAlways: return Fsync::kAlways;
+        case config::QueueConfig::Fsync::kEverySec: return Fsync::kEverySec;
+        case config::QueueConfig::Fsync::kNo: return Fsync::kNo;
+    }
+    return Fsync::kEverySec;
+}
+
+std::string firstLine(std::string_view raw) {
+    auto s = raw.substr(0, std::min<size_t>(raw.size(), 200));
+    s = s.substr(0, s.find('\r'));
+    return std::string(s);
+}
+
+}  // namespace
+
+struct WriteQueue::Applier {
+    std::string target;
+    uint64_t read_to = 0;     // the last seq handed to the window
+    uint64_t generation = 0;  // a failure starts a new one: late replies of the old are ignored
+    struct Slot {
+        uint64_t seq;
+        bool done = false;
+    };
+    std::deque<Slot> window;
+    bool keys_in_flight = false;
+    bool backing_off = false;
+    int failures = 0;
+    std::string state = "ok";  // under state_mu_
+    std::atomic<uint64_t> applied{0}, retries{0}, errors{0};
+    std::multimap<uint64_t, std::function<void()>> waiters;  // for afterCommandsApplied: seq -> fn
+    std::chrono::steady_clock::time_point last_error_log{};
+};
+
+// One command record's reply from the target.
+struct ApplySink final : backend::ReplySink {
+    WriteQueue* queue;
+    std::shared_ptr<std::atomic<bool>> alive;
+    std::function<void(std::string_view, bool)> done;
+    void complete(std::string_view raw, bool failed) override {
+        if (alive->load()) done(raw, failed);
+        delete this;
+    }
+};
+
+std::unique_ptr<WriteQueue> WriteQueue::open(const config::Config& cfg, policy::SyncHost& host, SnapshotFn snapshot, std::string& error) {
+    JournalOptions opt;
+    opt.dir = cfg.queue.dir;
+    opt.fsync = fsyncOf(cfg.queue.fsync);
+    opt.max_bytes = cfg.queue.max_bytes;
+    opt.segment_bytes = cfg.queue.segment_bytes;
+    for (const auto& b : cfg.backends) opt.targets.push_back(b.name);
+    auto journal = Journal::open(opt, error);
+    if (!journal) return nullptr;
+    std::unique_ptr<WriteQueue> q(new WriteQueue(cfg, std::move(journal), host, std::move(snapshot)));
+    auto st = q->journal_->stats();
+    log()->info("write queue open in {}: {} records not applied yet{}", cfg.queue.dir, st.last_seq - [&] {
+        uint64_t low = st.last_seq;
+        for (const auto& [t, s] : st.targets) low = std::min(low, s.acked);
+        return low;
+    }(), st.torn_bytes ? fmt::format(", {} bytes of a torn tail cut", st.torn_bytes) : std::string());
+    q->host_.post([self = q.get(), alive = q->alive_] {
+        if (alive->load()) self->tick();
+    });
+    return q;
+}
+
+WriteQueue::WriteQueue(const config::Config& cfg, std::unique_ptr<Journal> journal, policy::SyncHost& host, SnapshotFn snapshot)
+    : cfg_(cfg.queue), journal_(std::move(journal)), host_(host), snapshot_(std::move(snapshot)) {
+    for (const auto& t : journal_->options().targets) {
+        auto a = std::make_unique<Applier>();
+        a->target = t;
+        a->read_to = journal_->acked(t);
+        appliers_.push_back(std::move(a));
+        // Command records already in the journal count: a synchronous write waits for them too.
+        last_command_[t] = std::make_unique<std::atomic<uint64_t>>(journal_->lastSeq());
+    }
+}
+
+WriteQueue::~WriteQueue() { alive_->store(false); }
+
+bool WriteQueue::hasTarget(std::string_view backend) const { return last_command_.find(backend) != last_command_.end(); }
+
+bool WriteQueue::hasRoom(uint64_t bytes) const {
+    auto st = journal_->stats();
+    uint64_t backlog = 0;
+    for (const auto& [t, s] : st.targets) backlog = std::max(backlog, s.bytes);
+    return backlog + bytes + 64 <= cfg_.max_bytes;
+}
+
+uint64_t WriteQueue::appendCommand(std::span<const std::string> targets, std::string_view resp) {
+    uint64_t seq = journal_->append(encodeCommandRecord(targets, resp));
+    if (seq == 0) return 0;
+    for (const auto& t : targets)
+        if (auto it = last_command_.find(t); it != last_command_.end()) {
+            auto& last = *it->second;
+            uint64_t cur = last.load();
+            while (cur < seq && !last.compare_exchange_weak(cur, seq)) {
+            }
+        }
+    kick();
+    return seq;
+}
+
+uint64_t WriteQueue::appendKeys(std::string_view from, std::span<const std::string> targets, std::span<const std::string_view> keys) {
+    uint64_t seq = journal_->append(encodeKeysRecord(from, targets, keys));
+    if (seq) kick();
+    return seq;
+}
+
+void WriteQueue::whenDurable(uint64_t seq, std::function<void(bool)> fn) { journal_->whenDurable(seq, std::move(fn)); }
+
+void WriteQueue::afterCommandsApplied(const std::string& target, std::function<void()> fn) {
+    auto it = last_command_.find(target);
+    if (it == last_command_.end()) return fn();
+    uint64_t seq = it->second->load();
+    if (journal_->acked(target) >= seq) return fn();
+    host_.post([this, alive = alive_, target, seq, fn = std::move(fn)]() mutable {
+        if (!alive->load()) return;
+        Applier* a = applier(target);
+        if (!a || journal_->acked(target) >= seq) return fn();
+        a->waiters.emplace(seq, std::move(fn));
+    });
+}
+
+WriteQueue::Applier* WriteQueue::applier(const std::string& target) {
+    for (auto& a : appliers_)
+        if (a->target == target) return a.get();
+    return nullptr;
+}
+
+void WriteQueue::kick() {
+    if (kick_pending_.exchange(true)) return;
+    host_.post([this, alive = alive_] {
+        if (!alive->load()) return;
+        kick_pending_.store(false);
+        pumpAll();
+    });
+}
+
+void WriteQueue::tick() {
+    pumpAll();
+    host_.postAfter(kTick, [this, alive = alive_] {
+        if (alive->load()) tick();
+    });
+}
+
+void WriteQueue::pumpAll() {
+    for (auto& a : appliers_) pump(*a);
+}
+
+void WriteQueue::pump(Applier& a) {
+    if (a.backing_off || a.keys_in_flight || a.window.size() >= kWindow) return;
+    auto snap = snapshot_();
+    int target = snap ? snap->config().backendIndex(a.target) : -1;
+    std::vector<Record> records;
+    while (!a.keys_in_flight && a.window.size() < kWindow) {
+        records.clear();
+        if (!journal_->read(a.target, a.read_to, kWindow - a.window.size(), records) || records.empty()) break;
+        bool stop = false;
+        for (auto& rec : records) {
+            auto r = decodeRecord(rec.data);
+            if (!r || !r->addressedTo(a.target)) {
+                if (!r) {
+                    a.errors.fetch_add(1, std::memory_order_relaxed);
+                    log()->error("queue record {} is not one laminar wrote: skipped", rec.seq);
+                }
+                a.read_to = rec.seq;
+                a.window.push_back({rec.seq, true});
+                continue;
+            }
+            if (target < 0) {  // the backend left the configuration: its records wait for it
+                failed(a, "not in the configuration");
+                return;
+            }
+            if (r->kind == QueuedRecord::Kind::kKeys) {
+                bool busy = false;
+                for (const auto& s : a.window) busy = busy || !s.done;
+                if (busy) {  // a key copy waits for every command sent before it
+                    stop = true;
+                    break;
+                }
+                a.read_to = rec.seq;
+                a.window.push_back({rec.seq});
+                a.keys_in_flight = true;
+                std::vector<std::string> keys(r->keys.begin(), r->keys.end());
+                copyKeys(a, rec.seq, std::string(r->from), std::move(keys));
+                stop = true;
+                break;
+            }
+            a.read_to = rec.seq;
+            a.window.push_back({rec.seq});
+            auto* sink = new ApplySink;
+            sink->queue = this;
+            sink->alive = alive_;
+            uint64_t gen = a.generation, seq = rec.seq;
+            Applier* ap = &a;
+            sink->done = [this, ap, gen, seq](std::string_view raw, bool failure) {
+                if (ap->generation != gen) return;
+                if (failure) return failed(*ap, firstLine(raw));
+                if (!raw.empty() && raw[0] == '-') {
+                    ap->errors.fetch_add(1, std::memory_order_relaxed);
+                    auto now = std::chrono::steady_clock::now();
+                    if (now - ap->last_error_log > std::chrono::seconds(1)) {
+                        ap->last_error_log = now;
+                        log()->error("queue record {} refused by '{}': {}", seq, ap->target, firstLine(raw));
+                    }
+                }
+                for (auto& s : ap->window)
+                    if (s.seq == seq) s.done = true;
+                ap->applied.fetch_add(1, std::memory_order_relaxed);
+                settle(*ap);
+                pump(*ap);
+            };
+            host_.background().send(target, r->command, sink);
+        }
+        if (stop) break;
+    }
+    settle(a);
+}
+
+void WriteQueue::copyKeys(Applier& a, uint64_t seq, const std::string& from, std::vector<std::string> keys) {
+    auto snap = snapshot_();
+    int src = snap->config().backendIndex(from), dst = snap->config().backendIndex(a.target);
+    if (src < 0 || dst < 0) return failed(a, fmt::format("'{}' is not in the configuration", src < 0 ? from : a.target));
+    struct Job {
+        std::shared_ptr<const policy::Snapshot> snap;
+        policy::Proxy from, to;
+        size_t left;
+        bool ok = true;
+        std::string why;
+    };
+    auto job = std::make_shared<Job>(Job{snap, policy::Proxy(src, from), policy::Proxy(dst, a.target), keys.size(), true, {}});
+    uint64_t gen = a.generation;
+    Applier* ap = &a;
+    auto one = [this, ap, gen, seq, job, alive = alive_](bool ok, std::string_view why) {
+        if (!alive->load() || ap->generation != gen) return;
+        if (!ok && job->ok) {
+            job->ok = false;
+            job->why = std::string(why);
+        }
+        if (--job->left > 0) return;
+        ap->keys_in_flight = false;
+        if (!job->ok) return failed(*ap, job->why);
+        for (auto& s : ap->window)
+            if (s.seq == seq) s.done = true;
+        ap->applied.fetch_add(1, std::memory_order_relaxed);
+        settle(*ap);
+        pump(*ap);
+    };
+    if (keys.empty()) {
+        job->left = 1;
+        return one(true, {});
+    }
+    policy::Context ctx{host_.background(), host_.background(), policy::SystemClock::instance(), *snap, nullptr, nullptr, nullptr};
+    for (const auto& k : keys) policy::copyKey(k, job->from, job->to, true, ctx, one);
+}
+
+void WriteQueue::settle(Applier& a) {
+    uint64_t last = 0;
+    while (!a.window.empty() && a.window.front().done) {
+        last = a.window.front().seq;
+        a.window.pop_front();
+    }
+    if (last == 0) return;
+    journal_->ack(a.target, last);
+    if (a.failures) {
+        a.failures = 0;
+        std::lock_guard lock(state_mu_);
+        a.state = "ok";
+        log()->info("queue target '{}' applies again", a.target);
+    }
+    while (!a.waiters.empty() && a.waiters.begin()->first <= last) {
+        auto fn = std::move(a.waiters.begin()->second);
+        a.waiters.erase(a.waiters.begin());
+        fn();
+    }
+}
+
+void WriteQueue::failed(Applier& a, std::string why) {
+    ++a.generation;
+    a.window.clear();
+    a.keys_in_flight = false;
+    a.read_to = journal_->acked(a.target);
+    a.backing_off = true;
+    a.retries.fetch_add(1, std::memory_order_relaxed);
+    auto delay = std::min(std::chrono::milliseconds(100 << std::min(a.failures, 6)), std::chrono::milliseconds(5000));
+    if (a.failures++ == 0) log()->warn("queue target '{}' failed ({}): retrying from record {}", a.target, why, a.read_to + 1);
+    {
+        std::lock_guard lock(state_mu_);
+        a.state = "retrying: " + why;
+    }
+    host_.postAfter(delay, [this, ap = &a, alive = alive_] {
+        if (!alive->load()) return;
+        ap->backing_off = false;
+        pump(*ap);
+    });
+}
+
+WriteQueue::Status WriteQueue::status() const {
+    auto st = journal_->stats();
+    Status out;
+    out.appended = st.appended;
+    out.rejected = st.rejected + rejected_.load(std::memory_order_relaxed);
+    out.fsyncs = st.fsyncs;
+    auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    std::lock_guard lock(state_mu_);
+    for (const auto& a : appliers_) {
+        TargetStatus t;
+        if (auto it = st.targets.find(a->target); it != st.targets.end()) {
+            t.records = it->second.records;
+            t.bytes = it->second.bytes;
+            t.lag_seconds = it->second.oldest_ms ? std::max<double>(0, static_cast<double>(now_ms - it->second.oldest_ms) / 1000.0) : 0;
+        }
+        t.applied = a->applied.load(std::memory_order_relaxed);
+        t.retries = a->retries.load(std::memory_order_relaxed);
+        t.errors = a->errors.load(std::memory_order_relaxed);
+        t.state = a->state;
+        out.records = std::max(out.records, t.records);
+        out.bytes = std::max(out.bytes, t.bytes);
+        out.lag_seconds = std::max(out.lag_seconds, t.lag_seconds);
+        out.targets.emplace(a->target, std::move(t));
+    }
+    return out;
+}
+
+std::string WriteQueue::summary() const {
+    auto st = status();
+    std::string out = fmt::format("{} records ({} bytes) behind, lag {:.1f} s, {} appended, {} rejected", st.records, st.bytes, st.lag_seconds,
+                                  st.appended, st.rejected);
+    for (const auto& [name, t] : st.targets) {
+        if (t.records == 0 && t.applied == 0 && t.state == "ok") continue;
+        out += fmt::format("; {}: {} behind, {} applied, {} errors, {}", name, t.records, t.applied, t.errors, t.state);
+    }
+    return out;
+}
+
+}  // namespace laminar::queue
