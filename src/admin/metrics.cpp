@@ -141,27 +141,41 @@ void routes(PrometheusWriter& w, const net::Server& server) {
     w.sample({}, static_cast<double>(std::max<int64_t>(0, server.sync().pendingTotal())));
     w.family("laminar_sync_queued_total", Type::kCounter, "Keys queued for a copy by the sync engine since start.");
     w.sample({}, server.sync().queuedTotal());
-    if (auto* q = server.queue()) {
-        auto st = q->status();
-        w.family("laminar_queue_records", Type::kGauge, "Write queue records a target has not applied yet.");
-        for (const auto& [t, s] : st.targets) w.sample({{"target", t}}, s.records);
-        w.family("laminar_queue_bytes", Type::kGauge, "Bytes of the write queue records a target has not applied yet.");
-        for (const auto& [t, s] : st.targets) w.sample({{"target", t}}, s.bytes);
-        w.family("laminar_queue_lag_seconds", Type::kGauge, "Age of the oldest write queue record a target has not applied yet (0: none).");
-        for (const auto& [t, s] : st.targets) w.sample({{"target", t}}, s.lag_seconds);
-        w.family("laminar_queue_applied_total", Type::kCounter, "Write queue records applied to a target since start.");
-        for (const auto& [t, s] : st.targets) w.sample({{"target", t}}, s.applied);
-        w.family("laminar_queue_retries_total", Type::kCounter, "Times a target failed and the queue went back to its first unapplied record.");
-        for (const auto& [t, s] : st.targets) w.sample({{"target", t}}, s.retries);
-        w.family("laminar_queue_apply_errors_total", Type::kCounter, "Write queue records a target answered with an error (counted, logged, not retried).");
-        for (const auto& [t, s] : st.targets) w.sample({{"target", t}}, s.errors);
-        w.family("laminar_queue_appended_total", Type::kCounter, "Records appended to the write queue since start.");
-        w.sample({}, st.appended);
-        w.family("laminar_queue_rejected_total", Type::kCounter, "Writes refused because the write queue was full.");
-        w.sample({}, st.rejected);
-        w.family("laminar_queue_fsyncs_total", Type::kCounter, "fsync calls of the write queue since start.");
-        w.sample({}, st.fsyncs);
-    }
+    auto canaries = server.canaries().paths();
+    w.family("laminar_canary_ok", Type::kGauge, "1 while the path's canary is written and read back, 0 while it fails (path: backend:NAME or queue:NAME).");
+    for (const auto& [name, p] : canaries)
+        if (p.known) w.sample({{"path", "backend:" + name}}, uint64_t{p.ok});
+    if (auto* q = server.queue())
+        for (const auto& [name, c] : q->canaries()) w.sample({{"path", "queue:" + name}}, uint64_t{!c.stale});
+    w.family("laminar_canary_age_seconds", Type::kGauge, "Seconds since the path's last good canary (backend) or since the last canary that came through the queue.");
+    auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    for (const auto& [name, p] : canaries)
+        if (p.last_ok_ms) w.sample({{"path", "backend:" + name}}, static_cast<double>(now_ms - p.last_ok_ms) / 1000.0);
+    if (auto* q = server.queue())
+        for (const auto& [name, c] : q->canaries()) w.sample({{"path", "queue:" + name}}, c.age_seconds);
+    // The queue's families are always there (empty until a queued_write route opens the queue),
+    // so dashboards and alerts can name them.
+    queue::WriteQueue::Status st;
+    if (auto* q = server.queue()) st = q->status();
+    w.family("laminar_queue_records", Type::kGauge, "Write queue records a target has not applied yet.");
+    for (const auto& [t, s] : st.targets) w.sample({{"target", t}}, s.records);
+    w.family("laminar_queue_bytes", Type::kGauge, "Bytes of the write queue records a target has not applied yet.");
+    for (const auto& [t, s] : st.targets) w.sample({{"target", t}}, s.bytes);
+    w.family("laminar_queue_lag_seconds", Type::kGauge, "Age of the oldest write queue record a target has not applied yet (0: none).");
+    for (const auto& [t, s] : st.targets) w.sample({{"target", t}}, s.lag_seconds);
+    w.family("laminar_queue_applied_total", Type::kCounter, "Write queue records applied to a target since start.");
+    for (const auto& [t, s] : st.targets) w.sample({{"target", t}}, s.applied);
+    w.family("laminar_queue_retries_total", Type::kCounter, "Times a target failed and the queue went back to its first unapplied record.");
+    for (const auto& [t, s] : st.targets) w.sample({{"target", t}}, s.retries);
+    w.family("laminar_queue_apply_errors_total", Type::kCounter, "Write queue records a target answered with an error (counted, logged, not retried).");
+    for (const auto& [t, s] : st.targets) w.sample({{"target", t}}, s.errors);
+    bool open = server.queue() != nullptr;
+    w.family("laminar_queue_appended_total", Type::kCounter, "Records appended to the write queue since start.");
+    if (open) w.sample({}, st.appended);
+    w.family("laminar_queue_rejected_total", Type::kCounter, "Writes refused because the write queue was full.");
+    if (open) w.sample({}, st.rejected);
+    w.family("laminar_queue_fsyncs_total", Type::kCounter, "fsync calls of the write queue since start.");
+    if (open) w.sample({}, st.fsyncs);
     auto backfills = server.backfills();
     w.family("laminar_backfill_scanned_keys", Type::kGauge, "Keys the route's latest backfill has scanned on the primary.");
     for (const auto& [route, p] : backfills) w.sample({{"route", route}}, p.scanned);

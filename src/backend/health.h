@@ -21,8 +21,9 @@ struct HealthCell {
     std::atomic<int> known_threads{0};      // I/O threads that have tried to connect
     std::atomic<int64_t> last_failure_ms{0};  // steady-clock ms of the last failed command or connection
     std::array<std::atomic<uint32_t>, kMaxThreads> p99_us{};  // per thread, recent replies
+    std::atomic<bool> canary_failing{false};  // its canary (canary.h) could not be written and read back
 
-    bool down() const { return known_threads.load() > 0 && up_threads.load() == 0; }
+    bool down() const { return (known_threads.load() > 0 && up_threads.load() == 0) || canary_failing.load(); }
     // Up, but a command or connection failed in the last `window`.
     bool degraded(std::chrono::milliseconds window = std::chrono::seconds(5)) const;
     uint32_t p99Micros() const;

@@ -211,6 +211,17 @@ Config parse(const std::string& text, const std::string& source) {
         r.finish();
     }
 
+    if (auto n = top.take("canary"); n.IsDefined() && !n.IsNull()) {
+        MapReader r(ctx, n, "canary");
+        auto& c = cfg.canary;
+        c.every = r.duration("every", Millis(5000), false);
+        c.ttl = r.duration("ttl", c.ttl, false);
+        c.stale = r.duration("stale", Millis(0), true);
+        if (c.stale.count() == 0) c.stale = 3 * c.every;
+        if (c.ttl < c.every) ctx.fail(n, "canary.ttl", "must be at least canary.every (a canary must outlive the next one)");
+        r.finish();
+    }
+
     auto backends = top.take("backends");
     if (!backends.IsDefined() || backends.IsNull() || !backends.IsMap() || backends.size() == 0)
         ctx.fail(backends.IsDefined() ? backends : root, "backends", "must name at least one backend");

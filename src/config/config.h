@@ -62,6 +62,15 @@ struct QueueConfig {
     bool operator==(const QueueConfig&) const = default;
 };
 
+// Canaries: a key with a short TTL written and read back through each path, so a path that stops
+// working is seen before the application sees it. Off unless configured.
+struct CanaryConfig {
+    Millis every{0};       // 0 = off
+    Millis ttl{30000};     // the canary keys' TTL
+    Millis stale{0};       // a queue canary older than this is stale; 0 = 3 x every
+    bool operator==(const CanaryConfig&) const = default;
+};
+
 struct BackendConfig {
     enum class Type { kRedis, kMemcached };
     std::string name;
@@ -116,6 +125,7 @@ struct Config {
     ClientConfig client;
     AdminConfig admin;
     QueueConfig queue;
+    CanaryConfig canary;
     std::vector<BackendConfig> backends;
     std::vector<RouteConfig> routes;
 

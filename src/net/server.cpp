@@ -46,6 +46,8 @@ Server::Server(std::shared_ptr<const policy::Snapshot> snapshot, std::string pat
     for (auto& w : workers_) hosts.push_back(w.get());
     sync_ = std::make_unique<policy::SyncEngine>(std::move(hosts));
     if (auto error = openQueueIfNeeded(snapshot_->config()); !error.empty()) throw std::runtime_error(error);
+    Worker* host = workers_[0].get();
+    canaries_ = std::make_shared<policy::Canaries>(*host, [host] { return host->snapshot(); });
 }
 
 namespace {
@@ -77,6 +79,7 @@ std::string Server::openQueueIfNeeded(const config::Config& cfg) {
 }
 
 Server::~Server() {
+    if (canaries_) canaries_->stop();
     for (auto& w : workers_) w->ioc().stop();
     for (auto& w : workers_) w->join();
 }
@@ -84,6 +87,7 @@ Server::~Server() {
 void Server::run() {
     const auto& cfg = snapshot_->config();
     serveAdmin();  // first: once clients can connect, so can a scraper
+    canaries_->start();
     error_code ec;
     auto endpoint = tcpEndpoint(cfg.listen, "listen");
     acceptor_.open(endpoint.protocol());
@@ -272,10 +276,13 @@ std::string Server::infoSection(Worker& from) const {
         "total_commands_processed:{}\r\nlaminar_errors:{}\r\n\r\n# Backends\r\n",
         LAMINAR_VERSION, uptime, workers_.size(), path_, snap->generation(), cfg.hash, reloads_ok_.load(),
         reloads_failed_.load(), registry_.size(), pinned, totalConnections(), rejectedConnections(), commands, errors);
+    auto canaries = canaries_->paths();
     for (size_t i = 0; i < cfg.backends.size(); ++i) {
         const auto& b = cfg.backends[i];
         bool up = from.backendCount() > i && from.backend(static_cast<int>(i)).anyUp();
-        out += fmt::format("backend_{}:type={},address={},db={},status={}\r\n", b.name, b.typeName(), b.where(), b.db, up ? "up" : "down");
+        out += fmt::format("backend_{}:type={},address={},db={},status={}", b.name, b.typeName(), b.where(), b.db, up ? "up" : "down");
+        if (auto it = canaries.find(b.name); it != canaries.end() && it->second.known) out += it->second.ok ? ",canary=ok" : ",canary=failing";
+        out += "\r\n";
     }
     out += "\r\n# Routes\r\n";
     for (const auto& r : snap->routes()) out += fmt::format("route_{}:{}\r\n", r.name, r.strategy->describe());
@@ -309,10 +316,14 @@ std::string Server::statusText(Worker& from) const {
         err.empty() ? "ok" : "failed: " + err, registry_.size(), sync_->pendingTotal(), sync_->queuedTotal(),
         queue() ? "queue: " + queue()->summary() + "\n" : std::string());
     static const char* kState[] = {"up", "degraded", "down"};
+    auto canaries = canaries_->paths();
     for (size_t i = 0; i < cfg.backends.size(); ++i) {
         const auto& b = cfg.backends[i];
-        out += fmt::format("  {}: {} {} db {} - {} (p99 {:.2f} ms)\n", b.name, b.typeName(), b.where(), b.db,
+        out += fmt::format("  {}: {} {} db {} - {} (p99 {:.2f} ms)", b.name, b.typeName(), b.where(), b.db,
                            kState[static_cast<int>(snap->state(static_cast<int>(i)))], snap->p99Millis(static_cast<int>(i)));
+        if (auto it = canaries.find(b.name); it != canaries.end() && it->second.known)
+            out += it->second.ok ? fmt::format(", canary ok ({:.1f} ms)", it->second.round_trip_ms) : ", canary failing: " + it->second.why;
+        out += "\n";
     }
     out += "\nroutes (first match wins):\n";
     for (const auto& r : snap->routes()) {

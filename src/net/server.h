@@ -23,6 +23,7 @@
 #include "net/worker.h"
 #include "policy/backfill.h"
 #include "policy/router.h"
+#include "policy/canary.h"
 #include "policy/sync_engine.h"
 #include "queue/write_queue.h"
 
@@ -57,6 +58,7 @@ public:
     ClientRegistry& registry() { return registry_; }
     const ClientRegistry& registry() const { return registry_; }
     policy::SyncEngine& sync() { return *sync_; }
+    const policy::Canaries& canaries() const { return *canaries_; }
     // The durable write queue, once a configuration with a queued_write route has opened it.
     queue::WriteQueue* queue() const { return queue_ptr_.load(std::memory_order_acquire); }
     const policy::SyncEngine& sync() const { return *sync_; }
@@ -101,6 +103,7 @@ private:
     ClientRegistry registry_;
     std::unique_ptr<policy::SyncEngine> sync_;
     // Opened on the main thread (start, reload), read by every worker.
+    std::shared_ptr<policy::Canaries> canaries_;
     std::unique_ptr<queue::WriteQueue> queue_;
     std::atomic<queue::WriteQueue*> queue_ptr_{nullptr};
     // Opens the queue when `cfg` has a queued_write route and it is not open yet; the error, or empty.

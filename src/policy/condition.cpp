@@ -10,14 +10,23 @@
 #include <cmath>
 #include <unordered_map>
 
+#include <spdlog/spdlog.h>
+
+#include "admin/logging.h"
 #include "config/units.h"
 #include "policy/health.h"
+#include "queue/write_queue.h"
 
 namespace laminar::policy {
 namespace {
 
 // all/any/not through YAML aliases could otherwise nest without end.
 constexpr int kMaxConditionDepth = 32;
+
+std::shared_ptr<spdlog::logger> log() {
+    static auto l = admin::logger("policy");
+    return l;
+}
 
 using Compile = Condition (*)(const YAML::Node& value, const std::string& path, Builder& b, int depth);
 Condition compile(const YAML::Node& node, const std::string& path, Builder& b, int depth);
@@ -47,6 +56,22 @@ Condition compileLatency(const YAML::Node& v, const std::string& path, Builder& 
     auto p99 = r.take("p99");
     if (!p99.IsDefined() || p99.IsNull()) b.fail(v, r.path("p99"), "is required (a duration like 5ms)");
     c.p99_millis = static_cast<double>(r.duration("p99", config::Millis(0), false).count());
+    r.finish();
+    return c;
+}
+
+Condition compileQueueStale(const YAML::Node& v, const std::string& path, Builder& b, int) {
+    return backendState(Condition::Kind::kQueueStale, v, path, b);
+}
+
+Condition compileQueueLag(const YAML::Node& v, const std::string& path, Builder& b, int) {
+    config::MapReader r(b.ctx(), v, path);
+    Condition c{Condition::Kind::kQueueLagAbove};
+    c.backend = b.backend(r, "target");
+    c.backend_name = b.backendName(c.backend);
+    auto lag = r.take("lag");
+    if (!lag.IsDefined() || lag.IsNull()) b.fail(v, r.path("lag"), "is required (a duration like 10s)");
+    c.lag_seconds = static_cast<double>(r.duration("lag", config::Millis(0), false).count()) / 1000.0;
     r.finish();
     return c;
 }
@@ -114,6 +139,7 @@ const std::unordered_map<std::string_view, Compile>& conditions() {
         {"backend_down", &compileDown},   {"backend_degraded", &compileDegraded}, {"backend_up", &compileUp},
         {"latency_above", &compileLatency}, {"percent", &compilePercent},       {"commands", &compileCommands},
         {"all", &compileAll},             {"any", &compileAny},                   {"not", &compileNot},
+        {"queue_stale", &compileQueueStale}, {"queue_lag_above", &compileQueueLag},
     };
     return table;
 }
@@ -148,6 +174,8 @@ bool Condition::eval(const Request& req, bool write, const Context& ctx) const {
         case Kind::kBackendDegraded: return ctx.health.state(backend) != Health::State::kUp;
         case Kind::kBackendUp: return ctx.health.state(backend) == Health::State::kUp;
         case Kind::kLatencyAbove: return ctx.health.p99Millis(backend) > p99_millis;
+        case Kind::kQueueStale: return !ctx.queue || ctx.queue->canaryStale(backend_name);
+        case Kind::kQueueLagAbove: return ctx.queue && ctx.queue->lagSeconds(backend_name) > lag_seconds;
         case Kind::kPercent: {
             if (req.keys.empty()) return false;
             auto key = req.key();
@@ -181,6 +209,10 @@ std::string Condition::describe() const {
         case Kind::kLatencyAbove:
             return fmt::format("latency_above({}, p99={})", backend_name,
                                config::formatDuration(config::Millis(static_cast<long long>(p99_millis))));
+        case Kind::kQueueStale: return "queue_stale(" + backend_name + ")";
+        case Kind::kQueueLagAbove:
+            return fmt::format("queue_lag_above({}, lag={})", backend_name,
+                               config::formatDuration(config::Millis(static_cast<long long>(lag_seconds * 1000))));
         case Kind::kPercent: return fmt::format("percent({})", percent);
         case Kind::kCommands: {
             std::vector<std::string> parts;
@@ -196,11 +228,42 @@ std::string Condition::describe() const {
     return "?";
 }
 
-ConditionStrategy::ConditionStrategy(Condition when, std::unique_ptr<Strategy> then, std::unique_ptr<Strategy> otherwise)
-    : when_(std::move(when)), then_(std::move(then)), else_(std::move(otherwise)) {}
+bool Condition::stateOnly() const {
+    switch (kind) {
+        case Kind::kBackendDown:
+        case Kind::kBackendDegraded:
+        case Kind::kBackendUp:
+        case Kind::kLatencyAbove:
+        case Kind::kQueueStale:
+        case Kind::kQueueLagAbove: return true;
+        case Kind::kPercent:
+        case Kind::kCommands: return false;
+        case Kind::kAll:
+        case Kind::kAny:
+        case Kind::kNot: return std::all_of(children.begin(), children.end(), [](const Condition& c) { return c.stateOnly(); });
+    }
+    return false;
+}
+
+ConditionStrategy::ConditionStrategy(Condition when, std::unique_ptr<Strategy> then, std::unique_ptr<Strategy> otherwise, std::string route)
+    : when_(std::move(when)), route_(std::move(route)), then_(std::move(then)), else_(std::move(otherwise)) {}
 
 void ConditionStrategy::execute(const Request& req, backend::ReplySink* sink, Context& ctx) const {
-    (when_.eval(req, req.isWrite(), ctx) ? then_ : else_)->execute(req, sink, ctx);
+    bool holds = when_.eval(req, req.isWrite(), ctx);
+    if (when_.stateOnly()) noteTransition(holds);
+    (holds ? then_ : else_)->execute(req, sink, ctx);
+}
+
+// Every I/O thread evaluates the condition; the exchange makes one of them log each change.
+void ConditionStrategy::noteTransition(bool holds) const {
+    int now = holds ? 1 : 0;
+    int before = last_.load(std::memory_order_relaxed);
+    if (before == now || !last_.compare_exchange_strong(before, now)) return;
+    if (before == -1 && !holds) return;  // the normal state, first seen: nothing happened
+    if (holds)
+        log()->warn("route '{}': fail-safe engaged: {} holds, commands go to {}", route_, when_.describe(), then_->describe());
+    else
+        log()->info("route '{}': fail-safe cleared: {} no longer holds, commands go to {}", route_, when_.describe(), else_->describe());
 }
 
 void ConditionStrategy::targets(const Request& req, const Context& ctx, bool write, std::vector<int>& out) const {
@@ -217,7 +280,7 @@ std::unique_ptr<Strategy> makeCondition(config::MapReader& r, Builder& b) {
     auto when = compile(when_node, r.path("when"), b, 0);
     auto then = b.child(r, "then");
     auto otherwise = b.child(r, "else");
-    return std::make_unique<ConditionStrategy>(std::move(when), std::move(then), std::move(otherwise));
+    return std::make_unique<ConditionStrategy>(std::move(when), std::move(then), std::move(otherwise), b.routeName());
 }
 
 }  // namespace laminar::policy

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -12,13 +13,14 @@ namespace laminar::policy {
 // A runtime test of one command, compiled from `when` at build time: evaluating it reads only the
 // request and the context, never YAML.
 struct Condition {
-    enum class Kind { kBackendDown, kBackendDegraded, kBackendUp, kLatencyAbove, kPercent, kCommands, kAll, kAny, kNot };
+    enum class Kind { kBackendDown, kBackendDegraded, kBackendUp, kLatencyAbove, kQueueStale, kQueueLagAbove, kPercent, kCommands, kAll, kAny, kNot };
     explicit Condition(Kind k) : kind(k) {}
 
     Kind kind;
     int backend = -1;                 // backend_*, latency_above
     std::string backend_name;
     double p99_millis = 0;            // latency_above
+    double lag_seconds = 0;           // queue_lag_above
     uint64_t buckets = 0;             // percent: of kPercentBuckets
     double percent = 0;
     bool reads = false, writes = false;
@@ -28,6 +30,9 @@ struct Condition {
     static constexpr uint64_t kPercentBuckets = 10000;  // percent has a resolution of 0.01
 
     bool eval(const Request& req, bool write, const Context& ctx) const;
+    // Depends only on the state of backends and the queue, never on the command: a change of its
+    // value is an event worth a log line (a fail-safe engaged or cleared).
+    bool stateOnly() const;
     std::string describe() const;
 };
 
@@ -45,10 +50,16 @@ struct Condition {
 //     write; `write`) or name (lowercase; a container name such as `config` covers its subcommands).
 //  6. all: [...] holds when every listed condition holds, any: [...] when at least one does,
 //     not: C when C does not; they nest.
+//  7. queue_stale: B holds while the write queue's canary through backend B is stale (canary.stale),
+//     and while there is no write queue; queue_lag_above: {target: B, lag: D} while B's oldest
+//     unapplied queue record is older than D. With them a route names its fail-safe, e.g. a
+//     queued_write that falls back to a synchronous dual_write, or read_only.
+//  8. A condition that depends only on backend and queue state logs each change of its value, once:
+//     "route 'r': fail-safe engaged: queue_stale(new) holds, commands go to ..." and "... cleared".
 // Reverse: change (or negate) the condition, or swap `then` and `else`.
 class ConditionStrategy final : public Strategy {
 public:
-    ConditionStrategy(Condition when, std::unique_ptr<Strategy> then, std::unique_ptr<Strategy> otherwise);
+    ConditionStrategy(Condition when, std::unique_ptr<Strategy> then, std::unique_ptr<Strategy> otherwise, std::string route = {});
     std::string_view type() const override { return "condition"; }
     void execute(const Request& req, backend::ReplySink* sink, Context& ctx) const override;
     int pinTarget() const override { return else_->pinTarget(); }
@@ -56,7 +67,11 @@ public:
     std::string describe() const override;
 
 private:
+    void noteTransition(bool holds) const;
+
     Condition when_;
+    std::string route_;
+    mutable std::atomic<int> last_{-1};  // the last value of a stateOnly() condition: -1 unknown
     std::unique_ptr<Strategy> then_, else_;
 };
 

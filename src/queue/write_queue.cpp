@@ -13,6 +13,7 @@
 #include "policy/router.h"
 #include "policy/sync_engine.h"
 #include "queue/record.h"
+#include "resp/writer.h"
 
 namespace laminar::queue {
 namespace {
@@ -58,6 +59,10 @@ struct WriteQueue::Applier {
     std::atomic<uint64_t> applied{0}, retries{0}, errors{0};
     std::multimap<uint64_t, std::function<void()>> waiters;  // for afterCommandsApplied: seq -> fn
     std::chrono::steady_clock::time_point last_error_log{};
+    std::atomic<int64_t> lag_ms{0};           // age of its oldest unapplied record, refreshed each tick
+    std::atomic<int64_t> canary_seen_ms{0};   // the newest canary read back from it (when it was queued)
+    std::atomic<int64_t> canary_age_ms{0};
+    std::atomic<bool> canary_stale{false};
 };
 
 // One command record's reply from the target.
@@ -168,9 +173,100 @@ void WriteQueue::kick() {
 
 void WriteQueue::tick() {
     pumpAll();
+    canaryTick();
     host_.postAfter(kTick, [this, alive = alive_] {
         if (alive->load()) tick();
     });
+}
+
+namespace {
+int64_t unixMillis() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
+void WriteQueue::canaryTick() {
+    auto st = journal_->stats();
+    int64_t now = unixMillis();
+    for (auto& a : appliers_) {
+        auto it = st.targets.find(a->target);
+        a->lag_ms.store(it != st.targets.end() && it->second.oldest_ms ? std::max<int64_t>(0, now - it->second.oldest_ms) : 0);
+    }
+    auto snap = snapshot_();
+    if (!snap) return;
+    const auto& cc = snap->config().canary;
+    if (cc.every.count() == 0) {
+        if (canaries_on_.exchange(false))
+            for (auto& a : appliers_) a->canary_stale.store(false);
+        return;
+    }
+    if (!canaries_on_.exchange(true)) {
+        canaries_since_ms_ = now;
+        next_canary_ = {};
+    }
+    for (auto& a : appliers_) {
+        int64_t seen = a->canary_seen_ms.load();
+        int64_t age = now - (seen ? seen : canaries_since_ms_);
+        bool stale = age > cc.stale.count();
+        a->canary_age_ms.store(age);
+        if (stale != a->canary_stale.exchange(stale)) {
+            if (stale) log()->warn("queue canary through '{}' is stale: the newest that came through was queued {:.1f} s ago", a->target, age / 1000.0);
+            else log()->info("queue canary through '{}' is fresh again", a->target);
+        }
+    }
+    auto steady = std::chrono::steady_clock::now();
+    if (steady < next_canary_) return;
+    next_canary_ = steady + cc.every;
+    for (auto& a : appliers_) {
+        int idx = snap->config().backendIndex(a->target);
+        if (idx < 0) continue;
+        std::string key = "laminar:canary:queue:" + a->target;
+        // Read back what came through so far, then queue the next one.
+        std::string get;
+        resp::appendCommand(get, {"GET", key});
+        auto* sink = new ApplySink;
+        sink->queue = this;
+        sink->alive = alive_;
+        Applier* ap = a.get();
+        sink->done = [ap](std::string_view raw, bool failed) {
+            // "$13\r\n1800000000000\r\n"
+            if (failed || raw.size() < 4 || raw[0] != '$') return;
+            auto body = raw.substr(raw.find('\n') + 1);
+            int64_t ms = 0;
+            for (char ch : body.substr(0, body.find('\r'))) {
+                if (ch < '0' || ch > '9') return;
+                ms = ms * 10 + (ch - '0');
+            }
+            int64_t cur = ap->canary_seen_ms.load();
+            while (ms > cur && !ap->canary_seen_ms.compare_exchange_weak(cur, ms)) {
+            }
+        };
+        host_.background().send(idx, get, sink);
+        std::string set;
+        std::string stamp = std::to_string(now), at = std::to_string(now + cc.ttl.count());
+        resp::appendCommand(set, {"SET", key, stamp, "PXAT", at});
+        std::vector<std::string> target = {a->target};
+        appendCommand(target, set);
+    }
+}
+
+std::map<std::string, WriteQueue::Canary> WriteQueue::canaries() const {
+    std::map<std::string, Canary> out;
+    if (!canaries_on_.load()) return out;
+    for (const auto& a : appliers_) out[a->target] = {a->canary_stale.load(), static_cast<double>(a->canary_age_ms.load()) / 1000.0};
+    return out;
+}
+
+bool WriteQueue::canaryStale(std::string_view target) const {
+    for (const auto& a : appliers_)
+        if (a->target == target) return a->canary_stale.load();
+    return true;  // not a queue target: nothing comes through
+}
+
+double WriteQueue::lagSeconds(std::string_view target) const {
+    for (const auto& a : appliers_)
+        if (a->target == target) return static_cast<double>(a->lag_ms.load()) / 1000.0;
+    return 0;
 }
 
 void WriteQueue::pumpAll() {
@@ -356,9 +452,12 @@ std::string WriteQueue::summary() const {
     auto st = status();
     std::string out = fmt::format("{} records ({} bytes) behind, lag {:.1f} s, {} appended, {} rejected", st.records, st.bytes, st.lag_seconds,
                                   st.appended, st.rejected);
+    auto canary = canaries();
     for (const auto& [name, t] : st.targets) {
-        if (t.records == 0 && t.applied == 0 && t.state == "ok") continue;
+        auto c = canary.find(name);
+        if (t.records == 0 && t.applied == 0 && t.state == "ok" && c == canary.end()) continue;
         out += fmt::format("; {}: {} behind, {} applied, {} errors, {}", name, t.records, t.applied, t.errors, t.state);
+        if (c != canary.end()) out += fmt::format(", canary {} ({:.1f} s old)", c->second.stale ? "stale" : "fresh", c->second.age_seconds);
     }
     return out;
 }

@@ -78,6 +78,18 @@ public:
         std::map<std::string, TargetStatus> targets;
     };
     Status status() const;
+
+    // Queue canaries (canary.every): each target gets `SET laminar:canary:queue:<target> <ms> PXAT
+    // <ms + canary.ttl>` through the queue, and its value is read back from the target directly;
+    // the canary is stale while the newest one that came through is older than canary.stale.
+    struct Canary {
+        bool stale = false;
+        double age_seconds = 0;  // since the newest canary that came through was queued
+    };
+    std::map<std::string, Canary> canaries() const;  // empty while canaries are off
+    // Cheap (atomics), for `condition` routes: queue_stale and queue_lag_above.
+    bool canaryStale(std::string_view target) const;
+    double lagSeconds(std::string_view target) const;
     // "3 records (1.2 KiB) behind, lag 0.4 s; new: 3 behind, ok; old: up to date" for LAMINAR STATUS.
     std::string summary() const;
 
@@ -86,6 +98,7 @@ private:
     WriteQueue(const config::Config& cfg, std::unique_ptr<Journal> journal, policy::SyncHost& host, SnapshotFn snapshot);
     void kick();
     void tick();
+    void canaryTick();
     void pumpAll();
     void pump(Applier& a);
     void settle(Applier& a);
@@ -101,6 +114,9 @@ private:
     std::map<std::string, std::unique_ptr<std::atomic<uint64_t>>, std::less<>> last_command_;  // per target
     std::atomic<bool> kick_pending_{false};
     std::atomic<uint64_t> rejected_{0};
+    std::atomic<bool> canaries_on_{false};
+    int64_t canaries_since_ms_ = 0;  // when canaries were turned on (host thread)
+    std::chrono::steady_clock::time_point next_canary_{};
     mutable std::mutex state_mu_;  // guards the appliers' state strings
     std::shared_ptr<std::atomic<bool>> alive_ = std::make_shared<std::atomic<bool>>(true);
 };

@@ -57,6 +57,7 @@ std::string onTestPorts(const std::string& yaml, int old_port, int new_port) {
     auto s = replaceAll(yaml, "127.0.0.1:6380", "127.0.0.1:{port}");
     s = replaceAll(s, "127.0.0.1:6379", cat("127.0.0.1:", old_port));
     s = replaceAll(s, "127.0.0.1:9121", cat("127.0.0.1:", freePort()));  // the metrics endpoint, when an example has one
+    s = replaceAll(s, "/var/lib/laminar/queue", tempDir() + "/queue");       // the write queue, when an example has one
     return replaceAll(s, "127.0.0.1:6381", cat("127.0.0.1:", new_port));
 }
 
@@ -75,7 +76,7 @@ TEST(ExamplesCheckConfig, EveryExampleAndTheDefaultConfigPassCheckConfig) {
 }
 
 TEST(ExamplesCheckConfig, TheStrategyExamplesAreThere) {
-    for (const char* name : {"proxy", "read_only", "dual_lookup", "dual_write", "migration"}) {
+    for (const char* name : {"proxy", "read_only", "dual_lookup", "dual_write", "migration", "queued_write"}) {
         auto p = kSource / "config" / "examples" / (std::string(name) + ".yaml");
         EXPECT_TRUE(fs::exists(p)) << p;
         auto text = readFile(p);

@@ -17,6 +17,7 @@
 #include "support/harness.h"
 #include "support/more.h"
 #include "support/policy_support.h"
+#include "support/scrape.h"
 
 namespace laminar::test {
 namespace {
@@ -189,6 +190,73 @@ TEST_F(QueueTest, ABadQueueDirectoryStopsLaminarAtStartWithAClearMessage) {
     Laminar lam(config("primary"), false);
     EXPECT_TRUE(waitFor([&] { return !lam.process().running(); }, 10s));
     EXPECT_NE(lam.log().find("write queue"), std::string::npos) << lam.log();
+}
+
+}  // namespace
+}  // namespace laminar::test
+
+namespace laminar::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Canaries: a backend that keeps its connection but refuses writes is seen by its canary, counts
+// as down for `condition` routes, and comes back by itself.
+TEST(CanaryTest, ABackendThatRefusesWritesFailsItsCanaryAndTheFailSafeEngagesThenClears) {
+    RedisServer old_, new_;
+    int metrics = freePort();
+    Laminar lam(cat("listen: 127.0.0.1:{port}\nthreads: 2\nlog: {level: info}\nadmin: {metrics: 127.0.0.1:", metrics, "}\n",
+                    "canary: {every: 200ms, ttl: 5s}\n", "backends:\n  old: {type: redis, address: 127.0.0.1:", old_.port(), "}\n",
+                    "  new: {type: redis, address: 127.0.0.1:", new_.port(), "}\n",
+                    "routes:\n  - name: default\n    strategy: {type: condition, when: {backend_down: new}, then: old, else: new}\n"));
+    Client c(lam.port()), n(new_.port());
+    EXPECT_TRUE(waitFor([&] { return show(c.cmd({"LAMINAR", "STATUS"})).find("new: redis") != std::string::npos &&
+                                     show(c.cmd({"LAMINAR", "STATUS"})).find("canary ok") != std::string::npos; }, 10s));
+    EXPECT_EQ(show(c.cmd({"SET", "k", "on-new"})), "+OK");
+    EXPECT_EQ(show(n.cmd({"GET", "k"})), "$on-new");
+    // Writes refused, connection fine: only a canary can tell.
+    ASSERT_EQ(show(n.cmd({"CONFIG", "SET", "min-replicas-to-write", "1"})), "+OK");
+    EXPECT_TRUE(waitFor([&] { return show(c.cmd({"LAMINAR", "STATUS"})).find("canary failing") != std::string::npos; }, 10s))
+        << show(c.cmd({"LAMINAR", "STATUS"}));
+    EXPECT_EQ(show(c.cmd({"SET", "k", "on-old"})), "+OK");
+    EXPECT_EQ(show(Client(old_.port()).cmd({"GET", "k"})), "$on-old");
+    EXPECT_TRUE(waitFor([&] { return lam.log().find("fail-safe engaged: backend_down(new) holds") != std::string::npos; }, 5s)) << lam.log();
+    EXPECT_EQ(scrape(metrics).sum("laminar_canary_ok", {{"path", "backend:new"}}), 0);
+    ASSERT_EQ(show(n.cmd({"CONFIG", "SET", "min-replicas-to-write", "0"})), "+OK");
+    EXPECT_TRUE(waitFor([&] { return show(c.cmd({"LAMINAR", "STATUS"})).find("canary failing") == std::string::npos; }, 10s));
+    EXPECT_EQ(show(c.cmd({"SET", "k", "on-new-again"})), "+OK");
+    EXPECT_EQ(show(n.cmd({"GET", "k"})), "$on-new-again");
+    EXPECT_TRUE(waitFor([&] { return lam.log().find("fail-safe cleared") != std::string::npos; }, 5s)) << lam.log();
+}
+
+// A queue target that stops applying: its queue canary goes stale, the route's fail-safe (here:
+// read-only) engages, and clears by itself once the queue delivers again.
+TEST(CanaryTest, AStaleQueueCanaryEngagesTheRoutesFailSafeUntilTheQueueDeliversAgain) {
+    RedisServer old_, new_;
+    int metrics = freePort();
+    std::string dir = tempDir() + "/queue";
+    Laminar lam(cat("listen: 127.0.0.1:{port}\nthreads: 2\nlog: {level: info}\nadmin: {metrics: 127.0.0.1:", metrics, "}\n",
+                    "queue: {dir: ", dir, "}\ncanary: {every: 200ms, ttl: 30s, stale: 1500ms}\n",
+                    "backends:\n  old: {type: redis, address: 127.0.0.1:", old_.port(), "}\n",
+                    "  new: {type: redis, address: 127.0.0.1:", new_.port(), ", timeout: 300ms}\n",
+                    "routes:\n  - name: default\n    strategy:\n      type: condition\n      when: {queue_stale: new}\n",
+                    "      then: {type: read_only, target: old}\n",
+                    "      else: {type: queued_write, primary: old, queued: [new]}\n"));
+    Client c(lam.port());
+    EXPECT_TRUE(waitFor([&] { return show(c.cmd({"SET", "k", "1"})) == "+OK"; }, 10s)) << show(c.cmd({"SET", "k", "1"}));
+    new_.pause();
+    EXPECT_TRUE(waitFor([&] { return show(c.cmd({"SET", "k", "2"})).find("READONLY") != std::string::npos; }, 15s));
+    EXPECT_NE(lam.log().find("fail-safe engaged: queue_stale(new) holds"), std::string::npos) << lam.log();
+    EXPECT_NE(show(c.cmd({"LAMINAR", "STATUS"})).find("canary stale"), std::string::npos);
+    auto m = scrape(metrics);
+    EXPECT_EQ(m.sum("laminar_canary_ok", {{"path", "queue:new"}}), 0);
+    EXPECT_GT(m.sum("laminar_queue_records", {{"target", "new"}}), 0);
+    EXPECT_GT(m.sum("laminar_queue_lag_seconds", {{"target", "new"}}), 0);
+    new_.resume();
+    EXPECT_TRUE(waitFor([&] { return show(c.cmd({"SET", "k", "3"})) == "+OK"; }, 15s));
+    EXPECT_TRUE(waitFor([&] { return lam.log().find("fail-safe cleared") != std::string::npos; }, 5s)) << lam.log();
+    Client n(new_.port());
+    EXPECT_TRUE(waitFor([&] { return show(n.cmd({"GET", "k"})) == "$3"; }, 10s));
 }
 
 }  // namespace

@@ -49,6 +49,35 @@ TEST(ConfigTest, ReadsTheMetricsAddressAndNullAsOff) {
     EXPECT_FALSE(loadString(std::string("admin:\n") + kMinimal, "x").admin.metrics);
 }
 
+TEST(ConfigTest, ReadsTheQueueAndCanarySectionsWithTheirDefaults) {
+    auto cfg = loadString(kMinimal, "x");
+    EXPECT_EQ(cfg.queue.dir, "/var/lib/laminar/queue");
+    EXPECT_EQ(cfg.queue.fsync, QueueConfig::Fsync::kEverySec);
+    EXPECT_EQ(cfg.queue.max_bytes, 1ull << 30);
+    EXPECT_EQ(cfg.queue.when_full, QueueConfig::WhenFull::kReject);
+    EXPECT_EQ(cfg.canary.every.count(), 0) << "canaries are off unless configured";
+    cfg = loadString(std::string("queue: {dir: /tmp/q, fsync: always, max_bytes: 2mb, when_full: block, block_timeout: 2s}\n"
+                                 "canary: {every: 1s, ttl: 10s}\n") + kMinimal, "x");
+    EXPECT_EQ(cfg.queue.dir, "/tmp/q");
+    EXPECT_EQ(cfg.queue.fsync, QueueConfig::Fsync::kAlways);
+    EXPECT_EQ(cfg.queue.max_bytes, 2ull << 20);
+    EXPECT_EQ(cfg.queue.when_full, QueueConfig::WhenFull::kBlock);
+    EXPECT_EQ(cfg.queue.block_timeout.count(), 2000);
+    EXPECT_EQ(cfg.canary.every.count(), 1000);
+    EXPECT_EQ(cfg.canary.ttl.count(), 10000);
+    EXPECT_EQ(cfg.canary.stale.count(), 3000) << "stale defaults to 3 x every";
+}
+
+TEST(ConfigTest, RejectsBadQueueAndCanarySettingsWithTheirLine) {
+    EXPECT_EQ(errorOf(std::string("queue:\n  fsync: sometimes\n") + kMinimal),
+              "laminar.yaml:2: queue.fsync: must be always, everysec or no, got 'sometimes'");
+    EXPECT_EQ(errorOf(std::string("queue:\n  when_full: drop\n") + kMinimal),
+              "laminar.yaml:2: queue.when_full: must be reject, block or sync, got 'drop'");
+    EXPECT_EQ(errorOf(std::string("queue:\n  dirr: /tmp\n") + kMinimal), "laminar.yaml:2: queue.dirr: unknown key");
+    EXPECT_EQ(errorOf(std::string("canary:\n  every: 10s\n  ttl: 1s\n") + kMinimal),
+              "laminar.yaml:2: canary.ttl: must be at least canary.every (a canary must outlive the next one)");
+}
+
 TEST(ConfigTest, RejectsABadMetricsAddressWithItsLine) {
     EXPECT_EQ(errorOf(std::string("admin:\n  metrics: 9121\n") + kMinimal), "laminar.yaml:2: admin.metrics: must be host:port, got '9121'");
     EXPECT_EQ(errorOf(std::string("admin:\n  metrics: metrics.example:9121\n") + kMinimal),
