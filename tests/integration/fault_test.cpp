@@ -17,6 +17,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -84,6 +85,16 @@ void closeWithReset(int fd) {
 }
 
 long long connectedClients(int laminar_port) { return infoNumber(laminar_port, "laminar", "connected_clients"); }
+
+// Open file descriptors of a process.
+long long openFds(pid_t pid) {
+    long long n = 0;
+    for (const auto& e : std::filesystem::directory_iterator(cat("/proc/", pid, "/fd"))) {
+        (void)e;
+        ++n;
+    }
+    return n;
+}
 
 // A client in its own thread that writes and reads back its own keys through laminar until
 // stopped, one command at a time, and records every reply that is not the expected one.
@@ -374,7 +385,7 @@ TEST(FaultTest, ClientsThatDisconnectWithCommandsInFlightLeaveNothingBehind) {
     ASSERT_TRUE(waitFor([&] { return steady.ok() > 10; })) << steady.problems();
     ASSERT_TRUE(waitFor([&] { return connectedClients(lam.port()) == 2; }));  // steady + the INFO probe
     long long redis_base = infoNumber(redis.port(), "clients", "connected_clients");
-    long long rss_before = procStatusKb(lam.pid(), "VmRSS");
+    long long rss_before = procStatusKb(lam.pid(), "VmRSS"), fds_before = openFds(lam.pid());
 
     // Per connection: 400 commands, half of them GETs of 16 KB (3 MB of replies), then gone.
     // Every fourth also leaves a dedicated backend connection busy: BLPOP that never returns,
@@ -384,42 +395,55 @@ TEST(FaultTest, ClientsThatDisconnectWithCommandsInFlightLeaveNothingBehind) {
     const std::vector<std::string> tails = {"", respCommand({"BLPOP", "never", "0"}), "",
                                             respCommand({"MULTI"}) + respCommand({"SET", "in-multi", "x"}), "",
                                             respCommand({"SUBSCRIBE", "ch"}), "", ""};
-    constexpr int kConnections = 400;
-    int sent = 0;
-    auto start = Clock::now();
-    for (int i = 0; i < kConnections; ++i) {
-        int fd = connectRaw(lam.port());
-        ASSERT_GE(fd, 0) << "connection " << i;
-        if (sendAllRaw(fd, pipeline + tails[static_cast<size_t>(i) % tails.size()])) ++sent;
-        if (i % 2) closeWithReset(fd);
-        else ::close(fd);
-        if (i % 100 == 99) {
-            ASSERT_TRUE(lam.process().running()) << "after " << i + 1 << " connections:\n" << lam.log();
+    // Three waves, each checked for leftovers.
+    constexpr int kWaves = 3, kConnections = 300;
+    std::vector<long long> rss_after_wave;
+    for (int wave = 0; wave < kWaves; ++wave) {
+        SCOPED_TRACE(cat("wave ", wave));
+        int sent = 0;
+        auto start = Clock::now();
+        for (int i = 0; i < kConnections; ++i) {
+            int fd = connectRaw(lam.port());
+            ASSERT_GE(fd, 0) << "connection " << i;
+            if (sendAllRaw(fd, pipeline + tails[static_cast<size_t>(i) % tails.size()])) ++sent;
+            if (i % 2) closeWithReset(fd);
+            else ::close(fd);
+            if (i % 100 == 99) {
+                ASSERT_TRUE(lam.process().running()) << "after " << i + 1 << " connections:\n" << lam.log();
+            }
         }
-    }
-    EXPECT_EQ(sent, kConnections);
+        EXPECT_EQ(sent, kConnections);
 
-    EXPECT_TRUE(waitFor([&] { return connectedClients(lam.port()) == 2; }, 30s))
-        << "connected_clients " << connectedClients(lam.port()) << ", expected 2 (steady + the INFO probe)";
-    auto settled_ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
-    Client admin(lam.port());
-    EXPECT_NE(laminarStatus(admin).find("\nclients: 2\n"), std::string::npos) << laminarStatus(admin);
-    // The dedicated backend connections were closed or returned to the pool (at most 16 idle per
-    // thread): a hundred were opened for blocked or half-done clients.
-    EXPECT_TRUE(waitFor([&] { return infoNumber(redis.port(), "clients", "connected_clients") <= redis_base + 2 * 16; }, 15s))
-        << "redis connected_clients " << infoNumber(redis.port(), "clients", "connected_clients") << ", before " << redis_base;
-    EXPECT_TRUE(waitFor([&] { return blockedClients(redis.port()) == 0; }, 15s)) << "a BLPOP of a gone client is still blocked";
+        EXPECT_TRUE(waitFor([&] { return connectedClients(lam.port()) == 2; }, 30s))
+            << "connected_clients " << connectedClients(lam.port()) << ", expected 2 (steady + the INFO probe)";
+        auto settled_ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+        Client admin(lam.port());  // steady + admin, once the INFO probe's close is seen
+        EXPECT_TRUE(waitFor([&] { return laminarStatus(admin).find("\nclients: 2\n") != std::string::npos; }, 5s))
+            << laminarStatus(admin);
+        // The dedicated backend connections were closed or returned to the pool (at most 16 idle
+        // per thread): seventy-five were opened for blocked or half-done clients in each wave.
+        EXPECT_TRUE(waitFor([&] { return infoNumber(redis.port(), "clients", "connected_clients") <= redis_base + 2 * 16; }, 15s))
+            << "redis connected_clients " << infoNumber(redis.port(), "clients", "connected_clients") << ", before " << redis_base;
+        EXPECT_TRUE(waitFor([&] { return blockedClients(redis.port()) == 0; }, 15s)) << "a BLPOP of a gone client is still blocked";
+        // Nor does laminar keep sockets: its descriptors are those it had, plus at most that pool
+        // and admin's.
+        long long fds = openFds(lam.pid());
+        EXPECT_LE(fds, fds_before + 2 * 16 + 1) << "laminar had " << fds_before << " open descriptors before";
+        rss_after_wave.push_back(procStatusKb(lam.pid(), "VmRSS"));
+        std::cout << "[ vanishing clients ] wave " << wave << ": " << kConnections << " connections gone and settled in "
+                  << settled_ms << " ms; " << fds << " descriptors (" << fds_before << " before); VmRSS "
+                  << rss_after_wave.back() << " kB (" << rss_before << " kB before)\n";
+    }
 
     long long seen = steady.ok();
     EXPECT_TRUE(waitFor([&] { return steady.ok() > seen + 10; })) << "the steady client stopped";
     steady.stop();
     EXPECT_EQ(steady.problemCount(), 0) << steady.problems();
     EXPECT_TRUE(lam.process().running());
-    long long rss_after = procStatusKb(lam.pid(), "VmRSS");
-    std::cout << "[ vanishing clients ] " << kConnections << " connections gone and settled in " << settled_ms << " ms; VmRSS "
-              << rss_before << " kB before, " << rss_after << " kB after; the steady client's slowest SET+GET took "
-              << steady.maxMillis() << " ms\n";
-    EXPECT_LT(rss_after, rss_before + 128 * 1024) << "VmRSS before " << rss_before << " kB, after " << rss_after << " kB";
+    std::cout << "[ vanishing clients ] the steady client's slowest SET+GET took " << steady.maxMillis() << " ms\n";
+    // Freed memory the allocator keeps moves between waves (30 to 130 MB seen, with no trend over
+    // 20 waves): a bound, not a trend.
+    for (auto rss : rss_after_wave) EXPECT_LT(rss, rss_before + 256 * 1024) << "VmRSS before " << rss_before << " kB";
 }
 
 // ------------------------------------------------------------------ 5. clients that never read
