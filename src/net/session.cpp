@@ -247,6 +247,8 @@ void Session::processInput() {
         if (out == Outcome::kStop) break;
     }
     in_process_ = false;
+    // The write queue's records of what was just read go to disk in one write (queued_write).
+    if (auto* q = worker_.server().queue()) q->flushBatch();
     if (in_.empty() && in_.capacity() > 4 * kReadChunk) in_.shrinkTo(kReadChunk);
     flushOut();
     if (closing_) finishIfDone();

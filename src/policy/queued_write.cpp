@@ -39,10 +39,11 @@ struct JournalAfterPrimary final : backend::ReplySink {
     std::string command;  // a write without keys: journaled as it is
 
     void complete(std::string_view raw, bool failed) override {
-        // A refused write changed nothing; a failed one (a timeout) may have been applied: its
-        // keys are copied, which is always safe.
+        // Keys are copied even after an error reply (a script may have written before failing,
+        // a timeout may hide an applied write): copying a key's state is always safe. A keyless
+        // command primary refused is not journaled.
         bool refused = !failed && !raw.empty() && raw[0] == '-';
-        if (!refused && queue) {
+        if (queue && (!keys.empty() || !refused)) {
             uint64_t seq;
             if (keys.empty()) {
                 seq = queue->appendCommand(targets, command);
@@ -72,8 +73,10 @@ int64_t nowMillis(const Clock& clock) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(clock.now().time_since_epoch()).count();
 }
 
+}  // namespace
+
 // What a write needs to run later, on its client's thread, after execute() has returned.
-struct Deferred {
+struct QueuedWrite::Deferred {
     Dispatch* client;
     SyncHost* host;
     queue::WriteQueue* queue;
@@ -96,8 +99,6 @@ struct Deferred {
         else host->post(std::move(go));
     }
 };
-
-}  // namespace
 
 void QueuedWrite::execute(const Request& req, backend::ReplySink* sink, Context& ctx) const {
     if (!req.isWrite()) {
@@ -163,21 +164,38 @@ void QueuedWrite::writeThrough(std::shared_ptr<Pending> w, Context& ctx) const {
     ctx.queue->afterCommandsApplied(primary_name_, [d, run]() mutable { d.run(run); });
 }
 
-// Case 3: journaled for every target, acknowledged once durable.
+// Case 3: journaled for every target (batched with the rest of the client's pipeline),
+// acknowledged once durable.
 void QueuedWrite::queueCommand(std::shared_ptr<Pending> w, Context& ctx) const {
+    Deferred d(ctx);
+    ctx.queue->appendCommandBatched(all_, w->journaled, [this, d, w](uint64_t seq) mutable {
+        if (seq) return acknowledge(seq, w, d);
+        d.run([this, w](Context& c) { retryQueueCommand(w, c); });  // full: when_full decides
+    });
+}
+
+void QueuedWrite::acknowledge(uint64_t seq, const std::shared_ptr<Pending>& w, Deferred& d) const {
+    if (d.stats) RouteStats::add(d.stats->queued);
+    SyncHost* host = d.host;
+    backend::ReplySink* sink = w->sink;
+    d.queue->whenDurable(seq, [host, sink](bool durable) {
+        auto reply = [sink, durable] {
+            // Not durable: the journal failed (see the log); the write may still be applied.
+            sink->complete(durable ? "+OK\r\n" : "-ERR laminar: the write queue failed before the write was on disk (see the log); it may or may not be applied\r\n",
+                           !durable);
+        };
+        // fsync everysec/no: durable at once, still on the client's thread.
+        if (host->isCurrentThread()) reply();
+        else host->post(reply);
+    });
+}
+
+// The queue had no room: one record at a time, as when_full says.
+void QueuedWrite::retryQueueCommand(std::shared_ptr<Pending> w, Context& ctx) const {
     uint64_t seq = ctx.queue->appendCommand(all_, w->journaled);
     if (seq) {
-        if (ctx.stats) RouteStats::add(ctx.stats->queued);
-        SyncHost* host = ctx.host;
-        backend::ReplySink* sink = w->sink;
-        ctx.queue->whenDurable(seq, [host, sink](bool durable) {
-            host->post([sink, durable] {
-                // Not durable: the journal failed (see the log); the write may still be applied.
-                sink->complete(durable ? "+OK\r\n" : "-ERR laminar: the write queue failed before the write was on disk (see the log); it may or may not be applied\r\n",
-                               !durable);
-            });
-        });
-        return;
+        Deferred d(ctx);
+        return acknowledge(seq, w, d);
     }
     using WhenFull = config::QueueConfig::WhenFull;
     switch (ctx.queue->config().when_full) {
@@ -185,7 +203,7 @@ void QueuedWrite::queueCommand(std::shared_ptr<Pending> w, Context& ctx) const {
             if (std::chrono::steady_clock::now() < w->deadline) {
                 Deferred d(ctx);
                 ctx.host->postAfter(std::chrono::milliseconds(10),
-                                    [this, d, w]() mutable { d.run([this, w](Context& c) { queueCommand(w, c); }); });
+                                    [this, d, w]() mutable { d.run([this, w](Context& c) { retryQueueCommand(w, c); }); });
                 return;
             }
             break;

@@ -15,7 +15,8 @@ namespace laminar::policy {
 //     keys it wrote are journaled, and each queued backend is made equal to primary's state of
 //     those keys as it is when the record is applied (in journal order; a late apply copies the
 //     newest state, never an older one, so concurrent writers cannot leave the sides different).
-//     A write primary refuses (an error reply) journals nothing.
+//     Keys are journaled even after an error reply (a script may have written before failing):
+//     copying a key's state is always safe.
 //  3. ack: queued — a write whose reply cannot depend on the data (SET without NX/XX/GET, SETEX,
 //     PSETEX, MSET) is journaled for every target, primary included, with relative expiries made
 //     absolute, and acknowledged (+OK) once durable under queue.fsync; the queue applies it to
@@ -54,7 +55,10 @@ private:
         std::chrono::steady_clock::time_point deadline;  // when_full: block gives up then
     };
     void writeThrough(std::shared_ptr<Pending> w, Context& ctx) const;
+    struct Deferred;
     void queueCommand(std::shared_ptr<Pending> w, Context& ctx) const;
+    void retryQueueCommand(std::shared_ptr<Pending> w, Context& ctx) const;
+    void acknowledge(uint64_t seq, const std::shared_ptr<Pending>& w, Deferred& d) const;
     void reject(Pending& w, Context& ctx) const;
 
     int primary_;

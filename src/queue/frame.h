@@ -8,7 +8,7 @@
 
 namespace laminar::queue {
 
-// One record on disk: [u32 len][u32 crc32 of seq, unix_ms and data][u64 seq][i64 unix_ms][data],
+// One record on disk: [u32 len][u32 crc32 of data, seq and unix_ms][u64 seq][i64 unix_ms][data],
 // little-endian; len is the size of data.
 constexpr size_t kFrameHeaderBytes = 24;
 // A header claiming more than this is torn or corrupt, never a record: it is not allocated for.

@@ -341,6 +341,74 @@ uint64_t Journal::append(std::string_view data) {
     return seq;
 }
 
+uint64_t Journal::appendMany(std::span<const std::string_view> records) {
+    Impl& s = *impl_;
+    if (records.empty()) return 0;
+    std::vector<uint32_t> crcs;
+    crcs.reserve(records.size());
+    uint64_t total = 0;
+    for (auto r : records) {
+        if (r.size() > kMaxRecordBytes) {
+            std::lock_guard lk(s.mu);
+            ++s.rejected;
+            return 0;
+        }
+        crcs.push_back(dataChecksum(r));
+        total += kFrameHeaderBytes + r.size();
+    }
+    std::lock_guard lk(s.mu);
+    if (!s.error.empty()) return 0;
+    if (s.slowestBacklog() + total > opt_.max_bytes) {
+        s.rejected += records.size();
+        return 0;
+    }
+    std::string err;
+    if (s.segments.back().bytes >= opt_.segment_bytes && s.segments.back().count() > 0 &&
+        !s.createSegment(s.last_seq + 1, err)) {
+        s.fail(err);
+        return 0;
+    }
+    Segment& seg = s.segments.back();
+    if (seg.bytes + total > std::numeric_limits<uint32_t>::max()) {  // offsets are 32-bit
+        s.fail(fmt::format("{}: a batch of {} bytes does not fit the segment", seg.path.string(), total));
+        return 0;
+    }
+    const uint64_t first = s.last_seq + 1;
+    const int64_t now = nowMs();
+    std::vector<std::array<char, kFrameHeaderBytes>> headers;
+    headers.reserve(records.size());
+    std::vector<iovec> iov;
+    iov.reserve(records.size() * 2);
+    for (size_t i = 0; i < records.size(); ++i) {
+        headers.push_back(encodeHeader(first + i, now, static_cast<uint32_t>(records[i].size()), crcs[i]));
+        iov.push_back({headers.back().data(), headers.back().size()});
+        iov.push_back({const_cast<char*>(records[i].data()), records[i].size()});
+    }
+    // In slices of IOV_MAX (1024) buffers: one pwritev each.
+    uint64_t at = seg.bytes;
+    for (size_t i = 0; i < iov.size(); i += 1024) {
+        size_t n = std::min<size_t>(1024, iov.size() - i);
+        uint64_t bytes = 0;
+        for (size_t j = i; j < i + n; ++j) bytes += iov[j].iov_len;
+        if (!writeAllAt(seg.file->fd(), iov.data() + i, static_cast<int>(n), at)) {
+            s.fail(fmt::format("write {} at offset {}: {}", seg.path.string(), at, errnoText()));
+            [[maybe_unused]] int rc = ::ftruncate(seg.file->fd(), static_cast<off_t>(seg.bytes));
+            return 0;
+        }
+        at += bytes;
+    }
+    for (auto r : records) {
+        seg.offsets.push_back(static_cast<uint32_t>(seg.bytes));
+        seg.bytes += kFrameHeaderBytes + r.size();
+    }
+    seg.dirty = true;
+    s.end_pos += total;
+    s.last_seq = first + records.size() - 1;
+    s.appended += records.size();
+    if (opt_.fsync == Fsync::kAlways) s.wake.notify_one();
+    return first;
+}
+
 void Journal::whenDurable(uint64_t seq, std::function<void(bool durable)> fn) {
     Impl& s = *impl_;
     if (opt_.fsync == Fsync::kAlways) {

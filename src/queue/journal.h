@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <span>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -54,7 +55,7 @@ struct JournalStats {
 // several targets, each with its own persisted cursor: laminar's write queue.
 //
 //  1. Records live in segment files `dir/<first seq, 20 digits>.seg`. Each record is framed as
-//     [u32 length][u32 crc32 of the rest][u64 seq][i64 unix_ms][data], little-endian.
+//     [u32 length][u32 crc32 of data, seq, unix_ms][u64 seq][i64 unix_ms][data], little-endian.
 //  2. open() scans every segment: a record whose frame is short, whose length is absurd or whose
 //     checksum fails ends the journal there (a torn tail after a crash): the file is truncated
 //     at the last good record, never replayed as garbage, and torn_bytes says how much was cut.
@@ -94,6 +95,9 @@ public:
     Journal& operator=(const Journal&) = delete;
 
     uint64_t append(std::string_view data);
+    // Several records in one write (a client's pipeline): the first one's seq (the others follow
+    // it), or 0 when they do not all fit (none is appended).
+    uint64_t appendMany(std::span<const std::string_view> records);
     void whenDurable(uint64_t seq, std::function<void(bool durable)> fn);
     // False when `target` is unknown, or when reading fails (a read error, a record whose checksum
     // no longer matches: error() says which). `after` is the last seq the reader has (acked or in

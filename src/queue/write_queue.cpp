@@ -141,9 +141,52 @@ uint64_t WriteQueue::appendKeys(std::string_view from, std::span<const std::stri
     return seq;
 }
 
+namespace {
+struct Batch {
+    const WriteQueue* owner = nullptr;
+    std::vector<std::string> records;
+    std::vector<const std::vector<std::string>*> targets;
+    std::vector<std::function<void(uint64_t)>> done;
+};
+thread_local Batch t_batch;
+constexpr size_t kMaxBatch = 512;  // records per journal write (IOV_MAX / 2)
+}  // namespace
+
+void WriteQueue::appendCommandBatched(const std::vector<std::string>& targets, std::string resp, std::function<void(uint64_t)> done) {
+    if (t_batch.owner != this) {
+        flushBatch();
+        t_batch.owner = this;
+    }
+    t_batch.records.push_back(encodeCommandRecord(targets, resp));
+    t_batch.targets.push_back(&targets);
+    t_batch.done.push_back(std::move(done));
+    if (t_batch.records.size() >= kMaxBatch) flushBatch();
+}
+
+void WriteQueue::flushBatch() {
+    if (t_batch.records.empty() || t_batch.owner != this) return;
+    Batch b = std::move(t_batch);
+    t_batch = Batch{};
+    std::vector<std::string_view> views(b.records.begin(), b.records.end());
+    uint64_t first = journal_->appendMany(views);
+    if (first) {
+        for (size_t i = 0; i < b.targets.size(); ++i)
+            for (const auto& t : *b.targets[i])
+                if (auto it = last_command_.find(t); it != last_command_.end()) {
+                    auto& last = *it->second;
+                    uint64_t cur = last.load();
+                    while (cur < first + i && !last.compare_exchange_weak(cur, first + i)) {
+                    }
+                }
+        kick();
+    }
+    for (size_t i = 0; i < b.done.size(); ++i) b.done[i](first ? first + i : 0);
+}
+
 void WriteQueue::whenDurable(uint64_t seq, std::function<void(bool)> fn) { journal_->whenDurable(seq, std::move(fn)); }
 
 void WriteQueue::afterCommandsApplied(const std::string& target, std::function<void()> fn) {
+    flushBatch();  // this thread's batched commands come before
     auto it = last_command_.find(target);
     if (it == last_command_.end()) return fn();
     uint64_t seq = it->second->load();
@@ -330,8 +373,7 @@ void WriteQueue::pump(Applier& a) {
                         log()->error("queue record {} refused by '{}': {}", seq, ap->target, firstLine(raw));
                     }
                 }
-                for (auto& s : ap->window)
-                    if (s.seq == seq) s.done = true;
+                markDone(*ap, seq);
                 ap->applied.fetch_add(1, std::memory_order_relaxed);
                 settle(*ap);
                 pump(*ap);
@@ -366,8 +408,7 @@ void WriteQueue::copyKeys(Applier& a, uint64_t seq, const std::string& from, std
         if (--job->left > 0) return;
         ap->keys_in_flight = false;
         if (!job->ok) return failed(*ap, job->why);
-        for (auto& s : ap->window)
-            if (s.seq == seq) s.done = true;
+        markDone(*ap, seq);
         ap->applied.fetch_add(1, std::memory_order_relaxed);
         settle(*ap);
         pump(*ap);
@@ -378,6 +419,19 @@ void WriteQueue::copyKeys(Applier& a, uint64_t seq, const std::string& from, std
     }
     policy::Context ctx{host_.background(), host_.background(), policy::SystemClock::instance(), *snap, nullptr, nullptr, nullptr};
     for (const auto& k : keys) policy::copyKey(k, job->from, job->to, true, ctx, one);
+}
+
+// The window holds consecutive seqs (every record read is added, addressed to the target or not),
+// unless the journal skipped records it no longer has.
+void WriteQueue::markDone(Applier& a, uint64_t seq) {
+    if (a.window.empty() || seq < a.window.front().seq) return;
+    size_t i = static_cast<size_t>(seq - a.window.front().seq);
+    if (i < a.window.size() && a.window[i].seq == seq) {
+        a.window[i].done = true;
+        return;
+    }
+    for (auto& s : a.window)  // a gap (records lost before they were read): search
+        if (s.seq == seq) s.done = true;
 }
 
 void WriteQueue::settle(Applier& a) {

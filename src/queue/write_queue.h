@@ -55,6 +55,12 @@ public:
     // The record's seq, or 0 when the queue is full (or failed: error() says why).
     uint64_t appendCommand(std::span<const std::string> targets, std::string_view resp);
     uint64_t appendKeys(std::string_view from, std::span<const std::string> targets, std::span<const std::string_view> keys);
+    // Batching, so a client's pipeline costs one journal write: the command record joins this
+    // thread's batch, written by flushBatch() (the I/O thread calls it once it has handled what it
+    // read), which then calls done(seq) in order; done(0) when the batch did not fit (full).
+    // `targets` must outlive the flush (a strategy's own list).
+    void appendCommandBatched(const std::vector<std::string>& targets, std::string resp, std::function<void(uint64_t seq)> done);
+    void flushBatch();
     // Space for `bytes` more (when_full decides what a write does when there is none).
     bool hasRoom(uint64_t bytes = 0) const;
     void countReject() { rejected_.fetch_add(1, std::memory_order_relaxed); }
@@ -102,6 +108,7 @@ private:
     void pumpAll();
     void pump(Applier& a);
     void settle(Applier& a);
+    static void markDone(Applier& a, uint64_t seq);
     void failed(Applier& a, std::string why);
     void copyKeys(Applier& a, uint64_t seq, const std::string& from, std::vector<std::string> keys);
     Applier* applier(const std::string& target);

@@ -131,6 +131,34 @@ TEST(JournalTest, ReadsBackWhatWasAppendedAcrossSegments) {
     EXPECT_EQ(some[2].data, payload(44));
 }
 
+TEST(JournalTest, AppendsABatchInOneWriteAllOrNothing) {
+    TempDir dir;
+    {
+        auto o = options(dir.path(), {"new"}, Fsync::kNo, 256);
+        o.max_bytes = 1000;
+        auto j = openOrDie(o);
+        EXPECT_EQ(j->append(payload(1)), 1u);
+        std::vector<std::string> batch = {payload(2), payload(3), "", payload(5)};
+        std::vector<std::string_view> views(batch.begin(), batch.end());
+        EXPECT_EQ(j->appendMany(views), 2u);
+        EXPECT_EQ(j->lastSeq(), 5u);
+        auto all = readAll(*j, "new");
+        ASSERT_EQ(all.size(), 5u);
+        EXPECT_EQ(all[2].data, payload(3));
+        EXPECT_EQ(all[3].data, "");
+        EXPECT_EQ(all[4].seq, 5u);
+        // A batch that does not fit is refused whole.
+        std::vector<std::string> big(20, std::string(40, 'b'));
+        std::vector<std::string_view> big_views(big.begin(), big.end());
+        EXPECT_EQ(j->appendMany(big_views), 0u);
+        EXPECT_EQ(j->lastSeq(), 5u);
+        EXPECT_EQ(j->stats().rejected, 20u);
+    }
+    auto j = openOrDie(options(dir.path()));  // and it reads back after a reopen
+    EXPECT_EQ(j->lastSeq(), 5u);
+    EXPECT_EQ(j->append(payload(6)), 6u);
+}
+
 TEST(JournalTest, KeepsEmptyAndLargeRecords) {
     TempDir dir;
     auto j = openOrDie(options(dir.path(), {"a"}, Fsync::kNo, 1000));
