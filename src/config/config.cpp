@@ -175,6 +175,37 @@ Config parse(const std::string& text, const std::string& source) {
         c.max_bulk = r.size("max_bulk", c.max_bulk, 1);
         c.max_output = r.size("max_output", c.max_output, 1024);
         c.allow_admin = r.boolean("allow_admin", c.allow_admin);
+        if (auto users = r.take("users"); users.IsDefined() && !users.IsNull()) {
+            if (!users.IsMap()) ctx.fail(users, "client.users", "must be a mapping of user names to {password, access, routes, admin}");
+            for (const auto& kv : users) {
+                UserConfig u;
+                u.name = kv.first.as<std::string>();
+                auto path = "client.users." + u.name;
+                if (u.name.empty() || u.name == "default")
+                    ctx.fail(kv.first, path, "must be a name other than 'default' (the default user's password is client.password)");
+                MapReader ur(ctx, kv.second, path);
+                u.password = ur.string("password", "");
+                if (u.password.empty()) ctx.fail(kv.second, path + ".password", "is required and must not be empty");
+                auto access = [&](const YAML::Node& n, const std::string& where) {
+                    const std::string v = n.IsScalar() ? n.Scalar() : std::string();
+                    if (v == "none") return UserConfig::Access::kNone;
+                    if (v == "read") return UserConfig::Access::kRead;
+                    if (v == "write") return UserConfig::Access::kWrite;
+                    ctx.fail(n, where, fmt::format("must be none, read or write, got '{}'", v));
+                };
+                if (auto a = ur.take("access"); a.IsDefined()) u.access = access(a, path + ".access");
+                if (auto routes = ur.take("routes"); routes.IsDefined() && !routes.IsNull()) {
+                    if (!routes.IsMap()) ctx.fail(routes, path + ".routes", "must be a mapping of route names to none, read or write");
+                    for (const auto& rv : routes) {
+                        auto route = rv.first.as<std::string>();
+                        u.routes[route] = access(rv.second, path + ".routes." + route);
+                    }
+                }
+                u.admin = ur.boolean("admin", false);
+                ur.finish();
+                c.users.push_back(std::move(u));
+            }
+        }
         r.finish();
     }
 
@@ -243,6 +274,16 @@ Config parse(const std::string& text, const std::string& source) {
         if (last && route.match) ctx.fail(routes[i], path + ".match", "the last route is the catch-all and must have no match");
         if (!last && !route.match) ctx.fail(routes[i], path + ".match", "only the last route may be a catch-all (no match)");
     }
+    if (auto client = root["client"]; client.IsMap() && client["users"].IsMap())
+        for (const auto& kv : client["users"]) {
+            auto routes_node = kv.second.IsMap() ? kv.second["routes"] : YAML::Node();
+            if (!routes_node.IsMap()) continue;
+            for (const auto& rv : routes_node) {
+                auto name = rv.first.as<std::string>();
+                if (!names.count(name))
+                    ctx.fail(rv.first, "client.users." + kv.first.as<std::string>() + ".routes." + name, fmt::format("no route named '{}'", name));
+            }
+        }
     top.finish();
     return cfg;
 }

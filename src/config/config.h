@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -35,8 +36,25 @@ struct LogConfig {
     std::string format = "text";  // text | json
 };
 
+// A named client user (AUTH name password): what it may do on each route, and whether it may run
+// admin commands (LAMINAR ..., and what client.allow_admin passes to backends).
+struct UserConfig {
+    enum class Access { kNone, kRead, kWrite };
+    std::string name;
+    std::string password;
+    Access access = Access::kWrite;             // on routes not listed in `routes`
+    std::map<std::string, Access> routes;       // by route name
+    bool admin = false;
+    Access on(const std::string& route) const {
+        auto it = routes.find(route);
+        return it == routes.end() ? access : it->second;
+    }
+    bool operator==(const UserConfig&) const = default;
+};
+
 struct ClientConfig {
-    std::optional<std::string> password;   // when set, clients must AUTH first
+    std::optional<std::string> password;   // the default user's; when set, clients must AUTH first
+    std::vector<UserConfig> users;         // named users; with any, clients must AUTH first
     uint64_t max_clients = 10000;
     Millis idle_timeout{0};                // 0 = never
     uint64_t max_bulk = 512ull << 20;      // largest bulk string accepted

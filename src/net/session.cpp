@@ -148,7 +148,7 @@ Session::Session(Worker& worker, int fd, uint64_t id, std::string addr, std::str
     relay_.session = this;
     const auto& cfg = worker_.snapshot()->config();
     parser_ = resp::RequestParser(resp::RequestLimits{.max_bulk = cfg.client.max_bulk});
-    authed_ = !cfg.client.password.has_value();
+    authed_ = !cfg.client.password.has_value() && cfg.client.users.empty();
     int one = 1;
     ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     last_active_ = std::chrono::steady_clock::now();
@@ -266,6 +266,10 @@ Session::Outcome Session::handle(std::span<const std::string_view> argv, std::st
             replyError("NOAUTH Authentication required.", admin::ErrorKind::kAuth);
             return Outcome::kDone;
         }
+        if (!isAdmin()) {
+            replyError("NOPERM laminar: user '" + user_ + "' has no admin right (LAMINAR commands)", admin::ErrorKind::kAuth);
+            return Outcome::kDone;
+        }
         return cmdLaminar(argv);
     }
     const resp::CommandInfo* cmd = resp::lookupCommand(argv);
@@ -305,6 +309,11 @@ Session::Outcome Session::handle(std::span<const std::string_view> argv, std::st
     if (cmd->has(resp::kAdmin) && !cfg.client.allow_admin) {
         replyError("ERR laminar: '" + std::string(cmd->name) + "' is an admin command; set client.allow_admin: true to pass it to backends",
                    admin::ErrorKind::kRefused);
+        return Outcome::kDone;
+    }
+    if (cmd->has(resp::kAdmin) && !isAdmin()) {
+        replyError("NOPERM laminar: user '" + user_ + "' has no admin right ('" + std::string(cmd->name) + "' is an admin command)",
+                   admin::ErrorKind::kAuth);
         return Outcome::kDone;
     }
 
@@ -359,6 +368,7 @@ Session::Outcome Session::forward(const resp::CommandInfo& cmd, std::span<const 
         replyError(error, admin::ErrorKind::kRefused);
         return Outcome::kDone;
     }
+    if (!user_.empty() && denied(*route, cmd)) return Outcome::kDone;
     routed_ = &routeCounters(*route);
     routed_class_ = admin::commandClass(cmd);
     if (!stateful && (cmd.name == "flushall" || cmd.name == "flushdb") && snapshot.config().backends.size() > 1)
@@ -587,6 +597,16 @@ Session::Outcome Session::splitMultiKey(const resp::CommandInfo& cmd, std::span<
     } else {
         std::string sub = job->kind == SplitJob::Kind::kMget ? "GET" : std::string(argv[0]);
         for (int i : keys_) commands.push_back({sub, std::string(argv[static_cast<size_t>(i)])});
+    }
+    if (!user_.empty()) {
+        // A part on a route the user may not use refuses the whole command, before any is sent.
+        for (auto& c : commands) {
+            policy::OwnedCommand part{std::vector<std::string>(c)};
+            if (denied(*snapshot.routeForKey(*part.cmd, part.words[1]), cmd)) {
+                delete job;
+                return Outcome::kDone;
+            }
+        }
     }
     if (cmd.has(resp::kWrite)) {
         // A part a route refuses (read_only) refuses the whole command, before any part is sent:
@@ -941,24 +961,59 @@ void Session::maybeDestroy() {
 // ---------------------------------------------------------------- local commands
 
 Session::Outcome Session::cmdAuth(std::span<const std::string_view> argv) {
-    const auto& password = worker_.snapshot()->config().client.password;
-    if (!password) {
-        replyError("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
-                   admin::ErrorKind::kAuth);
-        return Outcome::kDone;
-    }
+    const auto& client = worker_.snapshot()->config().client;
     if (argv.size() > 3) {
         replyError("ERR syntax error");
         return Outcome::kDone;
     }
-    bool ok = argv.back() == *password && (argv.size() == 2 || argv[1] == "default");
-    if (!ok) {
+    if (argv.size() == 2 && !client.password) {
+        replyError("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+                   admin::ErrorKind::kAuth);
+        return Outcome::kDone;
+    }
+    if (!authenticate(argv.size() == 2 ? std::string_view("default") : argv[1], argv.back())) {
         replyError("WRONGPASS invalid username-password pair or user is disabled.", admin::ErrorKind::kAuth);
         return Outcome::kDone;
     }
-    authed_ = true;
     reply("+OK\r\n");
     return Outcome::kDone;
+}
+
+bool Session::authenticate(std::string_view name, std::string_view password) {
+    const auto& client = worker_.snapshot()->config().client;
+    if (name == "default") {
+        if (!client.password || password != *client.password) return false;
+        user_.clear();
+    } else {
+        auto it = std::find_if(client.users.begin(), client.users.end(), [&](const config::UserConfig& u) { return u.name == name; });
+        if (it == client.users.end() || password != it->password) return false;
+        user_ = it->name;
+    }
+    authed_ = true;
+    return true;
+}
+
+const config::UserConfig* Session::user() const {
+    if (user_.empty()) return nullptr;
+    for (const auto& u : worker_.snapshot()->config().client.users)
+        if (u.name == user_) return &u;
+    return nullptr;
+}
+
+bool Session::isAdmin() const {
+    if (user_.empty()) return true;  // the default user
+    const auto* u = user();
+    return u && u->admin;
+}
+
+bool Session::denied(const policy::Route& route, const resp::CommandInfo& cmd) {
+    const auto* u = user();
+    auto access = u ? u->on(route.name) : config::UserConfig::Access::kNone;  // removed by a reload: nothing
+    bool write = cmd.has(resp::kWrite);
+    if (access == config::UserConfig::Access::kWrite || (access == config::UserConfig::Access::kRead && !write)) return false;
+    replyError(fmt::format("NOPERM laminar: user '{}' may not {} on route '{}' ('{}')", user_, write ? "write" : "read", route.name, cmd.name),
+               admin::ErrorKind::kAuth);
+    return true;
 }
 
 Session::Outcome Session::cmdHello(std::span<const std::string_view> argv, std::string_view raw) {
@@ -978,8 +1033,7 @@ Session::Outcome Session::cmdHello(std::span<const std::string_view> argv, std::
     bool has_setname = false, auth_ok = authed_;
     for (size_t i = 2; i < argv.size(); ++i) {
         if (iequals(argv[i], "AUTH") && i + 2 < argv.size()) {
-            const auto& password = worker_.snapshot()->config().client.password;
-            auth_ok = password && argv[i + 2] == *password && argv[i + 1] == "default";
+            auth_ok = authenticate(argv[i + 1], argv[i + 2]);
             if (!auth_ok) {
                 replyError("WRONGPASS invalid username-password pair or user is disabled.", admin::ErrorKind::kAuth);
                 return Outcome::kDone;
@@ -1067,7 +1121,8 @@ Session::Outcome Session::cmdReset() {
     selected_db_ = -1;
     name_.clear();
     reply_mode_ = ReplyMode::kOn;
-    authed_ = !worker_.snapshot()->config().client.password.has_value();
+    authed_ = !worker_.snapshot()->config().client.password.has_value() && worker_.snapshot()->config().client.users.empty();
+    user_.clear();
     worker_.server().registry().update(id_, [](ClientRegistry::Entry& e) {
         e.name.clear();
         e.db = 0;

@@ -115,6 +115,14 @@ private:
     Outcome splitMultiKey(const resp::CommandInfo& cmd, std::span<const std::string_view> argv);
     static bool splittable(const resp::CommandInfo& cmd);
     policy::Context context(const policy::Route& route);
+    // Users (client.users): the named user in the current configuration (null for the default
+    // user, or one a reload removed); whether it may run admin commands; whether it may run `cmd`
+    // on `route`, else replies NOPERM and returns true.
+    const config::UserConfig* user() const;
+    bool isAdmin() const;
+    bool denied(const policy::Route& route, const resp::CommandInfo& cmd);
+    // The user `name` with `password` (name "default": client.password), or false.
+    bool authenticate(std::string_view name, std::string_view password);
     bool barrierOpen(const policy::Route& route);
     Outcome waitForBarrier();
 
@@ -179,6 +187,7 @@ private:
 
     // client state
     bool authed_ = false;
+    std::string user_;  // the named user (client.users) it authenticated as; empty: the default user
     ReplyMode reply_mode_ = ReplyMode::kOn;
     std::string name_;
     int selected_db_ = -1; // -1: the backend's configured db

@@ -78,6 +78,28 @@ TEST(ConfigTest, RejectsBadQueueAndCanarySettingsWithTheirLine) {
               "laminar.yaml:2: canary.ttl: must be at least canary.every (a canary must outlive the next one)");
 }
 
+TEST(ConfigTest, ReadsUsersWithPerRouteRights) {
+    auto cfg = loadString(std::string("client:\n  users:\n    app: {password: pw, access: read, routes: {default: write}, admin: true}\n") + kMinimal, "x");
+    ASSERT_EQ(cfg.client.users.size(), 1u);
+    const auto& u = cfg.client.users[0];
+    EXPECT_EQ(u.name, "app");
+    EXPECT_EQ(u.password, "pw");
+    EXPECT_TRUE(u.admin);
+    EXPECT_EQ(u.on("default"), UserConfig::Access::kWrite);
+    EXPECT_EQ(u.on("elsewhere"), UserConfig::Access::kRead);
+}
+
+TEST(ConfigTest, RejectsBadUsersWithTheirLine) {
+    EXPECT_EQ(errorOf(std::string("client:\n  users:\n    app: {access: read}\n") + kMinimal),
+              "laminar.yaml:3: client.users.app.password: is required and must not be empty");
+    EXPECT_EQ(errorOf(std::string("client:\n  users:\n    app: {password: pw, access: all}\n") + kMinimal),
+              "laminar.yaml:3: client.users.app.access: must be none, read or write, got 'all'");
+    EXPECT_EQ(errorOf(std::string("client:\n  users:\n    default: {password: pw}\n") + kMinimal),
+              "laminar.yaml:3: client.users.default: must be a name other than 'default' (the default user's password is client.password)");
+    EXPECT_EQ(errorOf(std::string("client:\n  users:\n    app: {password: pw, routes: {nope: read}}\n") + kMinimal),
+              "laminar.yaml:3: client.users.app.routes.nope: no route named 'nope'");
+}
+
 TEST(ConfigTest, RejectsABadMetricsAddressWithItsLine) {
     EXPECT_EQ(errorOf(std::string("admin:\n  metrics: 9121\n") + kMinimal), "laminar.yaml:2: admin.metrics: must be host:port, got '9121'");
     EXPECT_EQ(errorOf(std::string("admin:\n  metrics: metrics.example:9121\n") + kMinimal),
