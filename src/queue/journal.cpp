@@ -297,49 +297,7 @@ void Journal::Impl::fail(std::string what) {
 
 // --- the data path ------------------------------------------------------------------------------
 
-uint64_t Journal::append(std::string_view data) {
-    Impl& s = *impl_;
-    if (data.size() > kMaxRecordBytes) {
-        std::lock_guard lk(s.mu);
-        ++s.rejected;
-        log()->warn("refusing a {}-byte record (the limit is {})", data.size(), kMaxRecordBytes);
-        return 0;
-    }
-    auto len = static_cast<uint32_t>(data.size());
-    uint32_t data_crc = dataChecksum(data);
-    uint64_t frame = kFrameHeaderBytes + len;
-
-    std::lock_guard lk(s.mu);
-    if (!s.error.empty()) return 0;
-    if (s.slowestBacklog() + frame > opt_.max_bytes) {
-        ++s.rejected;
-        return 0;
-    }
-    std::string err;
-    if (s.segments.back().bytes >= opt_.segment_bytes && s.segments.back().count() > 0 &&
-        !s.createSegment(s.last_seq + 1, err)) {
-        s.fail(err);
-        return 0;
-    }
-    Segment& seg = s.segments.back();
-    uint64_t seq = s.last_seq + 1;
-    auto header = encodeHeader(seq, nowMs(), len, data_crc);
-    iovec iov[2] = {{header.data(), header.size()}, {const_cast<char*>(data.data()), data.size()}};
-    if (!writeAllAt(seg.file->fd(), iov, 2, seg.bytes)) {
-        s.fail(fmt::format("write {} at offset {}: {}", seg.path.string(), seg.bytes, errnoText()));
-        // Leave no partial frame behind (open() would cut it anyway, as a torn tail).
-        [[maybe_unused]] int rc = ::ftruncate(seg.file->fd(), static_cast<off_t>(seg.bytes));
-        return 0;
-    }
-    seg.offsets.push_back(static_cast<uint32_t>(seg.bytes));
-    seg.bytes += frame;
-    seg.dirty = true;
-    s.end_pos += frame;
-    s.last_seq = seq;
-    ++s.appended;
-    if (opt_.fsync == Fsync::kAlways) s.wake.notify_one();
-    return seq;
-}
+uint64_t Journal::append(std::string_view data) { return appendMany(std::span<const std::string_view>(&data, 1)); }
 
 uint64_t Journal::appendMany(std::span<const std::string_view> records) {
     Impl& s = *impl_;
@@ -351,6 +309,7 @@ uint64_t Journal::appendMany(std::span<const std::string_view> records) {
         if (r.size() > kMaxRecordBytes) {
             std::lock_guard lk(s.mu);
             ++s.rejected;
+            log()->warn("refusing a {}-byte record (the limit is {})", r.size(), kMaxRecordBytes);
             return 0;
         }
         crcs.push_back(dataChecksum(r));
