@@ -48,15 +48,23 @@ Condition compileUp(const YAML::Node& v, const std::string& path, Builder& b, in
     return backendState(Condition::Kind::kBackendUp, v, path, b);
 }
 
-Condition compileLatency(const YAML::Node& v, const std::string& path, Builder& b, int) {
+// {BACKEND_KEY: B, FIELD: duration} (latency_above, queue_lag_above): the backend, and the
+// duration, which is required and positive.
+config::Millis backendAndDuration(Condition& c, const YAML::Node& v, const std::string& path, Builder& b, const char* backend_key,
+                                  const char* field, const char* example) {
     config::MapReader r(b.ctx(), v, path);
-    Condition c{Condition::Kind::kLatencyAbove};
-    c.backend = b.backend(r, "backend");
+    c.backend = b.backend(r, backend_key);
     c.backend_name = b.backendName(c.backend);
-    auto p99 = r.take("p99");
-    if (!p99.IsDefined() || p99.IsNull()) b.fail(v, r.path("p99"), "is required (a duration like 5ms)");
-    c.p99_millis = static_cast<double>(r.duration("p99", config::Millis(0), false).count());
+    auto d = r.take(field);
+    if (!d.IsDefined() || d.IsNull()) b.fail(v, r.path(field), fmt::format("is required (a duration like {})", example));
+    auto out = r.duration(field, config::Millis(0), false);
     r.finish();
+    return out;
+}
+
+Condition compileLatency(const YAML::Node& v, const std::string& path, Builder& b, int) {
+    Condition c{Condition::Kind::kLatencyAbove};
+    c.p99_millis = static_cast<double>(backendAndDuration(c, v, path, b, "backend", "p99", "5ms").count());
     return c;
 }
 
@@ -65,14 +73,8 @@ Condition compileQueueStale(const YAML::Node& v, const std::string& path, Builde
 }
 
 Condition compileQueueLag(const YAML::Node& v, const std::string& path, Builder& b, int) {
-    config::MapReader r(b.ctx(), v, path);
     Condition c{Condition::Kind::kQueueLagAbove};
-    c.backend = b.backend(r, "target");
-    c.backend_name = b.backendName(c.backend);
-    auto lag = r.take("lag");
-    if (!lag.IsDefined() || lag.IsNull()) b.fail(v, r.path("lag"), "is required (a duration like 10s)");
-    c.lag_seconds = static_cast<double>(r.duration("lag", config::Millis(0), false).count()) / 1000.0;
-    r.finish();
+    c.lag_seconds = static_cast<double>(backendAndDuration(c, v, path, b, "target", "lag", "10s").count()) / 1000.0;
     return c;
 }
 

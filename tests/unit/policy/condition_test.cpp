@@ -147,6 +147,21 @@ TEST(ConditionTest, LatencyAboveHoldsWhileTheP99IsAboveTheThreshold) {
     EXPECT_EQ(sideOf(*s, env, get), kOld);
 }
 
+// Case 7, without a write queue (the integration tests have one: queue_test.cpp's CanaryTest).
+TEST(ConditionTest, WithoutAWriteQueueQueueStaleHoldsAndQueueLagAboveDoesNot) {
+    FakeEnv env;
+    ASSERT_EQ(env.ctx.queue, nullptr);
+    Cmd set({"SET", "k", "v"});
+    EXPECT_EQ(sideOf(*build("{queue_stale: new}"), env, set), kNew) << "no queue: nothing comes through, the fail-safe holds";
+    EXPECT_EQ(sideOf(*build("{queue_lag_above: {target: new, lag: 10s}}"), env, set), kOld);
+    EXPECT_EQ(build("{any: [{queue_stale: new}, {queue_lag_above: {target: new, lag: 10s}}]}")->describe(),
+              "condition(any(queue_stale(new), queue_lag_above(new, lag=10s)), then=new, else=old)");
+    auto e = buildError("{type: condition, when: {queue_lag_above: {target: new}}, then: new, else: old}");
+    EXPECT_NE(e.find("routes[0].strategy.when.queue_lag_above.lag: is required (a duration like 10s)"), std::string::npos) << e;
+    e = buildError("{type: condition, when: {queue_stale: nope}, then: new, else: old}");
+    EXPECT_NE(e.find("unknown backend 'nope'"), std::string::npos) << e;
+}
+
 // Case 4.
 TEST(ConditionTest, PercentSelectsTheKeysWhoseHashFallsBelowItsShare) {
     auto s = build("{percent: 12.5}");
