@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "queue/frame.h"
 
-#include <zlib.h>
+#include "queue/crc32c.h"
 
 namespace laminar::queue {
 namespace {
@@ -16,7 +16,7 @@ uint64_t getLe(const char* p, int bytes) {
     return v;
 }
 
-// crc32 of data (whose own crc32 is data_crc) followed by the 16 bytes (seq, unix_ms): the data's
+// CRC-32C of data (whose own CRC-32C is data_crc) followed by the 16 bytes (seq, unix_ms): the data's
 // crc is computed outside the journal's lock and continued over the header fields, which costs 16
 // bytes, not a crc32_combine (a microsecond per record, measured).
 uint32_t frameChecksum(uint64_t seq, int64_t unix_ms, uint32_t len, uint32_t data_crc) {
@@ -24,14 +24,13 @@ uint32_t frameChecksum(uint64_t seq, int64_t unix_ms, uint32_t len, uint32_t dat
     char meta[16];
     putLe(meta, seq, 8);
     putLe(meta + 8, static_cast<uint64_t>(unix_ms), 8);
-    return static_cast<uint32_t>(crc32(data_crc, reinterpret_cast<const Bytef*>(meta), sizeof meta));
+    return crc32c(data_crc, meta, sizeof meta);
 }
 
 }  // namespace
 
 uint32_t dataChecksum(std::string_view data) {
-    return static_cast<uint32_t>(
-        crc32(0L, reinterpret_cast<const Bytef*>(data.data()), static_cast<uInt>(data.size())));
+    return crc32c(0, data.data(), data.size());
 }
 
 std::array<char, kFrameHeaderBytes> encodeHeader(uint64_t seq, int64_t unix_ms, uint32_t len, uint32_t data_crc) {

@@ -8,7 +8,7 @@
 
 namespace laminar::queue {
 
-// One record on disk: [u32 len][u32 crc32 of data, seq and unix_ms][u64 seq][i64 unix_ms][data],
+// One record on disk: [u32 len][u32 CRC-32C of data, seq and unix_ms][u64 seq][i64 unix_ms][data],
 // little-endian; len is the size of data.
 constexpr size_t kFrameHeaderBytes = 24;
 // A header claiming more than this is torn or corrupt, never a record: it is not allocated for.
@@ -21,7 +21,7 @@ struct FrameHeader {
     int64_t unix_ms = 0;
 };
 
-// crc32 of data alone: append() computes it before taking the journal's lock.
+// CRC-32C of data alone: append() computes it before taking the journal's lock.
 uint32_t dataChecksum(std::string_view data);
 
 // The header of a record whose data is `len` bytes with checksum `data_crc` (dataChecksum).

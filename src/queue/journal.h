@@ -55,7 +55,7 @@ struct JournalStats {
 // several targets, each with its own persisted cursor: laminar's write queue.
 //
 //  1. Records live in segment files `dir/<first seq, 20 digits>.seg`. Each record is framed as
-//     [u32 length][u32 crc32 of data, seq, unix_ms][u64 seq][i64 unix_ms][data], little-endian.
+//     [u32 length][u32 CRC-32C of data, seq, unix_ms][u64 seq][i64 unix_ms][data], little-endian.
 //  2. open() scans every segment: a record whose frame is short, whose length is absurd or whose
 //     checksum fails ends the journal there (a torn tail after a crash): the file is truncated
 //     at the last good record, never replayed as garbage, and torn_bytes says how much was cut.
