@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Install what is missing, build, run every test (unit and integration); then the same suite again
-# under AddressSanitizer + UndefinedBehaviorSanitizer. Exits non-zero on any failure.
+# under AddressSanitizer + UndefinedBehaviorSanitizer; then the libFuzzer targets for a bounded
+# time (scripts/fuzz.sh). Exits non-zero on any failure.
 #   SANITIZE=0 scripts/test.sh      skip the sanitizer pass
+#   FUZZ=0 scripts/test.sh          skip the fuzzing (FUZZ_SECONDS: per target, default 30)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 install_packages
@@ -14,5 +16,9 @@ if [[ ${SANITIZE:-1} == 1 ]]; then
     build "$ROOT/build/asan" Debug -DLAMINAR_SANITIZE=ON
     (cd "$ROOT/build/asan" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
         ctest --output-on-failure -j "$JOBS" --timeout 600)
+fi
+if [[ ${FUZZ:-1} == 1 ]]; then
+    log "fuzzing (libFuzzer, ASan + UBSan)"
+    bash "$ROOT/scripts/fuzz.sh"
 fi
 log "all tests passed"

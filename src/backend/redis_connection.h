@@ -42,7 +42,7 @@ namespace laminar::backend {
 //     instead of the pending FIFO: pub/sub on a pinned connection.
 //  5. Sinks may be called synchronously from send() (when down) and must not destroy this
 //     connection from inside complete().
-class RedisConnection : public std::enable_shared_from_this<RedisConnection>, public net::Poller::Handler {
+class RedisConnection final : public std::enable_shared_from_this<RedisConnection>, public net::Poller::Handler {
 public:
     // Told about state changes and reply latencies (the backend's per-thread pool).
     class Observer {

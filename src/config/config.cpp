@@ -257,7 +257,7 @@ Config parse(const std::string& text, const std::string& source) {
     if (!backends.IsDefined() || backends.IsNull() || !backends.IsMap() || backends.size() == 0)
         ctx.fail(backends.IsDefined() ? backends : root, "backends", "must name at least one backend");
     for (const auto& kv : backends) {
-        auto name = kv.first.as<std::string>();
+        auto name = ctx.keyName(kv.first, "backends");
         cfg.backends.push_back(parseBackend(ctx, name, kv.second, "backends." + name));
     }
 

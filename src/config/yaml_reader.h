@@ -24,6 +24,14 @@ struct Ctx {
         if (line <= 0) throw ConfigError(fmt::format("{}: {}: {}", source, path, msg));
         throw ConfigError(fmt::format("{}:{}: {}: {}", source, line, path, msg));
     }
+
+    // The name a key of the mapping at `path` gives. YAML also allows a list or a mapping as a
+    // key (`? [a, b]: x`), which yaml-cpp cannot convert to a string: refused here, as a
+    // ConfigError, rather than escaping as a yaml-cpp exception.
+    std::string keyName(const YAML::Node& key, const std::string& path) const {
+        if (!key.IsScalar() && !key.IsNull()) fail(key, path.empty() ? "(top)" : path, "a key must be a name, not a list or mapping");
+        return key.as<std::string>();
+    }
 };
 
 inline std::string join(const std::string& path, const std::string& key) { return path.empty() ? key : path + "." + key; }
@@ -45,7 +53,7 @@ public:
 
     void finish() const {
         for (const auto& kv : node_) {
-            auto key = kv.first.as<std::string>();
+            auto key = ctx_.keyName(kv.first, path_);
             if (!known_.count(key)) ctx_.fail(kv.first, path(key), "unknown key");
         }
     }

@@ -160,7 +160,7 @@ Condition compile(const YAML::Node& node, const std::string& path, Builder& b, i
     if (!node.IsMap() || node.size() != 1)
         b.fail(node, path, fmt::format("must be a mapping with exactly one condition (one of: {})", knownConditions()));
     auto entry = *node.begin();
-    auto name = entry.first.as<std::string>();
+    auto name = b.ctx().keyName(entry.first, path);
     auto key_path = config::join(path, name);
     auto it = conditions().find(name);
     if (it == conditions().end())

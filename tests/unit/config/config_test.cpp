@@ -179,6 +179,16 @@ TEST(ConfigTest, RejectsMalformedYamlWithItsLine) {
     EXPECT_EQ(err.rfind("laminar.yaml:", 0), 0u) << err;
 }
 
+// Found by fuzz_config: YAML allows a list or mapping as a key (`? {a: b}`), and yaml-cpp's
+// conversion of one to a name threw past ConfigError, ending --check-config and a reload with
+// `terminate`.
+TEST(ConfigTest, RejectsAListOrMappingAsAKeyWithItsLine) {
+    auto err = errorOf("backends:\n  old: {address: 127.0.0.1:1}\nroutes:\n  - name: a\n    strategy: old\n    ? after: new\n");
+    EXPECT_NE(err.find("laminar.yaml:6: routes[0]: a key must be a name, not a list or mapping"), std::string::npos) << err;
+    err = errorOf("backends:\n  ? [old, new]: {address: 127.0.0.1:1}\nroutes:\n  - name: a\n    strategy: old\n");
+    EXPECT_NE(err.find("laminar.yaml:2: backends: a key must be a name, not a list or mapping"), std::string::npos) << err;
+}
+
 TEST(ConfigTest, RejectsDuplicateRouteNames) {
     auto err = errorOf("backends:\n  old: {address: 127.0.0.1:1}\nroutes:\n  - name: a\n    match: {keys: ['x*']}\n    strategy: old\n  - name: a\n    strategy: old\n");
     EXPECT_NE(err.find("duplicate route name 'a'"), std::string::npos) << err;

@@ -302,6 +302,12 @@ TEST(ConditionTest, RejectsAPercentOutsideZeroToHundred) {
     }
 }
 
+// Found by fuzz_config: a condition named by a list or mapping escaped as a yaml-cpp exception.
+TEST(ConditionTest, RejectsAConditionNamedByAListOrMapping) {
+    auto e = buildError("{type: condition, when: {? [percent]: 10}, then: new, else: old}");
+    EXPECT_NE(e.find("routes[0].strategy.when: a key must be a name, not a list or mapping"), std::string::npos) << e;
+}
+
 TEST(ConditionTest, RejectsAnUnknownConditionNamingIt) {
     auto e = buildError("{type: condition, when: {percnt: 10}, then: new, else: old}");
     EXPECT_NE(e.find("routes[0].strategy.when.percnt: unknown condition 'percnt' (known: all, any, backend_degraded"),
