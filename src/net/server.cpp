@@ -65,7 +65,36 @@ bool mentionsQueuedWrite(const YAML::Node& n) {
 }
 }  // namespace
 
+namespace {
+// The backends queued_write strategies under `n` name (primary and queued).
+void queuedWriteBackends(const YAML::Node& n, std::vector<std::string>& out) {
+    if (n.IsMap()) {
+        auto type = n["type"];
+        if (type.IsScalar() && type.Scalar() == "queued_write") {
+            if (auto p = n["primary"]; p.IsScalar()) out.push_back(p.Scalar());
+            if (auto q = n["queued"]; q.IsSequence())
+                for (const auto& x : q)
+                    if (x.IsScalar()) out.push_back(x.Scalar());
+        }
+        for (const auto& kv : n) queuedWriteBackends(kv.second, out);
+    } else if (n.IsSequence()) {
+        for (const auto& x : n) queuedWriteBackends(x, out);
+    }
+}
+}  // namespace
+
 std::string Server::openQueueIfNeeded(const config::Config& cfg) {
+    if (queue_) {
+        // The queue's targets are the backends it was opened with: a queued_write route on a
+        // backend added since cannot work before a restart. Refused here, not per command.
+        std::vector<std::string> names;
+        for (const auto& r : cfg.routes) queuedWriteBackends(r.strategy.node, names);
+        for (const auto& n : names)
+            if (!queue_->hasTarget(n))
+                return fmt::format("queue: backend '{}' of a queued_write route is not a write queue target (the queue's targets are the "
+                                   "backends at the time it was opened): restart laminar to add it",
+                                   n);
+    }
     if (queue_) return {};
     bool needed = false;
     for (const auto& r : cfg.routes) needed = needed || mentionsQueuedWrite(r.strategy.node);

@@ -261,3 +261,30 @@ TEST(CanaryTest, AStaleQueueCanaryEngagesTheRoutesFailSafeUntilTheQueueDeliversA
 
 }  // namespace
 }  // namespace laminar::test
+
+namespace laminar::test {
+namespace {
+
+// The queue's targets are the backends it was opened with: a reload that queues to a backend
+// added since is refused with the reason, and the running configuration stays.
+TEST(QueueReloadTest, AReloadQueueingToANewBackendIsRefusedUntilARestart) {
+    RedisServer old_, new_, third;
+    std::string dir = tempDir() + "/queue";
+    auto config = [&](bool with_third) {
+        return cat("listen: 127.0.0.1:{port}\nthreads: 2\nlog: {level: info}\nqueue: {dir: ", dir, "}\n",
+                   "backends:\n  old: {type: redis, address: 127.0.0.1:", old_.port(), "}\n  new: {type: redis, address: 127.0.0.1:", new_.port(), "}\n",
+                   with_third ? cat("  third: {type: redis, address: 127.0.0.1:", third.port(), "}\n") : std::string(),
+                   "routes:\n  - name: default\n    strategy: {type: queued_write, primary: old, queued: [", with_third ? "new, third" : "new", "]}\n");
+    };
+    Laminar lam(config(false));
+    Client c(lam.port());
+    lam.rewriteConfig(config(true));
+    auto r = show(c.cmd({"LAMINAR", "RELOAD"}));
+    EXPECT_NE(r.find("backend 'third' of a queued_write route is not a write queue target"), std::string::npos) << r;
+    EXPECT_NE(r.find("restart laminar"), std::string::npos) << r;
+    EXPECT_EQ(show(c.cmd({"SET", "k", "v"})), "+OK");  // the running configuration serves on
+    EXPECT_TRUE(waitFor([&] { return show(Client(new_.port()).cmd({"GET", "k"})) == "$v"; }, 10s));
+}
+
+}  // namespace
+}  // namespace laminar::test
