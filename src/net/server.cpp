@@ -50,33 +50,24 @@ Server::Server(std::shared_ptr<const policy::Snapshot> snapshot, std::string pat
     canaries_ = std::make_shared<policy::Canaries>(*host, [host] { return host->snapshot(); });
 }
 
-namespace {
-bool mentionsQueuedWrite(const YAML::Node& n) {
-    if (n.IsMap()) {
-        for (const auto& kv : n) {
-            if (kv.first.IsScalar() && kv.first.Scalar() == "type" && kv.second.IsScalar() && kv.second.Scalar() == "queued_write") return true;
-            if (mentionsQueuedWrite(kv.second)) return true;
-        }
-    } else if (n.IsSequence()) {
-        for (const auto& x : n)
-            if (mentionsQueuedWrite(x)) return true;
-    }
-    return false;
-}
-}  // namespace
 
 namespace {
-// The backends queued_write strategies under `n` name (primary and queued).
+// The backends queued_write strategies under `n` name (primary and queued). Reads by iterating:
+// yaml-cpp's operator[] on a missing key gives an invalid node that throws when asked its type.
 void queuedWriteBackends(const YAML::Node& n, std::vector<std::string>& out) {
     if (n.IsMap()) {
-        auto type = n["type"];
-        if (type.IsScalar() && type.Scalar() == "queued_write") {
-            if (auto p = n["primary"]; p.IsScalar()) out.push_back(p.Scalar());
-            if (auto q = n["queued"]; q.IsSequence())
-                for (const auto& x : q)
-                    if (x.IsScalar()) out.push_back(x.Scalar());
+        bool queued_write = false;
+        std::vector<std::string> names;
+        for (const auto& kv : n) {
+            const std::string key = kv.first.IsScalar() ? kv.first.Scalar() : std::string();
+            if (key == "type") queued_write = kv.second.IsScalar() && kv.second.Scalar() == "queued_write";
+            else if (key == "primary" && kv.second.IsScalar()) names.push_back(kv.second.Scalar());
+            else if (key == "queued" && kv.second.IsSequence())
+                for (const auto& x : kv.second)
+                    if (x.IsScalar()) names.push_back(x.Scalar());
+            queuedWriteBackends(kv.second, out);
         }
-        for (const auto& kv : n) queuedWriteBackends(kv.second, out);
+        if (queued_write) out.insert(out.end(), names.begin(), names.end());
     } else if (n.IsSequence()) {
         for (const auto& x : n) queuedWriteBackends(x, out);
     }
@@ -84,21 +75,18 @@ void queuedWriteBackends(const YAML::Node& n, std::vector<std::string>& out) {
 }  // namespace
 
 std::string Server::openQueueIfNeeded(const config::Config& cfg) {
+    std::vector<std::string> names;
+    for (const auto& r : cfg.routes) queuedWriteBackends(r.strategy.node, names);
     if (queue_) {
         // The queue's targets are the backends it was opened with: a queued_write route on a
         // backend added since cannot work before a restart. Refused here, not per command.
-        std::vector<std::string> names;
-        for (const auto& r : cfg.routes) queuedWriteBackends(r.strategy.node, names);
         for (const auto& n : names)
             if (!queue_->hasTarget(n))
                 return fmt::format("queue: backend '{}' of a queued_write route is not a write queue target (the queue's targets are the "
                                    "backends at the time it was opened): restart laminar to add it",
                                    n);
     }
-    if (queue_) return {};
-    bool needed = false;
-    for (const auto& r : cfg.routes) needed = needed || mentionsQueuedWrite(r.strategy.node);
-    if (!needed) return {};
+    if (queue_ || names.empty()) return {};  // open, or no queued_write route
     std::string error;
     Worker* host = workers_[0].get();
     queue_ = queue::WriteQueue::open(cfg, *host, [host] { return host->snapshot(); }, error);

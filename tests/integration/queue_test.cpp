@@ -288,3 +288,23 @@ TEST(QueueReloadTest, AReloadQueueingToANewBackendIsRefusedUntilARestart) {
 
 }  // namespace
 }  // namespace laminar::test
+
+namespace laminar::test {
+namespace {
+
+// With the queue open, a reload walks every route's strategy for queued_write backends: mappings
+// without a `type` (a condition's `when`) must not trip it.
+TEST(QueueReloadTest, AReloadOfAConditionWrappedQueuedWriteIsAccepted) {
+    RedisServer old_, new_;
+    std::string dir = tempDir() + "/queue";
+    Laminar lam(cat("listen: 127.0.0.1:{port}\nthreads: 2\nlog: {level: info}\nqueue: {dir: ", dir, "}\n",
+                    "backends:\n  old: {type: redis, address: 127.0.0.1:", old_.port(), "}\n  new: {type: redis, address: 127.0.0.1:", new_.port(), "}\n",
+                    "routes:\n  - name: default\n    strategy:\n      type: condition\n      when: {queue_stale: new}\n",
+                    "      then: {type: read_only, target: old}\n      else: {type: queued_write, primary: old, queued: [new]}\n"));
+    Client c(lam.port());
+    EXPECT_EQ(show(c.cmd({"LAMINAR", "RELOAD"})), "+OK");
+    EXPECT_EQ(show(c.cmd({"LAMINAR", "RELOAD"})), "+OK");
+}
+
+}  // namespace
+}  // namespace laminar::test
