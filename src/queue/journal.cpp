@@ -297,6 +297,11 @@ void Journal::Impl::fail(std::string what) {
 
 // --- the data path ------------------------------------------------------------------------------
 
+uint64_t Journal::backlogBytes() const {
+    std::lock_guard lk(impl_->mu);
+    return impl_->slowestBacklog();
+}
+
 uint64_t Journal::append(std::string_view data) { return appendMany(std::span<const std::string_view>(&data, 1)); }
 
 uint64_t Journal::appendMany(std::span<const std::string_view> records) {

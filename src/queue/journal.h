@@ -106,6 +106,8 @@ public:
     void ack(const std::string& target, uint64_t seq);
     uint64_t acked(const std::string& target) const;
     uint64_t lastSeq() const;
+    // The bytes the slowest target has not applied (what max_bytes bounds): cheap, no I/O.
+    uint64_t backlogBytes() const;
     JournalStats stats() const;
     // The first I/O error, empty while the journal is healthy.
     std::string error() const;

@@ -114,12 +114,7 @@ WriteQueue::~WriteQueue() { alive_->store(false); }
 
 bool WriteQueue::hasTarget(std::string_view backend) const { return last_command_.find(backend) != last_command_.end(); }
 
-bool WriteQueue::hasRoom(uint64_t bytes) const {
-    auto st = journal_->stats();
-    uint64_t backlog = 0;
-    for (const auto& [t, s] : st.targets) backlog = std::max(backlog, s.bytes);
-    return backlog + bytes + 64 <= cfg_.max_bytes;
-}
+bool WriteQueue::hasRoom(uint64_t bytes) const { return journal_->backlogBytes() + bytes + 64 <= cfg_.max_bytes; }
 
 uint64_t WriteQueue::appendCommand(std::span<const std::string> targets, std::string_view resp) {
     uint64_t seq = journal_->append(encodeCommandRecord(targets, resp));
