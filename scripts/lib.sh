@@ -10,7 +10,7 @@ JOBS=${JOBS:-$(nproc)}
 PACKAGES=(
     build-essential cmake pkg-config
     libboost-dev libboost-system-dev libhiredis-dev libxxhash-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev
-    libmemcached-dev liblzf-dev zlib1g-dev
+    libmemcached-dev liblzf-dev zlib1g-dev libssl-dev openssl
     libgtest-dev
     redis-server redis-tools memcached
 )

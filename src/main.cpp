@@ -12,6 +12,7 @@
 #include "admin/logging.h"
 #include "config/config.h"
 #include "net/server.h"
+#include "net/tls.h"
 #include "policy/router.h"
 #include "tools/copy.h"
 #include "tools/verify.h"
@@ -81,6 +82,7 @@ int main(int argc, char** argv) {
     if (!check_path.empty()) {
         try {
             auto snapshot = laminar::policy::loadSnapshot(check_path, 0);  // builds every strategy
+            laminar::net::checkTls(snapshot->config());                    // loads every certificate
             std::cout << check_path << ": ok (hash " << snapshot->config().hash << ")\n";
             return 0;
         } catch (const std::exception& e) {
@@ -108,6 +110,7 @@ int main(int argc, char** argv) {
     }
     try {
         auto snapshot = laminar::policy::loadSnapshot(config_path, 1);
+        laminar::net::checkTls(snapshot->config());
         laminar::admin::setupLogging(snapshot->config().log);
         laminar::net::Server server(std::move(snapshot), config_path);
         server.run();

@@ -50,6 +50,9 @@ void clients(PrometheusWriter& w, const net::Server& server) {
     w.family("laminar_client_connections_rejected_total", Type::kCounter,
              "Client connections closed at once because client.max_clients was reached.");
     w.sample({}, server.rejectedConnections());
+    w.family("laminar_client_tls_handshake_failures_total", Type::kCounter,
+             "TLS client connections closed because the handshake failed (not TLS, untrusted or missing certificate, timeout).");
+    w.sample({}, total(server, [](const ThreadMetrics& t) { return t.tls_handshake_failures.value(); }));
     w.family("laminar_pinned_clients", Type::kGauge,
              "Clients on a dedicated backend connection now (MULTI, WATCH, blocking commands, pub/sub, SELECT, HELLO 3).");
     w.sample({}, static_cast<double>(total(server, [](const ThreadMetrics& t) { return t.pinned.value(); })));

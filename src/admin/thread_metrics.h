@@ -102,6 +102,7 @@ class alignas(64) ThreadMetrics {
 public:
     LocalCounter commands;  // every command from a client, whatever answered it
     LocalGauge pinned;      // clients on a dedicated backend connection now
+    LocalCounter tls_handshake_failures;  // TLS clients closed because their handshake failed
 
     // On the owning thread (or before it starts):
     // `route`: the route the command went to; nullptr when it had none (yet).

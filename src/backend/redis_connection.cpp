@@ -38,7 +38,14 @@ std::shared_ptr<spdlog::logger> log() {
 }  // namespace
 
 RedisConnection::RedisConnection(asio::io_context& ioc, net::Poller& poller, const config::BackendConfig& cfg, bool dedicated)
-    : ioc_(ioc), poller_(poller), cfg_(cfg), dedicated_(dedicated), socket_(ioc), timer_(ioc), resolver_(ioc), retry_(ioc) {}
+    : ioc_(ioc), poller_(poller), cfg_(cfg), dedicated_(dedicated), socket_(ioc), timer_(ioc), resolver_(ioc), retry_(ioc) {
+    if (!cfg_.tls) return;
+    try {
+        tls_ctx_ = net::TlsContext::client(*cfg_.tls, cfg_.address.host);
+    } catch (const std::exception& e) {
+        tls_error_ = std::string("TLS setup failed: ") + e.what();  // checked at load; a file may vanish since
+    }
+}
 
 RedisConnection::~RedisConnection() {
     closeSocket();
@@ -46,6 +53,8 @@ RedisConnection::~RedisConnection() {
 
 void RedisConnection::closeSocket() {
     if (fd_ >= 0) {
+        if (tls_ && state_ == State::kReady) tls_->shutdown();
+        tls_.reset();
         poller_.remove(fd_, this);
         ::close(fd_);
         fd_ = -1;
@@ -112,6 +121,10 @@ void RedisConnection::connect() {
     for (auto& p : waiting) pending_.push_back(p);
 
     closeSocket();
+    if (!tls_error_.empty()) {
+        fail(tls_error_);
+        return;
+    }
     auto self = shared_from_this();
     auto gen = generation_;
     timer_.expires_after(cfg_.connect_timeout);
@@ -152,7 +165,6 @@ void RedisConnection::connectTo(const asio::ip::tcp::endpoint& endpoint) {
 }
 
 void RedisConnection::onConnected() {
-    timer_.cancel();
     error_code ec;
     socket_.set_option(asio::ip::tcp::no_delay(true), ec);
     socket_.non_blocking(true, ec);
@@ -162,6 +174,36 @@ void RedisConnection::onConnected() {
         fail("cannot watch the socket: " + ec.message());
         return;
     }
+    if (!tls_ctx_) {
+        onReady();
+        return;
+    }
+    // Still connecting (the connect timer runs on) until the handshake is over.
+    try {
+        tls_ = std::make_unique<net::TlsChannel>(tls_ctx_, fd_);
+    } catch (const std::exception& e) {
+        fail(e.what());
+        return;
+    }
+    continueHandshake();
+}
+
+void RedisConnection::continueHandshake() {
+    switch (tls_->handshake()) {
+        case net::IoStatus::kDone:
+            log()->debug("connection to backend '{}' at {}: {} handshake done", cfg_.name, cfg_.address.str(), tls_->version());
+            onReady();
+            return;
+        case net::IoStatus::kWouldBlock:
+            return;
+        default:
+            fail(tls_->error());
+            return;
+    }
+}
+
+void RedisConnection::onReady() {
+    timer_.cancel();
     maybe_readable_ = true;
     state_ = State::kReady;
     // Per connection, so at debug: the backend logs its own up/down once per transition.
@@ -189,10 +231,10 @@ void RedisConnection::scheduleFlush() {
 // Writes what the socket takes now; the rest waits for the poller's EPOLLOUT edge.
 void RedisConnection::flush() {
     if (state_ != State::kReady) return;
-    net::IoStatus st = net::sendPending(fd_, out_, out_off_);
+    net::IoStatus st = tls_ ? tls_->send(out_, out_off_) : net::sendPending(fd_, out_, out_off_);
     if (st == net::IoStatus::kWouldBlock) return;
     if (st == net::IoStatus::kError) {
-        fail(describe(error_code(errno, boost::system::system_category())));
+        fail(ioError());
         return;
     }
     out_.clear();
@@ -202,12 +244,23 @@ void RedisConnection::flush() {
 
 void RedisConnection::onEvents(uint32_t events) {
     auto self = shared_from_this();  // a sink may drop the last owner
+    if (state_ == State::kConnecting && tls_) {
+        continueHandshake();
+        return;
+    }
     if (state_ != State::kReady) return;
     auto gen = generation_;
-    if (events & EPOLLOUT) flush();
+    // A TLS read may wait for the socket to take a write and the other way round: with TLS any
+    // event retries both.
+    if ((events & EPOLLOUT) || tls_) flush();
     if (gen != generation_) return;
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) maybe_readable_ = true;
     readAll();
+}
+
+std::string RedisConnection::ioError() const {
+    if (tls_ && !tls_->error().empty()) return tls_->error();
+    return describe(error_code(errno, boost::system::system_category()));
 }
 
 // Reads until the socket is empty (a read shorter than asked for), dispatching every reply.
@@ -215,7 +268,8 @@ void RedisConnection::readAll() {
     auto gen = generation_;
     while (maybe_readable_ && gen == generation_ && state_ == State::kReady) {
         bool drained = false;
-        switch (net::recvSome(fd_, in_, kReadChunk / 4, 0, drained)) {
+        auto st = tls_ ? tls_->recv(in_, kReadChunk / 4, 0, drained) : net::recvSome(fd_, in_, kReadChunk / 4, 0, drained);
+        switch (st) {
             case net::IoStatus::kWouldBlock:
                 maybe_readable_ = false;
                 return;
@@ -223,7 +277,7 @@ void RedisConnection::readAll() {
                 fail("connection closed by server");
                 return;
             case net::IoStatus::kError:
-                fail(describe(error_code(errno, boost::system::system_category())));
+                fail(ioError());
                 return;
             case net::IoStatus::kDone:
                 break;

@@ -18,6 +18,7 @@
 #include "config/config.h"
 #include "net/buffer.h"
 #include "net/poller.h"
+#include "net/tls.h"
 #include "resp/reply_scanner.h"
 
 namespace laminar::backend {
@@ -40,7 +41,9 @@ namespace laminar::backend {
 //     with `blocking` (BLPOP 0...) are exempt while they are the oldest pending.
 //  4. With a relay set, RESP3 pushes ('>' replies), or every reply when relay_all, go to the relay
 //     instead of the pending FIFO: pub/sub on a pinned connection.
-//  5. Sinks may be called synchronously from send() (when down) and must not destroy this
+//  5. With `tls` configured, the TLS handshake (certificate and name verified) is part of the
+//     connect: it must finish within connect_timeout, and its failure is the connection's error.
+//  6. Sinks may be called synchronously from send() (when down) and must not destroy this
 //     connection from inside complete().
 class RedisConnection final : public std::enable_shared_from_this<RedisConnection>, public net::Poller::Handler {
 public:
@@ -98,6 +101,8 @@ private:
     void connect();
     void connectTo(const boost::asio::ip::tcp::endpoint& endpoint);
     void onConnected();
+    void continueHandshake();
+    void onReady();
     void scheduleFlush();
     void flush();
     void onEvents(uint32_t events) override;
@@ -109,6 +114,8 @@ private:
     void armWatchdog();
     void onWatchdog();
     void appendHandshake();
+    // Why the last read or write failed: the TLS layer's reason, or errno's.
+    std::string ioError() const;
 
     boost::asio::io_context& ioc_;
     net::Poller& poller_;
@@ -116,6 +123,9 @@ private:
     const bool dedicated_;
     boost::asio::ip::tcp::socket socket_;  // while connecting; then the poller drives fd_
     int fd_ = -1;
+    std::shared_ptr<net::TlsContext> tls_ctx_;  // with tls configured
+    std::string tls_error_;                     // why tls_ctx_ could not be built
+    std::unique_ptr<net::TlsChannel> tls_;      // the connected socket's TLS, while fd_ is open
     boost::asio::steady_timer timer_;     // connect timeout, then the reply watchdog
     boost::asio::ip::tcp::resolver resolver_;  // for a backend given by host name
     boost::asio::steady_timer retry_;     // reconnect backoff

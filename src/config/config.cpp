@@ -47,6 +47,54 @@ Endpoint endpoint(const Ctx& ctx, const YAML::Node& n, const std::string& path) 
     return e;
 }
 
+// A certificate, key or CA file: checked readable here, so --check-config finds a wrong path.
+std::string readableFile(const Ctx& ctx, MapReader& r, const std::string& key) {
+    auto path = r.string(key, "");
+    if (path.empty()) return path;
+    std::ifstream f(path);
+    if (!f) ctx.fail(r.take(key), r.path(key), fmt::format("cannot read '{}': {}", path, std::strerror(errno)));
+    return path;
+}
+
+BackendTlsConfig parseBackendTls(const Ctx& ctx, const YAML::Node& n, const std::string& path) {
+    BackendTlsConfig t;
+    if (n.IsScalar()) {  // tls: true (the system's CAs, verification on)
+        if (n.Scalar() == "true" || n.Scalar() == "yes" || n.Scalar() == "on") return t;
+        ctx.fail(n, path, fmt::format("must be true or a mapping {{ca, cert, key, verify, server_name}}, got '{}'", n.Scalar()));
+    }
+    MapReader r(ctx, n, path);
+    t.ca = readableFile(ctx, r, "ca");
+    t.cert = readableFile(ctx, r, "cert");
+    t.key = readableFile(ctx, r, "key");
+    if (t.cert.empty() != t.key.empty()) ctx.fail(n, path, "cert and key go together (a client certificate needs its key)");
+    t.verify = r.boolean("verify", true);
+    t.server_name = r.string("server_name", "");
+    r.finish();
+    return t;
+}
+
+ServerTlsConfig parseServerTls(const Ctx& ctx, const YAML::Node& n, const Endpoint& listen) {
+    ServerTlsConfig t;
+    MapReader r(ctx, n, "tls");
+    if (auto l = r.take("listen"); l.IsDefined() && !l.IsNull()) {
+        t.listen = endpoint(ctx, l, "tls.listen");
+        if (*t.listen == listen) ctx.fail(l, "tls.listen", "must differ from listen (leave it out to make listen itself TLS)");
+    }
+    t.cert = readableFile(ctx, r, "cert");
+    t.key = readableFile(ctx, r, "key");
+    if (t.cert.empty() || t.key.empty()) ctx.fail(n, "tls", "needs cert and key (the certificate chain and private key laminar presents)");
+    t.ca = readableFile(ctx, r, "ca");
+    auto certs = r.string("client_certs", t.ca.empty() ? "none" : "require");
+    if (certs == "none") t.client_certs = ServerTlsConfig::ClientCerts::kNone;
+    else if (certs == "optional") t.client_certs = ServerTlsConfig::ClientCerts::kOptional;
+    else if (certs == "require") t.client_certs = ServerTlsConfig::ClientCerts::kRequire;
+    else ctx.fail(r.take("client_certs"), "tls.client_certs", fmt::format("must be none, optional or require, got '{}'", certs));
+    if (t.client_certs != ServerTlsConfig::ClientCerts::kNone && t.ca.empty())
+        ctx.fail(r.take("client_certs"), "tls.client_certs", "needs tls.ca, the CA client certificates are checked against");
+    r.finish();
+    return t;
+}
+
 BackendConfig parseBackend(const Ctx& ctx, const std::string& name, const YAML::Node& node, const std::string& path) {
     MapReader r(ctx, node, path);
     BackendConfig b;
@@ -73,6 +121,8 @@ BackendConfig parseBackend(const Ctx& ctx, const std::string& name, const YAML::
         b.key_hash = r.boolean("key_hash", false);
         b.max_value = r.size("max_value", b.max_value, 1024);
         b.pool = static_cast<int>(r.integer("pool", b.pool, 1, 256));
+        if (auto t = r.take("tls"); t.IsDefined() && !t.IsNull())
+            ctx.fail(t, r.path("tls"), "TLS to memcached is not supported (libmemcached 1.1 has no TLS); use a TLS tunnel");
         r.finish();
         return b;
     }
@@ -83,6 +133,10 @@ BackendConfig parseBackend(const Ctx& ctx, const std::string& name, const YAML::
     b.password = r.optString("password");
     b.db = static_cast<int>(r.integer("db", 0, 0, 1 << 20));
     b.connections = static_cast<int>(r.integer("connections", 1, 1, 64));
+    if (auto t = r.take("tls"); t.IsDefined() && !t.IsNull()) {
+        auto s = t.IsScalar() ? t.Scalar() : std::string();
+        if (s != "false" && s != "no" && s != "off") b.tls = parseBackendTls(ctx, t, r.path("tls"));
+    }
     r.finish();
     return b;
 }
@@ -153,6 +207,8 @@ Config parse(const std::string& text, const std::string& source) {
     cfg.threads = static_cast<int>(top.integer("threads", 0, 0, 256));
     cfg.shutdown_timeout = top.duration("shutdown_timeout", cfg.shutdown_timeout, true);
 
+    if (auto n = top.take("tls"); n.IsDefined() && !n.IsNull()) cfg.tls = parseServerTls(ctx, n, cfg.listen);
+
     if (auto n = top.take("log"); n.IsDefined() && !n.IsNull()) {
         MapReader r(ctx, n, "log");
         cfg.log.level = r.string("level", cfg.log.level);
@@ -217,6 +273,7 @@ Config parse(const std::string& text, const std::string& source) {
             if (!isIpAddress(cfg.admin.metrics->host))
                 ctx.fail(m, "admin.metrics", fmt::format("must be an IP address and port, got '{}'", m.Scalar()));
             if (*cfg.admin.metrics == cfg.listen) ctx.fail(m, "admin.metrics", "must differ from listen");
+            if (cfg.tls && cfg.tls->listen == cfg.admin.metrics) ctx.fail(m, "admin.metrics", "must differ from tls.listen");
         }
         r.finish();
     }

@@ -89,6 +89,25 @@ struct CanaryConfig {
     bool operator==(const CanaryConfig&) const = default;
 };
 
+// TLS towards a backend: the server's certificate is verified (chain and name) unless told not to.
+struct BackendTlsConfig {
+    std::string ca;           // CA file the server's certificate must chain to; empty = the system's
+    std::string cert, key;    // a client certificate, for servers that ask for one (mutual TLS)
+    bool verify = true;       // false: accept any certificate (test setups only)
+    std::string server_name;  // SNI and the name checked; empty = the address's host
+    bool operator==(const BackendTlsConfig&) const = default;
+};
+
+// TLS for clients (restart-only, except that a reload re-reads the certificate files).
+struct ServerTlsConfig {
+    enum class ClientCerts { kNone, kOptional, kRequire };
+    std::optional<Endpoint> listen;  // a TLS port beside `listen`; none = `listen` itself is TLS
+    std::string cert, key;           // the certificate chain and private key laminar presents
+    std::string ca;                  // CA for client certificates
+    ClientCerts client_certs = ClientCerts::kNone;
+    bool operator==(const ServerTlsConfig&) const = default;
+};
+
 struct BackendConfig {
     enum class Type { kRedis, kMemcached };
     std::string name;
@@ -101,6 +120,7 @@ struct BackendConfig {
     Millis connect_timeout{500};
     Millis timeout{1000};         // a command without a reply for this long fails the connection
     int connections = 1;          // redis: shared connections per I/O thread
+    std::optional<BackendTlsConfig> tls;  // redis: none = plain TCP
     // memcached
     bool binary_protocol = false;
     bool key_hash = false;              // store keys memcached cannot hold under a digest
@@ -137,6 +157,7 @@ struct Config {
     std::string source;                  // file name, for messages
     std::string hash;                    // of the file's bytes, hex
     Endpoint listen{"127.0.0.1", 6380};  // restart-only
+    std::optional<ServerTlsConfig> tls;  // clients over TLS; none = plain TCP only
     int threads = 0;                     // restart-only; 0 = one per core
     Millis shutdown_timeout{5000};       // restart-only; bounded drain on SIGTERM
     LogConfig log;

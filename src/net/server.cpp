@@ -105,13 +105,9 @@ void Server::run() {
     const auto& cfg = snapshot_->config();
     serveAdmin();  // first: once clients can connect, so can a scraper
     canaries_->start();
-    error_code ec;
-    auto endpoint = tcpEndpoint(cfg.listen, "listen");
-    acceptor_.open(endpoint.protocol());
-    acceptor_.set_option(asio::socket_base::reuse_address(true));
-    acceptor_.bind(endpoint, ec);
-    if (ec) throw std::system_error(ec, "cannot listen on " + cfg.listen.str());
-    acceptor_.listen(asio::socket_base::max_listen_connections);
+    if (cfg.tls) tls_ = TlsContext::server(*cfg.tls);
+    listen(acceptor_, cfg.listen, "listen");
+    if (cfg.tls && cfg.tls->listen) listen(tls_acceptor_, *cfg.tls->listen, "tls.listen");
 
     signals_.add(SIGTERM);
     signals_.add(SIGINT);
@@ -122,13 +118,27 @@ void Server::run() {
     });
 
     for (auto& w : workers_) w->startThread();
-    log()->info("laminar {} listening on {} with {} I/O thread(s); config {} generation {} hash {}", LAMINAR_VERSION,
-                cfg.listen.str(), workers_.size(), path_, snapshot_->generation(), cfg.hash);
-    accept();
+    std::string where = cfg.listen.str();
+    if (cfg.tls) where = cfg.tls->listen ? fmt::format("{} and {} (TLS)", where, cfg.tls->listen->str()) : where + " (TLS)";
+    log()->info("laminar {} listening on {} with {} I/O thread(s); config {} generation {} hash {}", LAMINAR_VERSION, where,
+                workers_.size(), path_, snapshot_->generation(), cfg.hash);
+    bool plain_is_tls = cfg.tls && !cfg.tls->listen;
+    accept(acceptor_, plain_is_tls);
+    if (tls_acceptor_.is_open()) accept(tls_acceptor_, true);
     ioc_.run();
     for (auto& w : workers_) w->ioc().stop();
     for (auto& w : workers_) w->join();
     log()->info("laminar stopped");
+}
+
+void Server::listen(asio::ip::tcp::acceptor& acceptor, const config::Endpoint& where, const char* what) {
+    error_code ec;
+    auto endpoint = tcpEndpoint(where, what);
+    acceptor.open(endpoint.protocol());
+    acceptor.set_option(asio::socket_base::reuse_address(true));
+    acceptor.bind(endpoint, ec);
+    if (ec) throw std::system_error(ec, "cannot listen on " + where.str());
+    acceptor.listen(asio::socket_base::max_listen_connections);
 }
 
 // admin.metrics: the HTTP endpoint, on this (the main) thread. Bound before any I/O thread starts,
@@ -145,15 +155,15 @@ void Server::serveAdmin() {
     log()->info("serving /metrics, /healthz and /readyz on http://{}", metrics->str());
 }
 
-void Server::accept() {
-    acceptor_.async_accept([this](const error_code& ec, asio::ip::tcp::socket socket) {
+void Server::accept(asio::ip::tcp::acceptor& acceptor, bool tls) {
+    acceptor.async_accept([this, &acceptor, tls](const error_code& ec, asio::ip::tcp::socket socket) {
         if (ec == asio::error::operation_aborted || shutting_down_) return;
         if (ec) {
             // Out of file descriptors and the like: keep accepting, do not spin.
             log()->warn("accept failed: {}", ec.message());
-            drain_timer_.expires_after(std::chrono::milliseconds(50));
-            drain_timer_.async_wait([this](const error_code& e) {
-                if (!e && !shutting_down_) accept();
+            auto retry = std::make_shared<asio::steady_timer>(ioc_, std::chrono::milliseconds(50));
+            retry->async_wait([this, retry, &acceptor, tls](const error_code& e) {
+                if (!e && !shutting_down_) accept(acceptor, tls);
             });
             return;
         }
@@ -175,12 +185,15 @@ void Server::accept() {
             int fd = socket.release(e1);
             Worker& worker = *workers_[next_worker_];
             next_worker_ = (next_worker_ + 1) % workers_.size();
+            // The context of the moment: a reload that re-reads the certificate applies to the
+            // clients accepted after it.
+            auto ctx = tls ? tls_ : nullptr;
             if (fd >= 0)
-                asio::post(worker.ioc(), [&worker, fd, addr = std::move(addr), laddr = std::move(laddr)]() mutable {
-                    worker.adopt(fd, std::move(addr), std::move(laddr));
+                asio::post(worker.ioc(), [&worker, fd, addr = std::move(addr), laddr = std::move(laddr), ctx = std::move(ctx)]() mutable {
+                    worker.adopt(fd, std::move(addr), std::move(laddr), std::move(ctx));
                 });
         }
-        accept();
+        accept(acceptor, tls);
     });
 }
 
@@ -221,6 +234,20 @@ std::string Server::reload() {
         if (cfg.listen.str() != cur.listen.str() || cfg.threads != cur.threads || cfg.shutdown_timeout != cur.shutdown_timeout ||
             cfg.admin.metrics != cur.admin.metrics)
             log()->warn("reload: listen, threads, shutdown_timeout and admin.metrics are restart-only; their changes take effect at the next restart");
+        if (cfg.tls.has_value() != cur.tls.has_value() || (cfg.tls && cfg.tls->listen != cur.tls->listen))
+            log()->warn("reload: whether clients use TLS, and tls.listen, are restart-only; their changes take effect at the next restart");
+        // The listener's certificate, key and CA files are read again: a renewed certificate
+        // needs a reload, not a restart. Clients connected before keep their session.
+        std::shared_ptr<TlsContext> tls;
+        if (cur.tls) {
+            auto next_tls = cfg.tls ? *cfg.tls : *cur.tls;
+            next_tls.listen = cur.tls->listen;
+            cfg.tls = next_tls;
+            tls = TlsContext::server(next_tls);
+        } else {
+            cfg.tls.reset();
+        }
+        checkTls(cfg);
         cfg.listen = cur.listen;
         cfg.threads = cur.threads;
         cfg.shutdown_timeout = cur.shutdown_timeout;
@@ -229,6 +256,7 @@ std::string Server::reload() {
             log()->warn("reload: the queue section is restart-only; its changes take effect at the next restart");
         if (auto error = openQueueIfNeeded(cfg); !error.empty()) throw std::runtime_error(error);
         next = std::make_shared<const policy::Snapshot>(std::move(cfg), snapshot_->generation() + 1, snapshot_.get());
+        if (tls) tls_ = std::move(tls);
     } catch (const std::exception& e) {
         reloads_failed_.fetch_add(1, std::memory_order_relaxed);
         std::lock_guard lock(reload_mu_);
@@ -253,6 +281,7 @@ void Server::requestShutdown() {
     shutting_down_ = true;
     error_code ec;
     acceptor_.close(ec);
+    tls_acceptor_.close(ec);
     for (auto& w : workers_) asio::post(w->ioc(), [w = w.get()] { w->beginShutdown(); });
     drain_deadline_ = std::chrono::steady_clock::now() + snapshot_->config().shutdown_timeout;
     pollDrain();

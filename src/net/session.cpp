@@ -143,8 +143,12 @@ struct Guard {
     Session& s_;
 };
 
-Session::Session(Worker& worker, int fd, uint64_t id, std::string addr, std::string laddr)
+Session::Session(Worker& worker, int fd, uint64_t id, std::string addr, std::string laddr, std::shared_ptr<TlsContext> tls)
     : worker_(worker), fd_(fd), id_(id), addr_(std::move(addr)), laddr_(std::move(laddr)) {
+    if (tls) {
+        tls_ = std::make_unique<TlsChannel>(std::move(tls), fd_);
+        handshaking_ = true;
+    }
     relay_.session = this;
     const auto& cfg = worker_.snapshot()->config();
     parser_ = resp::RequestParser(resp::RequestLimits{.max_bulk = cfg.client.max_bulk});
@@ -155,6 +159,7 @@ Session::Session(Worker& worker, int fd, uint64_t id, std::string addr, std::str
 }
 
 Session::~Session() {
+    tls_.reset();
     if (fd_ >= 0) ::close(fd_);
 }
 
@@ -166,16 +171,41 @@ void Session::start() {
         maybeDestroy();
         return;
     }
-    readMore();
+    if (handshaking_) continueHandshake();
+    else readMore();
     maybeDestroy();
+}
+
+void Session::continueHandshake() {
+    switch (tls_->handshake()) {
+        case IoStatus::kDone:
+            handshaking_ = false;
+            log()->debug("client {} {}: {} handshake done", id_, addr_, tls_->version());
+            readMore();
+            return;
+        case IoStatus::kWouldBlock:
+            return;
+        default:
+            // A client that does not speak TLS, or does not trust laminar's certificate, or whose
+            // own certificate is refused: nothing to answer in RESP, since it would not be read.
+            log()->info("client {} {} closed: {}", id_, addr_, tls_->error());
+            worker_.stats().tls_handshake_failures.add();
+            close();
+            return;
+    }
 }
 
 void Session::onEvents(uint32_t events) {
     {
         Guard guard(*this);
-        if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) maybe_readable_ = true;
-        if (events & EPOLLOUT) startWrite();
-        readMore();
+        if (handshaking_) {
+            continueHandshake();
+        } else {
+            if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) maybe_readable_ = true;
+            // A TLS read may wait for a write and the other way round: with TLS, retry both.
+            if ((events & EPOLLOUT) || tls_) startWrite();
+            readMore();
+        }
     }
     maybeDestroy();
 }
@@ -189,7 +219,8 @@ void Session::readMore() {
     if (closed_) return;
     while (maybe_readable_ && !closing_ && !paused()) {
         bool drained = false;
-        switch (recvSome(fd_, in_, kReadChunk / 4, parser_.needed(), drained)) {
+        auto st = tls_ ? tls_->recv(in_, kReadChunk / 4, parser_.needed(), drained) : recvSome(fd_, in_, kReadChunk / 4, parser_.needed(), drained);
+        switch (st) {
             case IoStatus::kWouldBlock:
                 maybe_readable_ = false;
                 return;
@@ -911,8 +942,8 @@ void Session::flushOut() {
 
 // Writes what is pending now; what the socket does not take waits for the poller's EPOLLOUT edge.
 void Session::startWrite() {
-    if (closed_) return;
-    IoStatus st = sendPending(fd_, out_, out_off_);
+    if (closed_ || handshaking_) return;
+    IoStatus st = tls_ ? tls_->send(out_, out_off_) : sendPending(fd_, out_, out_off_);
     if (st == IoStatus::kWouldBlock) return;
     if (st == IoStatus::kError) {
         close();
@@ -941,6 +972,8 @@ void Session::close() {
     Guard guard(*this);
     closed_ = true;
     worker_.poller().remove(fd_, this);
+    if (tls_ && !handshaking_) tls_->shutdown();
+    tls_.reset();
     ::close(fd_);
     fd_ = -1;
     out_.clear();

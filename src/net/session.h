@@ -17,6 +17,7 @@
 #include "backend/redis_connection.h"
 #include "net/buffer.h"
 #include "net/poller.h"
+#include "net/tls.h"
 #include "policy/router.h"
 #include "policy/strategy.h"
 #include "resp/command_table.h"
@@ -45,8 +46,9 @@ class Worker;
 // outstanding, and no slot waits on a backend: a backend always completes what it was sent.
 class Session final : public policy::Dispatch, public Poller::Handler {
 public:
-    // Takes ownership of the connected socket `fd`.
-    Session(Worker& worker, int fd, uint64_t id, std::string addr, std::string laddr);
+    // Takes ownership of the connected socket `fd`; with `tls`, the client speaks TLS on it and
+    // nothing is read before its handshake is done.
+    Session(Worker& worker, int fd, uint64_t id, std::string addr, std::string laddr, std::shared_ptr<TlsContext> tls = nullptr);
     ~Session();
 
     void start();
@@ -56,6 +58,8 @@ public:
     void flushOut();
     bool closed() const { return closed_; }
     bool idleSince(std::chrono::steady_clock::time_point t) const;
+    // Still in its TLS handshake, begun before `t`.
+    bool handshakingSince(std::chrono::steady_clock::time_point t) const { return handshaking_ && last_active_ < t; }
     uint64_t id() const { return id_; }
     std::list<std::unique_ptr<Session>>::iterator self_;
     bool dirty_ = false;
@@ -157,9 +161,12 @@ private:
     Outcome cmdLaminar(std::span<const std::string_view> argv);
     std::string clientInfoLine() const;
     std::string transformInfo(std::string_view backend_reply) const;
+    void continueHandshake();
 
     Worker& worker_;
     int fd_;
+    std::unique_ptr<TlsChannel> tls_;  // a TLS client
+    bool handshaking_ = false;
     const uint64_t id_;
     std::string addr_, laddr_;
     Buffer in_{16 * 1024};

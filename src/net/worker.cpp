@@ -69,10 +69,18 @@ void Worker::setSnapshot(std::shared_ptr<const policy::Snapshot> snapshot) {
     installed_generation_.store(snapshot_->generation(), std::memory_order_release);
 }
 
-void Worker::adopt(int fd, std::string addr, std::string laddr) {
+void Worker::adopt(int fd, std::string addr, std::string laddr, std::shared_ptr<TlsContext> tls) {
     Poller::touch();
     uint64_t id = server_.registry().add(addr, laddr);
-    auto session = std::make_unique<Session>(*this, fd, id, std::move(addr), std::move(laddr));
+    std::unique_ptr<Session> session;
+    try {
+        session = std::make_unique<Session>(*this, fd, id, std::move(addr), std::move(laddr), std::move(tls));
+    } catch (const std::exception& e) {  // no memory for the TLS state
+        spdlog::warn("client {} dropped: {}", id, e.what());
+        server_.registry().remove(id);
+        ::close(fd);
+        return;
+    }
     Session* s = session.get();
     sessions_.push_front(std::move(session));
     s->self_ = sessions_.begin();
@@ -120,15 +128,22 @@ void Worker::sweepIdle() {
         std::erase_if(retired_, [](const auto& b) { return b->idle(); });
         for (auto& b : backends_) b->publishLatency(static_cast<size_t>(index_));
         auto timeout = snapshot_ ? snapshot_->config().client.idle_timeout : std::chrono::milliseconds(0);
-        if (timeout.count() > 0) {
-            auto cutoff = std::chrono::steady_clock::now() - timeout;
-            std::vector<Session*> idle;
-            for (auto& s : sessions_)
-                if (!s->closed() && s->idleSince(cutoff)) idle.push_back(s.get());
-            for (Session* s : idle) {
-                s->close();
-                s->maybeDestroy();
+        auto now = std::chrono::steady_clock::now();
+        auto cutoff = now - timeout;
+        auto handshake_cutoff = now - kTlsHandshakeTimeout;
+        std::vector<Session*> idle;
+        for (auto& s : sessions_) {
+            if (s->closed()) continue;
+            if (s->handshakingSince(handshake_cutoff)) {
+                stats_.tls_handshake_failures.add();
+                idle.push_back(s.get());
+            } else if (timeout.count() > 0 && s->idleSince(cutoff)) {
+                idle.push_back(s.get());
             }
+        }
+        for (Session* s : idle) {
+            s->close();
+            s->maybeDestroy();
         }
         sweepIdle();
     });

@@ -16,10 +16,14 @@
 #include "admin/thread_metrics.h"
 #include "backend/redis_backend.h"
 #include "net/poller.h"
+#include "net/tls.h"
 #include "policy/router.h"
 #include "policy/sync_engine.h"
 
 namespace laminar::net {
+
+// A TLS client that has not finished its handshake by then is closed (and counted as failed).
+inline constexpr std::chrono::seconds kTlsHandshakeTimeout{10};
 
 class Server;
 class Session;
@@ -42,7 +46,8 @@ public:
     void join();
 
     // On this worker's thread:
-    void adopt(int fd, std::string addr, std::string laddr);
+    // A client accepted by the server; `tls`: on a TLS listener.
+    void adopt(int fd, std::string addr, std::string laddr, std::shared_ptr<TlsContext> tls = nullptr);
     Poller& poller() { return poller_; }
     void setSnapshot(std::shared_ptr<const policy::Snapshot> snapshot);
     const std::shared_ptr<const policy::Snapshot>& snapshot() const { return snapshot_; }

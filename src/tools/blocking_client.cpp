@@ -4,8 +4,21 @@
 #include <hiredis/hiredis.h>
 #include <fmt/format.h>
 
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include "backend/memcached/commands.h"
 #include "backend/memcached/libmemcached_store.h"
+#include "net/socket_io.h"
+#include "net/tls.h"
 #include "resp/numbers.h"
 
 namespace laminar::tools {
@@ -27,18 +40,14 @@ Value fromHiredis(const redisReply* r) {
     return v;
 }
 
+// One blocking connection, plain or TLS: laminar's own socket and TLS layer (hiredis 0.14 has no
+// TLS), with hiredis formatting commands and framing replies.
 class RedisClient final : public BlockingClient {
 public:
     explicit RedisClient(const config::BackendConfig& cfg) {
         name_ = cfg.name;
         where_ = cfg.address.str();
-        timeval tv{static_cast<time_t>(cfg.connect_timeout.count() / 1000), static_cast<suseconds_t>((cfg.connect_timeout.count() % 1000) * 1000)};
-        ctx_.reset(redisConnectWithTimeout(cfg.address.host.c_str(), cfg.address.port, tv));
-        if (!ctx_ || ctx_->err) fail(ctx_ ? ctx_->errstr : "out of memory");
-        // Copies of big keys take longer than one proxied command: at least 30 s.
-        long long ms = std::max<long long>(cfg.timeout.count(), 30000);
-        timeval io{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
-        redisSetTimeout(ctx_.get(), io);
+        connect(cfg);
         if (cfg.password) {
             std::vector<std::string> auth = {"AUTH"};
             if (cfg.username) auth.push_back(*cfg.username);
@@ -48,10 +57,10 @@ public:
         if (cfg.db != 0)
             if (auto v = call({"SELECT", std::to_string(cfg.db)}); v.isError()) fail("SELECT: " + v.str);
     }
-
     Value call(const std::vector<std::string>& argv) override { return callMany({argv}).front(); }
 
     std::vector<Value> callMany(const std::vector<std::vector<std::string>>& commands) override {
+        std::string out;
         std::vector<const char*> ptrs;
         std::vector<size_t> lens;
         for (const auto& argv : commands) {
@@ -61,22 +70,92 @@ public:
                 ptrs.push_back(a.data());
                 lens.push_back(a.size());
             }
-            redisAppendCommandArgv(ctx_.get(), static_cast<int>(argv.size()), ptrs.data(), lens.data());
+            char* cmd = nullptr;
+            int n = redisFormatCommandArgv(&cmd, static_cast<int>(argv.size()), ptrs.data(), lens.data());
+            if (n < 0) fail("out of memory");
+            out.append(cmd, static_cast<size_t>(n));
+            redisFreeCommand(cmd);
         }
-        std::vector<Value> out;
-        for (size_t i = 0; i < commands.size(); ++i) {
+        size_t off = 0;
+        if (auto st = tls_ ? tls_->send(out, off) : net::sendPending(fd_, out, off); st != net::IoStatus::kDone) ioFailed(st, "write");
+        std::vector<Value> replies;
+        while (replies.size() < commands.size()) {
             void* reply = nullptr;
-            if (redisGetReply(ctx_.get(), &reply) != REDIS_OK || !reply) fail(ctx_->errstr);
-            out.push_back(fromHiredis(static_cast<redisReply*>(reply)));
-            freeReplyObject(reply);
+            if (redisReaderGetReply(reader_.get(), &reply) != REDIS_OK) fail(std::string("protocol error: ") + reader_->errstr);
+            if (reply) {
+                replies.push_back(fromHiredis(static_cast<redisReply*>(reply)));
+                freeReplyObject(reply);
+                continue;
+            }
+            bool drained = false;
+            in_.consume(in_.size());
+            if (auto st = tls_ ? tls_->recv(in_, 64 * 1024, 0, drained) : net::recvSome(fd_, in_, 64 * 1024, 0, drained);
+                st != net::IoStatus::kDone)
+                ioFailed(st, "read");
+            redisReaderFeed(reader_.get(), in_.data().data(), in_.size());
         }
-        return out;
+        return replies;
     }
 
 private:
+    void connect(const config::BackendConfig& cfg) {
+        addrinfo hints{};
+        hints.ai_family = AF_UNSPEC;
+        hints.ai_socktype = SOCK_STREAM;
+        addrinfo* found = nullptr;
+        auto host = cfg.address.host == "localhost" ? std::string("127.0.0.1") : cfg.address.host;
+        if (int rc = ::getaddrinfo(host.c_str(), std::to_string(cfg.address.port).c_str(), &hints, &found); rc != 0)
+            fail(std::string("cannot resolve: ") + ::gai_strerror(rc));
+        std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> list(found, &::freeaddrinfo);
+        fd_ = ::socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd_ < 0) fail(std::strerror(errno));
+        if (::connect(fd_, found->ai_addr, found->ai_addrlen) != 0) {
+            if (errno != EINPROGRESS) fail(std::strerror(errno));
+            pollfd p{fd_, POLLOUT, 0};
+            if (::poll(&p, 1, static_cast<int>(cfg.connect_timeout.count())) != 1)
+                fail("connect timed out after " + std::to_string(cfg.connect_timeout.count()) + "ms");
+            int err = 0;
+            socklen_t len = sizeof err;
+            ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
+            if (err != 0) fail(std::strerror(err));
+        }
+        // Blocking from here, with a timeout on every read and write: copies of big keys take
+        // longer than one proxied command, so at least 30 s.
+        ::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL, 0) & ~O_NONBLOCK);
+        long long ms = std::max<long long>(cfg.timeout.count(), 30000);
+        timeval io{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
+        ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &io, sizeof io);
+        ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &io, sizeof io);
+        int one = 1;
+        ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (!cfg.tls) return;
+        try {
+            tls_ = std::make_unique<net::TlsChannel>(net::TlsContext::client(*cfg.tls, cfg.address.host), fd_);
+        } catch (const std::exception& e) {
+            fail(e.what());
+        }
+        if (auto st = tls_->handshake(); st != net::IoStatus::kDone) ioFailed(st, "TLS handshake");
+    }
+
+    [[noreturn]] void ioFailed(net::IoStatus st, const char* what) {
+        if (st == net::IoStatus::kClosed) fail("connection closed by server");
+        if (st == net::IoStatus::kWouldBlock) fail(std::string(what) + " timed out");
+        if (tls_ && !tls_->error().empty()) fail(tls_->error());
+        fail(std::string(what) + ": " + std::strerror(errno));
+    }
     [[noreturn]] void fail(const std::string& why) { throw Unreachable(fmt::format("backend '{}' ({}): {}", name_, where_, why)); }
-    // Freed also when the constructor throws (connect, AUTH or SELECT failed).
-    std::unique_ptr<redisContext, decltype(&redisFree)> ctx_{nullptr, &redisFree};
+
+    // Members, so that a constructor that throws closes the socket too; the TLS state goes first.
+    struct Socket {
+        int fd = -1;
+        ~Socket() {
+            if (fd >= 0) ::close(fd);
+        }
+    } socket_;
+    int& fd_ = socket_.fd;
+    std::unique_ptr<net::TlsChannel> tls_;
+    std::unique_ptr<redisReader, decltype(&redisReaderFree)> reader_{redisReaderCreate(), &redisReaderFree};
+    net::Buffer in_{64 * 1024};
     std::string where_;
 };
 

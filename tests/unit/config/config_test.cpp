@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include "config/units.h"
 
 namespace laminar::config {
@@ -107,6 +109,54 @@ TEST(ConfigTest, RejectsABadMetricsAddressWithItsLine) {
     EXPECT_EQ(errorOf(std::string("listen: 127.0.0.1:7000\nadmin:\n  metrics: 127.0.0.1:7000\n") + kMinimal),
               "laminar.yaml:3: admin.metrics: must differ from listen");
     EXPECT_EQ(errorOf(std::string("admin:\n  metrics: 127.0.0.1:9121\n  metric: x\n") + kMinimal), "laminar.yaml:3: admin.metric: unknown key");
+}
+
+// A file that exists (the loader checks certificate paths are readable, not their contents).
+std::string someFile() {
+    static const std::string path = [] {
+        std::string p = ::testing::TempDir() + "laminar-config-test.pem";
+        std::ofstream(p) << "not checked here\n";
+        return p;
+    }();
+    return path;
+}
+
+TEST(ConfigTest, ReadsTlsForClientsAndBackends) {
+    auto f = someFile();
+    auto cfg = loadString("tls: {listen: 127.0.0.1:6390, cert: " + f + ", key: " + f + ", ca: " + f + "}\n" +
+                              "backends:\n  a: {address: redis.example:6380, tls: true}\n"
+                              "  b: {address: 10.0.0.1:6380, tls: {ca: " + f + ", cert: " + f + ", key: " + f +
+                              ", server_name: redis.example, verify: false}}\n  c: {address: 10.0.0.2:6379, tls: false}\n"
+                              "routes:\n  - {name: d, strategy: a}\n",
+                          "x");
+    ASSERT_TRUE(cfg.tls);
+    EXPECT_EQ(cfg.tls->listen->str(), "127.0.0.1:6390");
+    EXPECT_EQ(cfg.tls->client_certs, ServerTlsConfig::ClientCerts::kRequire) << "a CA means client certificates are required";
+    ASSERT_TRUE(cfg.backends[0].tls);
+    EXPECT_TRUE(cfg.backends[0].tls->verify) << "verification is on by default";
+    EXPECT_TRUE(cfg.backends[0].tls->ca.empty()) << "the system's CAs by default";
+    ASSERT_TRUE(cfg.backends[1].tls);
+    EXPECT_FALSE(cfg.backends[1].tls->verify);
+    EXPECT_EQ(cfg.backends[1].tls->server_name, "redis.example");
+    EXPECT_FALSE(cfg.backends[2].tls);
+    EXPECT_FALSE(loadString(kMinimal, "x").tls) << "plain TCP unless configured";
+}
+
+TEST(ConfigTest, RejectsBadTlsSettingsWithTheirLine) {
+    auto f = someFile();
+    EXPECT_EQ(errorOf("tls:\n  cert: /nonexistent/c.pem\n  key: " + f + "\n" + kMinimal),
+              "laminar.yaml:2: tls.cert: cannot read '/nonexistent/c.pem': No such file or directory");
+    EXPECT_EQ(errorOf("tls:\n  cert: " + f + "\n" + kMinimal), "laminar.yaml:2: tls: needs cert and key (the certificate chain and private key laminar presents)");
+    EXPECT_EQ(errorOf("tls:\n  cert: " + f + "\n  key: " + f + "\n  client_certs: require\n" + kMinimal),
+              "laminar.yaml:4: tls.client_certs: needs tls.ca, the CA client certificates are checked against");
+    EXPECT_EQ(errorOf("listen: 127.0.0.1:7000\ntls:\n  listen: 127.0.0.1:7000\n  cert: " + f + "\n  key: " + f + "\n" + kMinimal),
+              "laminar.yaml:3: tls.listen: must differ from listen (leave it out to make listen itself TLS)");
+    EXPECT_EQ(errorOf("backends:\n  old: {address: 127.0.0.1:6379, tls: maybe}\nroutes:\n  - {name: d, strategy: old}\n"),
+              "laminar.yaml:2: backends.old.tls: must be true or a mapping {ca, cert, key, verify, server_name}, got 'maybe'");
+    EXPECT_EQ(errorOf("backends:\n  old: {address: 127.0.0.1:6379, tls: {cert: " + f + "}}\nroutes:\n  - {name: d, strategy: old}\n"),
+              "laminar.yaml:2: backends.old.tls: cert and key go together (a client certificate needs its key)");
+    EXPECT_EQ(errorOf("backends:\n  m: {type: memcached, servers: [127.0.0.1:11211], tls: true}\nroutes:\n  - {name: d, strategy: m}\n"),
+              "laminar.yaml:2: backends.m.tls: TLS to memcached is not supported (libmemcached 1.1 has no TLS); use a TLS tunnel");
 }
 
 TEST(ConfigTest, ReadsEveryClientSetting) {
