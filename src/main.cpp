@@ -95,8 +95,8 @@ int main(int argc, char** argv) {
             for (const auto& b : laminar::config::loadFile(list_path).backends) {
                 if (b.type == laminar::config::BackendConfig::Type::kRedis)
                     std::cout << b.name << " redis " << b.address.host << " " << b.address.port << "\n";
-                else
-                    for (const auto& s : b.servers) std::cout << b.name << " memcached " << s.host << " " << s.port << "\n";
+                else  // memcached servers, a cluster's seeds
+                    for (const auto& s : b.servers) std::cout << b.name << " " << b.typeName() << " " << s.host << " " << s.port << "\n";
             }
             return 0;
         } catch (const std::exception& e) {

@@ -119,6 +119,23 @@ void backends(PrometheusWriter& w, const net::Server& server) {
         w.sample({{"backend", b.name}, {"kind", "shared"}}, level(&BackendCounters::shared));
         w.sample({{"backend", b.name}, {"kind", "dedicated"}}, level(&BackendCounters::dedicated));
     }
+    auto clusterSum = [&](const config::BackendConfig& b, LocalCounter BackendCounters::*c) {
+        return total(server, [&](const ThreadMetrics& t) {
+            const auto* counters = t.findBackend(b.name);
+            return counters ? (counters->*c).value() : uint64_t{0};
+        });
+    };
+    w.family("laminar_cluster_redirects_total", Type::kCounter,
+             "redis_cluster backends: -MOVED and -ASK redirects laminar followed for its clients (slots moving, a stale map).");
+    for (const auto& b : list) {
+        if (b.type != config::BackendConfig::Type::kRedisCluster) continue;
+        w.sample({{"backend", b.name}, {"kind", "moved"}}, clusterSum(b, &BackendCounters::moved));
+        w.sample({{"backend", b.name}, {"kind", "ask"}}, clusterSum(b, &BackendCounters::ask));
+    }
+    w.family("laminar_cluster_retries_total", Type::kCounter,
+             "redis_cluster backends: commands retried after -TRYAGAIN, -CLUSTERDOWN or an unreachable master (failover).");
+    for (const auto& b : list)
+        if (b.type == config::BackendConfig::Type::kRedisCluster) w.sample({{"backend", b.name}}, clusterSum(b, &BackendCounters::retried));
     static const auto kBounds = [] {
         std::array<double, LatencyHistogram::kBoundsMicros.size()> out{};
         for (size_t i = 0; i < out.size(); ++i) out[i] = LatencyHistogram::kBoundsMicros[i] / 1e6;

@@ -93,6 +93,8 @@ struct alignas(64) BackendCounters {
     LatencyHistogram latency;
     LocalGauge shared;     // shared connections established
     LocalGauge dedicated;  // dedicated connections held by pinned clients or pooled
+    // redis_cluster: redirects followed and commands retried (failover, resharding)
+    LocalCounter moved, ask, retried;
 };
 
 // One I/O thread's metrics: written by that thread alone, read by scrapes, which add up every

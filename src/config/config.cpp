@@ -105,9 +105,9 @@ BackendConfig parseBackend(const Ctx& ctx, const std::string& name, const YAML::
     } else if (type == "memcached") {
         b.type = BackendConfig::Type::kMemcached;
     } else if (type == "redis_cluster") {
-        ctx.fail(r.take("type"), r.path("type"), fmt::format("backend type '{}' is not supported by this build yet", type));
+        b.type = BackendConfig::Type::kRedisCluster;
     } else {
-        ctx.fail(r.take("type"), r.path("type"), fmt::format("must be redis or memcached, got '{}'", type));
+        ctx.fail(r.take("type"), r.path("type"), fmt::format("must be redis, redis_cluster or memcached, got '{}'", type));
     }
     b.connect_timeout = r.duration("connect_timeout", b.connect_timeout, false);
     b.timeout = r.duration("timeout", b.timeout, false);
@@ -126,12 +126,24 @@ BackendConfig parseBackend(const Ctx& ctx, const std::string& name, const YAML::
         r.finish();
         return b;
     }
-    auto addr = r.take("address");
-    if (!addr.IsDefined()) ctx.fail(node, r.path("address"), "is required for a redis backend");
-    b.address = endpoint(ctx, addr, r.path("address"));
+    if (b.type == BackendConfig::Type::kRedisCluster) {
+        auto seeds = r.take("seeds");
+        if (!seeds.IsDefined() || !seeds.IsSequence() || seeds.size() == 0)
+            ctx.fail(seeds.IsDefined() ? seeds : node, r.path("seeds"), "must list at least one host:port of a cluster node");
+        for (size_t i = 0; i < seeds.size(); ++i)
+            b.servers.push_back(endpoint(ctx, seeds[i], r.path("seeds") + "[" + std::to_string(i) + "]"));
+        b.address = b.servers.front();
+        if (auto db = r.take("db"); db.IsDefined() && !(db.IsScalar() && db.Scalar() == "0"))
+            ctx.fail(db, r.path("db"), "a Redis Cluster has only database 0");
+        b.retry_window = r.duration("retry_window", b.retry_window, true);
+    } else {
+        auto addr = r.take("address");
+        if (!addr.IsDefined()) ctx.fail(node, r.path("address"), "is required for a redis backend");
+        b.address = endpoint(ctx, addr, r.path("address"));
+        b.db = static_cast<int>(r.integer("db", 0, 0, 1 << 20));
+    }
     b.username = r.optString("username");
     b.password = r.optString("password");
-    b.db = static_cast<int>(r.integer("db", 0, 0, 1 << 20));
     b.connections = static_cast<int>(r.integer("connections", 1, 1, 64));
     if (auto t = r.take("tls"); t.IsDefined() && !t.IsNull()) {
         auto s = t.IsScalar() ? t.Scalar() : std::string();
@@ -353,7 +365,7 @@ std::string Endpoint::str() const {
 }
 
 std::string BackendConfig::where() const {
-    if (type == Type::kRedis) return address.str();
+    if (type == Type::kRedis) return address.str();  // memcached's servers, a cluster's seeds:
     std::string out;
     for (const auto& s : servers) out += (out.empty() ? "" : ",") + s.str();
     return out;

@@ -109,26 +109,29 @@ struct ServerTlsConfig {
 };
 
 struct BackendConfig {
-    enum class Type { kRedis, kMemcached };
+    enum class Type { kRedis, kMemcached, kRedisCluster };
     std::string name;
     Type type = Type::kRedis;
     Endpoint address;             // redis
-    std::vector<Endpoint> servers;  // memcached: keys spread by consistent hashing
+    std::vector<Endpoint> servers;  // memcached: keys spread by consistent hashing; redis_cluster: the seeds
     std::optional<std::string> username;
     std::optional<std::string> password;
     int db = 0;
     Millis connect_timeout{500};
     Millis timeout{1000};         // a command without a reply for this long fails the connection
     int connections = 1;          // redis: shared connections per I/O thread
-    std::optional<BackendTlsConfig> tls;  // redis: none = plain TCP
+    std::optional<BackendTlsConfig> tls;  // redis, redis_cluster: none = plain TCP
+    // redis_cluster: how long a command keeps being retried through a failover or a resharding
+    // (CLUSTERDOWN, TRYAGAIN, a master gone) before its client gets the error.
+    Millis retry_window{3000};
     // memcached
     bool binary_protocol = false;
     bool key_hash = false;              // store keys memcached cannot hold under a digest
     uint64_t max_value = 1 << 20;       // the servers' item size limit (memcached -I)
     int pool = 2;                       // threads running libmemcached calls
 
-    const char* typeName() const { return type == Type::kRedis ? "redis" : "memcached"; }
-    // "127.0.0.1:6379", or memcached's servers joined by commas.
+    const char* typeName() const { return type == Type::kRedis ? "redis" : type == Type::kMemcached ? "memcached" : "redis_cluster"; }
+    // "127.0.0.1:6379", or memcached's servers (a cluster's seeds) joined by commas.
     std::string where() const;
 
     bool operator==(const BackendConfig&) const = default;

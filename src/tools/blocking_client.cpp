@@ -12,13 +12,21 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
+#include <charconv>
+#include <chrono>
 #include <cstring>
+#include <map>
+#include <optional>
+#include <thread>
 
+#include "backend/cluster/slots.h"
 #include "backend/memcached/commands.h"
 #include "backend/memcached/libmemcached_store.h"
 #include "net/socket_io.h"
 #include "net/tls.h"
+#include "resp/command_table.h"
 #include "resp/numbers.h"
 
 namespace laminar::tools {
@@ -159,6 +167,183 @@ private:
     std::string where_;
 };
 
+// A Redis Cluster, as the tools need it: each command goes to the master of its key's slot
+// (MOVED and ASK followed), SCAN walks every master (the cursor carries which one, as the
+// daemon's), DBSIZE and KEYS add up every master's.
+class ClusterClient final : public BlockingClient {
+public:
+    explicit ClusterClient(const config::BackendConfig& cfg) : cfg_(cfg) {
+        name_ = cfg.name;
+        std::string why;
+        for (const auto& seed : cfg.servers) {
+            try {
+                if (loadMap(seed)) return;
+                why = seed.str() + ": " + map_error_;
+            } catch (const Unreachable& e) {
+                why = e.what();
+            }
+        }
+        throw Unreachable(fmt::format("backend '{}' (redis_cluster, seeds {}): no slot map: {}", cfg.name, cfg.where(), why));
+    }
+
+    Value call(const std::vector<std::string>& argv) override { return callMany({argv}).front(); }
+
+    std::vector<Value> callMany(const std::vector<std::vector<std::string>>& commands) override {
+        // Pipelined per master, in order within each; replies put back in the callers' order.
+        std::vector<Value> out(commands.size());
+        std::map<std::string, std::vector<size_t>> by_node;
+        std::vector<config::Endpoint> where(commands.size());
+        for (size_t i = 0; i < commands.size(); ++i) {
+            auto slot = slotOf(commands[i]);
+            if (!slot) {
+                out[i] = keyless(commands[i]);
+                continue;
+            }
+            where[i] = master(*slot);
+            by_node[where[i].str()].push_back(i);
+        }
+        for (auto& [at, indices] : by_node) {
+            std::vector<std::vector<std::string>> batch;
+            for (size_t i : indices) batch.push_back(commands[i]);
+            auto replies = node(where[indices.front()]).callMany(batch);
+            for (size_t j = 0; j < indices.size(); ++j) out[indices[j]] = std::move(replies[j]);
+        }
+        // Redirected or refused for a moment (resharding, failover): one at a time, until settled.
+        for (size_t i = 0; i < commands.size(); ++i)
+            if (auto slot = slotOf(commands[i])) out[i] = settle(commands[i], *slot, std::move(out[i]));
+        return out;
+    }
+
+private:
+    static std::optional<uint16_t> slotOf(const std::vector<std::string>& argv) {
+        std::vector<std::string_view> views(argv.begin(), argv.end());
+        const auto* cmd = resp::lookupCommand(views);
+        std::vector<int> keys;
+        if (cmd) resp::keyIndices(*cmd, views, keys);
+        if (keys.empty()) return std::nullopt;
+        return backend::cluster::keySlot(views[static_cast<size_t>(keys.front())]);
+    }
+
+    Value settle(const std::vector<std::string>& argv, uint16_t slot, Value v) {
+        auto deadline = std::chrono::steady_clock::now() + std::max(cfg_.retry_window, std::chrono::milliseconds(1000));
+        for (int redirects = 0; v.isError() && redirects < 16; ++redirects) {
+            auto redirect = backend::cluster::parseRedirect("-" + v.str + "\r\n", master(slot));
+            if (redirect.kind == backend::cluster::Redirect::Kind::kMoved) {
+                map_.owner[redirect.slot] = map_.indexOf(redirect.to);
+                v = node(redirect.to).call(argv);
+            } else if (redirect.kind == backend::cluster::Redirect::Kind::kAsk) {
+                auto replies = node(redirect.to).callMany({{"ASKING"}, argv});
+                v = std::move(replies[1]);
+            } else if ((v.str.starts_with("TRYAGAIN") || v.str.starts_with("CLUSTERDOWN")) && std::chrono::steady_clock::now() < deadline) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(100));
+                loadMap(master(slot));
+                v = node(master(slot)).call(argv);
+            } else {
+                break;
+            }
+        }
+        return v;
+    }
+
+    Value keyless(const std::vector<std::string>& argv) {
+        std::string name = argv.empty() ? "" : argv[0];
+        for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (name == "scan") return scan(argv);
+        auto masters = map_.masters;
+        if (name == "dbsize") {
+            Value sum;
+            sum.kind = Value::Kind::kInteger;
+            for (const auto& m : masters) {
+                auto v = node(m).call(argv);
+                if (v.kind != Value::Kind::kInteger) return v;
+                sum.integer += v.integer;
+            }
+            return sum;
+        }
+        if (name == "keys") {
+            Value all;
+            all.kind = Value::Kind::kArray;
+            for (const auto& m : masters) {
+                auto v = node(m).call(argv);
+                if (v.kind != Value::Kind::kArray) return v;
+                for (auto& e : v.elems) all.elems.push_back(std::move(e));
+            }
+            return all;
+        }
+        return node(masters.front()).call(argv);
+    }
+
+    // The daemon's SCAN cursor: node cursor * 1024 + master index.
+    Value scan(std::vector<std::string> argv) {
+        uint64_t cursor = 0;
+        if (argv.size() < 2 || std::from_chars(argv[1].data(), argv[1].data() + argv[1].size(), cursor).ec != std::errc() ||
+            cursor % 1024 >= map_.masters.size()) {
+            Value e;
+            e.kind = Value::Kind::kError;
+            e.str = "ERR invalid cursor";
+            return e;
+        }
+        size_t m = cursor % 1024;
+        argv[1] = std::to_string(cursor / 1024);
+        Value v = node(map_.masters[m]).call(argv);
+        if (v.kind != Value::Kind::kArray || v.elems.size() != 2) return v;
+        uint64_t node_cursor = std::strtoull(v.elems[0].str.c_str(), nullptr, 10);
+        uint64_t next = node_cursor != 0 ? node_cursor * 1024 + m : (m + 1 < map_.masters.size() ? m + 1 : 0);
+        v.elems[0].str = std::to_string(next);
+        return v;
+    }
+
+    const config::Endpoint& master(uint16_t slot) {
+        if (const auto* m = map_.master(slot)) return *m;
+        throw Unreachable(fmt::format("backend '{}' (redis_cluster): no master serves slot {}", cfg_.name, slot));
+    }
+
+    bool loadMap(const config::Endpoint& from) {
+        auto v = node(from).call({"CLUSTER", "SLOTS"});
+        std::string raw = serialize(v);
+        backend::cluster::SlotMap next;
+        if (!backend::cluster::parseClusterSlots(raw, from, next, map_error_) || next.covered() == 0) {
+            if (map_error_.empty()) map_error_ = "no slot is served";
+            return false;
+        }
+        map_ = std::move(next);
+        return true;
+    }
+
+    static std::string serialize(const Value& v) {
+        std::string out;
+        switch (v.kind) {
+            case Value::Kind::kNil: return "$-1\r\n";
+            case Value::Kind::kStatus: return "+" + v.str + "\r\n";
+            case Value::Kind::kError: return "-" + v.str + "\r\n";
+            case Value::Kind::kInteger: return ":" + std::to_string(v.integer) + "\r\n";
+            case Value::Kind::kString: return "$" + std::to_string(v.str.size()) + "\r\n" + v.str + "\r\n";
+            case Value::Kind::kArray:
+                out = "*" + std::to_string(v.elems.size()) + "\r\n";
+                for (const auto& e : v.elems) out += serialize(e);
+                return out;
+        }
+        return out;
+    }
+
+    BlockingClient& node(const config::Endpoint& at) {
+        auto& c = nodes_[at.str()];
+        if (!c) {
+            config::BackendConfig nc = cfg_;
+            nc.type = config::BackendConfig::Type::kRedis;
+            nc.name = cfg_.name + "@" + at.str();
+            nc.address = at;
+            c = std::make_unique<RedisClient>(nc);
+        }
+        return *c;
+    }
+
+    config::BackendConfig cfg_;
+    backend::cluster::SlotMap map_;
+    std::string map_error_;
+    std::map<std::string, std::unique_ptr<BlockingClient>> nodes_;
+};
+
 class MemcachedClient final : public BlockingClient {
 public:
     explicit MemcachedClient(const config::BackendConfig& cfg)
@@ -184,6 +369,7 @@ private:
 
 std::unique_ptr<BlockingClient> BlockingClient::open(const config::BackendConfig& cfg) {
     if (cfg.type == config::BackendConfig::Type::kMemcached) return std::make_unique<MemcachedClient>(cfg);
+    if (cfg.type == config::BackendConfig::Type::kRedisCluster) return std::make_unique<ClusterClient>(cfg);
     return std::make_unique<RedisClient>(cfg);
 }
 
@@ -191,51 +377,6 @@ std::vector<Value> BlockingClient::callMany(const std::vector<std::vector<std::s
     std::vector<Value> out;
     for (const auto& c : commands) out.push_back(call(c));
     return out;
-}
-
-Value parseReply(std::string_view raw, size_t& pos) {
-    Value v;
-    auto bad = [&] {
-        v = Value{};
-        v.kind = Value::Kind::kError;
-        v.str = "malformed reply";
-        pos = raw.size();
-        return v;
-    };
-    if (pos >= raw.size()) return bad();
-    auto eol = raw.find("\r\n", pos);
-    if (eol == std::string_view::npos) return bad();
-    char type = raw[pos];
-    std::string_view line = raw.substr(pos + 1, eol - pos - 1);
-    pos = eol + 2;
-    long long n = 0;
-    switch (type) {
-        case '+': v.kind = Value::Kind::kStatus; v.str.assign(line); return v;
-        case '-': v.kind = Value::Kind::kError; v.str.assign(line); return v;
-        case ':':
-            if (!resp::parseLongLong(line.data(), line.size(), n)) return bad();
-            v.kind = Value::Kind::kInteger;
-            v.integer = n;
-            return v;
-        case '$':
-            if (!resp::parseLongLong(line.data(), line.size(), n)) return bad();
-            if (n < 0) return v;
-            if (pos + static_cast<size_t>(n) + 2 > raw.size()) return bad();
-            v.kind = Value::Kind::kString;
-            v.str.assign(raw.substr(pos, static_cast<size_t>(n)));
-            pos += static_cast<size_t>(n) + 2;
-            return v;
-        case '*':
-            if (!resp::parseLongLong(line.data(), line.size(), n)) return bad();
-            if (n < 0) return v;
-            v.kind = Value::Kind::kArray;
-            for (long long i = 0; i < n; ++i) {
-                v.elems.push_back(parseReply(raw, pos));
-                if (pos > raw.size()) return bad();
-            }
-            return v;
-        default: return bad();
-    }
 }
 
 }  // namespace laminar::tools

@@ -7,20 +7,12 @@
 #include <vector>
 
 #include "config/config.h"
+#include "resp/value.h"
 
 namespace laminar::tools {
 
-// One reply, parsed (the command-line tools look inside replies; the daemon never does this).
-struct Value {
-    enum class Kind { kNil, kStatus, kString, kInteger, kError, kArray };
-    Kind kind = Kind::kNil;
-    std::string str;  // status, string, error text
-    long long integer = 0;
-    std::vector<Value> elems;
-
-    bool isError() const { return kind == Kind::kError; }
-    bool isNil() const { return kind == Kind::kNil; }
-};
+// One reply, parsed (the command-line tools look inside replies; the daemon rarely does).
+using Value = resp::Value;
 
 // The backend could not be reached or stopped answering: the tools stop (exit 3).
 class Unreachable : public std::runtime_error {
@@ -46,7 +38,6 @@ protected:
     std::string name_;
 };
 
-// Parses one RESP reply starting at raw[pos]; advances pos. A malformed reply parses as an error.
-Value parseReply(std::string_view raw, size_t& pos);
+inline Value parseReply(std::string_view raw, size_t& pos) { return resp::parseValue(raw, pos); }
 
 }  // namespace laminar::tools

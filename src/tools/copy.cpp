@@ -98,7 +98,7 @@ int runCopy(const config::Config& cfg, const CopyOptions& opt, std::ostream& out
     }
     // A total for the bar: DBSIZE when every key of a Redis source is copied.
     uint64_t total = 0;
-    if (opt.match.empty() && from_cfg->type == config::BackendConfig::Type::kRedis)
+    if (opt.match.empty() && from_cfg->type != config::BackendConfig::Type::kMemcached)
         if (auto v = src->call({"DBSIZE"}); v.kind == Value::Kind::kInteger) total = static_cast<uint64_t>(v.integer);
     Progress progress(err, isatty(STDERR_FILENO) != 0, total);
     std::map<std::string, uint64_t> reasons;  // why keys failed, with counts

@@ -28,6 +28,32 @@ std::string replaceAll(std::string s, const std::string& from, const std::string
 }
 }  // namespace
 
+namespace {
+bool bindable(int port) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    ::close(fd);
+    return ok;
+}
+}  // namespace
+
+int freeClusterPort() {
+    for (int attempt = 0; attempt < 1000; ++attempt) {
+        int port = freePort();
+        if (port + 10000 <= 65535 && bindable(port + 10000)) return port;
+        if (port > 10000 && port - 10000 >= 1024 && bindable(port - 10000) && bindable(port)) {
+            // Below the ephemeral range, where port + 10000 fits.
+            int low = port - 10000;
+            if (bindable(low + 10000)) return low;
+        }
+    }
+    throw std::runtime_error("no free port pair for a cluster node");
+}
+
 int freePort() {
     // Ports handed out by this process are remembered, so two servers started back to back
     // never get the same one before either has bound it.
@@ -132,6 +158,10 @@ int Process::stop(int signo, std::chrono::milliseconds timeout) {
 }
 
 RedisServer::RedisServer(std::vector<std::string> extra_args) : port_(freePort()), dir_(tempDir()), extra_(std::move(extra_args)) {
+    start();
+}
+
+RedisServer::RedisServer(std::vector<std::string> extra_args, int port) : port_(port), dir_(tempDir()), extra_(std::move(extra_args)) {
     start();
 }
 

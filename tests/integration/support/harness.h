@@ -17,6 +17,8 @@ namespace laminar::test {
 
 // A TCP port on 127.0.0.1 nobody listens on right now.
 int freePort();
+// One whose port + 10000 (a Redis Cluster node's bus port) is free too.
+int freeClusterPort();
 // True when something accepts TCP connections on 127.0.0.1:port.
 bool portOpen(int port);
 // Polls `ok` every 10 ms until it holds or `timeout` passes.
@@ -45,6 +47,9 @@ private:
 class RedisServer {
 public:
     explicit RedisServer(std::vector<std::string> extra_args = {});
+    // On a given port (a cluster node needs port + 10000 free as well).
+    RedisServer(std::vector<std::string> extra_args, int port);
+    const std::string& dir() const { return dir_; }
     int port() const { return port_; }
     void pause();   // SIGSTOP
     void resume();  // SIGCONT

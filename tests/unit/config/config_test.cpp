@@ -159,6 +159,23 @@ TEST(ConfigTest, RejectsBadTlsSettingsWithTheirLine) {
               "laminar.yaml:2: backends.m.tls: TLS to memcached is not supported (libmemcached 1.1 has no TLS); use a TLS tunnel");
 }
 
+TEST(ConfigTest, ReadsARedisClusterBackend) {
+    auto cfg = loadString("backends:\n  cl: {type: redis_cluster, seeds: [127.0.0.1:7000, 127.0.0.1:7001], password: pw, retry_window: 5s}\n"
+                          "routes:\n  - {name: d, strategy: cl}\n",
+                          "x");
+    const auto& b = cfg.backends[0];
+    EXPECT_EQ(b.type, BackendConfig::Type::kRedisCluster);
+    EXPECT_STREQ(b.typeName(), "redis_cluster");
+    EXPECT_EQ(b.where(), "127.0.0.1:7000,127.0.0.1:7001");
+    EXPECT_EQ(b.retry_window.count(), 5000);
+    EXPECT_EQ(errorOf("backends:\n  cl: {type: redis_cluster}\nroutes:\n  - {name: d, strategy: cl}\n"),
+              "laminar.yaml:2: backends.cl.seeds: must list at least one host:port of a cluster node");
+    EXPECT_EQ(errorOf("backends:\n  cl: {type: redis_cluster, seeds: [127.0.0.1:7000], db: 2}\nroutes:\n  - {name: d, strategy: cl}\n"),
+              "laminar.yaml:2: backends.cl.db: a Redis Cluster has only database 0");
+    EXPECT_EQ(errorOf("backends:\n  cl: {type: redis_cluster, seeds: [127.0.0.1:7000], address: 127.0.0.1:1}\nroutes:\n  - {name: d, strategy: cl}\n"),
+              "laminar.yaml:2: backends.cl.address: unknown key");
+}
+
 TEST(ConfigTest, ReadsEveryClientSetting) {
     auto cfg = loadString(std::string("client: {password: pw, max_clients: 5, idle_timeout: 30s, max_bulk: 1kb, max_output: 2mb, allow_admin: true}\n") + kMinimal, "x");
     EXPECT_EQ(*cfg.client.password, "pw");

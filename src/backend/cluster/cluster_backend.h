@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <utility>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "admin/thread_metrics.h"
+#include "backend/backend.h"
+#include "backend/cluster/slots.h"
+#include "backend/health.h"
+#include "backend/redis_connection.h"
+#include "config/config.h"
+#include "net/poller.h"
+
+namespace laminar::backend::cluster {
+
+// A Redis Cluster as one backend, for one I/O thread: clients that know nothing of clusters send
+// their commands here as to a single Redis.
+//
+//   send(raw) -> keys -> slots -> master's pipelined connection
+//                      \-> several slots: split per slot (MGET, MSET, DEL, EXISTS...) and merged
+//   keyless: DBSIZE/KEYS/FLUSH* on every master and merged; SCAN walks the masters in turn
+//
+// Contract:
+//  1. The slot map comes from CLUSTER SLOTS (a seed first, then any known master). Commands sent
+//     before it is known wait for it (up to retry_window).
+//  2. -MOVED updates the map at once, asks for a fresh one and resends; -ASK resends once to the
+//     importing node after ASKING. Up to 16 redirects per command.
+//  3. -TRYAGAIN, -CLUSTERDOWN and a master that cannot be reached (connection refused, closed,
+//     timed out) are retried every 100 ms, with a fresh map, until retry_window has passed since
+//     the command arrived; then the client gets the last error. A write whose connection broke
+//     after it was sent may so run twice (as with any cluster client that retries).
+//  4. Keys of one command in different slots: MGET, MSET, DEL, UNLINK, EXISTS, TOUCH are split per
+//     slot and merged (not atomic across slots, as with Redis Cluster clients); every other
+//     command gets Redis's own -CROSSSLOT error.
+//  5. Stateful modes (MULTI, WATCH, blocking, pub/sub) are not supported: redis() is null, so
+//     clients get laminar's "not supported by redis_cluster backend" error.
+class ClusterBackend final : public Backend, public RedisConnection::Observer {
+public:
+    ClusterBackend(boost::asio::io_context& ioc, net::Poller& poller, const config::BackendConfig& cfg, admin::BackendCounters& counters);
+    ~ClusterBackend();
+
+    void send(uint64_t client_id, std::string_view raw, ReplySink* sink) override;
+    bool anyUp() const override;
+    bool idle() const override { return live_.empty() && parked_.empty() && fanouts_.empty(); }
+    void publishLatency(size_t thread_index) override {
+        if (thread_index < HealthCell::kMaxThreads) cell_->p99_us[thread_index].store(latency_.p99(), std::memory_order_relaxed);
+    }
+
+    // RedisConnection::Observer
+    void connectionChanged(std::string_view error) override;
+    void replyLatency(uint32_t micros) override {
+        latency_.add(micros);
+        counters_.latency.observe(micros);
+    }
+    void commandFailed() override { cell_->noteFailure(); }
+
+    // For tests and STATUS: how many slots the map covers, and its masters.
+    int coveredSlots() const { return map_ ? map_->covered() : 0; }
+
+    struct Request;
+    struct Fanout;
+
+private:
+    friend struct Request;
+    friend struct Fanout;
+    // A command that came before the first slot map.
+    struct Parked {
+        std::chrono::steady_clock::time_point since;
+        std::string raw;
+        uint64_t client_id;
+        ReplySink* sink;
+    };
+    // The one CLUSTER SLOTS in flight.
+    struct SlotsSink final : ReplySink {
+        ClusterBackend* owner = nullptr;
+        config::Endpoint asked;
+        void complete(std::string_view raw, bool failed) override { owner->onSlots(raw, failed, asked); }
+    };
+
+    RedisConnection& node(const config::Endpoint& at, uint64_t client_id);
+    // Sends `r` to its slot's master (retried later when no master serves the slot).
+    void dispatch(Request* r);
+    void sendTo(Request* r, const config::Endpoint& at, bool asking);
+    void onReply(Request* r, std::string_view reply, bool failed);
+    void retryLater(Request* r);
+    void requestRefresh();
+    void startRefresh();
+    void onSlots(std::string_view raw, bool failed, const config::Endpoint& asked);
+    void finish(Request* r, std::string_view reply, bool failed);
+    void finishFanout(Fanout* f);
+    Request* newRequest(std::string raw, uint16_t slot, ReplySink* sink, uint64_t client_id);
+    void sendKeyless(uint64_t client_id, std::string_view name, std::span<const std::string_view> argv, std::string_view raw, ReplySink* sink);
+    void sendScan(uint64_t client_id, std::span<const std::string_view> argv, ReplySink* sink);
+    void publishUp();
+
+    boost::asio::io_context& ioc_;
+    net::Poller& poller_;
+    admin::BackendCounters& counters_;
+    std::shared_ptr<HealthCell> cell_;
+    LatencyRing latency_;
+    std::unique_ptr<SlotMap> map_;                       // null until the first CLUSTER SLOTS
+    std::map<std::string, std::vector<std::shared_ptr<RedisConnection>>> nodes_;  // by "host:port"
+    std::unordered_set<Request*> live_;                  // every command not answered yet
+    std::vector<Parked> parked_;                         // waiting for the first slot map
+    std::unordered_set<Fanout*> fanouts_;
+    SlotsSink slots_sink_;
+    bool refreshing_ = false, refresh_again_ = false, refresh_scheduled_ = false;
+    std::string last_down_;                              // the last connection error
+    int64_t published_shared_ = 0;
+    std::chrono::steady_clock::time_point last_refresh_{};
+    size_t refresh_from_ = 0;                            // rotates over seeds and masters
+    std::string map_error_ = "slot map not loaded yet";
+    boost::asio::steady_timer refresh_timer_;
+    bool counted_up_ = true;
+    bool closing_ = false;
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // timers check it
+};
+
+}  // namespace laminar::backend::cluster

@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config.h"
+
+namespace laminar::backend::cluster {
+
+inline constexpr int kSlots = 16384;
+
+// The hash slot of a key, as Redis Cluster computes it: CRC16 (XMODEM) of the key, or of the part
+// between the first '{' and the next '}' when that part is not empty (a hash tag), modulo 16384.
+uint16_t keySlot(std::string_view key);
+
+// Which master serves each slot: CLUSTER SLOTS, parsed. Replicas are not kept: laminar reads and
+// writes on masters only, so a replica never answers with stale data.
+struct SlotMap {
+    static constexpr uint16_t kNone = 0xffff;
+    std::vector<config::Endpoint> masters;  // sorted by address: the order a SCAN walks them
+    std::array<uint16_t, kSlots> owner;     // index into masters, or kNone
+
+    SlotMap() { owner.fill(kNone); }
+    // The master of `slot`, or nullptr when no master serves it.
+    const config::Endpoint* master(uint16_t slot) const { return owner[slot] == kNone ? nullptr : &masters[owner[slot]]; }
+    int covered() const;  // slots with a master
+    // Index of `e` in masters, adding it if new (a MOVED to a node the map does not know yet).
+    uint16_t indexOf(const config::Endpoint& e);
+};
+
+// Parses a CLUSTER SLOTS reply (raw RESP). A node announced with an empty host or "?" is at
+// `asked` (the address the reply came from), as Redis documents. False with `error` set when the
+// reply is not a slot table.
+bool parseClusterSlots(std::string_view raw, const config::Endpoint& asked, SlotMap& out, std::string& error);
+
+// Parses "-MOVED 3999 127.0.0.1:6381" and "-ASK 3999 127.0.0.1:6381" error replies.
+struct Redirect {
+    enum class Kind { kNone, kMoved, kAsk };
+    Kind kind = Kind::kNone;
+    uint16_t slot = 0;
+    config::Endpoint to;
+};
+Redirect parseRedirect(std::string_view raw_error, const config::Endpoint& from);
+
+}  // namespace laminar::backend::cluster
