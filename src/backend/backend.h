@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -25,7 +26,19 @@ protected:
     ~ReplySink() = default;
 };
 
-class RedisBackend;
+class RedisConnection;
+
+// Connections for one client alone (MULTI, WATCH, blocking commands, pub/sub, SELECT, HELLO 3).
+class DedicatedPool {
+public:
+    virtual std::shared_ptr<RedisConnection> acquireDedicated() = 0;
+    // Takes the connection back. `clean`: its state is the handshake's, so it may serve another
+    // client; otherwise it is closed.
+    virtual void releaseDedicated(std::shared_ptr<RedisConnection> conn, bool clean) = 0;
+
+protected:
+    ~DedicatedPool() = default;
+};
 
 // One backend as one I/O thread sees it (RedisBackend, MemcachedBackend). Owned by that thread;
 // replies reach the sinks on it.
@@ -42,9 +55,9 @@ public:
     // Sends one command (RESP bytes) for client `client_id` (0: laminar's own work). The commands
     // of one client run in the order they were sent.
     virtual void send(uint64_t client_id, std::string_view raw, ReplySink* sink) = 0;
-    // The Redis backend, for what only Redis has: dedicated connections (MULTI, blocking,
-    // pub/sub, SELECT). Null for the others.
-    virtual RedisBackend* redis() { return nullptr; }
+    // Dedicated connections (MULTI, blocking, pub/sub, SELECT): Redis and Redis Cluster
+    // backends have them. Null for the others.
+    virtual DedicatedPool* dedicated() { return nullptr; }
     virtual bool anyUp() const = 0;
     // Nothing sent is still unanswered (a reload may then drop it).
     virtual bool idle() const = 0;

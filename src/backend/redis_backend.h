@@ -23,7 +23,7 @@ namespace laminar::backend {
 // Its health cell counts the threads with a working shared connection; the thread that takes
 // that count to zero logs the backend down, the one that takes it back up logs it up, so each
 // transition is logged once, not once per thread and retry.
-class RedisBackend final : public Backend, public RedisConnection::Observer {
+class RedisBackend final : public Backend, public DedicatedPool, public RedisConnection::Observer {
 public:
     // `counters`: this thread's for this backend name; they must outlive the backend.
     RedisBackend(boost::asio::io_context& ioc, net::Poller& poller, const config::BackendConfig& cfg, admin::BackendCounters& counters);
@@ -33,13 +33,13 @@ public:
     // client reach Redis in the order it sent them.
     RedisConnection& shared(uint64_t client_id) { return *shared_[client_id % shared_.size()]; }
     void send(uint64_t client_id, std::string_view raw, ReplySink* sink) override { shared(client_id).send(raw, sink); }
-    RedisBackend* redis() override { return this; }
+    DedicatedPool* dedicated() override { return this; }
 
     // A connection for one client alone. Reuses an idle clean one when there is one.
-    std::shared_ptr<RedisConnection> acquireDedicated();
+    std::shared_ptr<RedisConnection> acquireDedicated() override;
     // Takes the connection back. `clean`: its state is the handshake's (no MULTI, no
     // subscription, configured db, RESP2), so it may serve another client; otherwise it is closed.
-    void releaseDedicated(std::shared_ptr<RedisConnection> conn, bool clean);
+    void releaseDedicated(std::shared_ptr<RedisConnection> conn, bool clean) override;
 
     void publishLatency(size_t thread_index) override {
         if (thread_index < HealthCell::kMaxThreads) cell_->p99_us[thread_index].store(latency_.p99(), std::memory_order_relaxed);

@@ -6,6 +6,7 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <sys/socket.h>
@@ -63,7 +64,49 @@ void RedisConnection::closeSocket() {
     socket_.close(ignored);
 }
 
+bool RedisConnection::route(std::string_view raw, ReplySink* sink) {
+    Target t = router_(raw);
+    if (!t.error.empty()) {
+        sink->complete(t.error, false);
+        return false;
+    }
+    if (targeted_) {
+        if (t.keyless || t.to == cfg_.address) return true;
+        sink->complete(fmt::format("-CROSSSLOT laminar: this client is held on cluster node {} (MULTI, WATCH, a blocking command or "
+                                   "pub/sub) and this command's keys are served by {}\r\n",
+                                   cfg_.address.str(), t.to.str()),
+                       false);
+        return false;
+    }
+    if (t.multi) {
+        deferred_multi_ = true;
+        sink->complete("+OK\r\n", false);
+        return false;
+    }
+    retarget(t.to);
+    if (deferred_multi_) {
+        deferred_multi_ = false;
+        resp::appendCommand(out_, {"MULTI"});
+        pending_.push_back({nullptr, net::Poller::loopTime(), false, false});
+    }
+    return true;
+}
+
+void RedisConnection::retarget(const config::Endpoint& to) {
+    targeted_ = true;
+    cfg_.name += "@" + to.str();
+    cfg_.address = to;
+    if (!cfg_.tls) return;
+    try {
+        tls_ctx_ = net::TlsContext::client(*cfg_.tls, cfg_.address.host);
+        tls_error_.clear();
+    } catch (const std::exception& e) {
+        tls_error_ = std::string("TLS setup failed: ") + e.what();
+    }
+}
+
 void RedisConnection::send(std::string_view raw, ReplySink* sink, bool blocking) {
+    if (router_ && state_ != State::kDown && !route(raw, sink)) return;
     if (state_ == State::kDown) {
         sink->complete(unavailableError(cfg_.name, last_error_), true);
         return;
@@ -82,6 +125,14 @@ void RedisConnection::send(std::string_view raw, ReplySink* sink, bool blocking)
 }
 
 void RedisConnection::sendRelayed(std::string_view raw) {
+    if (router_ && !targeted_ && state_ == State::kIdle) {
+        Target t = router_(raw);
+        if (!t.error.empty()) {
+            if (relay_) relay_->complete(t.error, false);
+            return;
+        }
+        retarget(t.to);
+    }
     if (state_ == State::kIdle) connect();
     if (state_ == State::kDown) {
         if (relay_) relay_->complete(unavailableError(cfg_.name, last_error_), true);

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -61,6 +62,16 @@ public:
 
     enum class State { kIdle, kConnecting, kReady, kDown };
 
+    // A dedicated connection to a Redis Cluster knows its node only from the first command that
+    // names a key (or any command but MULTI): the router says where each command must go.
+    struct Target {
+        std::string error;      // a reply to give instead of sending (CROSSSLOT, no slot map...)
+        config::Endpoint to;    // the master of the command's slot (any master when keyless)
+        bool keyless = false;
+        bool multi = false;     // MULTI: answered at once and replayed once the node is known
+    };
+    using Router = std::function<Target(std::string_view raw)>;
+
     RedisConnection(boost::asio::io_context& ioc, net::Poller& poller, const config::BackendConfig& cfg, bool dedicated);
     ~RedisConnection();
     RedisConnection(const RedisConnection&) = delete;
@@ -75,6 +86,8 @@ public:
     // no timeout applies.
     void sendRelayed(std::string_view raw);
     void setObserver(Observer* o) { observer_ = o; }
+    // Before the first send, on a dedicated connection that was not started.
+    void setRouter(Router router) { router_ = std::move(router); }
     void setRelay(ReplySink* relay, bool relay_all) {
         relay_ = relay;
         relay_all_ = relay_all;
@@ -114,12 +127,15 @@ private:
     void armWatchdog();
     void onWatchdog();
     void appendHandshake();
+    // With a router: false when the command was answered here instead of sent.
+    bool route(std::string_view raw, ReplySink* sink);
+    void retarget(const config::Endpoint& to);
     // Why the last read or write failed: the TLS layer's reason, or errno's.
     std::string ioError() const;
 
     boost::asio::io_context& ioc_;
     net::Poller& poller_;
-    const config::BackendConfig cfg_;
+    config::BackendConfig cfg_;  // address and name change once, when a router picks the node
     const bool dedicated_;
     boost::asio::ip::tcp::socket socket_;  // while connecting; then the poller drives fd_
     int fd_ = -1;
@@ -146,6 +162,9 @@ private:
     std::string last_error_;
     std::shared_ptr<std::atomic<long long>> server_id_ = std::make_shared<std::atomic<long long>>(-1);
     uint64_t generation_ = 0;  // bumps on every (re)connect; stale handlers check it
+    Router router_;
+    bool targeted_ = false;        // the router picked the node
+    bool deferred_multi_ = false;  // MULTI answered, to send before the first routed command
 };
 
 }  // namespace laminar::backend

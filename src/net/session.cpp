@@ -700,7 +700,7 @@ void Session::send(int backend, std::string_view raw, backend::ReplySink* sink) 
 
 bool Session::refusePin(int backend, std::string_view what) {
     auto& b = worker_.backend(backend);
-    if (b.redis()) return false;
+    if (b.dedicated()) return false;
     replyError(fmt::format("ERR laminar: '{}' is not supported by {} backend '{}': it needs a connection of its own (MULTI, WATCH, "
                            "blocking commands, pub/sub, SELECT, HELLO 3)",
                            what, b.config().typeName(), b.name()));
@@ -713,7 +713,7 @@ bool Session::pin(int backend) {
         return false;
     }
     pinned_owner_ = worker_.backendPtr(backend);
-    pinned_ = pinned_owner_->redis()->acquireDedicated();
+    pinned_ = pinned_owner_->dedicated()->acquireDedicated();
     pinned_backend_ = backend;
     pinned_inflight_ = 0;
     pinned_->setRelay(&relay_, false);  // RESP3 pushes, once HELLO 3 is on
@@ -738,7 +738,7 @@ void Session::releasePin(bool clean) {
     pinned_backend_ = -1;
     worker_.stats().pinned.add(-1);
     // Not clean: closing it fails what is still pending on it, which calls back into onReply.
-    owner->redis()->releaseDedicated(std::move(conn), clean);
+    owner->dedicated()->releaseDedicated(std::move(conn), clean);
 }
 
 Session::Slot& Session::newSlot() {

@@ -84,7 +84,7 @@ struct ClusterBackend::Request final : ReplySink {
 
 // A command split over several slots (or sent to every master), merged when every part is in.
 struct ClusterBackend::Fanout {
-    enum class Merge { kByKey, kSum, kAllOk, kConcat, kFirst };
+    using Merge = ClusterBackend::Merge;
     struct Part final : ReplySink {
         Fanout* fanout = nullptr;
         size_t index = 0;
@@ -182,6 +182,7 @@ ClusterBackend::~ClusterBackend() {
     counters_.shared.add(-published_shared_);
 }
 
+
 RedisConnection& ClusterBackend::node(const config::Endpoint& at, uint64_t client_id) {
     auto& conns = nodes_[at.str()];
     if (conns.empty()) {
@@ -237,10 +238,7 @@ void ClusterBackend::send(uint64_t client_id, std::string_view raw, ReplySink* s
     // Group the keys by slot, in order of first appearance; MSET carries each key's value along.
     std::vector<uint16_t> slots;
     std::vector<std::vector<std::string_view>> groups;
-    auto fan = new Fanout;
-    fan->owner = this;
-    fan->sink = sink;
-    fan->merge = merge;
+    auto fan = newFanout(sink, merge);
     for (int k : keys) {
         uint16_t s = keySlot(argv[static_cast<size_t>(k)]);
         size_t g = static_cast<size_t>(std::find(slots.begin(), slots.end(), s) - slots.begin());
@@ -252,20 +250,13 @@ void ClusterBackend::send(uint64_t client_id, std::string_view raw, ReplySink* s
         groups[g].push_back(argv[static_cast<size_t>(k)]);
         if (name == "mset" && static_cast<size_t>(k) + 1 < argv.size()) groups[g].push_back(argv[static_cast<size_t>(k) + 1]);
     }
-    fan->parts.resize(groups.size());
-    fan->replies.resize(groups.size());
-    fan->failed.resize(groups.size());
-    fan->left = groups.size();
-    fanouts_.insert(fan);
-    std::vector<Request*> requests;
+    std::vector<std::pair<std::string, uint16_t>> parts;
     for (size_t g = 0; g < groups.size(); ++g) {
-        fan->parts[g].fanout = fan;
-        fan->parts[g].index = g;
         std::string part;
         resp::appendCommand(part, std::span<const std::string_view>(groups[g]));
-        requests.push_back(newRequest(std::move(part), slots[g], &fan->parts[g], client_id));
+        parts.emplace_back(std::move(part), slots[g]);
     }
-    for (Request* r : requests) dispatch(r);
+    startFanout(fan, std::move(parts), client_id);
 }
 
 void ClusterBackend::sendKeyless(uint64_t client_id, std::string_view name, std::span<const std::string_view> argv, std::string_view raw,
@@ -303,22 +294,9 @@ void ClusterBackend::sendKeyless(uint64_t client_id, std::string_view name, std:
         dispatch(newRequest(std::string(raw), reps.front(), sink, client_id));
         return;
     }
-    auto fan = new Fanout;
-    fan->owner = this;
-    fan->sink = sink;
-    fan->merge = *merge;
-    fan->parts.resize(reps.size());
-    fan->replies.resize(reps.size());
-    fan->failed.resize(reps.size());
-    fan->left = reps.size();
-    fanouts_.insert(fan);
-    std::vector<Request*> requests;
-    for (size_t i = 0; i < reps.size(); ++i) {
-        fan->parts[i].fanout = fan;
-        fan->parts[i].index = i;
-        requests.push_back(newRequest(std::string(raw), reps[i], &fan->parts[i], client_id));
-    }
-    for (Request* r : requests) dispatch(r);
+    std::vector<std::pair<std::string, uint16_t>> parts;
+    for (uint16_t rep : reps) parts.emplace_back(std::string(raw), rep);
+    startFanout(newFanout(sink, *merge), std::move(parts), client_id);
 }
 
 // SCAN walks the masters one after the other; the client's cursor carries which one and where.
@@ -350,6 +328,30 @@ void ClusterBackend::sendScan(uint64_t client_id, std::span<const std::string_vi
     Request* r = newRequest(std::move(raw), slot, sink, client_id);
     r->scan_master = master;
     dispatch(r);
+}
+
+ClusterBackend::Fanout* ClusterBackend::newFanout(ReplySink* sink, Merge merge) {
+    auto* fan = new Fanout;
+    fan->owner = this;
+    fan->sink = sink;
+    fan->merge = merge;
+    fanouts_.insert(fan);
+    return fan;
+}
+
+// Every part is a request of its own (redirected and retried alone); the merge waits for all.
+void ClusterBackend::startFanout(Fanout* fan, std::vector<std::pair<std::string, uint16_t>> parts, uint64_t client_id) {
+    fan->parts.resize(parts.size());
+    fan->replies.resize(parts.size());
+    fan->failed.resize(parts.size());
+    fan->left = parts.size();
+    std::vector<Request*> requests;
+    for (size_t i = 0; i < parts.size(); ++i) {
+        fan->parts[i].fanout = fan;
+        fan->parts[i].index = i;
+        requests.push_back(newRequest(std::move(parts[i].first), parts[i].second, &fan->parts[i], client_id));
+    }
+    for (Request* r : requests) dispatch(r);
 }
 
 ClusterBackend::Request* ClusterBackend::newRequest(std::string raw, uint16_t slot, ReplySink* sink, uint64_t client_id) {
@@ -493,6 +495,7 @@ void ClusterBackend::startRefresh() {
     }
     refreshing_ = true;
     last_refresh_ = Clock::now();
+    log()->debug("cluster '{}': asking {} for the slot map", cfg_.name, at.str());
     slots_sink_.owner = this;
     slots_sink_.asked = at;
     node(at, 0).send(kClusterSlots, &slots_sink_);
@@ -501,6 +504,7 @@ void ClusterBackend::startRefresh() {
 void ClusterBackend::onSlots(std::string_view raw, bool failed, const config::Endpoint& asked) {
     refreshing_ = false;
     if (closing_) return;
+    map_answered_ = true;
     SlotMap next;
     std::string error;
     if (failed) {
@@ -520,6 +524,7 @@ void ClusterBackend::onSlots(std::string_view raw, bool failed, const config::En
         error = "CLUSTER SLOTS from " + asked.str() + ": no slot is served";
     }
     if (!error.empty()) {
+        log()->debug("cluster '{}': no slot map from {}: {}", cfg_.name, asked.str(), error);
         map_error_ = error;
         // Commands that waited too long for a first map get the reason; the rest wait on.
         auto now = Clock::now();
@@ -549,6 +554,7 @@ void ClusterBackend::publishUp() {
         for (const auto& c : conns) ready += c->state() == RedisConnection::State::kReady;
     counters_.shared.add(ready - published_shared_);
     published_shared_ = ready;
+    if (!map_ && !map_answered_) return;  // still starting: not down before the first answer
     bool up = anyUp();
     if (up == counted_up_) return;
     counted_up_ = up;
@@ -556,6 +562,69 @@ void ClusterBackend::publishUp() {
     if (up && before == 0) log()->info("backend '{}' (redis_cluster, seeds {}) is up", cfg_.name, cfg_.where());
     if (!up && before == 1)
         log()->warn("backend '{}' (redis_cluster, seeds {}) is down: {}", cfg_.name, cfg_.where(), map_ ? last_down_ : map_error_);
+}
+
+std::shared_ptr<RedisConnection> ClusterBackend::acquireDedicated() {
+    config::BackendConfig nc = cfg_;
+    nc.type = config::BackendConfig::Type::kRedis;
+    nc.address = cfg_.servers.front();  // until the router picks the node
+    nc.servers.clear();
+    auto conn = std::make_shared<RedisConnection>(ioc_, poller_, nc, true);
+    conn->setObserver(this);
+    conn->setRouter([this, alive = alive_, name = cfg_.name](std::string_view raw) {
+        if (*alive) return target(raw);
+        RedisConnection::Target gone;
+        gone.error = unavailableError(name, "shutting down");
+        return gone;
+    });
+    ++dedicated_in_use_;
+    counters_.dedicated.add(1);
+    return conn;
+}
+
+void ClusterBackend::releaseDedicated(std::shared_ptr<RedisConnection> conn, bool) {
+    if (dedicated_in_use_ > 0) --dedicated_in_use_;
+    counters_.dedicated.add(-1);
+    conn->setRelay(nullptr, false);
+    conn->setObserver(nullptr);
+    conn->close("released");  // bound to one node: never pooled
+}
+
+RedisConnection::Target ClusterBackend::target(std::string_view raw) const {
+    RedisConnection::Target t;
+    if (!map_) {
+        t.error = unavailableError(cfg_.name, "no slot map: " + map_error_);
+        return t;
+    }
+    resp::RequestParser parser;
+    if (parser.parse(raw) != resp::ParseStatus::kOk || parser.args().empty()) {
+        t.error = "-ERR laminar: malformed command for a cluster backend\r\n";
+        return t;
+    }
+    const auto& argv = parser.args();
+    const resp::CommandInfo* cmd = resp::lookupCommand(argv);
+    std::vector<int> keys;
+    if (cmd) resp::keyIndices(*cmd, argv, keys);
+    t.multi = cmd && cmd->name == "multi";
+    const config::Endpoint* master = nullptr;
+    if (keys.empty()) {
+        t.keyless = true;
+        for (int s = 0; s < kSlots && !master; ++s) master = map_->master(static_cast<uint16_t>(s));
+    } else {
+        uint16_t slot = keySlot(argv[static_cast<size_t>(keys[0])]);
+        for (int k : keys)
+            if (keySlot(argv[static_cast<size_t>(k)]) != slot) {
+                t.error = "-CROSSSLOT Keys in request don't hash to the same slot\r\n";
+                return t;
+            }
+        master = map_->master(slot);
+    }
+    if (!master) {
+        t.error = "-CLUSTERDOWN Hash slot not served\r\n";
+        return t;
+    }
+    t.to = *master;
+    return t;
 }
 
 bool ClusterBackend::anyUp() const {

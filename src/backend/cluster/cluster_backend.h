@@ -42,16 +42,21 @@ namespace laminar::backend::cluster {
 //  4. Keys of one command in different slots: MGET, MSET, DEL, UNLINK, EXISTS, TOUCH are split per
 //     slot and merged (not atomic across slots, as with Redis Cluster clients); every other
 //     command gets Redis's own -CROSSSLOT error.
-//  5. Stateful modes (MULTI, WATCH, blocking, pub/sub) are not supported: redis() is null, so
-//     clients get laminar's "not supported by redis_cluster backend" error.
-class ClusterBackend final : public Backend, public RedisConnection::Observer {
+//  5. A client in a stateful mode (MULTI, WATCH, blocking, pub/sub) gets a dedicated connection
+//     to the master of the first key it names (MULTI itself is answered at once and replayed
+//     there); later commands whose keys another master serves get a -CROSSSLOT error naming both
+//     nodes. Such connections are never pooled: each is bound to its node.
+class ClusterBackend final : public Backend, public DedicatedPool, public RedisConnection::Observer {
 public:
     ClusterBackend(boost::asio::io_context& ioc, net::Poller& poller, const config::BackendConfig& cfg, admin::BackendCounters& counters);
     ~ClusterBackend();
 
     void send(uint64_t client_id, std::string_view raw, ReplySink* sink) override;
     bool anyUp() const override;
-    bool idle() const override { return live_.empty() && parked_.empty() && fanouts_.empty(); }
+    bool idle() const override { return live_.empty() && parked_.empty() && fanouts_.empty() && dedicated_in_use_ == 0; }
+    DedicatedPool* dedicated() override { return this; }
+    std::shared_ptr<RedisConnection> acquireDedicated() override;
+    void releaseDedicated(std::shared_ptr<RedisConnection> conn, bool clean) override;
     void publishLatency(size_t thread_index) override {
         if (thread_index < HealthCell::kMaxThreads) cell_->p99_us[thread_index].store(latency_.p99(), std::memory_order_relaxed);
     }
@@ -98,10 +103,16 @@ private:
     void onSlots(std::string_view raw, bool failed, const config::Endpoint& asked);
     void finish(Request* r, std::string_view reply, bool failed);
     void finishFanout(Fanout* f);
+    // How a split command's replies become one: in key order, summed, +OK, concatenated, the first.
+    enum class Merge { kByKey, kSum, kAllOk, kConcat, kFirst };
+    Fanout* newFanout(ReplySink* sink, Merge merge);
+    void startFanout(Fanout* fan, std::vector<std::pair<std::string, uint16_t>> parts, uint64_t client_id);
     Request* newRequest(std::string raw, uint16_t slot, ReplySink* sink, uint64_t client_id);
     void sendKeyless(uint64_t client_id, std::string_view name, std::span<const std::string_view> argv, std::string_view raw, ReplySink* sink);
     void sendScan(uint64_t client_id, std::span<const std::string_view> argv, ReplySink* sink);
     void publishUp();
+    // Where a dedicated connection must send `raw`.
+    RedisConnection::Target target(std::string_view raw) const;
 
     boost::asio::io_context& ioc_;
     net::Poller& poller_;
@@ -117,11 +128,13 @@ private:
     bool refreshing_ = false, refresh_again_ = false, refresh_scheduled_ = false;
     std::string last_down_;                              // the last connection error
     int64_t published_shared_ = 0;
+    size_t dedicated_in_use_ = 0;
     std::chrono::steady_clock::time_point last_refresh_{};
     size_t refresh_from_ = 0;                            // rotates over seeds and masters
     std::string map_error_ = "slot map not loaded yet";
     boost::asio::steady_timer refresh_timer_;
     bool counted_up_ = true;
+    bool map_answered_ = false;  // a CLUSTER SLOTS was answered (or failed) at least once
     bool closing_ = false;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // timers check it
 };

@@ -26,6 +26,18 @@ RedisCluster::RedisCluster(int masters, int replicas) {
     auto out = run(create, &status);
     if (status != 0) throw std::runtime_error("redis-cli --cluster create failed: " + out);
     if (!waitHealthy()) throw std::runtime_error("the cluster did not become healthy");
+    // A replica that has not finished its first sync refuses to take over ("disconnected from
+    // master for longer than allowed"): wait for every replication link.
+    bool linked = waitFor(
+        [&] {
+            for (const auto& s : servers_) {
+                auto info = Client(s->port(), std::chrono::seconds(2)).cmd({"INFO", "replication"}).str;
+                if (info.find("role:slave") != std::string::npos && info.find("master_link_status:up") == std::string::npos) return false;
+            }
+            return true;
+        },
+        std::chrono::seconds(30));
+    if (!linked) throw std::runtime_error("the cluster's replicas did not finish their first sync");
 }
 
 RedisCluster::~RedisCluster() = default;
