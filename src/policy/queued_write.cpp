@@ -2,6 +2,8 @@
 #include "policy/queued_write.h"
 
 #include <fmt/format.h>
+
+#include <optional>
 #include <spdlog/spdlog.h>
 
 #include "admin/logging.h"
@@ -95,9 +97,21 @@ struct QueuedWrite::Deferred {
             Context c = self.context();
             fn(c);
         };
+
         if (host->isCurrentThread()) go();
         else host->post(std::move(go));
     }
+};
+
+struct QueuedWrite::Pending {
+    std::vector<std::string> argv;  // argv, keys, raw, cmd: only when the write may run through primary
+    std::vector<int> keys;
+    std::string raw;
+    std::string journaled;  // ack: queued: the command as journaled (absolute expiries)
+    const resp::CommandInfo* cmd = nullptr;
+    backend::ReplySink* sink = nullptr;
+    std::chrono::steady_clock::time_point deadline;  // when_full: block gives up then
+    std::optional<Deferred> d;                        // queueCommand: the context to answer in
 };
 
 void QueuedWrite::execute(const Request& req, backend::ReplySink* sink, Context& ctx) const {
@@ -109,26 +123,40 @@ void QueuedWrite::execute(const Request& req, backend::ReplySink* sink, Context&
         completeWith(sink, fmt::format("-ERR laminar: route '{}' needs the write queue, which is not open (see the log)\r\n", route_), false);
         return;
     }
-    for (const auto& t : all_)
-        if (!ctx.queue->hasTarget(t)) {
-            completeWith(sink, fmt::format("-ERR laminar: backend '{}' is not a write queue target yet: restart laminar to add it\r\n", t), false);
-            return;
-        }
-    Pending w;
-    for (auto a : req.argv) w.argv.emplace_back(a);
-    w.keys.assign(req.keys.begin(), req.keys.end());
-    w.raw.assign(req.raw);
-    w.cmd = req.cmd;
-    w.sink = sink;
-    w.deadline = std::chrono::steady_clock::now() + ctx.queue->config().block_timeout;
+    if (checked_queue_.load(std::memory_order_acquire) != ctx.queue) {
+        for (const auto& t : all_)
+            if (!ctx.queue->hasTarget(t)) {
+                completeWith(sink, fmt::format("-ERR laminar: backend '{}' is not a write queue target yet: restart laminar to add it\r\n", t), false);
+                return;
+            }
+        checked_queue_.store(ctx.queue, std::memory_order_release);
+    }
+    using WhenFull = config::QueueConfig::WhenFull;
+    const auto when_full = ctx.queue->config().when_full;
+    auto copyCommand = [&](Pending& w) {
+        for (auto a : req.argv) w.argv.emplace_back(a);
+        w.keys.assign(req.keys.begin(), req.keys.end());
+        w.raw.assign(req.raw);
+        w.cmd = req.cmd;
+    };
     if (ack_queued_ && !req.keys.empty()) {
-        if (auto resp = queue::fixedReplyCommand(req.argv, nowMillis(ctx.clock))) {
-            w.journaled = std::move(*resp);
-            queueCommand(std::make_shared<Pending>(std::move(w)), ctx);
+        if (auto resp = queue::fixedReplyCommand(req.argv, [&ctx] { return nowMillis(ctx.clock); })) {
+            // The hot path: journaled, acknowledged once durable. The command itself is kept only
+            // when a full queue may run it through primary instead (when_full: sync).
+            auto* w = new Pending;
+            w->journaled = std::move(*resp);
+            w->sink = sink;
+            if (when_full == WhenFull::kSync) copyCommand(*w);
+            if (when_full == WhenFull::kBlock) w->deadline = std::chrono::steady_clock::now() + ctx.queue->config().block_timeout;
+            queueCommand(w, ctx);
             return;
         }
     }
-    writeThrough(std::make_shared<Pending>(std::move(w)), ctx);
+    auto w = std::make_shared<Pending>();
+    copyCommand(*w);
+    w->sink = sink;
+    w->deadline = std::chrono::steady_clock::now() + ctx.queue->config().block_timeout;
+    writeThrough(std::move(w), ctx);
 }
 
 // Case 2 (and the synchronous half of 3 and 4): once there is room (when_full), and once primary
@@ -166,18 +194,23 @@ void QueuedWrite::writeThrough(std::shared_ptr<Pending> w, Context& ctx) const {
 
 // Case 3: journaled for every target (batched with the rest of the client's pipeline),
 // acknowledged once durable.
-void QueuedWrite::queueCommand(std::shared_ptr<Pending> w, Context& ctx) const {
-    Deferred d(ctx);
-    ctx.queue->appendCommandBatched(all_, w->journaled, [this, d, w](uint64_t seq) mutable {
-        if (seq) return acknowledge(seq, w, d);
-        d.run([this, w](Context& c) { retryQueueCommand(w, c); });  // full: when_full decides
+void QueuedWrite::queueCommand(Pending* w, Context& ctx) const {
+    w->d.emplace(ctx);
+    // [this, w]: small enough for std::function to keep without an allocation of its own.
+    ctx.queue->appendCommandBatched(all_, w->journaled, [this, w](uint64_t seq) {
+        if (seq) {
+            acknowledge(seq, w->sink, *w->d);
+            delete w;
+            return;
+        }
+        std::shared_ptr<Pending> owned(w);  // full: when_full decides, maybe later
+        owned->d->run([this, owned](Context& c) { retryQueueCommand(owned, c); });
     });
 }
 
-void QueuedWrite::acknowledge(uint64_t seq, const std::shared_ptr<Pending>& w, Deferred& d) const {
+void QueuedWrite::acknowledge(uint64_t seq, backend::ReplySink* sink, Deferred& d) const {
     if (d.stats) RouteStats::add(d.stats->queued);
     SyncHost* host = d.host;
-    backend::ReplySink* sink = w->sink;
     d.queue->whenDurable(seq, [host, sink](bool durable) {
         auto reply = [sink, durable] {
             // Not durable: the journal failed (see the log); the write may still be applied.
@@ -195,7 +228,7 @@ void QueuedWrite::retryQueueCommand(std::shared_ptr<Pending> w, Context& ctx) co
     uint64_t seq = ctx.queue->appendCommand(all_, w->journaled);
     if (seq) {
         Deferred d(ctx);
-        return acknowledge(seq, w, d);
+        return acknowledge(seq, w->sink, d);
     }
     using WhenFull = config::QueueConfig::WhenFull;
     switch (ctx.queue->config().when_full) {
@@ -207,7 +240,10 @@ void QueuedWrite::retryQueueCommand(std::shared_ptr<Pending> w, Context& ctx) co
                 return;
             }
             break;
-        case WhenFull::kSync: writeThrough(w, ctx); return;
+        case WhenFull::kSync:
+            if (w->argv.empty()) break;  // not kept: when_full was not sync when it arrived
+            writeThrough(w, ctx);
+            return;
         case WhenFull::kReject: break;
     }
     reject(*w, ctx);

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include <atomic>
+
 #include <chrono>
 #include <memory>
 
@@ -45,22 +47,17 @@ public:
 
 private:
     // A write that may run after execute() returns: its own copy of the command.
-    struct Pending {
-        std::vector<std::string> argv;
-        std::vector<int> keys;
-        std::string raw;
-        std::string journaled;  // ack: queued: the command as journaled (absolute expiries)
-        const resp::CommandInfo* cmd = nullptr;
-        backend::ReplySink* sink = nullptr;
-        std::chrono::steady_clock::time_point deadline;  // when_full: block gives up then
-    };
-    void writeThrough(std::shared_ptr<Pending> w, Context& ctx) const;
+    struct Pending;
     struct Deferred;
-    void queueCommand(std::shared_ptr<Pending> w, Context& ctx) const;
+    void writeThrough(std::shared_ptr<Pending> w, Context& ctx) const;
+    void queueCommand(Pending* w, Context& ctx) const;
     void retryQueueCommand(std::shared_ptr<Pending> w, Context& ctx) const;
-    void acknowledge(uint64_t seq, const std::shared_ptr<Pending>& w, Deferred& d) const;
+    void acknowledge(uint64_t seq, backend::ReplySink* sink, Deferred& d) const;
     void reject(Pending& w, Context& ctx) const;
 
+    // The queue whose targets were checked against this strategy's backends (they are fixed once
+    // the queue is open): the check runs once, not per command.
+    mutable std::atomic<const queue::WriteQueue*> checked_queue_{nullptr};
     int primary_;
     std::string primary_name_;
     std::vector<std::string> queued_;

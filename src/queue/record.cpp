@@ -57,7 +57,7 @@ bool ieq(std::string_view a, std::string_view b) {
 
 // An expiry argument Redis accepts (t_string.c getExpireMillisecondsOrReply): a positive integer
 // whose milliseconds, added to now for EX/PX, do not overflow.
-std::optional<long long> deadline(std::string_view arg, bool seconds, bool absolute, int64_t now_ms) {
+std::optional<long long> deadline(std::string_view arg, bool seconds, bool absolute, const std::function<int64_t()>& now) {
     long long v;
     if (!resp::parseLongLong(arg, v) || v <= 0) return std::nullopt;
     if (seconds) {
@@ -65,6 +65,7 @@ std::optional<long long> deadline(std::string_view arg, bool seconds, bool absol
         v *= 1000;
     }
     if (!absolute) {
+        int64_t now_ms = now();
         if (v > LLONG_MAX - now_ms) return std::nullopt;
         v += now_ms;
     }
@@ -118,7 +119,7 @@ std::optional<QueuedRecord> decodeRecord(std::string_view data) {
     return rec;
 }
 
-std::optional<std::string> fixedReplyCommand(std::span<const std::string_view> argv, int64_t now_ms) {
+std::optional<std::string> fixedReplyCommand(std::span<const std::string_view> argv, const std::function<int64_t()>& now_ms) {
     if (argv.empty()) return std::nullopt;
     std::string out;
     std::string at;

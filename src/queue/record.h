@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -37,6 +38,7 @@ std::optional<QueuedRecord> decodeRecord(std::string_view data);
 // MSET. Nullopt for anything else, and for such a command with arguments the server would refuse
 // (its error must come from the server). HMSET and LTRIM are not here: on a key of another type
 // they answer WRONGTYPE.
-std::optional<std::string> fixedReplyCommand(std::span<const std::string_view> argv, int64_t now_ms);
+// `now_ms` is asked only for a relative expiry (EX, PX, SETEX...): a plain SET reads no clock.
+std::optional<std::string> fixedReplyCommand(std::span<const std::string_view> argv, const std::function<int64_t()>& now_ms);
 
 }  // namespace laminar::queue

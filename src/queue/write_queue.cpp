@@ -66,12 +66,26 @@ struct WriteQueue::Applier {
 };
 
 // One command record's reply from the target.
-struct ApplySink final : backend::ReplySink {
-    WriteQueue* queue;
+// A canary read (rare): what to do with the reply, if the queue still exists.
+namespace {
+struct FnSink final : backend::ReplySink {
     std::shared_ptr<std::atomic<bool>> alive;
     std::function<void(std::string_view, bool)> done;
     void complete(std::string_view raw, bool failed) override {
         if (alive->load()) done(raw, failed);
+        delete this;
+    }
+};
+}  // namespace
+
+// One queued command on its way to a target: no std::function, one allocation per record.
+struct WriteQueue::ApplySink final : backend::ReplySink {
+    WriteQueue* queue;
+    std::shared_ptr<std::atomic<bool>> alive;
+    Applier* applier;
+    uint64_t generation, seq;
+    void complete(std::string_view raw, bool failed) override {
+        if (alive->load()) queue->applied(*applier, generation, seq, raw, failed);
         delete this;
     }
 };
@@ -165,7 +179,12 @@ void WriteQueue::flushBatch() {
     std::vector<std::string_view> views(b.records.begin(), b.records.end());
     uint64_t first = journal_->appendMany(views);
     if (first) {
-        for (size_t i = 0; i < b.targets.size(); ++i)
+        // Each target's newest command record: a batch usually carries one route's target list
+        // many times, so each distinct list is looked up once, for its last record.
+        std::vector<const std::vector<std::string>*> seen;
+        for (size_t i = b.targets.size(); i-- > 0;) {
+            if (std::find(seen.begin(), seen.end(), b.targets[i]) != seen.end()) continue;
+            seen.push_back(b.targets[i]);
             for (const auto& t : *b.targets[i])
                 if (auto it = last_command_.find(t); it != last_command_.end()) {
                     auto& last = *it->second;
@@ -173,6 +192,7 @@ void WriteQueue::flushBatch() {
                     while (cur < first + i && !last.compare_exchange_weak(cur, first + i)) {
                     }
                 }
+        }
         kick();
     }
     for (size_t i = 0; i < b.done.size(); ++i) b.done[i](first ? first + i : 0);
@@ -262,8 +282,7 @@ void WriteQueue::canaryTick() {
         // Read back what came through so far, then queue the next one.
         std::string get;
         resp::appendCommand(get, {"GET", key});
-        auto* sink = new ApplySink;
-        sink->queue = this;
+        auto* sink = new FnSink;
         sink->alive = alive_;
         Applier* ap = a.get();
         sink->done = [ap](std::string_view raw, bool failed) {
@@ -355,29 +374,33 @@ void WriteQueue::pump(Applier& a) {
             auto* sink = new ApplySink;
             sink->queue = this;
             sink->alive = alive_;
-            uint64_t gen = a.generation, seq = rec.seq;
-            Applier* ap = &a;
-            sink->done = [this, ap, gen, seq](std::string_view raw, bool failure) {
-                if (ap->generation != gen) return;
-                if (failure) return failed(*ap, firstLine(raw));
-                if (!raw.empty() && raw[0] == '-') {
-                    ap->errors.fetch_add(1, std::memory_order_relaxed);
-                    auto now = std::chrono::steady_clock::now();
-                    if (now - ap->last_error_log > std::chrono::seconds(1)) {
-                        ap->last_error_log = now;
-                        log()->error("queue record {} refused by '{}': {}", seq, ap->target, firstLine(raw));
-                    }
-                }
-                markDone(*ap, seq);
-                ap->applied.fetch_add(1, std::memory_order_relaxed);
-                settle(*ap);
-                pump(*ap);
-            };
+            sink->applier = &a;
+            sink->generation = a.generation;
+            sink->seq = rec.seq;
             host_.background().send(target, r->command, sink);
         }
         if (stop) break;
     }
     settle(a);
+}
+
+void WriteQueue::applied(Applier& a, uint64_t generation, uint64_t seq, std::string_view raw, bool failure) {
+    if (a.generation != generation) return;
+    if (failure) return failed(a, firstLine(raw));
+    if (!raw.empty() && raw[0] == '-') {
+        a.errors.fetch_add(1, std::memory_order_relaxed);
+        auto now = std::chrono::steady_clock::now();
+        if (now - a.last_error_log > std::chrono::seconds(1)) {
+            a.last_error_log = now;
+            log()->error("queue record {} refused by '{}': {}", seq, a.target, firstLine(raw));
+        }
+    }
+    markDone(a, seq);
+    a.applied.fetch_add(1, std::memory_order_relaxed);
+    settle(a);
+    // Refill once half the window is free: one journal read brings many records back, rather
+    // than one read per reply.
+    if (a.window.size() <= kWindow / 2) pump(a);
 }
 
 void WriteQueue::copyKeys(Applier& a, uint64_t seq, const std::string& from, std::vector<std::string> keys) {

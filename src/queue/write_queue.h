@@ -101,6 +101,9 @@ public:
 
 private:
     struct Applier;
+    struct ApplySink;
+    // A target's reply to record `seq` (sent in applier generation `generation`).
+    void applied(Applier& a, uint64_t generation, uint64_t seq, std::string_view raw, bool failure);
     WriteQueue(const config::Config& cfg, std::unique_ptr<Journal> journal, policy::SyncHost& host, SnapshotFn snapshot);
     void kick();
     void tick();

@@ -16,7 +16,9 @@ std::string cmd(std::initializer_list<std::string_view> args) {
     return out;
 }
 
-std::optional<std::string> fixed(std::vector<std::string_view> argv) { return fixedReplyCommand(argv, kNow); }
+std::optional<std::string> fixed(std::vector<std::string_view> argv) {
+    return fixedReplyCommand(argv, [] { return kNow; });
+}
 
 TEST(QueueRecordTest, CommandRecordsRoundTrip) {
     std::vector<std::string> targets = {"old", "new"};
