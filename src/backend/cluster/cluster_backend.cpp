@@ -446,7 +446,7 @@ void ClusterBackend::retryLater(Request* r) {
 void ClusterBackend::finish(Request* r, std::string_view reply, bool failed) {
     ReplySink* sink = r->sink;
     live_.erase(r);
-    // The reply may live in r (a rewritten SCAN cursor is a local of the caller): deliver first.
+    // The client's sink may send more commands from inside complete(): r is out of live_ already.
     sink->complete(reply, failed);
     delete r;
 }
