@@ -10,8 +10,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <gtest/gtest.h>
+
 #include <array>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <cstring>
 #include <fstream>
 #include <set>
@@ -97,11 +101,33 @@ bool waitFor(const std::function<bool()>& ok, std::chrono::milliseconds timeout)
     return ok();
 }
 
+namespace {
+// The directories this test process made. Removed at exit when every test passed; kept (and
+// named) otherwise, for the logs in them.
+std::vector<std::string>& madeDirs() {
+    static std::vector<std::string> dirs;
+    return dirs;
+}
+
+void cleanUpDirs() {
+    auto& dirs = madeDirs();
+    if (dirs.empty()) return;
+    if (!::testing::UnitTest::GetInstance()->Passed()) {
+        std::fprintf(stderr, "laminar tests: kept %zu directories under /tmp/laminar-test.* for inspection\n", dirs.size());
+        return;
+    }
+    std::error_code ec;
+    for (const auto& d : dirs) std::filesystem::remove_all(d, ec);
+}
+}  // namespace
+
 std::string tempDir() {
     std::string tmpl = "/tmp/laminar-test.XXXXXX";
     std::vector<char> buf(tmpl.begin(), tmpl.end());
     buf.push_back('\0');
     if (!::mkdtemp(buf.data())) throw std::runtime_error("mkdtemp failed");
+    if (madeDirs().empty()) std::atexit(cleanUpDirs);
+    madeDirs().emplace_back(buf.data());
     return buf.data();
 }
 
