@@ -33,50 +33,46 @@ std::string replaceAll(std::string s, const std::string& from, const std::string
 }  // namespace
 
 namespace {
-bool bindable(int port) {
+// Binds a TCP socket to 127.0.0.1:port (0: any free port) and closes it: the port it got, or -1.
+int bindLoopback(int port) {
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     addr.sin_port = htons(static_cast<uint16_t>(port));
-    bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    int got = -1;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+        socklen_t len = sizeof addr;
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+        got = ntohs(addr.sin_port);
+    }
     ::close(fd);
-    return ok;
+    return got;
+}
+
+// Ports handed out by this process are remembered, so two servers started back to back never
+// get the same one before either has bound it.
+std::set<int>& givenPorts() {
+    static std::set<int> given;
+    return given;
 }
 }  // namespace
 
 int freeClusterPort() {
     for (int attempt = 0; attempt < 1000; ++attempt) {
         int port = freePort();
-        if (port + 10000 <= 65535 && bindable(port + 10000)) return port;
-        if (port > 10000 && port - 10000 >= 1024 && bindable(port - 10000) && bindable(port)) {
-            // Below the ephemeral range, where port + 10000 fits.
-            int low = port - 10000;
-            if (bindable(low + 10000)) return low;
+        if (port + 10000 <= 65535 && !givenPorts().count(port + 10000) && bindLoopback(port + 10000) == port + 10000) {
+            givenPorts().insert(port + 10000);  // the node's cluster bus
+            return port;
         }
     }
     throw std::runtime_error("no free port pair for a cluster node");
 }
 
 int freePort() {
-    // Ports handed out by this process are remembered, so two servers started back to back
-    // never get the same one before either has bound it.
-    static std::set<int> given;
     for (int attempt = 0; attempt < 100; ++attempt) {
-        int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        addr.sin_port = 0;
-        if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-            ::close(fd);
-            continue;
-        }
-        socklen_t len = sizeof addr;
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-        ::close(fd);
-        int port = ntohs(addr.sin_port);
-        if (given.insert(port).second) return port;
+        int port = bindLoopback(0);
+        if (port > 0 && givenPorts().insert(port).second) return port;
     }
     throw std::runtime_error("no free port");
 }
