@@ -304,11 +304,12 @@ void Server::pollDrain() {
 std::string Server::infoSection(Worker& from) const {
     auto snap = from.snapshot();
     const auto& cfg = snap->config();
-    uint64_t commands = 0, errors = 0;
+    uint64_t commands = 0, errors = 0, tls_failures = 0;
     int64_t pinned = 0;
     for (const auto& w : workers_) {
         const auto& stats = w->stats();
         commands += stats.commands.value();
+        tls_failures += stats.tls_handshake_failures.value();
         pinned += stats.pinned.value();
         // laminar's own error replies: every kind but the backends' errors passed through.
         for (size_t k = 0; k < admin::kErrorKinds; ++k)
@@ -319,14 +320,16 @@ std::string Server::infoSection(Worker& from) const {
         "# Laminar\r\nlaminar_version:{}\r\nuptime_in_seconds:{}\r\nio_threads:{}\r\nconfig_file:{}\r\n"
         "config_generation:{}\r\nconfig_hash:{}\r\nreloads_ok:{}\r\nreloads_failed:{}\r\n"
         "connected_clients:{}\r\npinned_clients:{}\r\ntotal_connections_received:{}\r\nrejected_connections:{}\r\n"
-        "total_commands_processed:{}\r\nlaminar_errors:{}\r\n\r\n# Backends\r\n",
+        "total_commands_processed:{}\r\nlaminar_errors:{}\r\ntls_port:{}\r\ntls_handshake_failures:{}\r\n\r\n# Backends\r\n",
         LAMINAR_VERSION, uptime, workers_.size(), path_, snap->generation(), cfg.hash, reloads_ok_.load(),
-        reloads_failed_.load(), registry_.size(), pinned, totalConnections(), rejectedConnections(), commands, errors);
+        reloads_failed_.load(), registry_.size(), pinned, totalConnections(), rejectedConnections(), commands, errors,
+        cfg.tls ? (cfg.tls->listen ? cfg.tls->listen->port : cfg.listen.port) : 0, tls_failures);
     auto canaries = canaries_->paths();
     for (size_t i = 0; i < cfg.backends.size(); ++i) {
         const auto& b = cfg.backends[i];
         bool up = from.backendCount() > i && from.backend(static_cast<int>(i)).anyUp();
         out += fmt::format("backend_{}:type={},address={},db={},status={}", b.name, b.typeName(), b.where(), b.db, up ? "up" : "down");
+        if (b.tls) out += b.tls->verify ? ",tls=verified" : ",tls=unverified";
         if (auto it = canaries.find(b.name); it != canaries.end() && it->second.known) out += it->second.ok ? ",canary=ok" : ",canary=failing";
         out += "\r\n";
     }

@@ -84,6 +84,9 @@ TEST(TlsBackend, VerifiedAgainstTheConfiguredCa) {
     Laminar lam(backendConfig(redis.tlsPort(), "{ca: " + certs().path("ca.crt") + "}"));
     Client c(lam.port());
     EXPECT_EQ(show(c.cmd({"SET", "k", "over tls"})), "+OK");
+    auto info = show(c.cmd({"INFO", "laminar"}));
+    EXPECT_NE(info.find(",tls=verified"), std::string::npos) << info;
+    EXPECT_NE(info.find("tls_port:0\r\n"), std::string::npos) << info;
     EXPECT_EQ(show(c.cmd({"GET", "k"})), "$over tls");
     EXPECT_EQ(show(Client(redis.plainPort()).cmd({"GET", "k"})), "$over tls");
     // A pipeline of 10,000 commands and a 4 MB value: TLS records split and joined anywhere.
@@ -187,8 +190,11 @@ TEST(TlsClients, RedisCliOverTlsBesideThePlainPort) {
     EXPECT_TRUE(waitFor([&] {
         return scrape(metricsPort(yaml)).sum("laminar_client_tls_handshake_failures_total") >= 2;
     })) << lam.log();
-    // Still serving.
+    // Still serving; INFO says where TLS is and how many handshakes failed.
     EXPECT_EQ(redisCli(tls + " PING"), "PONG\n");
+    auto info = show(Client(lam.port()).cmd({"INFO", "laminar"}));
+    EXPECT_NE(info.find("tls_port:" + std::to_string(tls_port) + "\r\n"), std::string::npos) << info;
+    EXPECT_EQ(info.find("tls_handshake_failures:0\r\n"), std::string::npos) << info;
 }
 
 TEST(TlsClients, ACertificateIsRequiredWhenACaIsGiven) {
