@@ -64,20 +64,49 @@ void RedisConnection::closeSocket() {
     socket_.close(ignored);
 }
 
-bool RedisConnection::route(std::string_view raw, ReplySink* sink) {
+namespace {
+// Sent in place of a command laminar refuses on a held cluster connection: Redis answers an unknown
+// command with an error and, inside MULTI, makes the EXEC that follows fail with EXECABORT, as it
+// does for any command refused while queueing. The client gets laminar's error instead.
+constexpr std::string_view kRefused = "*1\r\n$15\r\nLAMINAR-REFUSED\r\n";
+
+struct DropSink final : ReplySink {
+    void complete(std::string_view, bool) override {}
+} g_drop;
+
+struct ReplaceSink final : ReplySink {
+    ReplySink* client = nullptr;
+    std::string reply;
+    void complete(std::string_view raw, bool failed) override {
+        if (failed) client->complete(raw, true);
+        else client->complete(reply, false);
+        delete this;
+    }
+};
+}  // namespace
+
+bool RedisConnection::route(std::string_view& raw, ReplySink*& sink) {
     Target t = router_(raw);
-    if (!t.error.empty()) {
-        sink->complete(t.error, false);
-        return false;
+    std::string refusal = t.error;
+    if (refusal.empty() && targeted_ && !t.keyless && !(t.to == cfg_.address))
+        refusal = fmt::format("-CROSSSLOT laminar: this client is held on cluster node {} (MULTI, WATCH, a blocking command or "
+                              "pub/sub) and this command's keys are served by {}\r\n",
+                              cfg_.address.str(), t.to.str());
+    if (!refusal.empty()) {
+        if (!targeted_) {
+            // No node yet: refused here; a MULTI already answered must still fail at EXEC.
+            if (deferred_multi_) multi_refused_ = true;
+            sink->complete(refusal, false);
+            return false;
+        }
+        auto* replace = new ReplaceSink;
+        replace->client = sink;
+        replace->reply = std::move(refusal);
+        raw = kRefused;
+        sink = replace;
+        return true;
     }
-    if (targeted_) {
-        if (t.keyless || t.to == cfg_.address) return true;
-        sink->complete(fmt::format("-CROSSSLOT laminar: this client is held on cluster node {} (MULTI, WATCH, a blocking command or "
-                                   "pub/sub) and this command's keys are served by {}\r\n",
-                                   cfg_.address.str(), t.to.str()),
-                       false);
-        return false;
-    }
+    if (targeted_) return true;
     if (t.multi) {
         deferred_multi_ = true;
         sink->complete("+OK\r\n", false);
@@ -88,6 +117,11 @@ bool RedisConnection::route(std::string_view raw, ReplySink* sink) {
         deferred_multi_ = false;
         resp::appendCommand(out_, {"MULTI"});
         pending_.push_back({nullptr, net::Poller::loopTime(), false, false});
+        if (multi_refused_) {
+            multi_refused_ = false;
+            out_.append(kRefused);
+            pending_.push_back({&g_drop, net::Poller::loopTime(), false, false});
+        }
     }
     return true;
 }
@@ -106,7 +140,7 @@ void RedisConnection::retarget(const config::Endpoint& to) {
 }
 
 void RedisConnection::send(std::string_view raw, ReplySink* sink, bool blocking) {
-    if (router_ && state_ != State::kDown && !route(raw, sink)) return;
+    if (router_ && state_ != State::kDown && !route(raw, sink)) return;  // may swap in kRefused
     if (state_ == State::kDown) {
         sink->complete(unavailableError(cfg_.name, last_error_), true);
         return;

@@ -128,7 +128,9 @@ private:
     void onWatchdog();
     void appendHandshake();
     // With a router: false when the command was answered here instead of sent.
-    bool route(std::string_view raw, ReplySink* sink);
+    // A refused command on a node already chosen is swapped for one Redis refuses (so a MULTI
+    // around it fails at EXEC) with a sink that answers laminar's error.
+    bool route(std::string_view& raw, ReplySink*& sink);
     void retarget(const config::Endpoint& to);
     // Why the last read or write failed: the TLS layer's reason, or errno's.
     std::string ioError() const;
@@ -165,6 +167,7 @@ private:
     Router router_;
     bool targeted_ = false;        // the router picked the node
     bool deferred_multi_ = false;  // MULTI answered, to send before the first routed command
+    bool multi_refused_ = false;   // a command was refused inside that MULTI: EXEC must fail
 };
 
 }  // namespace laminar::backend

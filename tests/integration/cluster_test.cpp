@@ -123,15 +123,23 @@ TEST_F(ClusterTest, TransactionsBlockingCommandsAndPubSubRunOnTheMasterOfTheirKe
     EXPECT_EQ(show(c.cmd({"INCRBY", "{acct}:b", "5"})), "+QUEUED");
     EXPECT_EQ(show(c.cmd({"EXEC"})), "[+OK, :5]");
     EXPECT_EQ(show(Client(cluster_->portForKey("{acct}:a")).cmd({"MGET", "{acct}:a", "{acct}:b"})), "[$10, $5]");
-    // Keys another master serves cannot join: a clear error, and EXEC aborts as Redis does.
+    // Keys another master serves cannot join: a clear error, and EXEC aborts as Redis does for a
+    // command refused while queueing; nothing of the block ran.
     std::string other;
     for (int i = 0; other.empty(); ++i)
         if (cluster_->portForKey("k" + std::to_string(i)) != cluster_->portForKey("{acct}:a")) other = "k" + std::to_string(i);
     EXPECT_EQ(show(c.cmd({"MULTI"})), "+OK");
     EXPECT_EQ(show(c.cmd({"SET", "{acct}:a", "11"})), "+QUEUED");
     auto r = show(c.cmd({"SET", other, "x"}));
-    EXPECT_NE(r.find("CROSSSLOT"), std::string::npos) << r;
-    EXPECT_EQ(show(c.cmd({"DISCARD"})), "+OK");
+    EXPECT_NE(r.find("CROSSSLOT laminar: this client is held on cluster node"), std::string::npos) << r;
+    EXPECT_EQ(show(c.cmd({"EXEC"})).substr(0, 10), "-EXECABORT");
+    EXPECT_EQ(show(c.cmd({"GET", "{acct}:a"})), "$10");
+    // The same when the refused command comes first, before the block has a node.
+    EXPECT_EQ(show(c.cmd({"MULTI"})), "+OK");
+    EXPECT_EQ(show(c.cmd({"MSET", "{acct}:a", "12", other, "y"})), "-CROSSSLOT Keys in request don't hash to the same slot");
+    EXPECT_EQ(show(c.cmd({"SET", "{acct}:a", "13"})), "+QUEUED");
+    EXPECT_EQ(show(c.cmd({"EXEC"})).substr(0, 10), "-EXECABORT");
+    EXPECT_EQ(show(c.cmd({"GET", "{acct}:a"})), "$10");
     // WATCH: an optimistic transaction that loses its race.
     Client d(lam_->port());
     EXPECT_EQ(show(c.cmd({"WATCH", "{acct}:a"})), "+OK");
