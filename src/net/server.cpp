@@ -238,16 +238,14 @@ std::string Server::reload() {
             log()->warn("reload: whether clients use TLS, and tls.listen, are restart-only; their changes take effect at the next restart");
         // The listener's certificate, key and CA files are read again: a renewed certificate
         // needs a reload, not a restart. Clients connected before keep their session.
-        std::shared_ptr<TlsContext> tls;
         if (cur.tls) {
             auto next_tls = cfg.tls ? *cfg.tls : *cur.tls;
             next_tls.listen = cur.tls->listen;
             cfg.tls = next_tls;
-            tls = TlsContext::server(next_tls);
         } else {
             cfg.tls.reset();
         }
-        checkTls(cfg);
+        std::shared_ptr<TlsContext> tls = checkTls(cfg);  // the listener's, built once
         cfg.listen = cur.listen;
         cfg.threads = cur.threads;
         cfg.shutdown_timeout = cur.shutdown_timeout;

@@ -108,10 +108,11 @@ std::shared_ptr<TlsContext> TlsContext::client(const config::BackendTlsConfig& c
     return out;
 }
 
-void checkTls(const config::Config& cfg) {
+std::shared_ptr<TlsContext> checkTls(const config::Config& cfg) {
+    std::shared_ptr<TlsContext> server;
     if (cfg.tls) {
         try {
-            TlsContext::server(*cfg.tls);
+            server = TlsContext::server(*cfg.tls);
         } catch (const std::exception& e) {
             throw std::runtime_error(fmt::format("{}: tls: {}", cfg.source, e.what()));
         }
@@ -124,6 +125,7 @@ void checkTls(const config::Config& cfg) {
             throw std::runtime_error(fmt::format("{}: backends.{}.tls: {}", cfg.source, b.name, e.what()));
         }
     }
+    return server;
 }
 
 TlsChannel::TlsChannel(std::shared_ptr<TlsContext> ctx, int fd) : ctx_(std::move(ctx)), ssl_(SSL_new(ctx_->get())) {

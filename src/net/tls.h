@@ -51,7 +51,8 @@ private:
 // Builds every TLS context `cfg` asks for (the listener's, each backend's), so that a missing
 // file, a key that does not match its certificate or an unreadable CA fails --check-config, the
 // start or the reload, not the first connection. Throws std::runtime_error naming the setting.
-void checkTls(const config::Config& cfg);
+// Returns the listener's context (null without `tls`), for a reload to take up.
+std::shared_ptr<TlsContext> checkTls(const config::Config& cfg);
 
 class TlsChannel {
 public:
