@@ -5,6 +5,14 @@
 
 namespace laminar::backend {
 
+ReplySink& discardSink() {
+    struct Discard final : ReplySink {
+        void complete(std::string_view, bool) override {}
+    };
+    static Discard sink;
+    return sink;
+}
+
 std::string unavailableError(std::string_view backend, std::string_view why) {
     return fmt::format("-ERR laminar: backend '{}' unavailable: {}\r\n", backend, why);
 }

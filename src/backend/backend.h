@@ -68,6 +68,9 @@ protected:
     config::BackendConfig cfg_;
 };
 
+// A sink for replies nobody reads (ASKING's, a stand-in command's): shared, stateless.
+ReplySink& discardSink();
+
 // The fixed error texts laminar answers with when a backend cannot (RESP error lines, with CRLF).
 std::string unavailableError(std::string_view backend, std::string_view why);
 std::string timeoutError(std::string_view backend, long long ms);

@@ -70,10 +70,6 @@ namespace {
 // does for any command refused while queueing. The client gets laminar's error instead.
 constexpr std::string_view kRefused = "*1\r\n$15\r\nLAMINAR-REFUSED\r\n";
 
-struct DropSink final : ReplySink {
-    void complete(std::string_view, bool) override {}
-} g_drop;
-
 struct ReplaceSink final : ReplySink {
     ReplySink* client = nullptr;
     std::string reply;
@@ -120,7 +116,7 @@ bool RedisConnection::route(std::string_view& raw, ReplySink*& sink) {
         if (multi_refused_) {
             multi_refused_ = false;
             out_.append(kRefused);
-            pending_.push_back({&g_drop, net::Poller::loopTime(), false, false});
+            pending_.push_back({&discardSink(), net::Poller::loopTime(), false, false});
         }
     }
     return true;

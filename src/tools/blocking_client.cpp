@@ -273,23 +273,23 @@ private:
         return node(masters.front()).call(argv);
     }
 
-    // The daemon's SCAN cursor: node cursor * 1024 + master index.
+    // The daemon's SCAN cursor (backend/cluster/slots.h): node cursor * kScanMasters + master index.
     Value scan(std::vector<std::string> argv) {
+        using backend::cluster::kScanMasters;
         uint64_t cursor = 0;
         if (argv.size() < 2 || std::from_chars(argv[1].data(), argv[1].data() + argv[1].size(), cursor).ec != std::errc() ||
-            cursor % 1024 >= map_.masters.size()) {
+            cursor % kScanMasters >= map_.masters.size()) {
             Value e;
             e.kind = Value::Kind::kError;
             e.str = "ERR invalid cursor";
             return e;
         }
-        size_t m = cursor % 1024;
-        argv[1] = std::to_string(cursor / 1024);
+        size_t m = cursor % kScanMasters;
+        argv[1] = std::to_string(cursor / kScanMasters);
         Value v = node(map_.masters[m]).call(argv);
         if (v.kind != Value::Kind::kArray || v.elems.size() != 2) return v;
         uint64_t node_cursor = std::strtoull(v.elems[0].str.c_str(), nullptr, 10);
-        uint64_t next = node_cursor != 0 ? node_cursor * 1024 + m : (m + 1 < map_.masters.size() ? m + 1 : 0);
-        v.elems[0].str = std::to_string(next);
+        v.elems[0].str = std::to_string(backend::cluster::nextScanCursor(node_cursor, m, map_.masters.size()));
         return v;
     }
 
@@ -299,10 +299,8 @@ private:
     }
 
     bool loadMap(const config::Endpoint& from) {
-        auto v = node(from).call({"CLUSTER", "SLOTS"});
-        std::string raw = serialize(v);
         backend::cluster::SlotMap next;
-        if (!backend::cluster::parseClusterSlots(raw, from, next, map_error_) || next.covered() == 0) {
+        if (!backend::cluster::parseClusterSlots(node(from).call({"CLUSTER", "SLOTS"}), from, next, map_error_) || next.covered() == 0) {
             if (map_error_.empty()) map_error_ = "no slot is served";
             return false;
         }
@@ -310,31 +308,9 @@ private:
         return true;
     }
 
-    static std::string serialize(const Value& v) {
-        std::string out;
-        switch (v.kind) {
-            case Value::Kind::kNil: return "$-1\r\n";
-            case Value::Kind::kStatus: return "+" + v.str + "\r\n";
-            case Value::Kind::kError: return "-" + v.str + "\r\n";
-            case Value::Kind::kInteger: return ":" + std::to_string(v.integer) + "\r\n";
-            case Value::Kind::kString: return "$" + std::to_string(v.str.size()) + "\r\n" + v.str + "\r\n";
-            case Value::Kind::kArray:
-                out = "*" + std::to_string(v.elems.size()) + "\r\n";
-                for (const auto& e : v.elems) out += serialize(e);
-                return out;
-        }
-        return out;
-    }
-
     BlockingClient& node(const config::Endpoint& at) {
         auto& c = nodes_[at.str()];
-        if (!c) {
-            config::BackendConfig nc = cfg_;
-            nc.type = config::BackendConfig::Type::kRedis;
-            nc.name = cfg_.name + "@" + at.str();
-            nc.address = at;
-            c = std::make_unique<RedisClient>(nc);
-        }
+        if (!c) c = std::make_unique<RedisClient>(backend::cluster::nodeConfig(cfg_, at));
         return *c;
     }
 

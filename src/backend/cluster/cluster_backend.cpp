@@ -26,17 +26,11 @@ constexpr int kMaxRedirects = 16;
 constexpr std::chrono::milliseconds kRetryEvery{100};
 constexpr std::string_view kAsking = "*1\r\n$6\r\nASKING\r\n";
 constexpr std::string_view kClusterSlots = "*2\r\n$7\r\nCLUSTER\r\n$5\r\nSLOTS\r\n";
-constexpr uint64_t kScanMasters = 1024;  // a SCAN cursor is node cursor * 1024 + master index
 
 std::shared_ptr<spdlog::logger> log() {
     static auto l = admin::logger("backend");
     return l;
 }
-
-// The reply to ASKING: read and dropped.
-struct DiscardSink final : ReplySink {
-    void complete(std::string_view, bool) override {}
-} g_discard;
 
 // The elements of a RESP2 array reply. False when it is not one.
 bool arrayElements(std::string_view raw, std::vector<std::string_view>& out) {
@@ -186,11 +180,7 @@ ClusterBackend::~ClusterBackend() {
 RedisConnection& ClusterBackend::node(const config::Endpoint& at, uint64_t client_id) {
     auto& conns = nodes_[at.str()];
     if (conns.empty()) {
-        config::BackendConfig nc = cfg_;
-        nc.type = config::BackendConfig::Type::kRedis;
-        nc.name = cfg_.name + "@" + at.str();  // errors then say which node
-        nc.address = at;
-        nc.servers.clear();
+        auto nc = nodeConfig(cfg_, at);
         for (int i = 0; i < cfg_.connections; ++i) {
             conns.push_back(std::make_shared<RedisConnection>(ioc_, poller_, nc, false));
             conns.back()->setObserver(this);
@@ -219,10 +209,8 @@ void ClusterBackend::send(uint64_t client_id, std::string_view raw, ReplySink* s
         sendKeyless(client_id, cmd ? cmd->name : std::string_view(), argv, raw, sink);
         return;
     }
-    uint16_t first = keySlot(argv[static_cast<size_t>(keys[0])]);
-    bool one_slot = std::all_of(keys.begin(), keys.end(), [&](int k) { return keySlot(argv[static_cast<size_t>(k)]) == first; });
-    if (one_slot) {
-        dispatch(newRequest(std::string(raw), first, sink, client_id));
+    if (auto slot = commonSlot(argv, keys)) {
+        dispatch(newRequest(std::string(raw), *slot, sink, client_id));
         return;
     }
     // Keys in several slots: split what Redis Cluster clients split, refuse the rest as Redis does.
@@ -261,20 +249,15 @@ void ClusterBackend::send(uint64_t client_id, std::string_view raw, ReplySink* s
 
 void ClusterBackend::sendKeyless(uint64_t client_id, std::string_view name, std::span<const std::string_view> argv, std::string_view raw,
                                  ReplySink* sink) {
-    // One slot each master serves: a keyless command for "this master" follows the slot, so it
-    // reaches the new master after a failover.
-    std::vector<uint16_t> reps(map_->masters.size(), SlotMap::kNone);
-    for (int s = 0; s < kSlots; ++s) {
-        uint16_t o = map_->owner[static_cast<size_t>(s)];
-        if (o != SlotMap::kNone && reps[o] == SlotMap::kNone) reps[o] = static_cast<uint16_t>(s);
+    auto first = map_->firstSlots();
+    if (name == "scan") {
+        sendScan(client_id, argv, first, sink);
+        return;
     }
+    std::vector<uint16_t> reps = first;  // the masters that serve slots, by one slot each
     std::erase(reps, SlotMap::kNone);
     if (reps.empty()) {
         sink->complete(unavailableError(cfg_.name, "no master serves any slot"), true);
-        return;
-    }
-    if (name == "scan") {
-        sendScan(client_id, argv, sink);
         return;
     }
     if (name == "randomkey") {
@@ -300,22 +283,20 @@ void ClusterBackend::sendKeyless(uint64_t client_id, std::string_view name, std:
 }
 
 // SCAN walks the masters one after the other; the client's cursor carries which one and where.
-void ClusterBackend::sendScan(uint64_t client_id, std::span<const std::string_view> argv, ReplySink* sink) {
+void ClusterBackend::sendScan(uint64_t client_id, std::span<const std::string_view> argv, const std::vector<uint16_t>& first_slots,
+                              ReplySink* sink) {
     uint64_t cursor = 0;
     if (argv.size() < 2 || !parseUint64(argv[1], cursor) || cursor % kScanMasters >= map_->masters.size()) {
         sink->complete("-ERR invalid cursor\r\n", false);
         return;
     }
-    int master = static_cast<int>(cursor % kScanMasters);
-    uint16_t slot = SlotMap::kNone;
-    for (int s = 0; s < kSlots && slot == SlotMap::kNone; ++s)
-        if (map_->owner[static_cast<size_t>(s)] == master) slot = static_cast<uint16_t>(s);
+    auto master = static_cast<size_t>(cursor % kScanMasters);
+    uint16_t slot = first_slots[master];
     if (slot == SlotMap::kNone) {
         // A master that no longer serves slots (resharded away): go on with the next one.
         std::string next;
         resp::appendArrayHeader(next, 2);
-        bool last = static_cast<size_t>(master) + 1 >= map_->masters.size();
-        resp::appendBulk(next, last ? "0" : std::to_string(master + 1));
+        resp::appendBulk(next, std::to_string(nextScanCursor(0, master, map_->masters.size())));
         resp::appendArrayHeader(next, 0);
         sink->complete(next, false);
         return;
@@ -326,7 +307,7 @@ void ClusterBackend::sendScan(uint64_t client_id, std::span<const std::string_vi
     std::string raw;
     resp::appendCommand(raw, std::span<const std::string_view>(args));
     Request* r = newRequest(std::move(raw), slot, sink, client_id);
-    r->scan_master = master;
+    r->scan_master = static_cast<int>(master);
     dispatch(r);
 }
 
@@ -382,7 +363,7 @@ void ClusterBackend::dispatch(Request* r) {
 void ClusterBackend::sendTo(Request* r, const config::Endpoint& at, bool asking) {
     r->at = at;
     auto& conn = node(at, r->client_id);
-    if (asking) conn.send(kAsking, &g_discard);
+    if (asking) conn.send(kAsking, &discardSink());  // its +OK is not the client's
     conn.send(r->raw, r);
 }
 
@@ -418,13 +399,9 @@ void ClusterBackend::onReply(Request* r, std::string_view reply, bool failed) {
         std::string_view body;
         uint64_t node_cursor = 0;
         if (arrayElements(reply, parts) && parts.size() == 2 && resp::bulkBody(parts[0], body) && parseUint64(body, node_cursor)) {
-            uint64_t next = 0;
-            auto m = static_cast<uint64_t>(r->scan_master);
-            if (node_cursor != 0) next = node_cursor * kScanMasters + m;
-            else if (m + 1 < map_->masters.size()) next = m + 1;
             std::string out;
             resp::appendArrayHeader(out, 2);
-            resp::appendBulk(out, std::to_string(next));
+            resp::appendBulk(out, std::to_string(nextScanCursor(node_cursor, static_cast<uint64_t>(r->scan_master), map_->masters.size())));
             out.append(parts[1]);
             finish(r, out, false);
             return;
@@ -565,10 +542,9 @@ void ClusterBackend::publishUp() {
 }
 
 std::shared_ptr<RedisConnection> ClusterBackend::acquireDedicated() {
-    config::BackendConfig nc = cfg_;
-    nc.type = config::BackendConfig::Type::kRedis;
-    nc.address = cfg_.servers.front();  // until the router picks the node
-    nc.servers.clear();
+    // At a seed until the router picks the node (retarget() then names it after that node).
+    auto nc = nodeConfig(cfg_, cfg_.servers.front());
+    nc.name = cfg_.name;
     auto conn = std::make_shared<RedisConnection>(ioc_, poller_, nc, true);
     conn->setObserver(this);
     conn->setRouter([this, alive = alive_, name = cfg_.name](std::string_view raw) {
@@ -610,14 +586,11 @@ RedisConnection::Target ClusterBackend::target(std::string_view raw) const {
     if (keys.empty()) {
         t.keyless = true;
         for (int s = 0; s < kSlots && !master; ++s) master = map_->master(static_cast<uint16_t>(s));
+    } else if (auto slot = commonSlot(argv, keys)) {
+        master = map_->master(*slot);
     } else {
-        uint16_t slot = keySlot(argv[static_cast<size_t>(keys[0])]);
-        for (int k : keys)
-            if (keySlot(argv[static_cast<size_t>(k)]) != slot) {
-                t.error = "-CROSSSLOT Keys in request don't hash to the same slot\r\n";
-                return t;
-            }
-        master = map_->master(slot);
+        t.error = "-CROSSSLOT Keys in request don't hash to the same slot\r\n";
+        return t;
     }
     if (!master) {
         t.error = "-CLUSTERDOWN Hash slot not served\r\n";

@@ -109,7 +109,7 @@ private:
     void startFanout(Fanout* fan, std::vector<std::pair<std::string, uint16_t>> parts, uint64_t client_id);
     Request* newRequest(std::string raw, uint16_t slot, ReplySink* sink, uint64_t client_id);
     void sendKeyless(uint64_t client_id, std::string_view name, std::span<const std::string_view> argv, std::string_view raw, ReplySink* sink);
-    void sendScan(uint64_t client_id, std::span<const std::string_view> argv, ReplySink* sink);
+    void sendScan(uint64_t client_id, std::span<const std::string_view> argv, const std::vector<uint16_t>& first_slots, ReplySink* sink);
     void publishUp();
     // Where a dedicated connection must send `raw`.
     RedisConnection::Target target(std::string_view raw) const;

@@ -48,6 +48,31 @@ int SlotMap::covered() const {
     return static_cast<int>(std::count_if(owner.begin(), owner.end(), [](uint16_t o) { return o != kNone; }));
 }
 
+std::vector<uint16_t> SlotMap::firstSlots() const {
+    std::vector<uint16_t> first(masters.size(), kNone);
+    for (int s = 0; s < kSlots; ++s) {
+        uint16_t o = owner[static_cast<size_t>(s)];
+        if (o != kNone && first[o] == kNone) first[o] = static_cast<uint16_t>(s);
+    }
+    return first;
+}
+
+std::optional<uint16_t> commonSlot(std::span<const std::string_view> argv, std::span<const int> keys) {
+    uint16_t slot = keySlot(argv[static_cast<size_t>(keys.front())]);
+    for (int k : keys)
+        if (keySlot(argv[static_cast<size_t>(k)]) != slot) return std::nullopt;
+    return slot;
+}
+
+config::BackendConfig nodeConfig(const config::BackendConfig& cluster, const config::Endpoint& at) {
+    config::BackendConfig nc = cluster;
+    nc.type = config::BackendConfig::Type::kRedis;
+    nc.name = cluster.name + "@" + at.str();
+    nc.address = at;
+    nc.servers.clear();
+    return nc;
+}
+
 uint16_t SlotMap::indexOf(const config::Endpoint& e) {
     for (size_t i = 0; i < masters.size(); ++i)
         if (masters[i] == e) return static_cast<uint16_t>(i);
@@ -57,7 +82,10 @@ uint16_t SlotMap::indexOf(const config::Endpoint& e) {
 
 bool parseClusterSlots(std::string_view raw, const config::Endpoint& asked, SlotMap& out, std::string& error) {
     size_t pos = 0;
-    auto v = resp::parseValue(raw, pos);
+    return parseClusterSlots(resp::parseValue(raw, pos), asked, out, error);
+}
+
+bool parseClusterSlots(const resp::Value& v, const config::Endpoint& asked, SlotMap& out, std::string& error) {
     if (v.isError()) {
         error = v.str;
         return false;

@@ -3,11 +3,14 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "config/config.h"
+#include "resp/value.h"
 
 namespace laminar::backend::cluster {
 
@@ -30,12 +33,33 @@ struct SlotMap {
     int covered() const;  // slots with a master
     // Index of `e` in masters, adding it if new (a MOVED to a node the map does not know yet).
     uint16_t indexOf(const config::Endpoint& e);
+    // The first slot each master serves, by master index (kNone when it serves none): a command
+    // meant for "this master" follows the slot, so it reaches the new master after a failover.
+    std::vector<uint16_t> firstSlots() const;
 };
 
-// Parses a CLUSTER SLOTS reply (raw RESP). A node announced with an empty host or "?" is at
-// `asked` (the address the reply came from), as Redis documents. False with `error` set when the
-// reply is not a slot table.
+// Parses a CLUSTER SLOTS reply (raw RESP, or already parsed). A node announced with an empty host
+// or "?" is at `asked` (the address the reply came from), as Redis documents. False with `error`
+// set when the reply is not a slot table.
 bool parseClusterSlots(std::string_view raw, const config::Endpoint& asked, SlotMap& out, std::string& error);
+bool parseClusterSlots(const resp::Value& reply, const config::Endpoint& asked, SlotMap& out, std::string& error);
+
+// The slot every key of a command is in; nullopt when the keys are in several slots. `keys` are
+// argv indices, at least one.
+std::optional<uint16_t> commonSlot(std::span<const std::string_view> argv, std::span<const int> keys);
+
+// SCAN over a cluster walks the masters one after another; the cursor laminar hands out is the
+// node's cursor * kScanMasters + the master's index (the daemon and the tools agree on it).
+inline constexpr uint64_t kScanMasters = 1024;
+// The cursor to hand out after master `master` (of `masters`) answered `node_cursor`: 0 at the end.
+inline uint64_t nextScanCursor(uint64_t node_cursor, uint64_t master, uint64_t masters) {
+    if (node_cursor != 0) return node_cursor * kScanMasters + master;
+    return master + 1 < masters ? master + 1 : 0;
+}
+
+// One node's connection settings: the cluster backend's (password, TLS, timeouts) at `at`, named
+// "cluster@host:port" so its errors say which node.
+config::BackendConfig nodeConfig(const config::BackendConfig& cluster, const config::Endpoint& at);
 
 // Parses "-MOVED 3999 127.0.0.1:6381" and "-ASK 3999 127.0.0.1:6381" error replies.
 struct Redirect {
