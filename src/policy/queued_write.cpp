@@ -240,10 +240,7 @@ void QueuedWrite::retryQueueCommand(std::shared_ptr<Pending> w, Context& ctx) co
                 return;
             }
             break;
-        case WhenFull::kSync:
-            if (w->argv.empty()) break;  // not kept: when_full was not sync when it arrived
-            writeThrough(w, ctx);
-            return;
+        case WhenFull::kSync: writeThrough(w, ctx); return;  // the command was kept (execute saw kSync too)
         case WhenFull::kReject: break;
     }
     reject(*w, ctx);
