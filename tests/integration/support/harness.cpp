@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <cstring>
 #include <fstream>
+#include <random>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -69,8 +70,26 @@ int freeClusterPort() {
     throw std::runtime_error("no free port pair for a cluster node");
 }
 
+// Servers get ports below the kernel's ephemeral range (ip_local_port_range), where the ports
+// bind(0) hands out also live: there, a client connection of a test running beside this one could
+// take the port as its source between this check and the server's bind ("Address already in
+// use"). A cluster node's bus port (+10000) stays below that range too.
 int freePort() {
-    for (int attempt = 0; attempt < 100; ++attempt) {
+    static const int ephemeral_low = [] {
+        std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range");
+        int low = 0;
+        return in >> low ? low : 0;
+    }();
+    static std::mt19937 rng(std::random_device{}() ^ static_cast<unsigned>(::getpid()));
+    const int lo = 10000, hi = ephemeral_low - 10000;  // [lo, hi)
+    for (int attempt = 0; hi - lo >= 1000 && attempt < 1000; ++attempt) {
+        int port = std::uniform_int_distribution<int>(lo, hi - 1)(rng);
+        if (!givenPorts().count(port) && bindLoopback(port) == port) {
+            givenPorts().insert(port);
+            return port;
+        }
+    }
+    for (int attempt = 0; attempt < 100; ++attempt) {  // no room below the range: any free port
         int port = bindLoopback(0);
         if (port > 0 && givenPorts().insert(port).second) return port;
     }
