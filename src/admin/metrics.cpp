@@ -53,6 +53,12 @@ void clients(PrometheusWriter& w, const net::Server& server) {
     w.family("laminar_client_tls_handshake_failures_total", Type::kCounter,
              "TLS client connections closed because the handshake failed (not TLS, untrusted or missing certificate, timeout).");
     w.sample({}, total(server, [](const ThreadMetrics& t) { return t.tls_handshake_failures.value(); }));
+    w.family("laminar_io_threads_batch_scheduled", Type::kGauge,
+             "I/O threads running under SCHED_BATCH now (io_scheduling: batch, or adaptive while their wait for the CPU stays short).");
+    w.sample({}, static_cast<double>(total(server, [](const ThreadMetrics& t) { return t.sched_batch.value(); })));
+    w.family("laminar_io_scheduling_fallbacks_total", Type::kCounter,
+             "io_scheduling: adaptive: times an I/O thread waited too long for the CPU under SCHED_BATCH and went back to the normal policy.");
+    w.sample({}, total(server, [](const ThreadMetrics& t) { return t.sched_fallbacks.value(); }));
     w.family("laminar_pinned_clients", Type::kGauge,
              "Clients on a dedicated backend connection now (MULTI, WATCH, blocking commands, pub/sub, SELECT, HELLO 3).");
     w.sample({}, static_cast<double>(total(server, [](const ThreadMetrics& t) { return t.pinned.value(); })));

@@ -105,6 +105,8 @@ public:
     LocalCounter commands;  // every command from a client, whatever answered it
     LocalGauge pinned;      // clients on a dedicated backend connection now
     LocalCounter tls_handshake_failures;  // TLS clients closed because their handshake failed
+    LocalGauge sched_batch;               // 1 while this thread runs under SCHED_BATCH (io_scheduling)
+    LocalCounter sched_fallbacks;         // adaptive io_scheduling: times it went back to the normal policy
 
     // On the owning thread (or before it starts):
     // `route`: the route the command went to; nullptr when it had none (yet).

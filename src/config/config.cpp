@@ -218,6 +218,14 @@ Config parse(const std::string& text, const std::string& source) {
     if (auto n = top.take("listen"); n.IsDefined()) cfg.listen = endpoint(ctx, n, "listen");
     cfg.threads = static_cast<int>(top.integer("threads", 0, 0, 256));
     cfg.shutdown_timeout = top.duration("shutdown_timeout", cfg.shutdown_timeout, true);
+    {
+        static const std::map<std::string, IoScheduling> modes = {
+            {"adaptive", IoScheduling::kAdaptive}, {"batch", IoScheduling::kBatch}, {"normal", IoScheduling::kNormal}};
+        auto m = top.string("io_scheduling", "adaptive");
+        if (!modes.count(m))
+            ctx.fail(top.take("io_scheduling"), "io_scheduling", fmt::format("must be adaptive, batch or normal, got '{}'", m));
+        cfg.io_scheduling = modes.at(m);
+    }
 
     if (auto n = top.take("tls"); n.IsDefined() && !n.IsNull()) cfg.tls = parseServerTls(ctx, n, cfg.listen);
 

@@ -156,6 +156,10 @@ struct RouteConfig {
     StrategyConfig strategy;
 };
 
+// How the I/O threads ask the kernel to schedule them (net/scheduling.h has why and the rule).
+enum class IoScheduling { kAdaptive, kBatch, kNormal };
+inline const char* name(IoScheduling m) { return m == IoScheduling::kAdaptive ? "adaptive" : m == IoScheduling::kBatch ? "batch" : "normal"; }
+
 struct Config {
     std::string source;                  // file name, for messages
     std::string hash;                    // of the file's bytes, hex
@@ -163,6 +167,7 @@ struct Config {
     std::optional<ServerTlsConfig> tls;  // clients over TLS; none = plain TCP only
     int threads = 0;                     // restart-only; 0 = one per core
     Millis shutdown_timeout{5000};       // restart-only; bounded drain on SIGTERM
+    IoScheduling io_scheduling = IoScheduling::kAdaptive;
     LogConfig log;
     ClientConfig client;
     AdminConfig admin;

@@ -302,24 +302,27 @@ void Server::pollDrain() {
 std::string Server::infoSection(Worker& from) const {
     auto snap = from.snapshot();
     const auto& cfg = snap->config();
-    uint64_t commands = 0, errors = 0, tls_failures = 0;
-    int64_t pinned = 0;
+    uint64_t commands = 0, errors = 0, tls_failures = 0, sched_fallbacks = 0;
+    int64_t pinned = 0, batch_threads = 0;
     for (const auto& w : workers_) {
         const auto& stats = w->stats();
         commands += stats.commands.value();
         tls_failures += stats.tls_handshake_failures.value();
         pinned += stats.pinned.value();
+        batch_threads += stats.sched_batch.value();
+        sched_fallbacks += stats.sched_fallbacks.value();
         // laminar's own error replies: every kind but the backends' errors passed through.
         for (size_t k = 0; k < admin::kErrorKinds; ++k)
             if (static_cast<admin::ErrorKind>(k) != admin::ErrorKind::kBackendError) errors += stats.allErrors(static_cast<admin::ErrorKind>(k));
     }
     auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_).count();
     std::string out = fmt::format(
-        "# Laminar\r\nlaminar_version:{}\r\nuptime_in_seconds:{}\r\nio_threads:{}\r\nconfig_file:{}\r\n"
+        "# Laminar\r\nlaminar_version:{}\r\nuptime_in_seconds:{}\r\nio_threads:{}\r\nio_scheduling:{}\r\n"
+        "io_threads_batch_scheduled:{}\r\nio_scheduling_fallbacks:{}\r\nconfig_file:{}\r\n"
         "config_generation:{}\r\nconfig_hash:{}\r\nreloads_ok:{}\r\nreloads_failed:{}\r\n"
         "connected_clients:{}\r\npinned_clients:{}\r\ntotal_connections_received:{}\r\nrejected_connections:{}\r\n"
         "total_commands_processed:{}\r\nlaminar_errors:{}\r\ntls_port:{}\r\ntls_handshake_failures:{}\r\n\r\n# Backends\r\n",
-        LAMINAR_VERSION, uptime, workers_.size(), path_, snap->generation(), cfg.hash, reloads_ok_.load(),
+        LAMINAR_VERSION, uptime, workers_.size(), config::name(cfg.io_scheduling), batch_threads, sched_fallbacks, path_, snap->generation(), cfg.hash, reloads_ok_.load(),
         reloads_failed_.load(), registry_.size(), pinned, totalConnections(), rejectedConnections(), commands, errors,
         cfg.tls ? (cfg.tls->listen ? cfg.tls->listen->port : cfg.listen.port) : 0, tls_failures);
     auto canaries = canaries_->paths();

@@ -38,6 +38,7 @@ Worker::~Worker() {
 void Worker::startThread() {
     thread_ = std::thread([this] {
         auto guard = asio::make_work_guard(ioc_);
+        updateScheduling();
         sweepIdle();
         ioc_.run();
     });
@@ -124,10 +125,18 @@ void Worker::beginShutdown() {
     for (Session* s : all) s->shutdown();
 }
 
+void Worker::updateScheduling() {
+    scheduling_.update(snapshot_ ? snapshot_->config().io_scheduling : config::IoScheduling::kAdaptive,
+                       std::chrono::steady_clock::now());
+    stats_.sched_batch.add((scheduling_.batch() ? 1 : 0) - stats_.sched_batch.value());
+    stats_.sched_fallbacks.add(scheduling_.fallbacks() - stats_.sched_fallbacks.value());
+}
+
 void Worker::sweepIdle() {
     sweep_.expires_after(std::chrono::milliseconds(250));
     sweep_.async_wait([this](const boost::system::error_code& ec) {
         if (ec) return;
+        updateScheduling();
         std::erase_if(retired_, [](const auto& b) { return b->idle(); });
         for (auto& b : backends_) b->publishLatency(static_cast<size_t>(index_));
         auto timeout = snapshot_ ? snapshot_->config().client.idle_timeout : std::chrono::milliseconds(0);

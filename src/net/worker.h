@@ -16,6 +16,7 @@
 #include "admin/thread_metrics.h"
 #include "backend/redis_backend.h"
 #include "net/poller.h"
+#include "net/scheduling.h"
 #include "net/tls.h"
 #include "policy/router.h"
 #include "policy/sync_engine.h"
@@ -82,6 +83,7 @@ private:
 
     void flushDirty();
     void sweepIdle();
+    void updateScheduling();
 
     Server& server_;
     int index_;
@@ -104,6 +106,7 @@ private:
     bool flush_posted_ = false;
     bool shutting_down_ = false;
     boost::asio::steady_timer sweep_;
+    ThreadScheduling scheduling_;  // this thread's: made here, used on the thread only
 };
 
 }  // namespace laminar::net

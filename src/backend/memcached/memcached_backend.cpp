@@ -9,6 +9,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <sched.h>
 #include <thread>
 #include <vector>
 
@@ -141,6 +142,10 @@ private:
     };
 
     void run(Lane& lane) {
+        // A reload makes lanes on an I/O thread, whose SCHED_BATCH (io_scheduling) a new thread
+        // would inherit: lanes block in libmemcached and take the normal policy.
+        sched_param normal{};
+        if (::sched_getscheduler(0) == SCHED_BATCH) ::sched_setscheduler(0, SCHED_OTHER, &normal);
         LibmemcachedStore store(cfg_);
         Translator translator(store, {cfg_.name, cfg_.key_hash, cfg_.max_value});
         resp::RequestParser parser;

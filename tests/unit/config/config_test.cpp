@@ -51,6 +51,14 @@ TEST(ConfigTest, ReadsTheMetricsAddressAndNullAsOff) {
     EXPECT_FALSE(loadString(std::string("admin:\n") + kMinimal, "x").admin.metrics);
 }
 
+TEST(ConfigTest, ReadsIoSchedulingWithAdaptiveByDefault) {
+    EXPECT_EQ(loadString(kMinimal, "x").io_scheduling, IoScheduling::kAdaptive);
+    EXPECT_EQ(loadString(std::string("io_scheduling: batch\n") + kMinimal, "x").io_scheduling, IoScheduling::kBatch);
+    EXPECT_EQ(loadString(std::string("io_scheduling: normal\n") + kMinimal, "x").io_scheduling, IoScheduling::kNormal);
+    EXPECT_EQ(errorOf(std::string("threads: 1\nio_scheduling: fifo\n") + kMinimal),
+              "laminar.yaml:2: io_scheduling: must be adaptive, batch or normal, got 'fifo'");
+}
+
 TEST(ConfigTest, ReadsTheQueueAndCanarySectionsWithTheirDefaults) {
     auto cfg = loadString(kMinimal, "x");
     EXPECT_EQ(cfg.queue.dir, "/var/lib/laminar/queue");
