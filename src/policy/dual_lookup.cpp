@@ -260,7 +260,7 @@ void DualLookup::readNow(const Request& req, backend::ReplySink* sink, Context& 
     s->client = sink;
     s->client_dispatch = &ctx.client;
     if (ctx.snapshot) s->keep = *ctx.snapshot;
-    s->bytes.assign(req.raw);
+    s->bytes.append(req.raw);  // empty: a new or released sink
     s->cmd = req.cmd;
     s->exists_cmd = isExists(req.cmd);
     bool counts = req.keys.size() == 1 && countsOnMissing(req.cmd);

@@ -12,7 +12,9 @@ namespace laminar::resp {
 
 // A null: $-1, *-1, _ (RESP3).
 inline bool isNull(std::string_view raw) {
-    return raw.starts_with("$-1\r") || raw.starts_with("*-1\r") || raw.starts_with("_\r");
+    if (raw.size() < 2) return false;
+    if (raw[0] == '_') return raw[1] == '\r';
+    return (raw[0] == '$' || raw[0] == '*') && raw.size() >= 4 && raw[1] == '-' && raw[2] == '1' && raw[3] == '\r';
 }
 inline bool isError(std::string_view raw) { return !raw.empty() && (raw[0] == '-' || raw[0] == '!'); }
 
@@ -36,8 +38,19 @@ inline bool integerValue(std::string_view raw, long long& v) {
 
 // A reply that means "nothing there" for a read: a null, an empty aggregate (*0, %0, ~0), the
 // `none` type, EXISTS's :0 and TTL's :-2. dual_lookup falls back to its second side on these.
+// Decided on the first byte, as every read through dual_lookup asks it of its hit.
 inline bool isMiss(std::string_view raw) {
-    return isNull(raw) || raw == "*0\r\n" || raw == "%0\r\n" || raw == "~0\r\n" || raw == "+none\r\n" || raw == ":-2\r\n";
+    if (raw.size() < 2) return false;
+    switch (raw[0]) {
+        case '$':
+        case '_': return isNull(raw);
+        case '*': return isNull(raw) || raw == "*0\r\n";
+        case '%':
+        case '~': return raw.size() == 4 && raw[1] == '0' && raw[2] == '\r' && raw[3] == '\n';
+        case '+': return raw == "+none\r\n";
+        case ':': return raw == ":-2\r\n";
+        default: return false;
+    }
 }
 
 }  // namespace laminar::resp

@@ -307,5 +307,36 @@ TEST(CommandTable, EveryCommandWithKeySpecsFindsItsFirstKeyInAFullCall) {
     }
 }
 
+TEST(CommandTable, ACommandWithOneKeyAtAFixedPlaceHasThatKeyAndNoOther) {
+    // The common case keyIndices answers first (GET key, HSET key f v, ...): the spec's index,
+    // when the call is long enough to have it, whatever follows.
+    size_t seen = 0;
+    for (const CommandInfo& top : allCommands()) {
+        std::vector<const CommandInfo*> cmds = {&top};
+        for (const CommandInfo& s : top.subcommands) cmds.push_back(&s);
+        for (const CommandInfo* cmd : cmds) {
+            if (cmd->key_specs.size() != 1) continue;
+            const KeySpec& spec = cmd->key_specs[0];
+            if (spec.begin != KeySpec::Begin::kIndex || spec.find != KeySpec::Find::kRange || spec.lastkey != 0) continue;
+            if (cmd->name == "sort" || cmd->name == "migrate") continue;
+            ++seen;
+            for (size_t argc = 1; argc <= 8; ++argc) {
+                Argv argv(argc, "k");
+                std::vector<int> out;
+                keyIndices(*cmd, argv, out);
+                if (static_cast<size_t>(spec.index) < argc)
+                    EXPECT_EQ(out, std::vector<int>{spec.index}) << cmd->name << " argc " << argc;
+                else
+                    EXPECT_TRUE(out.empty()) << cmd->name << " argc " << argc;
+            }
+        }
+    }
+    EXPECT_GT(seen, 100u) << "most of Redis's keyed commands are of this shape";
+    std::vector<int> out;
+    Argv get = {"GET", "user:1"};
+    keyIndices(mustFind(get), get, out);
+    EXPECT_EQ(out, std::vector<int>{1});
+}
+
 }  // namespace
 }  // namespace laminar::resp
