@@ -380,11 +380,11 @@ Session::Outcome Session::handle(std::span<const std::string_view> argv, std::st
 Session::Outcome Session::forward(const resp::CommandInfo& cmd, std::span<const std::string_view> argv, std::string_view raw) {
     const auto& snapshot = *worker_.snapshot();
     keys_.clear();
-    // One proxy route: where the keys are cannot change where the command goes.
-    bool simple = snapshot.routes().size() == 1 && snapshot.routes()[0].isProxy();
-    if (!simple) resp::keyIndices(cmd, argv, keys_);
+    // One route: every command goes there; if it is a proxy, the keys are not even needed.
+    const bool one_route = snapshot.routes().size() == 1;
+    if (!one_route || !snapshot.routes()[0].isProxy()) resp::keyIndices(cmd, argv, keys_);
     std::string error;
-    const policy::Route* route = simple ? &snapshot.routes()[0] : snapshot.route(cmd, argv, keys_, error);
+    const policy::Route* route = one_route ? &snapshot.routes()[0] : snapshot.route(cmd, argv, keys_, error);
     const Local local = localKind(cmd);
     const bool blocking = cmd.has(resp::kBlocking) && !in_multi_;
     const bool pubsub = (local == Local::kSubscribe || local == Local::kUnsubscribe) && !in_multi_;
