@@ -306,6 +306,9 @@ std::unique_ptr<Strategy> makeDualLookup(config::MapReader& r, Builder& b) {
 
 namespace {
 
+struct BothState;
+void release(BothState* st);
+
 struct BothState {
     backend::ReplySink* client = nullptr;
     Merge merge = Merge::kFirst;
@@ -324,15 +327,16 @@ struct BothState {
     } first{}, second{};
 
     void done(bool is_first, std::string_view raw, bool failed) {
+        const bool keep = merge != Merge::kFirst;  // kFirst answers with the first reply as it comes
         if (is_first) {
-            first_reply.assign(raw);
+            if (keep) first_reply.assign(raw);
             first_failed = failed;
             if (merge == Merge::kFirst && !answered) {
                 answered = true;
                 client->complete(raw, failed);
             }
         } else {
-            second_reply.assign(raw);
+            if (keep) second_reply.assign(raw);
             second_failed = failed;
             if ((failed || resp::isError(raw)) && second_failures) {
                 second_failures->fetch_add(1, std::memory_order_relaxed);
@@ -341,7 +345,7 @@ struct BothState {
         }
         if (--remaining > 0) return;
         if (!answered) finish();
-        delete this;
+        release(this);
     }
 
     void finish() {
@@ -366,11 +370,39 @@ struct BothState {
     }
 };
 
+// Recycled per I/O thread, as the read sinks above: every dual write needs one.
+std::vector<std::unique_ptr<BothState>>& bothPool() {
+    thread_local std::vector<std::unique_ptr<BothState>> pool;
+    return pool;
+}
+
+BothState* acquireBoth() {
+    auto& pool = bothPool();
+    if (pool.empty()) return new BothState;
+    BothState* st = pool.back().release();
+    pool.pop_back();
+    return st;
+}
+
+void release(BothState* st) {
+    auto& pool = bothPool();
+    if (pool.size() >= 1024 || st->first_reply.capacity() > 4096 || st->second_reply.capacity() > 4096) {
+        delete st;
+        return;
+    }
+    st->remaining = 2;
+    st->answered = false;
+    st->first_reply.clear();
+    st->second_reply.clear();
+    st->first_failed = st->second_failed = false;
+    pool.emplace_back(st);
+}
+
 }  // namespace
 
 void sendToBoth(const Request& req, backend::ReplySink* sink, Context& ctx, const Strategy& first, const Strategy& second,
                 Merge merge, std::atomic<uint64_t>* second_failures) {
-    auto* st = new BothState;
+    BothState* st = acquireBoth();
     st->client = sink;
     st->merge = merge;
     st->second_failures = second_failures;
