@@ -129,20 +129,36 @@ struct LookupSink final : backend::ReplySink {
     }
 };
 
-// Every read on a dual_lookup route needs a sink that can fall back; they are recycled per I/O
-// thread (with their buffers), so a hit costs no allocation once the thread is warm.
-std::vector<std::unique_ptr<LookupSink>>& sinkPool() {
-    thread_local std::vector<std::unique_ptr<LookupSink>> pool;
-    return pool;
-}
+// Per-request state that every read (or dual write) of a route needs is recycled per I/O thread,
+// with its buffers, so it costs no allocation once the thread is warm.
+template <class T>
+class Recycled {
+public:
+    static T* acquire() {
+        auto& free = list();
+        if (free.empty()) return new T;
+        T* t = free.back().release();
+        free.pop_back();
+        return t;
+    }
+    // `t` reset by the caller; one that grew large buffers is freed instead of kept.
+    static void put(T* t, bool large) {
+        auto& free = list();
+        if (large || free.size() >= 1024) {
+            delete t;
+            return;
+        }
+        free.emplace_back(t);
+    }
 
-LookupSink* acquireSink() {
-    auto& pool = sinkPool();
-    if (pool.empty()) return new LookupSink;
-    LookupSink* s = pool.back().release();
-    pool.pop_back();
-    return s;
-}
+private:
+    static std::vector<std::unique_ptr<T>>& list() {
+        thread_local std::vector<std::unique_ptr<T>> free;
+        return free;
+    }
+};
+
+LookupSink* acquireSink() { return Recycled<LookupSink>::acquire(); }
 
 void release(LookupSink* s) {
     s->ctx.reset();
@@ -150,13 +166,8 @@ void release(LookupSink* s) {
     s->key.clear();
     s->step = LookupSink::Step::kFirst;
     s->on_first = true;
-    auto& pool = sinkPool();
-    if (pool.size() >= 1024 || s->bytes.capacity() > 4096) {
-        delete s;
-        return;
-    }
     s->bytes.clear();
-    pool.emplace_back(s);
+    Recycled<LookupSink>::put(s, s->bytes.capacity() > 4096);
 }
 
 // A write that builds on the key's value (INCR, APPEND, RPUSH...) on a key only `second` has:
@@ -370,39 +381,20 @@ struct BothState {
     }
 };
 
-// Recycled per I/O thread, as the read sinks above: every dual write needs one.
-std::vector<std::unique_ptr<BothState>>& bothPool() {
-    thread_local std::vector<std::unique_ptr<BothState>> pool;
-    return pool;
-}
-
-BothState* acquireBoth() {
-    auto& pool = bothPool();
-    if (pool.empty()) return new BothState;
-    BothState* st = pool.back().release();
-    pool.pop_back();
-    return st;
-}
-
 void release(BothState* st) {
-    auto& pool = bothPool();
-    if (pool.size() >= 1024 || st->first_reply.capacity() > 4096 || st->second_reply.capacity() > 4096) {
-        delete st;
-        return;
-    }
     st->remaining = 2;
     st->answered = false;
     st->first_reply.clear();
     st->second_reply.clear();
     st->first_failed = st->second_failed = false;
-    pool.emplace_back(st);
+    Recycled<BothState>::put(st, st->first_reply.capacity() > 4096 || st->second_reply.capacity() > 4096);
 }
 
 }  // namespace
 
 void sendToBoth(const Request& req, backend::ReplySink* sink, Context& ctx, const Strategy& first, const Strategy& second,
                 Merge merge, std::atomic<uint64_t>* second_failures) {
-    BothState* st = acquireBoth();
+    BothState* st = Recycled<BothState>::acquire();
     st->client = sink;
     st->merge = merge;
     st->second_failures = second_failures;
