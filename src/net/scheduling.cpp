@@ -118,7 +118,7 @@ void ThreadScheduling::update(config::IoScheduling mode, SchedGovernor::Clock::t
     if (governor_.fallbacks() == before) return;
     ++fallbacks_;
     spdlog::debug("io_scheduling: this I/O thread waited too long for the CPU under SCHED_BATCH; normal policy for {} s",
-                      governor_.hold().count());
+                  governor_.hold().count());
 }
 
 }  // namespace laminar::net
