@@ -117,6 +117,17 @@ TEST(IoSchedulingTest, AdaptiveGoesBackToNormalBesideACpuBoundProcessAndLosesNot
         for (;;) spin = spin + 1;
     }
 
+    struct Stop {  // the busy loop ends with the test, even one that fails half-way
+        pid_t pid;
+        void now() {
+            if (pid <= 0) return;
+            kill(pid, SIGKILL);
+            waitpid(pid, nullptr, 0);
+            pid = 0;
+        }
+        ~Stop() { now(); }
+    } stop{hog};
+
     Client c(lam.port());
     long long fallbacks = 0;
     int written = 0;
@@ -128,8 +139,7 @@ TEST(IoSchedulingTest, AdaptiveGoesBackToNormalBesideACpuBoundProcessAndLosesNot
         if (written % 50 == 0 && (fallbacks = laminarInfoNumber(c, "io_scheduling_fallbacks")) > 0) break;
     }
     bool batch_after = threadsWithPolicy(lam.pid(), SCHED_BATCH) > 0;
-    kill(hog, SIGKILL);
-    waitpid(hog, nullptr, 0);
+    stop.now();
 
     EXPECT_GE(fallbacks, 1) << "waiting behind a busy loop under SCHED_BATCH must send the I/O thread back to normal";
     EXPECT_FALSE(batch_after) << "it holds the normal policy for the back-off (10 s at first)";
