@@ -11,7 +11,6 @@
 
 #include <filesystem>
 #include <fstream>
-#include <memory>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -84,50 +83,6 @@ TEST(IoSchedulingTest, BatchAndNormalSetTheIoThreadsPolicyAndAReloadChangesIt) {
     ASSERT_TRUE(sighupAndWait(lam, admin));
     EXPECT_TRUE(eventually([&] { return threadsWithPolicy(lam.pid(), SCHED_BATCH) == 2; })) << "and back";
     EXPECT_EQ(c.cmd({"GET", "k"}).str, "v");
-}
-
-TEST(IoSchedulingTest, MemcachedLanesMadeOnABatchIoThreadByAReloadKeepTheNormalPolicy) {
-    RedisServer redis;
-    MemcachedServer mc;
-    Laminar lam(config(redis.port(), 2, "batch"));
-    Client c(lam.port()), admin(lam.port());
-    ASSERT_TRUE(eventually([&] { return threadsWithPolicy(lam.pid(), SCHED_BATCH) == 2; }));
-    auto before = threadPolicies(lam.pid()).size();
-
-    // The reload builds the memcached backend, and its two lanes, on an I/O thread.
-    lam.rewriteConfig("listen: 127.0.0.1:{port}\nthreads: 2\nlog: {level: info}\nio_scheduling: batch\nbackends:\n"
-                      "  old: {type: redis, address: 127.0.0.1:" + std::to_string(redis.port()) + "}\n"
-                      "  mc: {type: memcached, servers: [127.0.0.1:" + std::to_string(mc.port()) + "], pool: 2}\n"
-                      "routes:\n" + route("cache", "mc:*", "strategy: {type: proxy, target: mc}") +
-                      "  - name: default\n    strategy: {type: proxy, target: old}\n");
-    ASSERT_TRUE(sighupAndWait(lam, admin));
-    EXPECT_EQ(c.cmd({"SET", "mc:1", "v"}).str, "OK");
-    EXPECT_EQ(c.cmd({"GET", "mc:1"}).str, "v");
-    EXPECT_TRUE(eventually([&] { return threadPolicies(lam.pid()).size() >= before + 2; })) << "the lanes are running";
-    EXPECT_TRUE(eventually([&] { return threadsWithPolicy(lam.pid(), SCHED_BATCH) == 2; }))
-        << "only the I/O threads run under SCHED_BATCH; lanes block in libmemcached under the normal policy";
-}
-
-TEST(IoSchedulingTest, AThreadStartedUnderAnotherPolicyKeepsIt) {
-    RedisServer redis;
-    // laminar inherits this thread's policy across fork and exec, as under `chrt -i 0 laminar`.
-    sched_param none{};
-    ASSERT_EQ(sched_setscheduler(0, SCHED_IDLE, &none), 0);
-    std::unique_ptr<Laminar> lam;
-    try {
-        lam = std::make_unique<Laminar>(config(redis.port(), 2, "batch"));
-    } catch (...) {
-        sched_setscheduler(0, SCHED_OTHER, &none);
-        throw;
-    }
-    if (sched_setscheduler(0, SCHED_OTHER, &none) != 0) GTEST_SKIP() << "cannot leave SCHED_IDLE without privilege";
-    Client c(lam->port());
-    EXPECT_EQ(c.cmd({"SET", "k", "v"}).str, "OK");
-    std::this_thread::sleep_for(600ms);  // two sweeps, each of which applies io_scheduling
-    EXPECT_EQ(threadsWithPolicy(lam->pid(), SCHED_BATCH), 0);
-    EXPECT_EQ(threadsWithPolicy(lam->pid(), SCHED_IDLE), static_cast<int>(threadPolicies(lam->pid()).size()));
-    EXPECT_EQ(laminarInfoNumber(c, "io_threads_batch_scheduled"), 0);
-    EXPECT_NE(lam->log().find("io_scheduling leaves it as it is"), std::string::npos) << lam->log();
 }
 
 // Pins every thread of `pid` to `cpu`.
