@@ -11,6 +11,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -83,6 +84,53 @@ TEST(IoSchedulingTest, BatchAndNormalSetTheIoThreadsPolicyAndAReloadChangesIt) {
     ASSERT_TRUE(sighupAndWait(lam, admin));
     EXPECT_TRUE(eventually([&] { return threadsWithPolicy(lam.pid(), SCHED_BATCH) == 2; })) << "and back";
     EXPECT_EQ(c.cmd({"GET", "k"}).str, "v");
+}
+
+TEST(IoSchedulingTest, MemcachedLanesMadeOnABatchIoThreadByAReloadKeepTheNormalPolicy) {
+    RedisServer redis;
+    MemcachedServer mc;
+    Laminar lam(config(redis.port(), 2, "batch"));
+    Client c(lam.port()), admin(lam.port());
+    ASSERT_TRUE(eventually([&] { return threadsWithPolicy(lam.pid(), SCHED_BATCH) == 2; }));
+    auto before = threadPolicies(lam.pid()).size();
+
+    // The reload builds the memcached backend, and its two lanes, on an I/O thread.
+    lam.rewriteConfig("listen: 127.0.0.1:{port}\nthreads: 2\nlog: {level: info}\nio_scheduling: batch\nbackends:\n"
+                      "  old: {type: redis, address: 127.0.0.1:" + std::to_string(redis.port()) + "}\n"
+                      "  mc: {type: memcached, servers: [127.0.0.1:" + std::to_string(mc.port()) + "], pool: 2}\n"
+                      "routes:\n" + route("cache", "mc:*", "strategy: {type: proxy, target: mc}") +
+                      "  - name: default\n    strategy: {type: proxy, target: old}\n");
+    ASSERT_TRUE(sighupAndWait(lam, admin));
+    EXPECT_EQ(c.cmd({"SET", "mc:1", "v"}).str, "OK");
+    EXPECT_EQ(c.cmd({"GET", "mc:1"}).str, "v");
+    EXPECT_TRUE(eventually([&] { return threadPolicies(lam.pid()).size() >= before + 2; })) << "the lanes are running";
+    EXPECT_TRUE(eventually([&] { return threadsWithPolicy(lam.pid(), SCHED_BATCH) == 2; }))
+        << "only the I/O threads run under SCHED_BATCH; lanes block in libmemcached under the normal policy";
+}
+
+TEST(IoSchedulingTest, AThreadStartedUnderAnotherPolicyKeepsIt) {
+    RedisServer redis;
+    // laminar inherits this thread's policy across fork and exec, as under `chrt -r 1 laminar`.
+    // SCHED_RR rather than SCHED_IDLE: an idle-class laminar could starve on a loaded CI machine.
+    sched_param rr{};
+    rr.sched_priority = 1;
+    if (sched_setscheduler(0, SCHED_RR, &rr) != 0) GTEST_SKIP() << "SCHED_RR needs CAP_SYS_NICE";
+    sched_param none{};
+    std::unique_ptr<Laminar> lam;
+    try {
+        lam = std::make_unique<Laminar>(config(redis.port(), 2, "batch"));
+    } catch (...) {
+        sched_setscheduler(0, SCHED_OTHER, &none);
+        throw;
+    }
+    ASSERT_EQ(sched_setscheduler(0, SCHED_OTHER, &none), 0);
+    Client c(lam->port());
+    EXPECT_EQ(c.cmd({"SET", "k", "v"}).str, "OK");
+    std::this_thread::sleep_for(600ms);  // two sweeps, each of which applies io_scheduling
+    EXPECT_EQ(threadsWithPolicy(lam->pid(), SCHED_BATCH), 0);
+    EXPECT_EQ(threadsWithPolicy(lam->pid(), SCHED_RR), static_cast<int>(threadPolicies(lam->pid()).size()));
+    EXPECT_EQ(laminarInfoNumber(c, "io_threads_batch_scheduled"), 0);
+    EXPECT_NE(lam->log().find("io_scheduling leaves it as it is"), std::string::npos) << lam->log();
 }
 
 // Pins every thread of `pid` to `cpu`.
