@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <functional>
 #include <optional>
+#include <utility>
 
 #include "admin/logging.h"
 #include "policy/owned_command.h"
@@ -37,24 +38,54 @@ bool countsOnMissingByName(std::string_view name) {
     return std::find(kCounts.begin(), kCounts.end(), name) != kCounts.end();
 }
 
-// By the command's table entry: a lookup on every read, not fifteen name comparisons.
-bool countsOnMissing(const resp::CommandInfo* cmd) {
-    static const std::vector<bool> kByIndex = [] {
-        std::vector<bool> out;
-        for (const auto& c : resp::allCommands()) out.push_back(countsOnMissingByName(c.name));
-        return out;
+// How a read tells a miss, by the command's table entry: one lookup on every read.
+enum class ReadKind : uint8_t { kPlain, kCounts, kExists };
+
+ReadKind readKind(const resp::CommandInfo* cmd) {
+    struct Table {
+        const resp::CommandInfo* base;
+        size_t size;
+        std::vector<ReadKind> kinds;
+    };
+    static const Table kTable = [] {
+        auto all = resp::allCommands();
+        Table t{all.data(), all.size(), {}};
+        for (const auto& c : all)
+            t.kinds.push_back(c.name == "exists" ? ReadKind::kExists : countsOnMissingByName(c.name) ? ReadKind::kCounts : ReadKind::kPlain);
+        return t;
     }();
-    auto all = resp::allCommands();
-    if (cmd < all.data() || cmd >= all.data() + all.size()) return false;  // a subcommand: none counts
-    return kByIndex[static_cast<size_t>(cmd - all.data())];
+    if (cmd < kTable.base || cmd >= kTable.base + kTable.size) return ReadKind::kPlain;  // a subcommand: none counts
+    return kTable.kinds[static_cast<size_t>(cmd - kTable.base)];
 }
 
-bool isExists(const resp::CommandInfo* cmd) {
-    static const resp::CommandInfo* kExists = [] {
-        std::string_view argv[] = {"exists"};
-        return resp::lookupCommand(argv);
-    }();
-    return cmd == kExists;
+// Keeps the snapshot a read started on alive until its reply, without a locked increment and
+// decrement of the shared_ptr per read: the reads in flight on one I/O thread share one
+// thread-local, plainly counted hold of that thread's snapshot. A sink completes on the thread
+// that sent it, so the count needs no lock. The hold goes when its last read is answered; a
+// reload that installs another snapshot starts a new one, and the old goes with its last read.
+struct SnapshotHold {
+    std::shared_ptr<const Snapshot> snapshot;
+    size_t reads = 0;
+};
+
+SnapshotHold*& currentHold() {
+    thread_local SnapshotHold* current = nullptr;
+    return current;
+}
+
+SnapshotHold* holdSnapshot(const std::shared_ptr<const Snapshot>* snapshot) {
+    if (!snapshot) return nullptr;  // unit tests without a snapshot
+    SnapshotHold*& current = currentHold();
+    if (!current || current->snapshot.get() != snapshot->get()) current = new SnapshotHold{*snapshot, 0};  // the old one is its reads'
+    ++current->reads;
+    return current;
+}
+
+void releaseSnapshot(SnapshotHold* hold) {
+    if (!hold || --hold->reads > 0) return;
+    SnapshotHold*& current = currentHold();
+    if (current == hold) current = nullptr;
+    delete hold;
 }
 
 // The read half of dual_lookup: first's reply, or on a miss the fallback to second.
@@ -68,13 +99,14 @@ struct LookupSink final : backend::ReplySink {
     backend::ReplySink* client = nullptr;
     Dispatch* client_dispatch = nullptr;
     std::optional<Context> ctx;     // background context, set per read
-    std::shared_ptr<const Snapshot> keep;
+    SnapshotHold* hold = nullptr;
     std::string bytes;              // the command, copied: the client's buffer moves on
     const resp::CommandInfo* cmd = nullptr;
     std::string key;                // the read's key, kept only when a warm copy or EXISTS needs it
     bool exists_cmd = false;
     enum class Step { kExists, kFirst, kSecond } step = Step::kFirst;
     bool on_first = true;           // EXISTS said the key is on first (when it was asked)
+    LookupSink* next_free = nullptr;  // while recycled
 
     void complete(std::string_view raw, bool failed) override {
         Context& ctx = *this->ctx;
@@ -114,7 +146,7 @@ struct LookupSink final : backend::ReplySink {
         bool found = !failed && !resp::isMiss(raw) && !resp::isError(raw) && !(exists_cmd && resp::integerValue(raw, n) && n == 0);
         if (warm && found && !key.empty()) {
             RouteStats* stats = ctx.stats;
-            auto snapshot_keep = keep;
+            std::shared_ptr<const Snapshot> snapshot_keep = hold ? hold->snapshot : nullptr;
             copyKey(key, *second, *first, false, ctx, [stats, snapshot_keep](bool ok, std::string_view why) {
                 if (!stats) return;
                 if (ok) {
@@ -130,31 +162,42 @@ struct LookupSink final : backend::ReplySink {
 };
 
 // Per-request state that every read (or dual write) of a route needs is recycled per I/O thread,
-// with its buffers, so it costs no allocation once the thread is warm.
+// with its buffers, so it costs no allocation once the thread is warm. The free list is threaded
+// through the objects themselves (`T::next_free`).
 template <class T>
 class Recycled {
 public:
     static T* acquire() {
-        auto& free = list();
-        if (free.empty()) return new T;
-        T* t = free.back().release();
-        free.pop_back();
+        List& l = list();
+        T* t = l.head;
+        if (!t) return new T;
+        l.head = t->next_free;
+        --l.size;
         return t;
     }
     // `t` reset by the caller; one that grew large buffers is freed instead of kept.
     static void put(T* t, bool large) {
-        auto& free = list();
-        if (large || free.size() >= 1024) {
+        List& l = list();
+        if (large || l.size >= 1024) {
             delete t;
             return;
         }
-        free.emplace_back(t);
+        t->next_free = l.head;
+        l.head = t;
+        ++l.size;
     }
 
 private:
-    static std::vector<std::unique_ptr<T>>& list() {
-        thread_local std::vector<std::unique_ptr<T>> free;
-        return free;
+    struct List {
+        T* head = nullptr;
+        size_t size = 0;
+        ~List() {
+            while (head) delete std::exchange(head, head->next_free);
+        }
+    };
+    static List& list() {
+        thread_local List l;
+        return l;
     }
 };
 
@@ -162,7 +205,7 @@ LookupSink* acquireSink() { return Recycled<LookupSink>::acquire(); }
 
 void release(LookupSink* s) {
     s->ctx.reset();
-    s->keep.reset();
+    releaseSnapshot(std::exchange(s->hold, nullptr));
     s->key.clear();
     s->step = LookupSink::Step::kFirst;
     s->on_first = true;
@@ -221,6 +264,10 @@ bool DualLookup::serializes(const Request& req) const {
 }
 
 void DualLookup::execute(const Request& req, backend::ReplySink* sink, Context& ctx) const {
+    if (!req.isWrite()) {
+        readNow(req, sink, ctx);
+        return;
+    }
     if (req.isDelete()) {
         sendToBoth(req, sink, ctx, *first_, *second_, Merge::kMaxInteger, nullptr);
         return;
@@ -239,11 +286,7 @@ void DualLookup::execute(const Request& req, backend::ReplySink* sink, Context& 
         first_->execute(exists.request(), w, ctx);
         return;
     }
-    if (req.isWrite()) {
-        writeNow(req, sink, ctx);
-        return;
-    }
-    readNow(req, sink, ctx);
+    writeNow(req, sink, ctx);
 }
 
 void DualLookup::writeNow(const Request& req, backend::ReplySink* sink, Context& ctx) const {
@@ -270,11 +313,12 @@ void DualLookup::readNow(const Request& req, backend::ReplySink* sink, Context& 
     s->warm = warm_ && req.keys.size() == 1;
     s->client = sink;
     s->client_dispatch = &ctx.client;
-    if (ctx.snapshot) s->keep = *ctx.snapshot;
+    s->hold = holdSnapshot(ctx.snapshot);
     s->bytes.append(req.raw);  // empty: a new or released sink
     s->cmd = req.cmd;
-    s->exists_cmd = isExists(req.cmd);
-    bool counts = req.keys.size() == 1 && countsOnMissing(req.cmd);
+    const ReadKind kind = readKind(req.cmd);
+    s->exists_cmd = kind == ReadKind::kExists;
+    bool counts = kind == ReadKind::kCounts && req.keys.size() == 1;
     if (s->warm || counts) s->key.assign(req.key());
     if (counts) {
         s->step = LookupSink::Step::kExists;
@@ -330,6 +374,7 @@ struct BothState {
     bool first_failed = false;
     std::string second_reply;
     bool second_failed = false;
+    BothState* next_free = nullptr;  // while recycled
 
     struct Side final : backend::ReplySink {
         BothState* state;
