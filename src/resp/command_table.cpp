@@ -222,6 +222,15 @@ const CommandInfo* lookupCommand(std::span<const std::string_view> argv) {
 std::span<const CommandInfo> allCommands() { return kCommands; }
 
 void keyIndices(const CommandInfo& cmd, std::span<const std::string_view> argv, std::vector<int>& out) {
+    // Most commands first: one key at a fixed place (GET key, HSET key ...). SORT and MIGRATE,
+    // below, have more than one spec each, so neither is taken here.
+    if (cmd.key_specs.size() == 1) {
+        const KeySpec& spec = cmd.key_specs.front();
+        if (spec.begin == KeySpec::Begin::kIndex && spec.find == KeySpec::Find::kRange && spec.lastkey == 0 && spec.keystep >= 1) {
+            if (spec.index >= 1 && static_cast<size_t>(spec.index) < argv.size()) out.push_back(spec.index);
+            return;
+        }
+    }
     // Commands whose key specs are incomplete: Redis itself uses hand-written getkeys procs for
     // them (the generator refuses to emit any other such command). SORT_RO needs nothing special:
     // its unknown specs are skipped below, leaving the sorted key, as Redis's sortROGetKeys does.
@@ -229,13 +238,6 @@ void keyIndices(const CommandInfo& cmd, std::span<const std::string_view> argv, 
     if (cmd.name == "migrate") return migrateKeys(argv, out);
 
     const int64_t argc = static_cast<int64_t>(std::min<size_t>(argv.size(), INT_MAX));
-    if (cmd.key_specs.size() == 1) {  // most commands: one key at a fixed place (GET key, HSET key ...)
-        const KeySpec& spec = cmd.key_specs.front();
-        if (spec.begin == KeySpec::Begin::kIndex && spec.find == KeySpec::Find::kRange && spec.lastkey == 0 && spec.keystep >= 1) {
-            if (spec.index >= 1 && spec.index < argc) out.push_back(spec.index);
-            return;
-        }
-    }
     if (cmd.key_specs.empty()) {
         // Legacy first/last/step, for a command without specs (none in Redis 7.0 itself).
         if (cmd.first_key <= 0) return;
