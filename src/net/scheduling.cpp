@@ -117,8 +117,8 @@ void ThreadScheduling::update(config::IoScheduling mode, SchedGovernor::Clock::t
     set(governor_.step(now, sample));
     if (governor_.fallbacks() == before) return;
     ++fallbacks_;
-    spdlog::debug("io_scheduling: this I/O thread waited too long for the CPU under SCHED_BATCH; normal policy for {} s",
-                  governor_.hold().count());
+    spdlog::info("io_scheduling: this I/O thread waited too long for the CPU under SCHED_BATCH; normal policy for {} s",
+                 governor_.hold().count());
 }
 
 }  // namespace laminar::net
