@@ -53,15 +53,45 @@ std::string knownTypes() {
 
 }  // namespace
 
-bool Request::isDelete() const {
-    std::string_view n = cmd->name;
-    return n == "del" || n == "unlink";
+namespace {
+
+// What a write does to its keys' values, by the command's table entry: every write of a route
+// that keeps two sides in step asks, so it is one lookup rather than a run of name comparisons.
+enum class WriteKind : uint8_t { kOther, kOverwrite, kSet, kDelete };
+
+WriteKind writeKind(const resp::CommandInfo* cmd) {
+    struct Table {
+        const resp::CommandInfo* base;
+        size_t size;
+        std::vector<WriteKind> kinds;
+    };
+    static const Table kTable = [] {
+        auto all = resp::allCommands();
+        Table t{all.data(), all.size(), {}};
+        for (const auto& c : all) {
+            const std::string_view n = c.name;
+            t.kinds.push_back(n == "del" || n == "unlink"                     ? WriteKind::kDelete
+                              : n == "setex" || n == "psetex" || n == "mset" ? WriteKind::kOverwrite
+                              : n == "set"                                   ? WriteKind::kSet
+                                                                             : WriteKind::kOther);
+        }
+        return t;
+    }();
+    if (cmd < kTable.base || cmd >= kTable.base + kTable.size) return WriteKind::kOther;  // a subcommand
+    return kTable.kinds[static_cast<size_t>(cmd - kTable.base)];
 }
 
+}  // namespace
+
+bool Request::isDelete() const { return writeKind(cmd) == WriteKind::kDelete; }
+
 bool Request::isPlainOverwrite() const {
-    std::string_view n = cmd->name;
-    if (n == "setex" || n == "psetex" || n == "mset" || n == "del" || n == "unlink") return true;
-    if (n != "set") return false;
+    switch (writeKind(cmd)) {
+        case WriteKind::kDelete:
+        case WriteKind::kOverwrite: return true;
+        case WriteKind::kOther: return false;
+        case WriteKind::kSet: break;
+    }
     for (size_t i = 3; i < argv.size(); ++i)
         if (iequals(argv[i], "NX") || iequals(argv[i], "XX") || iequals(argv[i], "GET") || iequals(argv[i], "KEEPTTL")) return false;
     return true;
