@@ -59,26 +59,40 @@ namespace {
 // that keeps two sides in step asks, so it is one lookup rather than a run of name comparisons.
 enum class WriteKind : uint8_t { kOther, kOverwrite, kSet, kDelete };
 
+struct WriteKinds {
+    const resp::CommandInfo* base;
+    size_t size;
+    std::vector<WriteKind> kinds;
+};
+
+WriteKinds buildWriteKinds() {
+    auto all = resp::allCommands();  // constant-initialized: safe to read during static init
+    WriteKinds t{all.data(), all.size(), {}};
+    for (const auto& c : all) {
+        const std::string_view n = c.name;
+        t.kinds.push_back(n == "del" || n == "unlink"                     ? WriteKind::kDelete
+                          : n == "setex" || n == "psetex" || n == "mset" ? WriteKind::kOverwrite
+                          : n == "set"                                   ? WriteKind::kSet
+                                                                         : WriteKind::kOther);
+    }
+    return t;
+}
+
+// Built at start-up, not on first use: a function-local static's guard and its cold path would
+// cost the hot path more than the lookup itself.
+const WriteKinds kWriteKinds = buildWriteKinds();
+
 WriteKind writeKind(const resp::CommandInfo* cmd) {
-    struct Table {
-        const resp::CommandInfo* base;
-        size_t size;
-        std::vector<WriteKind> kinds;
-    };
-    static const Table kTable = [] {
-        auto all = resp::allCommands();
-        Table t{all.data(), all.size(), {}};
-        for (const auto& c : all) {
-            const std::string_view n = c.name;
-            t.kinds.push_back(n == "del" || n == "unlink"                     ? WriteKind::kDelete
-                              : n == "setex" || n == "psetex" || n == "mset" ? WriteKind::kOverwrite
-                              : n == "set"                                   ? WriteKind::kSet
-                                                                             : WriteKind::kOther);
-        }
-        return t;
-    }();
-    if (cmd < kTable.base || cmd >= kTable.base + kTable.size) return WriteKind::kOther;  // a subcommand
-    return kTable.kinds[static_cast<size_t>(cmd - kTable.base)];
+    if (cmd < kWriteKinds.base || cmd >= kWriteKinds.base + kWriteKinds.size) return WriteKind::kOther;  // a subcommand
+    return kWriteKinds.kinds[static_cast<size_t>(cmd - kWriteKinds.base)];
+}
+
+// SET's options that make it depend on the key's value or state (NX, XX, GET, KEEPTTL). Apart,
+// so that a plain SET does not pay for the loop's registers.
+[[gnu::noinline]] bool setHasCondition(std::span<const std::string_view> argv) {
+    for (size_t i = 3; i < argv.size(); ++i)
+        if (iequals(argv[i], "NX") || iequals(argv[i], "XX") || iequals(argv[i], "GET") || iequals(argv[i], "KEEPTTL")) return true;
+    return false;
 }
 
 }  // namespace
@@ -92,9 +106,7 @@ bool Request::isPlainOverwrite() const {
         case WriteKind::kOther: return false;
         case WriteKind::kSet: break;
     }
-    for (size_t i = 3; i < argv.size(); ++i)
-        if (iequals(argv[i], "NX") || iequals(argv[i], "XX") || iequals(argv[i], "GET") || iequals(argv[i], "KEEPTTL")) return false;
-    return true;
+    return argv.size() <= 3 || !setHasCondition(argv);  // SET key value: no option to look at
 }
 
 std::unique_ptr<Strategy> Builder::build(const YAML::Node& node, const std::string& path) {
