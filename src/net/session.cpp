@@ -58,25 +58,39 @@ Session::Local localKindByName(std::string_view name) {
     return it == kLocal.end() ? Local::kNone : it->second;
 }
 
-// Per command-table entry, computed once: the data path then pays a pointer hash, not a string hash.
-Session::Local localKind(const resp::CommandInfo& cmd) {
-    static const auto table = [] {
-        std::unordered_map<const resp::CommandInfo*, Local> t;
-        for (const auto& c : resp::allCommands()) {
-            t.emplace(&c, localKindByName(c.name));
-            for (const auto& sub : c.subcommands) t.emplace(&sub, localKindByName(sub.name));
-        }
-        return t;
-    }();
-    static const auto top = [] {
-        std::vector<Local> t;
-        for (const auto& c : resp::allCommands()) t.push_back(localKindByName(c.name));
-        return t;
-    }();
-    auto all = resp::allCommands();
-    if (&cmd >= all.data() && &cmd < all.data() + all.size()) return top[static_cast<size_t>(&cmd - all.data())];
-    auto it = table.find(&cmd);
-    return it == table.end() ? Local::kNone : it->second;
+[[gnu::noinline]] Local subcommandLocalKind(const resp::CommandInfo& cmd);
+
+// Per command-table entry, computed once at start-up (not on first use: a function-local static's
+// guard and cold path would cost every call more than the lookup): a top-level command is one
+// index, a subcommand a pointer hash, never a string hash.
+struct LocalKinds {
+    const resp::CommandInfo* base;
+    size_t size;
+    std::vector<Local> top;
+    std::unordered_map<const resp::CommandInfo*, Local> sub;
+};
+
+LocalKinds buildLocalKinds() {
+    auto all = resp::allCommands();  // constant-initialized: safe to read during static init
+    LocalKinds t{all.data(), all.size(), {}, {}};
+    for (const auto& c : all) {
+        t.top.push_back(localKindByName(c.name));
+        for (const auto& sub : c.subcommands) t.sub.emplace(&sub, localKindByName(sub.name));
+    }
+    return t;
+}
+
+const LocalKinds kLocalKinds = buildLocalKinds();
+
+Local localKind(const resp::CommandInfo& cmd) {
+    if (&cmd >= kLocalKinds.base && &cmd < kLocalKinds.base + kLocalKinds.size)
+        return kLocalKinds.top[static_cast<size_t>(&cmd - kLocalKinds.base)];
+    return subcommandLocalKind(cmd);
+}
+
+Local subcommandLocalKind(const resp::CommandInfo& cmd) {
+    auto it = kLocalKinds.sub.find(&cmd);
+    return it == kLocalKinds.sub.end() ? Local::kNone : it->second;
 }
 
 bool iequals(std::string_view a, std::string_view b) {

@@ -195,6 +195,26 @@ void migrateKeys(std::span<const std::string_view> argv, std::vector<int>& out) 
     for (size_t i = first; i < first + num && i < argc; ++i) out.push_back(static_cast<int>(i));
 }
 
+// Every command but the common one-key shape: apart, so that the fast path in keyIndices does
+// not pay for this one's registers.
+[[gnu::noinline]] void keyIndicesBySpecs(const CommandInfo& cmd, std::span<const std::string_view> argv, std::vector<int>& out) {
+    // Commands whose key specs are incomplete: Redis itself uses hand-written getkeys procs for
+    // them (the generator refuses to emit any other such command). SORT_RO needs nothing special:
+    // its unknown specs are skipped below, leaving the sorted key, as Redis's sortROGetKeys does.
+    if (cmd.name == "sort") return sortKeys(argv, out);
+    if (cmd.name == "migrate") return migrateKeys(argv, out);
+
+    const int64_t argc = static_cast<int64_t>(std::min<size_t>(argv.size(), INT_MAX));
+    if (cmd.key_specs.empty()) {
+        // Legacy first/last/step, for a command without specs (none in Redis 7.0 itself).
+        if (cmd.first_key <= 0) return;
+        int64_t last = cmd.last_key < 0 ? argc + cmd.last_key : cmd.last_key;
+        pushRange(cmd.first_key, last, cmd.step, argc, out);
+        return;
+    }
+    for (const KeySpec& spec : cmd.key_specs) specKeys(spec, argv, argc, out);
+}
+
 }  // namespace
 
 // Every command is looked up once per request: a hash of the top-level names instead of a binary
@@ -222,8 +242,8 @@ const CommandInfo* lookupCommand(std::span<const std::string_view> argv) {
 std::span<const CommandInfo> allCommands() { return kCommands; }
 
 void keyIndices(const CommandInfo& cmd, std::span<const std::string_view> argv, std::vector<int>& out) {
-    // Most commands first: one key at a fixed place (GET key, HSET key ...). SORT and MIGRATE,
-    // below, have more than one spec each, so neither is taken here.
+    // Most commands: one key at a fixed place (GET key, HSET key ...). SORT and MIGRATE have more
+    // than one spec each, so neither is taken here.
     if (cmd.key_specs.size() == 1) {
         const KeySpec& spec = cmd.key_specs.front();
         if (spec.begin == KeySpec::Begin::kIndex && spec.find == KeySpec::Find::kRange && spec.lastkey == 0 && spec.keystep >= 1) {
@@ -231,21 +251,7 @@ void keyIndices(const CommandInfo& cmd, std::span<const std::string_view> argv, 
             return;
         }
     }
-    // Commands whose key specs are incomplete: Redis itself uses hand-written getkeys procs for
-    // them (the generator refuses to emit any other such command). SORT_RO needs nothing special:
-    // its unknown specs are skipped below, leaving the sorted key, as Redis's sortROGetKeys does.
-    if (cmd.name == "sort") return sortKeys(argv, out);
-    if (cmd.name == "migrate") return migrateKeys(argv, out);
-
-    const int64_t argc = static_cast<int64_t>(std::min<size_t>(argv.size(), INT_MAX));
-    if (cmd.key_specs.empty()) {
-        // Legacy first/last/step, for a command without specs (none in Redis 7.0 itself).
-        if (cmd.first_key <= 0) return;
-        int64_t last = cmd.last_key < 0 ? argc + cmd.last_key : cmd.last_key;
-        pushRange(cmd.first_key, last, cmd.step, argc, out);
-        return;
-    }
-    for (const KeySpec& spec : cmd.key_specs) specKeys(spec, argv, argc, out);
+    keyIndicesBySpecs(cmd, argv, out);
 }
 
 bool arityOk(const CommandInfo& cmd, size_t argc) {
