@@ -58,39 +58,25 @@ Session::Local localKindByName(std::string_view name) {
     return it == kLocal.end() ? Local::kNone : it->second;
 }
 
-[[gnu::noinline]] Local subcommandLocalKind(const resp::CommandInfo& cmd);
+// Per command-table entry, computed once at start-up: a top-level command is one index, a
+// subcommand a pointer hash, never a string hash.
+const resp::PerCommand<Local> kTopLocalKinds([](const resp::CommandInfo& c) { return localKindByName(c.name); });
 
-// Per command-table entry, computed once at start-up (not on first use: a function-local static's
-// guard and cold path would cost every call more than the lookup): a top-level command is one
-// index, a subcommand a pointer hash, never a string hash.
-struct LocalKinds {
-    const resp::CommandInfo* base;
-    size_t size;
-    std::vector<Local> top;
-    std::unordered_map<const resp::CommandInfo*, Local> sub;
-};
+const std::unordered_map<const resp::CommandInfo*, Local> kSubLocalKinds = [] {
+    std::unordered_map<const resp::CommandInfo*, Local> out;
+    for (const auto& c : resp::allCommands())
+        for (const auto& sub : c.subcommands) out.emplace(&sub, localKindByName(sub.name));
+    return out;
+}();
 
-LocalKinds buildLocalKinds() {
-    auto all = resp::allCommands();  // constant-initialized: safe to read during static init
-    LocalKinds t{all.data(), all.size(), {}, {}};
-    for (const auto& c : all) {
-        t.top.push_back(localKindByName(c.name));
-        for (const auto& sub : c.subcommands) t.sub.emplace(&sub, localKindByName(sub.name));
-    }
-    return t;
+[[gnu::noinline]] Local subcommandLocalKind(const resp::CommandInfo& cmd) {
+    auto it = kSubLocalKinds.find(&cmd);
+    return it == kSubLocalKinds.end() ? Local::kNone : it->second;
 }
-
-const LocalKinds kLocalKinds = buildLocalKinds();
 
 Local localKind(const resp::CommandInfo& cmd) {
-    if (&cmd >= kLocalKinds.base && &cmd < kLocalKinds.base + kLocalKinds.size)
-        return kLocalKinds.top[static_cast<size_t>(&cmd - kLocalKinds.base)];
-    return subcommandLocalKind(cmd);
-}
-
-Local subcommandLocalKind(const resp::CommandInfo& cmd) {
-    auto it = kLocalKinds.sub.find(&cmd);
-    return it == kLocalKinds.sub.end() ? Local::kNone : it->second;
+    const Local* top = kTopLocalKinds.find(&cmd);
+    return top ? *top : subcommandLocalKind(cmd);
 }
 
 bool iequals(std::string_view a, std::string_view b) {

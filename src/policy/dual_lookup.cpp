@@ -41,28 +41,13 @@ bool countsOnMissingByName(std::string_view name) {
 // How a read tells a miss, by the command's table entry: one lookup on every read.
 enum class ReadKind : uint8_t { kPlain, kCounts, kExists };
 
-struct ReadKinds {
-    const resp::CommandInfo* base;
-    size_t size;
-    std::vector<ReadKind> kinds;
-};
+const resp::PerCommand<ReadKind> kReadKinds([](const resp::CommandInfo& c) {
+    if (c.name == "exists") return ReadKind::kExists;
+    return countsOnMissingByName(c.name) ? ReadKind::kCounts : ReadKind::kPlain;
+});
 
-ReadKinds buildReadKinds() {
-    auto all = resp::allCommands();  // constant-initialized: safe to read during static init
-    ReadKinds t{all.data(), all.size(), {}};
-    for (const auto& c : all)
-        t.kinds.push_back(c.name == "exists" ? ReadKind::kExists : countsOnMissingByName(c.name) ? ReadKind::kCounts : ReadKind::kPlain);
-    return t;
-}
-
-// Built at start-up, not on first use: a function-local static's guard and its cold path would
-// cost the hot path more than the lookup itself.
-const ReadKinds kReadKinds = buildReadKinds();
-
-ReadKind readKind(const resp::CommandInfo* cmd) {
-    if (cmd < kReadKinds.base || cmd >= kReadKinds.base + kReadKinds.size) return ReadKind::kPlain;  // a subcommand: none counts
-    return kReadKinds.kinds[static_cast<size_t>(cmd - kReadKinds.base)];
-}
+// A subcommand: none counts.
+ReadKind readKind(const resp::CommandInfo* cmd) { return kReadKinds.get(cmd, ReadKind::kPlain); }
 
 // Keeps the snapshot a read started on alive until its reply, without a locked increment and
 // decrement of the shared_ptr per read: the reads in flight on one I/O thread share one

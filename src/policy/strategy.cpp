@@ -59,33 +59,14 @@ namespace {
 // that keeps two sides in step asks, so it is one lookup rather than a run of name comparisons.
 enum class WriteKind : uint8_t { kOther, kOverwrite, kSet, kDelete };
 
-struct WriteKinds {
-    const resp::CommandInfo* base;
-    size_t size;
-    std::vector<WriteKind> kinds;
-};
+const resp::PerCommand<WriteKind> kWriteKinds([](const resp::CommandInfo& c) {
+    const std::string_view n = c.name;
+    if (n == "del" || n == "unlink") return WriteKind::kDelete;
+    if (n == "setex" || n == "psetex" || n == "mset") return WriteKind::kOverwrite;
+    return n == "set" ? WriteKind::kSet : WriteKind::kOther;
+});
 
-WriteKinds buildWriteKinds() {
-    auto all = resp::allCommands();  // constant-initialized: safe to read during static init
-    WriteKinds t{all.data(), all.size(), {}};
-    for (const auto& c : all) {
-        const std::string_view n = c.name;
-        t.kinds.push_back(n == "del" || n == "unlink"                     ? WriteKind::kDelete
-                          : n == "setex" || n == "psetex" || n == "mset" ? WriteKind::kOverwrite
-                          : n == "set"                                   ? WriteKind::kSet
-                                                                         : WriteKind::kOther);
-    }
-    return t;
-}
-
-// Built at start-up, not on first use: a function-local static's guard and its cold path would
-// cost the hot path more than the lookup itself.
-const WriteKinds kWriteKinds = buildWriteKinds();
-
-WriteKind writeKind(const resp::CommandInfo* cmd) {
-    if (cmd < kWriteKinds.base || cmd >= kWriteKinds.base + kWriteKinds.size) return WriteKind::kOther;  // a subcommand
-    return kWriteKinds.kinds[static_cast<size_t>(cmd - kWriteKinds.base)];
-}
+WriteKind writeKind(const resp::CommandInfo* cmd) { return kWriteKinds.get(cmd, WriteKind::kOther); }
 
 // SET's options that make it depend on the key's value or state (NX, XX, GET, KEEPTTL). Apart,
 // so that a plain SET does not pay for the loop's registers.

@@ -59,6 +59,35 @@ const CommandInfo* lookupCommand(std::span<const std::string_view> argv);
 // Every command of the table (top level; subcommands through CommandInfo::subcommands).
 std::span<const CommandInfo> allCommands();
 
+// A value per top-level command, computed once from each table entry, for the data path: a lookup
+// is an index, not a hash or a run of name comparisons. Define one at namespace scope (built at
+// start-up; allCommands() is constant-initialized), not as a function-local static, whose guard
+// and cold path would cost every lookup more than the lookup itself.
+template <class T>
+class PerCommand {
+public:
+    template <class F>
+    explicit PerCommand(F of) : base_(allCommands().data()), size_(allCommands().size()) {
+        values_.reserve(size_);
+        for (const auto& c : allCommands()) values_.push_back(of(c));
+    }
+    // The value of `cmd`; null for a subcommand (not a top-level entry).
+    const T* find(const CommandInfo* cmd) const {
+        if (cmd < base_ || cmd >= base_ + size_) return nullptr;
+        return &values_[static_cast<size_t>(cmd - base_)];
+    }
+    // The value of `cmd`, or `other` for a subcommand.
+    T get(const CommandInfo* cmd, T other) const {
+        const T* v = find(cmd);
+        return v ? *v : other;
+    }
+
+private:
+    const CommandInfo* base_;
+    size_t size_;
+    std::vector<T> values_;
+};
+
 // Appends to `out` the argv index of every key of this call, in order, following the key specs
 // (or the legacy range when there are none). Arguments beyond argv's end are ignored, so a
 // malformed call yields fewer keys rather than out-of-range indices.

@@ -338,5 +338,23 @@ TEST(CommandTable, ACommandWithOneKeyAtAFixedPlaceHasThatKeyAndNoOther) {
     EXPECT_EQ(out, std::vector<int>{1});
 }
 
+// Built at namespace scope, as the data path's tables are: allCommands() is usable during static
+// initialization.
+const PerCommand<size_t> kNameLengths([](const CommandInfo& c) { return c.name.size(); });
+
+TEST(PerCommand, EveryTopLevelCommandHasItsValueAndASubcommandHasNone) {
+    for (const auto& c : allCommands()) {
+        ASSERT_NE(kNameLengths.find(&c), nullptr) << c.name;
+        EXPECT_EQ(*kNameLengths.find(&c), c.name.size()) << c.name;
+    }
+    EXPECT_EQ(kNameLengths.get(&mustFind({"get", "k"}), 0), 3u);
+    const CommandInfo& sub = mustFind({"CLIENT", "KILL", "ID", "1"});
+    ASSERT_EQ(sub.name, "client|kill");
+    EXPECT_EQ(kNameLengths.find(&sub), nullptr);
+    EXPECT_EQ(kNameLengths.get(&sub, 99), 99u);
+    const CommandInfo elsewhere{};
+    EXPECT_EQ(kNameLengths.find(&elsewhere), nullptr) << "an entry outside the table";
+}
+
 }  // namespace
 }  // namespace laminar::resp
