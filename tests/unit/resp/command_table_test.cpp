@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <initializer_list>
 #include <string>
 #include <string_view>
@@ -194,6 +195,20 @@ TEST(CommandTable, LookupIgnoresCase) {
     const CommandInfo* sub = lookupCommand(Argv{"CoNfIg", "gEt", "x"});
     ASSERT_NE(sub, nullptr);
     EXPECT_EQ(sub->name, "config|get");
+}
+
+TEST(CommandTable, EveryTopLevelCommandIsFoundByItsNameInAnyCase) {
+    for (const auto& c : allCommands()) {
+        std::string upper(c.name), mixed(c.name);
+        for (size_t i = 0; i < upper.size(); ++i) {
+            upper[i] = static_cast<char>(std::toupper(static_cast<unsigned char>(upper[i])));
+            if (i % 2 == 0) mixed[i] = upper[i];
+        }
+        for (const std::string& name : {std::string(c.name), upper, mixed}) {
+            std::vector<std::string_view> argv{name};
+            EXPECT_EQ(lookupCommand(argv), &c) << name;
+        }
+    }
 }
 
 TEST(CommandTable, UnknownCommandIsNull) {
