@@ -217,8 +217,8 @@ void migrateKeys(std::span<const std::string_view> argv, std::vector<int>& out) 
 
 // Every command is looked up once per request, so the top-level names are an open-addressed
 // table keyed by a case-folding FNV-1a hash: the name is lowercased and hashed in one pass, with
-// no copy, no std::hash and no modulo (callgrind, proxy GET: about 140 instructions for
-// lookupCommand with a lowercase copy into an unordered_map, 525 with a binary search before it).
+// no copy, no std::hash and no modulo (callgrind, proxy GET: 90 instructions per request fewer
+// than a lowercase copy into an unordered_map, itself about 400 fewer than a binary search).
 class TopLevelIndex {
 public:
     constexpr TopLevelIndex() {
