@@ -16,9 +16,7 @@ std::shared_ptr<spdlog::logger> log() {
 
 RedisBackend::RedisBackend(boost::asio::io_context& ioc, net::Poller& poller, const config::BackendConfig& cfg,
                            admin::BackendCounters& counters)
-    : Backend(cfg), ioc_(ioc), poller_(poller), cell_(HealthBoard::instance().cell(cfg.name)), counters_(counters) {
-    cell_->known_threads.fetch_add(1);
-    cell_->up_threads.fetch_add(1);
+    : ObservedBackend(cfg, counters), ioc_(ioc), poller_(poller) {
     for (int i = 0; i < cfg_.connections; ++i) {
         shared_.push_back(std::make_shared<RedisConnection>(ioc_, poller_, cfg_, false));
         shared_.back()->setObserver(this);
@@ -28,12 +26,11 @@ RedisBackend::RedisBackend(boost::asio::io_context& ioc, net::Poller& poller, co
 
 void RedisBackend::connectionChanged(std::string_view error) {
     publishConnections();
-    bool up = anyUp();
-    if (up == counted_up_) return;
-    counted_up_ = up;
-    int before = cell_->up_threads.fetch_add(up ? 1 : -1);
-    if (up && before == 0) log()->info("backend '{}' at {} is up", cfg_.name, cfg_.address.str());
-    if (!up && before == 1) log()->warn("backend '{}' at {} is down: {}", cfg_.name, cfg_.address.str(), error);
+    switch (countUp(anyUp())) {
+        case Transition::kUp: log()->info("backend '{}' at {} is up", cfg_.name, cfg_.address.str()); break;
+        case Transition::kDown: log()->warn("backend '{}' at {} is down: {}", cfg_.name, cfg_.address.str(), error); break;
+        case Transition::kNone: break;
+    }
 }
 
 void RedisBackend::publishConnections() {
@@ -48,8 +45,6 @@ void RedisBackend::publishConnections() {
 
 RedisBackend::~RedisBackend() {
     for (auto& c : shared_) c->setObserver(nullptr);
-    if (counted_up_) cell_->up_threads.fetch_sub(1);
-    cell_->known_threads.fetch_sub(1);
     for (auto& c : shared_) c->close("shutting down");
     for (auto& c : idle_) c->close("shutting down");
     counters_.shared.add(-published_shared_);

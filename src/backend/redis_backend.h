@@ -9,8 +9,7 @@
 #include <vector>
 
 #include "admin/thread_metrics.h"
-#include "backend/backend.h"
-#include "backend/health.h"
+#include "backend/observed_backend.h"
 #include "backend/redis_connection.h"
 #include "config/config.h"
 
@@ -18,12 +17,9 @@ namespace laminar::backend {
 
 // One backend as seen by one I/O thread: `connections` shared, multiplexed connections, plus a
 // pool of dedicated connections for clients in a stateful mode (MULTI, blocking, pub/sub, SELECT).
-// Owned by its thread: nothing here is locked.
-//
-// Its health cell counts the threads with a working shared connection; the thread that takes
-// that count to zero logs the backend down, the one that takes it back up logs it up, so each
-// transition is logged once, not once per thread and retry.
-class RedisBackend final : public Backend, public DedicatedPool, public RedisConnection::Observer {
+// Owned by its thread: nothing here is locked. Up, for its health cell, while a shared connection
+// works (ObservedBackend).
+class RedisBackend final : public ObservedBackend {
 public:
     // `counters`: this thread's for this backend name; they must outlive the backend.
     RedisBackend(boost::asio::io_context& ioc, net::Poller& poller, const config::BackendConfig& cfg, admin::BackendCounters& counters);
@@ -41,17 +37,8 @@ public:
     // subscription, configured db, RESP2), so it may serve another client; otherwise it is closed.
     void releaseDedicated(std::shared_ptr<RedisConnection> conn, bool clean) override;
 
-    void publishLatency(size_t thread_index) override {
-        if (thread_index < HealthCell::kMaxThreads) cell_->p99_us[thread_index].store(latency_.p99(), std::memory_order_relaxed);
-    }
-
     // RedisConnection::Observer
     void connectionChanged(std::string_view error) override;
-    void replyLatency(uint32_t micros) override {
-        latency_.add(micros);
-        counters_.latency.observe(micros);
-    }
-    void commandFailed() override { cell_->noteFailure(); }
     bool anyUp() const override;
     // No command waits on a shared connection and no client holds a dedicated one.
     bool idle() const override;
@@ -65,10 +52,6 @@ private:
     std::vector<std::shared_ptr<RedisConnection>> shared_;
     std::vector<std::shared_ptr<RedisConnection>> idle_;
     size_t dedicated_in_use_ = 0;
-    std::shared_ptr<HealthCell> cell_;
-    bool counted_up_ = true;  // optimistic until a connection fails
-    LatencyRing latency_;
-    admin::BackendCounters& counters_;
     int64_t published_shared_ = 0, published_dedicated_ = 0;
 };
 

@@ -152,9 +152,7 @@ std::string ClusterBackend::Fanout::merged(bool& any_failed) const {
 }
 
 ClusterBackend::ClusterBackend(asio::io_context& ioc, net::Poller& poller, const config::BackendConfig& cfg, admin::BackendCounters& counters)
-    : Backend(cfg), ioc_(ioc), poller_(poller), counters_(counters), cell_(HealthBoard::instance().cell(cfg.name)), refresh_timer_(ioc) {
-    cell_->known_threads.fetch_add(1);
-    cell_->up_threads.fetch_add(1);
+    : ObservedBackend(cfg, counters), ioc_(ioc), poller_(poller), refresh_timer_(ioc) {
     requestRefresh();
 }
 
@@ -171,8 +169,6 @@ ClusterBackend::~ClusterBackend() {
     for (auto& p : parked_) p.sink->complete(error, true);
     std::vector<Request*> left(live_.begin(), live_.end());  // waiting for a retry
     for (Request* r : left) finish(r, error, true);
-    if (counted_up_) cell_->up_threads.fetch_sub(1);
-    cell_->known_threads.fetch_sub(1);
     counters_.shared.add(-published_shared_);
 }
 
@@ -532,13 +528,13 @@ void ClusterBackend::publishUp() {
     counters_.shared.add(ready - published_shared_);
     published_shared_ = ready;
     if (!map_ && !map_answered_) return;  // still starting: not down before the first answer
-    bool up = anyUp();
-    if (up == counted_up_) return;
-    counted_up_ = up;
-    int before = cell_->up_threads.fetch_add(up ? 1 : -1);
-    if (up && before == 0) log()->info("backend '{}' (redis_cluster, seeds {}) is up", cfg_.name, cfg_.where());
-    if (!up && before == 1)
-        log()->warn("backend '{}' (redis_cluster, seeds {}) is down: {}", cfg_.name, cfg_.where(), map_ ? last_down_ : map_error_);
+    switch (countUp(anyUp())) {
+        case Transition::kUp: log()->info("backend '{}' (redis_cluster, seeds {}) is up", cfg_.name, cfg_.where()); break;
+        case Transition::kDown:
+            log()->warn("backend '{}' (redis_cluster, seeds {}) is down: {}", cfg_.name, cfg_.where(), map_ ? last_down_ : map_error_);
+            break;
+        case Transition::kNone: break;
+    }
 }
 
 std::shared_ptr<RedisConnection> ClusterBackend::acquireDedicated() {

@@ -14,9 +14,8 @@
 #include <vector>
 
 #include "admin/thread_metrics.h"
-#include "backend/backend.h"
 #include "backend/cluster/slots.h"
-#include "backend/health.h"
+#include "backend/observed_backend.h"
 #include "backend/redis_connection.h"
 #include "config/config.h"
 #include "net/poller.h"
@@ -46,7 +45,7 @@ namespace laminar::backend::cluster {
 //     to the master of the first key it names (MULTI itself is answered at once and replayed
 //     there); later commands whose keys another master serves get a -CROSSSLOT error naming both
 //     nodes. Such connections are never pooled: each is bound to its node.
-class ClusterBackend final : public Backend, public DedicatedPool, public RedisConnection::Observer {
+class ClusterBackend final : public ObservedBackend {
 public:
     ClusterBackend(boost::asio::io_context& ioc, net::Poller& poller, const config::BackendConfig& cfg, admin::BackendCounters& counters);
     ~ClusterBackend();
@@ -57,17 +56,8 @@ public:
     DedicatedPool* dedicated() override { return this; }
     std::shared_ptr<RedisConnection> acquireDedicated() override;
     void releaseDedicated(std::shared_ptr<RedisConnection> conn, bool clean) override;
-    void publishLatency(size_t thread_index) override {
-        if (thread_index < HealthCell::kMaxThreads) cell_->p99_us[thread_index].store(latency_.p99(), std::memory_order_relaxed);
-    }
-
     // RedisConnection::Observer
     void connectionChanged(std::string_view error) override;
-    void replyLatency(uint32_t micros) override {
-        latency_.add(micros);
-        counters_.latency.observe(micros);
-    }
-    void commandFailed() override { cell_->noteFailure(); }
 
     // For tests and STATUS: how many slots the map covers, and its masters.
     int coveredSlots() const { return map_ ? map_->covered() : 0; }
@@ -116,9 +106,6 @@ private:
 
     boost::asio::io_context& ioc_;
     net::Poller& poller_;
-    admin::BackendCounters& counters_;
-    std::shared_ptr<HealthCell> cell_;
-    LatencyRing latency_;
     std::unique_ptr<SlotMap> map_;                       // null until the first CLUSTER SLOTS
     std::map<std::string, std::vector<std::shared_ptr<RedisConnection>>> nodes_;  // by "host:port"
     std::unordered_set<Request*> live_;                  // every command not answered yet
@@ -133,7 +120,6 @@ private:
     size_t refresh_from_ = 0;                            // rotates over seeds and masters
     std::string map_error_ = "slot map not loaded yet";
     boost::asio::steady_timer refresh_timer_;
-    bool counted_up_ = true;
     bool map_answered_ = false;  // a CLUSTER SLOTS was answered (or failed) at least once
     bool closing_ = false;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // timers check it
