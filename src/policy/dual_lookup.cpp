@@ -52,30 +52,42 @@ ReadKind readKind(const resp::CommandInfo* cmd) { return kReadKinds.get(cmd, Rea
 // Keeps the snapshot a read started on alive until its reply, without a locked increment and
 // decrement of the shared_ptr per read: the reads in flight on one I/O thread share one
 // thread-local, plainly counted hold of that thread's snapshot. A sink completes on the thread
-// that sent it, so the count needs no lock. The hold goes when its last read is answered; a
-// reload that installs another snapshot starts a new one, and the old goes with its last read.
+// that sent it, so the count needs no lock. When its last read is answered the hold lets the
+// snapshot go (nothing outlives the reads) but stays, empty, for the next read: no allocation
+// per idle-to-busy turn. A reload that installs another snapshot while reads are in flight starts
+// a new hold; the old one is deleted with its last read.
 struct SnapshotHold {
-    std::shared_ptr<const Snapshot> snapshot;
+    std::shared_ptr<const Snapshot> snapshot;  // null while no read is in flight
     size_t reads = 0;
 };
 
 SnapshotHold*& currentHold() {
-    thread_local SnapshotHold* current = nullptr;
-    return current;
+    struct Current {
+        SnapshotHold* hold = nullptr;
+        ~Current() {  // the thread ends: an idle hold goes with it (a busy one is its reads')
+            if (hold && hold->reads == 0) delete hold;
+        }
+    };
+    thread_local Current current;
+    return current.hold;
 }
 
 SnapshotHold* holdSnapshot(const std::shared_ptr<const Snapshot>* snapshot) {
     if (!snapshot) return nullptr;  // unit tests without a snapshot
     SnapshotHold*& current = currentHold();
-    if (!current || current->snapshot.get() != snapshot->get()) current = new SnapshotHold{*snapshot, 0};  // the old one is its reads'
+    if (!current || (current->reads > 0 && current->snapshot.get() != snapshot->get()))
+        current = new SnapshotHold;  // the one before, if any, is its reads' now
+    if (current->reads == 0) current->snapshot = *snapshot;
     ++current->reads;
     return current;
 }
 
 void releaseSnapshot(SnapshotHold* hold) {
     if (!hold || --hold->reads > 0) return;
-    SnapshotHold*& current = currentHold();
-    if (current == hold) current = nullptr;
+    if (currentHold() == hold) {
+        hold->snapshot.reset();
+        return;
+    }
     delete hold;
 }
 
