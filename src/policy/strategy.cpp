@@ -51,10 +51,6 @@ std::string knownTypes() {
     return fmt::format("{}", fmt::join(names, ", "));
 }
 
-}  // namespace
-
-namespace {
-
 // What a write does to its keys' values, by the command's table entry: every write of a route
 // that keeps two sides in step asks, so it is one lookup rather than a run of name comparisons.
 enum class WriteKind : uint8_t { kOther, kOverwrite, kSet, kDelete };

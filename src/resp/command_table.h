@@ -61,8 +61,9 @@ std::span<const CommandInfo> allCommands();
 
 // A value per top-level command, computed once from each table entry, for the data path: a lookup
 // is an index, not a hash or a run of name comparisons. Define one at namespace scope (built at
-// start-up; allCommands() is constant-initialized), not as a function-local static, whose guard
-// and cold path would cost every lookup more than the lookup itself.
+// start-up: the table allCommands() returns is constexpr, so it is ready before any dynamic
+// initializer runs), not as a function-local static, whose guard and cold path would cost every
+// lookup more than the lookup itself.
 template <class T>
 class PerCommand {
 public:
