@@ -195,6 +195,15 @@ void migrateKeys(std::span<const std::string_view> argv, std::vector<int>& out) 
     for (size_t i = first; i < first + num && i < argc; ++i) out.push_back(static_cast<int>(i));
 }
 
+// keyIndices takes a one-spec command by its fast path before it looks for SORT and MIGRATE: that
+// holds only while each of them has more than one key spec.
+constexpr bool sortAndMigrateHaveSeveralSpecs() {
+    for (const CommandInfo& c : kCommands)
+        if ((c.name == "sort" || c.name == "migrate") && c.key_specs.size() < 2) return false;
+    return true;
+}
+static_assert(sortAndMigrateHaveSeveralSpecs(), "keyIndices' fast path would take SORT or MIGRATE; check it first again");
+
 // Every command but the common one-key shape: apart, so that the fast path in keyIndices does
 // not pay for this one's registers.
 [[gnu::noinline]] void keyIndicesBySpecs(const CommandInfo& cmd, std::span<const std::string_view> argv, std::vector<int>& out) {
