@@ -81,8 +81,12 @@ struct ReplaceSink final : ReplySink {
 };
 }  // namespace
 
-bool RedisConnection::route(std::string_view& raw, ReplySink*& sink) {
+bool RedisConnection::route(std::string_view& raw, ReplySink*& sink, bool blocking) {
     Target t = router_(raw);
+    if (t.wait && !targeted_) {
+        hold(raw, sink, blocking);
+        return false;
+    }
     std::string refusal = t.error;
     if (refusal.empty() && targeted_ && !t.keyless && !(t.to == cfg_.address))
         refusal = fmt::format("-CROSSSLOT laminar: this client is held on cluster node {} (MULTI, WATCH, a blocking command or "
@@ -122,6 +126,35 @@ bool RedisConnection::route(std::string_view& raw, ReplySink*& sink) {
     return true;
 }
 
+void RedisConnection::hold(std::string_view raw, ReplySink* sink, bool blocking) {
+    held_.push_back({std::string(raw), sink, blocking, net::Poller::loopTime()});
+}
+
+// Once the router places one command it places every later one (a slot map, once loaded, is only
+// ever replaced), so nothing is held twice. A command sent while these go (from a sink) is held
+// behind them, and goes in turn.
+void RedisConnection::routeWaiting() {
+    if (held_.empty() || router_(held_.front().raw).wait) return;
+    auto self = shared_from_this();  // a sink may drop the last owner
+    while (!held_.empty()) {
+        Held h = std::move(held_.front());
+        held_.pop_front();
+        if (h.sink) sendInOrder(h.raw, h.sink, h.blocking);
+        else relayInOrder(h.raw);
+    }
+}
+
+void RedisConnection::expireWaiting(std::chrono::steady_clock::time_point cutoff, std::string_view error) {
+    if (held_.empty()) return;
+    auto self = shared_from_this();
+    while (!held_.empty() && held_.front().since <= cutoff) {
+        Held h = std::move(held_.front());
+        held_.pop_front();
+        if (h.sink) h.sink->complete(error, true);
+        else if (relay_) relay_->complete(error, true);
+    }
+}
+
 void RedisConnection::retarget(const config::Endpoint& to) {
     targeted_ = true;
     cfg_.name += "@" + to.str();
@@ -136,7 +169,12 @@ void RedisConnection::retarget(const config::Endpoint& to) {
 }
 
 void RedisConnection::send(std::string_view raw, ReplySink* sink, bool blocking) {
-    if (router_ && state_ != State::kDown && !route(raw, sink)) return;  // may swap in kRefused
+    if (!held_.empty()) return hold(raw, sink, blocking);  // behind those held, in order
+    sendInOrder(raw, sink, blocking);
+}
+
+void RedisConnection::sendInOrder(std::string_view raw, ReplySink* sink, bool blocking) {
+    if (router_ && state_ != State::kDown && !route(raw, sink, blocking)) return;  // may swap in kRefused
     if (state_ == State::kDown) {
         sink->complete(unavailableError(cfg_.name, last_error_), true);
         return;
@@ -155,8 +193,14 @@ void RedisConnection::send(std::string_view raw, ReplySink* sink, bool blocking)
 }
 
 void RedisConnection::sendRelayed(std::string_view raw) {
+    if (!held_.empty()) return hold(raw, nullptr, false);
+    relayInOrder(raw);
+}
+
+void RedisConnection::relayInOrder(std::string_view raw) {
     if (router_ && !targeted_ && state_ == State::kIdle) {
         Target t = router_(raw);
+        if (t.wait) return hold(raw, nullptr, false);
         if (!t.error.empty()) {
             if (relay_) relay_->complete(t.error, false);
             return;
@@ -422,6 +466,7 @@ void RedisConnection::dispatch(std::string_view reply, char type) {
 void RedisConnection::close(std::string_view why) {
     closed_ = true;
     retry_.cancel();
+    expireWaiting(std::chrono::steady_clock::time_point::max(), unavailableError(cfg_.name, why));
     if (state_ == State::kDown || state_ == State::kIdle) {
         state_ = State::kDown;
         last_error_ = std::string(why);

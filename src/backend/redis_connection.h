@@ -69,6 +69,7 @@ public:
         config::Endpoint to;    // the master of the command's slot (any master when keyless)
         bool keyless = false;
         bool multi = false;     // MULTI: answered at once and replayed once the node is known
+        bool wait = false;      // no slot map yet: the command is held until routeWaiting()
     };
     using Router = std::function<Target(std::string_view raw)>;
 
@@ -92,8 +93,14 @@ public:
         relay_ = relay;
         relay_all_ = relay_all;
     }
-    // Closes the socket now; pending sinks get an error.
+    // Closes the socket now; pending sinks (and commands held for a route) get an error.
     void close(std::string_view why);
+    // Commands the router could not place yet (Target::wait), held in order. The owner calls
+    // routeWaiting() once it can route them, and expireWaiting() to answer those held since before
+    // `cutoff` with `error`.
+    bool waitingForRoute() const { return !held_.empty(); }
+    void routeWaiting();
+    void expireWaiting(std::chrono::steady_clock::time_point cutoff, std::string_view error);
 
     State state() const { return state_; }
     bool down() const { return state_ == State::kDown; }
@@ -109,6 +116,12 @@ private:
         std::chrono::steady_clock::time_point sent;
         bool blocking;
         bool client_id;   // the handshake's CLIENT ID
+    };
+    struct Held {
+        std::string raw;
+        ReplySink* sink;  // nullptr: sent by sendRelayed
+        bool blocking;
+        std::chrono::steady_clock::time_point since;
     };
 
     void connect();
@@ -130,7 +143,12 @@ private:
     // With a router: false when the command was answered here instead of sent.
     // A refused command on a node already chosen is swapped for one Redis refuses (so a MULTI
     // around it fails at EXEC) with a sink that answers laminar's error.
-    bool route(std::string_view& raw, ReplySink*& sink);
+    // A command the router cannot place yet is held (false, as answered).
+    bool route(std::string_view& raw, ReplySink*& sink, bool blocking);
+    void hold(std::string_view raw, ReplySink* sink, bool blocking);
+    // send() and sendRelayed() once nothing is held before the command.
+    void sendInOrder(std::string_view raw, ReplySink* sink, bool blocking);
+    void relayInOrder(std::string_view raw);
     void retarget(const config::Endpoint& to);
     // Why the last read or write failed: the TLS layer's reason, or errno's.
     std::string ioError() const;
@@ -168,6 +186,7 @@ private:
     bool targeted_ = false;        // the router picked the node
     bool deferred_multi_ = false;  // MULTI answered, to send before the first routed command
     bool multi_refused_ = false;   // a command was refused inside that MULTI: EXEC must fail
+    std::deque<Held> held_;        // waiting for the router to know a route, in arrival order
 };
 
 }  // namespace laminar::backend

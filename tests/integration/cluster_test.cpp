@@ -36,9 +36,10 @@ protected:
     double metric(const std::string& name, const std::map<std::string, std::string>& labels = {}) const {
         return scrape(metrics_).sum(name, labels);
     }
-    std::string config(const std::string& extra = "") const {
+    std::string config(const std::string& extra = "", const std::string& seeds = "") const {
         return cat("listen: 127.0.0.1:{port}\nthreads: 2\nlog: {level: info}\nadmin: {metrics: 127.0.0.1:", metrics_, "}\n", "backends:\n  cl: {type: redis_cluster, seeds: [",
-                   cluster_->seeds(2), "], retry_window: 10s", extra, "}\nroutes:\n  - name: default\n    strategy: {type: proxy, target: cl}\n");
+                   seeds.empty() ? cluster_->seeds(2) : seeds, "], retry_window: 10s", extra,
+                   "}\nroutes:\n  - name: default\n    strategy: {type: proxy, target: cl}\n");
     }
 
     static RedisCluster* cluster_;
@@ -163,6 +164,45 @@ TEST_F(ClusterTest, TransactionsBlockingCommandsAndPubSubRunOnTheMasterOfTheirKe
     EXPECT_EQ(show(sub.read()), "[$message, $news, $hello]");
     // The client is back on the shared connections afterwards.
     EXPECT_EQ(show(c.cmd({"SET", other, "y"})), "+OK");
+}
+
+// A client that opens a transaction, blocks or subscribes before laminar has its first slot map
+// waits for the map, as every other command does: the seed is paused, so the map comes late.
+TEST_F(ClusterTest, StatefulCommandsBeforeTheFirstSlotMapWaitForIt) {
+    lam_.reset();
+    int seed = cluster_->ports()[0];
+    ASSERT_EQ(show(Client(seed).cmd({"CLIENT", "PAUSE", "1000", "ALL"})), "+OK");
+    Laminar lam(config("", cat("127.0.0.1:", seed)));
+    Client tx(lam.port()), sub(lam.port()), pop(lam.port()), plain(lam.port());
+    for (const auto& argv : std::vector<std::vector<std::string>>{
+             {"MULTI"}, {"SET", "{early}:a", "1"}, {"INCRBY", "{early}:b", "2"}, {"EXEC"}, {"GET", "{early}:a"}})
+        tx.append(argv);
+    sub.append({"SUBSCRIBE", "early"});
+    pop.append({"BLPOP", "early:list", "0.2"});
+    plain.append({"GET", "{early}:b"});
+    for (Client* c : {&tx, &sub, &pop, &plain}) c->flush();  // all sent while the seed is paused
+    EXPECT_EQ(show(tx.read()), "+OK");
+    EXPECT_EQ(show(tx.read()), "+QUEUED");
+    EXPECT_EQ(show(tx.read()), "+QUEUED");
+    EXPECT_EQ(show(tx.read()), "[+OK, :2]");
+    EXPECT_EQ(show(tx.read()), "$1");
+    EXPECT_EQ(show(sub.read()), "[$subscribe, $early, :1]");
+    EXPECT_EQ(show(pop.read()), "(nil)");
+    auto got = show(plain.read());
+    EXPECT_TRUE(got == "(nil)" || got == "$2") << got;
+    EXPECT_EQ(show(Client(cluster_->portForKey("{early}:a")).cmd({"MGET", "{early}:a", "{early}:b"})), "[$1, $2]");
+}
+
+// With no slot map at all, a held transaction gets the reason once retry_window is over, as a
+// plain command does: an error, not a hang.
+TEST(ClusterNoSlotMap, StatefulCommandsGetTheReasonAfterTheRetryWindow) {
+    Laminar lam(cat("listen: 127.0.0.1:{port}\nthreads: 2\nbackends:\n  cl: {type: redis_cluster, seeds: [127.0.0.1:", freePort(),
+                    "], retry_window: 300ms}\nroutes:\n  - name: default\n    strategy: {type: proxy, target: cl}\n"));
+    Client tx(lam.port()), plain(lam.port());
+    auto multi = show(tx.cmd({"MULTI"}));
+    EXPECT_EQ(multi.rfind("-ERR laminar: backend 'cl' unavailable: no slot map: ", 0), 0u) << multi;
+    auto get = show(plain.cmd({"GET", "k"}));
+    EXPECT_EQ(get.rfind("-ERR laminar: backend 'cl' unavailable: no slot map: ", 0), 0u) << get;
 }
 
 // Writers pipeline through laminar while slots move between masters; nothing is lost, no client

@@ -167,6 +167,8 @@ ClusterBackend::~ClusterBackend() {
         }
     auto error = unavailableError(cfg_.name, "shutting down");
     for (auto& p : parked_) p.sink->complete(error, true);
+    for (auto& w : holding_)
+        if (auto c = w.lock()) c->expireWaiting(Clock::time_point::max(), error);
     std::vector<Request*> left(live_.begin(), live_.end());  // waiting for a retry
     for (Request* r : left) finish(r, error, true);
     counters_.shared.add(-published_shared_);
@@ -493,6 +495,10 @@ void ClusterBackend::onSlots(std::string_view raw, bool failed, const config::En
         std::vector<Parked> parked;
         parked.swap(parked_);
         for (auto& p : parked) send(p.client_id, p.raw, p.sink);
+        std::vector<std::weak_ptr<RedisConnection>> holding;
+        holding.swap(holding_);
+        for (auto& w : holding)
+            if (auto c = w.lock()) c->routeWaiting();
     } else if (error.empty()) {
         error = "CLUSTER SLOTS from " + asked.str() + ": no slot is served";
     }
@@ -506,6 +512,13 @@ void ClusterBackend::onSlots(std::string_view raw, bool failed, const config::En
         parked_.swap(keep);
         auto msg = unavailableError(cfg_.name, "no slot map: " + map_error_);
         for (auto& p : expired) p.sink->complete(msg, true);
+        std::vector<std::weak_ptr<RedisConnection>> holding;
+        holding.swap(holding_);
+        for (auto& w : holding)
+            if (auto c = w.lock()) {
+                c->expireWaiting(now - cfg_.retry_window, msg);
+                if (c->waitingForRoute()) holdUntilMap(w);
+            }
         if (!map_ || !parked_.empty()) refresh_again_ = true;
         publishUp();
     }
@@ -543,11 +556,15 @@ std::shared_ptr<RedisConnection> ClusterBackend::acquireDedicated() {
     nc.name = cfg_.name;
     auto conn = std::make_shared<RedisConnection>(ioc_, poller_, nc, true);
     conn->setObserver(this);
-    conn->setRouter([this, alive = alive_, name = cfg_.name](std::string_view raw) {
-        if (*alive) return target(raw);
-        RedisConnection::Target gone;
-        gone.error = unavailableError(name, "shutting down");
-        return gone;
+    conn->setRouter([this, alive = alive_, name = cfg_.name, weak = std::weak_ptr(conn)](std::string_view raw) {
+        if (!*alive) {
+            RedisConnection::Target gone;
+            gone.error = unavailableError(name, "shutting down");
+            return gone;
+        }
+        auto t = target(raw);
+        if (t.wait) holdUntilMap(weak);
+        return t;
     });
     ++dedicated_in_use_;
     counters_.dedicated.add(1);
@@ -562,9 +579,16 @@ void ClusterBackend::releaseDedicated(std::shared_ptr<RedisConnection> conn, boo
     conn->close("released");  // bound to one node: never pooled
 }
 
+void ClusterBackend::holdUntilMap(const std::weak_ptr<RedisConnection>& conn) {
+    auto same = [&](const auto& w) { return !w.owner_before(conn) && !conn.owner_before(w); };
+    if (std::none_of(holding_.begin(), holding_.end(), same)) holding_.push_back(conn);
+    requestRefresh();
+}
+
 RedisConnection::Target ClusterBackend::target(std::string_view raw) const {
     RedisConnection::Target t;
     if (!map_) {
+        t.wait = true;
         t.error = unavailableError(cfg_.name, "no slot map: " + map_error_);
         return t;
     }

@@ -31,7 +31,7 @@ namespace laminar::backend::cluster {
 //
 // Contract:
 //  1. The slot map comes from CLUSTER SLOTS (a seed first, then any known master). Commands sent
-//     before it is known wait for it (up to retry_window).
+//     before it is known wait for it (up to retry_window), on dedicated connections too.
 //  2. -MOVED updates the map at once, asks for a fresh one and resends; -ASK resends once to the
 //     importing node after ASKING. Up to 16 redirects per command.
 //  3. -TRYAGAIN, -CLUSTERDOWN and a master that cannot be reached (connection refused, closed,
@@ -101,8 +101,10 @@ private:
     void sendKeyless(uint64_t client_id, std::string_view name, std::span<const std::string_view> argv, std::string_view raw, ReplySink* sink);
     void sendScan(uint64_t client_id, std::span<const std::string_view> argv, const std::vector<uint16_t>& first_slots, ReplySink* sink);
     void publishUp();
-    // Where a dedicated connection must send `raw`.
+    // Where a dedicated connection must send `raw` (to wait, before the first slot map).
     RedisConnection::Target target(std::string_view raw) const;
+    // A dedicated connection holds commands until the first slot map comes (or retry_window ends).
+    void holdUntilMap(const std::weak_ptr<RedisConnection>& conn);
 
     boost::asio::io_context& ioc_;
     net::Poller& poller_;
@@ -110,6 +112,7 @@ private:
     std::map<std::string, std::vector<std::shared_ptr<RedisConnection>>> nodes_;  // by "host:port"
     std::unordered_set<Request*> live_;                  // every command not answered yet
     std::vector<Parked> parked_;                         // waiting for the first slot map
+    std::vector<std::weak_ptr<RedisConnection>> holding_;  // dedicated ones holding commands for it
     std::unordered_set<Fanout*> fanouts_;
     SlotsSink slots_sink_;
     bool refreshing_ = false, refresh_again_ = false, refresh_scheduled_ = false;

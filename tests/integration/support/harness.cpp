@@ -436,6 +436,12 @@ void Client::append(const std::vector<std::string>& argv) {
     redisAppendCommandArgv(ctx_, static_cast<int>(argv.size()), ptrs.data(), lens.data());
 }
 
+void Client::flush() {
+    int done = 0;
+    while (!done && redisBufferWrite(ctx_, &done) == REDIS_OK) {
+    }
+}
+
 Reply Client::read() {
     void* raw = nullptr;
     if (redisGetReply(ctx_, &raw) != REDIS_OK || !raw) {

@@ -155,6 +155,8 @@ public:
     Reply cmd(const std::vector<std::string>& argv);
     // Pipelining: append many, then read them.
     void append(const std::vector<std::string>& argv);
+    // Writes what append() buffered, without waiting for a reply.
+    void flush();
     Reply read();
     // Raw bytes, for malformed input.
     void sendRaw(const std::string& bytes);
