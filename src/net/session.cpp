@@ -22,12 +22,14 @@
 #include "net/worker.h"
 #include "policy/clock.h"
 #include "policy/owned_command.h"
+#include "resp/ascii.h"
 #include "resp/numbers.h"
 #include "resp/reply_view.h"
 #include "resp/writer.h"
 
 namespace laminar::net {
 namespace asio = boost::asio;
+using resp::equalsIgnoreCase;
 using boost::system::error_code;
 
 namespace {
@@ -79,12 +81,6 @@ Local localKind(const resp::CommandInfo& cmd) {
     return top ? *top : subcommandLocalKind(cmd);
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-           });
-}
-
 bool parseLong(std::string_view s, long long& out) { return resp::parseLongLong(s, out); }
 
 std::string bulk(std::string_view s) {
@@ -121,9 +117,10 @@ bool subscriptionCount(std::string_view raw, std::string_view& kind, long long& 
     };
     std::string_view word, channel, num;
     if (!bulkAt(word) || !bulkAt(channel) || !line(num) || num.empty() || num[0] != ':') return false;
-    if (!iequals(word, "subscribe") && !iequals(word, "psubscribe") && !iequals(word, "ssubscribe") &&
-        !iequals(word, "unsubscribe") && !iequals(word, "punsubscribe") && !iequals(word, "sunsubscribe"))
-        return false;
+    bool known = false;
+    for (std::string_view k : {"subscribe", "psubscribe", "ssubscribe", "unsubscribe", "punsubscribe", "sunsubscribe"})
+        known = known || equalsIgnoreCase(word, k);
+    if (!known) return false;
     kind = word;
     return parseLong(num.substr(1), count);
 }
@@ -292,7 +289,7 @@ void Session::countCommand() {
 }
 
 Session::Outcome Session::handle(std::span<const std::string_view> argv, std::string_view raw) {
-    if (iequals(argv[0], "LAMINAR")) {
+    if (equalsIgnoreCase(argv[0], "LAMINAR")) {
         if (!authed_) {
             replyError("NOAUTH Authentication required.", admin::ErrorKind::kAuth);
             return Outcome::kDone;
@@ -890,7 +887,7 @@ void Session::relayed(std::string_view raw, bool failed) {
     long long count = 0;
     if (subscriptionCount(raw, kind, count)) {
         // "ssubscribe"/"sunsubscribe" count shard channels; the others channels and patterns.
-        bool shard = iequals(kind, "ssubscribe") || iequals(kind, "sunsubscribe");
+        bool shard = equalsIgnoreCase(kind, "ssubscribe") || equalsIgnoreCase(kind, "sunsubscribe");
         (shard ? shard_subs_ : subs_) = count;
     }
     appendOut(raw);
@@ -1065,14 +1062,14 @@ Session::Outcome Session::cmdHello(std::span<const std::string_view> argv, std::
     std::string_view setname;
     bool has_setname = false, auth_ok = authed_;
     for (size_t i = 2; i < argv.size(); ++i) {
-        if (iequals(argv[i], "AUTH") && i + 2 < argv.size()) {
+        if (equalsIgnoreCase(argv[i], "AUTH") && i + 2 < argv.size()) {
             auth_ok = authenticate(argv[i + 1], argv[i + 2]);
             if (!auth_ok) {
                 replyError("WRONGPASS invalid username-password pair or user is disabled.", admin::ErrorKind::kAuth);
                 return Outcome::kDone;
             }
             i += 2;
-        } else if (iequals(argv[i], "SETNAME") && i + 1 < argv.size()) {
+        } else if (equalsIgnoreCase(argv[i], "SETNAME") && i + 1 < argv.size()) {
             setname = argv[++i];
             has_setname = true;
         } else {
@@ -1175,7 +1172,7 @@ std::string Session::clientInfoLine() const {
 Session::Outcome Session::cmdClient(const resp::CommandInfo& cmd, std::span<const std::string_view> argv, std::string_view raw) {
     std::string_view sub = argv.size() > 1 ? argv[1] : std::string_view();
     auto& registry = worker_.server().registry();
-    if (iequals(sub, "SETNAME")) {
+    if (equalsIgnoreCase(sub, "SETNAME")) {
         if (argv.size() != 3) {
             replyError("ERR wrong number of arguments for 'client|setname' command");
             return Outcome::kDone;
@@ -1191,58 +1188,58 @@ Session::Outcome Session::cmdClient(const resp::CommandInfo& cmd, std::span<cons
         reply("+OK\r\n");
         return Outcome::kDone;
     }
-    if (iequals(sub, "GETNAME")) {
+    if (equalsIgnoreCase(sub, "GETNAME")) {
         reply(name_.empty() ? std::string("$-1\r\n") : bulk(name_));
         return Outcome::kDone;
     }
-    if (iequals(sub, "ID")) {
+    if (equalsIgnoreCase(sub, "ID")) {
         reply(":" + std::to_string(id_) + "\r\n");
         return Outcome::kDone;
     }
-    if (iequals(sub, "INFO")) {
+    if (equalsIgnoreCase(sub, "INFO")) {
         reply(bulk(clientInfoLine()));
         return Outcome::kDone;
     }
-    if (iequals(sub, "LIST")) {
+    if (equalsIgnoreCase(sub, "LIST")) {
         std::string all;
         auto now = std::chrono::steady_clock::now();
         for (const auto& e : registry.list()) all += ClientRegistry::format(e, now);
         reply(bulk(all));
         return Outcome::kDone;
     }
-    if (iequals(sub, "SETINFO")) {  // Redis 7.2's; clients send it on connect, so answer it here
-        if (argv.size() != 4 || (!iequals(argv[2], "LIB-NAME") && !iequals(argv[2], "LIB-VER"))) {
+    if (equalsIgnoreCase(sub, "SETINFO")) {  // Redis 7.2's; clients send it on connect, so answer it here
+        if (argv.size() != 4 || (!equalsIgnoreCase(argv[2], "LIB-NAME") && !equalsIgnoreCase(argv[2], "LIB-VER"))) {
             replyError("ERR Unrecognized option '" + std::string(argv.size() > 2 ? argv[2] : "") + "'");
             return Outcome::kDone;
         }
-        bool is_name = iequals(argv[2], "LIB-NAME");
+        bool is_name = equalsIgnoreCase(argv[2], "LIB-NAME");
         std::string value(argv[3]);
         registry.update(id_, [&](ClientRegistry::Entry& e) { (is_name ? e.lib_name : e.lib_ver) = value; });
         reply("+OK\r\n");
         return Outcome::kDone;
     }
-    if (iequals(sub, "REPLY")) {
+    if (equalsIgnoreCase(sub, "REPLY")) {
         if (argv.size() != 3) {
             replyError("ERR syntax error");
-        } else if (iequals(argv[2], "ON")) {
+        } else if (equalsIgnoreCase(argv[2], "ON")) {
             reply_mode_ = ReplyMode::kOn;
             reply("+OK\r\n");
-        } else if (iequals(argv[2], "OFF")) {
+        } else if (equalsIgnoreCase(argv[2], "OFF")) {
             reply_mode_ = ReplyMode::kOff;
-        } else if (iequals(argv[2], "SKIP")) {
+        } else if (equalsIgnoreCase(argv[2], "SKIP")) {
             if (reply_mode_ != ReplyMode::kOff) reply_mode_ = ReplyMode::kSkip;
         } else {
             replyError("ERR syntax error");
         }
         return Outcome::kDone;
     }
-    if (iequals(sub, "UNBLOCK")) {
+    if (equalsIgnoreCase(sub, "UNBLOCK")) {
         long long target = 0;
         if (argv.size() < 3 || argv.size() > 4 || !parseLong(argv[2], target)) {
             replyError("ERR value is not an integer or out of range");
             return Outcome::kDone;
         }
-        if (argv.size() == 4 && !iequals(argv[3], "TIMEOUT") && !iequals(argv[3], "ERROR")) {
+        if (argv.size() == 4 && !equalsIgnoreCase(argv[3], "TIMEOUT") && !equalsIgnoreCase(argv[3], "ERROR")) {
             replyError("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
             return Outcome::kDone;
         }
@@ -1287,11 +1284,11 @@ Session::Outcome Session::cmdLaminar(std::span<const std::string_view> argv) {
     std::string_view sub = argv.size() > 1 ? argv[1] : std::string_view();
     const auto& snapshot = *worker_.snapshot();
     const auto& cfg = snapshot.config();
-    if (iequals(sub, "STATUS") && argv.size() == 2) {
+    if (equalsIgnoreCase(sub, "STATUS") && argv.size() == 2) {
         reply(bulk(worker_.server().statusText(worker_)));
         return Outcome::kDone;
     }
-    if (iequals(sub, "ROUTE") && argv.size() >= 3) {
+    if (equalsIgnoreCase(sub, "ROUTE") && argv.size() >= 3) {
         auto cmdargv = argv.subspan(2);
         const resp::CommandInfo* cmd = resp::lookupCommand(cmdargv);
         if (!cmd) {
@@ -1325,7 +1322,7 @@ Session::Outcome Session::cmdLaminar(std::span<const std::string_view> argv) {
         reply(out);
         return Outcome::kDone;
     }
-    if (iequals(sub, "RELOAD") && argv.size() == 2) {
+    if (equalsIgnoreCase(sub, "RELOAD") && argv.size() == 2) {
         // The reload runs on the main thread; its answer comes back to this thread's slot.
         Slot& slot = newSlot();
         ++inflight_;
@@ -1341,7 +1338,7 @@ Session::Outcome Session::cmdLaminar(std::span<const std::string_view> argv) {
         });
         return Outcome::kDone;
     }
-    if (iequals(sub, "BACKFILL")) {
+    if (equalsIgnoreCase(sub, "BACKFILL")) {
         reply(worker_.server().backfillCommand(worker_, argv));
         return Outcome::kDone;
     }
@@ -1351,9 +1348,9 @@ Session::Outcome Session::cmdLaminar(std::span<const std::string_view> argv) {
 
 Session::Outcome Session::cmdInfo(const resp::CommandInfo& cmd, std::span<const std::string_view> argv, std::string_view raw) {
     bool laminar_only = false, with_laminar = argv.size() == 1;
-    for (size_t i = 1; i < argv.size(); ++i) {
-        if (iequals(argv[i], "laminar")) laminar_only = argv.size() == 2, with_laminar = true;
-        if (iequals(argv[i], "all") || iequals(argv[i], "everything") || iequals(argv[i], "default")) with_laminar = true;
+    for (std::string_view section : argv.subspan(1)) {
+        if (equalsIgnoreCase(section, "laminar")) laminar_only = argv.size() == 2, with_laminar = true;
+        for (std::string_view all : {"all", "everything", "default"}) with_laminar = with_laminar || equalsIgnoreCase(section, all);
     }
     if (laminar_only) {
         reply(bulk(worker_.server().infoSection(worker_)));

@@ -4,7 +4,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cctype>
 #include <unordered_map>
 
 #include "policy/condition.h"
@@ -16,17 +15,14 @@
 #include "policy/read_only.h"
 #include "policy/shadow.h"
 #include "policy/timed_rollover.h"
+#include "resp/ascii.h"
 
 namespace laminar::policy {
+using resp::equalsIgnoreCase;
+
 namespace {
 
 constexpr int kMaxDepth = 16;
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-           });
-}
 
 // A table, not an if/else chain: `type` -> make-function, each validating as it builds.
 const std::unordered_map<std::string_view, MakeStrategy>& strategies() {
@@ -67,8 +63,9 @@ WriteKind writeKind(const resp::CommandInfo* cmd) { return kWriteKinds.get(cmd, 
 // SET's options that make it depend on the key's value or state (NX, XX, GET, KEEPTTL). Apart,
 // so that a plain SET does not pay for the loop's registers.
 [[gnu::noinline]] bool setHasCondition(std::span<const std::string_view> argv) {
-    for (size_t i = 3; i < argv.size(); ++i)
-        if (iequals(argv[i], "NX") || iequals(argv[i], "XX") || iequals(argv[i], "GET") || iequals(argv[i], "KEEPTTL")) return true;
+    for (std::string_view option : argv.subspan(std::min<size_t>(3, argv.size())))
+        for (std::string_view condition : {"NX", "XX", "GET", "KEEPTTL"})
+            if (equalsIgnoreCase(option, condition)) return true;
     return false;
 }
 

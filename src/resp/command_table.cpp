@@ -8,6 +8,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "resp/ascii.h"
+
 namespace laminar::resp {
 namespace {
 
@@ -50,20 +52,10 @@ constexpr bool tableIsSorted() {
 }
 static_assert(tableIsSorted(), "command_table_data.inc must be sorted by name; regenerate it");
 
-constexpr char toLower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (size_t i = 0; i < a.size(); ++i) {
-        if (toLower(a[i]) != toLower(b[i])) return false;
-    }
-    return true;
-}
-
 // Lowercases `s` into `buf`. Empty when `s` is empty or too long to be any command's name.
 std::string_view lowerInto(std::string_view s, NameBuffer& buf) {
     if (s.empty() || s.size() > buf.size()) return {};
-    for (size_t i = 0; i < s.size(); ++i) buf[i] = toLower(s[i]);
+    for (size_t i = 0; i < s.size(); ++i) buf[i] = asciiLower(s[i]);
     return {buf.data(), s.size()};
 }
 
@@ -250,7 +242,7 @@ public:
 private:
     static constexpr uint32_t hash(std::string_view name) {
         uint32_t h = 2166136261u;
-        for (char ch : name) h = (h ^ static_cast<unsigned char>(toLower(ch))) * 16777619u;
+        for (char ch : name) h = (h ^ static_cast<unsigned char>(asciiLower(ch))) * 16777619u;
         return h;
     }
     // A power of two at least four times the number of commands: short probe runs.
