@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -27,6 +28,15 @@ protected:
 };
 
 class RedisConnection;
+
+// Who a dedicated connection is on its server, for CLIENT UNBLOCK from a client on another
+// thread: the server's CLIENT ID for it (-1 until the handshake learns it) and the server it is
+// on. `node` is written before `id` is first stored (release) and never after, so a reader that
+// loads an id of 0 or more (acquire) may read `node`.
+struct ServerIdentity {
+    std::atomic<long long> id{-1};
+    config::Endpoint node;
+};
 
 // Connections for one client alone (MULTI, WATCH, blocking commands, pub/sub, SELECT, HELLO 3).
 class DedicatedPool {
@@ -55,6 +65,12 @@ public:
     // Sends one command (RESP bytes) for client `client_id` (0: laminar's own work). The commands
     // of one client run in the order they were sent.
     virtual void send(uint64_t client_id, std::string_view raw, ReplySink* sink) = 0;
+    // Sends a command about one of this backend's connections (CLIENT UNBLOCK) to the server that
+    // connection is on: `node`, in a cluster; a one-server backend has only the one.
+    virtual void sendToNode(const config::Endpoint& node, uint64_t client_id, std::string_view raw, ReplySink* sink) {
+        (void)node;
+        send(client_id, raw, sink);
+    }
     // Dedicated connections (MULTI, blocking, pub/sub, SELECT): Redis and Redis Cluster
     // backends have them. Null for the others.
     virtual DedicatedPool* dedicated() { return nullptr; }

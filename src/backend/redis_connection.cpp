@@ -40,6 +40,7 @@ std::shared_ptr<spdlog::logger> log() {
 
 RedisConnection::RedisConnection(asio::io_context& ioc, net::Poller& poller, const config::BackendConfig& cfg, bool dedicated)
     : ioc_(ioc), poller_(poller), cfg_(cfg), dedicated_(dedicated), socket_(ioc), timer_(ioc), resolver_(ioc), retry_(ioc) {
+    identity_->node = cfg_.address;
     if (!cfg_.tls) return;
     try {
         tls_ctx_ = net::TlsContext::client(*cfg_.tls, cfg_.address.host);
@@ -159,6 +160,7 @@ void RedisConnection::retarget(const config::Endpoint& to) {
     targeted_ = true;
     cfg_.name += "@" + to.str();
     cfg_.address = to;
+    identity_->node = to;  // before any connection, so before any id
     if (!cfg_.tls) return;
     try {
         tls_ctx_ = net::TlsContext::client(*cfg_.tls, cfg_.address.host);
@@ -459,7 +461,7 @@ void RedisConnection::dispatch(std::string_view reply, char type) {
         while (!msg.empty() && (msg.back() == '\n' || msg.back() == '\r')) msg.pop_back();
         fail("handshake failed: " + msg);
     } else if (p.client_id && type == ':') {
-        server_id_->store(std::strtoll(std::string(reply.substr(1)).c_str(), nullptr, 10), std::memory_order_relaxed);
+        identity_->id.store(std::strtoll(std::string(reply.substr(1)).c_str(), nullptr, 10), std::memory_order_release);
     }
 }
 

@@ -106,9 +106,9 @@ public:
     bool down() const { return state_ == State::kDown; }
     size_t pendingCount() const { return pending_.size(); }
     const std::string& name() const { return cfg_.name; }
-    // The backend's CLIENT ID for this connection (dedicated connections ask for it; -1 until
-    // known), as a cell other threads may read (CLIENT UNBLOCK from a client on another thread).
-    std::shared_ptr<std::atomic<long long>> serverIdCell() const { return server_id_; }
+    // The backend's CLIENT ID for this connection (dedicated connections ask for it) and its
+    // server, for other threads to read (CLIENT UNBLOCK from a client on another thread).
+    std::shared_ptr<const ServerIdentity> serverIdentity() const { return identity_; }
 
 private:
     struct Pending {
@@ -180,7 +180,7 @@ private:
     bool relay_all_ = false;
     std::chrono::milliseconds backoff_{100};
     std::string last_error_;
-    std::shared_ptr<std::atomic<long long>> server_id_ = std::make_shared<std::atomic<long long>>(-1);
+    std::shared_ptr<ServerIdentity> identity_ = std::make_shared<ServerIdentity>();
     uint64_t generation_ = 0;  // bumps on every (re)connect; stale handlers check it
     Router router_;
     bool targeted_ = false;        // the router picked the node

@@ -10,6 +10,10 @@
 #include <unordered_map>
 #include <vector>
 
+namespace laminar::backend {
+struct ServerIdentity;
+}
+
 namespace laminar::net {
 
 // Every connected client, across I/O threads: for CLIENT LIST / CLIENT UNBLOCK and max_clients.
@@ -25,9 +29,10 @@ public:
         int db = 0;
         int resp = 2;
         std::chrono::steady_clock::time_point since;
-        // While the client waits in a blocking command: the backend connection's CLIENT ID
-        // (shared with that connection, which learns it asynchronously) and the backend's index.
-        std::shared_ptr<std::atomic<long long>> blocked_on;
+        // While the client waits in a blocking command: the backend connection's CLIENT ID and
+        // server (shared with that connection, which learns the id asynchronously) and the
+        // backend's index.
+        std::shared_ptr<const backend::ServerIdentity> blocked_on;
         int blocked_backend = -1;
     };
 

@@ -472,7 +472,7 @@ Session::Outcome Session::forward(const resp::CommandInfo& cmd, std::span<const 
     if (blocking) {
         slot.kind = SlotKind::kBlocking;
         if (blocked_++ == 0) {
-            auto cell = pinned_->serverIdCell();
+            auto cell = pinned_->serverIdentity();
             int backend = pinned_backend_;
             worker_.server().registry().update(id_, [&](ClientRegistry::Entry& e) {
                 e.blocked_on = cell;
@@ -1245,20 +1245,20 @@ Session::Outcome Session::cmdClient(const resp::CommandInfo& cmd, std::span<cons
         }
         ClientRegistry::Entry e;
         long long server_id = -1;
-        if (registry.find(static_cast<uint64_t>(target), e) && e.blocked_on) server_id = e.blocked_on->load();
+        if (registry.find(static_cast<uint64_t>(target), e) && e.blocked_on) server_id = e.blocked_on->id.load(std::memory_order_acquire);
         if (server_id < 0 || e.blocked_backend < 0) {
             reply(":0\r\n");
             return Outcome::kDone;
         }
         // The blocked client's backend connection is unblocked by its server-side id, over this
-        // client's own shared connection to the same backend.
+        // client's own shared connection to the same server (in a cluster, the blocked one's node).
         std::string cmdline;
         auto sid = std::to_string(server_id);
         if (argv.size() == 4) resp::appendCommand(cmdline, {"CLIENT", "UNBLOCK", sid, argv[3]});
         else resp::appendCommand(cmdline, {"CLIENT", "UNBLOCK", sid});
         Slot& slot = newSlot();
         ++inflight_;
-        send(e.blocked_backend, cmdline, &slot);
+        worker_.backend(e.blocked_backend).sendToNode(e.blocked_on->node, id_, cmdline, &slot);
         return Outcome::kDone;
     }
     // Other CLIENT subcommands (HELP, unknown ones) get the backend's own answer.

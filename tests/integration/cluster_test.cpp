@@ -205,6 +205,31 @@ TEST(ClusterNoSlotMap, StatefulCommandsGetTheReasonAfterTheRetryWindow) {
     EXPECT_EQ(get.rfind("-ERR laminar: backend 'cl' unavailable: no slot map: ", 0), 0u) << get;
 }
 
+// CLIENT UNBLOCK goes to the node the blocked client waits on. Client ids are per node: sent to
+// another master it would answer 0, or unblock a stranger there with the same id.
+TEST_F(ClusterTest, ClientUnblockReachesTheNodeTheBlockedClientWaitsOn) {
+    lam_.reset();
+    Laminar lam("client: {allow_admin: true}\n" + config());
+    Client admin(lam.port());
+    int masters = 0;
+    for (const auto& n : cluster_->nodes()) {
+        if (!n.master) continue;
+        ++masters;
+        std::string key;
+        for (int i = 0; key.empty(); ++i)
+            if (cluster_->portForKey("q" + std::to_string(i)) == n.port) key = "q" + std::to_string(i);
+        Client blocked(lam.port());
+        auto id = blocked.cmd({"CLIENT", "ID"});
+        ASSERT_EQ(id.type, REDIS_REPLY_INTEGER);
+        ASSERT_TRUE(sendOnly(blocked, {"BLPOP", key, "0"}));
+        ASSERT_TRUE(waitFor([&] { return blockedClients(n.port) == 1; }, std::chrono::seconds(5))) << key;
+        EXPECT_EQ(show(admin.cmd({"CLIENT", "UNBLOCK", std::to_string(id.integer)})), ":1") << "blocked on " << n.port;
+        EXPECT_EQ(show(blocked.read()), "(nil)");
+        EXPECT_TRUE(waitFor([&] { return blockedClients(n.port) == 0; }, std::chrono::seconds(5)));
+    }
+    EXPECT_EQ(masters, 3);
+}
+
 // Writers pipeline through laminar while slots move between masters; nothing is lost, no client
 // sees an error.
 void writeDuring(int port, const std::function<void()>& action, int& errors, int& written) {

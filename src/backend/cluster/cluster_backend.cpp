@@ -245,6 +245,10 @@ void ClusterBackend::send(uint64_t client_id, std::string_view raw, ReplySink* s
     startFanout(fan, std::move(parts), client_id);
 }
 
+void ClusterBackend::sendToNode(const config::Endpoint& at, uint64_t client_id, std::string_view raw, ReplySink* sink) {
+    node(at, client_id).send(raw, sink);
+}
+
 void ClusterBackend::sendKeyless(uint64_t client_id, std::string_view name, std::span<const std::string_view> argv, std::string_view raw,
                                  ReplySink* sink) {
     auto first = map_->firstSlots();

@@ -51,6 +51,9 @@ public:
     ~ClusterBackend();
 
     void send(uint64_t client_id, std::string_view raw, ReplySink* sink) override;
+    // Straight to the node, with no slot lookup and no redirects: a CLIENT UNBLOCK is about a
+    // connection there.
+    void sendToNode(const config::Endpoint& at, uint64_t client_id, std::string_view raw, ReplySink* sink) override;
     bool anyUp() const override;
     bool idle() const override { return live_.empty() && parked_.empty() && fanouts_.empty() && dedicated_in_use_ == 0; }
     DedicatedPool* dedicated() override { return this; }
