@@ -452,6 +452,12 @@ void RedisConnection::dispatch(std::string_view reply, char type) {
             auto us = std::chrono::duration_cast<std::chrono::microseconds>(net::Poller::loopTime() - p.sent).count();
             observer_->replyLatency(static_cast<uint32_t>(std::max<long long>(0, us)));
         }
+        if (type == '-' && redirected_) {
+            if (auto instead = redirected_(reply, cfg_.address); !instead.empty()) {
+                p.sink->complete(instead, false);
+                return;
+            }
+        }
         p.sink->complete(reply, false);
         return;
     }

@@ -72,6 +72,10 @@ public:
         bool wait = false;      // no slot map yet: the command is held until routeWaiting()
     };
     using Router = std::function<Target(std::string_view raw)>;
+    // With a router: sees each error reply of the node the connection is held on, and returns what
+    // the client gets instead (empty: the reply as it is). A held connection cannot follow -MOVED
+    // or -ASK without losing its transaction, so the router's owner says so, and updates its map.
+    using Redirected = std::function<std::string(std::string_view error, const config::Endpoint& held_on)>;
 
     RedisConnection(boost::asio::io_context& ioc, net::Poller& poller, const config::BackendConfig& cfg, bool dedicated);
     ~RedisConnection();
@@ -88,7 +92,10 @@ public:
     void sendRelayed(std::string_view raw);
     void setObserver(Observer* o) { observer_ = o; }
     // Before the first send, on a dedicated connection that was not started.
-    void setRouter(Router router) { router_ = std::move(router); }
+    void setRouter(Router router, Redirected redirected) {
+        router_ = std::move(router);
+        redirected_ = std::move(redirected);
+    }
     void setRelay(ReplySink* relay, bool relay_all) {
         relay_ = relay;
         relay_all_ = relay_all;
@@ -183,6 +190,7 @@ private:
     std::shared_ptr<ServerIdentity> identity_ = std::make_shared<ServerIdentity>();
     uint64_t generation_ = 0;  // bumps on every (re)connect; stale handlers check it
     Router router_;
+    Redirected redirected_;
     bool targeted_ = false;        // the router picked the node
     bool deferred_multi_ = false;  // MULTI answered, to send before the first routed command
     bool multi_refused_ = false;   // a command was refused inside that MULTI: EXEC must fail

@@ -205,6 +205,40 @@ TEST(ClusterNoSlotMap, StatefulCommandsGetTheReasonAfterTheRetryWindow) {
     EXPECT_EQ(get.rfind("-ERR laminar: backend 'cl' unavailable: no slot map: ", 0), 0u) << get;
 }
 
+// A slot that moves while a client is held in a transaction on its old node: the client gets
+// -TRYAGAIN naming both nodes, nothing of the block runs, and its retry runs on the new node.
+TEST_F(ClusterTest, ASlotMovedUnderAHeldTransactionGivesTryagainAndTheRetryRunsOnTheNewNode) {
+    std::vector<RedisCluster::Node> masters;
+    for (const auto& n : cluster_->nodes())
+        if (n.master && n.slots > 0) masters.push_back(n);
+    ASSERT_GE(masters.size(), 2u);
+    int from = cluster_->portForKey("{held}");
+    auto slot = Client(from).cmd({"CLUSTER", "KEYSLOT", "{held}"}).integer;
+    auto to = std::find_if(masters.begin(), masters.end(), [&](const auto& n) { return n.port != from; });
+    Client c(lam_->port());
+    EXPECT_EQ(show(c.cmd({"MULTI"})), "+OK");
+    EXPECT_EQ(show(c.cmd({"SET", "{held}:a", "1"})), "+QUEUED");
+    // The slot is empty (nothing ran yet), so it can be given to another master at once.
+    for (const auto& n : masters) {
+        if (n.port == from) continue;
+        ASSERT_EQ(show(Client(n.port).cmd({"CLUSTER", "SETSLOT", std::to_string(slot), "NODE", to->id})), "+OK");
+    }
+    ASSERT_EQ(show(Client(from).cmd({"CLUSTER", "SETSLOT", std::to_string(slot), "NODE", to->id})), "+OK");
+    EXPECT_EQ(show(c.cmd({"SET", "{held}:b", "2"})),
+              cat("-TRYAGAIN laminar: slot ", slot, " moved to 127.0.0.1:", to->port, " while this client is held on cluster node 127.0.0.1:", from,
+                  " (MULTI, WATCH, a blocking command or pub/sub); retry"));
+    // Redis discards the block: EXEC meets the redirect too (its queued keys moved).
+    auto exec = c.cmd({"EXEC"});
+    EXPECT_EQ(show(exec).rfind(cat("-TRYAGAIN laminar: slot ", slot, " moved to")), 0u) << show(exec);
+    EXPECT_EQ(show(Client(to->port).cmd({"MGET", "{held}:a", "{held}:b"})), "[(nil), (nil)]");
+    EXPECT_EQ(show(c.cmd({"MULTI"})), "+OK");
+    EXPECT_EQ(show(c.cmd({"SET", "{held}:a", "1"})), "+QUEUED");
+    EXPECT_EQ(show(c.cmd({"SET", "{held}:b", "2"})), "+QUEUED");
+    EXPECT_EQ(show(c.cmd({"EXEC"})), "[+OK, +OK]");
+    EXPECT_EQ(show(Client(to->port).cmd({"MGET", "{held}:a", "{held}:b"})), "[$1, $2]");
+    EXPECT_GT(metric("laminar_cluster_redirects_total", {{"backend", "cl"}, {"kind", "moved"}}), 0);
+}
+
 // CLIENT UNBLOCK goes to the node the blocked client waits on. Client ids are per node: sent to
 // another master it would answer 0, or unblock a stranger there with the same id.
 TEST_F(ClusterTest, ClientUnblockReachesTheNodeTheBlockedClientWaitsOn) {

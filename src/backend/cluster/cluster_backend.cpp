@@ -2,6 +2,7 @@
 #include "backend/cluster/cluster_backend.h"
 
 #include <boost/asio/post.hpp>
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -569,6 +570,8 @@ std::shared_ptr<RedisConnection> ClusterBackend::acquireDedicated() {
         auto t = target(raw);
         if (t.wait) holdUntilMap(weak);
         return t;
+    }, [this, alive = alive_](std::string_view error, const config::Endpoint& held_on) {
+        return *alive ? heldRedirect(error, held_on) : std::string();
     });
     ++dedicated_in_use_;
     counters_.dedicated.add(1);
@@ -581,6 +584,18 @@ void ClusterBackend::releaseDedicated(std::shared_ptr<RedisConnection> conn, boo
     conn->setRelay(nullptr, false);
     conn->setObserver(nullptr);
     conn->close("released");  // bound to one node: never pooled
+}
+
+std::string ClusterBackend::heldRedirect(std::string_view error, const config::Endpoint& held_on) {
+    auto to = parseRedirect(error, held_on);
+    if (to.kind == Redirect::Kind::kNone) return {};
+    bool moved = to.kind == Redirect::Kind::kMoved;
+    (moved ? counters_.moved : counters_.ask).add();
+    if (moved && map_) map_->owner[to.slot] = map_->indexOf(to.to);
+    requestRefresh();
+    return fmt::format("-TRYAGAIN laminar: slot {} {} {} while this client is held on cluster node {} (MULTI, WATCH, a blocking "
+                       "command or pub/sub); retry\r\n",
+                       to.slot, moved ? "moved to" : "is moving to", to.to.str(), held_on.str());
 }
 
 void ClusterBackend::holdUntilMap(const std::weak_ptr<RedisConnection>& conn) {

@@ -44,7 +44,10 @@ namespace laminar::backend::cluster {
 //  5. A client in a stateful mode (MULTI, WATCH, blocking, pub/sub) gets a dedicated connection
 //     to the master of the first key it names (MULTI itself is answered at once and replayed
 //     there); later commands whose keys another master serves get a -CROSSSLOT error naming both
-//     nodes. Such connections are never pooled: each is bound to its node.
+//     nodes. Such connections are never pooled: each is bound to its node, so a -MOVED or -ASK
+//     there cannot be followed: the map learns it, and the client gets -TRYAGAIN naming both
+//     nodes (inside MULTI, Redis discards the block: EXEC fails too; the retry goes to the new
+//     node).
 class ClusterBackend final : public ObservedBackend {
 public:
     ClusterBackend(boost::asio::io_context& ioc, net::Poller& poller, const config::BackendConfig& cfg, admin::BackendCounters& counters);
@@ -106,6 +109,8 @@ private:
     void publishUp();
     // Where a dedicated connection must send `raw` (to wait, before the first slot map).
     RedisConnection::Target target(std::string_view raw) const;
+    // A redirect met on a dedicated connection: the map learns it; the client gets -TRYAGAIN.
+    std::string heldRedirect(std::string_view error, const config::Endpoint& held_on);
     // A dedicated connection holds commands until the first slot map comes (or retry_window ends).
     void holdUntilMap(const std::weak_ptr<RedisConnection>& conn);
 
