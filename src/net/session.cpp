@@ -472,10 +472,10 @@ Session::Outcome Session::forward(const resp::CommandInfo& cmd, std::span<const 
     if (blocking) {
         slot.kind = SlotKind::kBlocking;
         if (blocked_++ == 0) {
-            auto cell = pinned_->serverIdentity();
+            auto identity = pinned_->serverIdentity();
             int backend = pinned_backend_;
             worker_.server().registry().update(id_, [&](ClientRegistry::Entry& e) {
-                e.blocked_on = cell;
+                e.blocked_on = identity;
                 e.blocked_backend = backend;
             });
         }
