@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "config/config.h"
 
@@ -50,6 +51,12 @@ protected:
     ~DedicatedPool() = default;
 };
 
+// A key a canary writes and reads back, and which server it reaches ("" when there is one).
+struct CanaryKey {
+    std::string key;
+    std::string where;
+};
+
 // One backend as one I/O thread sees it (RedisBackend, MemcachedBackend). Owned by that thread;
 // replies reach the sinks on it.
 class Backend {
@@ -71,6 +78,9 @@ public:
         (void)node;
         send(client_id, raw, sink);
     }
+    // The keys a canary writes so that it reaches every server of this backend: `base` for one
+    // server; one key per master in a cluster.
+    virtual std::vector<CanaryKey> canaryKeys(const std::string& base) const { return {{base, {}}}; }
     // Dedicated connections (MULTI, blocking, pub/sub, SELECT): Redis and Redis Cluster
     // backends have them. Null for the others.
     virtual DedicatedPool* dedicated() { return nullptr; }

@@ -79,6 +79,9 @@ private:
             Poller::touch();
             worker->backend(backend).send(0, raw, sink);
         }
+        std::vector<backend::CanaryKey> canaryKeys(int backend, const std::string& base) override {
+            return worker->backend(backend).canaryKeys(base);
+        }
     };
 
     void flushDirty();

@@ -76,40 +76,46 @@ void Canaries::round() {
         }
         if (unanswered) finish(name, false, fmt::format("no reply within {} ms", every.count()), 0);
         std::string stamp = fmt::format("{}:{}", unixMillis(), round_);
-        std::string key = "laminar:canary:" + name;
-        std::string set, get;
-        resp::appendCommand(set, {"SET", key, stamp, "PX", std::to_string(cfg.canary.ttl.count())});
-        resp::appendCommand(get, {"GET", key});
+        // One key per server the backend has (a cluster's masters); the canary passes when all do.
+        auto keys = host_.background().canaryKeys(static_cast<int>(i), "laminar:canary:" + name);
         struct Round {
-            bool set_ok = false;
-            std::string why;
+            size_t left;
+            std::string why;  // the first failure
             std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
         };
-        auto r = std::make_shared<Round>();
+        auto r = std::make_shared<Round>(Round{keys.size(), {}});
         auto self = shared_from_this();
         uint64_t this_round = round_;
-        auto* s1 = new CanarySink;
-        s1->done = [r](std::string_view raw, bool failed) {
-            r->set_ok = !failed && raw.starts_with("+OK");
-            if (!r->set_ok) r->why = "SET: " + firstLine(raw);
-        };
-        auto* s2 = new CanarySink;
-        s2->done = [self, r, name, stamp, this_round](std::string_view raw, bool failed) {
-            if (!self->alive_->load()) return;
-            {
-                std::lock_guard lock(self->mu_);
-                auto it = self->pending_.find(name);
-                if (it == self->pending_.end() || it->second != this_round) return;  // late: already counted as failed
-                it->second = 0;
-            }
-            std::string want = fmt::format("${}\r\n{}\r\n", stamp.size(), stamp);
-            double rt = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - r->started).count();
-            if (!r->set_ok) return self->finish(name, false, r->why, rt);
-            if (failed || raw != want) return self->finish(name, false, "GET did not return the canary: " + firstLine(raw), rt);
-            self->finish(name, true, {}, rt);
-        };
-        host_.background().send(static_cast<int>(i), set, s1);
-        host_.background().send(static_cast<int>(i), get, s2);
+        for (const auto& [key, where] : keys) {
+            std::string set, get;
+            resp::appendCommand(set, {"SET", key, stamp, "PX", std::to_string(cfg.canary.ttl.count())});
+            resp::appendCommand(get, {"GET", key});
+            auto at = where.empty() ? std::string() : where + ": ";
+            auto set_failed = std::make_shared<bool>(false);
+            auto* s1 = new CanarySink;
+            s1->done = [r, at, set_failed](std::string_view raw, bool failed) {
+                *set_failed = failed || !raw.starts_with("+OK");
+                if (*set_failed && r->why.empty()) r->why = at + "SET: " + firstLine(raw);
+            };
+            auto* s2 = new CanarySink;
+            s2->done = [self, r, name, stamp, this_round, at, set_failed](std::string_view raw, bool failed) {
+                if (!self->alive_->load()) return;
+                std::string want = fmt::format("${}\r\n{}\r\n", stamp.size(), stamp);
+                if (!*set_failed && (failed || raw != want) && r->why.empty())
+                    r->why = at + "GET did not return the canary: " + firstLine(raw);
+                if (--r->left > 0) return;
+                {
+                    std::lock_guard lock(self->mu_);
+                    auto it = self->pending_.find(name);
+                    if (it == self->pending_.end() || it->second != this_round) return;  // late: already counted as failed
+                    it->second = 0;
+                }
+                double rt = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - r->started).count();
+                self->finish(name, r->why.empty(), r->why, rt);
+            };
+            host_.background().send(static_cast<int>(i), set, s1);
+            host_.background().send(static_cast<int>(i), get, s2);
+        }
     }
     host_.postAfter(every, [self = shared_from_this()] {
         if (self->alive_->load()) self->round();

@@ -49,6 +49,11 @@ struct Request {
 class Dispatch {
 public:
     virtual void send(int backend, std::string_view raw, backend::ReplySink* sink) = 0;
+    // The keys a canary of `backend` writes (Backend::canaryKeys).
+    virtual std::vector<backend::CanaryKey> canaryKeys(int backend, const std::string& base) {
+        (void)backend;
+        return {{base, {}}};
+    }
 
 protected:
     ~Dispatch() = default;

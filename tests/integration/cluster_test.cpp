@@ -239,6 +239,27 @@ TEST_F(ClusterTest, ASlotMovedUnderAHeldTransactionGivesTryagainAndTheRetryRunsO
     EXPECT_GT(metric("laminar_cluster_redirects_total", {{"backend", "cl"}, {"kind", "moved"}}), 0);
 }
 
+// The canary of a cluster backend writes through every master, so one master that refuses writes
+// (here: too few replicas for min-replicas-to-write) fails it, whichever slot the base key is on.
+TEST_F(ClusterTest, TheCanaryReachesEveryMasterAndNamesTheOneThatRefusesWrites) {
+    lam_.reset();
+    Laminar lam("canary: {every: 200ms, ttl: 5s}\n" + config());
+    Client c(lam.port());
+    auto status = [&] { return show(c.cmd({"LAMINAR", "STATUS"})); };
+    ASSERT_TRUE(waitFor([&] { return status().find("canary ok") != std::string::npos; }, std::chrono::seconds(10))) << status();
+    int other = 0;  // a master that does not serve the canary's base key
+    for (const auto& n : cluster_->nodes())
+        if (n.master && n.slots > 0 && n.port != cluster_->portForKey("laminar:canary:cl")) other = n.port;
+    ASSERT_NE(other, 0);
+    ASSERT_EQ(show(Client(other).cmd({"CONFIG", "SET", "min-replicas-to-write", "5"})), "+OK");
+    EXPECT_TRUE(waitFor([&] { return status().find(cat("canary failing: master 127.0.0.1:", other, ": SET: -NOREPLICAS")) != std::string::npos; },
+                        std::chrono::seconds(10)))
+        << status();
+    EXPECT_EQ(metric("laminar_canary_ok", {{"path", "backend:cl"}}), 0);
+    ASSERT_EQ(show(Client(other).cmd({"CONFIG", "SET", "min-replicas-to-write", "0"})), "+OK");
+    EXPECT_TRUE(waitFor([&] { return status().find("canary ok") != std::string::npos; }, std::chrono::seconds(10))) << status();
+}
+
 // CLIENT UNBLOCK goes to the node the blocked client waits on. Client ids are per node: sent to
 // another master it would answer 0, or unblock a stranger there with the same id.
 TEST_F(ClusterTest, ClientUnblockReachesTheNodeTheBlockedClientWaitsOn) {

@@ -639,6 +639,18 @@ RedisConnection::Target ClusterBackend::target(std::string_view raw) const {
     return t;
 }
 
+std::vector<CanaryKey> ClusterBackend::canaryKeys(const std::string& base) const {
+    if (!map_) return {{base, {}}};
+    std::vector<CanaryKey> keys;
+    auto first = map_->firstSlots();
+    for (size_t m = 0; m < first.size(); ++m) {
+        if (first[m] == SlotMap::kNone) continue;
+        keys.push_back({fmt::format("{}:{{{}}}", base, slotTag(first[m])), "master " + map_->masters[m].str()});
+    }
+    if (keys.empty()) keys.push_back({base, {}});
+    return keys;
+}
+
 bool ClusterBackend::anyUp() const {
     if (!map_ || map_->covered() < kSlots) return false;
     for (const auto& m : map_->masters) {

@@ -58,6 +58,8 @@ public:
     // connection there.
     void sendToNode(const config::Endpoint& at, uint64_t client_id, std::string_view raw, ReplySink* sink) override;
     bool anyUp() const override;
+    // One key per master, each with a hash tag on a slot that master serves.
+    std::vector<CanaryKey> canaryKeys(const std::string& base) const override;
     bool idle() const override { return live_.empty() && parked_.empty() && fanouts_.empty() && dedicated_in_use_ == 0; }
     DedicatedPool* dedicated() override { return this; }
     std::shared_ptr<RedisConnection> acquireDedicated() override;

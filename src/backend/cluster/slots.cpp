@@ -44,6 +44,19 @@ uint16_t keySlot(std::string_view key) {
     return crc16(key) & (kSlots - 1);
 }
 
+uint32_t slotTag(uint16_t slot) {
+    static const std::vector<uint32_t> tags = [] {
+        std::vector<uint32_t> t(kSlots, UINT32_MAX);
+        int left = kSlots;
+        for (uint32_t n = 0; left > 0; ++n) {
+            uint32_t& at = t[keySlot(std::to_string(n))];
+            if (at == UINT32_MAX) at = n, --left;
+        }
+        return t;
+    }();
+    return tags[slot % kSlots];
+}
+
 int SlotMap::covered() const {
     return static_cast<int>(std::count_if(owner.begin(), owner.end(), [](uint16_t o) { return o != kNone; }));
 }

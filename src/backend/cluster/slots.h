@@ -19,6 +19,9 @@ inline constexpr int kSlots = 16384;
 // The hash slot of a key, as Redis Cluster computes it: CRC16 (XMODEM) of the key, or of the part
 // between the first '{' and the next '}' when that part is not empty (a hash tag), modulo 16384.
 uint16_t keySlot(std::string_view key);
+// A hash tag (the text between '{' and '}') that puts a key on `slot`: the smallest number whose
+// CRC16 lands there, from a table made once.
+uint32_t slotTag(uint16_t slot);
 
 // Which master serves each slot: CLUSTER SLOTS, parsed. Replicas are not kept: laminar reads and
 // writes on masters only, so a replica never answers with stale data.

@@ -22,6 +22,14 @@ TEST(ClusterSlots, KeySlotIsRedisClusterHashSlot) {
     EXPECT_EQ(keySlot("no{close"), keySlot(std::string_view("no{close")));
 }
 
+TEST(ClusterSlots, SlotTagPutsAKeyOnEverySlot) {
+    for (int slot = 0; slot < kSlots; ++slot) {
+        auto s = static_cast<uint16_t>(slot);
+        ASSERT_EQ(keySlot("laminar:canary:cl:{" + std::to_string(slotTag(s)) + "}"), s);
+    }
+    EXPECT_EQ(slotTag(keySlot("0")), 0u);  // the smallest number that lands there
+}
+
 TEST(ClusterSlots, ParsesClusterSlotsWithMastersSortedAndReplicasIgnored) {
     std::string raw =
         "*2\r\n"
