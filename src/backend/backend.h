@@ -79,7 +79,7 @@ public:
         send(client_id, raw, sink);
     }
     // The keys a canary writes so that it reaches every server of this backend: `base` for one
-    // server; one key per master in a cluster.
+    // server; one key per server otherwise (a cluster's masters, memcached's servers).
     virtual std::vector<CanaryKey> canaryKeys(const std::string& base) const { return {{base, {}}}; }
     // Dedicated connections (MULTI, blocking, pub/sub, SELECT): Redis and Redis Cluster
     // backends have them. Null for the others.

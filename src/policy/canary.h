@@ -17,8 +17,9 @@ class Snapshot;
 
 // Backend canaries (product.md, "Don't stop flowing"): every canary.every, on one I/O thread,
 //  1. each backend of the current configuration gets `SET laminar:canary:<backend> <stamp> PX
-//     <canary.ttl>` and `GET` of the same key, pipelined on the thread's connection; a cluster
-//     gets one such key per master (Backend::canaryKeys), each with a hash tag on its slots;
+//     <canary.ttl>` and `GET` of the same key, pipelined on the thread's connection; a backend of
+//     several servers (a cluster's masters, memcached's servers) gets one such key per server
+//     (Backend::canaryKeys);
 //  2. the canary is ok when every GET returns the stamp just written; otherwise (an error, a
 //     timeout, another value, no reply before the next round) it fails, with the first why;
 //  3. a failing canary marks the backend down on the health board (HealthCell::canary_failing):

@@ -845,6 +845,24 @@ TEST_F(MemcachedRefusals, AValueOverMaxValueGetsAClearErrorAndTheConnectionKeeps
 
 // ================================================================== a dead backend
 
+// With several servers the canary writes through each, so a server that is gone fails it, and the
+// reason names that server, whichever server holds the backend's base key.
+TEST(MemcachedCanary, WritesThroughEveryServerAndNamesTheOneThatFails) {
+    MemcachedServer a, b;
+    Laminar lam(cat("listen: 127.0.0.1:{port}\nthreads: 2\nlog: {level: info}\ncanary: {every: 300ms, ttl: 5s}\nbackends:\n",
+                    mcBackend({a.port(), b.port()}), "routes:\n  - name: default\n    strategy: {type: proxy, target: mc}\n"));
+    Client c(lam.port());
+    auto status = [&] { return show(c.cmd({"LAMINAR", "STATUS"})); };
+    for (MemcachedServer* gone : {&a, &b}) {
+        ASSERT_TRUE(waitFor([&] { return status().find("canary ok") != std::string::npos; }, 10s)) << status();
+        gone->kill();
+        EXPECT_TRUE(waitFor([&] { return status().find(cat("canary failing: server 127.0.0.1:", gone->port(), ": SET: ")) != std::string::npos; }, 10s))
+            << status();
+        gone->restart();
+    }
+    EXPECT_TRUE(waitFor([&] { return status().find("canary ok") != std::string::npos; }, 10s)) << status();
+}
+
 class MemcachedDown : public ::testing::Test {
 protected:
     MemcachedServer mc_;

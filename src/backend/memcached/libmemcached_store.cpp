@@ -34,11 +34,33 @@ int hexDigit(char c) {
 
 uint64_t micros(config::Millis ms) { return static_cast<uint64_t>(ms.count()) * 1000; }
 
+// The servers, and how keys are spread over them: the same in every handle, so every handle finds
+// a key on the same server.
+void distribute(memcached_st* mc, const config::BackendConfig& cfg) {
+    for (const auto& s : cfg.servers) memcached_server_add(mc, s.host.c_str(), s.port);
+    memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_DISTRIBUTION, MEMCACHED_DISTRIBUTION_CONSISTENT_KETAMA);
+}
+
 }  // namespace
 
+std::vector<CanaryKey> keyPerServer(const config::BackendConfig& cfg, const std::string& base) {
+    memcached_st* mc = memcached_create(nullptr);
+    distribute(mc, cfg);
+    std::map<std::string, std::string> by_server;
+    for (int i = 0; by_server.size() < cfg.servers.size() && i < 100000; ++i) {
+        auto key = base + ":" + std::to_string(i);
+        memcached_return_t rc;
+        if (const memcached_instance_st* inst = memcached_server_by_key(mc, key.data(), key.size(), &rc))
+            by_server.emplace(fmt::format("{}:{}", memcached_server_name(inst), memcached_server_port(inst)), key);
+    }
+    memcached_free(mc);
+    std::vector<CanaryKey> keys;
+    for (auto& [server, key] : by_server) keys.push_back({std::move(key), "server " + server});
+    return keys;
+}
+
 LibmemcachedStore::LibmemcachedStore(const config::BackendConfig& cfg) : cfg_(cfg), mc_(memcached_create(nullptr)) {
-    for (const auto& s : cfg_.servers) memcached_server_add(mc_, s.host.c_str(), s.port);
-    memcached_behavior_set(mc_, MEMCACHED_BEHAVIOR_DISTRIBUTION, MEMCACHED_DISTRIBUTION_CONSISTENT_KETAMA);
+    distribute(mc_, cfg_);
     memcached_behavior_set(mc_, MEMCACHED_BEHAVIOR_BINARY_PROTOCOL, cfg_.binary_protocol ? 1 : 0);
     memcached_behavior_set(mc_, MEMCACHED_BEHAVIOR_SUPPORT_CAS, 1);
     memcached_behavior_set(mc_, MEMCACHED_BEHAVIOR_TCP_NODELAY, 1);
@@ -51,14 +73,7 @@ LibmemcachedStore::LibmemcachedStore(const config::BackendConfig& cfg) : cfg_(cf
     memcached_behavior_set(mc_, MEMCACHED_BEHAVIOR_RETRY_TIMEOUT, 1);
     memcached_behavior_set(mc_, MEMCACHED_BEHAVIOR_REMOVE_FAILED_SERVERS, 0);
     // setMany reads back through a key on every server: find one for each.
-    std::map<std::string, std::string> by_server;
-    for (int i = 0; by_server.size() < cfg_.servers.size() && i < 100000; ++i) {
-        auto key = "laminar:probe:" + std::to_string(i);
-        memcached_return_t rc;
-        if (const memcached_instance_st* inst = memcached_server_by_key(mc_, key.data(), key.size(), &rc))
-            by_server.emplace(fmt::format("{}:{}", memcached_server_name(inst), memcached_server_port(inst)), key);
-    }
-    for (auto& [server, key] : by_server) probe_keys_.push_back(key);
+    for (auto& [key, server] : keyPerServer(cfg_, "laminar:probe")) probe_keys_.push_back(std::move(key));
     buffered_ = memcached_clone(nullptr, mc_);
     memcached_behavior_set(buffered_, MEMCACHED_BEHAVIOR_BUFFER_REQUESTS, 1);
 }

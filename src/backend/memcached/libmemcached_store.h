@@ -7,12 +7,17 @@
 #include <string>
 #include <vector>
 
+#include "backend/backend.h"
 #include "backend/memcached/store.h"
 #include "config/config.h"
 
 struct memcached_st;
 
 namespace laminar::backend::memcached {
+
+// One key per server of `cfg`, `base:N` with the smallest N that the servers' consistent hashing
+// (as every LibmemcachedStore sets it) puts there, with "server host:port" as `where`.
+std::vector<CanaryKey> keyPerServer(const config::BackendConfig& cfg, const std::string& base);
 
 // A Store on one libmemcached handle (one connection per server, consistent hashing across
 // servers), used by one pool thread. Blocking, bounded by the backend's timeouts.

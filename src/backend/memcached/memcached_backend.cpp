@@ -130,6 +130,14 @@ public:
         return pool;
     }
 
+    // One canary key per server, found once for each base (the canary's is always the same).
+    std::vector<CanaryKey> canaryKeys(const std::string& base) {
+        std::lock_guard lock(canary_mu_);
+        auto& keys = canary_keys_[base];
+        if (keys.empty()) keys = keyPerServer(cfg_, base);
+        return keys;
+    }
+
 private:
     struct Lane {
         std::mutex mu;
@@ -219,6 +227,8 @@ private:
         if (!ok && before == 1) log()->warn("memcached backend '{}' is down: {}", cfg_.name, store.error());
     }
 
+    std::mutex canary_mu_;
+    std::map<std::string, std::vector<CanaryKey>> canary_keys_;
     config::BackendConfig cfg_;
     std::shared_ptr<HealthCell> cell_;
     std::vector<Lane> lanes_;
@@ -235,6 +245,11 @@ MemcachedBackend::~MemcachedBackend() {
 void MemcachedBackend::send(uint64_t client_id, std::string_view raw, ReplySink* sink) {
     ++inbox_->inflight;
     pool_->submit(client_id, {std::string(raw), sink, inbox_, Clock::now()});
+}
+
+std::vector<CanaryKey> MemcachedBackend::canaryKeys(const std::string& base) const {
+    if (cfg_.servers.size() < 2) return Backend::canaryKeys(base);
+    return pool_->canaryKeys(base);
 }
 
 bool MemcachedBackend::idle() const { return inbox_->inflight == 0; }

@@ -31,6 +31,8 @@ public:
 
     void send(uint64_t client_id, std::string_view raw, ReplySink* sink) override;
     bool anyUp() const override { return !cell_->down(); }
+    // With several servers, one key per server.
+    std::vector<CanaryKey> canaryKeys(const std::string& base) const override;
     bool idle() const override;
     void publishLatency(size_t thread_index) override;
 
