@@ -83,6 +83,12 @@ Local localKind(const resp::CommandInfo& cmd) {
 
 bool parseLong(std::string_view s, long long& out) { return resp::parseLongLong(s, out); }
 
+// WAIT counts the replicas that acknowledged the last write of the connection it runs on. A
+// client's writes went over shared connections, and WAIT runs on a dedicated one: this PUBLISH
+// first (Redis replicates it; laminar's channel has no subscriber) moves that connection's offset
+// past every write the client has had answered, so WAIT waits for those.
+constexpr std::string_view kWaitMark = "*3\r\n$7\r\nPUBLISH\r\n$14\r\n__laminar:wait\r\n$0\r\n\r\n";
+
 std::string bulk(std::string_view s) {
     std::string out;
     resp::appendBulk(out, s);
@@ -428,6 +434,13 @@ Session::Outcome Session::forward(const resp::CommandInfo& cmd, std::span<const 
         return Outcome::kDone;
     }
     if (!pinned_ && refusePin(target, cmd.name)) return Outcome::kDone;
+    if (cmd.name == "wait" && worker_.backend(target).config().type == config::BackendConfig::Type::kRedisCluster) {
+        replyError("ERR laminar: 'wait' is not supported by redis_cluster backend '" + worker_.backend(target).name() +
+                       "': a client's writes go to several masters, over connections shared with other clients, so no one "
+                       "node's WAIT counts them",
+                   admin::ErrorKind::kRefused);
+        return Outcome::kDone;
+    }
     if (!pinned_ && !pin(target)) return Outcome::kPause;
 
     if (pubsub) {
@@ -480,6 +493,7 @@ Session::Outcome Session::forward(const resp::CommandInfo& cmd, std::span<const 
             });
         }
     }
+    if (cmd.name == "wait" && !in_multi_) pinned_->send(kWaitMark, &backend::discardSink());
     ++inflight_;
     ++pinned_inflight_;
     pinned_->send(raw, &slot, blocking);

@@ -164,6 +164,9 @@ TEST_F(ClusterTest, TransactionsBlockingCommandsAndPubSubRunOnTheMasterOfTheirKe
     EXPECT_EQ(show(sub.read()), "[$message, $news, $hello]");
     // The client is back on the shared connections afterwards.
     EXPECT_EQ(show(c.cmd({"SET", other, "y"})), "+OK");
+    // WAIT cannot count replicas for writes spread over several masters: refused, saying why.
+    auto wait = show(c.cmd({"WAIT", "1", "100"}));
+    EXPECT_EQ(wait.rfind("-ERR laminar: 'wait' is not supported by redis_cluster backend 'cl'", 0), 0u) << wait;
 }
 
 // A client that opens a transaction, blocks or subscribes before laminar has its first slot map

@@ -155,6 +155,29 @@ TEST_F(StatefulTest, ClientUnblockReleasesAClientBlockedInBlpop) {
     EXPECT_EQ(show(blocked.cmd({"PING"})), "+PONG");
 }
 
+// WAIT counts the replicas that have the client's writes, though those went over the shared
+// connection and WAIT runs on a dedicated one.
+TEST(StatefulWait, WaitCountsOnlyReplicasThatHaveTheClientsWrites) {
+    RedisServer master({"--repl-diskless-sync-delay", "0"});
+    RedisServer replica({"--replicaof", "127.0.0.1", std::to_string(master.port())});
+    auto online = [&] {
+        auto info = Client(master.port()).cmd({"INFO", "replication"}).str;
+        return infoField(info, "slave0").find("state=online") != std::string::npos;
+    };
+    ASSERT_TRUE(waitFor(online, 10s));
+    Laminar laminar(proxyConfig(master.port()));
+    Client c(laminar.port());
+    EXPECT_EQ(show(c.cmd({"SET", "w:1", "a"})), "+OK");
+    EXPECT_EQ(show(c.cmd({"WAIT", "1", "5000"})), ":1");
+    EXPECT_EQ(show(Client(replica.port()).cmd({"GET", "w:1"})), "$a");
+    replica.pause();  // it gets nothing more, and acknowledges nothing more
+    EXPECT_EQ(show(c.cmd({"SET", "w:2", "b"})), "+OK");
+    EXPECT_EQ(show(c.cmd({"WAIT", "1", "300"})), ":0") << "the paused replica does not have w:2";
+    replica.resume();
+    EXPECT_EQ(show(c.cmd({"WAIT", "1", "5000"})), ":1");
+    EXPECT_EQ(show(Client(replica.port()).cmd({"GET", "w:2"})), "$b");
+}
+
 // ------------------------------------------------------------------ pub/sub
 
 TEST_F(StatefulTest, SubscriberReceivesMessagesPublishedByAnotherClient) {
