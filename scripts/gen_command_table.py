@@ -47,6 +47,16 @@ BLOCKING_EXTRA = {
     "wait": "holds the connection until replicas acknowledge or the timeout expires",
 }
 
+# Scripts Redis flags may_replicate, not write: they may write, and laminar cannot tell which will
+# before they run, so every strategy treats them as writes (dual_write copies their keys to the
+# other side, read_only refuses them, a read-only user cannot run them). Their _RO forms promise
+# to read only and stay reads.
+WRITE_EXTRA = {
+    "eval": "a Lua script may write",
+    "evalsha": "a Lua script may write",
+    "fcall": "a function may write",
+}
+
 # Commands that must never get kAdmin even if a future Redis flags them so; checked below.
 NEVER_ADMIN = {
     "keys": "ordinary (if slow) read; clients legitimately use it",
@@ -337,6 +347,7 @@ def compute_flags(commands):
     apply(ADMIN_EXTRA, "kAdmin")
     apply(NOPROXY, "kNoProxy")
     apply(BLOCKING_EXTRA, "kBlocking")
+    apply(WRITE_EXTRA, "kWrite")
     for name in NEVER_ADMIN:
         c = by_name.get(name)
         if c is not None and "kAdmin" in c.flags:

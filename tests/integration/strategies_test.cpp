@@ -93,9 +93,11 @@ TEST_F(StrategyReadOnly, WritesAreRefusedNamingTheRouteAndReadsAreServed) {
     EXPECT_EQ(show(c.cmd({"LRANGE", "catalog:l", "0", "-1"})), "[$a, $b]");
     EXPECT_EQ(show(c.cmd({"EXISTS", "catalog:1"})), ":1");
     EXPECT_EQ(show(c.cmd({"TTL", "catalog:1"})), ":-1");
+    EXPECT_EQ(show(c.cmd({"EVAL_RO", "return redis.call('GET', KEYS[1])", "1", "catalog:1"})), "$frozen");
 
     const std::string refused = "-READONLY laminar: route 'catalog' is read-only";
     for (const auto& w : std::vector<std::vector<std::string>>{{"SET", "catalog:1", "x"},
+                                                               {"EVAL", "return redis.call('DEL', KEYS[1])", "1", "catalog:1"},
                                                                {"SET", "catalog:new", "x"},
                                                                {"DEL", "catalog:1"},
                                                                {"INCR", "catalog:n"},
@@ -391,6 +393,32 @@ TEST_F(StrategyDualWrite, NonIdempotentWritesFromConcurrentClientsOnAnEmptySecon
     EXPECT_EQ(show(n.cmd({"GET", "c:fresh"})), cat("$", 2 * kClients * kRounds));
     EXPECT_GT(pttl(n, "c:counter:0"), 800'000);
     EXPECT_EQ(pttl(n, "c:list:1"), -1);
+}
+
+// Scripts and functions may write, so dual_write copies their keys to the secondary, as it does
+// for any other write, in both modes; EVAL_RO is a read and goes to the primary alone.
+TEST_F(StrategyDualWrite, ScriptsAndFunctionsThatWriteReachTheSecondary) {
+    start(route("sync", "sync:*", "strategy: {type: dual_write, primary: old, secondary: new}") +
+          route("fast", "fast:*", "strategy: {type: dual_write, primary: old, secondary: new, mode: command}"));
+    Client c(port()), o(old_.port()), n(new_.port());
+    auto sha = c.cmd({"SCRIPT", "LOAD", "return redis.call('INCRBY', KEYS[1], ARGV[1])"}).str;
+    ASSERT_EQ(sha.size(), 40u) << sha;
+    // The function library is loaded on the primary only: its keys still reach the secondary.
+    ASSERT_EQ(show(o.cmd({"FUNCTION", "LOAD", "#!lua name=lam\nredis.register_function('hset1', function(keys, args) "
+                                              "return redis.call('HSET', keys[1], args[1], args[2]) end)"})),
+              "$lam");
+    for (std::string side : {"sync", "fast"}) {
+        EXPECT_EQ(show(c.cmd({"EVAL", "return redis.call('SET', KEYS[1], ARGV[1])", "1", side + ":eval", "e"})), "+OK");
+        EXPECT_EQ(show(c.cmd({"EVALSHA", sha, "1", side + ":count", "5"})), ":5");
+        EXPECT_EQ(show(c.cmd({"EVALSHA", sha, "1", side + ":count", "2"})), ":7");
+        EXPECT_EQ(show(c.cmd({"FCALL", "hset1", "1", side + ":h", "f", "v"})), ":1");
+        EXPECT_EQ(show(c.cmd({"EVAL_RO", "return redis.call('GET', KEYS[1])", "1", side + ":eval"})), "$e");
+    }
+    auto d = waitNoDiff([&] { return diffAll(old_.port(), new_.port(), "*"); }, 5s);
+    EXPECT_TRUE(d.empty()) << firstLines(d);
+    EXPECT_EQ(show(n.cmd({"MGET", "sync:eval", "sync:count", "fast:eval", "fast:count"})), "[$e, $7, $e, $7]");
+    EXPECT_EQ(show(n.cmd({"HGET", "fast:h", "f"})), "$v");
+    EXPECT_EQ(laminarRoute(c, {"EVALSHA", sha, "1", "sync:x"})["writes"], "old,new");
 }
 
 TEST_F(StrategyDualWrite, CommandModeSendsPlainSetsToBoth) {
