@@ -49,6 +49,10 @@ TEST_F(UsersTest, RightsArePerRouteAndAMultiKeyWriteIsRefusedWhole) {
     EXPECT_EQ(show(Client(new_.port()).cmd({"GET", "session:1"})), "$x");
     EXPECT_EQ(show(c.cmd({"SET", "other", "x"})), "-NOPERM laminar: user 'app' may not write on route 'default' ('set')");
     EXPECT_EQ(show(c.cmd({"GET", "other"})), "(nil)");
+    // A script may write: it needs the write right (EVAL_RO only the read right).
+    EXPECT_EQ(show(c.cmd({"EVAL", "return redis.call('SET', KEYS[1], 'x')", "1", "other"})),
+              "-NOPERM laminar: user 'app' may not write on route 'default' ('eval')");
+    EXPECT_EQ(show(c.cmd({"EVAL_RO", "return redis.call('GET', KEYS[1])", "1", "other"})), "(nil)");
     EXPECT_EQ(show(c.cmd({"GET", "frozen:1"})), "-NOPERM laminar: user 'app' may not read on route 'frozen' ('get')");
     // MSET across routes: refused before any part is written.
     auto r = show(c.cmd({"MSET", "session:2", "a", "other:2", "b"}));
