@@ -407,6 +407,7 @@ Session::Outcome Session::forward(const resp::CommandInfo& cmd, std::span<const 
     routed_class_ = admin::commandClass(cmd);
     if (!stateful && (cmd.name == "flushall" || cmd.name == "flushdb") && snapshot.config().backends.size() > 1)
         return toEveryBackend(raw);
+    if (!stateful && cmd.name == "script|load") loadScriptEverywhere(raw);
     if (!barrierOpen(*route)) return waitForBarrier();
 
     if (!stateful) {
@@ -606,6 +607,32 @@ struct SplitJob {
 };
 
 }  // namespace
+
+namespace {
+// A script's copy on a backend the client's route did not send it to: nobody waits for it.
+struct ScriptCopy final : backend::ReplySink {
+    std::string backend;
+    void complete(std::string_view raw, bool failed) override {
+        if (failed || resp::isError(raw))
+            log()->debug("SCRIPT LOAD on backend '{}' failed ({}); EVALSHA there answers NOSCRIPT", backend,
+                         raw.substr(0, raw.find('\r')));
+        delete this;
+    }
+};
+}  // namespace
+
+// The client gets its route's answer; every other Redis backend learns the script in the
+// background too, so EVALSHA finds it on either side of a migration whatever phase the route is
+// in when it runs (memcached has no scripts). Loading a script twice is harmless.
+void Session::loadScriptEverywhere(std::string_view raw) {
+    const auto& cfg = worker_.snapshot()->config();
+    for (size_t i = 0; i < cfg.backends.size(); ++i) {
+        if (cfg.backends[i].type == config::BackendConfig::Type::kMemcached) continue;
+        auto* copy = new ScriptCopy;
+        copy->backend = cfg.backends[i].name;
+        worker_.background().send(static_cast<int>(i), raw, copy);
+    }
+}
 
 // FLUSHALL / FLUSHDB (when client.allow_admin lets them through) empty every backend: +OK when all
 // did, else the first error.

@@ -116,6 +116,8 @@ private:
     Outcome forward(const resp::CommandInfo& cmd, std::span<const std::string_view> argv, std::string_view raw);
     Outcome relaySend(Local local, std::string_view raw);
     Outcome toEveryBackend(std::string_view raw);
+    // SCRIPT LOAD: to every Redis backend as well, in the background (the client gets its route's reply).
+    void loadScriptEverywhere(std::string_view raw);
     Outcome splitMultiKey(const resp::CommandInfo& cmd, std::span<const std::string_view> argv);
     static bool splittable(const resp::CommandInfo& cmd);
     policy::Context context(const policy::Route& route);

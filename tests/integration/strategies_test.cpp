@@ -42,6 +42,21 @@ using StrategyAdmin = StrategyFixture;
 
 // ================================================================== proxy
 
+// A script loaded through laminar is loaded on every Redis backend, so EVALSHA finds it whichever
+// side a route sends it to, and after a phase flip too.
+TEST_F(StrategyProxy, ScriptLoadReachesEveryBackendSoEvalshaWorksOnAnyRoute) {
+    start(route("carts", "cart:*", "strategy: {type: proxy, target: new}"));
+    Client c(port());
+    auto sha = c.cmd({"SCRIPT", "LOAD", "return redis.call('SET', KEYS[1], ARGV[1])"}).str;
+    ASSERT_EQ(sha.size(), 40u) << sha;
+    for (int p : {old_.port(), new_.port()})
+        EXPECT_TRUE(waitFor([&] { return show(Client(p).cmd({"SCRIPT", "EXISTS", sha})) == "[:1]"; }, 5s)) << p;
+    EXPECT_EQ(show(c.cmd({"EVALSHA", sha, "1", "cart:1", "a"})), "+OK");
+    EXPECT_EQ(show(c.cmd({"EVALSHA", sha, "1", "other", "b"})), "+OK");
+    EXPECT_EQ(show(Client(new_.port()).cmd({"GET", "cart:1"})), "$a");
+    EXPECT_EQ(show(Client(old_.port()).cmd({"GET", "other"})), "$b");
+}
+
 TEST_F(StrategyProxy, EveryCommandGoesToTheTargetAndNowhereElse) {
     start(route("carts", "cart:*", "strategy: {type: proxy, target: new}") + route("bare", "bare:*", "strategy: new"));
     Client c(port()), o(old_.port()), n(new_.port());
