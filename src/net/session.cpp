@@ -606,10 +606,7 @@ struct SplitJob {
     }
 };
 
-}  // namespace
-
-namespace {
-// A script's copy on a backend the client's route did not send it to: nobody waits for it.
+// One backend's copy of a script, beside the client's own SCRIPT LOAD: nobody waits for it.
 struct ScriptCopy final : backend::ReplySink {
     std::string backend;
     void complete(std::string_view raw, bool failed) override {
@@ -619,6 +616,7 @@ struct ScriptCopy final : backend::ReplySink {
         delete this;
     }
 };
+
 }  // namespace
 
 // The client gets its route's answer; every other Redis backend learns the script in the
