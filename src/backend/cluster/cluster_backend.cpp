@@ -379,11 +379,7 @@ void ClusterBackend::onReply(Request* r, std::string_view reply, bool failed) {
         auto to = parseRedirect(reply, r->at);
         if (to.kind != Redirect::Kind::kNone && r->redirects < kMaxRedirects) {
             ++r->redirects;
-            (to.kind == Redirect::Kind::kMoved ? counters_.moved : counters_.ask).add();
-            if (to.kind == Redirect::Kind::kMoved) {
-                map_->owner[to.slot] = map_->indexOf(to.to);
-                requestRefresh();
-            }
+            learnRedirect(to);
             sendTo(r, to.to, to.kind == Redirect::Kind::kAsk);
             return;
         }
@@ -586,13 +582,19 @@ void ClusterBackend::releaseDedicated(std::shared_ptr<RedisConnection> conn, boo
     conn->close("released");  // bound to one node: never pooled
 }
 
+void ClusterBackend::learnRedirect(const Redirect& to) {
+    bool moved = to.kind == Redirect::Kind::kMoved;
+    (moved ? counters_.moved : counters_.ask).add();
+    if (!moved || !map_) return;  // -ASK moves no slot yet
+    map_->owner[to.slot] = map_->indexOf(to.to);
+    requestRefresh();
+}
+
 std::string ClusterBackend::heldRedirect(std::string_view error, const config::Endpoint& held_on) {
     auto to = parseRedirect(error, held_on);
     if (to.kind == Redirect::Kind::kNone) return {};
+    learnRedirect(to);
     bool moved = to.kind == Redirect::Kind::kMoved;
-    (moved ? counters_.moved : counters_.ask).add();
-    if (moved && map_) map_->owner[to.slot] = map_->indexOf(to.to);
-    requestRefresh();
     return fmt::format("-TRYAGAIN laminar: slot {} {} {} while this client is held on cluster node {} (MULTI, WATCH, a blocking "
                        "command or pub/sub); retry\r\n",
                        to.slot, moved ? "moved to" : "is moving to", to.to.str(), held_on.str());

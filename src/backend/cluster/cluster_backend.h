@@ -111,6 +111,8 @@ private:
     void publishUp();
     // Where a dedicated connection must send `raw` (to wait, before the first slot map).
     RedisConnection::Target target(std::string_view raw) const;
+    // Counts a redirect; a -MOVED updates the map at once and asks for a fresh one.
+    void learnRedirect(const Redirect& to);
     // A redirect met on a dedicated connection: the map learns it; the client gets -TRYAGAIN.
     std::string heldRedirect(std::string_view error, const config::Endpoint& held_on);
     // A dedicated connection holds commands until the first slot map comes (or retry_window ends).
