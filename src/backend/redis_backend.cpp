@@ -83,7 +83,7 @@ void RedisBackend::releaseDedicated(std::shared_ptr<RedisConnection> conn, bool 
 
 bool RedisBackend::anyUp() const {
     for (const auto& c : shared_)
-        if (!c->down()) return true;
+        if (c->healthy()) return true;
     return false;
 }
 

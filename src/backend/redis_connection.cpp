@@ -23,7 +23,9 @@ using boost::system::error_code;
 
 namespace {
 constexpr std::chrono::milliseconds kMaxBackoff{2000};
+constexpr std::chrono::milliseconds kProbeEvery{1000};
 constexpr size_t kReadChunk = 16 * 1024;
+constexpr std::string_view kPing = "*1\r\n$4\r\nPING\r\n";
 
 std::string describe(const error_code& ec) {
     if (ec == asio::error::connection_refused) return "connection refused";
@@ -39,7 +41,8 @@ std::shared_ptr<spdlog::logger> log() {
 }  // namespace
 
 RedisConnection::RedisConnection(asio::io_context& ioc, net::Poller& poller, const config::BackendConfig& cfg, bool dedicated)
-    : ioc_(ioc), poller_(poller), cfg_(cfg), dedicated_(dedicated), socket_(ioc), timer_(ioc), resolver_(ioc), retry_(ioc) {
+    : ioc_(ioc), poller_(poller), cfg_(cfg), dedicated_(dedicated), socket_(ioc), timer_(ioc), resolver_(ioc), retry_(ioc),
+      probe_timer_(ioc) {
     identity_->node = cfg_.address;
     if (!cfg_.tls) return;
     try {
@@ -117,11 +120,11 @@ bool RedisConnection::route(std::string_view& raw, ReplySink*& sink, bool blocki
     if (deferred_multi_) {
         deferred_multi_ = false;
         resp::appendCommand(out_, {"MULTI"});
-        pending_.push_back({nullptr, net::Poller::loopTime(), false, false});
+        pending_.push_back({nullptr, net::Poller::loopTime(), false, false, false});
         if (multi_refused_) {
             multi_refused_ = false;
             out_.append(kRefused);
-            pending_.push_back({&discardSink(), net::Poller::loopTime(), false, false});
+            pending_.push_back({&discardSink(), net::Poller::loopTime(), false, false, false});
         }
     }
     return true;
@@ -187,7 +190,7 @@ void RedisConnection::sendInOrder(std::string_view raw, ReplySink* sink, bool bl
         return;
     }
     out_.append(raw);
-    pending_.push_back({sink, net::Poller::loopTime(), blocking, false});
+    pending_.push_back({sink, net::Poller::loopTime(), blocking, false, false});
     if (state_ == State::kReady) {
         scheduleFlush();
         armWatchdog();
@@ -222,17 +225,42 @@ void RedisConnection::appendHandshake() {
     if (cfg_.password) {
         if (cfg_.username) resp::appendCommand(out_, {"AUTH", *cfg_.username, *cfg_.password});
         else resp::appendCommand(out_, {"AUTH", *cfg_.password});
-        pending_.push_back({nullptr, std::chrono::steady_clock::now(), false, false});
+        pending_.push_back({nullptr, std::chrono::steady_clock::now(), false, false, false});
     }
     if (cfg_.db != 0) {
         auto db = std::to_string(cfg_.db);
         resp::appendCommand(out_, {"SELECT", db});
-        pending_.push_back({nullptr, std::chrono::steady_clock::now(), false, false});
+        pending_.push_back({nullptr, std::chrono::steady_clock::now(), false, false, false});
     }
     if (dedicated_) {
         resp::appendCommand(out_, {"CLIENT", "ID"});
-        pending_.push_back({nullptr, std::chrono::steady_clock::now(), false, true});
+        pending_.push_back({nullptr, std::chrono::steady_clock::now(), false, true, false});
+    } else {
+        appendProbe();
     }
+}
+
+// A shared connection is up when Redis answers on it, not when the kernel accepts the connect (a
+// stopped server's kernel still does): a PING goes first on every connect, and again whenever the
+// connection has been quiet for kProbeEvery, so the watchdog's `timeout` catches a server that
+// stopped answering while nobody was sending.
+void RedisConnection::appendProbe() {
+    out_.append(kPing);
+    pending_.push_back({nullptr, net::Poller::loopTime(), false, false, true});
+}
+
+void RedisConnection::armProbe() {
+    auto gen = generation_;
+    probe_timer_.expires_after(kProbeEvery);
+    probe_timer_.async_wait([this, self = shared_from_this(), gen](const error_code& e) {
+        if (e || gen != generation_ || state_ != State::kReady) return;
+        if (pending_.empty() && std::chrono::steady_clock::now() - last_received_ >= kProbeEvery) {
+            appendProbe();
+            scheduleFlush();
+            armWatchdog();
+        }
+        armProbe();
+    });
 }
 
 void RedisConnection::connect() {
@@ -332,13 +360,17 @@ void RedisConnection::continueHandshake() {
 void RedisConnection::onReady() {
     timer_.cancel();
     maybe_readable_ = true;
+    peer_closed_ = false;
     state_ = State::kReady;
     // Per connection, so at debug: the backend logs its own up/down once per transition.
     if (backoff_ > std::chrono::milliseconds(100) || !last_error_.empty())
         log()->debug("connection to backend '{}' at {} is up", cfg_.name, cfg_.address.str());
     backoff_ = std::chrono::milliseconds(100);
     last_error_.clear();
-    if (observer_) observer_->connectionChanged({});
+    last_received_ = net::Poller::loopTime();
+    // A shared connection that failed before is up again when its probe is answered (dispatch).
+    if (observer_ && answered_) observer_->connectionChanged({});
+    if (!dedicated_) armProbe();
     readAll();
     if (!out_.empty()) scheduleFlush();
     if (!pending_.empty()) armWatchdog();
@@ -382,6 +414,9 @@ void RedisConnection::onEvents(uint32_t events) {
     if ((events & EPOLLOUT) || tls_) flush();
     if (gen != generation_) return;
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) maybe_readable_ = true;
+    // The server closed its side: the FIN may have come with the last replies, and the edge that
+    // told of both was the last one. Read until the end is seen, not until a short read.
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) peer_closed_ = true;
     readAll();
 }
 
@@ -409,7 +444,8 @@ void RedisConnection::readAll() {
             case net::IoStatus::kDone:
                 break;
         }
-        maybe_readable_ = !drained;
+        last_received_ = net::Poller::loopTime();
+        maybe_readable_ = !drained || peer_closed_;
         dispatchReplies();
     }
 }
@@ -468,6 +504,9 @@ void RedisConnection::dispatch(std::string_view reply, char type) {
         fail("handshake failed: " + msg);
     } else if (p.client_id && type == ':') {
         identity_->id.store(std::strtoll(std::string(reply.substr(1)).c_str(), nullptr, 10), std::memory_order_release);
+    } else if (p.probe && !answered_) {
+        answered_ = true;
+        if (observer_) observer_->connectionChanged({});
     }
 }
 
@@ -487,6 +526,8 @@ void RedisConnection::fail(std::string why, bool timeout) {
     bool was_up = state_ == State::kReady;
     ++generation_;
     state_ = State::kDown;
+    answered_ = false;
+    probe_timer_.cancel();
     flush_posted_ = false;
     watchdog_armed_ = false;
     closeSocket();
@@ -534,10 +575,15 @@ void RedisConnection::armWatchdog() {
     });
 }
 
+// The timeout measures a lack of progress, not the age of a command: the oldest pending reply is
+// overdue when nothing has been received for `timeout` since it was sent. A healthy server that
+// streams a long queue of big replies (one client pipelining GETs of megabytes) keeps every
+// command behind them alive; a paused or dead one fails them all after `timeout`.
 void RedisConnection::onWatchdog() {
     if (pending_.empty() || state_ != State::kReady) return;
     const auto& oldest = pending_.front();
-    if (!oldest.blocking && std::chrono::steady_clock::now() - oldest.sent >= cfg_.timeout) {
+    auto since = std::max(oldest.sent, last_received_);
+    if (!oldest.blocking && std::chrono::steady_clock::now() - since >= cfg_.timeout) {
         fail("timed out after " + std::to_string(cfg_.timeout.count()) + "ms", true);
         return;
     }

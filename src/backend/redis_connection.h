@@ -37,15 +37,20 @@ namespace laminar::backend {
 //     attempt; commands sent while down fail at once with the same error (no hang).
 //  2. Shared connections reconnect by themselves with a backoff (100 ms doubling to 2 s);
 //     dedicated ones (pinned to one client) do not: down is final.
-//  3. A command without a reply after `timeout` fails every pending command with timeoutError()
-//     and closes the connection, since later replies could no longer be matched. Commands sent
-//     with `blocking` (BLPOP 0...) are exempt while they are the oldest pending.
+//  3. When nothing has been received for `timeout` while a reply is owed (since the oldest pending
+//     command was sent, or since the last byte came if later), every pending command fails with
+//     timeoutError() and the connection is closed, since later replies could no longer be
+//     matched. A server still streaming replies is making progress, however long the queue.
+//     Commands sent with `blocking` (BLPOP 0...) are exempt while they are the oldest pending.
 //  4. With a relay set, RESP3 pushes ('>' replies), or every reply when relay_all, go to the relay
 //     instead of the pending FIFO: pub/sub on a pinned connection.
 //  5. With `tls` configured, the TLS handshake (certificate and name verified) is part of the
 //     connect: it must finish within connect_timeout, and its failure is the connection's error.
 //  6. Sinks may be called synchronously from send() (when down) and must not destroy this
 //     connection from inside complete().
+//  7. A shared connection sends a PING first on every connect and whenever it has been quiet for
+//     a second; after a failure it is healthy() (and reported up) only once Redis answers one. A
+//     stopped server whose kernel still accepts connects is thus down, not up (/readyz).
 class RedisConnection final : public std::enable_shared_from_this<RedisConnection>, public net::Poller::Handler {
 public:
     // Told about state changes and reply latencies (the backend's per-thread pool).
@@ -111,6 +116,9 @@ public:
 
     State state() const { return state_; }
     bool down() const { return state_ == State::kDown; }
+    // Not down, and (a shared connection) Redis answered its probe since it last failed: a
+    // connection the kernel accepted for a stopped server is not healthy.
+    bool healthy() const { return state_ != State::kDown && answered_; }
     size_t pendingCount() const { return pending_.size(); }
     const std::string& name() const { return cfg_.name; }
     // The backend's CLIENT ID for this connection (dedicated connections ask for it) and its
@@ -123,6 +131,7 @@ private:
         std::chrono::steady_clock::time_point sent;
         bool blocking;
         bool client_id;   // the handshake's CLIENT ID
+        bool probe;       // a shared connection's PING (on connect, and when quiet)
     };
     struct Held {
         std::string raw;
@@ -147,6 +156,8 @@ private:
     void armWatchdog();
     void onWatchdog();
     void appendHandshake();
+    void appendProbe();
+    void armProbe();
     // With a router: false when the command was answered here instead of sent.
     // A refused command on a node already chosen is swapped for one Redis refuses (so a MULTI
     // around it fails at EXEC) with a sink that answers laminar's error.
@@ -172,11 +183,15 @@ private:
     boost::asio::steady_timer timer_;     // connect timeout, then the reply watchdog
     boost::asio::ip::tcp::resolver resolver_;  // for a backend given by host name
     boost::asio::steady_timer retry_;     // reconnect backoff
+    boost::asio::steady_timer probe_timer_;  // shared connections: a PING when quiet
     State state_ = State::kIdle;
     std::string out_;    // commands not yet written: [out_off_, size)
     size_t out_off_ = 0;
     bool flush_posted_ = false;
     bool maybe_readable_ = true;  // the last read may have left bytes in the socket
+    bool peer_closed_ = false;    // the server closed its side: read to the end, not to a short read
+    bool answered_ = true;        // Redis answered since the last failure (optimistic at start)
+    std::chrono::steady_clock::time_point last_received_;  // the last read that returned bytes
     bool watchdog_armed_ = false;
     bool closed_ = false;  // close() was called: never reconnect
     net::Buffer in_{16 * 1024};

@@ -35,8 +35,16 @@ using boost::system::error_code;
 namespace {
 
 constexpr size_t kReadChunk = 16 * 1024;
-// A pipelining client gets at most this many commands in flight; reading resumes at half. Keeps
-// a client that pipelines a million commands from holding a million slots.
+// A pipelining client's commands in flight are bounded by the replies they are expected to bring:
+// about kInflightReplyBytes at the size its recent replies had (kInitialWindow commands before its
+// first reply, never fewer than kMinWindow nor more than kMaxInflight). Its commands share the
+// backend connections with every other client's, and every reply ahead of another client's
+// command delays that command: so no client puts more than about this much ahead of the others,
+// and a client that goes away leaves little behind (what it had not had sent is dropped).
+// Reading resumes when half the window is answered.
+constexpr size_t kInflightReplyBytes = 512 * 1024;
+constexpr size_t kInitialWindow = 32;
+constexpr size_t kMinWindow = 4;
 constexpr size_t kMaxInflight = 4096;
 constexpr std::string_view kMarker = "laminar:unsubscribe-sync";
 
@@ -201,8 +209,14 @@ void Session::continueHandshake() {
 void Session::onEvents(uint32_t events) {
     {
         Guard guard(*this);
+        // Edge-triggered: this may be the last event for the socket. A FIN that came with the
+        // last bytes must still be read (else the socket stays in CLOSE-WAIT); a reset or error
+        // means nobody will read a reply.
+        if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) peer_closed_ = true;
+        if (events & (EPOLLHUP | EPOLLERR)) peer_gone_ = true;
         if (handshaking_) {
             continueHandshake();
+            if (peer_gone_ && handshaking_) close();
         } else {
             if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) maybe_readable_ = true;
             // A TLS read may wait for a write and the other way round: with TLS, retry both.
@@ -213,13 +227,33 @@ void Session::onEvents(uint32_t events) {
     maybeDestroy();
 }
 
-bool Session::paused() const { return drain_wait_ || waiting_marker_ || barrier_wait_ || inflight_ >= kMaxInflight; }
+size_t Session::window() const {
+    if (avg_reply_ == 0) return kInitialWindow;
+    return std::clamp<size_t>(kInflightReplyBytes / avg_reply_, kMinWindow, kMaxInflight);
+}
 
-// Reads until the socket is empty (a read returned fewer bytes than asked for), then waits for
-// the next edge from the poller. When reading pauses (too many commands in flight, a drain before
-// pinning), maybe_readable_ stays set so the resumed read does not wait for an edge that passed.
+// Rises at once to a bigger reply (so a switch to big values shrinks the window before many are
+// sent), decays slowly.
+void Session::noteReplySize(size_t n) {
+    n = std::max<size_t>(n, 1);
+    if (avg_reply_ == 0 || n >= avg_reply_) avg_reply_ = n;
+    else avg_reply_ -= (avg_reply_ - n) / 16;
+}
+
+bool Session::paused() const { return drain_wait_ || waiting_marker_ || barrier_wait_ || inflight_ >= window(); }
+
+// Reads until the socket is empty (a read returned fewer bytes than asked for, or the end once the
+// peer closed its side), then waits for the next edge from the poller. When reading pauses (too
+// many commands in flight, a drain before pinning), maybe_readable_ stays set so the resumed read
+// does not wait for an edge that passed.
 void Session::readMore() {
     if (closed_) return;
+    if (peer_gone_ && paused() && !closing_) {
+        // Reset or failed while paused: the replies could not be delivered, so what it had not
+        // had sent is not sent (as Redis drops a client whose socket fails, unread input and all).
+        close();
+        return;
+    }
     while (maybe_readable_ && !closing_ && !paused()) {
         bool drained = false;
         auto st = tls_ ? tls_->recv(in_, kReadChunk / 4, parser_.needed(), drained) : recvSome(fd_, in_, kReadChunk / 4, parser_.needed(), drained);
@@ -234,7 +268,7 @@ void Session::readMore() {
             case IoStatus::kDone:
                 break;
         }
-        maybe_readable_ = !drained;
+        maybe_readable_ = !drained || peer_closed_;
         last_active_ = Poller::loopTime();
         processInput();
         if (closed_) return;
@@ -849,6 +883,7 @@ void Session::onReply(Slot& slot, std::string_view raw, bool failed) {
         case SlotKind::kPlain:
             break;
     }
+    if (!failed) noteReplySize(raw.size());
     if (failed) {
         worker_.stats().countError(backend::isTimeoutError(raw) ? admin::ErrorKind::kBackendTimeout : admin::ErrorKind::kBackendUnavailable,
                                    slot.route);
@@ -886,8 +921,8 @@ void Session::onReply(Slot& slot, std::string_view raw, bool failed) {
     if (drain_wait_ && inflight_ == 0) {
         drain_wait_ = false;
         postResume();
-    } else if (inflight_ == kMaxInflight / 2) {
-        postResume();
+    } else if (inflight_ <= window() / 2 && (maybe_readable_ || !in_.empty()) && !drain_wait_) {
+        postResume();  // paused on the window, with input waiting
     }
     if (!in_process_) requestFlush();
     }

@@ -145,6 +145,10 @@ private:
     void resume();
     void finishIfDone();
     bool paused() const;
+    // How many commands may be in flight now (see kInflightReplyBytes), and the reply sizes it
+    // follows.
+    size_t window() const;
+    void noteReplySize(size_t n);
 
     // A client state that needs a dedicated connection, on a backend that has none: replies an error.
     bool refusePin(int backend, std::string_view what);
@@ -186,6 +190,9 @@ private:
     bool closed_ = false, closing_ = false, in_process_ = false;
     bool resume_posted_ = false;
     bool maybe_readable_ = true;  // the last read may have left bytes in the socket
+    bool peer_closed_ = false;    // FIN (or worse) seen: read to the end, not to a short read
+    bool peer_gone_ = false;      // reset or socket error: no reply can reach the client
+    size_t avg_reply_ = 0;        // recent reply size (0: none yet), for window()
     bool drain_wait_ = false;    // paused until every in-flight command is answered
     bool barrier_wait_ = false;  // paused on a route's flip barrier
     bool barrier_timer_ = false; // a barrier re-check is scheduled

@@ -225,6 +225,27 @@ TEST_F(MetricsTest, ReadyzIsUnreadyWhileTheCatchAllBackendIsDownAndTheOutageIsLo
     EXPECT_EQ(occurrences(lam_->log(), name + " is down"), 1u) << lam_->log();
 }
 
+// A stopped redis-server (SIGSTOP) still has its connections accepted by the kernel: readiness is
+// Redis answering a PING in time on each shared connection, probed when no traffic would tell.
+TEST_F(MetricsTest, ReadyzIsUnreadyWhileTheBackendIsStoppedThoughItsKernelAcceptsConnections) {
+    start("timeout: 300ms");
+    ASSERT_TRUE(waitFor([&] { return httpRequest(metrics_, "GET", "/readyz").status == 200; }));
+    redis_.pause();
+    EXPECT_TRUE(waitFor([&] { return httpRequest(metrics_, "GET", "/readyz").status == 503; }, 10s))
+        << "no client traffic, and /readyz still says ready with redis stopped";
+    auto r = httpRequest(metrics_, "GET", "/readyz");
+    EXPECT_NE(r.body.find("backend 'old'"), std::string::npos) << r.body;
+    // It stays unready while stopped: the reconnects the kernel accepts do not count as up.
+    for (int i = 0; i < 6; ++i) {
+        std::this_thread::sleep_for(500ms);
+        EXPECT_EQ(httpRequest(metrics_, "GET", "/readyz").status, 503) << "after " << (i + 1) * 500 << " ms more";
+    }
+    redis_.resume();
+    EXPECT_TRUE(waitFor([&] { return httpRequest(metrics_, "GET", "/readyz").status == 200; }, 10s));
+    Client c(lam_->port());
+    EXPECT_EQ(show(c.cmd({"SET", "after", "resume"})), "+OK");
+}
+
 TEST_F(MetricsTest, OnlyGetAndHeadOfItsThreePathsAreServed) {
     start();
     auto head = httpRequest(metrics_, "HEAD", "/metrics");

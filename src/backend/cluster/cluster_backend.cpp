@@ -657,7 +657,7 @@ bool ClusterBackend::anyUp() const {
     if (!map_ || map_->covered() < kSlots) return false;
     for (const auto& m : map_->masters) {
         auto it = nodes_.find(m.str());
-        if (it != nodes_.end() && it->second.front()->down()) return false;
+        if (it != nodes_.end() && !it->second.front()->healthy()) return false;
     }
     return true;
 }
