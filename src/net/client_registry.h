@@ -31,9 +31,9 @@ public:
         std::chrono::steady_clock::time_point since;
         // While the client waits in a blocking command: the backend connection's CLIENT ID and
         // server (shared with that connection, which learns the id asynchronously) and the
-        // backend's index.
+        // backend's name (not its index: another thread may route with another configuration).
         std::shared_ptr<const backend::ServerIdentity> blocked_on;
-        int blocked_backend = -1;
+        std::string blocked_backend;
     };
 
     // One CLIENT LIST / CLIENT INFO line, in Redis's field order, ending in "\n".

@@ -521,7 +521,7 @@ Session::Outcome Session::forward(const resp::CommandInfo& cmd, std::span<const 
         slot.kind = SlotKind::kBlocking;
         if (blocked_++ == 0) {
             auto identity = pinned_->serverIdentity();
-            int backend = pinned_backend_;
+            const std::string& backend = pinned_owner_->name();
             worker_.server().registry().update(id_, [&](ClientRegistry::Entry& e) {
                 e.blocked_on = identity;
                 e.blocked_backend = backend;
@@ -789,6 +789,56 @@ bool Session::pin(int backend) {
     pinned_->setRelay(&relay_, false);  // RESP3 pushes, once HELLO 3 is on
     worker_.stats().pinned.add(1);
     return true;
+}
+
+// After a reload. A client pinned to a dedicated connection (MULTI, WATCH, a blocking command,
+// pub/sub, SELECT, HELLO 3) keeps it when the reload left its backend as it was and every route
+// that could pin to that backend still does. Otherwise its state cannot move with it: the backend
+// is gone or its settings changed (its connections are being retired, and no command may go to a
+// backend that is not configured), or a route it may be using now goes elsewhere (a BLPOP would
+// wait on a list that is pushed on the other side, a WATCH would watch the wrong copy). Its state
+// is ended as a restart of that Redis would end it: what is pending on the connection fails naming
+// the backend and why, then the client's connection is closed, and the client reconnects into the
+// running configuration.
+void Session::afterReload(const policy::Snapshot& before) {
+    if (closed_ || !pinned_) return;
+    std::string why = pinOutlivesReload(before);
+    if (why.empty()) return;
+    Guard guard(*this);
+    log()->warn("client {} {} closed: it was pinned to backend '{}' (MULTI, WATCH, a blocking command, pub/sub, SELECT or "
+                "HELLO 3) and {}",
+                id_, addr_, pinned_owner_->name(), why);
+    closing_ = true;
+    pinned_failed_ = true;
+    // A subscriber is told why in its stream of messages; any other client would read an error it
+    // did not ask for as the reply to its next command, so it just sees the connection close.
+    if (!relay_mode_ && subs_ == 0 && shard_subs_ == 0) pinned_->setRelay(nullptr, false);
+    relay_mode_ = waiting_marker_ = false;
+    pinned_->close(why);  // fails what is pending on it, through onReply
+    releasePin(false);
+    flushOut();
+    finishIfDone();
+}
+
+std::string Session::pinOutlivesReload(const policy::Snapshot& before) {
+    const std::string& name = pinned_owner_->name();
+    int now = -1;
+    for (size_t i = 0; i < worker_.backendCount(); ++i)
+        if (worker_.backendPtr(static_cast<int>(i)) == pinned_owner_) now = static_cast<int>(i);
+    if (now < 0) return fmt::format("a reload removed backend '{}' or changed its settings", name);
+    const auto& after = *worker_.snapshot();
+    auto targetName = [](const policy::Snapshot& s, const policy::Route& r) -> const std::string& {
+        return s.config().backends[static_cast<size_t>(r.strategy->pinTarget())].name;
+    };
+    for (const auto& r : before.routes()) {
+        if (targetName(before, r) != name) continue;
+        auto it = std::find_if(after.routes().begin(), after.routes().end(), [&](const policy::Route& a) { return a.name == r.name; });
+        if (it == after.routes().end()) return fmt::format("a reload removed route '{}'", r.name);
+        if (targetName(after, *it) != name)
+            return fmt::format("a reload moved route '{}' from backend '{}' to '{}'", r.name, name, targetName(after, *it));
+    }
+    pinned_backend_ = now;
+    return {};
 }
 
 bool Session::stateClean() const {
@@ -1320,7 +1370,9 @@ Session::Outcome Session::cmdClient(const resp::CommandInfo& cmd, std::span<cons
         ClientRegistry::Entry e;
         long long server_id = -1;
         if (registry.find(static_cast<uint64_t>(target), e) && e.blocked_on) server_id = e.blocked_on->id.load(std::memory_order_acquire);
-        if (server_id < 0 || e.blocked_backend < 0) {
+        const auto& backends = worker_.snapshot()->config().backends;
+        auto named = std::find_if(backends.begin(), backends.end(), [&](const config::BackendConfig& b) { return b.name == e.blocked_backend; });
+        if (server_id < 0 || named == backends.end()) {
             reply(":0\r\n");
             return Outcome::kDone;
         }
@@ -1332,7 +1384,7 @@ Session::Outcome Session::cmdClient(const resp::CommandInfo& cmd, std::span<cons
         else resp::appendCommand(cmdline, {"CLIENT", "UNBLOCK", sid});
         Slot& slot = newSlot();
         ++inflight_;
-        worker_.backend(e.blocked_backend).sendToNode(e.blocked_on->node, id_, cmdline, &slot);
+        worker_.backend(static_cast<int>(named - backends.begin())).sendToNode(e.blocked_on->node, id_, cmdline, &slot);
         return Outcome::kDone;
     }
     // Other CLIENT subcommands (HELP, unknown ones) get the backend's own answer.

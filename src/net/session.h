@@ -52,6 +52,9 @@ public:
     ~Session();
 
     void start();
+    // The worker installed a new configuration in place of `before` (see the .cpp for what a
+    // pinned client meets).
+    void afterReload(const policy::Snapshot& before);
     // Graceful stop: read no more; close once every reply is written.
     void shutdown();
     void close();
@@ -156,6 +159,9 @@ private:
     void unpinIfClean();
     bool stateClean() const;
     void releasePin(bool clean);
+    // Empty when the pin stays valid under the configuration just installed (its backend index is
+    // then updated); else why not.
+    std::string pinOutlivesReload(const policy::Snapshot& before);
 
     // local commands
     Outcome cmdAuth(std::span<const std::string_view> argv);

@@ -69,8 +69,16 @@ void Worker::setSnapshot(std::shared_ptr<const policy::Snapshot> snapshot) {
         if (std::find(next.begin(), next.end(), b) == next.end()) retired_.push_back(b);
     backends_.swap(next);
     stats_.bindRoutes(*snapshot);
+    auto before = std::move(snapshot_);
     snapshot_ = std::move(snapshot);
     installed_generation_.store(snapshot_->generation(), std::memory_order_release);
+    if (!before) return;
+    std::vector<Session*> all;
+    for (auto& s : sessions_) all.push_back(s.get());
+    for (Session* s : all) {
+        s->afterReload(*before);
+        s->maybeDestroy();
+    }
 }
 
 void Worker::adopt(int fd, std::string addr, std::string laddr, std::shared_ptr<TlsContext> tls) {
