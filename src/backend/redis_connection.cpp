@@ -14,6 +14,7 @@
 
 #include <algorithm>
 
+#include "net/memory.h"
 #include "net/socket_io.h"
 #include "resp/writer.h"
 
@@ -398,7 +399,10 @@ void RedisConnection::flush() {
     }
     out_.clear();
     out_off_ = 0;
-    if (out_.capacity() > 1024 * 1024) std::string().swap(out_);
+    if (out_.capacity() >= net::kLargeFree) {
+        std::string().swap(out_);
+        net::freedLarge();
+    }
 }
 
 void RedisConnection::onEvents(uint32_t events) {

@@ -7,6 +7,8 @@
 #include <memory>
 #include <string_view>
 
+#include "net/memory.h"
+
 namespace laminar::net {
 
 // A byte buffer for socket reads: [begin, end) holds unread data, [end, capacity) is free space
@@ -15,6 +17,11 @@ namespace laminar::net {
 class Buffer {
 public:
     explicit Buffer(size_t initial = 16 * 1024) : data_(new char[initial]), cap_(initial) {}
+    ~Buffer() {
+        if (cap_ >= kLargeFree) freedLarge();
+    }
+    Buffer(const Buffer&) = delete;
+    Buffer& operator=(const Buffer&) = delete;
 
     std::string_view data() const { return {data_.get() + begin_, end_ - begin_}; }
     size_t size() const { return end_ - begin_; }
@@ -45,6 +52,7 @@ public:
         while (cap < need) cap *= 2;
         std::unique_ptr<char[]> grown(new char[cap]);
         std::memcpy(grown.get(), data_.get() + begin_, size());
+        if (cap_ >= kLargeFree) freedLarge();
         end_ -= begin_;
         begin_ = 0;
         data_ = std::move(grown);
@@ -54,6 +62,7 @@ public:
     // Gives memory back after a large request, so an idle connection stays small.
     void shrinkTo(size_t cap) {
         if (cap_ <= cap || size() > cap) return;
+        if (cap_ >= kLargeFree) freedLarge();
         std::unique_ptr<char[]> small(new char[cap]);
         std::memcpy(small.get(), data_.get() + begin_, size());
         end_ -= begin_;

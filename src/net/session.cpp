@@ -15,8 +15,10 @@
 
 #include <algorithm>
 #include <charconv>
+#include <functional>
 #include <unordered_map>
 
+#include "net/memory.h"
 #include "net/server.h"
 #include "net/socket_io.h"
 #include "net/worker.h"
@@ -312,6 +314,7 @@ void Session::processInput() {
         countCommand();
         in_.consume(parser_.consumed());
         parser_.reset();
+        if (parser_.tookFreedLarge()) freedLarge();
         if (out == Outcome::kStop) break;
     }
     in_process_ = false;
@@ -582,33 +585,78 @@ namespace {
 // One client command split into one command per key (MGET -> GETs, MSET -> SETs, DEL/UNLINK/
 // EXISTS/TOUCH -> one each), each routed on its own, and the replies merged as the original
 // command would have answered: MGET in order (a wrong-type key reads as nil, as in Redis), counts
-// summed, MSET +OK. A part that laminar could not get an answer for fails the whole command.
+// summed, MSET +OK. A part that laminar could not get an answer for fails the whole command, and
+// no part is sent after it.
+//
+// The parts go kSplitWindow at a time, the next as earlier ones are answered: a command of a
+// million keys holds its arguments, a window of parts and (MGET) its answer, never a million
+// commands at once, and its parts never fill a backend connection ahead of other clients'.
+constexpr size_t kSplitWindow = 1024;
+
 struct SplitJob {
     enum class Kind { kMget, kSum, kMset };
-    backend::ReplySink* client = nullptr;
-    Kind kind = Kind::kSum;
-    std::vector<std::string> replies;
-    size_t remaining = 0;
-    std::string failure;
-    bool failed = false;
+    // Sends part `index` to `sink`; false when it was not sent (abort() said why).
+    using Sender = std::function<bool(size_t index, backend::ReplySink* sink)>;
 
     struct Part final : backend::ReplySink {
         SplitJob* job = nullptr;
         size_t index = 0;
-        void complete(std::string_view raw, bool failed) override { job->done(index, raw, failed); }
+        void complete(std::string_view raw, bool failed) override { job->done(*this, raw, failed); }
     };
-    std::vector<Part> parts;
 
-    void done(size_t i, std::string_view raw, bool bad) {
+    SplitJob(Kind k, size_t parts, backend::ReplySink* client_sink) : client(client_sink), kind(k), total(parts), pool(std::min(parts, kSplitWindow)) {
+        for (auto& p : pool) {
+            p.job = this;
+            idle.push_back(&p);
+        }
+        if (kind == Kind::kMget) replies.resize(total);
+    }
+
+    // Sends parts while the window has room. Deletes the job once the parts sent are all answered
+    // and no more will be: nothing may touch it after this returns.
+    void pump() {
+        pumping = true;
+        while (next < total && failure.empty() && !idle.empty()) {
+            Part* p = idle.back();
+            idle.pop_back();
+            p->index = next++;
+            ++inflight;
+            if (!send(p->index, p)) {
+                --inflight;
+                idle.push_back(p);
+                break;
+            }
+        }
+        pumping = false;
+        if (inflight > 0 || (next < total && failure.empty())) return;
+        finish();
+        if (total > kSplitWindow) net::freedLarge();  // its arguments, and an MGET's answer
+        delete this;
+    }
+
+    void abort(std::string_view error) {
+        if (failure.empty()) failure.assign(error);
+    }
+
+    backend::ReplySink* client;
+    Kind kind;
+    Sender send;
+
+private:
+    void done(Part& p, std::string_view raw, bool bad) {
         if (bad || (kind != Kind::kMget && resp::isError(raw))) {
             if (failure.empty()) failure.assign(raw);
             failed = failed || bad;
-        } else {
-            replies[i].assign(raw);
+        } else if (kind == Kind::kMget) {
+            replies[p.index].assign(raw);
+        } else if (kind == Kind::kSum) {
+            long long v = 0;
+            resp::integerValue(raw, v);
+            sum += v;
         }
-        if (--remaining > 0) return;
-        finish();
-        delete this;
+        --inflight;
+        idle.push_back(&p);
+        if (!pumping) pump();  // a part answered while sending (a backend that is down) is counted by the loop
     }
 
     void finish() {
@@ -622,22 +670,24 @@ struct SplitJob {
                 resp::appendArrayHeader(out, replies.size());
                 for (const auto& r : replies) out += resp::isError(r) ? std::string("$-1\r\n") : r;
                 break;
-            case Kind::kSum: {
-                long long sum = 0;
-                for (const auto& r : replies) {
-                    long long v = 0;
-                    resp::integerValue(r, v);
-                    sum += v;
-                }
+            case Kind::kSum:
                 resp::appendInteger(out, sum);
                 break;
-            }
             case Kind::kMset:
                 out = "+OK\r\n";
                 break;
         }
         client->complete(out, false);
     }
+
+    size_t total, next = 0, inflight = 0;
+    bool pumping = false;
+    std::vector<std::string> replies;  // kMget
+    long long sum = 0;                 // kSum
+    std::string failure;
+    bool failed = false;
+    std::vector<Part> pool;
+    std::vector<Part*> idle;
 };
 
 // One backend's copy of a script, beside the client's own SCRIPT LOAD: nobody waits for it.
@@ -670,53 +720,39 @@ void Session::loadScriptEverywhere(std::string_view raw) {
 // did, else the first error.
 Session::Outcome Session::toEveryBackend(std::string_view raw) {
     size_t n = worker_.snapshot()->config().backends.size();
-    auto* job = new SplitJob;
-    job->kind = SplitJob::Kind::kMset;
     Slot& slot = newSlot();
     ++inflight_;
-    job->client = &slot;
-    job->replies.resize(n);
-    job->parts.resize(n);
-    job->remaining = n;
-    for (size_t i = 0; i < n; ++i) {
-        job->parts[i].job = job;
-        job->parts[i].index = i;
-    }
-    for (size_t i = 0; i < n; ++i) send(static_cast<int>(i), raw, &job->parts[i]);
+    auto* job = new SplitJob(SplitJob::Kind::kMset, n, &slot);
+    job->send = [this, raw = std::string(raw)](size_t i, backend::ReplySink* sink) {
+        send(static_cast<int>(i), raw, sink);
+        return true;
+    };
+    job->pump();
     return Outcome::kDone;
 }
 
 Session::Outcome Session::splitMultiKey(const resp::CommandInfo& cmd, std::span<const std::string_view> argv) {
-    const auto& snapshot = *worker_.snapshot();
+    auto snapshot = worker_.snapshot();
     std::string_view n = cmd.name;
-    auto* job = new SplitJob;
-    job->kind = n == "mget" ? SplitJob::Kind::kMget : n == "mset" ? SplitJob::Kind::kMset : SplitJob::Kind::kSum;
-    // One part per key; MSET's keys are every other argument.
-    std::vector<std::vector<std::string>> commands;
-    if (job->kind == SplitJob::Kind::kMset) {
-        for (size_t i = 1; i + 1 < argv.size(); i += 2) commands.push_back({"SET", std::string(argv[i]), std::string(argv[i + 1])});
-    } else {
-        std::string sub = job->kind == SplitJob::Kind::kMget ? "GET" : std::string(argv[0]);
-        for (int i : keys_) commands.push_back({sub, std::string(argv[static_cast<size_t>(i)])});
-    }
-    if (!user_.empty()) {
-        // A part on a route the user may not use refuses the whole command, before any is sent.
-        for (auto& c : commands) {
-            policy::OwnedCommand part{std::vector<std::string>(c)};
-            if (denied(*snapshot.routeForKey(*part.cmd, part.words[1]), cmd)) {
-                delete job;
-                return Outcome::kDone;
-            }
-        }
-    }
-    if (cmd.has(resp::kWrite)) {
-        // A part a route refuses (read_only) refuses the whole command, before any part is sent:
-        // Redis never applies part of an MSET.
-        for (auto& c : commands) {
-            policy::OwnedCommand part{std::vector<std::string>(c)};
-            const policy::Route* route = snapshot.routeForKey(*part.cmd, part.words[1]);
-            if (!route->strategy->refusesWrites()) continue;
-            delete job;
+    const auto kind = n == "mget" ? SplitJob::Kind::kMget : n == "mset" ? SplitJob::Kind::kMset : SplitJob::Kind::kSum;
+    // One part per key: GET key, SET key value (MSET's keys are every other argument), or the
+    // command itself with one key.
+    const bool with_value = kind == SplitJob::Kind::kMset;
+    std::string sub = kind == SplitJob::Kind::kMget ? "GET" : with_value ? "SET" : std::string(argv[0]);
+    std::string_view probe[3] = {sub, argv[static_cast<size_t>(keys_[0])], with_value ? argv[static_cast<size_t>(keys_[0]) + 1] : ""};
+    const resp::CommandInfo* part_cmd = resp::lookupCommand(std::span<const std::string_view>(probe, with_value ? 3 : 2));
+    auto key = [&](size_t i) { return argv[static_cast<size_t>(keys_[i])]; };
+
+    // A part on a route the user may not use, or that a route refuses (read_only), refuses the
+    // whole command before any part is sent: Redis never applies part of an MSET.
+    if (!user_.empty() || cmd.has(resp::kWrite)) {
+        for (size_t i = 0; i < keys_.size(); ++i) {
+            const policy::Route* route = snapshot->routeForKey(*part_cmd, key(i));
+            if (!user_.empty() && denied(*route, cmd)) return Outcome::kDone;
+            if (!cmd.has(resp::kWrite) || !route->strategy->refusesWrites()) continue;
+            std::vector<std::string> words{sub, std::string(key(i))};
+            if (with_value) words.emplace_back(argv[static_cast<size_t>(keys_[i]) + 1]);
+            policy::OwnedCommand part(std::move(words));
             routeCounters(*route).countCommand(admin::commandClass(cmd));
             Slot& slot = newSlot();
             ++inflight_;
@@ -725,25 +761,49 @@ Session::Outcome Session::splitMultiKey(const resp::CommandInfo& cmd, std::span<
             return Outcome::kDone;
         }
     }
+    // Each part counts as a command of its own route.
+    for (size_t i = 0; i < keys_.size(); ++i)
+        routeCounters(*snapshot->routeForKey(*part_cmd, key(i))).countCommand(admin::commandClass(*part_cmd));
+
+    // The arguments outlive the client's input buffer: one string, and where each part's start.
+    std::string args;
+    std::vector<size_t> starts;
+    starts.reserve(keys_.size() * (with_value ? 2 : 1) + 1);
+    for (size_t i = 0; i < keys_.size(); ++i) {
+        starts.push_back(args.size());
+        args.append(key(i));
+        if (!with_value) continue;
+        starts.push_back(args.size());
+        args.append(argv[static_cast<size_t>(keys_[i]) + 1]);
+    }
+    starts.push_back(args.size());
+
     Slot& slot = newSlot();
     ++inflight_;
-    job->client = &slot;
-    job->replies.resize(commands.size());
-    job->parts.resize(commands.size());
-    job->remaining = commands.size();
-    for (size_t i = 0; i < commands.size(); ++i) {
-        job->parts[i].job = job;
-        job->parts[i].index = i;
-    }
-    // Sent after the job is complete: a part may be answered at once (a backend that is down).
-    // Each part counts as a command of its own route.
-    for (size_t i = 0; i < commands.size(); ++i) {
-        policy::OwnedCommand part(std::move(commands[i]));
-        const policy::Route* route = snapshot.routeForKey(*part.cmd, part.words[1]);
-        routeCounters(*route).countCommand(admin::commandClass(*part.cmd));
+    auto* job = new SplitJob(kind, keys_.size(), &slot);
+    job->send = [this, job, snapshot = std::move(snapshot), sub = std::move(sub), args = std::move(args), starts = std::move(starts),
+                 with_value](size_t i, backend::ReplySink* sink) {
+        if (closed_) {
+            job->abort("-ERR laminar: the client closed its connection\r\n");
+            return false;
+        }
+        if (worker_.snapshot() != snapshot) {
+            // Later parts would be routed by another configuration than the earlier ones (and
+            // its flip barrier was not checked for them).
+            job->abort("-TRYAGAIN laminar: the configuration was reloaded while this command's parts were being sent; retry\r\n");
+            return false;
+        }
+        size_t a = with_value ? 2 * i : i;
+        auto arg = [&](size_t k) { return std::string(args, starts[k], starts[k + 1] - starts[k]); };
+        std::vector<std::string> words{sub, arg(a)};
+        if (with_value) words.push_back(arg(a + 1));
+        policy::OwnedCommand part(std::move(words));
+        const policy::Route* route = snapshot->routeForKey(*part.cmd, part.words[1]);
         policy::Context ctx = context(*route);
-        route->strategy->execute(part.request(), &job->parts[i], ctx);
-    }
+        route->strategy->execute(part.request(), sink, ctx);
+        return true;
+    };
+    job->pump();  // may answer and delete the job at once (a backend that is down)
     return Outcome::kDone;
 }
 
@@ -1072,7 +1132,10 @@ void Session::startWrite() {
     }
     out_.clear();
     out_off_ = 0;
-    if (out_.capacity() > 1024 * 1024) std::string().swap(out_);
+    if (out_.capacity() >= kLargeFree) {
+        std::string().swap(out_);
+        freedLarge();
+    }
     if (closing_) finishIfDone();
 }
 

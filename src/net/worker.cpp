@@ -8,6 +8,7 @@
 
 #include "backend/cluster/cluster_backend.h"
 #include "backend/memcached/memcached_backend.h"
+#include "net/memory.h"
 #include "net/server.h"
 #include "net/session.h"
 
@@ -145,6 +146,7 @@ void Worker::sweepIdle() {
     sweep_.async_wait([this](const boost::system::error_code& ec) {
         if (ec) return;
         updateScheduling();
+        trimIfFreed();
         std::erase_if(retired_, [](const auto& b) { return b->idle(); });
         for (auto& b : backends_) b->publishLatency(static_cast<size_t>(index_));
         auto timeout = snapshot_ ? snapshot_->config().client.idle_timeout : std::chrono::milliseconds(0);

@@ -52,6 +52,12 @@ void RequestParser::reset() {
     bulk_len_ = -1;
     pos_ = 0;
     scan_ = 0;
+    // A request of a million arguments leaves no 32 MB of scratch behind for the connection's life.
+    if (offsets_.capacity() > kKeepArgs) {
+        std::vector<std::pair<size_t, size_t>>().swap(offsets_);
+        std::vector<std::string_view>().swap(args_);
+        freed_large_ = true;
+    }
     offsets_.clear();
     args_.clear();
     inline_buf_.clear();

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace laminar::resp {
@@ -49,6 +50,8 @@ public:
     const std::vector<std::string_view>& args() const { return args_; }
     bool isInline() const { return inline_; }
     const std::string& error() const { return error_; }
+    // Whether reset() just gave back the scratch of a request of very many arguments (once).
+    bool tookFreedLarge() { return std::exchange(freed_large_, false); }
     const RequestLimits& limits() const { return limits_; }
 
 private:
@@ -64,6 +67,8 @@ private:
     std::vector<std::pair<size_t, size_t>> offsets_;
     std::vector<std::string_view> args_;
     std::string inline_buf_;  // decoded inline args back to back; one buffer so its capacity is reused
+    static constexpr size_t kKeepArgs = 64 * 1024;  // argument scratch kept between requests
+    bool freed_large_ = false;
     size_t consumed_ = 0;
     size_t needed_ = 0;
     std::string error_;
