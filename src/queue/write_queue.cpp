@@ -335,7 +335,8 @@ void WriteQueue::pump(Applier& a) {
     auto snap = snapshot_();
     int target = snap ? snap->config().backendIndex(a.target) : -1;
     std::vector<Record> records;
-    while (!a.keys_in_flight && a.window.size() < kWindow) {
+    const uint64_t generation = a.generation;
+    while (!a.backing_off && !a.keys_in_flight && a.window.size() < kWindow) {
         records.clear();
         if (!journal_->read(a.target, a.read_to, kWindow - a.window.size(), records) || records.empty()) break;
         bool stop = false;
@@ -378,6 +379,10 @@ void WriteQueue::pump(Applier& a) {
             sink->generation = a.generation;
             sink->seq = rec.seq;
             host_.background().send(target, r->command, sink);
+            // A connection that is down fails the record at once: the applier is backing off now,
+            // and the records read after it wait for the retry. (Going on here once failed every
+            // later record too, each scheduling a retry of its own: a spin that grew without end.)
+            if (a.generation != generation) return;
         }
         if (stop) break;
     }
@@ -474,6 +479,7 @@ void WriteQueue::settle(Applier& a) {
 }
 
 void WriteQueue::failed(Applier& a, std::string why) {
+    if (a.backing_off) return;  // one retry at a time: what failed since belongs to the same outage
     ++a.generation;
     a.window.clear();
     a.keys_in_flight = false;

@@ -3,6 +3,8 @@
 // real redis-servers, a real laminar process, SIGKILL and SIGSTOP.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <iostream>
 #include <atomic>
 #include <csignal>
 #include <fstream>
@@ -111,6 +113,53 @@ TEST_F(QueueTest, AFullQueueRefusesWithAClearErrorAndAcceptsAgainOnceItDrains) {
     new_.resume();
     EXPECT_TRUE(waitFor([&] { return show(c.cmd({"SET", "after", "1"})) == "+OK"; }, 20s));
     EXPECT_TRUE(waitFor([&] { return show(n.cmd({"EXISTS", cat("big", ok - 1)})) == ":1"; }, 20s));
+}
+
+// A queued target stopped (SIGSTOP) under a pipelined writer: the applier retries with a backoff,
+// memory stays bounded, the primary keeps answering, and everything queued reaches the target once
+// it is back. It once spun two threads, grew by 200 MB/s and never recovered.
+TEST_F(QueueTest, AStoppedTargetUnderAPipelinedWriterCostsBoundedMemoryAndCatchesUpAfter) {
+    Laminar lam(config("queued", ", segment_bytes: 1mb", ", timeout: 300ms"));
+    long long rss_before = procStatusKb(lam.pid(), "VmRSS");
+    std::atomic<bool> stop{false};
+    std::atomic<long long> acked{0}, refused{0};
+    std::thread writer([&] {
+        Client c(lam.port(), 20s);
+        for (long long i = 0; !stop && i < 200000;) {
+            for (int j = 0; j < 100; ++j) c.append({"SET", cat("w:", i + j), "v"});
+            for (int j = 0; j < 100; ++j) {
+                auto r = c.read();
+                if (show(r) == "+OK") ++acked;
+                else ++refused;
+            }
+            i += 100;
+            std::this_thread::sleep_for(5ms);  // about 20,000 writes a second
+        }
+    });
+    ASSERT_TRUE(waitFor([&] { return acked > 2000; }));
+    new_.pause();
+    long long at_pause = acked, rss_max = 0;
+    for (int i = 0; i < 40; ++i) {  // 4 s stopped
+        std::this_thread::sleep_for(100ms);
+        rss_max = std::max(rss_max, procStatusKb(lam.pid(), "VmRSS"));
+    }
+    long long during = acked - at_pause;
+    new_.resume();
+    std::this_thread::sleep_for(500ms);
+    stop = true;
+    writer.join();
+    std::cout << "[ stopped queue target ] VmRSS " << rss_before << " kB before, at most " << rss_max << " kB while stopped; "
+              << during << " writes acknowledged while stopped, " << acked << " in all, " << refused << " refused\n";
+    EXPECT_GT(during, 1000) << "the primary path stalled while the queued target was stopped";
+    EXPECT_LT(rss_max - rss_before, 128 * 1024) << "memory grew while the target was stopped";
+    EXPECT_EQ(refused, 0);
+    Client n(new_.port());
+    auto resumed = std::chrono::steady_clock::now();
+    EXPECT_TRUE(waitFor([&] { return n.cmd({"DBSIZE"}).integer == acked.load(); }, 60s))
+        << "new has " << n.cmd({"DBSIZE"}).integer << " of the " << acked << " acknowledged keys; " << show(Client(lam.port()).cmd({"LAMINAR", "STATUS"}));
+    std::cout << "[ stopped queue target ] caught up "
+              << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - resumed).count()
+              << " ms after the writer stopped\n";
 }
 
 TEST_F(QueueTest, RecordsSurviveARestartWhileTheTargetIsDown) {
