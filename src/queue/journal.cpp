@@ -63,6 +63,12 @@ struct Journal::Impl {
     bool dir_dirty = false;        // a segment was created since dir was last fsynced
     uint64_t synced_seq = 0;       // always: records up to here are fsynced
     std::multimap<uint64_t, std::function<void(bool)>> waiting;  // always: whenDurable() not yet due
+    struct PersistWaiter {
+        std::string target;
+        uint64_t seq;
+        std::function<void(bool)> fn;
+    };
+    std::vector<PersistWaiter> persist_waiting;  // whenPersisted() not yet due
     std::vector<std::function<void(bool)>> abandoned;          // waiting when the journal failed: told so
     std::string error;             // the first I/O error; appends are refused from then on
     bool stop = false;
@@ -93,9 +99,12 @@ struct Journal::Impl {
     // The flusher thread and what it does, each entered and left with mu held.
     void flushLoop();
     void syncData(std::unique_lock<std::mutex>& lk);
-    void persistCursors(std::unique_lock<std::mutex>& lk);
+    void persistCursors(std::unique_lock<std::mutex>& lk, bool sync);
     void deleteAckedSegments(std::unique_lock<std::mutex>& lk);
     void runDue(std::unique_lock<std::mutex>& lk);
+    // The whenPersisted() callbacks the persisted cursors made due (all of them, told false, once
+    // the journal failed).
+    void runPersisted(std::unique_lock<std::mutex>& lk);
 };
 
 // --- open and recovery --------------------------------------------------------------------------
@@ -291,6 +300,8 @@ void Journal::Impl::fail(std::string what) {
     error = std::move(what);
     for (auto& [seq, fn] : waiting) abandoned.push_back(std::move(fn));
     waiting.clear();
+    for (auto& w : persist_waiting) abandoned.push_back(std::move(w.fn));
+    persist_waiting.clear();
     wake.notify_all();  // the flusher tells them
     log()->error("journal {} failed, refusing appends from now on: {}", opt.dir.string(), error);
 }
@@ -387,6 +398,19 @@ void Journal::whenDurable(uint64_t seq, std::function<void(bool durable)> fn) {
         }
     }
     fn(true);
+}
+
+void Journal::whenPersisted(const std::string& target, uint64_t seq, std::function<void(bool persisted)> fn) {
+    Impl& s = *impl_;
+    std::unique_lock lk(s.mu);
+    auto it = s.persisted.find(target);
+    if (!s.error.empty() || it == s.persisted.end() || it->second >= seq) {
+        bool ok = s.error.empty();
+        lk.unlock();
+        return fn(ok);
+    }
+    s.persist_waiting.push_back({target, seq, std::move(fn)});
+    s.wake.notify_all();
 }
 
 bool Journal::read(const std::string& target, uint64_t after, size_t max, std::vector<Record>& out) {
@@ -513,6 +537,8 @@ Journal::~Journal() {
     // Still waiting (an fsync failed, or the last one did not cover them): not durable.
     for (auto& [seq, fn] : s.waiting) s.abandoned.push_back(std::move(fn));
     s.waiting.clear();
+    for (auto& w : s.persist_waiting) s.abandoned.push_back(std::move(w.fn));
+    s.persist_waiting.clear();
     for (auto& fn : s.abandoned) fn(false);
 }
 
@@ -524,7 +550,10 @@ void Journal::Impl::flushLoop() {
     auto next_sync = SteadyClock::now() + kEverySec;
     auto next_cursors = SteadyClock::now();
     for (;;) {
-        wake.wait_for(lk, kTick, [&] { return stop || !abandoned.empty() || (always && error.empty() && last_seq > synced_seq); });
+        wake.wait_for(lk, kTick, [&] {
+            return stop || !abandoned.empty() || (always && error.empty() && last_seq > synced_seq) ||
+                   (!persist_waiting.empty() && cursors_dirty);
+        });
         if (!abandoned.empty()) {
             auto told = std::move(abandoned);
             abandoned.clear();
@@ -538,11 +567,16 @@ void Journal::Impl::flushLoop() {
             syncData(lk);
             next_sync = now + kEverySec;
         }
-        // At most every kTick however often the loop turns (always: once per group commit).
-        if (error.empty() && cursors_dirty && (now >= next_cursors || last)) {
-            persistCursors(lk);
+        // At most every kTick however often the loop turns (always: once per group commit), or
+        // at once when a write waits for a cursor to be on disk (one write serves all that wait).
+        if (error.empty() && cursors_dirty && (now >= next_cursors || last || !persist_waiting.empty())) {
+            // Ahead of the tick, for a write waiting on it, the file must survive a crash of
+            // laminar (written and renamed); an fsync too only under `always` (everysec may lose
+            // a second to a crash of the machine, and the tick's write fsyncs as before).
+            persistCursors(lk, now >= next_cursors || last || always);
             next_cursors = now + kTick;
         }
+        runPersisted(lk);
         if (error.empty()) deleteAckedSegments(lk);
         if (last) break;
     }
@@ -599,12 +633,28 @@ void Journal::Impl::runDue(std::unique_lock<std::mutex>& lk) {
     lk.lock();
 }
 
-void Journal::Impl::persistCursors(std::unique_lock<std::mutex>& lk) {
+void Journal::Impl::runPersisted(std::unique_lock<std::mutex>& lk) {
+    if (persist_waiting.empty()) return;
+    std::vector<std::function<void(bool)>> due;
+    std::erase_if(persist_waiting, [&](PersistWaiter& w) {
+        auto it = persisted.find(w.target);
+        if (it != persisted.end() && it->second < w.seq) return false;
+        due.push_back(std::move(w.fn));
+        return true;
+    });
+    if (due.empty()) return;
+    lk.unlock();
+    for (auto& fn : due) fn(true);
+    due.clear();
+    lk.lock();
+}
+
+void Journal::Impl::persistCursors(std::unique_lock<std::mutex>& lk, bool sync) {
     Cursors snapshot = cursors;
     cursors_dirty = false;
     lk.unlock();
     std::string err;
-    bool ok = storeCursors(opt.dir, snapshot, opt.fsync != Fsync::kNo, fsyncs, err);
+    bool ok = storeCursors(opt.dir, snapshot, sync && opt.fsync != Fsync::kNo, fsyncs, err);
     lk.lock();
     if (!ok) return fail(err);
     persisted = std::move(snapshot);

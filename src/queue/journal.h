@@ -75,6 +75,7 @@ struct JournalStats {
 //     records up to seq are applied. Cursors are persisted in `dir/cursors` (written to a temp
 //     file and renamed; fsynced with the policy), so after a restart each target resumes after its
 //     last persisted ack: a record may be applied twice after a crash, never skipped.
+//     whenPersisted() waits for a cursor to be on disk, for writes that must not be replayed over.
 //  6. A segment every target has acked to its end (and which is not the one being appended to)
 //     is deleted.
 //  7. stats() is thread-safe and cheap enough to call on every metrics scrape.
@@ -103,6 +104,12 @@ public:
     // no longer matches: error() says which). `after` is the last seq the reader has (acked or in
     // flight); records already deleted are skipped.
     bool read(const std::string& target, uint64_t after, size_t max, std::vector<Record>& out);
+    // fn(true) once `target`'s cursor on disk is at `seq` or past it (the caller acked it first):
+    // at once on the caller's thread, or on the flusher thread, which then persists the cursors
+    // without waiting for its next tick (one write serves every caller waiting). fn(false) when
+    // the journal failed (or is closed) first. Before a write that bypasses the journal reaches a
+    // target, so that a crash cannot replay older records of that target over it.
+    void whenPersisted(const std::string& target, uint64_t seq, std::function<void(bool persisted)> fn);
     void ack(const std::string& target, uint64_t seq);
     uint64_t acked(const std::string& target) const;
     uint64_t lastSeq() const;

@@ -205,12 +205,25 @@ void WriteQueue::afterCommandsApplied(const std::string& target, std::function<v
     auto it = last_command_.find(target);
     if (it == last_command_.end()) return fn();
     uint64_t seq = it->second->load();
-    if (journal_->acked(target) >= seq) return fn();
+    if (journal_->acked(target) >= seq) return afterPersisted(target, seq, std::move(fn));
     host_.post([this, alive = alive_, target, seq, fn = std::move(fn)]() mutable {
         if (!alive->load()) return;
         Applier* a = applier(target);
-        if (!a || journal_->acked(target) >= seq) return fn();
-        a->waiters.emplace(seq, std::move(fn));
+        if (!a || journal_->acked(target) >= seq) return afterPersisted(target, seq, std::move(fn));
+        a->waiters.emplace(seq, [this, target, seq, fn = std::move(fn)]() mutable { afterPersisted(target, seq, std::move(fn)); });
+    });
+}
+
+// The write `fn` runs goes to `target` outside the journal: were the target's cursor on disk still
+// before `seq`, a crash would replay those records over it (SET k v1, then DEL k directly: after
+// the crash, k is back). So it waits for the cursor to be on disk. The journal failing first
+// (false) runs it all the same: it can no longer be replayed either way, and the failure is logged.
+void WriteQueue::afterPersisted(const std::string& target, uint64_t seq, std::function<void()> fn) {
+    journal_->whenPersisted(target, seq, [this, alive = alive_, fn = std::move(fn)](bool) mutable {
+        if (host_.isCurrentThread()) return fn();
+        host_.post([alive, fn = std::move(fn)] {
+            if (alive->load()) fn();
+        });
     });
 }
 

@@ -38,7 +38,9 @@ namespace laminar::queue {
 //     expiries, overwrites, state copies). An error reply (WRONGTYPE...) is counted and logged,
 //     and the applier goes on: retrying would not change it.
 //  4. afterCommandsApplied(target) lets a write that must run synchronously on a target wait until
-//     every command record queued before it has reached that target, so it cannot overtake them.
+//     every command record queued before it has reached that target, so it cannot overtake them,
+//     and until the target's cursor past them is on disk, so that a crash cannot replay them over
+//     it (records are otherwise harmless to apply twice; across a later direct write they are not).
 //
 // Thread safety: append*, whenDurable, afterCommandsApplied and status may be called from any
 // thread; the appliers run on `host`.
@@ -114,6 +116,7 @@ private:
     static void markDone(Applier& a, uint64_t seq);
     void failed(Applier& a, std::string why);
     void copyKeys(Applier& a, uint64_t seq, const std::string& from, std::vector<std::string> keys);
+    void afterPersisted(const std::string& target, uint64_t seq, std::function<void()> fn);
     Applier* applier(const std::string& target);
 
     config::QueueConfig cfg_;

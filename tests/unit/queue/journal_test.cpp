@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <fstream>
+#include <future>
 #include <set>
 #include <sstream>
 
@@ -544,6 +545,40 @@ TEST(JournalTest, RefusesBadOptions) {
     EXPECT_NE(error.find("has space"), std::string::npos);
     EXPECT_FALSE(Journal::open(options(dir.path(), {"a"}, Fsync::kNo, 0), error));
     EXPECT_NE(error.find("segment_bytes"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace laminar::queue
+
+namespace laminar::queue {
+namespace {
+
+// whenPersisted: called once the cursor on disk reaches the seq, ahead of the 100 ms tick, and a
+// journal opened after that (a crash right then) resumes past it.
+TEST(JournalPersisted, ACallbackRunsOnceTheCursorIsOnDiskAndARestartResumesPastIt) {
+    TempDir dir;
+    std::promise<bool> told;
+    auto future = told.get_future();
+    {
+        auto j = openOrDie(options(dir.path(), {"new", "old"}));
+        for (int i = 0; i < 5; ++i) ASSERT_EQ(j->append("r" + std::to_string(i)), static_cast<uint64_t>(i + 1));
+        j->ack("old", 3);
+        j->whenPersisted("old", 3, [&](bool ok) { told.set_value(ok); });
+        ASSERT_EQ(future.wait_for(5s), std::future_status::ready);
+        EXPECT_TRUE(future.get());
+        // Already on disk: at once, on this thread.
+        bool now = false;
+        j->whenPersisted("old", 2, [&](bool ok) { now = ok; });
+        EXPECT_TRUE(now);
+        // The file says so before the journal is closed (which persists everything anyway).
+        std::ifstream in(dir.path() / "cursors");
+        std::stringstream text;
+        text << in.rdbuf();
+        EXPECT_NE(text.str().find("old 3"), std::string::npos) << text.str();
+    }
+    auto again = openOrDie(options(dir.path(), {"new", "old"}));
+    EXPECT_EQ(again->acked("old"), 3u);
+    EXPECT_EQ(again->acked("new"), 0u);
 }
 
 }  // namespace
