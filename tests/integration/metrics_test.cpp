@@ -242,8 +242,9 @@ TEST_F(MetricsTest, ReadyzIsUnreadyWhileTheBackendIsStoppedThoughItsKernelAccept
     }
     redis_.resume();
     EXPECT_TRUE(waitFor([&] { return httpRequest(metrics_, "GET", "/readyz").status == 200; }, 10s));
+    // Every thread's connection is back within its reconnect backoff (at most 2 s).
     Client c(lam_->port());
-    EXPECT_EQ(show(c.cmd({"SET", "after", "resume"})), "+OK");
+    EXPECT_TRUE(waitFor([&] { return show(c.cmd({"SET", "after", "resume"})) == "+OK"; }, 10s));
 }
 
 TEST_F(MetricsTest, OnlyGetAndHeadOfItsThreePathsAreServed) {
