@@ -51,10 +51,22 @@ struct JournalAfterPrimary final : backend::ReplySink {
                 seq = queue->appendCommand(targets, command);
             } else {
                 std::vector<std::string_view> views(keys.begin(), keys.end());
-                seq = queue->appendKeys(from, targets, views);
+                seq = queue->appendRanKeys(from, targets, views);
             }
             if (stats) RouteStats::add(seq ? stats->queued : stats->secondary_failures);
-            if (!seq) log()->error("write queue full or failed: {} key(s) written on '{}' will not reach the queued backends", keys.size(), from);
+            if (!seq) {
+                log()->error("write queue full or failed: {} key(s) written on '{}' will not reach the queued backends", keys.size(), from);
+                // The client is told: the write ran on primary, and the queued backends miss it.
+                if (!failed && !refused) {
+                    std::string why = queue->error();
+                    client->complete(fmt::format("-ERR laminar: the write ran on '{}' but could not be queued for the other backends ({}); "
+                                                 "they miss it until its keys are copied\r\n",
+                                                 from, why.empty() ? "the write queue is full" : why),
+                                     false);
+                    delete this;
+                    return;
+                }
+            }
         }
         client->complete(raw, failed);
         delete this;
@@ -255,7 +267,7 @@ void QueuedWrite::reject(Pending& w, Context& ctx) const {
 void QueuedWrite::afterPinnedWrite(std::string_view key, Context& ctx) const {
     if (!ctx.queue) return;
     std::string_view k = key;
-    if (!ctx.queue->appendKeys(primary_name_, queued_, std::span<const std::string_view>(&k, 1)))
+    if (!ctx.queue->appendRanKeys(primary_name_, queued_, std::span<const std::string_view>(&k, 1)))
         log()->error("write queue full or failed: key written on '{}' inside MULTI will not reach the queued backends", primary_name_);
 }
 

@@ -315,7 +315,10 @@ uint64_t Journal::backlogBytes() const {
 
 uint64_t Journal::append(std::string_view data) { return appendMany(std::span<const std::string_view>(&data, 1)); }
 
-uint64_t Journal::appendMany(std::span<const std::string_view> records) {
+uint64_t Journal::append(std::string_view data, uint64_t limit) { return appendMany(std::span<const std::string_view>(&data, 1), limit); }
+
+uint64_t Journal::appendMany(std::span<const std::string_view> records, uint64_t limit) {
+    if (limit == 0) limit = opt_.max_bytes;
     Impl& s = *impl_;
     if (records.empty()) return 0;
     std::vector<uint32_t> crcs;
@@ -333,7 +336,7 @@ uint64_t Journal::appendMany(std::span<const std::string_view> records) {
     }
     std::lock_guard lk(s.mu);
     if (!s.error.empty()) return 0;
-    if (s.slowestBacklog() + total > opt_.max_bytes) {
+    if (s.slowestBacklog() + total > limit) {
         s.rejected += records.size();
         return 0;
     }

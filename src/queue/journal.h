@@ -96,9 +96,12 @@ public:
     Journal& operator=(const Journal&) = delete;
 
     uint64_t append(std::string_view data);
+    // With a backlog bound of its own instead of max_bytes (a write that already ran on a backend
+    // and must still reach the others: allowed a little over the bound).
+    uint64_t append(std::string_view data, uint64_t limit);
     // Several records in one write (a client's pipeline): the first one's seq (the others follow
     // it), or 0 when they do not all fit (none is appended).
-    uint64_t appendMany(std::span<const std::string_view> records);
+    uint64_t appendMany(std::span<const std::string_view> records, uint64_t limit = 0);
     void whenDurable(uint64_t seq, std::function<void(bool durable)> fn);
     // False when `target` is unknown, or when reading fails (a read error, a record whose checksum
     // no longer matches: error() says which). `after` is the last seq the reader has (acked or in

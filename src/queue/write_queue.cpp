@@ -56,7 +56,7 @@ struct WriteQueue::Applier {
     bool backing_off = false;
     int failures = 0;
     std::string state = "ok";  // under state_mu_
-    std::atomic<uint64_t> applied{0}, retries{0}, errors{0};
+    std::atomic<uint64_t> applied{0}, retries{0}, errors{0}, undelivered{0};
     std::multimap<uint64_t, std::function<void()>> waiters;  // for afterCommandsApplied: seq -> fn
     std::chrono::steady_clock::time_point last_error_log{};
     std::atomic<int64_t> lag_ms{0};           // age of its oldest unapplied record, refreshed each tick
@@ -148,6 +148,18 @@ uint64_t WriteQueue::appendKeys(std::string_view from, std::span<const std::stri
     uint64_t seq = journal_->append(encodeKeysRecord(from, targets, keys));
     if (seq) kick();
     return seq;
+}
+
+uint64_t WriteQueue::appendRanKeys(std::string_view from, std::span<const std::string> targets, std::span<const std::string_view> keys) {
+    uint64_t seq = journal_->append(encodeKeysRecord(from, targets, keys), cfg_.max_bytes + cfg_.max_bytes / 4);
+    if (seq) {
+        kick();
+        return seq;
+    }
+    for (const auto& t : targets)
+        for (auto& a : appliers_)
+            if (a->target == t) a->undelivered.fetch_add(1, std::memory_order_relaxed);
+    return 0;
 }
 
 namespace {
@@ -530,7 +542,11 @@ WriteQueue::Status WriteQueue::status() const {
         t.applied = a->applied.load(std::memory_order_relaxed);
         t.retries = a->retries.load(std::memory_order_relaxed);
         t.errors = a->errors.load(std::memory_order_relaxed);
+        t.undelivered = a->undelivered.load(std::memory_order_relaxed);
         t.state = a->state;
+        if (t.undelivered)
+            t.state += fmt::format("; missed {} writes that ran on the primary while the queue was full (copy their keys: laminar copy, or a backfill)",
+                                   t.undelivered);
         out.records = std::max(out.records, t.records);
         out.bytes = std::max(out.bytes, t.bytes);
         out.lag_seconds = std::max(out.lag_seconds, t.lag_seconds);

@@ -54,9 +54,17 @@ public:
 
     const config::QueueConfig& config() const { return cfg_; }
     bool hasTarget(std::string_view backend) const;
+    // The journal's first I/O error; empty while it is healthy.
+    std::string error() const { return journal_->error(); }
     // The record's seq, or 0 when the queue is full (or failed: error() says why).
     uint64_t appendCommand(std::span<const std::string> targets, std::string_view resp);
     uint64_t appendKeys(std::string_view from, std::span<const std::string> targets, std::span<const std::string_view> keys);
+    // The keys of a write that already ran on `from` (its reply may depend on the data, or the
+    // queue was full under when_full: sync): a key record is small, and it may take the backlog up
+    // to a quarter over max_bytes, so that a full queue still delivers what `sync` ran. 0 when
+    // even that does not fit (or the journal failed): the write is then counted as undelivered
+    // for each target (status(), LAMINAR STATUS) and the caller tells its client.
+    uint64_t appendRanKeys(std::string_view from, std::span<const std::string> targets, std::span<const std::string_view> keys);
     // Batching, so a client's pipeline costs one journal write: the command record joins this
     // thread's batch, written by flushBatch() (the I/O thread calls it once it has handled what it
     // read), which then calls done(seq) in order; done(0) when the batch did not fit (full).
@@ -77,7 +85,8 @@ public:
         uint64_t records = 0, bytes = 0;  // not applied yet
         double lag_seconds = 0;           // age of the oldest of them
         uint64_t applied = 0, retries = 0, errors = 0;
-        std::string state;                // "ok" or "retrying: why"
+        uint64_t undelivered = 0;         // writes that ran elsewhere but could not be queued for it
+        std::string state;                // "ok" or "retrying: why"; with undelivered, what it missed
     };
     struct Status {
         uint64_t records = 0, bytes = 0;  // the slowest target's backlog
