@@ -686,6 +686,89 @@ TEST(FaultTest, ClientsThatCloseAfterHalfACommandAreAllClosed) {
     EXPECT_TRUE(lam.process().running());
 }
 
+// A bystander's SET+GET round trips, counted for `period` (errors recorded).
+struct Rate {
+    long long ok = 0, bad = 0;
+    std::string first_bad;
+};
+Rate bystanderRate(int port, std::chrono::milliseconds period) {
+    Rate r;
+    Client c(port, 20s);
+    auto end = Clock::now() + period;
+    for (long long i = 0; Clock::now() < end; ++i) {
+        auto set = show(c.cmd({"SET", cat("by:", i % 50), "v"}));
+        auto get = show(c.cmd({"GET", cat("by:", i % 50)}));
+        if (set == "+OK" && get == "$v") {
+            ++r.ok;
+        } else {
+            if (r.bad++ == 0) r.first_bad = set + " / " + get;
+            if (!c.connected()) break;
+        }
+    }
+    return r;
+}
+
+// A hog pipelines GETs of a 1 MB value, reading them or never reading, while a bystander does
+// round trips on the same backend: the bystander keeps at least half its solo rate and sees no
+// error; the hog that never reads is disconnected at client.max_output. The backend timeout once
+// counted from the send, so the hog's queue of big replies timed out every command on the shared
+// connection (2,000 errors), and a hog that never read starved everyone for as long as it stayed.
+void hogAndBystander(bool hog_reads) {
+    RedisServer redis;
+    // One I/O thread: the hog and the bystander share its connection to redis.
+    Laminar lam(cat("listen: 127.0.0.1:{port}\nthreads: 1\nlog: {level: info}\nclient: {max_output: 64mb}\n",
+                    "backends:\n  old: {type: redis, address: 127.0.0.1:", redis.port(), "}\n",
+                    "routes:\n  - name: default\n    strategy: {type: proxy, target: old}\n"));
+    const std::string value(1024 * 1024, 'v');
+    ASSERT_EQ(show(Client(lam.port()).cmd({"SET", "big", value})), "+OK");
+    auto solo = bystanderRate(lam.port(), 1500ms);
+    ASSERT_EQ(solo.bad, 0) << solo.first_bad;
+
+    // The hog sends 1,000 GETs at once (a GB of replies), then reads them all, or never reads.
+    std::atomic<bool> stop{false};
+    std::atomic<long long> hog_bytes{0};
+    const long long want = 1000LL * static_cast<long long>(cat("$", value.size(), "\r\n", value, "\r\n").size());
+    std::thread hog([&] {
+        int fd = connectRaw(lam.port());
+        if (fd < 0) return;
+        std::string pipeline;
+        for (int i = 0; i < 1000; ++i) pipeline += respCommand({"GET", "big"});
+        timeval tv{0, 100 * 1000};  // so that it sees `stop`
+        ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        std::vector<char> buf(1 << 20);
+        bool sent = sendAllRaw(fd, pipeline);
+        auto deadline = Clock::now() + 60s;
+        while (sent && !stop && Clock::now() < deadline && hog_bytes < want) {
+            if (!hog_reads) {
+                std::this_thread::sleep_for(10ms);
+                continue;
+            }
+            ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
+            if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) break;
+            if (n > 0) hog_bytes += n;
+        }
+        ::close(fd);
+    });
+    std::this_thread::sleep_for(200ms);  // the hog's pipeline is in flight
+    auto loaded = bystanderRate(lam.port(), 1500ms);
+    if (!hog_reads) stop = true;
+    hog.join();
+    std::cout << "[ hog " << (hog_reads ? "reading" : "never reading") << " ] bystander " << solo.ok << " round trips alone, " << loaded.ok
+              << " beside the hog (1.5 s each); the hog read " << hog_bytes / (1024 * 1024) << " MB\n";
+    EXPECT_EQ(loaded.bad, 0) << loaded.first_bad;
+    EXPECT_GE(loaded.ok * 2, solo.ok) << "the bystander fell under half its solo rate";
+    EXPECT_TRUE(lam.process().running());
+    if (hog_reads) {
+        // Every reply whole: none timed out while the backend streamed the others.
+        EXPECT_EQ(hog_bytes, want) << "the hog's replies were not all the value";
+    } else {
+        EXPECT_NE(lam.log().find("pending replies over client.max_output"), std::string::npos) << lam.log();
+    }
+}
+
+TEST(FaultTest, AHogReadingBigRepliesLeavesABystanderHalfItsRateAndNoError) { hogAndBystander(true); }
+TEST(FaultTest, AHogNeverReadingBigRepliesIsDisconnectedAndLeavesABystanderHalfItsRate) { hogAndBystander(false); }
+
 // ------------------------------------------------------------------ 5. clients that never read
 
 TEST(FaultTest, ClientsThatNeverReadAreDisconnectedOverMaxOutputWhileOthersAreServedAndMemoryStaysBounded) {

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <csignal>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <map>
 #include <memory>
@@ -29,6 +30,27 @@ using namespace std::chrono_literals;
 
 class QueueTest : public ::testing::Test {
 protected:
+    // `rounds` times (while `at_round(round)` says so, after it ran): laminar with `cfg`, a writer
+    // thread calling `write` on its client until laminar is SIGKILLed after `least` plus up to
+    // `spread` (random), then the writer stops. `write` runs on the writer thread only.
+    static void crashRounds(const std::string& cfg, int rounds, std::mt19937& rng, std::chrono::milliseconds least,
+                            std::chrono::milliseconds spread, const std::function<bool(int)>& at_round,
+                            const std::function<void(Client&)>& write) {
+        for (int round = 0; round < rounds; ++round) {
+            Laminar lam(cfg);
+            if (!at_round(round)) break;
+            std::atomic<bool> stop{false};
+            std::thread writer([&] {
+                Client c(lam.port(), 2s);
+                while (!stop.load() && c.connected()) write(c);
+            });
+            std::this_thread::sleep_for(least + std::chrono::milliseconds(rng() % static_cast<unsigned>(spread.count())));
+            lam.process().stop(SIGKILL);
+            stop = true;
+            writer.join();
+        }
+    }
+
     std::string config(const std::string& ack, const std::string& queue_extra = "", const std::string& backend_extra = "") {
         return cat("listen: 127.0.0.1:{port}\nthreads: 2\nlog: {level: info}\n", "queue: {dir: ", dir_, queue_extra, "}\n",
                    "backends:\n  old: {type: redis, address: 127.0.0.1:", old_.port(), backend_extra, "}\n",
@@ -229,23 +251,8 @@ TEST_F(QueueTest, CrashTestLosesNoAcknowledgedWrite) {
     int written = 0;
     auto deadline = std::chrono::steady_clock::now() + 12s;
     bool paused = false;
-    for (int round = 0; std::chrono::steady_clock::now() < deadline && round < 8; ++round) {
-        Laminar lam(cfg);
-        std::atomic<bool> stop{false};
-        std::mutex mu;
-        std::thread writer([&] {
-            Client c(lam.port(), 2s);
-            while (!stop.load() && c.connected()) {
-                std::string key = cat("crash:", written++);
-                auto r = c.cmd({"SET", key, key});
-                if (show(r) == "+OK") {
-                    std::lock_guard lock(mu);
-                    acked.insert(key);
-                } else if (!c.connected()) {
-                    break;
-                }
-            }
-        });
+    crashRounds(cfg, 8, rng, 200ms, 800ms, [&](int round) {
+        if (std::chrono::steady_clock::now() >= deadline) return false;
         if (round == 2) {
             new_.pause();
             paused = true;
@@ -254,11 +261,11 @@ TEST_F(QueueTest, CrashTestLosesNoAcknowledgedWrite) {
             new_.resume();
             paused = false;
         }
-        std::this_thread::sleep_for(std::chrono::milliseconds(200 + rng() % 800));
-        lam.process().stop(SIGKILL);
-        stop = true;
-        writer.join();
-    }
+        return true;
+    }, [&](Client& c) {
+        std::string key = cat("crash:", written++);
+        if (show(c.cmd({"SET", key, key})) == "+OK") acked.insert(key);
+    });
     if (paused) new_.resume();
     Laminar last(cfg);
     Client o(old_.port()), n(new_.port());
@@ -286,31 +293,17 @@ TEST_F(QueueTest, ACrashNeverReplaysAQueuedWriteOverALaterDirectOne) {
     std::mt19937 rng(20261206);
     std::vector<std::string> deleted, incremented;
     int next = 0;
-    for (int round = 0; round < 6; ++round) {
-        Laminar lam(cfg);
-        std::atomic<bool> stop{false};
-        std::mutex mu;
-        std::thread writer([&] {
-            Client c(lam.port(), 2s);
-            while (!stop.load() && c.connected()) {
-                int i = next++;
-                auto del_key = cat("q:d:", i), counter = cat("q:c:", i);
-                c.append({"SET", del_key, "v1"});
-                c.append({"DEL", del_key});
-                c.append({"SET", counter, "10"});
-                c.append({"INCR", counter});
-                auto set1 = show(c.read()), del = show(c.read()), set2 = show(c.read()), incr = show(c.read());
-                std::lock_guard lock(mu);
-                if (set1 == "+OK" && del == ":1") deleted.push_back(del_key);
-                if (set2 == "+OK" && incr == ":11") incremented.push_back(counter);
-                if (!c.connected()) break;
-            }
-        });
-        std::this_thread::sleep_for(std::chrono::milliseconds(50 + rng() % 250));
-        lam.process().stop(SIGKILL);
-        stop = true;
-        writer.join();
-    }
+    crashRounds(cfg, 6, rng, 50ms, 250ms, [](int) { return true; }, [&](Client& c) {
+        int i = next++;
+        auto del_key = cat("q:d:", i), counter = cat("q:c:", i);
+        c.append({"SET", del_key, "v1"});
+        c.append({"DEL", del_key});
+        c.append({"SET", counter, "10"});
+        c.append({"INCR", counter});
+        auto set1 = show(c.read()), del = show(c.read()), set2 = show(c.read()), incr = show(c.read());
+        if (set1 == "+OK" && del == ":1") deleted.push_back(del_key);
+        if (set2 == "+OK" && incr == ":11") incremented.push_back(counter);
+    });
     Laminar last(cfg);
     Client admin(last.port());
     ASSERT_TRUE(waitFor([&] { return laminarStatus(admin).find("queue: 0 records") != std::string::npos; }, 30s)) << laminarStatus(admin);
