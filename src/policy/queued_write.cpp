@@ -24,9 +24,13 @@ std::shared_ptr<spdlog::logger> log() {
 
 void completeWith(backend::ReplySink* sink, std::string_view raw, bool failed) { sink->complete(raw, failed); }
 
-std::string fullError(const std::string& route, const config::QueueConfig& q) {
+// Why a write could not be queued: the journal cannot write (a full disk, an I/O error), or it
+// holds max_bytes not applied yet.
+std::string fullError(const std::string& route, const queue::WriteQueue& queue) {
+    if (auto why = queue.error(); !why.empty())
+        return fmt::format("-ERR laminar: the write queue cannot write to disk ({}), route '{}' refuses writes until it can\r\n", why, route);
     return fmt::format("-ERR laminar: the write queue is full (queue.max_bytes: {} bytes not applied yet), route '{}' refuses writes until it drains\r\n",
-                       q.max_bytes, route);
+                       queue.config().max_bytes, route);
 }
 
 // Primary's reply goes to the client once the keys it wrote (or, for a write without keys, the
@@ -261,7 +265,7 @@ void QueuedWrite::retryQueueCommand(std::shared_ptr<Pending> w, Context& ctx) co
 void QueuedWrite::reject(Pending& w, Context& ctx) const {
     ctx.queue->countReject();
     if (ctx.stats) RouteStats::add(ctx.stats->queue_rejects);
-    w.sink->complete(fullError(route_, ctx.queue->config()), false);
+    w.sink->complete(fullError(route_, *ctx.queue), false);
 }
 
 void QueuedWrite::afterPinnedWrite(std::string_view key, Context& ctx) const {

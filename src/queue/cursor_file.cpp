@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include <charconv>
 #include <cstdio>
@@ -52,10 +53,12 @@ bool storeCursors(const std::filesystem::path& dir, const Cursors& cursors, bool
     iovec iov{text.data(), text.size()};
     if (!writeAllAt(f->fd(), &iov, 1, 0)) {
         error = "write " + tmp.string() + ": " + errnoText();
+        ::unlink(tmp.c_str());  // `cursors` is untouched; the part written only takes space
         return false;
     }
     if (sync && !syncFd(f->fd(), fsyncs)) {
         error = "fsync " + tmp.string() + ": " + errnoText();
+        ::unlink(tmp.c_str());
         return false;
     }
     if (std::rename(tmp.c_str(), (dir / "cursors").c_str()) != 0) {

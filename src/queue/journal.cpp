@@ -70,7 +70,9 @@ struct Journal::Impl {
     };
     std::vector<PersistWaiter> persist_waiting;  // whenPersisted() not yet due
     std::vector<std::function<void(bool)>> abandoned;          // waiting when the journal failed: told so
-    std::string error;             // the first I/O error; appends are refused from then on
+    std::string error;             // the first I/O error that cannot be retried; appends are refused from then on
+    std::string append_error;      // the last append's write error (ENOSPC...), cleared by the next append that works
+    std::string cursor_error;      // the last cursor write's error, cleared by the next that works
     bool stop = false;
     std::thread flusher;
     std::shared_ptr<File> lock;    // dir/lock, flock()ed: one journal per directory
@@ -95,6 +97,13 @@ struct Journal::Impl {
 
     // Records the first I/O error (mu held).
     void fail(std::string what);
+    // An append that could not be written (mu held): refused, said once until one works again.
+    void appendFailed(std::string what, size_t records) {
+        rejected += records;
+        if (append_error.empty()) log()->error("journal {}: cannot append ({}); writes to the queue are refused until appends work again",
+                                               opt.dir.string(), what);
+        append_error = std::move(what);
+    }
 
     // The flusher thread and what it does, each entered and left with mu held.
     void flushLoop();
@@ -247,7 +256,20 @@ bool Journal::Impl::loadTargets(std::string& err) {
     for (const auto& [t, c] : stored) {
         if (!cursors.count(t)) log()->info("target {} is no longer configured: its cursor ({}) is dropped", t, c);
     }
-    if (!storeCursors(opt.dir, cursors, opt.fsync != Fsync::kNo, fsyncs, err)) return false;
+    // The file on disk is still the one read (a failed write never replaces it): a full disk does
+    // not keep the journal, and every route with it, from opening. The flusher writes it later.
+    std::string store_err;
+    if (!storeCursors(opt.dir, cursors, opt.fsync != Fsync::kNo, fsyncs, store_err)) {
+        log()->error("{}: cannot write the cursors ({}); the journal opens with those on disk and writes them again every {} ms",
+                     opt.dir.string(), store_err, kTick.count());
+        cursor_error = store_err;
+        cursors_dirty = true;
+        for (const auto& [t, c] : cursors) {
+            auto it = stored.find(t);
+            persisted[t] = it == stored.end() ? 0 : std::min(c, it->second);  // 0: deletes no segment for it
+        }
+        return true;
+    }
     persisted = cursors;
     return true;
 }
@@ -343,7 +365,7 @@ uint64_t Journal::appendMany(std::span<const std::string_view> records, uint64_t
     std::string err;
     if (s.segments.back().bytes >= opt_.segment_bytes && s.segments.back().count() > 0 &&
         !s.createSegment(s.last_seq + 1, err)) {
-        s.fail(err);
+        s.appendFailed(err, records.size());
         return 0;
     }
     Segment& seg = s.segments.back();
@@ -369,8 +391,15 @@ uint64_t Journal::appendMany(std::span<const std::string_view> records, uint64_t
         uint64_t bytes = 0;
         for (size_t j = i; j < i + n; ++j) bytes += iov[j].iov_len;
         if (!writeAllAt(seg.file->fd(), iov.data() + i, static_cast<int>(n), at)) {
-            s.fail(fmt::format("write {} at offset {}: {}", seg.path.string(), at, errnoText()));
-            [[maybe_unused]] int rc = ::ftruncate(seg.file->fd(), static_cast<off_t>(seg.bytes));
+            // Nothing of the batch counts: cut what part of it was written, and refuse it. A full
+            // disk (or another write error) passes: the next append tries again. Only a file that
+            // cannot be cut back to its records stops the journal.
+            std::string what = fmt::format("write {} at offset {}: {}", seg.path.string(), at, errnoText());
+            if (::ftruncate(seg.file->fd(), static_cast<off_t>(seg.bytes)) != 0) {
+                s.fail(what + "; and it cannot be cut back: " + errnoText());
+                return 0;
+            }
+            s.appendFailed(what, records.size());
             return 0;
         }
         at += bytes;
@@ -381,6 +410,10 @@ uint64_t Journal::appendMany(std::span<const std::string_view> records, uint64_t
     }
     seg.dirty = true;
     s.end_pos += total;
+    if (!s.append_error.empty()) {
+        log()->info("journal {}: appends work again (they failed: {})", opt_.dir.string(), s.append_error);
+        s.append_error.clear();
+    }
     s.last_seq = first + records.size() - 1;
     s.appended += records.size();
     if (opt_.fsync == Fsync::kAlways) s.wake.notify_one();
@@ -504,6 +537,13 @@ uint64_t Journal::lastSeq() const {
 std::string Journal::error() const {
     std::lock_guard lk(impl_->mu);
     return impl_->error;
+}
+
+std::string Journal::writeError() const {
+    std::lock_guard lk(impl_->mu);
+    if (!impl_->error.empty()) return impl_->error;
+    if (!impl_->append_error.empty()) return impl_->append_error;
+    return impl_->cursor_error;
 }
 
 JournalStats Journal::stats() const {
@@ -659,7 +699,20 @@ void Journal::Impl::persistCursors(std::unique_lock<std::mutex>& lk, bool sync) 
     std::string err;
     bool ok = storeCursors(opt.dir, snapshot, sync && opt.fsync != Fsync::kNo, fsyncs, err);
     lk.lock();
-    if (!ok) return fail(err);
+    if (!ok) {
+        // The file on disk is still the last good one (the new one replaces it only once whole):
+        // try again at the next tick. Who waits for a cursor on disk is told it is not.
+        if (cursor_error.empty()) log()->error("{}: cannot write the cursors ({}); trying again every {} ms", opt.dir.string(), err, kTick.count());
+        cursor_error = err;
+        cursors_dirty = true;
+        for (auto& w : persist_waiting) abandoned.push_back(std::move(w.fn));
+        persist_waiting.clear();
+        return;
+    }
+    if (!cursor_error.empty()) {
+        log()->info("{}: the cursors are written again", opt.dir.string());
+        cursor_error.clear();
+    }
     persisted = std::move(snapshot);
 }
 

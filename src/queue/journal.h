@@ -80,10 +80,14 @@ struct JournalStats {
 //     is deleted.
 //  7. stats() is thread-safe and cheap enough to call on every metrics scrape.
 //
-// I/O errors never throw: the first one is logged and kept (error()); from then on append()
-// returns 0, and whenDurable() callbacks not yet run get fn(false) (the records may not be
-// durable), as do those still waiting when the journal is destroyed: a caller never waits forever.
-// Records already written can still be read.
+// I/O errors never throw. A write of records or cursors that fails (a full disk) is cut back and
+// refused (append() returns 0; a cursor file is replaced only once whole, so the old one stays),
+// logged once, and reported by writeError() until a write works again: appends and cursor writes
+// resume by themselves once there is space, segments every target applied are still deleted, and
+// open() still works. An fsync that fails, or a file that cannot be cut back, is kept (error()):
+// from then on append() returns 0, and whenDurable() callbacks not yet run get fn(false) (the
+// records may not be durable), as do those still waiting when the journal is destroyed: a caller
+// never waits forever. Records already written can still be read.
 //
 // Thread safety: every public method may be called from any thread.
 class Journal {
@@ -119,8 +123,11 @@ public:
     // The bytes the slowest target has not applied (what max_bytes bounds): cheap, no I/O.
     uint64_t backlogBytes() const;
     JournalStats stats() const;
-    // The first I/O error, empty while the journal is healthy.
+    // The first I/O error that stops the journal, empty while it is healthy.
     std::string error() const;
+    // That, or else why the last append or cursor write failed (a full disk...) while it has not
+    // worked again since: empty when writes work.
+    std::string writeError() const;
     const JournalOptions& options() const { return opt_; }
 
 private:

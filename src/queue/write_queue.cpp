@@ -559,6 +559,7 @@ std::string WriteQueue::summary() const {
     auto st = status();
     std::string out = fmt::format("{} records ({} bytes) behind, lag {:.1f} s, {} appended, {} rejected", st.records, st.bytes, st.lag_seconds,
                                   st.appended, st.rejected);
+    if (auto why = error(); !why.empty()) out += fmt::format("; CANNOT WRITE: {}", why);
     auto canary = canaries();
     for (const auto& [name, t] : st.targets) {
         auto c = canary.find(name);

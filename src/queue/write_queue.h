@@ -54,8 +54,8 @@ public:
 
     const config::QueueConfig& config() const { return cfg_; }
     bool hasTarget(std::string_view backend) const;
-    // The journal's first I/O error; empty while it is healthy.
-    std::string error() const { return journal_->error(); }
+    // Why the journal cannot write now (its fatal error, or a full disk...); empty while it can.
+    std::string error() const { return journal_->writeError(); }
     // The record's seq, or 0 when the queue is full (or failed: error() says why).
     uint64_t appendCommand(std::span<const std::string> targets, std::string_view resp);
     uint64_t appendKeys(std::string_view from, std::span<const std::string> targets, std::span<const std::string_view> keys);

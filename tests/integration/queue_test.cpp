@@ -3,10 +3,14 @@
 // real redis-servers, a real laminar process, SIGKILL and SIGSTOP.
 #include <gtest/gtest.h>
 
+#include <sys/mount.h>
+
 #include <algorithm>
 #include <iostream>
 #include <atomic>
 #include <csignal>
+#include <filesystem>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <mutex>
@@ -225,6 +229,76 @@ TEST_F(QueueTest, WhenFullSyncDeliversEveryAcknowledgedWriteOrSaysItDidNot) {
     };
     EXPECT_TRUE(waitFor([&] { return missing() == 0; }, 30s)) << missing() << " of " << acked.size() << " acknowledged writes are not on new";
     std::cout << "[ when_full: sync ] " << acked.size() << " writes acknowledged and delivered, " << refused << " refused naming why\n";
+}
+
+// A tmpfs of `bytes` mounted on a fresh directory for the test's life (root only: ok() says).
+class SmallDisk {
+public:
+    explicit SmallDisk(size_t bytes) : path_(tempDir() + "/disk") {
+        std::filesystem::create_directories(path_);
+        ok_ = ::mount("tmpfs", path_.c_str(), "tmpfs", 0, cat("size=", bytes).c_str()) == 0;
+        if (!ok_) why_ = std::strerror(errno);
+    }
+    ~SmallDisk() {
+        if (ok_) ::umount2(path_.c_str(), MNT_DETACH);
+    }
+    bool ok() const { return ok_; }
+    const std::string& why() const { return why_; }
+    const std::string& path() const { return path_; }
+
+private:
+    std::string path_, why_;
+    bool ok_ = false;
+};
+
+// queue.dir on a full file system: clients are told the disk is full (not that max_bytes is
+// reached), operators see it in LAMINAR STATUS, applied segments are still deleted, appends
+// resume by themselves once there is space, and laminar starts on a full disk. It once said
+// "queue is full" at 602 KB queued, refused appends for good, and would not start.
+TEST_F(QueueTest, AFullDiskIsReportedAsSuchAndAppendsResumeByThemselvesOnceThereIsSpace) {
+    SmallDisk disk(2 << 20);
+    if (!disk.ok()) GTEST_SKIP() << "cannot mount a tmpfs here: " << disk.why();
+    dir_ = disk.path() + "/queue";
+    const std::string cfg = config("queued", ", segment_bytes: 256kb, max_bytes: 64mb, when_full: reject");
+    auto lam = std::make_unique<Laminar>(cfg);
+    Client c(lam->port()), n(new_.port());
+    new_.pause();
+    std::string big(100 * 1024, 'x'), refusal;
+    int ok = 0;
+    for (int i = 0; i < 40 && refusal.empty(); ++i) {
+        auto r = show(c.cmd({"SET", cat("big", i), big}));
+        if (r == "+OK") ++ok;
+        else refusal = r;
+    }
+    EXPECT_GE(ok, 5);
+    EXPECT_NE(refusal.find("cannot write to disk"), std::string::npos) << refusal;
+    EXPECT_NE(refusal.find("No space left on device"), std::string::npos) << refusal;
+    EXPECT_NE(laminarStatus(c).find("CANNOT WRITE"), std::string::npos) << laminarStatus(c);
+    EXPECT_NE(lam->log().find("cannot append"), std::string::npos) << lam->log();
+
+    // The target comes back: what was queued reaches it, its segments go, and writes work again.
+    new_.resume();
+    EXPECT_TRUE(waitFor([&] { return show(n.cmd({"EXISTS", cat("big", ok - 1)})) == ":1"; }, 20s));
+    EXPECT_TRUE(waitFor([&] { return show(c.cmd({"SET", "after", big})) == "+OK"; }, 20s)) << laminarStatus(c);
+    EXPECT_TRUE(waitFor([&] { return laminarStatus(c).find("CANNOT WRITE") == std::string::npos; }, 5s)) << laminarStatus(c);
+
+    // A restart on a disk with no space left: laminar starts, serves reads, and queues writes once
+    // there is space again.
+    lam->process().stop(SIGKILL);
+    lam.reset();
+    std::string filler = disk.path() + "/filler";
+    {
+        std::ofstream out(filler, std::ios::binary);
+        std::string mb(1 << 20, 'f');
+        for (int i = 0; i < 4 && out; ++i) out.write(mb.data(), static_cast<std::streamsize>(mb.size()));
+    }
+    lam = std::make_unique<Laminar>(cfg);
+    Client again(lam->port());
+    EXPECT_EQ(show(again.cmd({"GET", "big0"})), "$" + big);
+    EXPECT_NE(show(again.cmd({"SET", "on-full", big})), "+OK");
+    std::filesystem::remove(filler);
+    EXPECT_TRUE(waitFor([&] { return show(again.cmd({"SET", "on-full", "v"})) == "+OK"; }, 10s)) << laminarStatus(again);
+    EXPECT_TRUE(waitFor([&] { return show(n.cmd({"GET", "on-full"})) == "$v"; }, 10s));
 }
 
 TEST_F(QueueTest, RecordsSurviveARestartWhileTheTargetIsDown) {
