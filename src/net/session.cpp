@@ -163,6 +163,7 @@ Session::Session(Worker& worker, int fd, uint64_t id, std::string addr, std::str
         handshaking_ = true;
     }
     relay_.session = this;
+    window_ = kInitialWindow;
     const auto& cfg = worker_.snapshot()->config();
     parser_ = resp::RequestParser(resp::RequestLimits{.max_bulk = cfg.client.max_bulk});
     authed_ = !cfg.client.password.has_value() && cfg.client.users.empty();
@@ -229,17 +230,14 @@ void Session::onEvents(uint32_t events) {
     maybeDestroy();
 }
 
-size_t Session::window() const {
-    if (avg_reply_ == 0) return kInitialWindow;
-    return std::clamp<size_t>(kInflightReplyBytes / avg_reply_, kMinWindow, kMaxInflight);
-}
-
 // Rises at once to a bigger reply (so a switch to big values shrinks the window before many are
-// sent), decays slowly.
+// sent), decays slowly. The window is recomputed here, not on every paused() check.
 void Session::noteReplySize(size_t n) {
     n = std::max<size_t>(n, 1);
+    size_t before = avg_reply_;
     if (avg_reply_ == 0 || n >= avg_reply_) avg_reply_ = n;
     else avg_reply_ -= (avg_reply_ - n) / 16;
+    if (avg_reply_ != before) window_ = std::clamp<size_t>(kInflightReplyBytes / avg_reply_, kMinWindow, kMaxInflight);
 }
 
 bool Session::paused() const { return drain_wait_ || waiting_marker_ || barrier_wait_ || inflight_ >= window(); }

@@ -148,9 +148,9 @@ private:
     void resume();
     void finishIfDone();
     bool paused() const;
-    // How many commands may be in flight now (see kInflightReplyBytes), and the reply sizes it
-    // follows.
-    size_t window() const;
+    // How many commands may be in flight now (see kInflightReplyBytes in the .cpp), and the reply
+    // sizes it follows.
+    size_t window() const { return window_; }
     void noteReplySize(size_t n);
 
     // A client state that needs a dedicated connection, on a backend that has none: replies an error.
@@ -199,6 +199,7 @@ private:
     bool peer_closed_ = false;    // FIN (or worse) seen: read to the end, not to a short read
     bool peer_gone_ = false;      // reset or socket error: no reply can reach the client
     size_t avg_reply_ = 0;        // recent reply size (0: none yet), for window()
+    size_t window_ = 0;           // set from avg_reply_ (kInitialWindow before the first reply)
     bool drain_wait_ = false;    // paused until every in-flight command is answered
     bool barrier_wait_ = false;  // paused on a route's flip barrier
     bool barrier_timer_ = false; // a barrier re-check is scheduled
