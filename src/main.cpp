@@ -32,6 +32,10 @@ int main(int argc, char** argv) {
     app.add_option("--check-config", check_path, "validate a configuration file and exit");
     app.add_option("--list-backends", list_path, "print 'name type host port' for each backend (each memcached server) of a config, for scripts");
     app.add_flag("-v,--version", version, "print the version and exit");
+    bool quarantine_queue = false;
+    app.add_flag("--quarantine-queue", quarantine_queue,
+                 "if the write queue (queue.dir) cannot be opened, move it aside to <dir>.quarantined-<unix time> and start with an "
+                 "empty one (its records then never reach their targets)");
 
     laminar::tools::CopyOptions copy;
     std::string copy_config, copy_mode = "skip-existing";
@@ -112,7 +116,7 @@ int main(int argc, char** argv) {
         auto snapshot = laminar::policy::loadSnapshot(config_path, 1);
         laminar::net::checkTls(snapshot->config());
         laminar::admin::setupLogging(snapshot->config().log);
-        laminar::net::Server server(std::move(snapshot), config_path);
+        laminar::net::Server server(std::move(snapshot), config_path, quarantine_queue);
         server.run();
     } catch (const laminar::config::ConfigError& e) {
         std::cerr << e.what() << "\n";

@@ -84,8 +84,10 @@ private:
                 respond(http::status::ok, "ok\n");
             } else {
                 auto why = shared_->handlers.unready();
-                if (why.empty()) respond(http::status::ok, "ready\n");
-                else respond(http::status::service_unavailable, "not ready: " + why + "\n");
+                auto degraded = why.empty() && shared_->handlers.degraded ? shared_->handlers.degraded() : std::string();
+                if (!why.empty()) respond(http::status::service_unavailable, "not ready: " + why + "\n");
+                else if (!degraded.empty()) respond(http::status::ok, "ready, degraded: " + degraded + "\n");
+                else respond(http::status::ok, "ready\n");
             }
         } catch (const std::exception& e) {
             keep_alive_ = false;

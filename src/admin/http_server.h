@@ -28,6 +28,7 @@ public:
     struct Handlers {
         std::function<std::string()> metrics;  // the /metrics body
         std::function<std::string()> unready;  // why /readyz is not ready; empty when it is
+        std::function<std::string()> degraded;  // when ready: what is wrong all the same (200 "ready, degraded: ...")
     };
 
     // Binds and listens (throws std::system_error when it cannot); serving starts with start().

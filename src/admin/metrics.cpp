@@ -196,6 +196,8 @@ void routes(PrometheusWriter& w, const net::Server& server) {
     w.family("laminar_queue_apply_errors_total", Type::kCounter, "Write queue records a target answered with an error (counted, logged, not retried).");
     for (const auto& [t, s] : st.targets) w.sample({{"target", t}}, s.errors);
     bool open = server.queue() != nullptr;
+    w.family("laminar_queue_lost_records", Type::kGauge, "Write queue records found damaged or missing at open: their writes never reach the targets.");
+    if (open) w.sample({}, st.lost_records);
     w.family("laminar_queue_appended_total", Type::kCounter, "Records appended to the write queue since start.");
     if (open) w.sample({}, st.appended);
     w.family("laminar_queue_rejected_total", Type::kCounter, "Writes refused because the write queue was full.");
@@ -238,6 +240,16 @@ std::string unreadiness(const net::Server& server) {
                            snap.catchAll().name);
     }
     return {};
+}
+
+std::string degradation(const net::Server& server) {
+    auto* q = server.queue();
+    if (!q) return {};
+    std::string out;
+    auto st = q->status();
+    if (st.lost_records) out = fmt::format("the write queue lost {} records to damage at open (see the log)", st.lost_records);
+    if (auto why = q->error(); !why.empty()) out += fmt::format("{}the write queue cannot write: {}", out.empty() ? "" : "; ", why);
+    return out;
 }
 
 }  // namespace laminar::admin

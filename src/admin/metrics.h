@@ -19,5 +19,8 @@ std::string metricsText(const net::Server& server);
 // backend the catch-all route can send to is up. (A configuration is always loaded: the daemon
 // does not start without one, and a failed reload keeps the running one.)
 std::string unreadiness(const net::Server& server);
+// What is wrong while ready all the same (the write queue lost records to damage at open, or
+// cannot write); empty when nothing is.
+std::string degradation(const net::Server& server);
 
 }  // namespace laminar::admin

@@ -14,6 +14,7 @@
 
 #include <csignal>
 #include <ctime>
+#include <filesystem>
 #include <thread>
 
 namespace laminar::net {
@@ -34,7 +35,8 @@ asio::ip::tcp::endpoint tcpEndpoint(const config::Endpoint& e, const char* what)
 }
 }  // namespace
 
-Server::Server(std::shared_ptr<const policy::Snapshot> snapshot, std::string path) : path_(std::move(path)) {
+Server::Server(std::shared_ptr<const policy::Snapshot> snapshot, std::string path, bool quarantine_queue)
+    : path_(std::move(path)), quarantine_queue_(quarantine_queue) {
     snapshot_ = std::move(snapshot);
     int threads = snapshot_->config().threads;
     if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -90,7 +92,21 @@ std::string Server::openQueueIfNeeded(const config::Config& cfg) {
     std::string error;
     Worker* host = workers_[0].get();
     queue_ = queue::WriteQueue::open(cfg, *host, [host] { return host->snapshot(); }, error);
-    if (!queue_) return fmt::format("queue: cannot open the write queue in {}: {}", cfg.queue.dir, error);
+    if (!queue_ && quarantine_queue_ && std::filesystem::exists(cfg.queue.dir)) {
+        // --quarantine-queue: the operator chose to start without what the queue holds.
+        auto aside = fmt::format("{}.quarantined-{}", cfg.queue.dir, std::time(nullptr));
+        std::error_code ec;
+        std::filesystem::rename(cfg.queue.dir, aside, ec);
+        if (ec) return fmt::format("queue: cannot open the write queue in {} ({}), nor move it aside to {}: {}", cfg.queue.dir, error, aside, ec.message());
+        log()->error("the write queue in {} cannot be opened ({}): moved aside to {} (--quarantine-queue); starting with an empty queue. "
+                     "The records in it never reach their targets: copy what they wrote (laminar copy, or a backfill)",
+                     cfg.queue.dir, error, aside);
+        error.clear();
+        queue_ = queue::WriteQueue::open(cfg, *host, [host] { return host->snapshot(); }, error);
+    }
+    if (!queue_)
+        return fmt::format("queue: cannot open the write queue in {}: {}{}", cfg.queue.dir, error,
+                           quarantine_queue_ ? "" : " (laminar --quarantine-queue moves it aside and starts with an empty one)");
     queue_ptr_.store(queue_.get(), std::memory_order_release);
     return {};
 }
@@ -149,6 +165,7 @@ void Server::serveAdmin() {
     admin::HttpServer::Handlers handlers{
         .metrics = [this] { return admin::metricsText(*this); },
         .unready = [this] { return admin::unreadiness(*this); },
+        .degraded = [this] { return admin::degradation(*this); },
     };
     admin_ = std::make_shared<admin::HttpServer>(ioc_, tcpEndpoint(*metrics, "admin.metrics"), std::move(handlers));
     admin_->start();

@@ -41,7 +41,8 @@ namespace laminar::net {
 class Server {
 public:
     // `path`: the file SIGHUP and LAMINAR RELOAD read again.
-    Server(std::shared_ptr<const policy::Snapshot> snapshot, std::string path);
+    // `quarantine_queue`: a write queue that cannot be opened is moved aside, not fatal.
+    Server(std::shared_ptr<const policy::Snapshot> snapshot, std::string path, bool quarantine_queue = false);
     ~Server();
 
     // Binds the listener (throws std::system_error when it cannot), starts the I/O threads, and
@@ -113,6 +114,7 @@ private:
     std::atomic<queue::WriteQueue*> queue_ptr_{nullptr};
     // Opens the queue when `cfg` has a queued_write route and it is not open yet; the error, or empty.
     std::string openQueueIfNeeded(const config::Config& cfg);
+    bool quarantine_queue_ = false;
     mutable std::mutex backfill_mu_;
     std::map<std::string, std::shared_ptr<policy::Backfill>> backfills_;  // by route, the latest of each
     mutable std::mutex reload_mu_;  // guards last_reload_error_, which clients read

@@ -741,13 +741,16 @@ Session::Outcome Session::splitMultiKey(const resp::CommandInfo& cmd, std::span<
     const resp::CommandInfo* part_cmd = resp::lookupCommand(std::span<const std::string_view>(probe, with_value ? 3 : 2));
     auto key = [&](size_t i) { return argv[static_cast<size_t>(keys_[i])]; };
 
-    // A part on a route the user may not use, or that a route refuses (read_only), refuses the
-    // whole command before any part is sent: Redis never applies part of an MSET.
-    if (!user_.empty() || cmd.has(resp::kWrite)) {
+    // A part on a route the user may not use refuses the whole command before any is sent (that
+    // first: a user's rights come before what the routes do)...
+    if (!user_.empty())
+        for (size_t i = 0; i < keys_.size(); ++i)
+            if (denied(*snapshot->routeForKey(*part_cmd, key(i)), cmd)) return Outcome::kDone;
+    // ...and so does a part a route refuses (read_only): Redis never applies part of an MSET.
+    if (cmd.has(resp::kWrite)) {
         for (size_t i = 0; i < keys_.size(); ++i) {
             const policy::Route* route = snapshot->routeForKey(*part_cmd, key(i));
-            if (!user_.empty() && denied(*route, cmd)) return Outcome::kDone;
-            if (!cmd.has(resp::kWrite) || !route->strategy->refusesWrites()) continue;
+            if (!route->strategy->refusesWrites()) continue;
             std::vector<std::string> words{sub, std::string(key(i))};
             if (with_value) words.emplace_back(argv[static_cast<size_t>(keys_[i]) + 1]);
             policy::OwnedCommand part(std::move(words));

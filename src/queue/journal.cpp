@@ -80,6 +80,8 @@ struct Journal::Impl {
     uint64_t appended = 0;
     uint64_t rejected = 0;
     uint64_t torn_bytes = 0;
+    uint64_t lost_records = 0;         // found damaged or missing at open
+    std::vector<std::string> damage;   // where, one line each
     std::atomic<uint64_t> fsyncs{0};
 
     bool recover(std::string& err);
@@ -172,6 +174,16 @@ bool Journal::Impl::recover(std::string& err) {
     }
     std::sort(found.begin(), found.end());
     uint64_t pos = 0;
+    // Damage found at open: said once here, loudly, and kept for LAMINAR STATUS and /metrics.
+    auto report = [&](const fs::path& path, const Damage& d) {
+        lost_records += d.end_seq - d.first_seq;
+        std::string what = d.end_seq > d.first_seq ? fmt::format("records {}..{} ({}) are lost", d.first_seq, d.end_seq - 1, d.end_seq - d.first_seq)
+                                                   : std::string("no record is lost");
+        damage.push_back(fmt::format("{}: bytes {}..{}: {}; {}", path.filename().string(), d.from_byte, d.to_byte, d.why, what));
+        log()->error("{}: damaged at bytes {}..{} ({}): {}; the records after it are kept. Their targets skip them (each counts them); "
+                     "copy what they wrote with `laminar copy` or a backfill",
+                     path.string(), d.from_byte, d.to_byte, d.why, what);
+    };
     for (size_t i = 0; i < found.size(); ++i) {
         const auto& [first, path] = found[i];
         bool last = i + 1 == found.size();
@@ -179,10 +191,20 @@ bool Journal::Impl::recover(std::string& err) {
             err = path.string() + ": seqs start at 1";
             return false;
         }
-        if (!segments.empty() && first != segments.back().lastSeq() + 1) {
+        if (!segments.empty() && first < segments.back().lastSeq() + 1) {
             err = fmt::format("{}: starts at seq {} but the segment before ends at {}", path.string(), first,
                               segments.back().lastSeq());
             return false;
+        }
+        if (!segments.empty() && first > segments.back().lastSeq() + 1) {
+            // A segment is missing: its records are lost; the segment before stands for them.
+            Segment& prev = segments.back();
+            Damage d{prev.lastSeq() + 1, first, prev.bytes, prev.bytes, "the segment holding them is missing"};
+            report(prev.path, d);
+            for (uint64_t q = d.first_seq; q < first; ++q) {
+                prev.offsets.push_back(static_cast<uint32_t>(prev.bytes));
+                prev.lost.push_back(q);
+            }
         }
         auto file = openFile(path, O_RDWR, err);
         if (!file) return false;
@@ -193,10 +215,26 @@ bool Journal::Impl::recover(std::string& err) {
         }
         auto size = static_cast<uint64_t>(st.st_size);
         SegmentScan scan = scanSegment(file->fd(), size, first);
+        for (const Damage& d : scan.damage) report(path, d);
+        if (!scan.problem.empty() && !scan.fatal && !last) {
+            // No whole record after the damage, and not the last segment: the rest of it is lost
+            // (the next segment says up to where). Kept as it is on disk, never appended to.
+            uint64_t next_first = found[i + 1].first;
+            uint64_t from = first + scan.offsets.size();
+            if (next_first > from) {
+                Damage d{from, next_first, scan.good_bytes, size, scan.problem};
+                report(path, d);
+                for (uint64_t q = from; q < next_first; ++q) {
+                    scan.offsets.push_back(static_cast<uint32_t>(scan.good_bytes));
+                    scan.lost.push_back(q);
+                }
+            }
+            scan.good_bytes = size;
+            scan.problem.clear();
+        }
         if (!scan.problem.empty()) {
-            if (scan.fatal || !last) {
-                err = fmt::format("{}: offset {}: {}{}", path.string(), scan.good_bytes, scan.problem,
-                                  last ? "" : " (not the last segment: corruption, not a torn write)");
+            if (scan.fatal) {
+                err = fmt::format("{}: offset {}: {}", path.string(), scan.good_bytes, scan.problem);
                 return false;
             }
             if (::ftruncate(file->fd(), static_cast<off_t>(scan.good_bytes)) != 0 || !syncFd(file->fd(), fsyncs)) {
@@ -214,6 +252,7 @@ bool Journal::Impl::recover(std::string& err) {
         Segment seg;
         seg.first_seq = first;
         seg.offsets = std::move(scan.offsets);
+        seg.lost = std::move(scan.lost);
         seg.bytes = scan.good_bytes;
         seg.base = pos;
         seg.path = path;
@@ -458,6 +497,10 @@ bool Journal::read(const std::string& target, uint64_t after, size_t max, std::v
         uint64_t bytes;
         uint64_t first_seq;
         uint64_t count;
+        // Only for a segment with records lost to damage: where each record starts, and which
+        // are lost (handed out as Record::lost, with no data).
+        std::vector<uint32_t> offsets;
+        std::vector<char> lost;
     };
     std::vector<Piece> pieces;
     {
@@ -478,7 +521,12 @@ bool Journal::read(const std::string& target, uint64_t after, size_t max, std::v
                 j = std::max<uint64_t>(i + 1, static_cast<uint64_t>(fit - seg.offsets.begin()) - 1);
             }
             uint64_t end = seg.offsetOf(seg.first_seq + j);
-            pieces.push_back({seg.file, seg.path, begin, end - begin, seq, j - i});
+            pieces.push_back({seg.file, seg.path, begin, end - begin, seq, j - i, {}, {}});
+            if (!seg.lost.empty()) {
+                Piece& p = pieces.back();
+                p.offsets.assign(seg.offsets.begin() + static_cast<ptrdiff_t>(i), seg.offsets.begin() + static_cast<ptrdiff_t>(j));
+                for (uint64_t k = 0; k < j - i; ++k) p.lost.push_back(std::binary_search(seg.lost.begin(), seg.lost.end(), seq + k));
+            }
             budget -= std::min(budget, end - begin);
             max -= j - i;
             seq += j - i;
@@ -492,6 +540,13 @@ bool Journal::read(const std::string& target, uint64_t after, size_t max, std::v
         if (!readAllAt(p.file->fd(), buf.data(), buf.size(), p.offset)) problem = "read error: " + errnoText();
         size_t off = 0;
         for (uint64_t k = 0; k < p.count && problem.empty(); ++k) {
+            if (!p.lost.empty()) {
+                if (p.lost[k]) {
+                    out.push_back(Record{p.first_seq + k, 0, {}, true});
+                    continue;
+                }
+                off = p.offsets[k] - p.offset;
+            }
             FrameHeader h = decodeHeader(buf.data() + off);
             std::string_view data(buf.data() + off + kFrameHeaderBytes,
                                   std::min<size_t>(h.len, buf.size() - off - kFrameHeaderBytes));
@@ -499,7 +554,7 @@ bool Journal::read(const std::string& target, uint64_t after, size_t max, std::v
                 problem = fmt::format("offset {}: record {} is corrupt", p.offset + off, p.first_seq + k);
                 break;
             }
-            out.push_back(Record{h.seq, h.unix_ms, std::string(data)});
+            out.push_back(Record{h.seq, h.unix_ms, std::string(data), false});
             off += kFrameHeaderBytes + h.len;
         }
         if (!problem.empty()) {
@@ -556,6 +611,8 @@ JournalStats Journal::stats() const {
     st.rejected = s.rejected;
     st.fsyncs = s.fsyncs.load(std::memory_order_relaxed);
     st.torn_bytes = s.torn_bytes;
+    st.lost_records = s.lost_records;
+    st.damage = s.damage;
     for (const auto& [target, acked] : s.cursors) {
         JournalStats::Target& t = st.targets[target];
         t.acked = acked;

@@ -33,6 +33,7 @@ struct Record {
     uint64_t seq = 0;      // 1, 2, 3, ... over the journal's whole life (survives restarts)
     int64_t unix_ms = 0;   // when it was appended
     std::string data;      // the bytes given to append()
+    bool lost = false;     // found damaged (or its segment missing) at open: no data
 };
 
 struct JournalStats {
@@ -42,6 +43,8 @@ struct JournalStats {
     uint64_t rejected = 0;   // appends refused as full since open
     uint64_t fsyncs = 0;     // fsync calls since open
     uint64_t torn_bytes = 0; // bytes cut from a torn tail at open
+    uint64_t lost_records = 0;        // records found damaged or missing at open
+    std::vector<std::string> damage;  // where, one line per damaged place
     struct Target {
         uint64_t acked = 0;       // last seq applied
         uint64_t records = 0;     // records not applied yet
@@ -56,10 +59,15 @@ struct JournalStats {
 //
 //  1. Records live in segment files `dir/<first seq, 20 digits>.seg`. Each record is framed as
 //     [u32 length][u32 CRC-32C of data, seq, unix_ms][u64 seq][i64 unix_ms][data], little-endian.
-//  2. open() scans every segment: a record whose frame is short, whose length is absurd or whose
-//     checksum fails ends the journal there (a torn tail after a crash): the file is truncated
-//     at the last good record, never replayed as garbage, and torn_bytes says how much was cut.
-//     A bad record in a segment that is not the last one is corruption: open() fails, saying where.
+//  2. open() scans every segment. Bytes that are not a whole record (a short frame, an absurd
+//     length, a checksum that fails) followed by a whole record further on are damage: the
+//     records they held are lost, the scan goes on from the record found again, and read() hands
+//     the lost ones out marked `lost` (no data), so readers skip them in order. A missing segment
+//     loses its records the same way. Bytes that are not a record at the end of the last segment,
+//     with nothing whole after them, are a torn tail (a write a crash cut short): the file is
+//     truncated at the last good record, never replayed as garbage, and torn_bytes says how much
+//     was cut. Each damaged place is logged with its records and bytes, and stats() counts them
+//     (lost_records, damage). open() fails only on a read error or records out of order.
 //  3. append() is thread-safe and returns the record's seq, or 0 when unapplied bytes plus the
 //     record would exceed max_bytes (counted in rejected). The write() happens under the lock;
 //     durability is per the fsync policy:

@@ -58,54 +58,118 @@ std::optional<uint64_t> parseSegmentName(const std::string& name) {
     return v;
 }
 
+namespace {
+
+// What the bytes at `off` hold.
+struct FrameAt {
+    enum class Kind { kGood, kBad, kReadError } kind = Kind::kBad;
+    FrameHeader header{};
+    std::string problem;  // kBad: why it is not a whole record
+};
+
+FrameAt frameAt(ScanWindow& window, uint64_t size, uint64_t off) {
+    FrameAt f;
+    if (size - off < kFrameHeaderBytes) {
+        f.problem = fmt::format("short header ({} bytes)", size - off);
+        return f;
+    }
+    const char* p = window.get(off, kFrameHeaderBytes);
+    if (!p) {
+        f.kind = FrameAt::Kind::kReadError;
+        return f;
+    }
+    f.header = decodeHeader(p);
+    if (f.header.len > kMaxRecordBytes) {
+        f.problem = fmt::format("absurd record length {}", f.header.len);
+        return f;
+    }
+    if (size - off - kFrameHeaderBytes < f.header.len) {
+        f.problem = fmt::format("short record ({} of {} bytes)", size - off - kFrameHeaderBytes, f.header.len);
+        return f;
+    }
+    p = window.get(off, kFrameHeaderBytes + f.header.len);
+    if (!p) {
+        f.kind = FrameAt::Kind::kReadError;
+        return f;
+    }
+    if (!checksumMatches(f.header, std::string_view(p + kFrameHeaderBytes, f.header.len))) {
+        f.problem = "checksum mismatch";
+        return f;
+    }
+    f.kind = FrameAt::Kind::kGood;
+    return f;
+}
+
+// A record can be found again after damage only if its seq is plausible: at or after the one
+// expected, and not absurdly far (random bytes that pass a CRC-32C are one in four billion).
+constexpr uint64_t kMaxSeqJump = 1u << 24;
+
+}  // namespace
+
 SegmentScan scanSegment(int fd, uint64_t size, uint64_t first_seq) {
     SegmentScan scan;
     ScanWindow window(fd, size);
     uint64_t off = 0;
     uint64_t seq = first_seq;
-    auto stop = [&](std::string why, bool fatal) {
-        scan.problem = std::move(why);
-        scan.fatal = fatal;
+    // Records seq..until-1 are lost: each gets the offset where the damage starts (so the bytes
+    // between records still add up), and a place in `lost`.
+    auto lose = [&](uint64_t until, uint64_t from_byte, uint64_t to_byte, std::string why) {
+        if (until > seq || to_byte > from_byte)
+            scan.damage.push_back({seq, until, from_byte, to_byte, std::move(why)});
+        for (; seq < until; ++seq) {
+            scan.offsets.push_back(static_cast<uint32_t>(from_byte));
+            scan.lost.push_back(seq);
+        }
     };
     while (off < size) {
-        if (size - off < kFrameHeaderBytes) {
-            stop(fmt::format("short header ({} bytes)", size - off), false);
-            break;
-        }
-        const char* p = window.get(off, kFrameHeaderBytes);
-        if (!p) {
-            stop("read error: " + errnoText(), true);
-            break;
-        }
-        FrameHeader h = decodeHeader(p);
-        if (h.len > kMaxRecordBytes) {
-            stop(fmt::format("absurd record length {}", h.len), false);
-            break;
-        }
-        if (size - off - kFrameHeaderBytes < h.len) {
-            stop(fmt::format("short record ({} of {} bytes)", size - off - kFrameHeaderBytes, h.len), false);
-            break;
-        }
-        p = window.get(off, kFrameHeaderBytes + h.len);
-        if (!p) {
-            stop("read error: " + errnoText(), true);
-            break;
-        }
-        if (!checksumMatches(h, std::string_view(p + kFrameHeaderBytes, h.len))) {
-            stop("checksum mismatch", false);
-            break;
-        }
-        if (h.seq != seq) {
-            stop(fmt::format("record has seq {}, expected {}", h.seq, seq), true);
-            break;
-        }
         if (off > std::numeric_limits<uint32_t>::max()) {
-            stop("segment larger than 4 GiB", true);
+            scan.problem = "segment larger than 4 GiB";
+            scan.fatal = true;
             break;
         }
-        scan.offsets.push_back(static_cast<uint32_t>(off));
-        off += kFrameHeaderBytes + h.len;
-        ++seq;
+        FrameAt f = frameAt(window, size, off);
+        if (f.kind == FrameAt::Kind::kReadError) {
+            scan.problem = "read error: " + errnoText();
+            scan.fatal = true;
+            break;
+        }
+        if (f.kind == FrameAt::Kind::kGood && f.header.seq == seq) {
+            scan.offsets.push_back(static_cast<uint32_t>(off));
+            off += kFrameHeaderBytes + f.header.len;
+            ++seq;
+            continue;
+        }
+        if (f.kind == FrameAt::Kind::kGood && f.header.seq > seq && f.header.seq - seq < kMaxSeqJump) {
+            // A whole record, later than expected: the ones between are gone.
+            lose(f.header.seq, off, off, fmt::format("records {}..{} are missing", seq, f.header.seq - 1));
+            continue;
+        }
+        if (f.kind == FrameAt::Kind::kGood) {
+            scan.problem = fmt::format("record has seq {}, expected {}", f.header.seq, seq);
+            scan.fatal = true;
+            break;
+        }
+        // Not a record. Damage, if a whole record follows further on (its frame and checksum are
+        // found again); else a torn tail: a write the crash cut short, at the very end.
+        uint64_t found = 0;
+        FrameAt next;
+        for (uint64_t q = off + 1; q + kFrameHeaderBytes <= size; ++q) {
+            const char* p = window.get(q, kFrameHeaderBytes);
+            if (!p) break;
+            FrameHeader h = decodeHeader(p);
+            if (h.len > kMaxRecordBytes || size - q - kFrameHeaderBytes < h.len || h.seq < seq || h.seq - seq >= kMaxSeqJump) continue;
+            next = frameAt(window, size, q);
+            if (next.kind == FrameAt::Kind::kGood) {
+                found = q;
+                break;
+            }
+        }
+        if (!found) {
+            scan.problem = f.problem;
+            break;
+        }
+        lose(next.header.seq, off, found, f.problem);
+        off = found;
     }
     scan.good_bytes = off;
     return scan;

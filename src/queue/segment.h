@@ -21,6 +21,7 @@ struct Segment {
     std::filesystem::path path;
     std::shared_ptr<File> file;
     bool dirty = false;              // written since the last fsync
+    std::vector<uint64_t> lost;      // seqs found damaged or missing at open, ascending (read() skips them)
 
     uint64_t count() const { return offsets.size(); }
     uint64_t lastSeq() const { return first_seq + offsets.size() - 1; }  // first_seq - 1 when empty
@@ -35,12 +36,25 @@ std::string segmentName(uint64_t first_seq);
 // The first seq a segment file's name says, or nothing when it is not a segment's name.
 std::optional<uint64_t> parseSegmentName(const std::string& name);
 
-// What a segment file holds, read frame by frame from its start.
+// Records a scan found damaged: seqs [first_seq, end_seq) (none when equal: only junk bytes) in
+// bytes [from_byte, to_byte) of the file.
+struct Damage {
+    uint64_t first_seq = 0, end_seq = 0;
+    uint64_t from_byte = 0, to_byte = 0;
+    std::string why;
+};
+
+// What a segment file holds, read frame by frame from its start. Bytes that are not a record,
+// followed by a whole record (its frame and checksum, a seq at or after the one expected), are
+// damage: the records they held are lost, and the scan goes on from the record found. Bytes that
+// are not a record, with none after them, end the scan: a torn tail if this is the last segment.
 struct SegmentScan {
-    std::vector<uint32_t> offsets;
+    std::vector<uint32_t> offsets;  // one per seq from first_seq, lost ones included
+    std::vector<uint64_t> lost;     // the seqs lost to damage, ascending
+    std::vector<Damage> damage;
     uint64_t good_bytes = 0;  // the whole records end here
     std::string problem;      // empty when good_bytes is the file's size; else why the records stop
-    bool fatal = false;       // the problem is not a torn write (a read error, a seq out of order)
+    bool fatal = false;       // the problem is not damage nor a torn write (a read error, a seq out of order)
 };
 
 // Scans fd (a file of `size` bytes) whose records must be first_seq, first_seq + 1, ...

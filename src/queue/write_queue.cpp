@@ -56,7 +56,7 @@ struct WriteQueue::Applier {
     bool backing_off = false;
     int failures = 0;
     std::string state = "ok";  // under state_mu_
-    std::atomic<uint64_t> applied{0}, retries{0}, errors{0}, undelivered{0};
+    std::atomic<uint64_t> applied{0}, retries{0}, errors{0}, undelivered{0}, lost{0};
     std::multimap<uint64_t, std::function<void()>> waiters;  // for afterCommandsApplied: seq -> fn
     std::chrono::steady_clock::time_point last_error_log{};
     std::atomic<int64_t> lag_ms{0};           // age of its oldest unapplied record, refreshed each tick
@@ -366,6 +366,12 @@ void WriteQueue::pump(Applier& a) {
         if (!journal_->read(a.target, a.read_to, kWindow - a.window.size(), records) || records.empty()) break;
         bool stop = false;
         for (auto& rec : records) {
+            if (rec.lost) {  // damaged at open (the journal logged where): skipped, counted
+                a.lost.fetch_add(1, std::memory_order_relaxed);
+                a.read_to = rec.seq;
+                a.window.push_back({rec.seq, true});
+                continue;
+            }
             auto r = decodeRecord(rec.data);
             if (!r || !r->addressedTo(a.target)) {
                 if (!r) {
@@ -528,6 +534,8 @@ WriteQueue::Status WriteQueue::status() const {
     auto st = journal_->stats();
     Status out;
     out.appended = st.appended;
+    out.lost_records = st.lost_records;
+    out.damage = st.damage;
     out.rejected = st.rejected + rejected_.load(std::memory_order_relaxed);
     out.fsyncs = st.fsyncs;
     auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -560,6 +568,8 @@ std::string WriteQueue::summary() const {
     std::string out = fmt::format("{} records ({} bytes) behind, lag {:.1f} s, {} appended, {} rejected", st.records, st.bytes, st.lag_seconds,
                                   st.appended, st.rejected);
     if (auto why = error(); !why.empty()) out += fmt::format("; CANNOT WRITE: {}", why);
+    if (st.lost_records)
+        out += fmt::format("; DAMAGED: {} records lost at open (the log says where; their writes never reach the targets)", st.lost_records);
     auto canary = canaries();
     for (const auto& [name, t] : st.targets) {
         auto c = canary.find(name);

@@ -92,6 +92,8 @@ public:
         uint64_t records = 0, bytes = 0;  // the slowest target's backlog
         double lag_seconds = 0;           // the oldest unapplied record, over every target
         uint64_t appended = 0, rejected = 0, fsyncs = 0;
+        uint64_t lost_records = 0;        // found damaged at open (the journal's report)
+        std::vector<std::string> damage;  // where
         std::map<std::string, TargetStatus> targets;
     };
     Status status() const;

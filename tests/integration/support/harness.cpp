@@ -359,12 +359,14 @@ long long MemcachedClient::ttl(const std::string& key) {
 
 bool MemcachedClient::flushAll() { return request("flush_all\r\n") == "OK"; }
 
-Laminar::Laminar(const std::string& yaml, bool wait_ready) : port_(freePort()) {
+Laminar::Laminar(const std::string& yaml, bool wait_ready, const std::vector<std::string>& args) : port_(freePort()) {
     auto dir = tempDir();
     config_path_ = dir + "/laminar.yaml";
     log_path_ = dir + "/laminar.log";
     rewriteConfig(yaml);
-    proc_ = std::make_unique<Process>(std::vector<std::string>{LAMINAR_BINARY, "-c", config_path_}, log_path_);
+    std::vector<std::string> argv{LAMINAR_BINARY, "-c", config_path_};
+    argv.insert(argv.end(), args.begin(), args.end());
+    proc_ = std::make_unique<Process>(std::move(argv), log_path_);
     if (wait_ready && !waitFor([&] { return portOpen(port_) || !proc_->running(); }))
         throw std::runtime_error("laminar did not start: " + log());
     if (wait_ready && !proc_->running()) throw std::runtime_error("laminar exited: " + log());

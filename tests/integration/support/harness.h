@@ -118,7 +118,8 @@ private:
 // listen port; the caller fills in the backends' ports.
 class Laminar {
 public:
-    explicit Laminar(const std::string& yaml_with_placeholders, bool wait_ready = true);
+    // `args`: more command-line arguments, after `-c FILE`.
+    explicit Laminar(const std::string& yaml_with_placeholders, bool wait_ready = true, const std::vector<std::string>& args = {});
     int port() const { return port_; }
     pid_t pid() const { return proc_->pid(); }
     Process& process() { return *proc_; }

@@ -250,28 +250,88 @@ TEST(JournalTest, CutsALastRecordWithAFlippedByte) {
     expectCutAfterNine(dir.path(), kFrame + payload(10).size());
 }
 
-TEST(JournalTest, RefusesToOpenWithCorruptionBeforeTheLastSegment) {
+// The first seq a segment file's name says.
+uint64_t firstSeqOf(const fs::path& seg) { return std::stoull(seg.filename().string().substr(0, 20)); }
+
+// Reads every record of target "a" and checks them: the seqs in `lost` come back marked lost,
+// every other one with its payload, and appends go on after the last.
+void expectAllButLost(Journal& j, uint64_t last, const std::set<uint64_t>& lost) {
+    auto all = readAll(j, "a");
+    ASSERT_EQ(all.size(), last);
+    for (uint64_t i = 1; i <= last; ++i) {
+        EXPECT_EQ(all[i - 1].seq, i);
+        EXPECT_EQ(all[i - 1].lost, lost.count(i) == 1) << "record " << i;
+        if (!lost.count(i)) {
+            EXPECT_EQ(all[i - 1].data, payload(i)) << "record " << i;
+        }
+    }
+    EXPECT_EQ(j.stats().lost_records, lost.size());
+    EXPECT_EQ(j.append("next"), last + 1);
+}
+
+// Damage in a segment before the last is no longer fatal: the damaged record is lost (reported),
+// the records after it, in that segment and the next ones, are kept.
+TEST(JournalTest, DamageBeforeTheLastSegmentLosesOnlyTheDamagedRecord) {
     TempDir dir;
     writeJournal(dir.path(), 20, 100);
     auto segs = segmentFiles(dir.path());
     ASSERT_GE(segs.size(), 3u);
     flipByte(segs[1], kFrame + 2);
-    std::string error;
-    EXPECT_FALSE(Journal::open(options(dir.path(), {"a"}), error));
-    EXPECT_NE(error.find(segs[1].filename().string()), std::string::npos) << error;
-    EXPECT_NE(error.find("offset 0"), std::string::npos) << error;
-    EXPECT_NE(error.find("checksum"), std::string::npos) << error;
+    auto j = openOrDie(options(dir.path(), {"a"}));
+    expectAllButLost(*j, 20, {firstSeqOf(segs[1])});
+    auto st = j->stats();
+    ASSERT_EQ(st.damage.size(), 1u);
+    EXPECT_NE(st.damage[0].find(segs[1].filename().string()), std::string::npos) << st.damage[0];
+    EXPECT_NE(st.damage[0].find("checksum"), std::string::npos) << st.damage[0];
+    EXPECT_EQ(st.torn_bytes, 0u);
 }
 
-TEST(JournalTest, RefusesToOpenWhenASegmentIsMissing) {
+// The case: 16 garbage bytes in the middle of the last segment were taken for a torn tail,
+// and every record after them was cut. Now only the records they overwrote are lost.
+TEST(JournalTest, GarbageInTheMiddleOfTheLastSegmentIsDamageNotATornTail) {
+    TempDir dir;
+    writeJournal(dir.path(), 40, 1 << 20);
+    auto seg = segmentFiles(dir.path()).back();
+    uint64_t at = 0;  // the start of record 20
+    for (uint64_t i = 1; i < 20; ++i) at += kFrame + payload(i).size();
+    {
+        std::fstream f(seg, std::ios::in | std::ios::out | std::ios::binary);
+        f.seekp(static_cast<std::streamoff>(at + 5));
+        f.write(std::string(16, '\x5a').data(), 16);
+    }
+    auto j = openOrDie(options(dir.path(), {"a"}, Fsync::kNo, 1 << 20));
+    EXPECT_EQ(j->stats().torn_bytes, 0u);
+    expectAllButLost(*j, 40, {20});
+}
+
+// A missing segment loses its records; the segments around it are kept.
+TEST(JournalTest, AMissingSegmentLosesItsRecordsAndTheOthersAreKept) {
     TempDir dir;
     writeJournal(dir.path(), 20, 100);
     auto segs = segmentFiles(dir.path());
     ASSERT_GE(segs.size(), 3u);
+    std::set<uint64_t> lost;
+    for (uint64_t q = firstSeqOf(segs[1]); q < firstSeqOf(segs[2]); ++q) lost.insert(q);
     fs::remove(segs[1]);
-    std::string error;
-    EXPECT_FALSE(Journal::open(options(dir.path(), {"a"}), error));
-    EXPECT_NE(error.find(segs[2].filename().string()), std::string::npos) << error;
+    auto j = openOrDie(options(dir.path(), {"a"}));
+    expectAllButLost(*j, 20, lost);
+    EXPECT_NE(j->stats().damage.at(0).find("missing"), std::string::npos) << j->stats().damage.at(0);
+}
+
+// A damaged record with nothing whole after it, in a segment before the last: the rest of that
+// segment is lost (the next segment says how much), the next segments are kept.
+TEST(JournalTest, ADamagedTailBeforeTheLastSegmentLosesTheRestOfThatSegment) {
+    TempDir dir;
+    writeJournal(dir.path(), 20, 100);
+    auto segs = segmentFiles(dir.path());
+    ASSERT_GE(segs.size(), 3u);
+    uint64_t first = firstSeqOf(segs[1]), next = firstSeqOf(segs[2]);
+    ASSERT_GE(next - first, 2u);
+    fs::resize_file(segs[1], kFrame + payload(first).size() + 5);  // the second record cut short
+    std::set<uint64_t> lost;
+    for (uint64_t q = first + 1; q < next; ++q) lost.insert(q);
+    auto j = openOrDie(options(dir.path(), {"a"}));
+    expectAllButLost(*j, 20, lost);
 }
 
 TEST(JournalTest, CursorsSurviveReopenAndANewTargetStartsAtTheEnd) {
