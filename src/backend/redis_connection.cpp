@@ -586,8 +586,21 @@ void RedisConnection::armWatchdog() {
 void RedisConnection::onWatchdog() {
     if (pending_.empty() || state_ != State::kReady) return;
     const auto& oldest = pending_.front();
-    auto since = std::max(oldest.sent, last_received_);
+    // A command behind a probe that is not answered is owed its reply from when it was sent.
+    auto owed = oldest.probe && pending_.size() > 1 ? pending_[1].sent : oldest.sent;
+    auto since = std::max(owed, last_received_);
     if (!oldest.blocking && std::chrono::steady_clock::now() - since >= cfg_.timeout) {
+        if (oldest.probe && pending_.size() == 1) {
+            // Only the probe waits: the server is not answering, but no client is, and a reconnect
+            // could not tell more. The connection stays and is reported down until the answer
+            // comes (a stall ends without a reconnect and its backoff); a command sent meanwhile
+            // is timed out as any.
+            if (answered_) {
+                answered_ = false;
+                if (observer_) observer_->connectionChanged(fmt::format("no answer to PING within {}ms", cfg_.timeout.count()));
+            }
+            return;
+        }
         fail("timed out after " + std::to_string(cfg_.timeout.count()) + "ms", true);
         return;
     }

@@ -50,7 +50,9 @@ namespace laminar::backend {
 //     connection from inside complete().
 //  7. A shared connection sends a PING first on every connect and whenever it has been quiet for
 //     a second; after a failure it is healthy() (and reported up) only once Redis answers one. A
-//     stopped server whose kernel still accepts connects is thus down, not up (/readyz).
+//     stopped server whose kernel still accepts connects is thus down, not up (/readyz). A PING
+//     that is all that waits, unanswered for `timeout`, reports the connection down without
+//     closing it: when the stall ends the answer comes and it is up again, with no reconnect.
 class RedisConnection final : public std::enable_shared_from_this<RedisConnection>, public net::Poller::Handler {
 public:
     // Told about state changes and reply latencies (the backend's per-thread pool).
