@@ -56,7 +56,7 @@ struct WriteQueue::Applier {
     bool backing_off = false;
     int failures = 0;
     std::string state = "ok";  // under state_mu_
-    std::atomic<uint64_t> applied{0}, retries{0}, errors{0}, undelivered{0}, lost{0};
+    std::atomic<uint64_t> applied{0}, retries{0}, errors{0}, undelivered{0};
     std::multimap<uint64_t, std::function<void()>> waiters;  // for afterCommandsApplied: seq -> fn
     std::chrono::steady_clock::time_point last_error_log{};
     std::atomic<int64_t> lag_ms{0};           // age of its oldest unapplied record, refreshed each tick
@@ -141,12 +141,6 @@ uint64_t WriteQueue::appendCommand(std::span<const std::string> targets, std::st
             }
         }
     kick();
-    return seq;
-}
-
-uint64_t WriteQueue::appendKeys(std::string_view from, std::span<const std::string> targets, std::span<const std::string_view> keys) {
-    uint64_t seq = journal_->append(encodeKeysRecord(from, targets, keys));
-    if (seq) kick();
     return seq;
 }
 
@@ -366,8 +360,7 @@ void WriteQueue::pump(Applier& a) {
         if (!journal_->read(a.target, a.read_to, kWindow - a.window.size(), records) || records.empty()) break;
         bool stop = false;
         for (auto& rec : records) {
-            if (rec.lost) {  // damaged at open (the journal logged where): skipped, counted
-                a.lost.fetch_add(1, std::memory_order_relaxed);
+            if (rec.lost) {  // damaged at open (the journal logged and counted them): skipped
                 a.read_to = rec.seq;
                 a.window.push_back({rec.seq, true});
                 continue;
@@ -535,7 +528,6 @@ WriteQueue::Status WriteQueue::status() const {
     Status out;
     out.appended = st.appended;
     out.lost_records = st.lost_records;
-    out.damage = st.damage;
     out.rejected = st.rejected + rejected_.load(std::memory_order_relaxed);
     out.fsyncs = st.fsyncs;
     auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();

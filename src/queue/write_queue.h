@@ -58,7 +58,6 @@ public:
     std::string error() const { return journal_->writeError(); }
     // The record's seq, or 0 when the queue is full (or failed: error() says why).
     uint64_t appendCommand(std::span<const std::string> targets, std::string_view resp);
-    uint64_t appendKeys(std::string_view from, std::span<const std::string> targets, std::span<const std::string_view> keys);
     // The keys of a write that already ran on `from` (its reply may depend on the data, or the
     // queue was full under when_full: sync): a key record is small, and it may take the backlog up
     // to a quarter over max_bytes, so that a full queue still delivers what `sync` ran. 0 when
@@ -92,8 +91,7 @@ public:
         uint64_t records = 0, bytes = 0;  // the slowest target's backlog
         double lag_seconds = 0;           // the oldest unapplied record, over every target
         uint64_t appended = 0, rejected = 0, fsyncs = 0;
-        uint64_t lost_records = 0;        // found damaged at open (the journal's report)
-        std::vector<std::string> damage;  // where
+        uint64_t lost_records = 0;        // found damaged at open (the journal's log says where)
         std::map<std::string, TargetStatus> targets;
     };
     Status status() const;
