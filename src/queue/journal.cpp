@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cctype>
 #include <limits>
+#include <set>
 
 #include "admin/logging.h"
 #include "queue/cursor_file.h"
@@ -39,6 +40,26 @@ std::shared_ptr<spdlog::logger> log() {
 int64_t nowMs() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
         .count();
+}
+
+constexpr size_t kMaxLostKeys = 1'000'000;  // lost keys kept for lost-keys.txt
+
+// A key as redis-cli prints it: printable ASCII as it is, other bytes, quotes and backslashes escaped.
+std::string printable(std::string_view key) {
+    std::string out = "\"";
+    for (unsigned char c : key) {
+        if (c == '"' || c == '\\') out += fmt::format("\\{}", static_cast<char>(c));
+        else if (c >= 0x20 && c < 0x7f) out.push_back(static_cast<char>(c));
+        else out += fmt::format("\\x{:02x}", c);
+    }
+    return out + "\"";
+}
+
+std::string keyList(const std::vector<std::string>& keys, size_t max) {
+    std::string out;
+    for (size_t i = 0; i < keys.size() && i < max; ++i) out += (i ? " " : "") + printable(keys[i]);
+    if (keys.size() > max) out += fmt::format(" and {} more", keys.size() - max);
+    return out;
 }
 
 bool validTarget(const std::string& t) {
@@ -82,6 +103,7 @@ struct Journal::Impl {
     uint64_t torn_bytes = 0;
     uint64_t lost_records = 0;         // found damaged or missing at open
     std::vector<std::string> damage;   // where, one line each
+    std::set<std::string> lost_keys;   // what the lost records wrote, as far as the damage tells
     std::atomic<uint64_t> fsyncs{0};
 
     bool recover(std::string& err);
@@ -179,6 +201,10 @@ bool Journal::Impl::recover(std::string& err) {
         lost_records += d.end_seq - d.first_seq;
         std::string what = d.end_seq > d.first_seq ? fmt::format("records {}..{} ({}) are lost", d.first_seq, d.end_seq - 1, d.end_seq - d.first_seq)
                                                    : std::string("no record is lost");
+        if (!d.keys.empty()) what += fmt::format(", writing keys {}", keyList(d.keys, 20));
+        if (d.unreadable) what += fmt::format(" ({} of them say no key)", d.unreadable);
+        for (const auto& k : d.keys)
+            if (lost_keys.size() < kMaxLostKeys) lost_keys.insert(k);
         damage.push_back(fmt::format("{}: bytes {}..{}: {}; {}", path.filename().string(), d.from_byte, d.to_byte, d.why, what));
         log()->error("{}: damaged at bytes {}..{} ({}): {}; the records after it are kept. Their targets skip them (each counts them); "
                      "copy what they wrote with `laminar copy` or a backfill",
@@ -199,7 +225,7 @@ bool Journal::Impl::recover(std::string& err) {
         if (!segments.empty() && first > segments.back().lastSeq() + 1) {
             // A segment is missing: its records are lost; the segment before stands for them.
             Segment& prev = segments.back();
-            Damage d{prev.lastSeq() + 1, first, prev.bytes, prev.bytes, "the segment holding them is missing"};
+            Damage d{prev.lastSeq() + 1, first, prev.bytes, prev.bytes, "the segment holding them is missing", {}, first - prev.lastSeq() - 1};
             report(prev.path, d);
             for (uint64_t q = d.first_seq; q < first; ++q) {
                 prev.offsets.push_back(static_cast<uint32_t>(prev.bytes));
@@ -222,7 +248,8 @@ bool Journal::Impl::recover(std::string& err) {
             uint64_t next_first = found[i + 1].first;
             uint64_t from = first + scan.offsets.size();
             if (next_first > from) {
-                Damage d{from, next_first, scan.good_bytes, size, scan.problem};
+                Damage d{from, next_first, scan.good_bytes, size, scan.problem, {}, 0};
+                readLostKeys(file->fd(), size, d);
                 report(path, d);
                 for (uint64_t q = from; q < next_first; ++q) {
                     scan.offsets.push_back(static_cast<uint32_t>(scan.good_bytes));
@@ -262,6 +289,20 @@ bool Journal::Impl::recover(std::string& err) {
         segments.push_back(std::move(seg));
     }
     end_pos = pos;
+    if (!lost_keys.empty()) {
+        // Every lost key, one per line (escaped as in the log), for the operator to copy.
+        auto path = opt.dir / "lost-keys.txt";
+        std::string text;
+        for (const auto& k : lost_keys) text += printable(k) + "\n";
+        std::string why;
+        auto tmp = opt.dir / "lost-keys.txt.tmp";
+        auto f = openFile(tmp, O_WRONLY | O_CREAT | O_TRUNC, why);
+        iovec iov{text.data(), text.size()};
+        if (f && writeAllAt(f->fd(), &iov, 1, 0) && ::rename(tmp.c_str(), path.c_str()) == 0)
+            log()->error("the {} keys the lost records wrote (as far as the damage tells) are in {}", lost_keys.size(), path.string());
+        else
+            log()->error("cannot write {}: {}", path.string(), why.empty() ? errnoText() : why);
+    }
     if (segments.empty()) {
         if (!createSegment(1, err)) return false;
         if (opt.fsync != Fsync::kNo && !syncDir(opt.dir, fsyncs, err)) return false;

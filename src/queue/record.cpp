@@ -119,6 +119,68 @@ std::optional<QueuedRecord> decodeRecord(std::string_view data) {
     return rec;
 }
 
+namespace {
+
+// The arguments of a RESP array command, as many as are whole.
+std::vector<std::string_view> leadingArgs(std::string_view in) {
+    std::vector<std::string_view> args;
+    auto line = [&](char type, long long& n) {
+        if (in.empty() || in[0] != type) return false;
+        auto end = in.substr(0, 24).find("\r\n");  // a length has at most 20 digits
+        if (end == std::string_view::npos || !resp::parseLongLong(in.substr(1, end - 1), n) || n < 0) return false;
+        in.remove_prefix(end + 2);
+        return true;
+    };
+    long long n = 0;
+    if (!line('*', n)) return args;
+    for (long long i = 0; i < n; ++i) {
+        long long len = 0;
+        if (!line('$', len) || in.size() < static_cast<size_t>(len)) break;
+        args.push_back(in.substr(0, static_cast<size_t>(len)));
+        in.remove_prefix(static_cast<size_t>(len));
+        if (in.starts_with("\r\n")) in.remove_prefix(2);
+        else break;
+    }
+    return args;
+}
+
+}  // namespace
+
+std::optional<std::vector<std::string>> keysOfDamagedRecord(std::string_view data) {
+    Reader r{data};
+    auto kind = static_cast<char>(r.u8());
+    if (kind != 'C' && kind != 'K') return std::nullopt;
+    uint32_t n = r.u8();
+    for (uint32_t i = 0; i < n && r.ok; ++i) r.bytes(r.u8());
+    if (!r.ok) return std::nullopt;
+    std::vector<std::string> keys;
+    if (kind == 'K') {
+        r.bytes(r.u8());
+        uint32_t count = r.u32();
+        for (uint32_t i = 0; i < count && r.ok; ++i) {
+            auto k = r.bytes(r.u32());
+            if (r.ok) keys.emplace_back(k);
+        }
+        return keys;
+    }
+    return keysOfDamagedCommand(r.in);
+}
+
+std::optional<std::vector<std::string>> keysOfDamagedCommand(std::string_view resp) {
+    std::vector<std::string> keys;
+    auto args = leadingArgs(resp);
+    if (args.empty()) return std::nullopt;
+    if (ieq(args[0], "mset")) {
+        for (size_t i = 1; i < args.size(); i += 2) keys.emplace_back(args[i]);
+    } else if (ieq(args[0], "set") || ieq(args[0], "setex") || ieq(args[0], "psetex")) {
+        if (args.size() < 2) return std::nullopt;
+        keys.emplace_back(args[1]);
+    } else {
+        return std::nullopt;
+    }
+    return keys;
+}
+
 std::optional<std::string> fixedReplyCommand(std::span<const std::string_view> argv, const std::function<int64_t()>& now_ms) {
     if (argv.empty()) return std::nullopt;
     std::string out;

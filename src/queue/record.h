@@ -32,6 +32,14 @@ std::string encodeKeysRecord(std::string_view from, std::span<const std::string>
 // Views into `data`; nullopt when it is not a record this code wrote.
 std::optional<QueuedRecord> decodeRecord(std::string_view data);
 
+// The keys a record's data names, read as far as its bytes allow: for a record found damaged,
+// whose checksum failed, so they may be wrong or partial. kKeys: its keys; kCommand: the keys of
+// SET, SETEX, PSETEX and MSET (the commands ack: queued journals). Nullopt when not even the start
+// of a record is there, or the command is not one of those.
+std::optional<std::vector<std::string>> keysOfDamagedRecord(std::string_view data);
+// The same for the RESP bytes of a kCommand record's command alone.
+std::optional<std::vector<std::string>> keysOfDamagedCommand(std::string_view resp);
+
 // A write whose reply cannot depend on the data (so it can be acknowledged before it runs), as
 // the RESP command to journal, with relative expiries made absolute (SET ... EX/PX and SETEX/PSETEX
 // become SET ... PXAT), so a late replay never extends a TTL: SET without NX/XX/GET, SETEX, PSETEX,

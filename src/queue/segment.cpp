@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "queue/frame.h"
+#include "queue/record.h"
 
 namespace laminar::queue {
 namespace {
@@ -100,11 +101,45 @@ FrameAt frameAt(ScanWindow& window, uint64_t size, uint64_t off) {
     return f;
 }
 
+void readLostKeys(ScanWindow& window, Damage& d) {
+    uint64_t off = d.from_byte, seq = d.first_seq;
+    auto add = [&](std::vector<std::string>&& keys) {
+        for (auto& k : keys) d.keys.push_back(std::move(k));
+    };
+    for (; seq < d.end_seq && d.to_byte - off >= kFrameHeaderBytes; ++seq) {
+        const char* p = window.get(off, kFrameHeaderBytes);
+        if (!p) break;
+        FrameHeader h = decodeHeader(p);
+        if (h.seq != seq || h.len > d.to_byte - off - kFrameHeaderBytes) break;
+        p = window.get(off, kFrameHeaderBytes + h.len);
+        if (!p) break;
+        auto keys = keysOfDamagedRecord(std::string_view(p + kFrameHeaderBytes, h.len));
+        if (keys && !keys->empty()) add(std::move(*keys));
+        else ++d.unreadable;
+        off += kFrameHeaderBytes + h.len;
+    }
+    d.unreadable += d.end_seq - seq;
+    if (seq == d.end_seq || off >= d.to_byte) return;
+    // The frames are lost from here: what is left of the commands may still say their keys.
+    const char* p = window.get(off, static_cast<size_t>(d.to_byte - off));
+    if (!p) return;
+    std::string_view rest(p, static_cast<size_t>(d.to_byte - off));
+    for (size_t at = rest.find("*"); at != std::string_view::npos; at = rest.find("*", at + 1)) {
+        if (auto keys = keysOfDamagedCommand(rest.substr(at)); keys && !keys->empty())
+            add(std::move(*keys));
+    }
+}
+
 // A record can be found again after damage only if its seq is plausible: at or after the one
 // expected, and not absurdly far (random bytes that pass a CRC-32C are one in four billion).
 constexpr uint64_t kMaxSeqJump = 1u << 24;
 
 }  // namespace
+
+void readLostKeys(int fd, uint64_t size, Damage& d) {
+    ScanWindow window(fd, size);
+    readLostKeys(window, d);
+}
 
 SegmentScan scanSegment(int fd, uint64_t size, uint64_t first_seq) {
     SegmentScan scan;
@@ -114,8 +149,10 @@ SegmentScan scanSegment(int fd, uint64_t size, uint64_t first_seq) {
     // Records seq..until-1 are lost: each gets the offset where the damage starts (so the bytes
     // between records still add up), and a place in `lost`.
     auto lose = [&](uint64_t until, uint64_t from_byte, uint64_t to_byte, std::string why) {
-        if (until > seq || to_byte > from_byte)
-            scan.damage.push_back({seq, until, from_byte, to_byte, std::move(why)});
+        if (until > seq || to_byte > from_byte) {
+            scan.damage.push_back({seq, until, from_byte, to_byte, std::move(why), {}, 0});
+            readLostKeys(window, scan.damage.back());
+        }
         for (; seq < until; ++seq) {
             scan.offsets.push_back(static_cast<uint32_t>(from_byte));
             scan.lost.push_back(seq);

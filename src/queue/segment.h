@@ -42,7 +42,16 @@ struct Damage {
     uint64_t first_seq = 0, end_seq = 0;
     uint64_t from_byte = 0, to_byte = 0;
     std::string why;
+    // The keys the lost records wrote, as far as the damaged bytes tell (their checksum failed, so
+    // a key may be wrong), and how many lost records told none.
+    std::vector<std::string> keys;
+    uint64_t unreadable = 0;
 };
+
+// Fills d.keys and d.unreadable from the bytes [d.from_byte, d.to_byte) of fd (a file of `size`
+// bytes): frames are followed from the damage's start while their headers still make sense, and
+// the bytes left are searched for the commands the queue journals.
+void readLostKeys(int fd, uint64_t size, Damage& d);
 
 // What a segment file holds, read frame by frame from its start. Bytes that are not a record,
 // followed by a whole record (its frame and checksum, a seq at or after the one expected), are

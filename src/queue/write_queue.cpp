@@ -528,6 +528,7 @@ WriteQueue::Status WriteQueue::status() const {
     Status out;
     out.appended = st.appended;
     out.lost_records = st.lost_records;
+    out.damage = st.damage;
     out.rejected = st.rejected + rejected_.load(std::memory_order_relaxed);
     out.fsyncs = st.fsyncs;
     auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -560,8 +561,14 @@ std::string WriteQueue::summary() const {
     std::string out = fmt::format("{} records ({} bytes) behind, lag {:.1f} s, {} appended, {} rejected", st.records, st.bytes, st.lag_seconds,
                                   st.appended, st.rejected);
     if (auto why = error(); !why.empty()) out += fmt::format("; CANNOT WRITE: {}", why);
-    if (st.lost_records)
-        out += fmt::format("; DAMAGED: {} records lost at open (the log says where; their writes never reach the targets)", st.lost_records);
+    if (st.lost_records) {
+        out += fmt::format("; DAMAGED: {} records lost at open (their writes never reach the targets; every key is in lost-keys.txt "
+                           "in the queue's directory, when the damage tells)",
+                           st.lost_records);
+        constexpr size_t kShown = 3;
+        for (size_t i = 0; i < st.damage.size() && i < kShown; ++i) out += "; " + st.damage[i];
+        if (st.damage.size() > kShown) out += fmt::format("; and {} more damaged places (see the log)", st.damage.size() - kShown);
+    }
     auto canary = canaries();
     for (const auto& [name, t] : st.targets) {
         auto c = canary.find(name);

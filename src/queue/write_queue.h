@@ -92,6 +92,7 @@ public:
         double lag_seconds = 0;           // the oldest unapplied record, over every target
         uint64_t appended = 0, rejected = 0, fsyncs = 0;
         uint64_t lost_records = 0;        // found damaged at open (the journal's log says where)
+        std::vector<std::string> damage;  // each damaged place: its records and the keys they wrote
         std::map<std::string, TargetStatus> targets;
     };
     Status status() const;

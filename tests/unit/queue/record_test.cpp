@@ -55,6 +55,27 @@ TEST(QueueRecordTest, ForeignOrTruncatedDataIsNotARecord) {
     EXPECT_FALSE(decodeRecord(data + "junk"));
 }
 
+// A record found damaged still says its keys as far as its bytes allow: a damaged value leaves the
+// key readable; a record cut before its key, or not a record, says none.
+TEST(QueueRecordTest, ADamagedRecordSaysTheKeysItsBytesStillHold) {
+    using Keys = std::vector<std::string>;
+    std::vector<std::string> targets = {"new"};
+    auto set = encodeCommandRecord(targets, cmd({"SET", "user:1", "a value the damage hits"}));
+    set.replace(set.size() - 8, 4, "\xff\x00\x13\x37");
+    EXPECT_EQ(keysOfDamagedRecord(set), Keys{"user:1"});
+    auto mset = encodeCommandRecord(targets, cmd({"MSET", "a", "1", "b", "2", "c", "3"}));
+    EXPECT_EQ(keysOfDamagedRecord(mset.substr(0, mset.size() - 10)), (Keys{"a", "b"}));
+    EXPECT_EQ(keysOfDamagedRecord(encodeCommandRecord(targets, cmd({"SETEX", "t", "10", "v"}))), Keys{"t"});
+    std::vector<std::string_view> keys = {"k1", "k2", "k3"};
+    auto k = encodeKeysRecord("old", targets, keys);
+    EXPECT_EQ(keysOfDamagedRecord(k.substr(0, k.size() - 1)), (Keys{"k1", "k2"}));
+    EXPECT_FALSE(keysOfDamagedRecord(set.substr(0, 12)));  // cut before the key
+    EXPECT_FALSE(keysOfDamagedRecord(encodeCommandRecord(targets, cmd({"INCR", "n"}))));
+    EXPECT_FALSE(keysOfDamagedRecord("garbage"));
+    EXPECT_EQ(keysOfDamagedCommand("junk" + cmd({"SET", "x", "y"}).substr(0)), std::nullopt);  // must start at the command
+    EXPECT_EQ(keysOfDamagedCommand(cmd({"SET", "x", "y"})), Keys{"x"});
+}
+
 TEST(QueueRecordTest, RelativeExpiriesBecomeAbsolute) {
     EXPECT_EQ(fixed({"SET", "k", "v"}), cmd({"SET", "k", "v"}));
     EXPECT_EQ(fixed({"set", "k", "v", "EX", "10"}), cmd({"SET", "k", "v", "PXAT", "1800000010000"}));
