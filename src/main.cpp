@@ -12,7 +12,7 @@
 #include "admin/logging.h"
 #include "config/config.h"
 #include "net/server.h"
-#include "net/tls.h"
+#include "io/tls.h"
 #include "policy/router.h"
 #include "tools/copy.h"
 #include "tools/verify.h"
@@ -86,7 +86,7 @@ int main(int argc, char** argv) {
     if (!check_path.empty()) {
         try {
             auto snapshot = laminar::policy::loadSnapshot(check_path, 0);  // builds every strategy
-            laminar::net::checkTls(snapshot->config());                    // loads every certificate
+            laminar::io::checkTls(snapshot->config());                    // loads every certificate
             std::cout << check_path << ": ok (hash " << snapshot->config().hash << ")\n";
             return 0;
         } catch (const std::exception& e) {
@@ -114,7 +114,7 @@ int main(int argc, char** argv) {
     }
     try {
         auto snapshot = laminar::policy::loadSnapshot(config_path, 1);
-        laminar::net::checkTls(snapshot->config());
+        laminar::io::checkTls(snapshot->config());
         laminar::admin::setupLogging(snapshot->config().log);
         laminar::net::Server server(std::move(snapshot), config_path, quarantine_queue);
         server.run();

@@ -14,7 +14,7 @@ std::shared_ptr<spdlog::logger> log() {
 }
 }  // namespace
 
-RedisBackend::RedisBackend(boost::asio::io_context& ioc, net::Poller& poller, const config::BackendConfig& cfg,
+RedisBackend::RedisBackend(boost::asio::io_context& ioc, io::Poller& poller, const config::BackendConfig& cfg,
                            admin::BackendCounters& counters)
     : ObservedBackend(cfg, counters), ioc_(ioc), poller_(poller) {
     for (int i = 0; i < cfg_.connections; ++i) {

@@ -22,7 +22,7 @@ namespace laminar::backend {
 class RedisBackend final : public ObservedBackend {
 public:
     // `counters`: this thread's for this backend name; they must outlive the backend.
-    RedisBackend(boost::asio::io_context& ioc, net::Poller& poller, const config::BackendConfig& cfg, admin::BackendCounters& counters);
+    RedisBackend(boost::asio::io_context& ioc, io::Poller& poller, const config::BackendConfig& cfg, admin::BackendCounters& counters);
     ~RedisBackend();
 
     // A client always uses the same shared connection (chosen by its id), so the commands of one
@@ -48,7 +48,7 @@ private:
     void publishConnections();
 
     boost::asio::io_context& ioc_;
-    net::Poller& poller_;
+    io::Poller& poller_;
     std::vector<std::shared_ptr<RedisConnection>> shared_;
     std::vector<std::shared_ptr<RedisConnection>> idle_;
     size_t dedicated_in_use_ = 0;

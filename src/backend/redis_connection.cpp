@@ -14,8 +14,8 @@
 
 #include <algorithm>
 
-#include "net/memory.h"
-#include "net/socket_io.h"
+#include "io/memory.h"
+#include "io/socket_io.h"
 #include "resp/writer.h"
 
 namespace laminar::backend {
@@ -41,13 +41,13 @@ std::shared_ptr<spdlog::logger> log() {
 }
 }  // namespace
 
-RedisConnection::RedisConnection(asio::io_context& ioc, net::Poller& poller, const config::BackendConfig& cfg, bool dedicated)
+RedisConnection::RedisConnection(asio::io_context& ioc, io::Poller& poller, const config::BackendConfig& cfg, bool dedicated)
     : ioc_(ioc), poller_(poller), cfg_(cfg), dedicated_(dedicated), socket_(ioc), timer_(ioc), resolver_(ioc), retry_(ioc),
       probe_timer_(ioc) {
     identity_->node = cfg_.address;
     if (!cfg_.tls) return;
     try {
-        tls_ctx_ = net::TlsContext::client(*cfg_.tls, cfg_.address.host);
+        tls_ctx_ = io::TlsContext::client(*cfg_.tls, cfg_.address.host);
     } catch (const std::exception& e) {
         tls_error_ = std::string("TLS setup failed: ") + e.what();  // checked at load; a file may vanish since
     }
@@ -121,18 +121,18 @@ bool RedisConnection::route(std::string_view& raw, ReplySink*& sink, bool blocki
     if (deferred_multi_) {
         deferred_multi_ = false;
         resp::appendCommand(out_, {"MULTI"});
-        pending_.push_back({nullptr, net::Poller::loopTime(), false, false, false});
+        pending_.push_back({nullptr, io::Poller::loopTime(), false, false, false});
         if (multi_refused_) {
             multi_refused_ = false;
             out_.append(kRefused);
-            pending_.push_back({&discardSink(), net::Poller::loopTime(), false, false, false});
+            pending_.push_back({&discardSink(), io::Poller::loopTime(), false, false, false});
         }
     }
     return true;
 }
 
 void RedisConnection::hold(std::string_view raw, ReplySink* sink, bool blocking) {
-    held_.push_back({std::string(raw), sink, blocking, net::Poller::loopTime()});
+    held_.push_back({std::string(raw), sink, blocking, io::Poller::loopTime()});
 }
 
 // Once the router places one command it places every later one (a slot map, once loaded, is only
@@ -167,7 +167,7 @@ void RedisConnection::retarget(const config::Endpoint& to) {
     identity_->node = to;  // before any connection, so before any id
     if (!cfg_.tls) return;
     try {
-        tls_ctx_ = net::TlsContext::client(*cfg_.tls, cfg_.address.host);
+        tls_ctx_ = io::TlsContext::client(*cfg_.tls, cfg_.address.host);
         tls_error_.clear();
     } catch (const std::exception& e) {
         tls_error_ = std::string("TLS setup failed: ") + e.what();
@@ -191,7 +191,7 @@ void RedisConnection::sendInOrder(std::string_view raw, ReplySink* sink, bool bl
         return;
     }
     out_.append(raw);
-    pending_.push_back({sink, net::Poller::loopTime(), blocking, false, false});
+    pending_.push_back({sink, io::Poller::loopTime(), blocking, false, false});
     if (state_ == State::kReady) {
         scheduleFlush();
         armWatchdog();
@@ -247,7 +247,7 @@ void RedisConnection::appendHandshake() {
 // stopped answering while nobody was sending.
 void RedisConnection::appendProbe() {
     out_.append(kPing);
-    pending_.push_back({nullptr, net::Poller::loopTime(), false, false, true});
+    pending_.push_back({nullptr, io::Poller::loopTime(), false, false, true});
 }
 
 void RedisConnection::armProbe() {
@@ -324,7 +324,7 @@ void RedisConnection::onConnected() {
     error_code ec;
     socket_.set_option(asio::ip::tcp::no_delay(true), ec);
     socket_.non_blocking(true, ec);
-    // From here the poller drives this socket (see net/poller.h for why not Asio).
+    // From here the poller drives this socket (see io/poller.h for why not Asio).
     fd_ = socket_.release(ec);
     if (fd_ < 0 || !poller_.add(fd_, this)) {
         fail("cannot watch the socket: " + ec.message());
@@ -336,7 +336,7 @@ void RedisConnection::onConnected() {
     }
     // Still connecting (the connect timer runs on) until the handshake is over.
     try {
-        tls_ = std::make_unique<net::TlsChannel>(tls_ctx_, fd_);
+        tls_ = std::make_unique<io::TlsChannel>(tls_ctx_, fd_);
     } catch (const std::exception& e) {
         fail(e.what());
         return;
@@ -346,11 +346,11 @@ void RedisConnection::onConnected() {
 
 void RedisConnection::continueHandshake() {
     switch (tls_->handshake()) {
-        case net::IoStatus::kDone:
+        case io::IoStatus::kDone:
             log()->debug("connection to backend '{}' at {}: {} handshake done", cfg_.name, cfg_.address.str(), tls_->version());
             onReady();
             return;
-        case net::IoStatus::kWouldBlock:
+        case io::IoStatus::kWouldBlock:
             return;
         default:
             fail(tls_->error());
@@ -368,7 +368,7 @@ void RedisConnection::onReady() {
         log()->debug("connection to backend '{}' at {} is up", cfg_.name, cfg_.address.str());
     backoff_ = std::chrono::milliseconds(100);
     last_error_.clear();
-    last_received_ = net::Poller::loopTime();
+    last_received_ = io::Poller::loopTime();
     // A shared connection that failed before is up again when its probe is answered (dispatch).
     if (observer_ && answered_) observer_->connectionChanged({});
     if (!dedicated_) armProbe();
@@ -391,17 +391,17 @@ void RedisConnection::scheduleFlush() {
 // Writes what the socket takes now; the rest waits for the poller's EPOLLOUT edge.
 void RedisConnection::flush() {
     if (state_ != State::kReady) return;
-    net::IoStatus st = tls_ ? tls_->send(out_, out_off_) : net::sendPending(fd_, out_, out_off_);
-    if (st == net::IoStatus::kWouldBlock) return;
-    if (st == net::IoStatus::kError) {
+    io::IoStatus st = tls_ ? tls_->send(out_, out_off_) : io::sendPending(fd_, out_, out_off_);
+    if (st == io::IoStatus::kWouldBlock) return;
+    if (st == io::IoStatus::kError) {
         fail(ioError());
         return;
     }
     out_.clear();
     out_off_ = 0;
-    if (out_.capacity() >= net::kLargeFree) {
+    if (out_.capacity() >= io::kLargeFree) {
         std::string().swap(out_);
-        net::freedLarge();
+        io::freedLarge();
     }
 }
 
@@ -434,21 +434,21 @@ void RedisConnection::readAll() {
     auto gen = generation_;
     while (maybe_readable_ && gen == generation_ && state_ == State::kReady) {
         bool drained = false;
-        auto st = tls_ ? tls_->recv(in_, kReadChunk / 4, 0, drained) : net::recvSome(fd_, in_, kReadChunk / 4, 0, drained);
+        auto st = tls_ ? tls_->recv(in_, kReadChunk / 4, 0, drained) : io::recvSome(fd_, in_, kReadChunk / 4, 0, drained);
         switch (st) {
-            case net::IoStatus::kWouldBlock:
+            case io::IoStatus::kWouldBlock:
                 maybe_readable_ = false;
                 return;
-            case net::IoStatus::kClosed:
+            case io::IoStatus::kClosed:
                 fail("connection closed by server");
                 return;
-            case net::IoStatus::kError:
+            case io::IoStatus::kError:
                 fail(ioError());
                 return;
-            case net::IoStatus::kDone:
+            case io::IoStatus::kDone:
                 break;
         }
-        last_received_ = net::Poller::loopTime();
+        last_received_ = io::Poller::loopTime();
         maybe_readable_ = !drained || peer_closed_;
         dispatchReplies();
     }
@@ -489,7 +489,7 @@ void RedisConnection::dispatch(std::string_view reply, char type) {
     pending_.pop_front();
     if (p.sink) {
         if (observer_) {
-            auto us = std::chrono::duration_cast<std::chrono::microseconds>(net::Poller::loopTime() - p.sent).count();
+            auto us = std::chrono::duration_cast<std::chrono::microseconds>(io::Poller::loopTime() - p.sent).count();
             observer_->replyLatency(static_cast<uint32_t>(std::max<long long>(0, us)));
         }
         if (type == '-' && redirected_) {

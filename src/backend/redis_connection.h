@@ -17,9 +17,9 @@
 
 #include "backend/backend.h"
 #include "config/config.h"
-#include "net/buffer.h"
-#include "net/poller.h"
-#include "net/tls.h"
+#include "io/buffer.h"
+#include "io/poller.h"
+#include "io/tls.h"
 #include "resp/reply_scanner.h"
 
 namespace laminar::backend {
@@ -53,7 +53,7 @@ namespace laminar::backend {
 //     stopped server whose kernel still accepts connects is thus down, not up (/readyz). A PING
 //     that is all that waits, unanswered for `timeout`, reports the connection down without
 //     closing it: when the stall ends the answer comes and it is up again, with no reconnect.
-class RedisConnection final : public std::enable_shared_from_this<RedisConnection>, public net::Poller::Handler {
+class RedisConnection final : public std::enable_shared_from_this<RedisConnection>, public io::Poller::Handler {
 public:
     // Told about state changes and reply latencies (the backend's per-thread pool).
     class Observer {
@@ -84,7 +84,7 @@ public:
     // or -ASK without losing its transaction, so the router's owner says so, and updates its map.
     using Redirected = std::function<std::string(std::string_view error, const config::Endpoint& held_on)>;
 
-    RedisConnection(boost::asio::io_context& ioc, net::Poller& poller, const config::BackendConfig& cfg, bool dedicated);
+    RedisConnection(boost::asio::io_context& ioc, io::Poller& poller, const config::BackendConfig& cfg, bool dedicated);
     ~RedisConnection();
     RedisConnection(const RedisConnection&) = delete;
     RedisConnection& operator=(const RedisConnection&) = delete;
@@ -174,14 +174,14 @@ private:
     std::string ioError() const;
 
     boost::asio::io_context& ioc_;
-    net::Poller& poller_;
+    io::Poller& poller_;
     config::BackendConfig cfg_;  // address and name change once, when a router picks the node
     const bool dedicated_;
     boost::asio::ip::tcp::socket socket_;  // while connecting; then the poller drives fd_
     int fd_ = -1;
-    std::shared_ptr<net::TlsContext> tls_ctx_;  // with tls configured
+    std::shared_ptr<io::TlsContext> tls_ctx_;  // with tls configured
     std::string tls_error_;                     // why tls_ctx_ could not be built
-    std::unique_ptr<net::TlsChannel> tls_;      // the connected socket's TLS, while fd_ is open
+    std::unique_ptr<io::TlsChannel> tls_;      // the connected socket's TLS, while fd_ is open
     boost::asio::steady_timer timer_;     // connect timeout, then the reply watchdog
     boost::asio::ip::tcp::resolver resolver_;  // for a backend given by host name
     boost::asio::steady_timer retry_;     // reconnect backoff
@@ -196,7 +196,7 @@ private:
     std::chrono::steady_clock::time_point last_received_;  // the last read that returned bytes
     bool watchdog_armed_ = false;
     bool closed_ = false;  // close() was called: never reconnect
-    net::Buffer in_{16 * 1024};
+    io::Buffer in_{16 * 1024};
     resp::ReplyScanner scanner_;
     std::deque<Pending> pending_;
     ReplySink* relay_ = nullptr;

@@ -156,7 +156,7 @@ struct RouteConfig {
     StrategyConfig strategy;
 };
 
-// How the I/O threads ask the kernel to schedule them (net/scheduling.h has why and the rule).
+// How the I/O threads ask the kernel to schedule them (io/scheduling.h has why and the rule).
 enum class IoScheduling { kAdaptive, kBatch, kNormal };
 inline const char* name(IoScheduling m) { return m == IoScheduling::kAdaptive ? "adaptive" : m == IoScheduling::kBatch ? "batch" : "normal"; }
 

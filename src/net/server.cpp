@@ -121,7 +121,7 @@ void Server::run() {
     const auto& cfg = snapshot_->config();
     serveAdmin();  // first: once clients can connect, so can a scraper
     canaries_->start();
-    if (cfg.tls) tls_ = TlsContext::server(*cfg.tls);
+    if (cfg.tls) tls_ = io::TlsContext::server(*cfg.tls);
     listen(acceptor_, cfg.listen, "listen");
     if (cfg.tls && cfg.tls->listen) listen(tls_acceptor_, *cfg.tls->listen, "tls.listen");
 
@@ -262,7 +262,7 @@ std::string Server::reload() {
         } else {
             cfg.tls.reset();
         }
-        std::shared_ptr<TlsContext> tls = checkTls(cfg);  // the listener's, built once
+        std::shared_ptr<io::TlsContext> tls = io::checkTls(cfg);  // the listener's, built once
         cfg.listen = cur.listen;
         cfg.threads = cur.threads;
         cfg.shutdown_timeout = cur.shutdown_timeout;

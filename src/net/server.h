@@ -20,7 +20,7 @@
 #include "admin/http_server.h"
 #include "config/config.h"
 #include "net/client_registry.h"
-#include "net/tls.h"
+#include "io/tls.h"
 #include "net/worker.h"
 #include "policy/backfill.h"
 #include "policy/router.h"
@@ -97,7 +97,7 @@ private:
     boost::asio::io_context ioc_{1};
     boost::asio::ip::tcp::acceptor acceptor_{ioc_};
     boost::asio::ip::tcp::acceptor tls_acceptor_{ioc_};  // tls.listen, when set
-    std::shared_ptr<TlsContext> tls_;  // the listener's TLS (tls set); rebuilt by each reload
+    std::shared_ptr<io::TlsContext> tls_;  // the listener's TLS (tls set); rebuilt by each reload
     boost::asio::signal_set signals_{ioc_};
     boost::asio::steady_timer drain_timer_{ioc_};
     std::chrono::steady_clock::time_point drain_deadline_;

@@ -18,9 +18,9 @@
 #include <functional>
 #include <unordered_map>
 
-#include "net/memory.h"
+#include "io/memory.h"
 #include "net/server.h"
-#include "net/socket_io.h"
+#include "io/socket_io.h"
 #include "net/worker.h"
 #include "policy/clock.h"
 #include "policy/owned_command.h"
@@ -156,10 +156,10 @@ struct Guard {
     Session& s_;
 };
 
-Session::Session(Worker& worker, int fd, uint64_t id, std::string addr, std::string laddr, std::shared_ptr<TlsContext> tls)
+Session::Session(Worker& worker, int fd, uint64_t id, std::string addr, std::string laddr, std::shared_ptr<io::TlsContext> tls)
     : worker_(worker), fd_(fd), id_(id), addr_(std::move(addr)), laddr_(std::move(laddr)) {
     if (tls) {
-        tls_ = std::make_unique<TlsChannel>(std::move(tls), fd_);
+        tls_ = std::make_unique<io::TlsChannel>(std::move(tls), fd_);
         handshaking_ = true;
     }
     relay_.session = this;
@@ -192,12 +192,12 @@ void Session::start() {
 
 void Session::continueHandshake() {
     switch (tls_->handshake()) {
-        case IoStatus::kDone:
+        case io::IoStatus::kDone:
             handshaking_ = false;
             log()->debug("client {} {}: {} handshake done", id_, addr_, tls_->version());
             readMore();
             return;
-        case IoStatus::kWouldBlock:
+        case io::IoStatus::kWouldBlock:
             return;
         default:
             // A client that does not speak TLS, or does not trust laminar's certificate, or whose
@@ -256,20 +256,20 @@ void Session::readMore() {
     }
     while (maybe_readable_ && !closing_ && !paused()) {
         bool drained = false;
-        auto st = tls_ ? tls_->recv(in_, kReadChunk / 4, parser_.needed(), drained) : recvSome(fd_, in_, kReadChunk / 4, parser_.needed(), drained);
+        auto st = tls_ ? tls_->recv(in_, kReadChunk / 4, parser_.needed(), drained) : io::recvSome(fd_, in_, kReadChunk / 4, parser_.needed(), drained);
         switch (st) {
-            case IoStatus::kWouldBlock:
+            case io::IoStatus::kWouldBlock:
                 maybe_readable_ = false;
                 return;
-            case IoStatus::kClosed:
-            case IoStatus::kError:
+            case io::IoStatus::kClosed:
+            case io::IoStatus::kError:
                 onReadError();
                 return;
-            case IoStatus::kDone:
+            case io::IoStatus::kDone:
                 break;
         }
         maybe_readable_ = !drained || peer_closed_;
-        last_active_ = Poller::loopTime();
+        last_active_ = io::Poller::loopTime();
         processInput();
         if (closed_) return;
     }
@@ -312,7 +312,7 @@ void Session::processInput() {
         countCommand();
         in_.consume(parser_.consumed());
         parser_.reset();
-        if (parser_.tookFreedLarge()) freedLarge();
+        if (parser_.tookFreedLarge()) io::freedLarge();
         if (out == Outcome::kStop) break;
     }
     in_process_ = false;
@@ -628,7 +628,7 @@ struct SplitJob {
         pumping = false;
         if (inflight > 0 || (next < total && failure.empty())) return;
         finish();
-        if (total > kSplitWindow) net::freedLarge();  // its arguments, and an MGET's answer
+        if (total > kSplitWindow) io::freedLarge();  // its arguments, and an MGET's answer
         delete this;
     }
 
@@ -1090,7 +1090,7 @@ void Session::postResume() {
 
 // Picks up the input a pause left unread (outside a poll round, so the loop time is refreshed).
 void Session::resume() {
-    Poller::touch();
+    io::Poller::touch();
     if (!closed_) {
         processInput();
         readMore();
@@ -1125,17 +1125,17 @@ void Session::flushOut() {
 // Writes what is pending now; what the socket does not take waits for the poller's EPOLLOUT edge.
 void Session::startWrite() {
     if (closed_ || handshaking_) return;
-    IoStatus st = tls_ ? tls_->send(out_, out_off_) : sendPending(fd_, out_, out_off_);
-    if (st == IoStatus::kWouldBlock) return;
-    if (st == IoStatus::kError) {
+    io::IoStatus st = tls_ ? tls_->send(out_, out_off_) : io::sendPending(fd_, out_, out_off_);
+    if (st == io::IoStatus::kWouldBlock) return;
+    if (st == io::IoStatus::kError) {
         close();
         return;
     }
     out_.clear();
     out_off_ = 0;
-    if (out_.capacity() >= kLargeFree) {
+    if (out_.capacity() >= io::kLargeFree) {
         std::string().swap(out_);
-        freedLarge();
+        io::freedLarge();
     }
     if (closing_) finishIfDone();
 }

@@ -15,9 +15,9 @@
 #include "admin/thread_metrics.h"
 #include "backend/redis_backend.h"
 #include "backend/redis_connection.h"
-#include "net/buffer.h"
-#include "net/poller.h"
-#include "net/tls.h"
+#include "io/buffer.h"
+#include "io/poller.h"
+#include "io/tls.h"
 #include "policy/router.h"
 #include "policy/strategy.h"
 #include "resp/command_table.h"
@@ -44,11 +44,11 @@ class Worker;
 //
 // Lifetime: owned by its Worker. It is destroyed only when it is closed, no socket operation is
 // outstanding, and no slot waits on a backend: a backend always completes what it was sent.
-class Session final : public policy::Dispatch, public Poller::Handler {
+class Session final : public policy::Dispatch, public io::Poller::Handler {
 public:
     // Takes ownership of the connected socket `fd`; with `tls`, the client speaks TLS on it and
     // nothing is read before its handshake is done.
-    Session(Worker& worker, int fd, uint64_t id, std::string addr, std::string laddr, std::shared_ptr<TlsContext> tls = nullptr);
+    Session(Worker& worker, int fd, uint64_t id, std::string addr, std::string laddr, std::shared_ptr<io::TlsContext> tls = nullptr);
     ~Session();
 
     void start();
@@ -177,11 +177,11 @@ private:
 
     Worker& worker_;
     int fd_;
-    std::unique_ptr<TlsChannel> tls_;  // a TLS client
+    std::unique_ptr<io::TlsChannel> tls_;  // a TLS client
     bool handshaking_ = false;
     const uint64_t id_;
     std::string addr_, laddr_;
-    Buffer in_{16 * 1024};
+    io::Buffer in_{16 * 1024};
     resp::RequestParser parser_;
     std::vector<int> keys_;   // scratch: key indices of the command being routed
     std::string scratch_;     // scratch: re-serialised inline commands

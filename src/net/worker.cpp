@@ -8,7 +8,7 @@
 
 #include "backend/cluster/cluster_backend.h"
 #include "backend/memcached/memcached_backend.h"
-#include "net/memory.h"
+#include "io/memory.h"
 #include "net/server.h"
 #include "net/session.h"
 
@@ -82,8 +82,8 @@ void Worker::setSnapshot(std::shared_ptr<const policy::Snapshot> snapshot) {
     }
 }
 
-void Worker::adopt(int fd, std::string addr, std::string laddr, std::shared_ptr<TlsContext> tls) {
-    Poller::touch();
+void Worker::adopt(int fd, std::string addr, std::string laddr, std::shared_ptr<io::TlsContext> tls) {
+    io::Poller::touch();
     uint64_t id = server_.registry().add(addr, laddr);
     std::unique_ptr<Session> session;
     try {
@@ -146,7 +146,7 @@ void Worker::sweepIdle() {
     sweep_.async_wait([this](const boost::system::error_code& ec) {
         if (ec) return;
         updateScheduling();
-        trimIfFreed();
+        io::trimIfFreed();
         std::erase_if(retired_, [](const auto& b) { return b->idle(); });
         for (auto& b : backends_) b->publishLatency(static_cast<size_t>(index_));
         auto timeout = snapshot_ ? snapshot_->config().client.idle_timeout : std::chrono::milliseconds(0);

@@ -15,9 +15,9 @@
 
 #include "admin/thread_metrics.h"
 #include "backend/redis_backend.h"
-#include "net/poller.h"
-#include "net/scheduling.h"
-#include "net/tls.h"
+#include "io/poller.h"
+#include "io/scheduling.h"
+#include "io/tls.h"
 #include "policy/router.h"
 #include "policy/sync_engine.h"
 
@@ -48,8 +48,8 @@ public:
 
     // On this worker's thread:
     // A client accepted by the server; `tls`: on a TLS listener.
-    void adopt(int fd, std::string addr, std::string laddr, std::shared_ptr<TlsContext> tls = nullptr);
-    Poller& poller() { return poller_; }
+    void adopt(int fd, std::string addr, std::string laddr, std::shared_ptr<io::TlsContext> tls = nullptr);
+    io::Poller& poller() { return poller_; }
     void setSnapshot(std::shared_ptr<const policy::Snapshot> snapshot);
     const std::shared_ptr<const policy::Snapshot>& snapshot() const { return snapshot_; }
     backend::Backend& backend(int index) { return *backends_[static_cast<size_t>(index)]; }
@@ -76,7 +76,7 @@ private:
     struct Background final : policy::Dispatch {
         Worker* worker;
         void send(int backend, std::string_view raw, backend::ReplySink* sink) override {
-            Poller::touch();
+            io::Poller::touch();
             worker->backend(backend).send(0, raw, sink);
         }
         std::vector<backend::CanaryKey> canaryKeys(int backend, const std::string& base) override {
@@ -92,7 +92,7 @@ private:
     int index_;
     // Outlive ioc_ and the backends: handlers destroyed with ioc_ may still remove sockets, and a
     // backend gives its connection counts back when it goes.
-    Poller poller_;
+    io::Poller poller_;
     admin::ThreadMetrics stats_;
     boost::asio::io_context ioc_{1};
     std::thread thread_;
@@ -109,7 +109,7 @@ private:
     bool flush_posted_ = false;
     bool shutting_down_ = false;
     boost::asio::steady_timer sweep_;
-    ThreadScheduling scheduling_;  // this thread's: made here, used on the thread only
+    io::ThreadScheduling scheduling_;  // this thread's: made here, used on the thread only
 };
 
 }  // namespace laminar::net

@@ -24,8 +24,8 @@
 #include "backend/cluster/slots.h"
 #include "backend/memcached/commands.h"
 #include "backend/memcached/libmemcached_store.h"
-#include "net/socket_io.h"
-#include "net/tls.h"
+#include "io/socket_io.h"
+#include "io/tls.h"
 #include "resp/command_table.h"
 #include "resp/numbers.h"
 
@@ -85,7 +85,7 @@ public:
             redisFreeCommand(cmd);
         }
         size_t off = 0;
-        if (auto st = tls_ ? tls_->send(out, off) : net::sendPending(fd_, out, off); st != net::IoStatus::kDone) ioFailed(st, "write");
+        if (auto st = tls_ ? tls_->send(out, off) : io::sendPending(fd_, out, off); st != io::IoStatus::kDone) ioFailed(st, "write");
         std::vector<Value> replies;
         while (replies.size() < commands.size()) {
             void* reply = nullptr;
@@ -97,8 +97,8 @@ public:
             }
             bool drained = false;
             in_.consume(in_.size());
-            if (auto st = tls_ ? tls_->recv(in_, 64 * 1024, 0, drained) : net::recvSome(fd_, in_, 64 * 1024, 0, drained);
-                st != net::IoStatus::kDone)
+            if (auto st = tls_ ? tls_->recv(in_, 64 * 1024, 0, drained) : io::recvSome(fd_, in_, 64 * 1024, 0, drained);
+                st != io::IoStatus::kDone)
                 ioFailed(st, "read");
             redisReaderFeed(reader_.get(), in_.data().data(), in_.size());
         }
@@ -138,16 +138,16 @@ private:
         ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         if (!cfg.tls) return;
         try {
-            tls_ = std::make_unique<net::TlsChannel>(net::TlsContext::client(*cfg.tls, cfg.address.host), fd_);
+            tls_ = std::make_unique<io::TlsChannel>(io::TlsContext::client(*cfg.tls, cfg.address.host), fd_);
         } catch (const std::exception& e) {
             fail(e.what());
         }
-        if (auto st = tls_->handshake(); st != net::IoStatus::kDone) ioFailed(st, "TLS handshake");
+        if (auto st = tls_->handshake(); st != io::IoStatus::kDone) ioFailed(st, "TLS handshake");
     }
 
-    [[noreturn]] void ioFailed(net::IoStatus st, const char* what) {
-        if (st == net::IoStatus::kClosed) fail("connection closed by server");
-        if (st == net::IoStatus::kWouldBlock) fail(std::string(what) + " timed out");
+    [[noreturn]] void ioFailed(io::IoStatus st, const char* what) {
+        if (st == io::IoStatus::kClosed) fail("connection closed by server");
+        if (st == io::IoStatus::kWouldBlock) fail(std::string(what) + " timed out");
         if (tls_ && !tls_->error().empty()) fail(tls_->error());
         fail(std::string(what) + ": " + std::strerror(errno));
     }
@@ -161,9 +161,9 @@ private:
         }
     } socket_;
     int& fd_ = socket_.fd;
-    std::unique_ptr<net::TlsChannel> tls_;
+    std::unique_ptr<io::TlsChannel> tls_;
     std::unique_ptr<redisReader, decltype(&redisReaderFree)> reader_{redisReaderCreate(), &redisReaderFree};
-    net::Buffer in_{64 * 1024};
+    io::Buffer in_{64 * 1024};
     std::string where_;
 };
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// io_scheduling (net/scheduling.h) on a real laminar: the I/O threads' policy as the kernel
+// io_scheduling (io/scheduling.h) on a real laminar: the I/O threads' policy as the kernel
 // reports it (/proc/PID/task/TID/stat), a reload that changes it, and `adaptive` going back to
 // the normal policy when a CPU-bound process shares the I/O thread's core.
 #include <gtest/gtest.h>

@@ -152,7 +152,7 @@ std::string ClusterBackend::Fanout::merged(bool& any_failed) const {
     return out;
 }
 
-ClusterBackend::ClusterBackend(asio::io_context& ioc, net::Poller& poller, const config::BackendConfig& cfg, admin::BackendCounters& counters)
+ClusterBackend::ClusterBackend(asio::io_context& ioc, io::Poller& poller, const config::BackendConfig& cfg, admin::BackendCounters& counters)
     : ObservedBackend(cfg, counters), ioc_(ioc), poller_(poller), refresh_timer_(ioc) {
     requestRefresh();
 }

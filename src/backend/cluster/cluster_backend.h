@@ -18,7 +18,7 @@
 #include "backend/observed_backend.h"
 #include "backend/redis_connection.h"
 #include "config/config.h"
-#include "net/poller.h"
+#include "io/poller.h"
 
 namespace laminar::backend::cluster {
 
@@ -50,7 +50,7 @@ namespace laminar::backend::cluster {
 //     node).
 class ClusterBackend final : public ObservedBackend {
 public:
-    ClusterBackend(boost::asio::io_context& ioc, net::Poller& poller, const config::BackendConfig& cfg, admin::BackendCounters& counters);
+    ClusterBackend(boost::asio::io_context& ioc, io::Poller& poller, const config::BackendConfig& cfg, admin::BackendCounters& counters);
     ~ClusterBackend();
 
     void send(uint64_t client_id, std::string_view raw, ReplySink* sink) override;
@@ -119,7 +119,7 @@ private:
     void holdUntilMap(const std::weak_ptr<RedisConnection>& conn);
 
     boost::asio::io_context& ioc_;
-    net::Poller& poller_;
+    io::Poller& poller_;
     std::unique_ptr<SlotMap> map_;                       // null until the first CLUSTER SLOTS
     std::map<std::string, std::vector<std::shared_ptr<RedisConnection>>> nodes_;  // by "host:port"
     std::unordered_set<Request*> live_;                  // every command not answered yet

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "net/memory.h"
+#include "io/memory.h"
 
 #include <malloc.h>
 
 #include <atomic>
 
-namespace laminar::net {
+namespace laminar::io {
 namespace {
 std::atomic<bool> g_freed_large{false};
 }  // namespace
@@ -16,4 +16,4 @@ void trimIfFreed() {
     if (g_freed_large.exchange(false, std::memory_order_relaxed)) ::malloc_trim(0);
 }
 
-}  // namespace laminar::net
+}  // namespace laminar::io

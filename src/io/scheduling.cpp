@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "net/scheduling.h"
+#include "io/scheduling.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -11,7 +11,7 @@
 
 #include <spdlog/spdlog.h>
 
-namespace laminar::net {
+namespace laminar::io {
 
 SchedPolicy SchedGovernor::step(Clock::time_point now, Sample s) {
     if (!started_) {
@@ -121,4 +121,4 @@ void ThreadScheduling::update(config::IoScheduling mode, SchedGovernor::Clock::t
                  governor_.hold().count());
 }
 
-}  // namespace laminar::net
+}  // namespace laminar::io

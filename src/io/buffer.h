@@ -7,9 +7,9 @@
 #include <memory>
 #include <string_view>
 
-#include "net/memory.h"
+#include "io/memory.h"
 
-namespace laminar::net {
+namespace laminar::io {
 
 // A byte buffer for socket reads: [begin, end) holds unread data, [end, capacity) is free space
 // to read into. Consuming from the front is O(1); compact() moves what is left to the start only
@@ -78,4 +78,4 @@ private:
     size_t end_ = 0;
 };
 
-}  // namespace laminar::net
+}  // namespace laminar::io

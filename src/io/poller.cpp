@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "net/poller.h"
+#include "io/poller.h"
 
 #include <unistd.h>
 
@@ -7,7 +7,7 @@
 #include <stdexcept>
 #include <system_error>
 
-namespace laminar::net {
+namespace laminar::io {
 namespace asio = boost::asio;
 
 namespace {
@@ -90,4 +90,4 @@ void Poller::poll() {
     arm();
 }
 
-}  // namespace laminar::net
+}  // namespace laminar::io

@@ -6,9 +6,9 @@
 #include <cerrno>
 #include <string>
 
-#include "net/buffer.h"
+#include "io/buffer.h"
 
-namespace laminar::net {
+namespace laminar::io {
 
 // Non-blocking socket I/O for the poller-driven data path (client sessions, backend connections).
 enum class IoStatus {
@@ -55,4 +55,4 @@ inline IoStatus recvSome(int fd, Buffer& in, size_t min_free, size_t total, bool
     }
 }
 
-}  // namespace laminar::net
+}  // namespace laminar::io

@@ -6,7 +6,7 @@
 
 #include "config/config.h"
 
-namespace laminar::net {
+namespace laminar::io {
 
 // How an I/O thread asks the kernel to schedule it (config `io_scheduling`).
 //
@@ -101,4 +101,4 @@ private:
     bool no_schedstat_ = false;  // adaptive cannot measure: the thread stays normal
 };
 
-}  // namespace laminar::net
+}  // namespace laminar::io

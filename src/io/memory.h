@@ -3,7 +3,7 @@
 
 #include <cstddef>
 
-namespace laminar::net {
+namespace laminar::io {
 
 // Giving memory back after a large request. glibc keeps what a large request freed: its mmap
 // threshold rises to the largest block freed, so later large buffers come from the heap, and free
@@ -16,4 +16,4 @@ inline constexpr size_t kLargeFree = 1024 * 1024;
 void freedLarge();
 void trimIfFreed();
 
-}  // namespace laminar::net
+}  // namespace laminar::io

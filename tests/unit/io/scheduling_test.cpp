@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-// The adaptive io_scheduling rule (net/scheduling.h), fed counters as /proc/thread-self/schedstat
+// The adaptive io_scheduling rule (io/scheduling.h), fed counters as /proc/thread-self/schedstat
 // would give them, on a manual clock.
-#include "net/scheduling.h"
+#include "io/scheduling.h"
 
 #include <gtest/gtest.h>
 
-namespace laminar::net {
+namespace laminar::io {
 namespace {
 
 using namespace std::chrono_literals;
@@ -140,4 +140,4 @@ TEST(SchedGovernor, CountersThatGoBackStartANewWindow) {
 }
 
 }  // namespace
-}  // namespace laminar::net
+}  // namespace laminar::io

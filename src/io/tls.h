@@ -5,13 +5,13 @@
 #include <string>
 
 #include "config/config.h"
-#include "net/buffer.h"
-#include "net/socket_io.h"
+#include "io/buffer.h"
+#include "io/socket_io.h"
 
 typedef struct ssl_ctx_st SSL_CTX;
 typedef struct ssl_st SSL;
 
-namespace laminar::net {
+namespace laminar::io {
 
 // TLS on the poller-driven data path, with OpenSSL used directly on the non-blocking socket (the
 // data path does not use Asio's sockets, see poller.h, so Asio's ssl::stream has nothing to wrap).
@@ -82,4 +82,4 @@ private:
     std::string error_;
 };
 
-}  // namespace laminar::net
+}  // namespace laminar::io

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "net/tls.h"
+#include "io/tls.h"
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -15,7 +15,7 @@
 #include <mutex>
 #include <stdexcept>
 
-namespace laminar::net {
+namespace laminar::io {
 namespace {
 
 // The oldest error OpenSSL queued on this thread, as text; clears the queue.
@@ -224,4 +224,4 @@ void TlsChannel::shutdown() {
 
 std::string TlsChannel::version() const { return SSL_get_version(ssl_); }
 
-}  // namespace laminar::net
+}  // namespace laminar::io

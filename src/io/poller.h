@@ -12,7 +12,7 @@
 #include <optional>
 #include <sys/epoll.h>
 
-namespace laminar::net {
+namespace laminar::io {
 
 // Edge-triggered readiness for the data path's sockets, inside the worker's io_context.
 //
@@ -68,4 +68,4 @@ private:
     bool armed_ = false;
 };
 
-}  // namespace laminar::net
+}  // namespace laminar::io
