@@ -9,7 +9,7 @@
 #include <cstdio>
 #include <iostream>
 
-#include "admin/logging.h"
+#include "obs/logging.h"
 #include "config/config.h"
 #include "net/server.h"
 #include "io/tls.h"
@@ -115,7 +115,7 @@ int main(int argc, char** argv) {
     try {
         auto snapshot = laminar::policy::loadSnapshot(config_path, 1);
         laminar::io::checkTls(snapshot->config());
-        laminar::admin::setupLogging(snapshot->config().log);
+        laminar::obs::setupLogging(snapshot->config().log);
         laminar::net::Server server(std::move(snapshot), config_path, quarantine_queue);
         server.run();
     } catch (const laminar::config::ConfigError& e) {

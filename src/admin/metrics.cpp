@@ -8,8 +8,8 @@
 #include <chrono>
 #include <vector>
 
-#include "admin/prometheus.h"
-#include "admin/thread_metrics.h"
+#include "obs/prometheus.h"
+#include "obs/thread_metrics.h"
 #include "net/server.h"
 #include "policy/route_stats.h"
 #include "policy/router.h"
@@ -17,7 +17,7 @@
 namespace laminar::admin {
 namespace {
 
-using Type = PrometheusWriter::Type;
+using Type = obs::PrometheusWriter::Type;
 
 // Adds up one number over every I/O thread's metrics.
 template <class Get>
@@ -27,7 +27,7 @@ auto total(const net::Server& server, Get get) {
     return sum;
 }
 
-void daemon(PrometheusWriter& w, const net::Server& server) {
+void daemon(obs::PrometheusWriter& w, const net::Server& server) {
     const auto& snap = server.snapshot();
     w.family("laminar_build_info", Type::kGauge, "Always 1, labelled with the version laminar was built as.");
     w.sample({{"version", LAMINAR_VERSION}}, uint64_t{1});
@@ -42,7 +42,7 @@ void daemon(PrometheusWriter& w, const net::Server& server) {
     w.sample({{"result", "failed"}}, server.reloadsFailed());
 }
 
-void clients(PrometheusWriter& w, const net::Server& server) {
+void clients(obs::PrometheusWriter& w, const net::Server& server) {
     w.family("laminar_client_connections", Type::kGauge, "Client connections open now.");
     w.sample({}, uint64_t{server.registry().size()});
     w.family("laminar_client_connections_total", Type::kCounter, "Client connections accepted since start, rejected ones included.");
@@ -52,24 +52,24 @@ void clients(PrometheusWriter& w, const net::Server& server) {
     w.sample({}, server.rejectedConnections());
     w.family("laminar_client_tls_handshake_failures_total", Type::kCounter,
              "TLS client connections closed because the handshake failed (not TLS, untrusted or missing certificate, timeout).");
-    w.sample({}, total(server, [](const ThreadMetrics& t) { return t.tls_handshake_failures.value(); }));
+    w.sample({}, total(server, [](const obs::ThreadMetrics& t) { return t.tls_handshake_failures.value(); }));
     w.family("laminar_io_threads_batch_scheduled", Type::kGauge,
              "I/O threads running under SCHED_BATCH now (io_scheduling: batch, or adaptive while their wait for the CPU stays short).");
-    w.sample({}, static_cast<double>(total(server, [](const ThreadMetrics& t) { return t.sched_batch.value(); })));
+    w.sample({}, static_cast<double>(total(server, [](const obs::ThreadMetrics& t) { return t.sched_batch.value(); })));
     w.family("laminar_io_scheduling_fallbacks_total", Type::kCounter,
              "io_scheduling: adaptive: times an I/O thread waited too long for the CPU under SCHED_BATCH and went back to the normal policy.");
-    w.sample({}, total(server, [](const ThreadMetrics& t) { return t.sched_fallbacks.value(); }));
+    w.sample({}, total(server, [](const obs::ThreadMetrics& t) { return t.sched_fallbacks.value(); }));
     w.family("laminar_pinned_clients", Type::kGauge,
              "Clients on a dedicated backend connection now (MULTI, WATCH, blocking commands, pub/sub, SELECT, HELLO 3).");
-    w.sample({}, static_cast<double>(total(server, [](const ThreadMetrics& t) { return t.pinned.value(); })));
+    w.sample({}, static_cast<double>(total(server, [](const obs::ThreadMetrics& t) { return t.pinned.value(); })));
     w.family("laminar_client_commands_total", Type::kCounter, "Commands received from clients, those laminar answers itself included.");
-    w.sample({}, total(server, [](const ThreadMetrics& t) { return t.commands.value(); }));
+    w.sample({}, total(server, [](const obs::ThreadMetrics& t) { return t.commands.value(); }));
 
     // Per route (and strategy type): its counters on every thread that has them, looked up once.
     // Errors of commands that reached no route (malformed, unknown, refused before routing...)
     // count under route="" strategy="".
     const auto& routes = server.snapshot().routes();
-    std::vector<std::vector<const RouteCounters*>> found(routes.size());
+    std::vector<std::vector<const obs::RouteCounters*>> found(routes.size());
     for (size_t r = 0; r < routes.size(); ++r) {
         std::string strategy(routes[r].strategy->type());
         for (size_t i = 0; i < server.workerCount(); ++i)
@@ -84,28 +84,28 @@ void clients(PrometheusWriter& w, const net::Server& server) {
              "Commands routed, by route, its strategy type and command class (read, write, other); a multi-key command split "
              "per key counts once per key.");
     for (size_t r = 0; r < routes.size(); ++r) {
-        for (size_t c = 0; c < kCommandClasses; ++c) {
-            auto n = routeTotal(r, [&](const RouteCounters& rc) { return rc.commands[c].value(); });
-            w.sample({{"route", routes[r].name}, {"strategy", routes[r].strategy->type()}, {"class", name(static_cast<CommandClass>(c))}}, n);
+        for (size_t c = 0; c < obs::kCommandClasses; ++c) {
+            auto n = routeTotal(r, [&](const obs::RouteCounters& rc) { return rc.commands[c].value(); });
+            w.sample({{"route", routes[r].name}, {"strategy", routes[r].strategy->type()}, {"class", name(static_cast<obs::CommandClass>(c))}}, n);
         }
     }
     w.family("laminar_errors_total", Type::kCounter,
              "Error replies to clients by route, strategy and kind: protocol, auth, command (unknown, wrong arguments), refused "
              "(by laminar or a strategy), backend_unavailable, backend_timeout, backend_error (the backend's own, passed "
              "through). Errors before any route was chosen have route=\"\".");
-    for (size_t k = 0; k < kErrorKinds; ++k) {
-        auto kind = static_cast<ErrorKind>(k);
-        w.sample({{"route", ""}, {"strategy", ""}, {"kind", name(kind)}}, total(server, [&](const ThreadMetrics& t) { return t.unroutedErrors(kind); }));
+    for (size_t k = 0; k < obs::kErrorKinds; ++k) {
+        auto kind = static_cast<obs::ErrorKind>(k);
+        w.sample({{"route", ""}, {"strategy", ""}, {"kind", name(kind)}}, total(server, [&](const obs::ThreadMetrics& t) { return t.unroutedErrors(kind); }));
     }
     for (size_t r = 0; r < routes.size(); ++r) {
-        for (size_t k = 0; k < kErrorKinds; ++k) {
-            auto n = routeTotal(r, [&](const RouteCounters& rc) { return rc.errors[k].value(); });
-            w.sample({{"route", routes[r].name}, {"strategy", routes[r].strategy->type()}, {"kind", name(static_cast<ErrorKind>(k))}}, n);
+        for (size_t k = 0; k < obs::kErrorKinds; ++k) {
+            auto n = routeTotal(r, [&](const obs::RouteCounters& rc) { return rc.errors[k].value(); });
+            w.sample({{"route", routes[r].name}, {"strategy", routes[r].strategy->type()}, {"kind", name(static_cast<obs::ErrorKind>(k))}}, n);
         }
     }
 }
 
-void backends(PrometheusWriter& w, const net::Server& server) {
+void backends(obs::PrometheusWriter& w, const net::Server& server) {
     const auto& snap = server.snapshot();
     const auto& list = snap.config().backends;
     w.family("laminar_backend_up", Type::kGauge, "1 while some I/O thread has a working shared connection to the backend, else 0.");
@@ -116,17 +116,17 @@ void backends(PrometheusWriter& w, const net::Server& server) {
     w.family("laminar_backend_connections", Type::kGauge,
              "Connections to the backend: shared (established, multiplexed) and dedicated (held by pinned clients or pooled).");
     for (const auto& b : list) {
-        auto level = [&](LocalGauge BackendCounters::*gauge) {
-            return static_cast<double>(total(server, [&](const ThreadMetrics& t) {
+        auto level = [&](obs::LocalGauge obs::BackendCounters::*gauge) {
+            return static_cast<double>(total(server, [&](const obs::ThreadMetrics& t) {
                 const auto* counters = t.findBackend(b.name);
                 return counters ? (counters->*gauge).value() : int64_t{0};
             }));
         };
-        w.sample({{"backend", b.name}, {"kind", "shared"}}, level(&BackendCounters::shared));
-        w.sample({{"backend", b.name}, {"kind", "dedicated"}}, level(&BackendCounters::dedicated));
+        w.sample({{"backend", b.name}, {"kind", "shared"}}, level(&obs::BackendCounters::shared));
+        w.sample({{"backend", b.name}, {"kind", "dedicated"}}, level(&obs::BackendCounters::dedicated));
     }
-    auto clusterSum = [&](const config::BackendConfig& b, LocalCounter BackendCounters::*c) {
-        return total(server, [&](const ThreadMetrics& t) {
+    auto clusterSum = [&](const config::BackendConfig& b, obs::LocalCounter obs::BackendCounters::*c) {
+        return total(server, [&](const obs::ThreadMetrics& t) {
             const auto* counters = t.findBackend(b.name);
             return counters ? (counters->*c).value() : uint64_t{0};
         });
@@ -135,21 +135,21 @@ void backends(PrometheusWriter& w, const net::Server& server) {
              "redis_cluster backends: -MOVED and -ASK redirects laminar followed for its clients (slots moving, a stale map).");
     for (const auto& b : list) {
         if (b.type != config::BackendConfig::Type::kRedisCluster) continue;
-        w.sample({{"backend", b.name}, {"kind", "moved"}}, clusterSum(b, &BackendCounters::moved));
-        w.sample({{"backend", b.name}, {"kind", "ask"}}, clusterSum(b, &BackendCounters::ask));
+        w.sample({{"backend", b.name}, {"kind", "moved"}}, clusterSum(b, &obs::BackendCounters::moved));
+        w.sample({{"backend", b.name}, {"kind", "ask"}}, clusterSum(b, &obs::BackendCounters::ask));
     }
     w.family("laminar_cluster_retries_total", Type::kCounter,
              "redis_cluster backends: commands retried after -TRYAGAIN, -CLUSTERDOWN or an unreachable master (failover).");
     for (const auto& b : list)
-        if (b.type == config::BackendConfig::Type::kRedisCluster) w.sample({{"backend", b.name}}, clusterSum(b, &BackendCounters::retried));
+        if (b.type == config::BackendConfig::Type::kRedisCluster) w.sample({{"backend", b.name}}, clusterSum(b, &obs::BackendCounters::retried));
     static const auto kBounds = [] {
-        std::array<double, LatencyHistogram::kBoundsMicros.size()> out{};
-        for (size_t i = 0; i < out.size(); ++i) out[i] = LatencyHistogram::kBoundsMicros[i] / 1e6;
+        std::array<double, obs::LatencyHistogram::kBoundsMicros.size()> out{};
+        for (size_t i = 0; i < out.size(); ++i) out[i] = obs::LatencyHistogram::kBoundsMicros[i] / 1e6;
         return out;
     }();
     w.family("laminar_backend_latency_seconds", Type::kHistogram, "Time from sending a command to the backend to its reply.");
     for (const auto& b : list) {
-        std::array<uint64_t, LatencyHistogram::kBuckets> counts{};
+        std::array<uint64_t, obs::LatencyHistogram::kBuckets> counts{};
         uint64_t sum_micros = 0;
         for (size_t i = 0; i < server.workerCount(); ++i)
             if (const auto* counters = server.worker(i).stats().findBackend(b.name)) counters->latency.addTo(counts, sum_micros);
@@ -157,7 +157,7 @@ void backends(PrometheusWriter& w, const net::Server& server) {
     }
 }
 
-void routes(PrometheusWriter& w, const net::Server& server) {
+void routes(obs::PrometheusWriter& w, const net::Server& server) {
     const auto& list = server.snapshot().routes();
     for (const auto& field : policy::RouteStats::fields()) {
         w.family(fmt::format("laminar_route_{}_total", field.name), Type::kCounter, field.help);
@@ -222,7 +222,7 @@ void routes(PrometheusWriter& w, const net::Server& server) {
 }  // namespace
 
 std::string metricsText(const net::Server& server) {
-    PrometheusWriter w;
+    obs::PrometheusWriter w;
     daemon(w, server);
     clients(w, server);
     backends(w, server);

@@ -3,7 +3,7 @@
 
 #include <memory>
 
-#include "admin/thread_metrics.h"
+#include "obs/thread_metrics.h"
 #include "backend/backend.h"
 #include "backend/health.h"
 #include "backend/redis_connection.h"
@@ -32,7 +32,7 @@ public:
 
 protected:
     // `counters`: this thread's for this backend name; they must outlive the backend.
-    ObservedBackend(const config::BackendConfig& cfg, admin::BackendCounters& counters)
+    ObservedBackend(const config::BackendConfig& cfg, obs::BackendCounters& counters)
         : Backend(cfg), counters_(counters), cell_(HealthBoard::instance().cell(cfg.name)) {
         cell_->known_threads.fetch_add(1);
         cell_->up_threads.fetch_add(1);  // optimistic until a connection fails
@@ -54,7 +54,7 @@ protected:
         return Transition::kNone;
     }
 
-    admin::BackendCounters& counters_;
+    obs::BackendCounters& counters_;
 
 private:
     std::shared_ptr<HealthCell> cell_;

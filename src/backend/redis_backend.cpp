@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "backend/redis_backend.h"
-#include "admin/logging.h"
+#include "obs/logging.h"
 
 #include <spdlog/spdlog.h>
 
@@ -9,13 +9,13 @@ namespace {
 constexpr size_t kMaxIdleDedicated = 16;  // per thread and backend
 
 std::shared_ptr<spdlog::logger> log() {
-    static auto l = admin::logger("backend");
+    static auto l = obs::logger("backend");
     return l;
 }
 }  // namespace
 
 RedisBackend::RedisBackend(boost::asio::io_context& ioc, io::Poller& poller, const config::BackendConfig& cfg,
-                           admin::BackendCounters& counters)
+                           obs::BackendCounters& counters)
     : ObservedBackend(cfg, counters), ioc_(ioc), poller_(poller) {
     for (int i = 0; i < cfg_.connections; ++i) {
         shared_.push_back(std::make_shared<RedisConnection>(ioc_, poller_, cfg_, false));

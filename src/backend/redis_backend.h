@@ -8,7 +8,7 @@
 #include <memory>
 #include <vector>
 
-#include "admin/thread_metrics.h"
+#include "obs/thread_metrics.h"
 #include "backend/observed_backend.h"
 #include "backend/redis_connection.h"
 #include "config/config.h"
@@ -22,7 +22,7 @@ namespace laminar::backend {
 class RedisBackend final : public ObservedBackend {
 public:
     // `counters`: this thread's for this backend name; they must outlive the backend.
-    RedisBackend(boost::asio::io_context& ioc, io::Poller& poller, const config::BackendConfig& cfg, admin::BackendCounters& counters);
+    RedisBackend(boost::asio::io_context& ioc, io::Poller& poller, const config::BackendConfig& cfg, obs::BackendCounters& counters);
     ~RedisBackend();
 
     // A client always uses the same shared connection (chosen by its id), so the commands of one

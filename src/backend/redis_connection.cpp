@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "backend/redis_connection.h"
-#include "admin/logging.h"
+#include "obs/logging.h"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/address.hpp>
@@ -36,7 +36,7 @@ std::string describe(const error_code& ec) {
 }
 
 std::shared_ptr<spdlog::logger> log() {
-    static auto l = admin::logger("backend");
+    static auto l = obs::logger("backend");
     return l;
 }
 }  // namespace

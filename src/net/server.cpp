@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "net/server.h"
-#include "admin/logging.h"
+#include "obs/logging.h"
 #include "admin/metrics.h"
 
 #include <boost/asio/ip/address.hpp>
@@ -23,7 +23,7 @@ using boost::system::error_code;
 
 namespace {
 std::shared_ptr<spdlog::logger> log() {
-    static auto l = admin::logger("server");
+    static auto l = obs::logger("server");
     return l;
 }
 
@@ -329,8 +329,8 @@ std::string Server::infoSection(Worker& from) const {
         batch_threads += stats.sched_batch.value();
         sched_fallbacks += stats.sched_fallbacks.value();
         // laminar's own error replies: every kind but the backends' errors passed through.
-        for (size_t k = 0; k < admin::kErrorKinds; ++k)
-            if (static_cast<admin::ErrorKind>(k) != admin::ErrorKind::kBackendError) errors += stats.allErrors(static_cast<admin::ErrorKind>(k));
+        for (size_t k = 0; k < obs::kErrorKinds; ++k)
+            if (static_cast<obs::ErrorKind>(k) != obs::ErrorKind::kBackendError) errors += stats.allErrors(static_cast<obs::ErrorKind>(k));
     }
     auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_).count();
     std::string out = fmt::format(

@@ -2,7 +2,7 @@
 #include "net/session.h"
 
 #include <fmt/format.h>
-#include "admin/logging.h"
+#include "obs/logging.h"
 
 #include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
@@ -142,7 +142,7 @@ bool subscriptionCount(std::string_view raw, std::string_view& kind, long long& 
 }
 
 std::shared_ptr<spdlog::logger> log() {
-    static auto l = admin::logger("client");
+    static auto l = obs::logger("client");
     return l;
 }
 
@@ -290,7 +290,7 @@ void Session::processInput() {
         if (st == resp::ParseStatus::kIncomplete) break;
         if (st == resp::ParseStatus::kError) {
             // As Redis: the error once, then close. Nothing after it is read.
-            replyError("ERR " + parser_.error(), admin::ErrorKind::kProtocol);
+            replyError("ERR " + parser_.error(), obs::ErrorKind::kProtocol);
             closing_ = true;
             log()->debug("client {} {}: {}", id_, addr_, parser_.error());
             break;
@@ -332,11 +332,11 @@ void Session::countCommand() {
 Session::Outcome Session::handle(std::span<const std::string_view> argv, std::string_view raw) {
     if (equalsIgnoreCase(argv[0], "LAMINAR")) {
         if (!authed_) {
-            replyError("NOAUTH Authentication required.", admin::ErrorKind::kAuth);
+            replyError("NOAUTH Authentication required.", obs::ErrorKind::kAuth);
             return Outcome::kDone;
         }
         if (!isAdmin()) {
-            replyError("NOPERM laminar: user '" + user_ + "' has no admin right (LAMINAR commands)", admin::ErrorKind::kAuth);
+            replyError("NOPERM laminar: user '" + user_ + "' has no admin right (LAMINAR commands)", obs::ErrorKind::kAuth);
             return Outcome::kDone;
         }
         return cmdLaminar(argv);
@@ -354,7 +354,7 @@ Session::Outcome Session::handle(std::span<const std::string_view> argv, std::st
     }
     Local local = localKind(*cmd);
     if (!authed_ && local != Local::kAuth && local != Local::kHello && local != Local::kQuit) {
-        replyError("NOAUTH Authentication required.", admin::ErrorKind::kAuth);
+        replyError("NOAUTH Authentication required.", obs::ErrorKind::kAuth);
         return Outcome::kDone;
     }
 
@@ -372,17 +372,17 @@ Session::Outcome Session::handle(std::span<const std::string_view> argv, std::st
 
     const auto& cfg = worker_.snapshot()->config();
     if (cmd->has(resp::kNoProxy)) {
-        replyError("ERR laminar: '" + std::string(cmd->name) + "' is not supported through the proxy", admin::ErrorKind::kRefused);
+        replyError("ERR laminar: '" + std::string(cmd->name) + "' is not supported through the proxy", obs::ErrorKind::kRefused);
         return Outcome::kDone;
     }
     if (cmd->has(resp::kAdmin) && !cfg.client.allow_admin) {
         replyError("ERR laminar: '" + std::string(cmd->name) + "' is an admin command; set client.allow_admin: true to pass it to backends",
-                   admin::ErrorKind::kRefused);
+                   obs::ErrorKind::kRefused);
         return Outcome::kDone;
     }
     if (cmd->has(resp::kAdmin) && !isAdmin()) {
         replyError("NOPERM laminar: user '" + user_ + "' has no admin right ('" + std::string(cmd->name) + "' is an admin command)",
-                   admin::ErrorKind::kAuth);
+                   obs::ErrorKind::kAuth);
         return Outcome::kDone;
     }
 
@@ -434,12 +434,12 @@ Session::Outcome Session::forward(const resp::CommandInfo& cmd, std::span<const 
         return splitMultiKey(cmd, argv);
     }
     if (!route) {
-        replyError(error, admin::ErrorKind::kRefused);
+        replyError(error, obs::ErrorKind::kRefused);
         return Outcome::kDone;
     }
     if (!user_.empty() && denied(*route, cmd)) return Outcome::kDone;
     routed_ = &routeCounters(*route);
-    routed_class_ = admin::commandClass(cmd);
+    routed_class_ = obs::commandClass(cmd);
     if (!stateful && (cmd.name == "flushall" || cmd.name == "flushdb") && snapshot.config().backends.size() > 1)
         return toEveryBackend(raw);
     if (!stateful && cmd.name == "script|load") loadScriptEverywhere(raw);
@@ -466,7 +466,7 @@ Session::Outcome Session::forward(const resp::CommandInfo& cmd, std::span<const 
         replyError("ERR laminar: this connection is pinned to backend '" + cfg.backends[static_cast<size_t>(pinned_backend_)].name +
                        "' (MULTI, WATCH, SELECT, HELLO 3 or pub/sub) but '" + std::string(cmd.name) + "' routes to '" +
                        cfg.backends[static_cast<size_t>(target)].name + "'",
-                   admin::ErrorKind::kRefused);
+                   obs::ErrorKind::kRefused);
         return Outcome::kDone;
     }
     if (!pinned_ && refusePin(target, cmd.name)) return Outcome::kDone;
@@ -474,7 +474,7 @@ Session::Outcome Session::forward(const resp::CommandInfo& cmd, std::span<const 
         replyError("ERR laminar: 'wait' is not supported by redis_cluster backend '" + worker_.backend(target).name() +
                        "': a client's writes go to several masters, over connections shared with other clients, so no one "
                        "node's WAIT counts them",
-                   admin::ErrorKind::kRefused);
+                   obs::ErrorKind::kRefused);
         return Outcome::kDone;
     }
     if (!pinned_ && !pin(target)) return Outcome::kPause;
@@ -754,7 +754,7 @@ Session::Outcome Session::splitMultiKey(const resp::CommandInfo& cmd, std::span<
             std::vector<std::string> words{sub, std::string(key(i))};
             if (with_value) words.emplace_back(argv[static_cast<size_t>(keys_[i]) + 1]);
             policy::OwnedCommand part(std::move(words));
-            routeCounters(*route).countCommand(admin::commandClass(cmd));
+            routeCounters(*route).countCommand(obs::commandClass(cmd));
             Slot& slot = newSlot();
             ++inflight_;
             policy::Context ctx = context(*route);
@@ -764,7 +764,7 @@ Session::Outcome Session::splitMultiKey(const resp::CommandInfo& cmd, std::span<
     }
     // Each part counts as a command of its own route.
     for (size_t i = 0; i < keys_.size(); ++i)
-        routeCounters(*snapshot->routeForKey(*part_cmd, key(i))).countCommand(admin::commandClass(*part_cmd));
+        routeCounters(*snapshot->routeForKey(*part_cmd, key(i))).countCommand(obs::commandClass(*part_cmd));
 
     // The arguments outlive the client's input buffer: one string, and where each part's start.
     std::string args;
@@ -821,7 +821,7 @@ Session::Outcome Session::relaySend(Local local, std::string_view raw) {
     return Outcome::kDone;
 }
 
-admin::RouteCounters& Session::routeCounters(const policy::Route& route) {
+obs::RouteCounters& Session::routeCounters(const policy::Route& route) {
     return worker_.stats().route(static_cast<size_t>(&route - worker_.snapshot()->routes().data()));
 }
 
@@ -948,7 +948,7 @@ void Session::reply(std::string_view raw) {
     s.done = true;
 }
 
-void Session::replyError(std::string_view msg, admin::ErrorKind kind) {
+void Session::replyError(std::string_view msg, obs::ErrorKind kind) {
     worker_.stats().countError(kind, routed_);
     std::string line;
     resp::appendError(line, msg);
@@ -996,12 +996,12 @@ void Session::onReply(Slot& slot, std::string_view raw, bool failed) {
     }
     if (!failed) noteReplySize(raw.size());
     if (failed) {
-        worker_.stats().countError(backend::isTimeoutError(raw) ? admin::ErrorKind::kBackendTimeout : admin::ErrorKind::kBackendUnavailable,
+        worker_.stats().countError(backend::isTimeoutError(raw) ? obs::ErrorKind::kBackendTimeout : obs::ErrorKind::kBackendUnavailable,
                                    slot.route);
         if (slot.pinned) pinned_failed_ = true;
     } else if (!raw.empty() && raw[0] == '-') {
         // A strategy's refusal (read_only, a timed_rollover cutoff) also arrives as a reply.
-        worker_.stats().countError(backend::isLaminarError(raw) ? admin::ErrorKind::kRefused : admin::ErrorKind::kBackendError, slot.route);
+        worker_.stats().countError(backend::isLaminarError(raw) ? obs::ErrorKind::kRefused : obs::ErrorKind::kBackendError, slot.route);
     }
     if (slot.writes) {
         for (const auto& [route, key] : slot.writes->writes) {
@@ -1186,11 +1186,11 @@ Session::Outcome Session::cmdAuth(std::span<const std::string_view> argv) {
     }
     if (argv.size() == 2 && !client.password) {
         replyError("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
-                   admin::ErrorKind::kAuth);
+                   obs::ErrorKind::kAuth);
         return Outcome::kDone;
     }
     if (!authenticate(argv.size() == 2 ? std::string_view("default") : argv[1], argv.back())) {
-        replyError("WRONGPASS invalid username-password pair or user is disabled.", admin::ErrorKind::kAuth);
+        replyError("WRONGPASS invalid username-password pair or user is disabled.", obs::ErrorKind::kAuth);
         return Outcome::kDone;
     }
     reply("+OK\r\n");
@@ -1230,7 +1230,7 @@ bool Session::denied(const policy::Route& route, const resp::CommandInfo& cmd) {
     bool write = cmd.has(resp::kWrite);
     if (access == config::UserConfig::Access::kWrite || (access == config::UserConfig::Access::kRead && !write)) return false;
     replyError(fmt::format("NOPERM laminar: user '{}' may not {} on route '{}' ('{}')", user_, write ? "write" : "read", route.name, cmd.name),
-               admin::ErrorKind::kAuth);
+               obs::ErrorKind::kAuth);
     return true;
 }
 
@@ -1253,7 +1253,7 @@ Session::Outcome Session::cmdHello(std::span<const std::string_view> argv, std::
         if (equalsIgnoreCase(argv[i], "AUTH") && i + 2 < argv.size()) {
             auth_ok = authenticate(argv[i + 1], argv[i + 2]);
             if (!auth_ok) {
-                replyError("WRONGPASS invalid username-password pair or user is disabled.", admin::ErrorKind::kAuth);
+                replyError("WRONGPASS invalid username-password pair or user is disabled.", obs::ErrorKind::kAuth);
                 return Outcome::kDone;
             }
             i += 2;
@@ -1267,11 +1267,11 @@ Session::Outcome Session::cmdHello(std::span<const std::string_view> argv, std::
     }
     if (!auth_ok) {
         replyError("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
-                   admin::ErrorKind::kAuth);
+                   obs::ErrorKind::kAuth);
         return Outcome::kDone;
     }
     if (proto == 2 && resp3_ && (subs_ > 0 || shard_subs_ > 0)) {
-        replyError("ERR laminar: HELLO 2 while subscribed in RESP3 is not supported; UNSUBSCRIBE first", admin::ErrorKind::kRefused);
+        replyError("ERR laminar: HELLO 2 while subscribed in RESP3 is not supported; UNSUBSCRIBE first", obs::ErrorKind::kRefused);
         return Outcome::kDone;
     }
     if (proto == 3 && !pinned_) {

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "admin/thread_metrics.h"
+#include "obs/thread_metrics.h"
 #include "backend/redis_backend.h"
 #include "backend/redis_connection.h"
 #include "io/buffer.h"
@@ -93,7 +93,7 @@ private:
         bool done = false;
         bool suppress = false;  // CLIENT REPLY OFF/SKIP
         bool pinned = false;    // sent on the dedicated connection
-        admin::RouteCounters* route = nullptr;  // where its errors count
+        obs::RouteCounters* route = nullptr;  // where its errors count
         SlotKind kind = SlotKind::kPlain;
         long long arg = 0;
         std::unique_ptr<PinnedWrites> writes;
@@ -115,7 +115,7 @@ private:
     // Once per command handled (not paused): the totals, and its route's count when it has one.
     void countCommand();
     // This thread's counters of `route`, one of the routes of this thread's snapshot.
-    admin::RouteCounters& routeCounters(const policy::Route& route);
+    obs::RouteCounters& routeCounters(const policy::Route& route);
     Outcome forward(const resp::CommandInfo& cmd, std::span<const std::string_view> argv, std::string_view raw);
     Outcome relaySend(Local local, std::string_view raw);
     Outcome toEveryBackend(std::string_view raw);
@@ -137,7 +137,7 @@ private:
 
     Slot& newSlot();
     void reply(std::string_view raw);       // a local reply, in order
-    void replyError(std::string_view msg, admin::ErrorKind kind = admin::ErrorKind::kCommand);  // "-msg\r\n"
+    void replyError(std::string_view msg, obs::ErrorKind kind = obs::ErrorKind::kCommand);  // "-msg\r\n"
     void onReply(Slot& slot, std::string_view raw, bool failed);
     void onRelay(std::string_view raw, bool failed);
     void relayed(std::string_view raw, bool failed);
@@ -190,8 +190,8 @@ private:
     std::deque<Slot> slots_;
     SlotKind next_kind_ = SlotKind::kPlain;  // the kind newSlot() gives the next slot
     // The route the command being handled went to (nullptr: none, or not yet), and its class.
-    admin::RouteCounters* routed_ = nullptr;
-    admin::CommandClass routed_class_ = admin::CommandClass::kOther;
+    obs::RouteCounters* routed_ = nullptr;
+    obs::CommandClass routed_class_ = obs::CommandClass::kOther;
     size_t inflight_ = 0;     // slots waiting on a backend
     bool closed_ = false, closing_ = false, in_process_ = false;
     bool resume_posted_ = false;

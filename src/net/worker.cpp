@@ -69,7 +69,9 @@ void Worker::setSnapshot(std::shared_ptr<const policy::Snapshot> snapshot) {
     for (auto& b : backends_)
         if (std::find(next.begin(), next.end(), b) == next.end()) retired_.push_back(b);
     backends_.swap(next);
-    stats_.bindRoutes(*snapshot);
+    std::vector<std::pair<std::string, std::string>> routes;
+    for (const auto& r : snapshot->routes()) routes.emplace_back(r.name, std::string(r.strategy->type()));
+    stats_.bindRoutes(routes);
     auto before = std::move(snapshot_);
     snapshot_ = std::move(snapshot);
     installed_generation_.store(snapshot_->generation(), std::memory_order_release);

@@ -13,7 +13,7 @@
 #include <thread>
 #include <vector>
 
-#include "admin/thread_metrics.h"
+#include "obs/thread_metrics.h"
 #include "backend/redis_backend.h"
 #include "io/poller.h"
 #include "io/scheduling.h"
@@ -40,8 +40,8 @@ public:
     Server& server() { return server_; }
     int index() const { return index_; }
     // This thread's counters, for INFO and /metrics.
-    admin::ThreadMetrics& stats() { return stats_; }
-    const admin::ThreadMetrics& stats() const { return stats_; }
+    obs::ThreadMetrics& stats() { return stats_; }
+    const obs::ThreadMetrics& stats() const { return stats_; }
 
     void startThread();
     void join();
@@ -93,7 +93,7 @@ private:
     // Outlive ioc_ and the backends: handlers destroyed with ioc_ may still remove sockets, and a
     // backend gives its connection counts back when it goes.
     io::Poller poller_;
-    admin::ThreadMetrics stats_;
+    obs::ThreadMetrics stats_;
     boost::asio::io_context ioc_{1};
     std::thread thread_;
     std::thread::id thread_id_;

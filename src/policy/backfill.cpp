@@ -4,7 +4,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "admin/logging.h"
+#include "obs/logging.h"
 #include "policy/clock.h"
 #include "policy/owned_command.h"
 #include "policy/route_stats.h"
@@ -18,7 +18,7 @@ constexpr int64_t kMaxPending = 10000;  // engine queue depth above which the sc
 constexpr int kMaxScanFailures = 10;
 
 std::shared_ptr<spdlog::logger> log() {
-    static auto l = admin::logger("backfill");
+    static auto l = obs::logger("backfill");
     return l;
 }
 

@@ -4,7 +4,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "admin/logging.h"
+#include "obs/logging.h"
 #include "backend/health.h"
 #include "policy/router.h"
 #include "resp/writer.h"
@@ -13,7 +13,7 @@ namespace laminar::policy {
 namespace {
 
 std::shared_ptr<spdlog::logger> log() {
-    static auto l = admin::logger("canary");
+    static auto l = obs::logger("canary");
     return l;
 }
 

@@ -12,7 +12,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "admin/logging.h"
+#include "obs/logging.h"
 #include "config/units.h"
 #include "policy/health.h"
 #include "queue/write_queue.h"
@@ -24,7 +24,7 @@ namespace {
 constexpr int kMaxConditionDepth = 32;
 
 std::shared_ptr<spdlog::logger> log() {
-    static auto l = admin::logger("policy");
+    static auto l = obs::logger("policy");
     return l;
 }
 

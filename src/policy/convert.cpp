@@ -4,7 +4,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "admin/logging.h"
+#include "obs/logging.h"
 #include "policy/dual_lookup.h"
 #include "policy/owned_command.h"
 #include "policy/reply_compare.h"
@@ -16,7 +16,7 @@ namespace laminar::policy {
 namespace {
 
 std::shared_ptr<spdlog::logger> log() {
-    static auto l = admin::logger("policy");
+    static auto l = obs::logger("policy");
     return l;
 }
 

@@ -8,7 +8,7 @@
 #include <optional>
 #include <utility>
 
-#include "admin/logging.h"
+#include "obs/logging.h"
 #include "policy/owned_command.h"
 #include "policy/route_stats.h"
 #include "resp/command_table.h"
@@ -20,7 +20,7 @@ namespace laminar::policy {
 namespace {
 
 std::shared_ptr<spdlog::logger> log() {
-    static auto l = admin::logger("policy");
+    static auto l = obs::logger("policy");
     return l;
 }
 

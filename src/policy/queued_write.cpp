@@ -6,7 +6,7 @@
 #include <optional>
 #include <spdlog/spdlog.h>
 
-#include "admin/logging.h"
+#include "obs/logging.h"
 #include "policy/clock.h"
 #include "policy/route_stats.h"
 #include "policy/sync_engine.h"
@@ -18,7 +18,7 @@ namespace laminar::policy {
 namespace {
 
 std::shared_ptr<spdlog::logger> log() {
-    static auto l = admin::logger("policy");
+    static auto l = obs::logger("policy");
     return l;
 }
 

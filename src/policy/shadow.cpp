@@ -11,7 +11,7 @@
 #include <limits>
 #include <utility>
 
-#include "admin/logging.h"
+#include "obs/logging.h"
 #include "policy/reply_compare.h"
 #include "policy/route_stats.h"
 
@@ -24,7 +24,7 @@ constexpr size_t kMaxKeyLogged = 100;
 struct ShadowLog {
     enum Event { kMismatch, kFailure };
 
-    explicit ShadowLog(std::string r) : route(std::move(r)), logger(admin::logger("shadow")) {}
+    explicit ShadowLog(std::string r) : route(std::move(r)), logger(obs::logger("shadow")) {}
 
     // True when a line for `e` may be written now; `skipped` is how many were held back since.
     bool allow(Event e, uint64_t& skipped) {

@@ -4,7 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <xxhash.h>
 
-#include "admin/logging.h"
+#include "obs/logging.h"
 #include "policy/clock.h"
 #include "policy/dual_lookup.h"
 #include "policy/route_stats.h"
@@ -22,7 +22,7 @@ struct AllUp final : Health {
 const AllUp kAllUp;
 
 std::shared_ptr<spdlog::logger> log() {
-    static auto l = admin::logger("sync");
+    static auto l = obs::logger("sync");
     return l;
 }
 }  // namespace

@@ -15,7 +15,7 @@
 #include <limits>
 #include <set>
 
-#include "admin/logging.h"
+#include "obs/logging.h"
 #include "queue/cursor_file.h"
 #include "queue/file.h"
 #include "queue/frame.h"
@@ -33,7 +33,7 @@ constexpr uint64_t kReadBudget = 4 << 20;                    // bytes one read()
 constexpr uint64_t kMaxSegmentBytes = 1ull << 32;            // record offsets are kept as u32
 
 std::shared_ptr<spdlog::logger> log() {
-    static auto l = admin::logger("queue");
+    static auto l = obs::logger("queue");
     return l;
 }
 

@@ -6,7 +6,7 @@
 
 #include <deque>
 
-#include "admin/logging.h"
+#include "obs/logging.h"
 #include "policy/clock.h"
 #include "policy/dual_lookup.h"
 #include "policy/proxy.h"
@@ -22,7 +22,7 @@ constexpr size_t kWindow = 256;
 constexpr auto kTick = std::chrono::milliseconds(100);
 
 std::shared_ptr<spdlog::logger> log() {
-    static auto l = admin::logger("queue");
+    static auto l = obs::logger("queue");
     return l;
 }
 

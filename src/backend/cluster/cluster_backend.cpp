@@ -10,7 +10,7 @@
 #include <optional>
 #include <random>
 
-#include "admin/logging.h"
+#include "obs/logging.h"
 #include "resp/command_table.h"
 #include "resp/numbers.h"
 #include "resp/reply_scanner.h"
@@ -29,7 +29,7 @@ constexpr std::string_view kAsking = "*1\r\n$6\r\nASKING\r\n";
 constexpr std::string_view kClusterSlots = "*2\r\n$7\r\nCLUSTER\r\n$5\r\nSLOTS\r\n";
 
 std::shared_ptr<spdlog::logger> log() {
-    static auto l = admin::logger("backend");
+    static auto l = obs::logger("backend");
     return l;
 }
 
@@ -152,7 +152,7 @@ std::string ClusterBackend::Fanout::merged(bool& any_failed) const {
     return out;
 }
 
-ClusterBackend::ClusterBackend(asio::io_context& ioc, io::Poller& poller, const config::BackendConfig& cfg, admin::BackendCounters& counters)
+ClusterBackend::ClusterBackend(asio::io_context& ioc, io::Poller& poller, const config::BackendConfig& cfg, obs::BackendCounters& counters)
     : ObservedBackend(cfg, counters), ioc_(ioc), poller_(poller), refresh_timer_(ioc) {
     requestRefresh();
 }

@@ -13,7 +13,7 @@
 #include <unordered_set>
 #include <vector>
 
-#include "admin/thread_metrics.h"
+#include "obs/thread_metrics.h"
 #include "backend/cluster/slots.h"
 #include "backend/observed_backend.h"
 #include "backend/redis_connection.h"
@@ -50,7 +50,7 @@ namespace laminar::backend::cluster {
 //     node).
 class ClusterBackend final : public ObservedBackend {
 public:
-    ClusterBackend(boost::asio::io_context& ioc, io::Poller& poller, const config::BackendConfig& cfg, admin::BackendCounters& counters);
+    ClusterBackend(boost::asio::io_context& ioc, io::Poller& poller, const config::BackendConfig& cfg, obs::BackendCounters& counters);
     ~ClusterBackend();
 
     void send(uint64_t client_id, std::string_view raw, ReplySink* sink) override;

@@ -13,7 +13,7 @@
 #include <thread>
 #include <vector>
 
-#include "admin/logging.h"
+#include "obs/logging.h"
 #include "backend/memcached/commands.h"
 #include "backend/memcached/libmemcached_store.h"
 #include "resp/request_parser.h"
@@ -24,7 +24,7 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kProbeEvery = std::chrono::seconds(1);
 
 std::shared_ptr<spdlog::logger> log() {
-    static auto l = admin::logger("memcached");
+    static auto l = obs::logger("memcached");
     return l;
 }
 }  // namespace
@@ -39,7 +39,7 @@ struct Inbox : std::enable_shared_from_this<Inbox> {
         Clock::time_point sent;
     };
 
-    Inbox(boost::asio::io_context& c, admin::BackendCounters& m) : ioc(c), counters(m) {}
+    Inbox(boost::asio::io_context& c, obs::BackendCounters& m) : ioc(c), counters(m) {}
 
     void deliver(Done done) {
         std::lock_guard lock(mu);
@@ -70,7 +70,7 @@ struct Inbox : std::enable_shared_from_this<Inbox> {
     }
 
     boost::asio::io_context& ioc;
-    admin::BackendCounters& counters;  // I/O thread only
+    obs::BackendCounters& counters;  // I/O thread only
     std::mutex mu;
     std::vector<Done> ready;
     bool scheduled = false;
@@ -234,7 +234,7 @@ private:
     std::vector<Lane> lanes_;
 };
 
-MemcachedBackend::MemcachedBackend(boost::asio::io_context& ioc, const config::BackendConfig& cfg, admin::BackendCounters& counters)
+MemcachedBackend::MemcachedBackend(boost::asio::io_context& ioc, const config::BackendConfig& cfg, obs::BackendCounters& counters)
     : Backend(cfg), pool_(Pool::get(cfg)), inbox_(std::make_shared<Inbox>(ioc, counters)), cell_(HealthBoard::instance().cell(cfg.name)) {}
 
 MemcachedBackend::~MemcachedBackend() {

@@ -7,7 +7,7 @@
 
 #include <memory>
 
-#include "admin/thread_metrics.h"
+#include "obs/thread_metrics.h"
 #include "backend/backend.h"
 #include "backend/health.h"
 
@@ -26,7 +26,7 @@ struct Inbox;
 class MemcachedBackend final : public Backend {
 public:
     // `counters`: this thread's for this backend name (reply latency); they must outlive the backend.
-    MemcachedBackend(boost::asio::io_context& ioc, const config::BackendConfig& cfg, admin::BackendCounters& counters);
+    MemcachedBackend(boost::asio::io_context& ioc, const config::BackendConfig& cfg, obs::BackendCounters& counters);
     ~MemcachedBackend() override;
 
     void send(uint64_t client_id, std::string_view raw, ReplySink* sink) override;

@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <sstream>
 
-#include "admin/logging.h"
+#include "obs/logging.h"
 #include "fakes.h"  // tests/unit/policy/fakes.h
 #include "policy/route_stats.h"
 
@@ -309,7 +309,7 @@ TEST_F(ShadowTest, AComparisonOutlivesItsStrategy) {
 
 TEST_F(ShadowTest, MismatchesAreLoggedAtMostOncePerSecondWithoutWholeValues) {
     std::ostringstream lines;
-    auto logger = admin::logger("shadow");
+    auto logger = obs::logger("shadow");
     auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(lines);
     sink->set_pattern("%v");
     logger->sinks().push_back(sink);

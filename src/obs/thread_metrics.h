@@ -14,11 +14,7 @@
 
 #include "resp/command_table.h"
 
-namespace laminar::policy {
-class Snapshot;
-}
-
-namespace laminar::admin {
+namespace laminar::obs {
 
 // A number one thread writes (its I/O thread) and any thread reads: a relaxed load and store, so
 // the data path pays no locked instruction, and no cache line is written by two threads. Totals
@@ -111,10 +107,11 @@ public:
     // On the owning thread (or before it starts):
     // `route`: the route the command went to; nullptr when it had none (yet).
     void countError(ErrorKind kind, RouteCounters* route) { (route ? route->errors : unrouted_errors_)[static_cast<size_t>(kind)].add(); }
-    // `index`: of a route of the snapshot last given to bindRoutes(). The counters live as long as
-    // this object, whatever configuration comes next.
+    // `index`: of a route last given to bindRoutes(), which takes each route's name and strategy
+    // type in the configuration's order. The counters live as long as this object, whatever
+    // configuration comes next.
     RouteCounters& route(size_t index) { return *routes_[index]; }
-    void bindRoutes(const policy::Snapshot& snapshot);
+    void bindRoutes(const std::vector<std::pair<std::string, std::string>>& routes);
     // The counters of backend `name`, made on first use; they live as long as this object.
     BackendCounters& backend(const std::string& name);
 
@@ -133,4 +130,4 @@ private:
     std::array<LocalCounter, kErrorKinds> unrouted_errors_;
 };
 
-}  // namespace laminar::admin
+}  // namespace laminar::obs

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "admin/prometheus.h"
+#include "obs/prometheus.h"
 
 #include <gtest/gtest.h>
 
@@ -7,7 +7,7 @@
 #include <cmath>
 #include <limits>
 
-namespace laminar::admin {
+namespace laminar::obs {
 namespace {
 
 using Type = PrometheusWriter::Type;
@@ -93,4 +93,4 @@ TEST(PrometheusWriterTest, WritesAHistogramWithoutLabels) {
 }
 
 }  // namespace
-}  // namespace laminar::admin
+}  // namespace laminar::obs

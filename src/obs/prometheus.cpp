@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "admin/prometheus.h"
+#include "obs/prometheus.h"
 
 #include <fmt/format.h>
 
 #include <cmath>
 
-namespace laminar::admin {
+namespace laminar::obs {
 namespace {
 
 std::string number(double v) {
@@ -77,4 +77,4 @@ void PrometheusWriter::histogram(Labels labels, std::span<const double> bounds, 
     line("_count", labels, nullptr, fmt::format("{}", cumulative));
 }
 
-}  // namespace laminar::admin
+}  // namespace laminar::obs

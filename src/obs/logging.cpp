@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "admin/logging.h"
+#include "obs/logging.h"
 
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
-namespace laminar::admin {
+namespace laminar::obs {
 
 void setupLogging(const config::LogConfig& cfg) {
     auto logger = spdlog::stderr_logger_mt("laminar");
@@ -31,4 +31,4 @@ std::shared_ptr<spdlog::logger> logger(const char* name) {
     return l;
 }
 
-}  // namespace laminar::admin
+}  // namespace laminar::obs

@@ -1,9 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "admin/thread_metrics.h"
+#include "obs/thread_metrics.h"
 
-#include "policy/router.h"
-
-namespace laminar::admin {
+namespace laminar::obs {
 
 std::string_view name(CommandClass c) {
     static constexpr std::array<std::string_view, kCommandClasses> kNames = {"read", "write", "other"};
@@ -16,11 +14,11 @@ std::string_view name(ErrorKind k) {
     return kNames[static_cast<size_t>(k)];
 }
 
-void ThreadMetrics::bindRoutes(const policy::Snapshot& snapshot) {
+void ThreadMetrics::bindRoutes(const std::vector<std::pair<std::string, std::string>>& routes) {
     std::vector<RouteCounters*> bound;
     std::lock_guard lock(mu_);
-    for (const auto& r : snapshot.routes()) {
-        auto& c = by_route_[{r.name, std::string(r.strategy->type())}];
+    for (const auto& key : routes) {
+        auto& c = by_route_[key];
         if (!c) c = std::make_unique<RouteCounters>();
         bound.push_back(c.get());
     }
@@ -54,4 +52,4 @@ const BackendCounters* ThreadMetrics::findBackend(std::string_view name) const {
     return it == by_backend_.end() ? nullptr : it->second.get();
 }
 
-}  // namespace laminar::admin
+}  // namespace laminar::obs

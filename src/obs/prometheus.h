@@ -8,7 +8,7 @@
 #include <string_view>
 #include <utility>
 
-namespace laminar::admin {
+namespace laminar::obs {
 
 // Writes the Prometheus text exposition format, version 0.0.4 (what /metrics serves):
 //
@@ -47,4 +47,4 @@ private:
     std::string name_;  // of the open family
 };
 
-}  // namespace laminar::admin
+}  // namespace laminar::obs
