@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <cctype>
 
-#include "policy/glob.h"
+#include "resp/glob.h"
 #include "policy/migration.h"
 
 namespace laminar::policy {
@@ -13,7 +13,7 @@ bool Route::matches(const resp::CommandInfo& cmd, std::string_view key, bool key
     if (catch_all) return true;
     if (!key_globs.empty()) {
         if (keyless) return false;
-        bool any = std::any_of(key_globs.begin(), key_globs.end(), [&](const std::string& g) { return globMatch(g, key); });
+        bool any = std::any_of(key_globs.begin(), key_globs.end(), [&](const std::string& g) { return resp::globMatch(g, key); });
         if (!any) return false;
     }
     if (match_read || match_write || !command_names.empty()) {

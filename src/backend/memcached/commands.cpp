@@ -10,7 +10,7 @@
 
 #include "backend/backend.h"
 #include "backend/memcached/dump_payload.h"
-#include "policy/glob.h"
+#include "resp/glob.h"
 #include "resp/numbers.h"
 #include "resp/writer.h"
 
@@ -693,7 +693,7 @@ void Translator::scan(Ctx& c) {
     std::vector<std::string_view> page;
     for (long long n = 0; l.next < l.keys.size() && n < count; ++n, ++l.next) {
         const std::string& k = l.keys[l.next];
-        if (strings && (match.empty() || policy::globMatch(match, k))) page.push_back(k);
+        if (strings && (match.empty() || resp::globMatch(match, k))) page.push_back(k);
     }
     bool done = l.next >= l.keys.size();
     resp::appendArrayHeader(c.out, 2);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "policy/glob.h"
+#include "resp/glob.h"
 
-namespace laminar::policy {
+namespace laminar::resp {
 
 // Iterative with one backtrack point for the last `*`: linear in practice, and no recursion a
 // hostile pattern could exhaust (Redis's recursive version needed a nesting limit for that).
@@ -62,4 +62,4 @@ bool globMatch(std::string_view p, std::string_view s) {
     return pi == p.size();
 }
 
-}  // namespace laminar::policy
+}  // namespace laminar::resp

@@ -3,9 +3,9 @@
 
 #include <string_view>
 
-namespace laminar::policy {
+namespace laminar::resp {
 
 // Redis's glob (KEYS, SCAN MATCH): `*`, `?`, `[abc]`, `[^a-z]`, `\x` escapes. Case-sensitive.
 bool globMatch(std::string_view pattern, std::string_view text);
 
-}  // namespace laminar::policy
+}  // namespace laminar::resp

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "policy/glob.h"
+#include "resp/glob.h"
 
 #include <gtest/gtest.h>
 
-namespace laminar::policy {
+namespace laminar::resp {
 namespace {
 
 TEST(GlobTest, MatchesLikeRedisKeys) {
@@ -30,4 +30,4 @@ TEST(GlobTest, StaysLinearOnAHostilePattern) {
 }
 
 }  // namespace
-}  // namespace laminar::policy
+}  // namespace laminar::resp
