@@ -181,7 +181,7 @@ void routes(obs::PrometheusWriter& w, const net::Server& server) {
         for (const auto& [name, c] : q->canaries()) w.sample({{"path", "queue:" + name}}, c.age_seconds);
     // The queue's families are always there (empty until a queued_write route opens the queue),
     // so dashboards and alerts can name them.
-    queue::WriteQueue::Status st;
+    policy::WriteQueue::Status st;
     if (auto* q = server.queue()) st = q->status();
     w.family("laminar_queue_records", Type::kGauge, "Write queue records a target has not applied yet.");
     for (const auto& [t, s] : st.targets) w.sample({{"target", t}}, s.records);

@@ -91,7 +91,7 @@ std::string Server::openQueueIfNeeded(const config::Config& cfg) {
     if (queue_ || names.empty()) return {};  // open, or no queued_write route
     std::string error;
     Worker* host = workers_[0].get();
-    queue_ = queue::WriteQueue::open(cfg, *host, [host] { return host->snapshot(); }, error);
+    queue_ = policy::WriteQueue::open(cfg, *host, [host] { return host->snapshot(); }, error);
     if (!queue_ && quarantine_queue_ && std::filesystem::exists(cfg.queue.dir)) {
         // --quarantine-queue: the operator chose to start without what the queue holds.
         auto aside = fmt::format("{}.quarantined-{}", cfg.queue.dir, std::time(nullptr));
@@ -102,7 +102,7 @@ std::string Server::openQueueIfNeeded(const config::Config& cfg) {
                      "The records in it never reach their targets: copy what they wrote (laminar copy, or a backfill)",
                      cfg.queue.dir, error, aside);
         error.clear();
-        queue_ = queue::WriteQueue::open(cfg, *host, [host] { return host->snapshot(); }, error);
+        queue_ = policy::WriteQueue::open(cfg, *host, [host] { return host->snapshot(); }, error);
     }
     if (!queue_)
         return fmt::format("queue: cannot open the write queue in {}: {}{}", cfg.queue.dir, error,

@@ -26,7 +26,7 @@
 #include "policy/router.h"
 #include "policy/canary.h"
 #include "policy/sync_engine.h"
-#include "queue/write_queue.h"
+#include "policy/write_queue.h"
 
 namespace laminar::net {
 
@@ -62,7 +62,7 @@ public:
     policy::SyncEngine& sync() { return *sync_; }
     const policy::Canaries& canaries() const { return *canaries_; }
     // The durable write queue, once a configuration with a queued_write route has opened it.
-    queue::WriteQueue* queue() const { return queue_ptr_.load(std::memory_order_acquire); }
+    policy::WriteQueue* queue() const { return queue_ptr_.load(std::memory_order_acquire); }
     const policy::SyncEngine& sync() const { return *sync_; }
     std::string lastReloadError() const;
     size_t workerCount() const { return workers_.size(); }
@@ -110,8 +110,8 @@ private:
     std::unique_ptr<policy::SyncEngine> sync_;
     // Opened on the main thread (start, reload), read by every worker.
     std::shared_ptr<policy::Canaries> canaries_;
-    std::unique_ptr<queue::WriteQueue> queue_;
-    std::atomic<queue::WriteQueue*> queue_ptr_{nullptr};
+    std::unique_ptr<policy::WriteQueue> queue_;
+    std::atomic<policy::WriteQueue*> queue_ptr_{nullptr};
     // Opens the queue when `cfg` has a queued_write route and it is not open yet; the error, or empty.
     std::string openQueueIfNeeded(const config::Config& cfg);
     bool quarantine_queue_ = false;

@@ -15,7 +15,7 @@
 #include "obs/logging.h"
 #include "config/units.h"
 #include "policy/health.h"
-#include "queue/write_queue.h"
+#include "policy/write_queue.h"
 
 namespace laminar::policy {
 namespace {

@@ -11,7 +11,7 @@
 #include "policy/route_stats.h"
 #include "policy/sync_engine.h"
 #include "queue/record.h"
-#include "queue/write_queue.h"
+#include "policy/write_queue.h"
 #include "resp/writer.h"
 
 namespace laminar::policy {
@@ -26,7 +26,7 @@ void completeWith(backend::ReplySink* sink, std::string_view raw, bool failed) {
 
 // Why a write could not be queued: the journal cannot write (a full disk, an I/O error), or it
 // holds max_bytes not applied yet.
-std::string fullError(const std::string& route, const queue::WriteQueue& queue) {
+std::string fullError(const std::string& route, const policy::WriteQueue& queue) {
     if (auto why = queue.error(); !why.empty())
         return fmt::format("-ERR laminar: the write queue cannot write to disk ({}), route '{}' refuses writes until it can\r\n", why, route);
     return fmt::format("-ERR laminar: the write queue is full (queue.max_bytes: {} bytes not applied yet), route '{}' refuses writes until it drains\r\n",
@@ -37,7 +37,7 @@ std::string fullError(const std::string& route, const queue::WriteQueue& queue) 
 // command) are journaled for the queued backends.
 struct JournalAfterPrimary final : backend::ReplySink {
     backend::ReplySink* client = nullptr;
-    queue::WriteQueue* queue = nullptr;
+    policy::WriteQueue* queue = nullptr;
     RouteStats* stats = nullptr;
     std::string from;
     std::vector<std::string> targets;
@@ -97,7 +97,7 @@ int64_t nowMillis(const Clock& clock) {
 struct QueuedWrite::Deferred {
     Dispatch* client;
     SyncHost* host;
-    queue::WriteQueue* queue;
+    policy::WriteQueue* queue;
     RouteStats* stats;
     const Clock* clock;
     const Health* health;

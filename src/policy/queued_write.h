@@ -11,7 +11,7 @@
 namespace laminar::policy {
 
 // Queued write (the talk's "Broker: queued write"): writes reach `queued` backends through
-// laminar's durable on-disk queue (queue/write_queue.h), so their latency is never the client's.
+// laminar's durable on-disk queue (policy/write_queue.h), so their latency is never the client's.
 //  1. Reads go to `primary`.
 //  2. ack: primary — a write runs on primary and the client gets primary's real reply; then the
 //     keys it wrote are journaled, and each queued backend is made equal to primary's state of
@@ -57,7 +57,7 @@ private:
 
     // The queue whose targets were checked against this strategy's backends (they are fixed once
     // the queue is open): the check runs once, not per command.
-    mutable std::atomic<const queue::WriteQueue*> checked_queue_{nullptr};
+    mutable std::atomic<const policy::WriteQueue*> checked_queue_{nullptr};
     int primary_;
     std::string primary_name_;
     std::vector<std::string> queued_;

@@ -14,13 +14,10 @@
 #include "config/yaml_reader.h"
 #include "resp/command_table.h"
 
-namespace laminar::queue {
-class WriteQueue;
-}
-
 namespace laminar::policy {
 
 class Clock;
+class WriteQueue;
 class Health;
 class SyncHost;
 class SyncEngine;
@@ -71,7 +68,7 @@ struct Context {
     const std::shared_ptr<const Snapshot>* snapshot;    // sinks that outlive execute() copy it
     RouteStats* stats;                                  // counters of the route being executed
     SyncHost* host = nullptr;                           // the client's I/O thread, for work that comes back later
-    queue::WriteQueue* queue = nullptr;                 // the durable write queue, when open
+    policy::WriteQueue* queue = nullptr;                 // the durable write queue, when open
 };
 
 // How one command is sent to backends and how its reply is chosen. Strategies are immutable

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "queue/write_queue.h"
+#include "policy/write_queue.h"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -15,8 +15,17 @@
 #include "queue/record.h"
 #include "resp/writer.h"
 
-namespace laminar::queue {
+namespace laminar::policy {
 namespace {
+
+using queue::Fsync;
+using queue::Journal;
+using queue::JournalOptions;
+using queue::QueuedRecord;
+using queue::Record;
+using queue::decodeRecord;
+using queue::encodeCommandRecord;
+using queue::encodeKeysRecord;
 
 constexpr size_t kWindow = 256;
 constexpr auto kTick = std::chrono::milliseconds(100);
@@ -90,7 +99,7 @@ struct WriteQueue::ApplySink final : backend::ReplySink {
     }
 };
 
-std::unique_ptr<WriteQueue> WriteQueue::open(const config::Config& cfg, policy::SyncHost& host, SnapshotFn snapshot, std::string& error) {
+std::unique_ptr<WriteQueue> WriteQueue::open(const config::Config& cfg, SyncHost& host, SnapshotFn snapshot, std::string& error) {
     JournalOptions opt;
     opt.dir = cfg.queue.dir;
     opt.fsync = fsyncOf(cfg.queue.fsync);
@@ -112,7 +121,7 @@ std::unique_ptr<WriteQueue> WriteQueue::open(const config::Config& cfg, policy::
     return q;
 }
 
-WriteQueue::WriteQueue(const config::Config& cfg, std::unique_ptr<Journal> journal, policy::SyncHost& host, SnapshotFn snapshot)
+WriteQueue::WriteQueue(const config::Config& cfg, std::unique_ptr<queue::Journal> journal, SyncHost& host, SnapshotFn snapshot)
     : cfg_(cfg.queue), journal_(std::move(journal)), host_(host), snapshot_(std::move(snapshot)) {
     for (const auto& t : journal_->options().targets) {
         auto a = std::make_unique<Applier>();
@@ -437,13 +446,13 @@ void WriteQueue::copyKeys(Applier& a, uint64_t seq, const std::string& from, std
     int src = snap->config().backendIndex(from), dst = snap->config().backendIndex(a.target);
     if (src < 0 || dst < 0) return failed(a, fmt::format("'{}' is not in the configuration", src < 0 ? from : a.target));
     struct Job {
-        std::shared_ptr<const policy::Snapshot> snap;
-        policy::Proxy from, to;
+        std::shared_ptr<const Snapshot> snap;
+        Proxy from, to;
         size_t left;
         bool ok = true;
         std::string why;
     };
-    auto job = std::make_shared<Job>(Job{snap, policy::Proxy(src, from), policy::Proxy(dst, a.target), keys.size(), true, {}});
+    auto job = std::make_shared<Job>(Job{snap, Proxy(src, from), Proxy(dst, a.target), keys.size(), true, {}});
     uint64_t gen = a.generation;
     Applier* ap = &a;
     auto one = [this, ap, gen, seq, job, alive = alive_](bool ok, std::string_view why) {
@@ -464,8 +473,8 @@ void WriteQueue::copyKeys(Applier& a, uint64_t seq, const std::string& from, std
         job->left = 1;
         return one(true, {});
     }
-    policy::Context ctx{host_.background(), host_.background(), policy::SystemClock::instance(), *snap, nullptr, nullptr, nullptr};
-    for (const auto& k : keys) policy::copyKey(k, job->from, job->to, true, ctx, one);
+    Context ctx{host_.background(), host_.background(), SystemClock::instance(), *snap, nullptr, nullptr, nullptr};
+    for (const auto& k : keys) copyKey(k, job->from, job->to, true, ctx, one);
 }
 
 // The window holds consecutive seqs (every record read is added, addressed to the target or not),
@@ -579,4 +588,4 @@ std::string WriteQueue::summary() const {
     return out;
 }
 
-}  // namespace laminar::queue
+}  // namespace laminar::policy

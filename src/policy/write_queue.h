@@ -16,11 +16,10 @@
 #include "queue/journal.h"
 
 namespace laminar::policy {
+
 class Snapshot;
 class SyncHost;
-}  // namespace laminar::policy
 
-namespace laminar::queue {
 
 // laminar's durable write queue: the journal (journal.h) plus one applier per target backend,
 // which applies the records addressed to it in journal order (record.h says what a record asks).
@@ -46,8 +45,8 @@ namespace laminar::queue {
 // thread; the appliers run on `host`.
 class WriteQueue {
 public:
-    using SnapshotFn = std::function<std::shared_ptr<const policy::Snapshot>()>;
-    static std::unique_ptr<WriteQueue> open(const config::Config& cfg, policy::SyncHost& host, SnapshotFn snapshot, std::string& error);
+    using SnapshotFn = std::function<std::shared_ptr<const Snapshot>()>;
+    static std::unique_ptr<WriteQueue> open(const config::Config& cfg, SyncHost& host, SnapshotFn snapshot, std::string& error);
     ~WriteQueue();
     WriteQueue(const WriteQueue&) = delete;
     WriteQueue& operator=(const WriteQueue&) = delete;
@@ -116,7 +115,7 @@ private:
     struct ApplySink;
     // A target's reply to record `seq` (sent in applier generation `generation`).
     void applied(Applier& a, uint64_t generation, uint64_t seq, std::string_view raw, bool failure);
-    WriteQueue(const config::Config& cfg, std::unique_ptr<Journal> journal, policy::SyncHost& host, SnapshotFn snapshot);
+    WriteQueue(const config::Config& cfg, std::unique_ptr<queue::Journal> journal, SyncHost& host, SnapshotFn snapshot);
     void kick();
     void tick();
     void canaryTick();
@@ -130,8 +129,8 @@ private:
     Applier* applier(const std::string& target);
 
     config::QueueConfig cfg_;
-    std::unique_ptr<Journal> journal_;
-    policy::SyncHost& host_;
+    std::unique_ptr<queue::Journal> journal_;
+    SyncHost& host_;
     SnapshotFn snapshot_;
     std::vector<std::unique_ptr<Applier>> appliers_;
     std::map<std::string, std::unique_ptr<std::atomic<uint64_t>>, std::less<>> last_command_;  // per target
@@ -144,4 +143,4 @@ private:
     std::shared_ptr<std::atomic<bool>> alive_ = std::make_shared<std::atomic<bool>>(true);
 };
 
-}  // namespace laminar::queue
+}  // namespace laminar::policy
