@@ -11,7 +11,7 @@
 
 #include "obs/logging.h"
 #include "config/config.h"
-#include "net/server.h"
+#include "app/server.h"
 #include "io/tls.h"
 #include "policy/router.h"
 #include "tools/copy.h"
@@ -116,7 +116,7 @@ int main(int argc, char** argv) {
         auto snapshot = laminar::policy::loadSnapshot(config_path, 1);
         laminar::io::checkTls(snapshot->config());
         laminar::obs::setupLogging(snapshot->config().log);
-        laminar::net::Server server(std::move(snapshot), config_path, quarantine_queue);
+        laminar::app::Server server(std::move(snapshot), config_path, quarantine_queue);
         server.run();
     } catch (const laminar::config::ConfigError& e) {
         std::cerr << e.what() << "\n";

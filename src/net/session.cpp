@@ -19,7 +19,10 @@
 #include <unordered_map>
 
 #include "io/memory.h"
-#include "net/server.h"
+#include "net/client_registry.h"
+#include "net/host.h"
+#include "policy/sync_engine.h"
+#include "policy/write_queue.h"
 #include "io/socket_io.h"
 #include "net/worker.h"
 #include "policy/clock.h"
@@ -317,7 +320,7 @@ void Session::processInput() {
     }
     in_process_ = false;
     // The write queue's records of what was just read go to disk in one write (queued_write).
-    if (auto* q = worker_.server().queue()) q->flushBatch();
+    if (auto* q = worker_.host().queue()) q->flushBatch();
     if (in_.empty() && in_.capacity() > 4 * kReadChunk) in_.shrinkTo(kReadChunk);
     flushOut();
     if (closing_) finishIfDone();
@@ -523,7 +526,7 @@ Session::Outcome Session::forward(const resp::CommandInfo& cmd, std::span<const 
         if (blocked_++ == 0) {
             auto identity = pinned_->serverIdentity();
             const std::string& backend = pinned_owner_->name();
-            worker_.server().registry().update(id_, [&](ClientRegistry::Entry& e) {
+            worker_.host().registry().update(id_, [&](ClientRegistry::Entry& e) {
                 e.blocked_on = identity;
                 e.blocked_backend = backend;
             });
@@ -538,8 +541,8 @@ Session::Outcome Session::forward(const resp::CommandInfo& cmd, std::span<const 
 
 policy::Context Session::context(const policy::Route& route) {
     const auto& snapshot = worker_.snapshot();
-    return policy::Context{*this,   worker_.background(), policy::SystemClock::instance(), *snapshot, &worker_.server().sync(),
-                           &snapshot, route.stats.get(), &worker_,           worker_.server().queue()};
+    return policy::Context{*this,   worker_.background(), policy::SystemClock::instance(), *snapshot, &worker_.host().sync(),
+                           &snapshot, route.stats.get(), &worker_,           worker_.host().queue()};
 }
 
 // Open once every I/O thread routes with this configuration (no thread can send a write the old
@@ -547,9 +550,9 @@ policy::Context Session::context(const policy::Route& route) {
 bool Session::barrierOpen(const policy::Route& route) {
     std::atomic_ref<bool> open(route.barrier_open);
     if (open.load(std::memory_order_acquire)) return true;
-    if (worker_.server().minInstalledGeneration() < worker_.snapshot()->generation()) return false;
+    if (worker_.host().minInstalledGeneration() < worker_.snapshot()->generation()) return false;
     for (const auto& pair : route.barrier)
-        if (worker_.server().sync().pending(pair) > 0) return false;
+        if (worker_.host().sync().pending(pair) > 0) return false;
     open.store(true, std::memory_order_release);
     return true;
 }
@@ -971,25 +974,25 @@ void Session::onReply(Slot& slot, std::string_view raw, bool failed) {
         case SlotKind::kSelect:
             if (!raw.empty() && raw[0] == '+') {
                 selected_db_ = static_cast<int>(slot.arg);
-                worker_.server().registry().update(id_, [&](ClientRegistry::Entry& e) { e.db = static_cast<int>(slot.arg); });
+                worker_.host().registry().update(id_, [&](ClientRegistry::Entry& e) { e.db = static_cast<int>(slot.arg); });
             }
             if (pinned_owner_ && slot.arg == pinned_owner_->config().db && !raw.empty() && raw[0] == '+') selected_db_ = -1;
             break;
         case SlotKind::kHello3:
             if (!raw.empty() && raw[0] == '%') {
                 resp3_ = true;
-                worker_.server().registry().update(id_, [](ClientRegistry::Entry& e) { e.resp = 3; });
+                worker_.host().registry().update(id_, [](ClientRegistry::Entry& e) { e.resp = 3; });
             }
             break;
         case SlotKind::kHello2:
             if (!raw.empty() && (raw[0] == '*' || raw[0] == '%')) {
                 resp3_ = false;
-                worker_.server().registry().update(id_, [](ClientRegistry::Entry& e) { e.resp = 2; });
+                worker_.host().registry().update(id_, [](ClientRegistry::Entry& e) { e.resp = 2; });
             }
             break;
         case SlotKind::kBlocking:
             if (--blocked_ == 0)
-                worker_.server().registry().update(id_, [](ClientRegistry::Entry& e) { e.blocked_on.reset(); });
+                worker_.host().registry().update(id_, [](ClientRegistry::Entry& e) { e.blocked_on.reset(); });
             break;
         case SlotKind::kPlain:
             break;
@@ -1164,7 +1167,7 @@ void Session::close() {
     out_.clear();
     out_off_ = 0;
     releasePin(false);
-    worker_.server().registry().remove(id_);
+    worker_.host().registry().remove(id_);
 }
 
 bool Session::idleSince(std::chrono::steady_clock::time_point t) const {
@@ -1283,7 +1286,7 @@ Session::Outcome Session::cmdHello(std::span<const std::string_view> argv, std::
     authed_ = true;
     if (has_setname) {
         name_ = std::string(setname);
-        worker_.server().registry().update(id_, [&](ClientRegistry::Entry& e) { e.name = name_; });
+        worker_.host().registry().update(id_, [&](ClientRegistry::Entry& e) { e.name = name_; });
     }
     std::string cmd;
     resp::appendCommand(cmd, {"HELLO", proto == 3 ? "3" : "2"});
@@ -1341,7 +1344,7 @@ Session::Outcome Session::cmdReset() {
     reply_mode_ = ReplyMode::kOn;
     authed_ = !worker_.snapshot()->config().client.password.has_value() && worker_.snapshot()->config().client.users.empty();
     user_.clear();
-    worker_.server().registry().update(id_, [](ClientRegistry::Entry& e) {
+    worker_.host().registry().update(id_, [](ClientRegistry::Entry& e) {
         e.name.clear();
         e.db = 0;
         e.resp = 2;
@@ -1353,13 +1356,13 @@ Session::Outcome Session::cmdReset() {
 
 std::string Session::clientInfoLine() const {
     ClientRegistry::Entry e;
-    worker_.server().registry().find(id_, e);
+    worker_.host().registry().find(id_, e);
     return ClientRegistry::format(e, std::chrono::steady_clock::now());
 }
 
 Session::Outcome Session::cmdClient(const resp::CommandInfo& cmd, std::span<const std::string_view> argv, std::string_view raw) {
     std::string_view sub = argv.size() > 1 ? argv[1] : std::string_view();
-    auto& registry = worker_.server().registry();
+    auto& registry = worker_.host().registry();
     if (equalsIgnoreCase(sub, "SETNAME")) {
         if (argv.size() != 3) {
             replyError("ERR wrong number of arguments for 'client|setname' command");
@@ -1475,7 +1478,7 @@ Session::Outcome Session::cmdLaminar(std::span<const std::string_view> argv) {
     const auto& snapshot = *worker_.snapshot();
     const auto& cfg = snapshot.config();
     if (equalsIgnoreCase(sub, "STATUS") && argv.size() == 2) {
-        reply(bulk(worker_.server().statusText(worker_)));
+        reply(bulk(worker_.host().statusText(worker_)));
         return Outcome::kDone;
     }
     if (equalsIgnoreCase(sub, "ROUTE") && argv.size() >= 3) {
@@ -1518,7 +1521,7 @@ Session::Outcome Session::cmdLaminar(std::span<const std::string_view> argv) {
         ++inflight_;
         Worker* worker = &worker_;
         Slot* target = &slot;
-        worker_.server().reloadAsync([worker, target](std::string error) {
+        worker_.host().reloadAsync([worker, target](std::string error) {
             worker->post([target, error = std::move(error)] {
                 std::string out;
                 if (error.empty()) out = "+OK\r\n";
@@ -1529,7 +1532,7 @@ Session::Outcome Session::cmdLaminar(std::span<const std::string_view> argv) {
         return Outcome::kDone;
     }
     if (equalsIgnoreCase(sub, "BACKFILL")) {
-        reply(worker_.server().backfillCommand(worker_, argv));
+        reply(worker_.host().backfillCommand(worker_, argv));
         return Outcome::kDone;
     }
     replyError("ERR laminar: unknown subcommand; use LAMINAR STATUS, LAMINAR ROUTE <command> <args...>, LAMINAR RELOAD or LAMINAR BACKFILL");
@@ -1543,7 +1546,7 @@ Session::Outcome Session::cmdInfo(const resp::CommandInfo& cmd, std::span<const 
         for (std::string_view all : {"all", "everything", "default"}) with_laminar = with_laminar || equalsIgnoreCase(section, all);
     }
     if (laminar_only) {
-        reply(bulk(worker_.server().infoSection(worker_)));
+        reply(bulk(worker_.host().infoSection(worker_)));
         return Outcome::kDone;
     }
     if (with_laminar) next_kind_ = SlotKind::kInfo;
@@ -1555,7 +1558,7 @@ Session::Outcome Session::cmdInfo(const resp::CommandInfo& cmd, std::span<const 
 std::string Session::transformInfo(std::string_view backend_reply) const {
     auto header_end = backend_reply.find("\r\n");
     std::string_view body = backend_reply.substr(header_end + 2, backend_reply.size() - header_end - 4);
-    std::string merged = worker_.server().infoSection(worker_);
+    std::string merged = worker_.host().infoSection(worker_);
     merged += "\r\n";
     merged += body;
     return bulk(merged);

@@ -9,13 +9,14 @@
 #include "backend/cluster/cluster_backend.h"
 #include "backend/memcached/memcached_backend.h"
 #include "io/memory.h"
-#include "net/server.h"
+#include "net/client_registry.h"
+#include "net/host.h"
 #include "net/session.h"
 
 namespace laminar::net {
 namespace asio = boost::asio;
 
-Worker::Worker(Server& server, int index) : server_(server), index_(index), sweep_(ioc_) {
+Worker::Worker(Host& host, int index) : host_(host), index_(index), sweep_(ioc_) {
     poller_.attach(ioc_);
     background_.worker = this;
 }
@@ -86,13 +87,13 @@ void Worker::setSnapshot(std::shared_ptr<const policy::Snapshot> snapshot) {
 
 void Worker::adopt(int fd, std::string addr, std::string laddr, std::shared_ptr<io::TlsContext> tls) {
     io::Poller::touch();
-    uint64_t id = server_.registry().add(addr, laddr);
+    uint64_t id = host_.registry().add(addr, laddr);
     std::unique_ptr<Session> session;
     try {
         session = std::make_unique<Session>(*this, fd, id, std::move(addr), std::move(laddr), std::move(tls));
     } catch (const std::exception& e) {  // no memory for the TLS state
         spdlog::warn("client {} dropped: {}", id, e.what());
-        server_.registry().remove(id);
+        host_.registry().remove(id);
         ::close(fd);
         return;
     }

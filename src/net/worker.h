@@ -26,18 +26,18 @@ namespace laminar::net {
 // A TLS client that has not finished its handshake by then is closed (and counted as failed).
 inline constexpr std::chrono::seconds kTlsHandshakeTimeout{10};
 
-class Server;
+class Host;
 class Session;
 
 // One I/O thread: its own io_context, its clients, and its own connections to every backend, so
 // the data path takes no lock. The listener hands it accepted sockets.
 class Worker final : public policy::SyncHost {
 public:
-    Worker(Server& server, int index);
+    Worker(Host& host, int index);
     ~Worker();
 
     boost::asio::io_context& ioc() { return ioc_; }
-    Server& server() { return server_; }
+    Host& host() { return host_; }
     int index() const { return index_; }
     // This thread's counters, for INFO and /metrics.
     obs::ThreadMetrics& stats() { return stats_; }
@@ -88,7 +88,7 @@ private:
     void sweepIdle();
     void updateScheduling();
 
-    Server& server_;
+    Host& host_;
     int index_;
     // Outlive ioc_ and the backends: handlers destroyed with ioc_ may still remove sockets, and a
     // backend gives its connection counts back when it goes.

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "admin/metrics.h"
+#include "app/metrics.h"
 
 #include <fmt/format.h>
 
@@ -10,24 +10,24 @@
 
 #include "obs/prometheus.h"
 #include "obs/thread_metrics.h"
-#include "net/server.h"
+#include "app/server.h"
 #include "policy/route_stats.h"
 #include "policy/router.h"
 
-namespace laminar::admin {
+namespace laminar::app {
 namespace {
 
 using Type = obs::PrometheusWriter::Type;
 
 // Adds up one number over every I/O thread's metrics.
 template <class Get>
-auto total(const net::Server& server, Get get) {
+auto total(const app::Server& server, Get get) {
     decltype(get(server.worker(0).stats())) sum{};
     for (size_t i = 0; i < server.workerCount(); ++i) sum += get(server.worker(i).stats());
     return sum;
 }
 
-void daemon(obs::PrometheusWriter& w, const net::Server& server) {
+void daemon(obs::PrometheusWriter& w, const app::Server& server) {
     const auto& snap = server.snapshot();
     w.family("laminar_build_info", Type::kGauge, "Always 1, labelled with the version laminar was built as.");
     w.sample({{"version", LAMINAR_VERSION}}, uint64_t{1});
@@ -42,7 +42,7 @@ void daemon(obs::PrometheusWriter& w, const net::Server& server) {
     w.sample({{"result", "failed"}}, server.reloadsFailed());
 }
 
-void clients(obs::PrometheusWriter& w, const net::Server& server) {
+void clients(obs::PrometheusWriter& w, const app::Server& server) {
     w.family("laminar_client_connections", Type::kGauge, "Client connections open now.");
     w.sample({}, uint64_t{server.registry().size()});
     w.family("laminar_client_connections_total", Type::kCounter, "Client connections accepted since start, rejected ones included.");
@@ -105,7 +105,7 @@ void clients(obs::PrometheusWriter& w, const net::Server& server) {
     }
 }
 
-void backends(obs::PrometheusWriter& w, const net::Server& server) {
+void backends(obs::PrometheusWriter& w, const app::Server& server) {
     const auto& snap = server.snapshot();
     const auto& list = snap.config().backends;
     w.family("laminar_backend_up", Type::kGauge, "1 while some I/O thread has a working shared connection to the backend, else 0.");
@@ -157,7 +157,7 @@ void backends(obs::PrometheusWriter& w, const net::Server& server) {
     }
 }
 
-void routes(obs::PrometheusWriter& w, const net::Server& server) {
+void routes(obs::PrometheusWriter& w, const app::Server& server) {
     const auto& list = server.snapshot().routes();
     for (const auto& field : policy::RouteStats::fields()) {
         w.family(fmt::format("laminar_route_{}_total", field.name), Type::kCounter, field.help);
@@ -221,7 +221,7 @@ void routes(obs::PrometheusWriter& w, const net::Server& server) {
 
 }  // namespace
 
-std::string metricsText(const net::Server& server) {
+std::string metricsText(const app::Server& server) {
     obs::PrometheusWriter w;
     daemon(w, server);
     clients(w, server);
@@ -230,7 +230,7 @@ std::string metricsText(const net::Server& server) {
     return w.text();
 }
 
-std::string unreadiness(const net::Server& server) {
+std::string unreadiness(const app::Server& server) {
     if (server.shuttingDown()) return "shutting down";
     const auto& snap = server.snapshot();
     for (int b : snap.catchAll().backends) {
@@ -242,7 +242,7 @@ std::string unreadiness(const net::Server& server) {
     return {};
 }
 
-std::string degradation(const net::Server& server) {
+std::string degradation(const app::Server& server) {
     auto* q = server.queue();
     if (!q) return {};
     std::string out;
@@ -252,4 +252,4 @@ std::string degradation(const net::Server& server) {
     return out;
 }
 
-}  // namespace laminar::admin
+}  // namespace laminar::app

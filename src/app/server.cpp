@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "net/server.h"
+#include "app/server.h"
 #include "obs/logging.h"
-#include "admin/metrics.h"
+#include "app/metrics.h"
 
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/post.hpp>
@@ -17,7 +17,7 @@
 #include <filesystem>
 #include <thread>
 
-namespace laminar::net {
+namespace laminar::app {
 namespace asio = boost::asio;
 using boost::system::error_code;
 
@@ -162,12 +162,12 @@ void Server::listen(asio::ip::tcp::acceptor& acceptor, const config::Endpoint& w
 void Server::serveAdmin() {
     const auto& metrics = snapshot_->config().admin.metrics;
     if (!metrics) return;
-    admin::HttpServer::Handlers handlers{
-        .metrics = [this] { return admin::metricsText(*this); },
-        .unready = [this] { return admin::unreadiness(*this); },
-        .degraded = [this] { return admin::degradation(*this); },
+    app::HttpServer::Handlers handlers{
+        .metrics = [this] { return app::metricsText(*this); },
+        .unready = [this] { return app::unreadiness(*this); },
+        .degraded = [this] { return app::degradation(*this); },
     };
-    admin_ = std::make_shared<admin::HttpServer>(ioc_, tcpEndpoint(*metrics, "admin.metrics"), std::move(handlers));
+    admin_ = std::make_shared<app::HttpServer>(ioc_, tcpEndpoint(*metrics, "admin.metrics"), std::move(handlers));
     admin_->start();
     log()->info("serving /metrics, /healthz and /readyz on http://{}", metrics->str());
 }
@@ -365,9 +365,9 @@ std::string Server::infoSection(Worker& from) const {
     return out;
 }
 
-}  // namespace laminar::net
+}  // namespace laminar::app
 
-namespace laminar::net {
+namespace laminar::app {
 
 std::string Server::statusText(Worker& from) const {
     auto snap = from.snapshot();
@@ -411,9 +411,9 @@ std::string Server::statusText(Worker& from) const {
     return out;
 }
 
-}  // namespace laminar::net
+}  // namespace laminar::app
 
-namespace laminar::net {
+namespace laminar::app {
 
 std::vector<std::pair<std::string, policy::Backfill::Progress>> Server::backfills() const {
     std::lock_guard lock(backfill_mu_);
@@ -482,4 +482,4 @@ std::string Server::backfillCommand(Worker& from, std::span<const std::string_vi
     return "+OK\r\n";
 }
 
-}  // namespace laminar::net
+}  // namespace laminar::app

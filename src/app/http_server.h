@@ -10,7 +10,7 @@
 #include <memory>
 #include <string>
 
-namespace laminar::admin {
+namespace laminar::app {
 
 // The admin HTTP endpoint (admin.metrics), on the main thread's io_context:
 //
@@ -45,4 +45,4 @@ private:
     std::shared_ptr<Shared> shared_;
 };
 
-}  // namespace laminar::admin
+}  // namespace laminar::app

@@ -17,9 +17,10 @@
 #include <string>
 #include <vector>
 
-#include "admin/http_server.h"
+#include "app/http_server.h"
 #include "config/config.h"
 #include "net/client_registry.h"
+#include "net/host.h"
 #include "io/tls.h"
 #include "net/worker.h"
 #include "policy/backfill.h"
@@ -28,7 +29,11 @@
 #include "policy/sync_engine.h"
 #include "policy/write_queue.h"
 
-namespace laminar::net {
+namespace laminar::app {
+
+using net::ClientRegistry;
+using net::Host;
+using net::Worker;
 
 // The daemon: a listener on the main thread hands accepted sockets round-robin to the I/O
 // threads (Worker), each of which owns its clients and backend connections.
@@ -38,7 +43,7 @@ namespace laminar::net {
 //
 // SIGTERM/SIGINT: stop accepting, let every client's in-flight commands finish and their replies
 // be written (bounded by shutdown_timeout), then exit.
-class Server {
+class Server final : public Host {
 public:
     // `path`: the file SIGHUP and LAMINAR RELOAD read again.
     // `quarantine_queue`: a write queue that cannot be opened is moved aside, not fatal.
@@ -53,16 +58,16 @@ public:
     // A bad file leaves the running snapshot in place. Returns an error message, empty on success.
     std::string reload();
     // From any thread: runs reload() on the main thread, then `done(error)` there.
-    void reloadAsync(std::function<void(std::string)> done);
+    void reloadAsync(std::function<void(std::string)> done) override;
     uint64_t reloadsOk() const { return reloads_ok_; }
     uint64_t reloadsFailed() const { return reloads_failed_; }
 
-    ClientRegistry& registry() { return registry_; }
+    ClientRegistry& registry() override { return registry_; }
     const ClientRegistry& registry() const { return registry_; }
-    policy::SyncEngine& sync() { return *sync_; }
+    policy::SyncEngine& sync() override { return *sync_; }
     const policy::Canaries& canaries() const { return *canaries_; }
     // The durable write queue, once a configuration with a queued_write route has opened it.
-    policy::WriteQueue* queue() const { return queue_ptr_.load(std::memory_order_acquire); }
+    policy::WriteQueue* queue() const override { return queue_ptr_.load(std::memory_order_acquire); }
     const policy::SyncEngine& sync() const { return *sync_; }
     std::string lastReloadError() const;
     size_t workerCount() const { return workers_.size(); }
@@ -73,16 +78,16 @@ public:
     bool shuttingDown() const { return shutting_down_; }
     std::chrono::steady_clock::time_point startedAt() const { return started_; }
     // The oldest configuration generation any I/O thread still routes with.
-    uint64_t minInstalledGeneration() const;
+    uint64_t minInstalledGeneration() const override;
     uint64_t totalConnections() const { return total_connections_.load(std::memory_order_relaxed); }
     uint64_t rejectedConnections() const { return rejected_connections_.load(std::memory_order_relaxed); }
     // The "# Laminar" INFO section, as seen from one I/O thread.
-    std::string infoSection(Worker& from) const;
+    std::string infoSection(Worker& from) const override;
     // LAMINAR STATUS, for a person reading redis-cli.
-    std::string statusText(Worker& from) const;
+    std::string statusText(Worker& from) const override;
     // LAMINAR BACKFILL START <route> [RATE keys/s] [MATCH glob] | STATUS [route] | STOP <route>:
     // the RESP reply.
-    std::string backfillCommand(Worker& from, std::span<const std::string_view> argv);
+    std::string backfillCommand(Worker& from, std::span<const std::string_view> argv) override;
     // The latest backfill of each route, for /metrics.
     std::vector<std::pair<std::string, policy::Backfill::Progress>> backfills() const;
 
@@ -123,7 +128,7 @@ private:
     std::atomic<uint64_t> total_connections_{0};
     std::atomic<uint64_t> rejected_connections_{0};
     std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
-    std::shared_ptr<admin::HttpServer> admin_;  // when admin.metrics is set
+    std::shared_ptr<app::HttpServer> admin_;  // when admin.metrics is set
 };
 
-}  // namespace laminar::net
+}  // namespace laminar::app

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "admin/http_server.h"
+#include "app/http_server.h"
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -14,7 +14,7 @@
 #include <optional>
 #include <string_view>
 
-namespace laminar::admin {
+namespace laminar::app {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
@@ -157,4 +157,4 @@ void HttpServer::accept() {
     });
 }
 
-}  // namespace laminar::admin
+}  // namespace laminar::app
