@@ -38,7 +38,7 @@ using net::Worker;
 // The daemon: a listener on the main thread hands accepted sockets round-robin to the I/O
 // threads (Worker), each of which owns its clients and backend connections.
 //
-//   main thread: acceptor, signals --(socket)--> Worker i: Session ... -> RedisBackend (per worker)
+//   main thread: acceptor, signals --(socket)--> Worker i: Session ... -> Backend (per worker)
 //                admin HTTP (/metrics, /readyz): reads every Worker's counters
 //
 // SIGTERM/SIGINT: stop accepting, let every client's in-flight commands finish and their replies

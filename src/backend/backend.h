@@ -28,8 +28,6 @@ protected:
     ~ReplySink() = default;
 };
 
-class RedisConnection;
-
 // Who a dedicated connection is on its server, for CLIENT UNBLOCK from a client on another
 // thread: the server's CLIENT ID for it (-1 until the handshake learns it) and the server it is
 // on. `node` is written before `id` is first stored (release) and never after, so a reader that
@@ -39,13 +37,32 @@ struct ServerIdentity {
     config::Endpoint node;
 };
 
-// Connections for one client alone (MULTI, WATCH, blocking commands, pub/sub, SELECT, HELLO 3).
+// One client's own connection to a backend (MULTI, WATCH, blocking commands, pub/sub, SELECT,
+// HELLO 3): what a pinned session sends on. Replies come back in order to each command's sink.
+class DedicatedConnection {
+public:
+    // `blocking`: a blocking command (BLPOP...), which no timeout applies to.
+    virtual void send(std::string_view raw, ReplySink* sink, bool blocking) = 0;
+    // A command whose replies all go to the relay (pub/sub): nothing waits for them in order.
+    virtual void sendRelayed(std::string_view raw) = 0;
+    // Where replies no command waits for go (RESP3 pushes, pub/sub messages); `relay_all`: every
+    // reply goes there (a subscribed connection).
+    virtual void setRelay(ReplySink* relay, bool relay_all) = 0;
+    // Closes it now; what is pending gets an error.
+    virtual void close(std::string_view why) = 0;
+    virtual std::shared_ptr<const ServerIdentity> serverIdentity() const = 0;
+
+protected:
+    ~DedicatedConnection() = default;
+};
+
+// Connections for one client alone.
 class DedicatedPool {
 public:
-    virtual std::shared_ptr<RedisConnection> acquireDedicated() = 0;
+    virtual std::shared_ptr<DedicatedConnection> acquireDedicated() = 0;
     // Takes the connection back. `clean`: its state is the handshake's, so it may serve another
     // client; otherwise it is closed.
-    virtual void releaseDedicated(std::shared_ptr<RedisConnection> conn, bool clean) = 0;
+    virtual void releaseDedicated(std::shared_ptr<DedicatedConnection> conn, bool clean) = 0;
 
 protected:
     ~DedicatedPool() = default;

@@ -51,7 +51,7 @@ RedisBackend::~RedisBackend() {
     counters_.dedicated.add(-published_dedicated_);
 }
 
-std::shared_ptr<RedisConnection> RedisBackend::acquireDedicated() {
+std::shared_ptr<DedicatedConnection> RedisBackend::acquireDedicated() {
     ++dedicated_in_use_;
     while (!idle_.empty()) {
         auto conn = std::move(idle_.back());
@@ -69,7 +69,8 @@ std::shared_ptr<RedisConnection> RedisBackend::acquireDedicated() {
     return conn;
 }
 
-void RedisBackend::releaseDedicated(std::shared_ptr<RedisConnection> conn, bool clean) {
+void RedisBackend::releaseDedicated(std::shared_ptr<DedicatedConnection> given, bool clean) {
+    auto conn = std::static_pointer_cast<RedisConnection>(std::move(given));  // made by acquireDedicated()
     if (dedicated_in_use_ > 0) --dedicated_in_use_;
     conn->setRelay(nullptr, false);
     conn->setObserver(nullptr);

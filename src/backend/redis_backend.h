@@ -32,10 +32,10 @@ public:
     DedicatedPool* dedicated() override { return this; }
 
     // A connection for one client alone. Reuses an idle clean one when there is one.
-    std::shared_ptr<RedisConnection> acquireDedicated() override;
+    std::shared_ptr<DedicatedConnection> acquireDedicated() override;
     // Takes the connection back. `clean`: its state is the handshake's (no MULTI, no
     // subscription, configured db, RESP2), so it may serve another client; otherwise it is closed.
-    void releaseDedicated(std::shared_ptr<RedisConnection> conn, bool clean) override;
+    void releaseDedicated(std::shared_ptr<DedicatedConnection> conn, bool clean) override;
 
     // RedisConnection::Observer
     void connectionChanged(std::string_view error) override;

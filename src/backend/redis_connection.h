@@ -53,7 +53,7 @@ namespace laminar::backend {
 //     stopped server whose kernel still accepts connects is thus down, not up (/readyz). A PING
 //     that is all that waits, unanswered for `timeout`, reports the connection down without
 //     closing it: when the stall ends the answer comes and it is up again, with no reconnect.
-class RedisConnection final : public std::enable_shared_from_this<RedisConnection>, public io::Poller::Handler {
+class RedisConnection final : public std::enable_shared_from_this<RedisConnection>, public io::Poller::Handler, public DedicatedConnection {
 public:
     // Told about state changes and reply latencies (the backend's per-thread pool).
     class Observer {
@@ -93,22 +93,22 @@ public:
     void start() {
         if (state_ == State::kIdle && !closed_) connect();
     }
-    void send(std::string_view raw, ReplySink* sink, bool blocking = false);
+    void send(std::string_view raw, ReplySink* sink, bool blocking = false) override;
     // A command whose replies all go to the relay (pub/sub): nothing waits for them in order, and
     // no timeout applies.
-    void sendRelayed(std::string_view raw);
+    void sendRelayed(std::string_view raw) override;
     void setObserver(Observer* o) { observer_ = o; }
     // Before the first send, on a dedicated connection that was not started.
     void setRouter(Router router, Redirected redirected) {
         router_ = std::move(router);
         redirected_ = std::move(redirected);
     }
-    void setRelay(ReplySink* relay, bool relay_all) {
+    void setRelay(ReplySink* relay, bool relay_all) override {
         relay_ = relay;
         relay_all_ = relay_all;
     }
     // Closes the socket now; pending sinks (and commands held for a route) get an error.
-    void close(std::string_view why);
+    void close(std::string_view why) override;
     // Commands the router could not place yet (Target::wait), held in order. The owner calls
     // routeWaiting() once it can route them, and expireWaiting() to answer those held since before
     // `cutoff` with `error`.
@@ -125,7 +125,7 @@ public:
     const std::string& name() const { return cfg_.name; }
     // The backend's CLIENT ID for this connection (dedicated connections ask for it) and its
     // server, for other threads to read (CLIENT UNBLOCK from a client on another thread).
-    std::shared_ptr<const ServerIdentity> serverIdentity() const { return identity_; }
+    std::shared_ptr<const ServerIdentity> serverIdentity() const override { return identity_; }
 
 private:
     struct Pending {

@@ -532,7 +532,7 @@ Session::Outcome Session::forward(const resp::CommandInfo& cmd, std::span<const 
             });
         }
     }
-    if (cmd.name == "wait" && !in_multi_) pinned_->send(kWaitMark, &backend::discardSink());
+    if (cmd.name == "wait" && !in_multi_) pinned_->send(kWaitMark, &backend::discardSink(), false);
     ++inflight_;
     ++pinned_inflight_;
     pinned_->send(raw, &slot, blocking);
@@ -1296,7 +1296,7 @@ Session::Outcome Session::cmdHello(std::span<const std::string_view> argv, std::
         slot.kind = proto == 3 ? SlotKind::kHello3 : SlotKind::kHello2;
         ++inflight_;
         ++pinned_inflight_;
-        pinned_->send(cmd, &slot);
+        pinned_->send(cmd, &slot, false);
     } else {
         Slot& slot = newSlot();
         ++inflight_;
@@ -1326,7 +1326,7 @@ Session::Outcome Session::cmdSelect(std::span<const std::string_view> argv, std:
     slot.arg = db;
     ++inflight_;
     ++pinned_inflight_;
-    pinned_->send(raw, &slot);
+    pinned_->send(raw, &slot, false);
     return Outcome::kDone;
 }
 

@@ -13,8 +13,7 @@
 #include <vector>
 
 #include "obs/thread_metrics.h"
-#include "backend/redis_backend.h"
-#include "backend/redis_connection.h"
+#include "backend/backend.h"
 #include "io/buffer.h"
 #include "io/poller.h"
 #include "io/tls.h"
@@ -222,7 +221,7 @@ private:
     long long subs_ = 0, shard_subs_ = 0;
 
     // the dedicated backend connection while pinned
-    std::shared_ptr<backend::RedisConnection> pinned_;
+    std::shared_ptr<backend::DedicatedConnection> pinned_;
     std::shared_ptr<backend::Backend> pinned_owner_;  // survives a reload that drops it
     int pinned_backend_ = -1;
     size_t pinned_inflight_ = 0;

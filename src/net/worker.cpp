@@ -6,8 +6,7 @@
 #include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
 
-#include "backend/cluster/cluster_backend.h"
-#include "backend/memcached/memcached_backend.h"
+#include "backend/factory.h"
 #include "io/memory.h"
 #include "net/client_registry.h"
 #include "net/host.h"
@@ -59,12 +58,7 @@ void Worker::setSnapshot(std::shared_ptr<const policy::Snapshot> snapshot) {
         std::shared_ptr<backend::Backend> keep;
         for (const auto& b : backends_)
             if (b && b->config() == bc) keep = b;
-        if (!keep && bc.type == config::BackendConfig::Type::kMemcached)
-            keep = std::make_shared<backend::memcached::MemcachedBackend>(ioc_, bc, stats_.backend(bc.name));
-        else if (!keep && bc.type == config::BackendConfig::Type::kRedisCluster)
-            keep = std::make_shared<backend::cluster::ClusterBackend>(ioc_, poller_, bc, stats_.backend(bc.name));
-        else if (!keep)
-            keep = std::make_shared<backend::RedisBackend>(ioc_, poller_, bc, stats_.backend(bc.name));
+        if (!keep) keep = backend::makeBackend(ioc_, poller_, bc, stats_.backend(bc.name));
         next.push_back(std::move(keep));
     }
     for (auto& b : backends_)

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "obs/thread_metrics.h"
-#include "backend/redis_backend.h"
+#include "backend/backend.h"
 #include "io/poller.h"
 #include "io/scheduling.h"
 #include "io/tls.h"

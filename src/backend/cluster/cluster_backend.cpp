@@ -551,7 +551,7 @@ void ClusterBackend::publishUp() {
     }
 }
 
-std::shared_ptr<RedisConnection> ClusterBackend::acquireDedicated() {
+std::shared_ptr<DedicatedConnection> ClusterBackend::acquireDedicated() {
     // At a seed until the router picks the node (retarget() then names it after that node).
     auto nc = nodeConfig(cfg_, cfg_.servers.front());
     nc.name = cfg_.name;
@@ -574,7 +574,8 @@ std::shared_ptr<RedisConnection> ClusterBackend::acquireDedicated() {
     return conn;
 }
 
-void ClusterBackend::releaseDedicated(std::shared_ptr<RedisConnection> conn, bool) {
+void ClusterBackend::releaseDedicated(std::shared_ptr<DedicatedConnection> given, bool) {
+    auto conn = std::static_pointer_cast<RedisConnection>(std::move(given));  // made by acquireDedicated()
     if (dedicated_in_use_ > 0) --dedicated_in_use_;
     counters_.dedicated.add(-1);
     conn->setRelay(nullptr, false);

@@ -62,8 +62,8 @@ public:
     std::vector<CanaryKey> canaryKeys(const std::string& base) const override;
     bool idle() const override { return live_.empty() && parked_.empty() && fanouts_.empty() && dedicated_in_use_ == 0; }
     DedicatedPool* dedicated() override { return this; }
-    std::shared_ptr<RedisConnection> acquireDedicated() override;
-    void releaseDedicated(std::shared_ptr<RedisConnection> conn, bool clean) override;
+    std::shared_ptr<DedicatedConnection> acquireDedicated() override;
+    void releaseDedicated(std::shared_ptr<DedicatedConnection> conn, bool clean) override;
     // RedisConnection::Observer
     void connectionChanged(std::string_view error) override;
 
