@@ -5,7 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "obs/logging.h"
-#include "policy/dual_lookup.h"
+#include "policy/fanout.h"
 #include "policy/owned_command.h"
 #include "policy/reply_compare.h"
 #include "policy/route_stats.h"

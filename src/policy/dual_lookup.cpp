@@ -9,7 +9,10 @@
 #include <utility>
 
 #include "obs/logging.h"
+#include "policy/fanout.h"
+#include "policy/key_copy.h"
 #include "policy/owned_command.h"
+#include "policy/recycled.h"
 #include "policy/route_stats.h"
 #include "resp/command_table.h"
 #include "resp/reply_view.h"
@@ -22,11 +25,6 @@ namespace {
 std::shared_ptr<spdlog::logger> log() {
     static auto l = obs::logger("policy");
     return l;
-}
-
-// Context for work that outlives the client's command: both dispatches are the background one.
-Context backgroundContext(const Context& ctx) {
-    return Context{ctx.background, ctx.background, ctx.clock, ctx.health, ctx.sync, nullptr, ctx.stats};
 }
 
 // Reads whose reply on a missing key is a plain 0 (a length, a count, a membership test): a 0
@@ -161,46 +159,6 @@ struct LookupSink final : backend::ReplySink {
             });
         }
         release(this);
-    }
-};
-
-// Per-request state that every read (or dual write) of a route needs is recycled per I/O thread,
-// with its buffers, so it costs no allocation once the thread is warm. The free list is threaded
-// through the objects themselves (`T::next_free`).
-template <class T>
-class Recycled {
-public:
-    static T* acquire() {
-        List& l = list();
-        T* t = l.head;
-        if (!t) return new T;
-        l.head = t->next_free;
-        --l.size;
-        return t;
-    }
-    // `t` reset by the caller; one that grew large buffers is freed instead of kept.
-    static void put(T* t, bool large) {
-        List& l = list();
-        if (large || l.size >= 1024) {
-            delete t;
-            return;
-        }
-        t->next_free = l.head;
-        l.head = t;
-        ++l.size;
-    }
-
-private:
-    struct List {
-        T* head = nullptr;
-        size_t size = 0;
-        ~List() {
-            while (head) delete std::exchange(head, head->next_free);
-        }
-    };
-    static List& list() {
-        thread_local List l;
-        return l;
     }
 };
 
@@ -358,189 +316,6 @@ std::unique_ptr<Strategy> makeDualLookup(config::MapReader& r, Builder& b) {
     else b.fail(r.take("writes"), r.path("writes"), "must be first, second or both, got '" + w + "'");
     bool warm = r.boolean("warm", false);
     return std::make_unique<DualLookup>(std::move(first), std::move(second), writes, warm);
-}
-
-// ---------------------------------------------------------------- shared helpers
-
-namespace {
-
-struct BothState;
-void release(BothState* st);
-
-struct BothState {
-    backend::ReplySink* client = nullptr;
-    Merge merge = Merge::kFirst;
-    std::atomic<uint64_t>* second_failures = nullptr;
-    int remaining = 2;
-    bool answered = false;
-    std::string first_reply;
-    bool first_failed = false;
-    std::string second_reply;
-    bool second_failed = false;
-    BothState* next_free = nullptr;  // while recycled
-
-    struct Side final : backend::ReplySink {
-        BothState* state;
-        bool is_first;
-        void complete(std::string_view raw, bool failed) override { state->done(is_first, raw, failed); }
-    } first{}, second{};
-
-    void done(bool is_first, std::string_view raw, bool failed) {
-        const bool keep = merge != Merge::kFirst;  // kFirst answers with the first reply as it comes
-        if (is_first) {
-            if (keep) first_reply.assign(raw);
-            first_failed = failed;
-            if (merge == Merge::kFirst && !answered) {
-                answered = true;
-                client->complete(raw, failed);
-            }
-        } else {
-            if (keep) second_reply.assign(raw);
-            second_failed = failed;
-            if ((failed || resp::isError(raw)) && second_failures) {
-                second_failures->fetch_add(1, std::memory_order_relaxed);
-                log()->warn("write to the second side failed: {}", std::string_view(raw).substr(0, 200));
-            }
-        }
-        if (--remaining > 0) return;
-        if (!answered) finish();
-        release(this);
-    }
-
-    void finish() {
-        answered = true;
-        if (merge == Merge::kMaxInteger) {
-            long long a = 0, b = 0;
-            bool ia = resp::integerValue(first_reply, a), ib = resp::integerValue(second_reply, b);
-            if (ia && ib) {
-                client->complete(":" + std::to_string(std::max(a, b)) + "\r\n", false);
-                return;
-            }
-            // One side failed: the client hears of it, naming the backend.
-            if (!ia) client->complete(first_reply, first_failed);
-            else client->complete(second_reply, second_failed);
-            return;
-        }
-        // kFirstAfterBoth: the first's reply unless the second failed (ack: both).
-        if (!first_failed && !resp::isError(first_reply) && (second_failed || resp::isError(second_reply)))
-            client->complete(second_reply, second_failed);
-        else
-            client->complete(first_reply, first_failed);
-    }
-};
-
-void release(BothState* st) {
-    st->remaining = 2;
-    st->answered = false;
-    st->first_reply.clear();
-    st->second_reply.clear();
-    st->first_failed = st->second_failed = false;
-    Recycled<BothState>::put(st, st->first_reply.capacity() > 4096 || st->second_reply.capacity() > 4096);
-}
-
-}  // namespace
-
-void sendToBoth(const Request& req, backend::ReplySink* sink, Context& ctx, const Strategy& first, const Strategy& second,
-                Merge merge, std::atomic<uint64_t>* second_failures) {
-    BothState* st = Recycled<BothState>::acquire();
-    st->client = sink;
-    st->merge = merge;
-    st->second_failures = second_failures;
-    st->first.state = st;
-    st->first.is_first = true;
-    st->second.state = st;
-    st->second.is_first = false;
-    // Both are sent before either reply is awaited: the latency is the slower side's, not the sum.
-    first.execute(req, &st->first, ctx);
-    second.execute(req, &st->second, ctx);
-}
-
-namespace {
-
-struct CopyJob {
-    std::string key;
-    const Strategy* from;
-    const Strategy* to;
-    bool replace;
-    Context ctx;
-    std::function<void(bool, std::string_view)> done;
-    std::string dump;
-    bool dump_null = false, have_dump = false, have_pttl = false, failed = false;
-    std::string why;
-    long long pttl = -1;
-
-    struct Step final : backend::ReplySink {
-        CopyJob* job;
-        int which;  // 0 DUMP, 1 PTTL, 2 RESTORE/DEL
-        void complete(std::string_view raw, bool failed) override { job->onReply(which, raw, failed); }
-    } dump_step{}, pttl_step{}, write_step{};
-
-    explicit CopyJob(const Context& c) : ctx(c) {}
-
-    void start() {
-        dump_step.job = pttl_step.job = write_step.job = this;
-        dump_step.which = 0;
-        pttl_step.which = 1;
-        write_step.which = 2;
-        OwnedCommand d({"DUMP", key}), p({"PTTL", key});
-        from->execute(d.request(), &dump_step, ctx);
-        from->execute(p.request(), &pttl_step, ctx);
-    }
-
-    void onReply(int which, std::string_view raw, bool bad) {
-        if (which == 2) {
-            bool ok = !bad && !resp::isError(raw);
-            if (!ok && !replace && raw.starts_with("-BUSYKEY")) ok = true;  // first got a value meanwhile
-            done(ok, ok ? std::string_view() : raw.substr(0, std::min<size_t>(raw.size(), 200)));
-            delete this;
-            return;
-        }
-        if (bad || resp::isError(raw)) {
-            failed = true;
-            why.assign(raw.substr(0, std::min<size_t>(raw.size(), 200)));
-        } else if (which == 0) {
-            std::string_view body;
-            if (resp::isNull(raw)) dump_null = true;
-            else if (resp::bulkBody(raw, body)) dump.assign(body);
-            else failed = true, why = "unexpected DUMP reply";
-        } else {
-            resp::integerValue(raw, pttl);
-        }
-        (which == 0 ? have_dump : have_pttl) = true;
-        if (!have_dump || !have_pttl) return;
-        if (failed) {
-            done(false, why);
-            delete this;
-            return;
-        }
-        if (dump_null || pttl == -2) {
-            if (!replace) {  // nothing to warm: the key went away
-                done(true, {});
-                delete this;
-                return;
-            }
-            OwnedCommand del({"DEL", key});
-            to->execute(del.request(), &write_step, ctx);
-            return;
-        }
-        std::vector<std::string> args = {"RESTORE", key, std::to_string(pttl > 0 ? pttl : 0), dump};
-        if (replace) args.push_back("REPLACE");
-        OwnedCommand restore(std::move(args));
-        to->execute(restore.request(), &write_step, ctx);
-    }
-};
-
-}  // namespace
-
-void copyKey(const std::string& key, const Strategy& from, const Strategy& to, bool replace, Context& ctx,
-             std::function<void(bool ok, std::string_view why)> done) {
-    auto* job = new CopyJob(backgroundContext(ctx));
-    job->key = key;
-    job->from = &from;
-    job->to = &to;
-    job->replace = replace;
-    job->done = std::move(done);
-    job->start();
 }
 
 }  // namespace laminar::policy

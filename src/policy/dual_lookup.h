@@ -1,9 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
-#include <atomic>
-#include <functional>
-
 #include "policy/strategy.h"
 
 namespace laminar::policy {
@@ -47,18 +44,5 @@ private:
 };
 
 std::unique_ptr<Strategy> makeDualLookup(config::MapReader& r, Builder& b);
-
-// Sends `req` to both strategies at once and answers `sink` by `merge` once both replied (used by
-// dual_lookup's deletes and writes: both, and dual_write's plain overwrites). `first_is_reply`:
-// answer with the first's reply as soon as it arrives, without waiting for the second.
-enum class Merge { kFirst, kFirstAfterBoth, kMaxInteger };
-void sendToBoth(const Request& req, backend::ReplySink* sink, Context& ctx, const Strategy& first, const Strategy& second,
-                Merge merge, std::atomic<uint64_t>* second_failures);
-
-// Copies one key from `from` to `to` in the background: DUMP + PTTL, then RESTORE (with REPLACE
-// when `replace`). `done(ok)` is called once, on the same thread; BUSYKEY counts as ok when not
-// replacing. Used by dual_lookup's warm copies and the sync engine.
-void copyKey(const std::string& key, const Strategy& from, const Strategy& to, bool replace, Context& ctx,
-             std::function<void(bool ok, std::string_view why)> done);
 
 }  // namespace laminar::policy

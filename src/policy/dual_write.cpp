@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "policy/dual_write.h"
 
-#include "policy/dual_lookup.h"
+#include "policy/fanout.h"
 #include "policy/route_stats.h"
 #include "policy/sync_engine.h"
 #include "resp/reply_view.h"

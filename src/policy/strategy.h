@@ -71,6 +71,11 @@ struct Context {
     policy::WriteQueue* queue = nullptr;                 // the durable write queue, when open
 };
 
+// Context for work that outlives the client's command: both dispatches are the background one.
+inline Context backgroundContext(const Context& ctx) {
+    return Context{ctx.background, ctx.background, ctx.clock, ctx.health, ctx.sync, nullptr, ctx.stats};
+}
+
 // How one command is sent to backends and how its reply is chosen. Strategies are immutable
 // parts of a snapshot, shared by every I/O thread; per-command state lives in the sinks.
 // Children are themselves strategies (a backend name compiles to a proxy), so strategies compose.

@@ -6,7 +6,7 @@
 
 #include "obs/logging.h"
 #include "policy/clock.h"
-#include "policy/dual_lookup.h"
+#include "policy/key_copy.h"
 #include "policy/route_stats.h"
 #include "policy/router.h"
 

@@ -8,7 +8,7 @@
 
 #include "obs/logging.h"
 #include "policy/clock.h"
-#include "policy/dual_lookup.h"
+#include "policy/key_copy.h"
 #include "policy/proxy.h"
 #include "policy/router.h"
 #include "policy/sync_engine.h"
