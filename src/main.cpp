@@ -13,7 +13,7 @@
 #include "config/config.h"
 #include "app/server.h"
 #include "io/tls.h"
-#include "policy/router.h"
+#include "policy/snapshot.h"
 #include "tools/copy.h"
 #include "tools/verify.h"
 

@@ -12,7 +12,7 @@
 #include "obs/thread_metrics.h"
 #include "app/server.h"
 #include "policy/route_stats.h"
-#include "policy/router.h"
+#include "policy/snapshot.h"
 
 namespace laminar::app {
 namespace {

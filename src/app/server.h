@@ -24,7 +24,7 @@
 #include "io/tls.h"
 #include "net/worker.h"
 #include "policy/backfill.h"
-#include "policy/router.h"
+#include "policy/snapshot.h"
 #include "policy/canary.h"
 #include "policy/sync_engine.h"
 #include "policy/write_queue.h"

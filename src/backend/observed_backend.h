@@ -5,7 +5,7 @@
 
 #include "obs/thread_metrics.h"
 #include "backend/backend.h"
-#include "backend/health.h"
+#include "backend/health_board.h"
 #include "backend/redis_connection.h"
 #include "config/config.h"
 

@@ -17,7 +17,7 @@
 #include "io/buffer.h"
 #include "io/poller.h"
 #include "io/tls.h"
-#include "policy/router.h"
+#include "policy/snapshot.h"
 #include "policy/strategy.h"
 #include "resp/command_table.h"
 #include "resp/request_parser.h"

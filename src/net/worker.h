@@ -18,7 +18,7 @@
 #include "io/poller.h"
 #include "io/scheduling.h"
 #include "io/tls.h"
-#include "policy/router.h"
+#include "policy/snapshot.h"
 #include "policy/sync_engine.h"
 
 namespace laminar::net {

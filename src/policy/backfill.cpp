@@ -8,7 +8,7 @@
 #include "policy/clock.h"
 #include "policy/owned_command.h"
 #include "policy/route_stats.h"
-#include "policy/router.h"
+#include "policy/snapshot.h"
 #include "resp/reply_view.h"
 
 namespace laminar::policy {

@@ -5,8 +5,8 @@
 #include <spdlog/spdlog.h>
 
 #include "obs/logging.h"
-#include "backend/health.h"
-#include "policy/router.h"
+#include "backend/health_board.h"
+#include "policy/snapshot.h"
 #include "resp/writer.h"
 
 namespace laminar::policy {

@@ -14,7 +14,7 @@
 
 #include "obs/logging.h"
 #include "config/units.h"
-#include "policy/health.h"
+#include "policy/health_view.h"
 #include "policy/write_queue.h"
 
 namespace laminar::policy {

@@ -8,7 +8,7 @@
 #include "policy/clock.h"
 #include "policy/key_copy.h"
 #include "policy/route_stats.h"
-#include "policy/router.h"
+#include "policy/snapshot.h"
 
 namespace laminar::policy {
 namespace {

@@ -10,7 +10,7 @@
 #include "policy/clock.h"
 #include "policy/key_copy.h"
 #include "policy/proxy.h"
-#include "policy/router.h"
+#include "policy/snapshot.h"
 #include "policy/sync_engine.h"
 #include "queue/record.h"
 #include "resp/writer.h"

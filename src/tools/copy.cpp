@@ -13,7 +13,7 @@
 #include <sstream>
 #include <thread>
 
-#include "tools/blocking_client.h"
+#include "tools/sync_client.h"
 #include "tools/progress.h"
 
 namespace laminar::tools {
@@ -88,10 +88,10 @@ int runCopy(const config::Config& cfg, const CopyOptions& opt, std::ostream& out
             err << fmt::format("laminar copy: resuming from {} at cursor {} ({} keys copied so far)\n", opt.checkpoint, cp.cursor, cp.n.copied);
         }
     }
-    std::unique_ptr<BlockingClient> src, dst;
+    std::unique_ptr<SyncClient> src, dst;
     try {
-        src = BlockingClient::open(*from_cfg);
-        dst = BlockingClient::open(*to_cfg);
+        src = SyncClient::open(*from_cfg);
+        dst = SyncClient::open(*to_cfg);
     } catch (const Unreachable& e) {
         err << "laminar copy: " << e.what() << "\n";
         return kUnreachable;

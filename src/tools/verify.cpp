@@ -9,7 +9,7 @@
 #include <random>
 #include <vector>
 
-#include "tools/blocking_client.h"
+#include "tools/sync_client.h"
 #include "tools/copy.h"
 
 namespace laminar::tools {
@@ -41,7 +41,7 @@ struct KeyState {
     }
 };
 
-KeyState readKey(BlockingClient& c, const std::string& key) {
+KeyState readKey(SyncClient& c, const std::string& key) {
     KeyState s;
     auto t = c.call({"TYPE", key});
     if (t.isError()) throw Unreachable(fmt::format("TYPE {} on '{}': {}", key, c.name(), t.str));
@@ -80,7 +80,7 @@ KeyState readKey(BlockingClient& c, const std::string& key) {
 }
 
 // Every key of one side matching `match` (SCAN).
-std::vector<std::string> scanAll(BlockingClient& c, const std::string& match) {
+std::vector<std::string> scanAll(SyncClient& c, const std::string& match) {
     std::vector<std::string> keys;
     std::string cursor = "0";
     do {
@@ -106,8 +106,8 @@ int runVerify(const config::Config& cfg, const VerifyOptions& opt, std::ostream&
         return kUsage;
     }
     try {
-        auto a = BlockingClient::open(*a_cfg);
-        auto b = BlockingClient::open(*b_cfg);
+        auto a = SyncClient::open(*a_cfg);
+        auto b = SyncClient::open(*b_cfg);
         auto keys = scanAll(*a, opt.match);
         if (opt.sample > 0 && keys.size() > opt.sample) {
             std::mt19937_64 rng(std::random_device{}());

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "config/config.h"
-#include "policy/router.h"
+#include "policy/snapshot.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::string text(reinterpret_cast<const char*>(data), size);

@@ -9,7 +9,7 @@
 
 #include "obs/thread_metrics.h"
 #include "backend/backend.h"
-#include "backend/health.h"
+#include "backend/health_board.h"
 
 namespace laminar::backend::memcached {
 

@@ -15,7 +15,7 @@
 
 #include "config/config.h"
 #include "policy/clock.h"
-#include "policy/health.h"
+#include "policy/health_view.h"
 #include "policy/strategy.h"
 #include "resp/command_table.h"
 #include "resp/writer.h"

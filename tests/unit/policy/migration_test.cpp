@@ -6,7 +6,7 @@
 #include "fakes.h"       // tests/unit/policy/fakes.h
 #include "sync_fakes.h"  // tests/unit/policy/sync_fakes.h
 #include "policy/route_stats.h"
-#include "policy/router.h"
+#include "policy/snapshot.h"
 #include "policy/sync_engine.h"
 
 namespace laminar::policy {

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "fakes.h"  // tests/unit/policy/fakes.h
-#include "policy/router.h"
+#include "policy/snapshot.h"
 #include "policy/sync_engine.h"
 
 namespace laminar::policy::testing {

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "backend/health.h"
+#include "backend/health_board.h"
 
 #include <algorithm>
 #include <vector>

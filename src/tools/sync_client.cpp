@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "tools/blocking_client.h"
+#include "tools/sync_client.h"
 
 #include <hiredis/hiredis.h>
 #include <fmt/format.h>
@@ -50,7 +50,7 @@ Value fromHiredis(const redisReply* r) {
 
 // One blocking connection, plain or TLS: laminar's own socket and TLS layer (hiredis 0.14 has no
 // TLS), with hiredis formatting commands and framing replies.
-class RedisClient final : public BlockingClient {
+class RedisClient final : public SyncClient {
 public:
     explicit RedisClient(const config::BackendConfig& cfg) {
         name_ = cfg.name;
@@ -170,7 +170,7 @@ private:
 // A Redis Cluster, as the tools need it: each command goes to the master of its key's slot
 // (MOVED and ASK followed), SCAN walks every master (the cursor carries which one, as the
 // daemon's), DBSIZE and KEYS add up every master's.
-class ClusterClient final : public BlockingClient {
+class ClusterClient final : public SyncClient {
 public:
     explicit ClusterClient(const config::BackendConfig& cfg) : cfg_(cfg) {
         name_ = cfg.name;
@@ -308,7 +308,7 @@ private:
         return true;
     }
 
-    BlockingClient& node(const config::Endpoint& at) {
+    SyncClient& node(const config::Endpoint& at) {
         auto& c = nodes_[at.str()];
         if (!c) c = std::make_unique<RedisClient>(backend::cluster::nodeConfig(cfg_, at));
         return *c;
@@ -317,10 +317,10 @@ private:
     config::BackendConfig cfg_;
     backend::cluster::SlotMap map_;
     std::string map_error_;
-    std::map<std::string, std::unique_ptr<BlockingClient>> nodes_;
+    std::map<std::string, std::unique_ptr<SyncClient>> nodes_;
 };
 
-class MemcachedClient final : public BlockingClient {
+class MemcachedClient final : public SyncClient {
 public:
     explicit MemcachedClient(const config::BackendConfig& cfg)
         : store_(cfg), translator_(store_, {cfg.name, cfg.key_hash, cfg.max_value}) {
@@ -343,13 +343,13 @@ private:
 
 }  // namespace
 
-std::unique_ptr<BlockingClient> BlockingClient::open(const config::BackendConfig& cfg) {
+std::unique_ptr<SyncClient> SyncClient::open(const config::BackendConfig& cfg) {
     if (cfg.type == config::BackendConfig::Type::kMemcached) return std::make_unique<MemcachedClient>(cfg);
     if (cfg.type == config::BackendConfig::Type::kRedisCluster) return std::make_unique<ClusterClient>(cfg);
     return std::make_unique<RedisClient>(cfg);
 }
 
-std::vector<Value> BlockingClient::callMany(const std::vector<std::vector<std::string>>& commands) {
+std::vector<Value> SyncClient::callMany(const std::vector<std::vector<std::string>>& commands) {
     std::vector<Value> out;
     for (const auto& c : commands) out.push_back(call(c));
     return out;

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "policy/router.h"
+#include "policy/snapshot.h"
 
 #include <algorithm>
 #include <cctype>

@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "backend/health.h"
+#include "backend/health_board.h"
 #include "config/config.h"
-#include "policy/health.h"
+#include "policy/health_view.h"
 #include "policy/route_stats.h"
 #include "policy/strategy.h"
 #include "resp/command_table.h"

@@ -23,11 +23,11 @@ public:
 // A synchronous connection to one configured backend, for `laminar copy` and `laminar verify`:
 // Redis through hiredis, memcached through the same translation the daemon uses, so both answer
 // the same commands (SCAN, TYPE, GET, DUMP, PTTL, RESTORE...).
-class BlockingClient {
+class SyncClient {
 public:
     // Throws Unreachable when it cannot connect.
-    static std::unique_ptr<BlockingClient> open(const config::BackendConfig& cfg);
-    virtual ~BlockingClient() = default;
+    static std::unique_ptr<SyncClient> open(const config::BackendConfig& cfg);
+    virtual ~SyncClient() = default;
     // Throws Unreachable on a connection failure; Redis errors come back as kError values.
     virtual Value call(const std::vector<std::string>& argv) = 0;
     // Several commands, pipelined where the backend allows it; one reply each, in order.
