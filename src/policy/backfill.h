@@ -14,7 +14,7 @@ namespace laminar::policy {
 
 class Snapshot;
 
-// The online backfill of one route in a dual-write phase (consistency.md's "synchronize"): SCAN
+// The online backfill of one route in a dual-write phase (the hot copy of docs/design.md; hazards 3 and 4 there): SCAN
 // the primary and mark every key the route owns dirty in the sync engine, at a rate limit. The
 // engine copies each key's state as it is when the copy runs (or deletes it on the secondary when
 // it is gone), one key at a time, so a key written or deleted through the proxy meanwhile ends

@@ -15,7 +15,7 @@ namespace laminar::policy {
 
 class Snapshot;
 
-// Backend canaries (product.md, "Don't stop flowing"): every canary.every, on one I/O thread,
+// Backend canaries (docs/design.md: a side that stops flowing must be noticed): every canary.every, on one I/O thread,
 //  1. each backend of the current configuration gets `SET laminar:canary:<backend> <stamp> PX
 //     <canary.ttl>` and `GET` of the same key, pipelined on the thread's connection; a backend of
 //     several servers (a cluster's masters, memcached's servers) gets one such key per server

@@ -36,7 +36,7 @@ struct Condition {
     std::string describe() const;
 };
 
-// Decorator (the talk's "Client: decorator"): a clever adapter that picks a side per command by
+// Decorator (docs/design.md, "Decorator"): a clever adapter that picks a side per command by
 // any condition — bad weather, latency, a share of the keys, the kind of command.
 //  1. When `when` holds for a command, it goes to `then`; otherwise to `else`. Reads and writes
 //     alike; the reply is the chosen side's, unchanged.

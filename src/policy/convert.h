@@ -6,7 +6,7 @@
 
 namespace laminar::policy {
 
-// In-place conversion (the talk's "Client: in-place conversion"): the application has moved to a
+// In-place conversion (docs/design.md, "In-place conversion"): the application has moved to a
 // new format (key names, value encoding, store) and each key is converted the first time it is
 // used. Clients speak the target's format: a request's key is a target key, and values are written
 // and returned as the target holds them. `key` maps a source key to its target key (written in

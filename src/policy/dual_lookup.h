@@ -5,7 +5,7 @@
 
 namespace laminar::policy {
 
-// Dual lookup (the talk's "Client: dual lookup"): the new store fills up while the old one still
+// Dual lookup (docs/design.md, "Dual lookup"): the new store fills up while the old one still
 // answers what the new one does not have yet.
 //  1. A read goes to `first`; its reply is returned unless it is a miss.
 //  2. A miss (a null, an empty collection, TYPE's `none`, TTL's -2, EXISTS's 0, or a 0 from a

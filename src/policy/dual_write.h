@@ -5,14 +5,14 @@
 
 namespace laminar::policy {
 
-// Dual write (the talk's "Client: dual write"; with mode: sync, its "synchronize" at key level).
+// Dual write (docs/design.md, "Dual write / synchronize"; mode: sync is the synchronize pattern at key level).
 //  1. Reads go to `primary` (or to `secondary` with `reads: secondary`).
 //  2. mode: sync (the default, exact): a write runs on primary and the client gets primary's
 //     reply; then every key it wrote is marked dirty and the sync engine copies the key's state
 //     primary -> secondary (see sync_engine.h). Counters, appends and list pushes on a key the
 //     secondary did not have yet come out equal on both sides, and concurrent writers cannot
 //     leave the sides in different orders.
-//  3. mode: command (fast, the talk's version): plain overwrites (SET without NX/XX/GET/KEEPTTL,
+//  3. mode: command (fast, the plain dual write): plain overwrites (SET without NX/XX/GET/KEEPTTL,
 //     SETEX, PSETEX, MSET, DEL, UNLINK) are sent to both sides at once, before either reply is
 //     awaited, so the latency is the slower side's, not the sum. Every other write runs as in
 //     mode: sync, so non-idempotent writes never put a wrong value on the secondary.

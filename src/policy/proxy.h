@@ -5,7 +5,7 @@
 
 namespace laminar::policy {
 
-// Proxied access (the talk's "Broker: proxied access").
+// Proxied access (docs/design.md, "Proxied access").
 //  1. Every command, read or write, goes to `target` unchanged; its reply goes back unchanged.
 //  2. When `target` cannot answer, the client gets the error that names it.
 // Reverse: point `target` at the other backend.

@@ -10,7 +10,7 @@
 
 namespace laminar::policy {
 
-// Queued write (the talk's "Broker: queued write"): writes reach `queued` backends through
+// Queued write (docs/design.md, "Queued write"): writes reach `queued` backends through
 // laminar's durable on-disk queue (policy/write_queue.h), so their latency is never the client's.
 //  1. Reads go to `primary`.
 //  2. ack: primary — a write runs on primary and the client gets primary's real reply; then the

@@ -5,7 +5,7 @@
 
 namespace laminar::policy {
 
-// Read-only version (the talk's "Server: read-only version"): the store is frozen while it is
+// Read-only version (docs/design.md, "Read-only version"): the store is frozen while it is
 // copied, and nothing is lost because nothing is written.
 //  1. Reads go to `target` (a backend or a nested strategy) unchanged.
 //  2. Writes are refused with "-READONLY laminar: route 'R' is read-only", naming the route; no

@@ -9,7 +9,7 @@ namespace laminar::policy {
 
 struct ShadowLog;
 
-// Shadow (beyond the talk): the new store sees real traffic and is checked against the old one
+// Shadow (docs/design.md, "Shadow"): the new store sees real traffic and is checked against the old one
 // before any client depends on it.
 //  1. Every command goes to `primary` (a backend or a nested strategy), and the client gets the
 //     primary's reply exactly as it came, as soon as it comes: the shadow never delays or changes it.

@@ -43,7 +43,7 @@ struct SyncTracker {
 };
 
 // Keeps a secondary identical to a primary by copying each written key's state, one key at a time
-// (consistency.md's "synchronize", at key level).
+// (docs/design.md: hazards 1 to 5 and how each is removed).
 //
 //  1. markDirty(task, key) after a write was applied on the primary. The key's state is read from
 //     the primary (DUMP + PTTL) *after* that write, and the secondary is made equal (RESTORE

@@ -9,7 +9,7 @@
 
 namespace laminar::policy {
 
-// Timed rollover (the talk's "Client: timed rollover"), for sequential data such as daily stats:
+// Timed rollover (docs/design.md, "Timed rollover"), for sequential data such as daily stats:
 // data dated before `cutoff` lives on `before`, data dated from it on lives on `after`, and no one
 // has to flip anything at the cutoff.
 //

@@ -74,7 +74,6 @@ struct WriteQueue::Applier {
     std::atomic<bool> canary_stale{false};
 };
 
-// One command record's reply from the target.
 // A canary read (rare): what to do with the reply, if the queue still exists.
 namespace {
 struct FnSink final : backend::ReplySink {

@@ -25,7 +25,7 @@ enum ExitCode { kOk = 0, kSomeFailed = 1, kUsage = 2, kUnreachable = 3, kInterru
 // `laminar copy`: SCAN the source, then DUMP + PTTL there and RESTORE (TTL kept) on the target,
 // every type for Redis and strings between Redis and memcached. skip-existing never overwrites a
 // key the target has (RESTORE without REPLACE), so a second pass after the switch cannot clobber
-// fresher data written through the proxy (the talk's "double copy"). Progress goes to `err` (a
+// fresher data written through the proxy (the double copy of docs/design.md). Progress goes to `err` (a
 // bar on a terminal, a line every 5 s otherwise), the summary to `out`. `stop` ends it after the
 // current batch, with the checkpoint saved.
 int runCopy(const config::Config& cfg, const CopyOptions& opt, std::ostream& out, std::ostream& err, const std::atomic<bool>& stop);

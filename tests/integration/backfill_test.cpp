@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// LAMINAR BACKFILL: the talk's "synchronize". A route in a dual-write phase copies what the old
+// LAMINAR BACKFILL: the hot copy of docs/design.md. A route in a dual-write phase copies what the old
 // side already held while clients keep writing and deleting through laminar; afterwards both
-// sides are identical key by key (consistency.md hazards 3 and 4: no stale copy lands after a
+// sides are identical key by key (docs/design.md hazards 3 and 4: no stale copy lands after a
 // write, no deleted key comes back).
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// queued_write: the talk's "Broker: queued write", through laminar's durable on-disk queue, with
+// queued_write: the queued write of docs/design.md, through laminar's durable on-disk queue, with
 // real redis-servers, a real laminar process, SIGKILL and SIGSTOP.
 #include <gtest/gtest.h>
 

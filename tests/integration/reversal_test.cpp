@@ -77,7 +77,7 @@ protected:
 
 // ------------------------------------------------------------------ proxy
 
-// A proxy moves no data: the talk's "stop and migrate" is read_only (freeze), copy, proxy to the
+// A proxy moves no data: the cold copy (docs/design.md) is read_only (freeze), copy, proxy to the
 // other side, and the same steps back.
 TEST_F(ReversalTest, ProxyOldToNewAndBackThroughAFreezeAndACopy) {
     auto carts = [](const std::string& body) { return route("carts", "cart:*", body); };

@@ -251,7 +251,7 @@ TEST_F(StrategyDualLookup, WritesGoWhereWritesSays) {
     EXPECT_EQ(laminarRoute(c, {"GET", "b:1"})["reads"], "new,old");
 }
 
-// consistency.md hazard 1 through dual_lookup: a write whose effect depends on the current value
+// docs/design.md hazard 1 through dual_lookup: a write whose effect depends on the current value
 // (INCR, APPEND, HSET of one field, RPUSH) on a key that only `second` has yet. Sent to `first`
 // alone it starts from nothing there, and from then on first's partial value is the answer.
 TEST_F(StrategyDualLookup, AWriteThatDependsOnTheValueOfAKeyOnlyOnSecondBuildsOnThatValue) {

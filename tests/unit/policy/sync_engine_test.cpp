@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// The hazards of docs/consistency.md, one test each, with scripted backends: every DUMP, PTTL,
+// The hazards of docs/design.md, one test each, with scripted backends: every DUMP, PTTL,
 // RESTORE and DEL the engine sends waits until the test answers it, so the test picks the
 // interleaving of copies and client writes.
 #include "policy/sync_engine.h"
