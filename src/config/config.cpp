@@ -84,11 +84,9 @@ ServerTlsConfig parseServerTls(const Ctx& ctx, const YAML::Node& n, const Endpoi
     t.key = readableFile(ctx, r, "key");
     if (t.cert.empty() || t.key.empty()) ctx.fail(n, "tls", "needs cert and key (the certificate chain and private key laminar presents)");
     t.ca = readableFile(ctx, r, "ca");
-    auto certs = r.string("client_certs", t.ca.empty() ? "none" : "require");
-    if (certs == "none") t.client_certs = ServerTlsConfig::ClientCerts::kNone;
-    else if (certs == "optional") t.client_certs = ServerTlsConfig::ClientCerts::kOptional;
-    else if (certs == "require") t.client_certs = ServerTlsConfig::ClientCerts::kRequire;
-    else ctx.fail(r.take("client_certs"), "tls.client_certs", fmt::format("must be none, optional or require, got '{}'", certs));
+    using Certs = ServerTlsConfig::ClientCerts;
+    t.client_certs = r.choice<Certs>("client_certs", t.ca.empty() ? Certs::kNone : Certs::kRequire,
+                                     {{"none", Certs::kNone}, {"optional", Certs::kOptional}, {"require", Certs::kRequire}});
     if (t.client_certs != ServerTlsConfig::ClientCerts::kNone && t.ca.empty())
         ctx.fail(r.take("client_certs"), "tls.client_certs", "needs tls.ca, the CA client certificates are checked against");
     r.finish();
@@ -99,16 +97,8 @@ BackendConfig parseBackend(const Ctx& ctx, const std::string& name, const YAML::
     MapReader r(ctx, node, path);
     BackendConfig b;
     b.name = name;
-    auto type = r.string("type", "redis");
-    if (type == "redis") {
-        b.type = BackendConfig::Type::kRedis;
-    } else if (type == "memcached") {
-        b.type = BackendConfig::Type::kMemcached;
-    } else if (type == "redis_cluster") {
-        b.type = BackendConfig::Type::kRedisCluster;
-    } else {
-        ctx.fail(r.take("type"), r.path("type"), fmt::format("must be redis, redis_cluster or memcached, got '{}'", type));
-    }
+    using Type = BackendConfig::Type;
+    b.type = r.choice<Type>("type", Type::kRedis, {{"redis", Type::kRedis}, {"redis_cluster", Type::kRedisCluster}, {"memcached", Type::kMemcached}});
     b.connect_timeout = r.duration("connect_timeout", b.connect_timeout, false);
     b.timeout = r.duration("timeout", b.timeout, false);
     if (b.type == BackendConfig::Type::kMemcached) {
@@ -201,6 +191,121 @@ std::string hashHex(const std::string& bytes) {
     return fmt::format("{:016x}", h);
 }
 
+void parseLog(const Ctx& ctx, const YAML::Node& n, LogConfig& log) {
+    MapReader r(ctx, n, "log");
+    log.level = std::string(r.choice<std::string_view>(
+        "level", log.level, {{"trace", "trace"}, {"debug", "debug"}, {"info", "info"}, {"warn", "warn"}, {"error", "error"}, {"off", "off"}}));
+    log.format = std::string(r.choice<std::string_view>("format", log.format, {{"text", "text"}, {"json", "json"}}));
+    r.finish();
+}
+
+UserConfig::Access parseAccess(const Ctx& ctx, const YAML::Node& n, const std::string& path) {
+    using Access = UserConfig::Access;
+    return chooseOne<Access>(ctx, n, path, {{"none", Access::kNone}, {"read", Access::kRead}, {"write", Access::kWrite}});
+}
+
+UserConfig parseUser(const Ctx& ctx, const YAML::Node& key, const YAML::Node& node) {
+    UserConfig u;
+    u.name = key.as<std::string>();
+    auto path = "client.users." + u.name;
+    if (u.name.empty() || u.name == "default")
+        ctx.fail(key, path, "must be a name other than 'default' (the default user's password is client.password)");
+    MapReader r(ctx, node, path);
+    u.password = r.string("password", "");
+    if (u.password.empty()) ctx.fail(node, path + ".password", "is required and must not be empty");
+    if (auto a = r.take("access"); a.IsDefined()) u.access = parseAccess(ctx, a, path + ".access");
+    if (auto routes = r.take("routes"); routes.IsDefined() && !routes.IsNull()) {
+        if (!routes.IsMap()) ctx.fail(routes, path + ".routes", "must be a mapping of route names to none, read or write");
+        for (const auto& rv : routes) {
+            auto route = rv.first.as<std::string>();
+            u.routes[route] = parseAccess(ctx, rv.second, path + ".routes." + route);
+        }
+    }
+    u.admin = r.boolean("admin", false);
+    r.finish();
+    return u;
+}
+
+void parseClient(const Ctx& ctx, const YAML::Node& n, ClientConfig& c) {
+    MapReader r(ctx, n, "client");
+    c.password = r.optString("password");
+    if (c.password && c.password->empty()) ctx.fail(r.take("password"), "client.password", "must not be empty (use null for none)");
+    c.max_clients = static_cast<uint64_t>(r.integer("max_clients", static_cast<long long>(c.max_clients), 1, 1'000'000));
+    c.idle_timeout = r.duration("idle_timeout", c.idle_timeout, true);
+    c.max_bulk = r.size("max_bulk", c.max_bulk, 1);
+    c.max_output = r.size("max_output", c.max_output, 1024);
+    c.allow_admin = r.boolean("allow_admin", c.allow_admin);
+    if (auto users = r.take("users"); users.IsDefined() && !users.IsNull()) {
+        if (!users.IsMap()) ctx.fail(users, "client.users", "must be a mapping of user names to {password, access, routes, admin}");
+        for (const auto& kv : users) c.users.push_back(parseUser(ctx, kv.first, kv.second));
+    }
+    r.finish();
+}
+
+void parseAdmin(const Ctx& ctx, const YAML::Node& n, Config& cfg) {
+    MapReader r(ctx, n, "admin");
+    if (auto m = r.take("metrics"); m.IsDefined() && !m.IsNull()) {
+        cfg.admin.metrics = endpoint(ctx, m, "admin.metrics");
+        // Checked here, not only when binding, so --check-config catches it.
+        if (!isIpAddress(cfg.admin.metrics->host))
+            ctx.fail(m, "admin.metrics", fmt::format("must be an IP address and port, got '{}'", m.Scalar()));
+        if (*cfg.admin.metrics == cfg.listen) ctx.fail(m, "admin.metrics", "must differ from listen");
+        if (cfg.tls && cfg.tls->listen == cfg.admin.metrics) ctx.fail(m, "admin.metrics", "must differ from tls.listen");
+    }
+    r.finish();
+}
+
+void parseQueue(const Ctx& ctx, const YAML::Node& n, QueueConfig& q) {
+    MapReader r(ctx, n, "queue");
+    q.dir = r.string("dir", q.dir);
+    if (q.dir.empty()) ctx.fail(r.take("dir"), "queue.dir", "must not be empty");
+    using Fsync = QueueConfig::Fsync;
+    q.fsync = r.choice<Fsync>("fsync", Fsync::kEverySec, {{"always", Fsync::kAlways}, {"everysec", Fsync::kEverySec}, {"no", Fsync::kNo}});
+    q.max_bytes = r.size("max_bytes", q.max_bytes, 1 << 20);
+    using WhenFull = QueueConfig::WhenFull;
+    q.when_full = r.choice<WhenFull>("when_full", WhenFull::kReject,
+                                     {{"reject", WhenFull::kReject}, {"block", WhenFull::kBlock}, {"sync", WhenFull::kSync}});
+    q.segment_bytes = r.size("segment_bytes", q.segment_bytes, 4096);
+    q.block_timeout = r.duration("block_timeout", q.block_timeout, false);
+    r.finish();
+}
+
+void parseCanary(const Ctx& ctx, const YAML::Node& n, CanaryConfig& c) {
+    MapReader r(ctx, n, "canary");
+    c.every = r.duration("every", Millis(5000), false);
+    c.ttl = r.duration("ttl", c.ttl, false);
+    c.stale = r.duration("stale", Millis(0), true);
+    if (c.stale.count() == 0) c.stale = 3 * c.every;
+    if (c.ttl < c.every) ctx.fail(n, "canary.ttl", "must be at least canary.every (a canary must outlive the next one)");
+    r.finish();
+}
+
+void parseRoutes(const Ctx& ctx, const YAML::Node& root, const YAML::Node& routes, Config& cfg) {
+    if (!routes.IsDefined() || !routes.IsSequence() || routes.size() == 0)
+        ctx.fail(routes.IsDefined() ? routes : root, "routes", "must be a list with at least the catch-all route");
+    std::set<std::string> names;
+    for (size_t i = 0; i < routes.size(); ++i) {
+        auto path = fmt::format("routes[{}]", i);
+        cfg.routes.push_back(parseRoute(ctx, routes[i], path));
+        const auto& route = cfg.routes.back();
+        if (!names.insert(route.name).second) ctx.fail(routes[i]["name"], path + ".name", fmt::format("duplicate route name '{}'", route.name));
+        bool last = i + 1 == routes.size();
+        if (last && route.match) ctx.fail(routes[i], path + ".match", "the last route is the catch-all and must have no match");
+        if (!last && !route.match) ctx.fail(routes[i], path + ".match", "only the last route may be a catch-all (no match)");
+    }
+    // Routes a user's rights name must exist (the users were read before the routes).
+    if (auto client = root["client"]; client.IsMap() && client["users"].IsMap())
+        for (const auto& kv : client["users"]) {
+            auto routes_node = kv.second.IsMap() ? kv.second["routes"] : YAML::Node();
+            if (!routes_node.IsMap()) continue;
+            for (const auto& rv : routes_node) {
+                auto name = rv.first.as<std::string>();
+                if (!names.count(name))
+                    ctx.fail(rv.first, "client.users." + kv.first.as<std::string>() + ".routes." + name, fmt::format("no route named '{}'", name));
+            }
+        }
+}
+
 Config parse(const std::string& text, const std::string& source) {
     Ctx ctx{source};
     YAML::Node root;
@@ -214,121 +319,22 @@ Config parse(const std::string& text, const std::string& source) {
     cfg.source = source;
     cfg.hash = hashHex(text);
     MapReader top(ctx, root, "");
+    auto section = [&](const char* key) {  // a top-level mapping, absent or null: left at its defaults
+        auto n = top.take(key);
+        return n.IsDefined() && !n.IsNull() ? std::optional<YAML::Node>(n) : std::nullopt;
+    };
 
     if (auto n = top.take("listen"); n.IsDefined()) cfg.listen = endpoint(ctx, n, "listen");
     cfg.threads = static_cast<int>(top.integer("threads", 0, 0, 256));
     cfg.shutdown_timeout = top.duration("shutdown_timeout", cfg.shutdown_timeout, true);
-    {
-        static const std::map<std::string, IoScheduling> modes = {
-            {"adaptive", IoScheduling::kAdaptive}, {"batch", IoScheduling::kBatch}, {"normal", IoScheduling::kNormal}};
-        auto m = top.string("io_scheduling", "adaptive");
-        if (!modes.count(m))
-            ctx.fail(top.take("io_scheduling"), "io_scheduling", fmt::format("must be adaptive, batch or normal, got '{}'", m));
-        cfg.io_scheduling = modes.at(m);
-    }
-
-    if (auto n = top.take("tls"); n.IsDefined() && !n.IsNull()) cfg.tls = parseServerTls(ctx, n, cfg.listen);
-
-    if (auto n = top.take("log"); n.IsDefined() && !n.IsNull()) {
-        MapReader r(ctx, n, "log");
-        cfg.log.level = r.string("level", cfg.log.level);
-        static const std::set<std::string> levels = {"trace", "debug", "info", "warn", "error", "off"};
-        if (!levels.count(cfg.log.level))
-            ctx.fail(r.take("level"), "log.level", fmt::format("must be trace, debug, info, warn, error or off, got '{}'", cfg.log.level));
-        cfg.log.format = r.string("format", cfg.log.format);
-        if (cfg.log.format != "text" && cfg.log.format != "json")
-            ctx.fail(r.take("format"), "log.format", fmt::format("must be text or json, got '{}'", cfg.log.format));
-        r.finish();
-    }
-
-    if (auto n = top.take("client"); n.IsDefined() && !n.IsNull()) {
-        MapReader r(ctx, n, "client");
-        auto& c = cfg.client;
-        c.password = r.optString("password");
-        if (c.password && c.password->empty()) ctx.fail(r.take("password"), "client.password", "must not be empty (use null for none)");
-        c.max_clients = static_cast<uint64_t>(r.integer("max_clients", static_cast<long long>(c.max_clients), 1, 1'000'000));
-        c.idle_timeout = r.duration("idle_timeout", c.idle_timeout, true);
-        c.max_bulk = r.size("max_bulk", c.max_bulk, 1);
-        c.max_output = r.size("max_output", c.max_output, 1024);
-        c.allow_admin = r.boolean("allow_admin", c.allow_admin);
-        if (auto users = r.take("users"); users.IsDefined() && !users.IsNull()) {
-            if (!users.IsMap()) ctx.fail(users, "client.users", "must be a mapping of user names to {password, access, routes, admin}");
-            for (const auto& kv : users) {
-                UserConfig u;
-                u.name = kv.first.as<std::string>();
-                auto path = "client.users." + u.name;
-                if (u.name.empty() || u.name == "default")
-                    ctx.fail(kv.first, path, "must be a name other than 'default' (the default user's password is client.password)");
-                MapReader ur(ctx, kv.second, path);
-                u.password = ur.string("password", "");
-                if (u.password.empty()) ctx.fail(kv.second, path + ".password", "is required and must not be empty");
-                auto access = [&](const YAML::Node& n, const std::string& where) {
-                    const std::string v = n.IsScalar() ? n.Scalar() : std::string();
-                    if (v == "none") return UserConfig::Access::kNone;
-                    if (v == "read") return UserConfig::Access::kRead;
-                    if (v == "write") return UserConfig::Access::kWrite;
-                    ctx.fail(n, where, fmt::format("must be none, read or write, got '{}'", v));
-                };
-                if (auto a = ur.take("access"); a.IsDefined()) u.access = access(a, path + ".access");
-                if (auto routes = ur.take("routes"); routes.IsDefined() && !routes.IsNull()) {
-                    if (!routes.IsMap()) ctx.fail(routes, path + ".routes", "must be a mapping of route names to none, read or write");
-                    for (const auto& rv : routes) {
-                        auto route = rv.first.as<std::string>();
-                        u.routes[route] = access(rv.second, path + ".routes." + route);
-                    }
-                }
-                u.admin = ur.boolean("admin", false);
-                ur.finish();
-                c.users.push_back(std::move(u));
-            }
-        }
-        r.finish();
-    }
-
-    if (auto n = top.take("admin"); n.IsDefined() && !n.IsNull()) {
-        MapReader r(ctx, n, "admin");
-        if (auto m = r.take("metrics"); m.IsDefined() && !m.IsNull()) {
-            cfg.admin.metrics = endpoint(ctx, m, "admin.metrics");
-            // Checked here, not only when binding, so --check-config catches it.
-            if (!isIpAddress(cfg.admin.metrics->host))
-                ctx.fail(m, "admin.metrics", fmt::format("must be an IP address and port, got '{}'", m.Scalar()));
-            if (*cfg.admin.metrics == cfg.listen) ctx.fail(m, "admin.metrics", "must differ from listen");
-            if (cfg.tls && cfg.tls->listen == cfg.admin.metrics) ctx.fail(m, "admin.metrics", "must differ from tls.listen");
-        }
-        r.finish();
-    }
-
-    if (auto n = top.take("queue"); n.IsDefined() && !n.IsNull()) {
-        MapReader r(ctx, n, "queue");
-        auto& q = cfg.queue;
-        q.dir = r.string("dir", q.dir);
-        if (q.dir.empty()) ctx.fail(r.take("dir"), "queue.dir", "must not be empty");
-        static const std::map<std::string, QueueConfig::Fsync> fsyncs = {
-            {"always", QueueConfig::Fsync::kAlways}, {"everysec", QueueConfig::Fsync::kEverySec}, {"no", QueueConfig::Fsync::kNo}};
-        auto f = r.string("fsync", "everysec");
-        if (!fsyncs.count(f)) ctx.fail(r.take("fsync"), "queue.fsync", fmt::format("must be always, everysec or no, got '{}'", f));
-        q.fsync = fsyncs.at(f);
-        q.max_bytes = r.size("max_bytes", q.max_bytes, 1 << 20);
-        static const std::map<std::string, QueueConfig::WhenFull> fulls = {
-            {"reject", QueueConfig::WhenFull::kReject}, {"block", QueueConfig::WhenFull::kBlock}, {"sync", QueueConfig::WhenFull::kSync}};
-        auto w = r.string("when_full", "reject");
-        if (!fulls.count(w)) ctx.fail(r.take("when_full"), "queue.when_full", fmt::format("must be reject, block or sync, got '{}'", w));
-        q.when_full = fulls.at(w);
-        q.segment_bytes = r.size("segment_bytes", q.segment_bytes, 4096);
-        q.block_timeout = r.duration("block_timeout", q.block_timeout, false);
-        r.finish();
-    }
-
-    if (auto n = top.take("canary"); n.IsDefined() && !n.IsNull()) {
-        MapReader r(ctx, n, "canary");
-        auto& c = cfg.canary;
-        c.every = r.duration("every", Millis(5000), false);
-        c.ttl = r.duration("ttl", c.ttl, false);
-        c.stale = r.duration("stale", Millis(0), true);
-        if (c.stale.count() == 0) c.stale = 3 * c.every;
-        if (c.ttl < c.every) ctx.fail(n, "canary.ttl", "must be at least canary.every (a canary must outlive the next one)");
-        r.finish();
-    }
+    cfg.io_scheduling = top.choice<IoScheduling>(
+        "io_scheduling", IoScheduling::kAdaptive, {{"adaptive", IoScheduling::kAdaptive}, {"batch", IoScheduling::kBatch}, {"normal", IoScheduling::kNormal}});
+    if (auto n = section("tls")) cfg.tls = parseServerTls(ctx, *n, cfg.listen);
+    if (auto n = section("log")) parseLog(ctx, *n, cfg.log);
+    if (auto n = section("client")) parseClient(ctx, *n, cfg.client);
+    if (auto n = section("admin")) parseAdmin(ctx, *n, cfg);
+    if (auto n = section("queue")) parseQueue(ctx, *n, cfg.queue);
+    if (auto n = section("canary")) parseCanary(ctx, *n, cfg.canary);
 
     auto backends = top.take("backends");
     if (!backends.IsDefined() || backends.IsNull() || !backends.IsMap() || backends.size() == 0)
@@ -337,30 +343,7 @@ Config parse(const std::string& text, const std::string& source) {
         auto name = ctx.keyName(kv.first, "backends");
         cfg.backends.push_back(parseBackend(ctx, name, kv.second, "backends." + name));
     }
-
-    auto routes = top.take("routes");
-    if (!routes.IsDefined() || !routes.IsSequence() || routes.size() == 0)
-        ctx.fail(routes.IsDefined() ? routes : root, "routes", "must be a list with at least the catch-all route");
-    std::set<std::string> names;
-    for (size_t i = 0; i < routes.size(); ++i) {
-        auto path = fmt::format("routes[{}]", i);
-        cfg.routes.push_back(parseRoute(ctx, routes[i], path));
-        const auto& route = cfg.routes.back();
-        if (!names.insert(route.name).second) ctx.fail(routes[i]["name"], path + ".name", fmt::format("duplicate route name '{}'", route.name));
-        bool last = i + 1 == routes.size();
-        if (last && route.match) ctx.fail(routes[i], path + ".match", "the last route is the catch-all and must have no match");
-        if (!last && !route.match) ctx.fail(routes[i], path + ".match", "only the last route may be a catch-all (no match)");
-    }
-    if (auto client = root["client"]; client.IsMap() && client["users"].IsMap())
-        for (const auto& kv : client["users"]) {
-            auto routes_node = kv.second.IsMap() ? kv.second["routes"] : YAML::Node();
-            if (!routes_node.IsMap()) continue;
-            for (const auto& rv : routes_node) {
-                auto name = rv.first.as<std::string>();
-                if (!names.count(name))
-                    ctx.fail(rv.first, "client.users." + kv.first.as<std::string>() + ".routes." + name, fmt::format("no route named '{}'", name));
-            }
-        }
+    parseRoutes(ctx, root, top.take("routes"), cfg);
     top.finish();
     return cfg;
 }

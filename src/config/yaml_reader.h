@@ -5,9 +5,11 @@
 #include <yaml-cpp/yaml.h>
 
 #include <charconv>
+#include <initializer_list>
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/config.h"
@@ -35,6 +37,29 @@ struct Ctx {
 };
 
 inline std::string join(const std::string& path, const std::string& key) { return path.empty() ? key : path + "." + key; }
+
+// One value of an enumerated setting: its name in the file and what it means.
+template <class T>
+struct Choice {
+    std::string_view name;
+    T value;
+};
+
+// The value `node` (a scalar at `path`) names among `choices`; anything else fails with
+// "must be a, b or c, got 'x'", the choices in the order given.
+template <class T>
+T chooseOne(const Ctx& ctx, const YAML::Node& node, const std::string& path, std::initializer_list<Choice<T>> choices) {
+    const std::string v = node.IsScalar() ? node.Scalar() : std::string();
+    std::string names;
+    size_t i = 0;
+    for (const auto& c : choices) {
+        if (c.name == v) return c.value;
+        names += i == 0 ? "" : i + 1 == choices.size() ? " or " : ", ";
+        names += c.name;
+        ++i;
+    }
+    ctx.fail(node, path, fmt::format("must be {}, got '{}'", names, v));
+}
 
 // Reads one YAML mapping. Keys taken are known; finish() rejects any other key, so a typo in a
 // field name is an error, never a silently ignored setting.
@@ -104,6 +129,14 @@ public:
         if (!v) ctx_.fail(n, path(key), fmt::format("must be a duration like 500ms or 1s, got '{}'", n.IsScalar() ? n.Scalar() : "?"));
         if (!allow_zero && v->count() == 0) ctx_.fail(n, path(key), fmt::format("must be positive, got {}", n.Scalar()));
         return *v;
+    }
+    // An enumerated setting (see chooseOne): `def` when the key is absent or null.
+    template <class T>
+    T choice(const std::string& key, T def, std::initializer_list<Choice<T>> choices) {
+        auto n = take(key);
+        if (!n.IsDefined() || n.IsNull()) return def;
+        if (!n.IsScalar()) ctx_.fail(n, path(key), "must be a string");
+        return chooseOne(ctx_, n, path(key), choices);
     }
     std::vector<std::string> strings(const std::string& key) {
         auto n = take(key);

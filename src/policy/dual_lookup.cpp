@@ -308,12 +308,8 @@ std::string DualLookup::describe() const {
 std::unique_ptr<Strategy> makeDualLookup(config::MapReader& r, Builder& b) {
     auto first = b.child(r, "first");
     auto second = b.child(r, "second");
-    auto w = r.string("writes", "first");
-    DualLookup::Writes writes;
-    if (w == "first") writes = DualLookup::Writes::kFirst;
-    else if (w == "second") writes = DualLookup::Writes::kSecond;
-    else if (w == "both") writes = DualLookup::Writes::kBoth;
-    else b.fail(r.take("writes"), r.path("writes"), "must be first, second or both, got '" + w + "'");
+    using Writes = DualLookup::Writes;
+    auto writes = r.choice<Writes>("writes", Writes::kFirst, {{"first", Writes::kFirst}, {"second", Writes::kSecond}, {"both", Writes::kBoth}});
     bool warm = r.boolean("warm", false);
     return std::make_unique<DualLookup>(std::move(first), std::move(second), writes, warm);
 }

@@ -105,18 +105,14 @@ void DualWrite::syncPairs(std::vector<std::pair<int, int>>& out) const {
 std::unique_ptr<Strategy> makeDualWrite(config::MapReader& r, Builder& b) {
     auto primary = b.child(r, "primary");
     auto secondary = b.child(r, "secondary");
-    auto mode_s = r.string("mode", "sync");
-    DualWrite::Mode mode = DualWrite::Mode::kSync;
-    if (mode_s == "command") mode = DualWrite::Mode::kCommand;
-    else if (mode_s != "sync") b.fail(r.take("mode"), r.path("mode"), "must be sync or command, got '" + mode_s + "'");
-    auto ack = r.string("ack", "primary");
-    if (ack != "primary" && ack != "both") b.fail(r.take("ack"), r.path("ack"), "must be primary or both, got '" + ack + "'");
-    if (ack == "both" && mode == DualWrite::Mode::kSync)
+    using Mode = DualWrite::Mode;
+    auto mode = r.choice<Mode>("mode", Mode::kSync, {{"sync", Mode::kSync}, {"command", Mode::kCommand}});
+    bool ack_both = r.choice<bool>("ack", false, {{"primary", false}, {"both", true}});
+    if (ack_both && mode == Mode::kSync)
         b.fail(r.take("ack"), r.path("ack"), "ack: both needs mode: command (in mode: sync the secondary is written by the sync engine, after the reply)");
-    auto reads = r.string("reads", "primary");
-    if (reads != "primary" && reads != "secondary") b.fail(r.take("reads"), r.path("reads"), "must be primary or secondary, got '" + reads + "'");
+    bool reads_secondary = r.choice<bool>("reads", false, {{"primary", false}, {"secondary", true}});
     auto pair = b.backendName(primary->pinTarget()) + ">" + b.backendName(secondary->pinTarget());
-    auto dw = std::make_unique<DualWrite>(std::move(primary), std::move(secondary), mode, ack == "both", reads == "secondary");
+    auto dw = std::make_unique<DualWrite>(std::move(primary), std::move(secondary), mode, ack_both, reads_secondary);
     dw->setPairName(std::move(pair));
     return dw;
 }

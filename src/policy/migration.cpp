@@ -10,7 +10,12 @@ std::unique_ptr<Strategy> buildMigration(const YAML::Node& node, const std::stri
     int from = b.backend(r, "from");
     int to = b.backend(r, "to");
     if (from == to) b.fail(r.take("to"), r.path("to"), "must differ from `from`");
-    auto phase = r.string("phase", "");
+    auto n = r.take("phase");
+    const std::string phase(config::chooseOne<std::string_view>(b.ctx(), n.IsDefined() && !n.IsNull() ? n : node, r.path("phase"),
+                                                                {{"old_only", "old_only"},
+                                                                 {"dual_write_read_old", "dual_write_read_old"},
+                                                                 {"dual_write_read_new", "dual_write_read_new"},
+                                                                 {"new_only", "new_only"}}));
     std::unique_ptr<Strategy> inner;
     if (phase == "old_only") {
         inner = b.proxy(from);
@@ -20,11 +25,8 @@ std::unique_ptr<Strategy> buildMigration(const YAML::Node& node, const std::stri
         auto dw = std::make_unique<DualWrite>(b.proxy(primary), b.proxy(secondary), DualWrite::Mode::kSync, false, false);
         dw->setPairName(b.backendName(primary) + ">" + b.backendName(secondary));
         inner = std::move(dw);
-    } else if (phase == "new_only") {
+    } else {  // new_only
         inner = b.proxy(to);
-    } else {
-        b.fail(phase.empty() ? node : r.take("phase"), r.path("phase"),
-               "must be old_only, dual_write_read_old, dual_write_read_new or new_only, got '" + phase + "'");
     }
     r.finish();
     return std::make_unique<Migration>(phase, std::move(inner));

@@ -306,10 +306,9 @@ std::unique_ptr<Strategy> makeQueuedWrite(config::MapReader& r, Builder& b) {
         indices.push_back(idx);
         b.proxy(idx);
     }
-    auto ack = r.string("ack", "primary");
-    if (ack != "primary" && ack != "queued") b.fail(r.take("ack"), r.path("ack"), "must be primary or queued, got '" + ack + "'");
+    bool ack_queued = r.choice<bool>("ack", false, {{"primary", false}, {"queued", true}});
     b.proxy(primary);
-    auto s = std::make_unique<QueuedWrite>(primary, b.backendName(primary), std::move(queued), ack == "queued", b.routeName());
+    auto s = std::make_unique<QueuedWrite>(primary, b.backendName(primary), std::move(queued), ack_queued, b.routeName());
     s->setQueuedIndices(std::move(indices));
     return s;
 }

@@ -215,10 +215,8 @@ std::unique_ptr<Strategy> makeShadow(config::MapReader& r, Builder& b) {
             b.fail(n, r.path("sample"), fmt::format("must be a number from 0 to 1 (the share of keys shadowed), got '{}'", s));
     }
 
-    auto w = r.string("writes", "primary");
-    Shadow::Writes writes = Shadow::Writes::kPrimary;
-    if (w == "both") writes = Shadow::Writes::kBoth;
-    else if (w != "primary") b.fail(r.take("writes"), r.path("writes"), fmt::format("must be primary or both, got '{}'", w));
+    using Writes = Shadow::Writes;
+    auto writes = r.choice<Writes>("writes", Writes::kPrimary, {{"primary", Writes::kPrimary}, {"both", Writes::kBoth}});
 
     return std::make_unique<Shadow>(std::move(primary), std::move(shadow), sample, writes, b.routeName());
 }

@@ -175,11 +175,8 @@ std::unique_ptr<Strategy> makeTimedRollover(config::MapReader& r, Builder& b) {
         b.fail(r.take("window"), r.path("window"), fmt::format("must be at most {} (a year), got {}", formatWindow(kMaxWindow),
                                                                formatWindow(window)));
 
-    auto u = r.string("undated", "now");
-    TimedRollover::Undated undated = TimedRollover::Undated::kNow;
-    if (u == "before") undated = TimedRollover::Undated::kBefore;
-    else if (u == "after") undated = TimedRollover::Undated::kAfter;
-    else if (u != "now") b.fail(r.take("undated"), r.path("undated"), fmt::format("must be now, before or after, got '{}'", u));
+    using Undated = TimedRollover::Undated;
+    auto undated = r.choice<Undated>("undated", Undated::kNow, {{"now", Undated::kNow}, {"before", Undated::kBefore}, {"after", Undated::kAfter}});
 
     auto before = b.child(r, "before");
     auto after = b.child(r, "after");
