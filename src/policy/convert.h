@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
-#include "policy/codecs.h"
+#include "policy/key_rule.h"
+#include "policy/value_codecs.h"
 #include "policy/strategy.h"
 
 namespace laminar::policy {
