@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "config/units.h"
+#include "support/config_error.h"
 
 namespace laminar::config {
 namespace {
@@ -18,12 +19,7 @@ routes:
 )";
 
 std::string errorOf(const std::string& yaml) {
-    try {
-        loadString(yaml, "laminar.yaml");
-    } catch (const ConfigError& e) {
-        return e.what();
-    }
-    return "";
+    return laminar::testing::configError([&] { loadString(yaml, "laminar.yaml"); });
 }
 
 TEST(ConfigTest, AppliesTheContractDefaultsToAMinimalFile) {

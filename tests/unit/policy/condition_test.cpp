@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "policy/fakes.h"
+#include "support/config_error.h"
 
 namespace laminar::policy {
 namespace {
@@ -54,12 +55,7 @@ int sideOf(const Strategy& s, FakeEnv& env, const Cmd& cmd) {
 }
 
 std::string buildError(const std::string& yaml) {
-    try {
-        buildYaml(yaml);
-    } catch (const config::ConfigError& e) {
-        return e.what();
-    }
-    return "(built without error)";
+    return laminar::testing::configError([&] { buildYaml(yaml); });
 }
 
 // Case 1.

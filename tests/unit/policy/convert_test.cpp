@@ -5,6 +5,7 @@
 
 #include "policy/fakes.h"
 #include "policy/route_stats.h"
+#include "support/config_error.h"
 
 namespace laminar::policy {
 namespace {
@@ -34,14 +35,7 @@ protected:
     }
 
     std::unique_ptr<Strategy> build(const std::string& yaml) { return testing::buildStrategy(yaml, cfg); }
-    std::string buildError(const std::string& yaml) {
-        try {
-            build(yaml);
-        } catch (const config::ConfigError& e) {
-            return e.what();
-        }
-        return "(built without error)";
-    }
+    std::string buildError(const std::string& yaml) { return laminar::testing::configError([&] { build(yaml); }); }
     void run(const Strategy& s, const Cmd& c, ClientSink& client) { s.execute(c.request(), &client, env.ctx); }
 
     // The i-th command sent, checked to go to `backend` as `args`.

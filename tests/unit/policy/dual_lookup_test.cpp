@@ -6,6 +6,7 @@
 #include "fakes.h"       // tests/unit/policy/fakes.h
 #include "sync_fakes.h"  // tests/unit/policy/sync_fakes.h
 #include "policy/route_stats.h"
+#include "support/config_error.h"
 
 namespace laminar::policy {
 namespace {
@@ -451,13 +452,8 @@ TEST_F(DualLookupTest, WritesBothCountsAFailedSecondAndStillAnswersWithFirsts) {
 }
 
 TEST_F(DualLookupTest, RejectsAnUnknownWritesValueNamingThePath) {
-    std::string err;
-    try {
-        build("{type: dual_lookup, first: old, second: new, writes: sideways}");
-    } catch (const config::ConfigError& e) {
-        err = e.what();
-    }
-    EXPECT_NE(err.find("routes[0].strategy.writes: must be first, second or both, got 'sideways'"), std::string::npos) << err;
+    EXPECT_TRUE(laminar::testing::failsWithConfigError([&] { build("{type: dual_lookup, first: old, second: new, writes: sideways}"); },
+                                                       "routes[0].strategy.writes: must be first, second or both, got 'sideways'"));
 }
 
 // 5

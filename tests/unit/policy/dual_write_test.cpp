@@ -9,6 +9,7 @@
 #include "sync_fakes.h"  // tests/unit/policy/sync_fakes.h
 #include "policy/route_stats.h"
 #include "policy/sync_engine.h"
+#include "support/config_error.h"
 
 namespace laminar::policy {
 namespace {
@@ -357,25 +358,13 @@ TEST_F(DualWriteTest, AckBothReportsAFailedPrimaryToTheClient) {
 }
 
 TEST_F(DualWriteTest, RejectsAckBothInSyncModeNamingTheAckField) {
-    std::string err;
-    try {
-        build("{type: dual_write, primary: old, secondary: new, ack: both}");
-    } catch (const config::ConfigError& e) {
-        err = e.what();
-    }
+    std::string err = laminar::testing::configError([&] { build("{type: dual_write, primary: old, secondary: new, ack: both}"); });
     EXPECT_NE(err.find("routes[0].strategy.ack: ack: both needs mode: command"), std::string::npos) << err;
     EXPECT_EQ(err.rfind("test.yaml:", 0), 0u) << err;
 }
 
 TEST_F(DualWriteTest, RejectsUnknownModeAckAndReadsValues) {
-    auto error = [&](const std::string& yaml) {
-        try {
-            build(yaml);
-        } catch (const config::ConfigError& e) {
-            return std::string(e.what());
-        }
-        return std::string();
-    };
+    auto error = [&](const std::string& yaml) { return laminar::testing::configError([&] { build(yaml); }); };
     auto mode = error("{type: dual_write, primary: old, secondary: new, mode: fast}");
     EXPECT_NE(mode.find("routes[0].strategy.mode: must be sync or command, got 'fast'"), std::string::npos) << mode;
     auto ack = error("{type: dual_write, primary: old, secondary: new, mode: command, ack: all}");

@@ -8,6 +8,7 @@
 #include "policy/route_stats.h"
 #include "policy/snapshot.h"
 #include "policy/sync_engine.h"
+#include "support/config_error.h"
 
 namespace laminar::policy {
 namespace {
@@ -35,15 +36,12 @@ std::shared_ptr<const Snapshot> snapshotFor(const std::string& phase, const Snap
 }
 
 std::string buildError(const std::string& migration) {
-    try {
+    return laminar::testing::configError([&] {
         Snapshot s(config::loadString("backends:\n  old: {address: 127.0.0.1:1}\n  new: {address: 127.0.0.1:2}\n"
                                       "routes:\n  - name: s\n    migration: " + migration + "\n",
                                       "laminar.yaml"),
                    1);
-    } catch (const config::ConfigError& e) {
-        return e.what();
-    }
-    return "";
+    });
 }
 
 // One phase's route, executed over fakes with a real sync engine on a fake I/O thread.

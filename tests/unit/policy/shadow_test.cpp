@@ -11,6 +11,7 @@
 #include "obs/logging.h"
 #include "fakes.h"  // tests/unit/policy/fakes.h
 #include "policy/route_stats.h"
+#include "support/config_error.h"
 
 namespace laminar::policy {
 namespace {
@@ -360,14 +361,7 @@ TEST_F(ShadowTest, TargetsNameTheShadowForShadowedCommands) {
 }
 
 TEST_F(ShadowTest, RejectsBadFieldsNamingThem) {
-    auto error = [&](const std::string& yaml) {
-        try {
-            build(yaml);
-        } catch (const config::ConfigError& e) {
-            return std::string(e.what());
-        }
-        return std::string("no error");
-    };
+    auto error = [&](const std::string& yaml) { return laminar::testing::configError([&] { build(yaml); }); };
     EXPECT_NE(error("{type: shadow, primary: old, shadow: new, sample: 1.5}").find("routes[0].strategy.sample: must be a number from 0 to 1"),
               std::string::npos);
     EXPECT_NE(error("{type: shadow, primary: old, shadow: new, sample: half}").find("got 'half'"), std::string::npos);

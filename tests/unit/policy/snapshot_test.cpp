@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "config/config.h"
+#include "support/config_error.h"
 
 namespace laminar::policy {
 namespace {
@@ -84,12 +85,7 @@ routes:
 }
 
 std::string buildError(const std::string& yaml) {
-    try {
-        Snapshot s(config::loadString(yaml, "laminar.yaml"), 1);
-    } catch (const config::ConfigError& e) {
-        return e.what();
-    }
-    return "";
+    return laminar::testing::configError([&] { Snapshot s(config::loadString(yaml, "laminar.yaml"), 1); });
 }
 
 TEST(RouterTest, RejectsAnUnknownBackendNamingFileLineAndPath) {

@@ -8,6 +8,7 @@
 
 #include "policy/fakes.h"
 #include "policy/route_stats.h"
+#include "support/config_error.h"
 
 namespace laminar::policy {
 namespace {
@@ -54,12 +55,7 @@ void run(const Strategy& s, FakeEnv& env, const Cmd& cmd, ClientSink& sink, std:
 }
 
 std::string buildError(const std::string& yaml) {
-    try {
-        build(yaml);
-    } catch (const config::ConfigError& e) {
-        return e.what();
-    }
-    return "(built without error)";
+    return laminar::testing::configError([&] { build(yaml); });
 }
 
 // Case 1.
