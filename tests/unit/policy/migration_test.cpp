@@ -92,60 +92,91 @@ protected:
     std::shared_ptr<const Snapshot> snapshot;
 };
 
-// 1
-TEST_F(MigrationTest, OldOnlyReadsAndWritesOld) {
-    const auto& s = use("old_only");
-    EXPECT_EQ(targets(s, {"GET", "k"}, false), std::vector<int>{kOld});
-    EXPECT_EQ(targets(s, {"SET", "k", "v"}, true), std::vector<int>{kOld});
-    EXPECT_EQ(s.describe(), "migration(phase=old_only) = old");
-    EXPECT_EQ(s.pinTarget(), kOld);
+// The one-sided phases mirror each other: old_only on old, new_only on new.
+struct OneSided {
+    const char* phase;
+    int side, other;
+    const char* describe;
+};
+
+class OneSidedPhaseTest : public MigrationTest, public ::testing::WithParamInterface<OneSided> {};
+
+TEST_P(OneSidedPhaseTest, ReadsAndWritesOneSideAndCopiesNothing) {
+    const auto [phase, side, other, describe] = GetParam();
+    const auto& s = use(phase);
+    EXPECT_EQ(targets(s, {"GET", "k"}, false), std::vector<int>{side});
+    EXPECT_EQ(targets(s, {"SET", "k", "v"}, true), std::vector<int>{side});
+    EXPECT_EQ(s.describe(), describe);
+    EXPECT_EQ(s.pinTarget(), side);
 
     Cmd set({"SET", "k", "v"}), get({"GET", "k"});
     ClientSink w, r;
     run(s, set, w);
     run(s, get, r);
-    EXPECT_EQ(env.client.rawTo(kOld), (std::vector<std::string>{set.raw, get.raw}));
-    EXPECT_TRUE(env.client.rawTo(kNew).empty());
+    EXPECT_EQ(env.client.rawTo(side), (std::vector<std::string>{set.raw, get.raw}));
+    EXPECT_TRUE(env.client.rawTo(other).empty());
     env.client.answer(0, "+OK\r\n");
     env.client.answer(1, bulk("v"));
     EXPECT_EQ(w.reply, "+OK\r\n");
     EXPECT_EQ(r.reply, bulk("v"));
-    EXPECT_TRUE(host.dispatch.sent.empty()) << "nothing is copied in old_only";
+    EXPECT_TRUE(host.dispatch.sent.empty()) << "nothing is copied in " << phase;
     std::vector<std::pair<int, int>> pairs;
     s.syncPairs(pairs);
     EXPECT_TRUE(pairs.empty());
 }
 
-// 2
-TEST_F(MigrationTest, DualWriteReadOldReadsOldAndCopiesEveryWrittenKeyToNew) {
-    const auto& s = use("dual_write_read_old");
-    EXPECT_EQ(targets(s, {"GET", "k"}, false), std::vector<int>{kOld});
-    EXPECT_EQ(targets(s, {"SET", "k", "v"}, true), (std::vector<int>{kOld, kNew}));
-    EXPECT_EQ(s.pinTarget(), kOld);
+INSTANTIATE_TEST_SUITE_P(Phases, OneSidedPhaseTest,
+                         ::testing::Values(OneSided{"old_only", kOld, kNew, "migration(phase=old_only) = old"},
+                                           OneSided{"new_only", kNew, kOld, "migration(phase=new_only) = new"}),
+                         [](const auto& info) { return std::string(info.param.phase); });
+
+// The dual-write phases mirror each other: read_old reads old and copies to new, read_new the
+// reverse.
+struct DualPhase {
+    const char* phase;
+    int primary, secondary;
+    const char* pair;        // the copy direction
+    const char* other_pair;  // the reverse one, idle
+};
+
+class DualWritePhaseTest : public MigrationTest, public ::testing::WithParamInterface<DualPhase> {};
+
+TEST_P(DualWritePhaseTest, ReadsThePrimaryAndCopiesEveryWrittenKeyToTheSecondary) {
+    const auto [phase, primary, secondary, pair, other_pair] = GetParam();
+    const auto& s = use(phase);
+    EXPECT_EQ(targets(s, {"GET", "k"}, false), std::vector<int>{primary});
+    EXPECT_EQ(targets(s, {"SET", "k", "v"}, true), (std::vector<int>{primary, secondary}));
+    EXPECT_EQ(s.pinTarget(), primary);
     std::vector<std::pair<int, int>> pairs;
     s.syncPairs(pairs);
-    EXPECT_EQ(pairs, (std::vector<std::pair<int, int>>{{kOld, kNew}}));
+    EXPECT_EQ(pairs, (std::vector<std::pair<int, int>>{{primary, secondary}}));
 
-    // The exact mode: even a plain SET runs on old only, then k's state is copied.
+    // The exact mode: even a plain SET runs on the primary only, then k's state is copied.
     Cmd set({"SET", "k", "v"});
     ClientSink w;
     run(s, set, w);
-    EXPECT_EQ(env.client.rawTo(kOld), std::vector<std::string>{set.raw});
-    EXPECT_TRUE(env.client.rawTo(kNew).empty());
+    EXPECT_EQ(env.client.rawTo(primary), std::vector<std::string>{set.raw});
+    EXPECT_TRUE(env.client.rawTo(secondary).empty());
     env.client.answer(0, "+OK\r\n");
     EXPECT_EQ(w.reply, "+OK\r\n");
-    EXPECT_EQ(engine.pending("old>new"), 1);
-    answerCopy(kOld, "k", dumpPayload("v"));
-    EXPECT_EQ(engine.pending("old>new"), 0);
+    EXPECT_EQ(engine.pending(pair), 1);
+    EXPECT_EQ(engine.pending(other_pair), 0);
+    answerCopy(primary, "k", dumpPayload("v"));
+    EXPECT_EQ(engine.pending(pair), 0);
     EXPECT_EQ(stats.syncs.load(), 1u);
 
     Cmd get({"GET", "k"});
     ClientSink r;
     run(s, get, r);
-    EXPECT_EQ(env.client.sent.back().backend, kOld);
+    EXPECT_EQ(env.client.sent.back().backend, primary);
     env.client.answer(1, bulk("v"));
     EXPECT_EQ(r.reply, bulk("v"));
 }
+
+INSTANTIATE_TEST_SUITE_P(Phases, DualWritePhaseTest,
+                         ::testing::Values(DualPhase{"dual_write_read_old", kOld, kNew, "old>new", "new>old"},
+                                           DualPhase{"dual_write_read_new", kNew, kOld, "new>old", "old>new"}),
+                         [](const auto& info) { return std::string(info.param.phase); });
 
 TEST_F(MigrationTest, DualWriteReadOldCopiesACounterByState) {
     const auto& s = use("dual_write_read_old");
@@ -155,52 +186,6 @@ TEST_F(MigrationTest, DualWriteReadOldCopiesACounterByState) {
     EXPECT_EQ(w.reply, ":42\r\n");
     answerCopy(kOld, "views", dumpPayload("42"));
     EXPECT_TRUE(env.client.rawTo(kNew).empty());
-}
-
-// 3
-TEST_F(MigrationTest, DualWriteReadNewReadsNewAndCopiesEveryWrittenKeyBackToOld) {
-    const auto& s = use("dual_write_read_new");
-    EXPECT_EQ(targets(s, {"GET", "k"}, false), std::vector<int>{kNew});
-    EXPECT_EQ(targets(s, {"SET", "k", "v"}, true), (std::vector<int>{kNew, kOld}));
-    EXPECT_EQ(s.pinTarget(), kNew);
-    std::vector<std::pair<int, int>> pairs;
-    s.syncPairs(pairs);
-    EXPECT_EQ(pairs, (std::vector<std::pair<int, int>>{{kNew, kOld}}));
-
-    Cmd set({"SET", "k", "v"});
-    ClientSink w;
-    run(s, set, w);
-    EXPECT_EQ(env.client.rawTo(kNew), std::vector<std::string>{set.raw});
-    EXPECT_TRUE(env.client.rawTo(kOld).empty());
-    env.client.answer(0, "+OK\r\n");
-    EXPECT_EQ(w.reply, "+OK\r\n");
-    EXPECT_EQ(engine.pending("new>old"), 1);
-    EXPECT_EQ(engine.pending("old>new"), 0);
-    answerCopy(kNew, "k", dumpPayload("v"));
-    EXPECT_EQ(engine.pending("new>old"), 0);
-
-    Cmd get({"GET", "k"});
-    ClientSink r;
-    run(s, get, r);
-    EXPECT_EQ(env.client.sent.back().backend, kNew);
-    env.client.answer(1, bulk("v"));
-    EXPECT_EQ(r.reply, bulk("v"));
-}
-
-// 4
-TEST_F(MigrationTest, NewOnlyReadsAndWritesNew) {
-    const auto& s = use("new_only");
-    EXPECT_EQ(targets(s, {"GET", "k"}, false), std::vector<int>{kNew});
-    EXPECT_EQ(targets(s, {"SET", "k", "v"}, true), std::vector<int>{kNew});
-    EXPECT_EQ(s.describe(), "migration(phase=new_only) = new");
-    Cmd set({"SET", "k", "v"});
-    ClientSink w;
-    run(s, set, w);
-    EXPECT_EQ(env.client.rawTo(kNew), std::vector<std::string>{set.raw});
-    EXPECT_TRUE(env.client.rawTo(kOld).empty());
-    env.client.answer(0, "+OK\r\n");
-    EXPECT_EQ(w.reply, "+OK\r\n");
-    EXPECT_TRUE(host.dispatch.sent.empty());
 }
 
 TEST_F(MigrationTest, ExposesItsPhaseAndTheCompiledStrategy) {

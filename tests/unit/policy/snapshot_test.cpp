@@ -35,7 +35,7 @@ const Route* routeOf(const Snapshot& s, std::vector<std::string_view> argv, std:
     return r;
 }
 
-TEST(RouterTest, FirstMatchingRouteWins) {
+TEST(SnapshotTest, FirstMatchingRouteWins) {
     auto s = make();
     EXPECT_EQ(routeOf(s, {"GET", "user:1"})->name, "users");
     EXPECT_EQ(routeOf(s, {"SET", "user:1", "x"})->name, "users");
@@ -43,13 +43,13 @@ TEST(RouterTest, FirstMatchingRouteWins) {
     EXPECT_EQ(routeOf(s, {"GET", "other"})->name, "default");
 }
 
-TEST(RouterTest, KeylessCommandsGoToTheCatchAll) {
+TEST(SnapshotTest, KeylessCommandsGoToTheCatchAll) {
     auto s = make();
     EXPECT_EQ(routeOf(s, {"DBSIZE"})->name, "default");
     EXPECT_EQ(routeOf(s, {"SCAN", "0"})->name, "default");
 }
 
-TEST(RouterTest, RefusesACommandWhoseKeysSpanRoutesNamingThem) {
+TEST(SnapshotTest, RefusesACommandWhoseKeysSpanRoutesNamingThem) {
     auto s = make();
     std::string err;
     EXPECT_EQ(routeOf(s, {"MGET", "user:1", "other"}, &err), nullptr);
@@ -57,13 +57,13 @@ TEST(RouterTest, RefusesACommandWhoseKeysSpanRoutesNamingThem) {
     EXPECT_EQ(routeOf(s, {"MGET", "user:1", "user:2"})->name, "users");
 }
 
-TEST(RouterTest, DescribesEachRouteStrategy) {
+TEST(SnapshotTest, DescribesEachRouteStrategy) {
     auto s = make();
     EXPECT_EQ(s.routes()[0].strategy->describe(), "new");
     EXPECT_EQ(s.routes()[2].strategy->describe(), "old");
 }
 
-TEST(RouterTest, KnowsEveryBackendARouteCanSendToButNotOnesAConditionOnlyWatches) {
+TEST(SnapshotTest, KnowsEveryBackendARouteCanSendToButNotOnesAConditionOnlyWatches) {
     auto s = Snapshot(config::loadString(R"(backends:
   old: {address: 127.0.0.1:1}
   new: {address: 127.0.0.1:2}
@@ -88,29 +88,29 @@ std::string buildError(const std::string& yaml) {
     return laminar::testing::configError([&] { Snapshot s(config::loadString(yaml, "laminar.yaml"), 1); });
 }
 
-TEST(RouterTest, RejectsAnUnknownBackendNamingFileLineAndPath) {
+TEST(SnapshotTest, RejectsAnUnknownBackendNamingFileLineAndPath) {
     auto err = buildError("backends:\n  old: {address: 127.0.0.1:1}\nroutes:\n  - name: a\n    strategy: {type: proxy, target: nope}\n");
     EXPECT_EQ(err, "laminar.yaml:5: routes[0].strategy.target: unknown backend 'nope'");
 }
 
-TEST(RouterTest, RejectsAnUnknownStrategyTypeListingTheKnownOnes) {
+TEST(SnapshotTest, RejectsAnUnknownStrategyTypeListingTheKnownOnes) {
     auto err = buildError("backends:\n  old: {address: 127.0.0.1:1}\nroutes:\n  - name: a\n    strategy: {type: teleport}\n");
     EXPECT_NE(err.find("laminar.yaml:5: routes[0].strategy.type: unknown strategy type 'teleport' (known: "), std::string::npos) << err;
 }
 
-TEST(RouterTest, RejectsAnUnknownStrategyField) {
+TEST(SnapshotTest, RejectsAnUnknownStrategyField) {
     auto err = buildError("backends:\n  old: {address: 127.0.0.1:1}\nroutes:\n  - name: a\n    strategy: {type: proxy, target: old, colour: red}\n");
     EXPECT_NE(err.find("routes[0].strategy.colour: unknown key"), std::string::npos) << err;
 }
 
-TEST(RouterTest, RejectsStrategiesNestedTooDeep) {
+TEST(SnapshotTest, RejectsStrategiesNestedTooDeep) {
     std::string nested = "old";
     for (int i = 0; i < 20; ++i) nested = "{type: read_only, target: " + nested + "}";
     auto err = buildError("backends:\n  old: {address: 127.0.0.1:1}\nroutes:\n  - name: a\n    strategy: " + nested + "\n");
     EXPECT_NE(err.find("nested deeper than 16"), std::string::npos) << err;
 }
 
-TEST(RouterTest, CompilesTheMigrationShorthandPerPhase) {
+TEST(SnapshotTest, CompilesTheMigrationShorthandPerPhase) {
     auto make = [](const std::string& phase) {
         return Snapshot(config::loadString("backends:\n  old: {address: 127.0.0.1:1}\n  new: {address: 127.0.0.1:2}\nroutes:\n  - name: s\n    migration: {from: old, to: new, phase: " + phase + "}\n", "x"), 1);
     };
@@ -124,7 +124,7 @@ TEST(RouterTest, CompilesTheMigrationShorthandPerPhase) {
     EXPECT_NE(err.find("routes[0].migration.phase: must be old_only, dual_write_read_old, dual_write_read_new or new_only"), std::string::npos) << err;
 }
 
-TEST(RouterTest, AFlipOfTheCopyDirectionRaisesABarrierForThatRouteOnly) {
+TEST(SnapshotTest, AFlipOfTheCopyDirectionRaisesABarrierForThatRouteOnly) {
     auto cfg = [](const std::string& phase) {
         return config::loadString("backends:\n  old: {address: 127.0.0.1:1}\n  new: {address: 127.0.0.1:2}\nroutes:\n  - name: s\n    match: {keys: ['s:*']}\n    migration: {from: old, to: new, phase: " + phase + "}\n  - name: d\n    strategy: old\n", "x");
     };
