@@ -24,7 +24,7 @@ port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 while read -r name type host port; do
     [[ $host == 127.* || $host == localhost || $host == ::1 ]] || continue
     if [[ $type == redis_cluster ]]; then
-        port_open "$host" "$port" || log "backend '$name': no cluster node at $host:$port (a cluster is not started here: see README, Redis Cluster)"
+        port_open "$host" "$port" || log "backend '$name': no cluster node at $host:$port (a cluster is not started here: see docs/backends.md, Redis Cluster)"
         continue
     fi
     if port_open "$host" "$port"; then

@@ -10,7 +10,7 @@ class Server;
 // What the admin endpoint reports about a running server. On the main thread (the server's
 // configuration is that thread's); the I/O threads' counters are read as they are, and summed.
 
-// The /metrics body: every laminar_* metric (README.md, "Monitoring", lists them).
+// The /metrics body: every laminar_* metric (docs/operations.md, "Monitoring", lists them).
 std::string metricsText(const app::Server& server);
 
 // Why /readyz is not ready, empty when it is: ready means serving, not shutting down, and every

@@ -15,7 +15,7 @@ namespace laminar::io {
 // the one request there is, forwards it alone and sleeps again, while the client goes on to send
 // the rest of its batch, one wake-up each. Under SCHED_BATCH a woken thread does not preempt: the
 // client sends its whole batch and blocks, and laminar takes every request in one round, with one
-// write to the backend. Measured at -P 1 with 50 clients on laminar's core (README, Performance):
+// write to the backend. Measured at -P 1 with 50 clients on laminar's core (docs/performance.md):
 // 0.04 sleeps per request instead of 0.10, and a quarter less CPU per request.
 //
 // The price: a thread that does not preempt also waits behind CPU-bound work on its core until

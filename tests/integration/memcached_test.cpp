@@ -675,7 +675,7 @@ TEST_F(MemcachedRefusals, CommandsMemcachedCannotAnswerNameTheCommandAndTheBacke
     }
     EXPECT_EQ(show(c.cmd({"HSET", "h", "f", "v"})),
               "-ERR laminar: 'hset' is not supported by memcached backend 'mc' (memcached stores plain strings; see the memcached "
-              "command table in the README)");
+              "command table in docs/backends.md)");
 
     // Transactions and databases need a connection of their own, which memcached has not.
     auto multi = c.cmd({"MULTI"});

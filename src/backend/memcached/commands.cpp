@@ -212,7 +212,7 @@ Translator::Result Translator::execute(std::span<const std::string_view> argv) {
         Handler h = handler(c.name);
         if (!h)
             fail(fmt::format("ERR laminar: '{}' is not supported by memcached backend '{}' (memcached stores plain strings; see the "
-                             "memcached command table in the README)",
+                             "memcached command table in docs/backends.md)",
                              c.name, opt_.backend));
         // Arity as in Redis's command table: the session checks it before routing; this guards
         // commands that strategies build themselves.

@@ -14,7 +14,7 @@
 namespace laminar::backend::memcached {
 
 // Answers Redis string commands from a memcached Store, with the reply redis-server would give
-// for the same sequence of commands (see the README's memcached command table). A command that
+// for the same sequence of commands (see the memcached command table in docs/backends.md). A command that
 // memcached cannot answer truthfully gets an error naming the command and the backend.
 //
 // Redis semantics the memcached protocol lacks are emulated: signed 64-bit counters (memcached's

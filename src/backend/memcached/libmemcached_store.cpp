@@ -178,7 +178,7 @@ Status LibmemcachedStore::store(Mode mode, std::string_view key, std::string_vie
 // libmemcached close its connections) and writes them together; the read that follows makes it
 // consume every set's reply first (get.cc purges what is pending on each server before a get), so
 // a lost connection shows as an error here. A set memcached refuses without failing the connection (only
-// "SERVER_ERROR out of memory", with memcached -M) is not seen: documented in the README.
+// "SERVER_ERROR out of memory", with memcached -M) is not seen: documented in docs/backends.md.
 Status LibmemcachedStore::setMany(std::span<const std::pair<std::string, std::string_view>> items) {
     Status st = Status::kOk;
     for (const auto& [key, value] : items) {

@@ -254,7 +254,7 @@ TEST_F(TranslatorTest, ScanWalksEveryKeyOnce) {
 TEST_F(TranslatorTest, UnsupportedCommandsNameTheCommandAndBackend) {
     EXPECT_EQ(run({"HSET", "h", "f", "v"}),
               "-ERR laminar: 'hset' is not supported by memcached backend 'mc' (memcached stores plain strings; see the memcached "
-              "command table in the README)\r\n");
+              "command table in docs/backends.md)\r\n");
 }
 
 TEST_F(TranslatorTest, AnUnreachableServerIsAFailureNamingTheBackend) {
