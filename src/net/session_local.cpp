@@ -1,0 +1,318 @@
+// SPDX-License-Identifier: Apache-2.0
+// Commands laminar answers itself: AUTH, HELLO, SELECT, RESET, CLIENT, INFO, and rights checks.
+#include "net/session.h"
+
+#include <fmt/format.h>
+#include <algorithm>
+
+#include "net/client_registry.h"
+#include "net/host.h"
+#include "net/worker.h"
+#include "resp/reply_view.h"
+#include "net/session_internal.h"
+
+namespace laminar::net {
+
+Session::Outcome Session::cmdAuth(std::span<const std::string_view> argv) {
+    const auto& client = worker_.snapshot()->config().client;
+    if (argv.size() > 3) {
+        replyError("ERR syntax error");
+        return Outcome::kDone;
+    }
+    if (argv.size() == 2 && !client.password) {
+        replyError("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+                   obs::ErrorKind::kAuth);
+        return Outcome::kDone;
+    }
+    if (!authenticate(argv.size() == 2 ? std::string_view("default") : argv[1], argv.back())) {
+        replyError("WRONGPASS invalid username-password pair or user is disabled.", obs::ErrorKind::kAuth);
+        return Outcome::kDone;
+    }
+    reply("+OK\r\n");
+    return Outcome::kDone;
+}
+
+bool Session::authenticate(std::string_view name, std::string_view password) {
+    const auto& client = worker_.snapshot()->config().client;
+    if (name == "default") {
+        if (!client.password || password != *client.password) return false;
+        user_.clear();
+    } else {
+        auto it = std::find_if(client.users.begin(), client.users.end(), [&](const config::UserConfig& u) { return u.name == name; });
+        if (it == client.users.end() || password != it->password) return false;
+        user_ = it->name;
+    }
+    authed_ = true;
+    return true;
+}
+
+const config::UserConfig* Session::user() const {
+    if (user_.empty()) return nullptr;
+    for (const auto& u : worker_.snapshot()->config().client.users)
+        if (u.name == user_) return &u;
+    return nullptr;
+}
+
+bool Session::isAdmin() const {
+    if (user_.empty()) return true;  // the default user
+    const auto* u = user();
+    return u && u->admin;
+}
+
+bool Session::denied(const policy::Route& route, const resp::CommandInfo& cmd) {
+    const auto* u = user();
+    auto access = u ? u->on(route.name) : config::UserConfig::Access::kNone;  // removed by a reload: nothing
+    bool write = cmd.has(resp::kWrite);
+    if (access == config::UserConfig::Access::kWrite || (access == config::UserConfig::Access::kRead && !write)) return false;
+    replyError(fmt::format("NOPERM laminar: user '{}' may not {} on route '{}' ('{}')", user_, write ? "write" : "read", route.name, cmd.name),
+               obs::ErrorKind::kAuth);
+    return true;
+}
+
+Session::Outcome Session::cmdHello(std::span<const std::string_view> argv, std::string_view raw) {
+    (void)raw;
+    long long proto = resp3_ ? 3 : 2;
+    if (argv.size() >= 2) {
+        if (!parseLong(argv[1], proto)) {
+            replyError("ERR Protocol version is not an integer or out of range");
+            return Outcome::kDone;
+        }
+        if (proto != 2 && proto != 3) {
+            replyError("NOPROTO unsupported protocol version");
+            return Outcome::kDone;
+        }
+    }
+    std::string_view setname;
+    bool has_setname = false, auth_ok = authed_;
+    for (size_t i = 2; i < argv.size(); ++i) {
+        if (equalsIgnoreCase(argv[i], "AUTH") && i + 2 < argv.size()) {
+            auth_ok = authenticate(argv[i + 1], argv[i + 2]);
+            if (!auth_ok) {
+                replyError("WRONGPASS invalid username-password pair or user is disabled.", obs::ErrorKind::kAuth);
+                return Outcome::kDone;
+            }
+            i += 2;
+        } else if (equalsIgnoreCase(argv[i], "SETNAME") && i + 1 < argv.size()) {
+            setname = argv[++i];
+            has_setname = true;
+        } else {
+            replyError("ERR Syntax error in HELLO option '" + std::string(argv[i]) + "'");
+            return Outcome::kDone;
+        }
+    }
+    if (!auth_ok) {
+        replyError("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
+                   obs::ErrorKind::kAuth);
+        return Outcome::kDone;
+    }
+    if (proto == 2 && resp3_ && (subs_ > 0 || shard_subs_ > 0)) {
+        replyError("ERR laminar: HELLO 2 while subscribed in RESP3 is not supported; UNSUBSCRIBE first", obs::ErrorKind::kRefused);
+        return Outcome::kDone;
+    }
+    if (proto == 3 && !pinned_) {
+        const auto& snapshot = *worker_.snapshot();
+        int target = snapshot.routes().back().strategy->pinTarget();
+        if (refusePin(target, "hello 3")) return Outcome::kDone;
+        if (!pin(target)) return Outcome::kPause;
+    }
+    authed_ = true;
+    if (has_setname) {
+        name_ = std::string(setname);
+        worker_.host().registry().update(id_, [&](ClientRegistry::Entry& e) { e.name = name_; });
+    }
+    std::string cmd;
+    resp::appendCommand(cmd, {"HELLO", proto == 3 ? "3" : "2"});
+    if (pinned_) {
+        Slot& slot = newSlot();
+        slot.pinned = true;
+        slot.kind = proto == 3 ? SlotKind::kHello3 : SlotKind::kHello2;
+        ++inflight_;
+        ++pinned_inflight_;
+        pinned_->send(cmd, &slot, false);
+    } else {
+        Slot& slot = newSlot();
+        ++inflight_;
+        send(worker_.snapshot()->routes().back().strategy->pinTarget(), cmd, &slot);
+    }
+    return Outcome::kDone;
+}
+
+Session::Outcome Session::cmdSelect(std::span<const std::string_view> argv, std::string_view raw) {
+    long long db = 0;
+    if (!parseLong(argv[1], db) || db < 0 || db > INT32_MAX) {
+        replyError("ERR value is not an integer or out of range");
+        return Outcome::kDone;
+    }
+    const auto& snapshot = *worker_.snapshot();
+    int target = pinned_ ? pinned_backend_ : snapshot.routes().back().strategy->pinTarget();
+    bool is_default = db == worker_.backend(target).config().db;
+    if (is_default && selected_db_ < 0) {
+        reply("+OK\r\n");
+        return Outcome::kDone;
+    }
+    if (!pinned_ && refusePin(target, "select")) return Outcome::kDone;
+    if (!pinned_ && !pin(target)) return Outcome::kPause;
+    Slot& slot = newSlot();
+    slot.pinned = true;
+    slot.kind = SlotKind::kSelect;
+    slot.arg = db;
+    ++inflight_;
+    ++pinned_inflight_;
+    pinned_->send(raw, &slot, false);
+    return Outcome::kDone;
+}
+
+Session::Outcome Session::cmdReset() {
+    if (inflight_ > 0) {
+        drain_wait_ = true;
+        return Outcome::kPause;
+    }
+    releasePin(false);
+    in_multi_ = watching_ = relay_mode_ = waiting_marker_ = resp3_ = false;
+    blocked_ = 0;
+    subs_ = shard_subs_ = 0;
+    selected_db_ = -1;
+    name_.clear();
+    reply_mode_ = ReplyMode::kOn;
+    authed_ = !worker_.snapshot()->config().client.password.has_value() && worker_.snapshot()->config().client.users.empty();
+    user_.clear();
+    worker_.host().registry().update(id_, [](ClientRegistry::Entry& e) {
+        e.name.clear();
+        e.db = 0;
+        e.resp = 2;
+        e.blocked_on.reset();
+    });
+    reply("+RESET\r\n");
+    return Outcome::kDone;
+}
+
+std::string Session::clientInfoLine() const {
+    ClientRegistry::Entry e;
+    worker_.host().registry().find(id_, e);
+    return ClientRegistry::format(e, std::chrono::steady_clock::now());
+}
+
+Session::Outcome Session::cmdClient(const resp::CommandInfo& cmd, std::span<const std::string_view> argv, std::string_view raw) {
+    std::string_view sub = argv.size() > 1 ? argv[1] : std::string_view();
+    auto& registry = worker_.host().registry();
+    if (equalsIgnoreCase(sub, "SETNAME")) {
+        if (argv.size() != 3) {
+            replyError("ERR wrong number of arguments for 'client|setname' command");
+            return Outcome::kDone;
+        }
+        for (unsigned char c : argv[2]) {
+            if (c < '!' || c > '~') {
+                replyError("ERR Client names cannot contain spaces, newlines or special characters.");
+                return Outcome::kDone;
+            }
+        }
+        name_ = std::string(argv[2]);
+        registry.update(id_, [&](ClientRegistry::Entry& e) { e.name = name_; });
+        reply("+OK\r\n");
+        return Outcome::kDone;
+    }
+    if (equalsIgnoreCase(sub, "GETNAME")) {
+        reply(name_.empty() ? std::string("$-1\r\n") : bulk(name_));
+        return Outcome::kDone;
+    }
+    if (equalsIgnoreCase(sub, "ID")) {
+        reply(":" + std::to_string(id_) + "\r\n");
+        return Outcome::kDone;
+    }
+    if (equalsIgnoreCase(sub, "INFO")) {
+        reply(bulk(clientInfoLine()));
+        return Outcome::kDone;
+    }
+    if (equalsIgnoreCase(sub, "LIST")) {
+        std::string all;
+        auto now = std::chrono::steady_clock::now();
+        for (const auto& e : registry.list()) all += ClientRegistry::format(e, now);
+        reply(bulk(all));
+        return Outcome::kDone;
+    }
+    if (equalsIgnoreCase(sub, "SETINFO")) {  // Redis 7.2's; clients send it on connect, so answer it here
+        if (argv.size() != 4 || (!equalsIgnoreCase(argv[2], "LIB-NAME") && !equalsIgnoreCase(argv[2], "LIB-VER"))) {
+            replyError("ERR Unrecognized option '" + std::string(argv.size() > 2 ? argv[2] : "") + "'");
+            return Outcome::kDone;
+        }
+        bool is_name = equalsIgnoreCase(argv[2], "LIB-NAME");
+        std::string value(argv[3]);
+        registry.update(id_, [&](ClientRegistry::Entry& e) { (is_name ? e.lib_name : e.lib_ver) = value; });
+        reply("+OK\r\n");
+        return Outcome::kDone;
+    }
+    if (equalsIgnoreCase(sub, "REPLY")) {
+        if (argv.size() != 3) {
+            replyError("ERR syntax error");
+        } else if (equalsIgnoreCase(argv[2], "ON")) {
+            reply_mode_ = ReplyMode::kOn;
+            reply("+OK\r\n");
+        } else if (equalsIgnoreCase(argv[2], "OFF")) {
+            reply_mode_ = ReplyMode::kOff;
+        } else if (equalsIgnoreCase(argv[2], "SKIP")) {
+            if (reply_mode_ != ReplyMode::kOff) reply_mode_ = ReplyMode::kSkip;
+        } else {
+            replyError("ERR syntax error");
+        }
+        return Outcome::kDone;
+    }
+    if (equalsIgnoreCase(sub, "UNBLOCK")) {
+        long long target = 0;
+        if (argv.size() < 3 || argv.size() > 4 || !parseLong(argv[2], target)) {
+            replyError("ERR value is not an integer or out of range");
+            return Outcome::kDone;
+        }
+        if (argv.size() == 4 && !equalsIgnoreCase(argv[3], "TIMEOUT") && !equalsIgnoreCase(argv[3], "ERROR")) {
+            replyError("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
+            return Outcome::kDone;
+        }
+        ClientRegistry::Entry e;
+        long long server_id = -1;
+        if (registry.find(static_cast<uint64_t>(target), e) && e.blocked_on) server_id = e.blocked_on->id.load(std::memory_order_acquire);
+        const auto& backends = worker_.snapshot()->config().backends;
+        auto named = std::find_if(backends.begin(), backends.end(), [&](const config::BackendConfig& b) { return b.name == e.blocked_backend; });
+        if (server_id < 0 || named == backends.end()) {
+            reply(":0\r\n");
+            return Outcome::kDone;
+        }
+        // The blocked client's backend connection is unblocked by its server-side id, over this
+        // client's own shared connection to the same server (in a cluster, the blocked one's node).
+        std::string cmdline;
+        auto sid = std::to_string(server_id);
+        if (argv.size() == 4) resp::appendCommand(cmdline, {"CLIENT", "UNBLOCK", sid, argv[3]});
+        else resp::appendCommand(cmdline, {"CLIENT", "UNBLOCK", sid});
+        Slot& slot = newSlot();
+        ++inflight_;
+        worker_.backend(static_cast<int>(named - backends.begin())).sendToNode(e.blocked_on->node, id_, cmdline, &slot);
+        return Outcome::kDone;
+    }
+    // Other CLIENT subcommands (HELP, unknown ones) get the backend's own answer.
+    return forward(cmd, argv, raw);
+}
+
+Session::Outcome Session::cmdInfo(const resp::CommandInfo& cmd, std::span<const std::string_view> argv, std::string_view raw) {
+    bool laminar_only = false, with_laminar = argv.size() == 1;
+    for (std::string_view section : argv.subspan(1)) {
+        if (equalsIgnoreCase(section, "laminar")) laminar_only = argv.size() == 2, with_laminar = true;
+        for (std::string_view all : {"all", "everything", "default"}) with_laminar = with_laminar || equalsIgnoreCase(section, all);
+    }
+    if (laminar_only) {
+        reply(bulk(worker_.host().infoSection(worker_)));
+        return Outcome::kDone;
+    }
+    if (with_laminar) next_kind_ = SlotKind::kInfo;
+    Outcome out = forward(cmd, argv, raw);
+    next_kind_ = SlotKind::kPlain;
+    return out;
+}
+
+std::string Session::transformInfo(std::string_view backend_reply) const {
+    auto header_end = backend_reply.find("\r\n");
+    std::string_view body = backend_reply.substr(header_end + 2, backend_reply.size() - header_end - 4);
+    std::string merged = worker_.host().infoSection(worker_);
+    merged += "\r\n";
+    merged += body;
+    return bulk(merged);
+}
+
+}  // namespace laminar::net
