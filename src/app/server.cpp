@@ -270,7 +270,7 @@ std::string Server::reload() {
         if (queue_ && !(cfg.queue == queue_->config()))
             log()->warn("reload: the queue section is restart-only; its changes take effect at the next restart");
         if (auto error = openQueueIfNeeded(cfg); !error.empty()) throw std::runtime_error(error);
-        next = std::make_shared<const policy::Snapshot>(std::move(cfg), snapshot_->generation() + 1, snapshot_.get());
+        next = std::make_shared<const policy::Snapshot>(std::move(cfg), snapshot_->generation() + 1, snapshot_.get(), snapshot_->sharedRegistry());
         if (tls) tls_ = std::move(tls);
     } catch (const std::exception& e) {
         reloads_failed_.fetch_add(1, std::memory_order_relaxed);

@@ -24,11 +24,6 @@ uint32_t HealthCell::p99Micros() const {
 
 void HealthCell::noteFailure() { last_failure_ms.store(steadyMs(), std::memory_order_relaxed); }
 
-HealthBoard& HealthBoard::instance() {
-    static HealthBoard board;
-    return board;
-}
-
 std::shared_ptr<HealthCell> HealthBoard::cell(const std::string& backend) {
     std::lock_guard lock(mu_);
     auto& c = cells_[backend];

@@ -30,9 +30,9 @@ struct HealthCell {
     void noteFailure();
 };
 
+// Every backend's HealthCell by name, made on first use. One per daemon, in its policy::Registry.
 class HealthBoard {
 public:
-    static HealthBoard& instance();
     std::shared_ptr<HealthCell> cell(const std::string& backend);
 
 private:

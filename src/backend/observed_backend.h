@@ -32,8 +32,8 @@ public:
 
 protected:
     // `counters`: this thread's for this backend name; they must outlive the backend.
-    ObservedBackend(const config::BackendConfig& cfg, obs::BackendCounters& counters)
-        : Backend(cfg), counters_(counters), cell_(HealthBoard::instance().cell(cfg.name)) {
+    ObservedBackend(const config::BackendConfig& cfg, obs::BackendCounters& counters, HealthBoard& health)
+        : Backend(cfg), counters_(counters), cell_(health.cell(cfg.name)) {
         cell_->known_threads.fetch_add(1);
         cell_->up_threads.fetch_add(1);  // optimistic until a connection fails
     }

@@ -15,8 +15,8 @@ std::shared_ptr<spdlog::logger> log() {
 }  // namespace
 
 RedisBackend::RedisBackend(boost::asio::io_context& ioc, io::Poller& poller, const config::BackendConfig& cfg,
-                           obs::BackendCounters& counters)
-    : ObservedBackend(cfg, counters), ioc_(ioc), poller_(poller) {
+                           obs::BackendCounters& counters, HealthBoard& health)
+    : ObservedBackend(cfg, counters, health), ioc_(ioc), poller_(poller) {
     for (int i = 0; i < cfg_.connections; ++i) {
         shared_.push_back(std::make_shared<RedisConnection>(ioc_, poller_, cfg_, false));
         shared_.back()->setObserver(this);

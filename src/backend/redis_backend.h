@@ -22,7 +22,8 @@ namespace laminar::backend {
 class RedisBackend final : public ObservedBackend {
 public:
     // `counters`: this thread's for this backend name; they must outlive the backend.
-    RedisBackend(boost::asio::io_context& ioc, io::Poller& poller, const config::BackendConfig& cfg, obs::BackendCounters& counters);
+    RedisBackend(boost::asio::io_context& ioc, io::Poller& poller, const config::BackendConfig& cfg, obs::BackendCounters& counters,
+                 HealthBoard& health);
     ~RedisBackend();
 
     // A client always uses the same shared connection (chosen by its id), so the commands of one

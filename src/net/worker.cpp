@@ -58,7 +58,7 @@ void Worker::setSnapshot(std::shared_ptr<const policy::Snapshot> snapshot) {
         std::shared_ptr<backend::Backend> keep;
         for (const auto& b : backends_)
             if (b && b->config() == bc) keep = b;
-        if (!keep) keep = backend::makeBackend(ioc_, poller_, bc, stats_.backend(bc.name));
+        if (!keep) keep = backend::makeBackend(ioc_, poller_, bc, stats_.backend(bc.name), snapshot->registry().health);
         next.push_back(std::move(keep));
     }
     for (auto& b : backends_)

@@ -56,7 +56,7 @@ void Canaries::round() {
     auto every = cfg.canary.every;
     if (every.count() == 0) {  // off (or turned off by a reload): nothing marks a backend down
         std::lock_guard lock(mu_);
-        for (const auto& [name, p] : paths_) backend::HealthBoard::instance().cell(name)->canary_failing.store(false);
+        for (const auto& [name, p] : paths_) snap->registry().health.cell(name)->canary_failing.store(false);
         paths_.clear();
         pending_.clear();
         host_.postAfter(std::chrono::seconds(1), [self = shared_from_this()] {
@@ -136,7 +136,7 @@ void Canaries::finish(const std::string& backend, bool ok, std::string why, doub
             p.last_ok_ms = unixMillis();
         }
     }
-    backend::HealthBoard::instance().cell(backend)->canary_failing.store(!ok);
+    snapshot_()->registry().health.cell(backend)->canary_failing.store(!ok);
     if (!changed) return;
     if (ok) log()->info("canary of backend '{}' ok ({:.1f} ms)", backend, rt_ms);
     else log()->warn("canary of backend '{}' failing: {}; the backend counts as down until it passes", backend, why);

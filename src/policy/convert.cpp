@@ -38,7 +38,7 @@ struct SourceDeleted final : backend::ReplySink {
         }
         delete this;
     }
-    RouteStats* stats;  // lives as long as the process (StatsBoard keeps every route's)
+    RouteStats* stats;  // in the Registry, which outlives every snapshot
 };
 
 }  // namespace

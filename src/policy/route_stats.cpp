@@ -26,11 +26,6 @@ std::vector<std::pair<std::string, uint64_t>> RouteStats::values() const {
     return out;
 }
 
-StatsBoard& StatsBoard::instance() {
-    static StatsBoard board;
-    return board;
-}
-
 std::shared_ptr<RouteStats> StatsBoard::route(const std::string& name) {
     std::lock_guard lock(mu_);
     auto& r = routes_[name];

@@ -41,9 +41,9 @@ struct RouteStats {
     std::vector<std::pair<std::string, uint64_t>> values() const;
 };
 
+// Every route's RouteStats by name, made on first use. One per daemon, in its policy::Registry.
 class StatsBoard {
 public:
-    static StatsBoard& instance();
     std::shared_ptr<RouteStats> route(const std::string& name);
 
 private:

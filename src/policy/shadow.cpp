@@ -66,7 +66,7 @@ bool laminarError(std::string_view raw) {
 // command happen on the same I/O thread, so the count needs no atomics.
 struct Comparison {
     std::shared_ptr<ShadowLog> log;
-    RouteStats* stats;             // lives in the StatsBoard for the life of the process
+    RouteStats* stats;             // in the Registry, which outlives every snapshot
     const resp::CommandInfo* cmd;  // the static command table
     std::string key;               // for the log line: its first 100 bytes
     backend::ReplySink* client;

@@ -39,9 +39,12 @@ std::vector<std::string> pairNames(const Strategy& s, const config::Config& cfg)
 }
 }  // namespace
 
-Snapshot::Snapshot(config::Config cfg, uint64_t generation, const Snapshot* previous)
-    : cfg_(std::move(cfg)), generation_(generation), loaded_at_(std::chrono::system_clock::now()) {
-    for (const auto& b : cfg_.backends) health_.push_back(backend::HealthBoard::instance().cell(b.name));
+Snapshot::Snapshot(config::Config cfg, uint64_t generation, const Snapshot* previous, std::shared_ptr<Registry> registry)
+    : cfg_(std::move(cfg)),
+      registry_(registry ? std::move(registry) : std::make_shared<Registry>()),
+      generation_(generation),
+      loaded_at_(std::chrono::system_clock::now()) {
+    for (const auto& b : cfg_.backends) health_.push_back(registry_->health.cell(b.name));
     routes_.reserve(cfg_.routes.size());
     for (const auto& rc : cfg_.routes) {
         Route& r = routes_.emplace_back();
@@ -60,7 +63,7 @@ Snapshot::Snapshot(config::Config cfg, uint64_t generation, const Snapshot* prev
         r.strategy = rc.strategy.migration ? buildMigration(rc.strategy.node, rc.strategy.yaml_path, b)
                                            : b.build(rc.strategy.node, rc.strategy.yaml_path);
         r.backends = b.reached();
-        r.stats = StatsBoard::instance().route(rc.name);
+        r.stats = registry_->stats.route(rc.name);
     }
     if (!previous) return;
     // Directions the previous configuration copied keys in and this one does not: wait for them.
@@ -110,8 +113,9 @@ Health::State Snapshot::state(int backend) const {
 
 double Snapshot::p99Millis(int backend) const { return health_[static_cast<size_t>(backend)]->p99Micros() / 1000.0; }
 
-std::shared_ptr<const Snapshot> loadSnapshot(const std::string& path, uint64_t generation, const Snapshot* previous) {
-    return std::make_shared<const Snapshot>(config::loadFile(path), generation, previous);
+std::shared_ptr<const Snapshot> loadSnapshot(const std::string& path, uint64_t generation, const Snapshot* previous,
+                                             std::shared_ptr<Registry> registry) {
+    return std::make_shared<const Snapshot>(config::loadFile(path), generation, previous, std::move(registry));
 }
 
 }  // namespace laminar::policy

@@ -11,6 +11,7 @@
 #include "backend/health_board.h"
 #include "config/config.h"
 #include "policy/health_view.h"
+#include "policy/registry.h"
 #include "policy/route_stats.h"
 #include "policy/strategy.h"
 #include "resp/command_table.h"
@@ -44,14 +45,18 @@ struct Route {
 class Snapshot final : public Health {
 public:
     // Builds every route's strategy; throws config::ConfigError naming file, line and path.
-    // `previous`: the configuration being replaced, for the flip barrier.
-    Snapshot(config::Config cfg, uint64_t generation, const Snapshot* previous = nullptr);
+    // `previous`: the configuration being replaced, for the flip barrier. `registry`: where backend
+    // health and route counters live across reloads (the previous snapshot's, for a reload); a
+    // new one when null.
+    Snapshot(config::Config cfg, uint64_t generation, const Snapshot* previous = nullptr, std::shared_ptr<Registry> registry = nullptr);
 
     const config::Config& config() const { return cfg_; }
     uint64_t generation() const { return generation_; }
     std::chrono::system_clock::time_point loadedAt() const { return loaded_at_; }
     const std::vector<Route>& routes() const { return routes_; }
     const Route& catchAll() const { return routes_.back(); }
+    Registry& registry() const { return *registry_; }
+    const std::shared_ptr<Registry>& sharedRegistry() const { return registry_; }
 
     // The first route that matches every key (keyless commands: the first route whose match has
     // no keys and takes the command, else the catch-all). nullptr when the keys fall into
@@ -66,6 +71,7 @@ public:
 
 private:
     config::Config cfg_;
+    std::shared_ptr<Registry> registry_;
     uint64_t generation_;
     std::chrono::system_clock::time_point loaded_at_;
     std::vector<Route> routes_;
@@ -73,6 +79,7 @@ private:
 };
 
 // Loads a file and compiles it: what start-up, --check-config and reload all do.
-std::shared_ptr<const Snapshot> loadSnapshot(const std::string& path, uint64_t generation, const Snapshot* previous = nullptr);
+std::shared_ptr<const Snapshot> loadSnapshot(const std::string& path, uint64_t generation, const Snapshot* previous = nullptr,
+                                             std::shared_ptr<Registry> registry = nullptr);
 
 }  // namespace laminar::policy

@@ -39,7 +39,7 @@ struct OtherSideDelete final : backend::ReplySink {
         if ((failed || resp::isError(raw)) && stats) RouteStats::add(stats->secondary_failures);
         delete this;
     }
-    RouteStats* stats;  // lives as long as the process (StatsBoard keeps every route's)
+    RouteStats* stats;  // in the Registry, which outlives every snapshot
 };
 
 bool digits(std::string_view s, int& out) {

@@ -17,8 +17,9 @@
 namespace laminar::backend::cluster {
 namespace asio = boost::asio;
 
-ClusterBackend::ClusterBackend(asio::io_context& ioc, io::Poller& poller, const config::BackendConfig& cfg, obs::BackendCounters& counters)
-    : ObservedBackend(cfg, counters), ioc_(ioc), poller_(poller), refresh_timer_(ioc) {
+ClusterBackend::ClusterBackend(asio::io_context& ioc, io::Poller& poller, const config::BackendConfig& cfg, obs::BackendCounters& counters,
+                               HealthBoard& health)
+    : ObservedBackend(cfg, counters, health), ioc_(ioc), poller_(poller), refresh_timer_(ioc) {
     requestRefresh();
 }
 

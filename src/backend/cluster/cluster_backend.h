@@ -50,7 +50,8 @@ namespace laminar::backend::cluster {
 //     node).
 class ClusterBackend final : public ObservedBackend {
 public:
-    ClusterBackend(boost::asio::io_context& ioc, io::Poller& poller, const config::BackendConfig& cfg, obs::BackendCounters& counters);
+    ClusterBackend(boost::asio::io_context& ioc, io::Poller& poller, const config::BackendConfig& cfg, obs::BackendCounters& counters,
+                   HealthBoard& health);
     ~ClusterBackend();
 
     void send(uint64_t client_id, std::string_view raw, ReplySink* sink) override;

@@ -89,7 +89,7 @@ public:
         Clock::time_point sent;
     };
 
-    explicit Pool(const config::BackendConfig& cfg) : cfg_(cfg), cell_(HealthBoard::instance().cell(cfg.name)), lanes_(static_cast<size_t>(cfg.pool)) {
+    Pool(const config::BackendConfig& cfg, std::shared_ptr<HealthCell> cell) : cfg_(cfg), cell_(std::move(cell)), lanes_(static_cast<size_t>(cfg.pool)) {
         for (auto& lane : lanes_) {
             cell_->known_threads.fetch_add(1);
             cell_->up_threads.fetch_add(1);
@@ -107,6 +107,7 @@ public:
     }
 
     const config::BackendConfig& config() const { return cfg_; }
+    const std::shared_ptr<HealthCell>& cell() const { return cell_; }
 
     void submit(uint64_t client_id, Job job) {
         Lane& lane = lanes_[client_id % lanes_.size()];
@@ -117,14 +118,14 @@ public:
 
     // One pool per backend name and settings: I/O threads share it; a reload that changes the
     // settings gets a new one, and the old one ends with its last user.
-    static std::shared_ptr<Pool> get(const config::BackendConfig& cfg) {
+    static std::shared_ptr<Pool> get(const config::BackendConfig& cfg, const std::shared_ptr<HealthCell>& cell) {
         static std::mutex mu;
         static std::map<std::string, std::weak_ptr<Pool>> pools;
         std::lock_guard lock(mu);
         auto& weak = pools[cfg.name];
         auto pool = weak.lock();
-        if (!pool || !(pool->config() == cfg)) {
-            pool = std::make_shared<Pool>(cfg);
+        if (!pool || !(pool->config() == cfg) || pool->cell() != cell) {
+            pool = std::make_shared<Pool>(cfg, cell);
             weak = pool;
         }
         return pool;
@@ -234,8 +235,9 @@ private:
     std::vector<Lane> lanes_;
 };
 
-MemcachedBackend::MemcachedBackend(boost::asio::io_context& ioc, const config::BackendConfig& cfg, obs::BackendCounters& counters)
-    : Backend(cfg), pool_(Pool::get(cfg)), inbox_(std::make_shared<Inbox>(ioc, counters)), cell_(HealthBoard::instance().cell(cfg.name)) {}
+MemcachedBackend::MemcachedBackend(boost::asio::io_context& ioc, const config::BackendConfig& cfg, obs::BackendCounters& counters,
+                                   HealthBoard& health)
+    : Backend(cfg), pool_(Pool::get(cfg, health.cell(cfg.name))), inbox_(std::make_shared<Inbox>(ioc, counters)), cell_(health.cell(cfg.name)) {}
 
 MemcachedBackend::~MemcachedBackend() {
     std::lock_guard lock(inbox_->mu);

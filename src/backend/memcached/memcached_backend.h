@@ -26,7 +26,7 @@ struct Inbox;
 class MemcachedBackend final : public Backend {
 public:
     // `counters`: this thread's for this backend name (reply latency); they must outlive the backend.
-    MemcachedBackend(boost::asio::io_context& ioc, const config::BackendConfig& cfg, obs::BackendCounters& counters);
+    MemcachedBackend(boost::asio::io_context& ioc, const config::BackendConfig& cfg, obs::BackendCounters& counters, HealthBoard& health);
     ~MemcachedBackend() override;
 
     void send(uint64_t client_id, std::string_view raw, ReplySink* sink) override;
