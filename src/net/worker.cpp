@@ -15,7 +15,8 @@
 namespace laminar::net {
 namespace asio = boost::asio;
 
-Worker::Worker(Host& host, int index) : host_(host), index_(index), sweep_(ioc_) {
+Worker::Worker(Host& host, int index, BackendMaker make_backend)
+    : host_(host), make_backend_(std::move(make_backend)), index_(index), sweep_(ioc_) {
     poller_.attach(ioc_);
     background_.worker = this;
 }
@@ -58,7 +59,8 @@ void Worker::setSnapshot(std::shared_ptr<const policy::Snapshot> snapshot) {
         std::shared_ptr<backend::Backend> keep;
         for (const auto& b : backends_)
             if (b && b->config() == bc) keep = b;
-        if (!keep) keep = backend::makeBackend(ioc_, poller_, bc, stats_.backend(bc.name), snapshot->registry().health);
+        if (!keep)
+            keep = make_backend_ ? make_backend_(bc) : backend::makeBackend(ioc_, poller_, bc, stats_.backend(bc.name), snapshot->registry().health);
         next.push_back(std::move(keep));
     }
     for (auto& b : backends_)

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <list>
+#include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -33,7 +34,11 @@ class Session;
 // the data path takes no lock. The listener hands it accepted sockets.
 class Worker final : public policy::SyncHost {
 public:
-    Worker(Host& host, int index);
+    // Builds this thread's backend for a configuration entry; backend::makeBackend unless a test
+    // gives a fake.
+    using BackendMaker = std::function<std::shared_ptr<backend::Backend>(const config::BackendConfig& cfg)>;
+
+    Worker(Host& host, int index, BackendMaker make_backend = {});
     ~Worker();
 
     boost::asio::io_context& ioc() { return ioc_; }
@@ -89,6 +94,7 @@ private:
     void updateScheduling();
 
     Host& host_;
+    BackendMaker make_backend_;
     int index_;
     // Outlive ioc_ and the backends: handlers destroyed with ioc_ may still remove sockets, and a
     // backend gives its connection counts back when it goes.
