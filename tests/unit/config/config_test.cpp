@@ -5,7 +5,6 @@
 
 #include <fstream>
 
-#include "config/units.h"
 #include "support/config_error.h"
 
 namespace laminar::config {
@@ -275,24 +274,6 @@ TEST(ConfigTest, HashChangesWithTheFileAndOnlyWithIt) {
     auto c = loadString(std::string("threads: 1\n") + kMinimal, "x");
     EXPECT_EQ(a.hash, b.hash);
     EXPECT_NE(a.hash, c.hash);
-}
-
-TEST(UnitsTest, ParsesSizesInPowersOf1024) {
-    EXPECT_EQ(parseSize("512mb"), 512ull << 20);
-    EXPECT_EQ(parseSize("1GB"), 1ull << 30);
-    EXPECT_EQ(parseSize("64k"), 64u << 10);
-    EXPECT_EQ(parseSize("100"), 100u);
-    EXPECT_FALSE(parseSize("mb"));
-    EXPECT_FALSE(parseSize("5xb"));
-    EXPECT_FALSE(parseSize("99999999999999999999gb"));
-}
-
-TEST(UnitsTest, ParsesDurationsThatHaveAUnit) {
-    EXPECT_EQ(parseDuration("500ms")->count(), 500);
-    EXPECT_EQ(parseDuration("2s")->count(), 2000);
-    EXPECT_EQ(parseDuration("1m")->count(), 60000);
-    EXPECT_FALSE(parseDuration("5"));
-    EXPECT_FALSE(parseDuration("-1s"));
 }
 
 }  // namespace
