@@ -34,8 +34,8 @@ std::shared_ptr<HealthCell> HealthBoard::cell(const std::string& backend) {
 uint32_t LatencyRing::p99() const {
     if (count_ == 0) return 0;
     std::vector<uint32_t> v(samples_.begin(), samples_.begin() + static_cast<long>(count_));
-    size_t k = (v.size() * 99) / 100;
-    if (k >= v.size()) k = v.size() - 1;
+    // Nearest rank: the ceil(0.99 n)-th smallest (n = 100 gives the 99th, not the largest).
+    size_t k = (v.size() * 99 + 99) / 100 - 1;
     std::nth_element(v.begin(), v.begin() + static_cast<long>(k), v.end());
     return v[k];
 }

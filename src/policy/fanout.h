@@ -15,8 +15,9 @@ namespace laminar::policy {
 enum class Merge { kFirst, kFirstAfterBoth, kMaxInteger };
 
 // Sends `req` to both strategies at once and answers `sink` by `merge` (used by dual_lookup's
-// deletes and `writes: both`, and dual_write's plain overwrites). A failed second side is counted
-// in `second_failures` (when given) and logged.
+// deletes and `writes: both`, and dual_write's plain overwrites). When `second_failures` is given,
+// a failed second side is counted there and logged; without it, the caller's own reply handling
+// is all there is.
 void sendToBoth(const Request& req, backend::ReplySink* sink, Context& ctx, const Strategy& first, const Strategy& second,
                 Merge merge, std::atomic<uint64_t>* second_failures);
 

@@ -29,8 +29,10 @@ bool loadCursors(const std::filesystem::path& dir, Cursors& out, std::string& er
         auto sp = line.rfind(' ');
         uint64_t seq = 0;
         const char* end = line.data() + line.size();
-        if (sp == std::string::npos || sp == 0 ||
-            std::from_chars(line.data() + sp + 1, end, seq).ptr != end || sp + 1 == line.size()) {
+        auto [stop, ec] = sp == std::string::npos ? std::from_chars_result{end, std::errc::invalid_argument}
+                                                  : std::from_chars(line.data() + sp + 1, end, seq);
+        // A number too large for 64 bits is a damaged file, not cursor 0.
+        if (sp == std::string::npos || sp == 0 || ec != std::errc() || stop != end || sp + 1 == line.size()) {
             error = path.string() + ":" + std::to_string(n) + ": expected \"target seq\", got \"" + line + "\"";
             return false;
         }

@@ -124,10 +124,14 @@ void readLostKeys(ScanWindow& window, Damage& d) {
     const char* p = window.get(off, static_cast<size_t>(d.to_byte - off));
     if (!p) return;
     std::string_view rest(p, static_cast<size_t>(d.to_byte - off));
+    uint64_t found = 0;  // commands found: each is one of the records counted unreadable above
     for (size_t at = rest.find("*"); at != std::string_view::npos; at = rest.find("*", at + 1)) {
-        if (auto keys = keysOfDamagedCommand(rest.substr(at)); keys && !keys->empty())
+        if (auto keys = keysOfDamagedCommand(rest.substr(at)); keys && !keys->empty()) {
             add(std::move(*keys));
+            ++found;
+        }
     }
+    d.unreadable -= std::min(found, d.unreadable);
 }
 
 // A record can be found again after damage only if its seq is plausible: at or after the one

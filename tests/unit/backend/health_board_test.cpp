@@ -22,6 +22,15 @@ TEST(LatencyRingTest, WithFewerThanAHundredSamplesP99IsTheSlowest) {
     EXPECT_EQ(ring.p99(), 900u);
 }
 
+// The nearest rank: of 1..100, the 99th smallest is 99 (it once gave the largest, 100).
+TEST(LatencyRingTest, P99IsTheNearestRank) {
+    LatencyRing hundred, two_hundred;
+    for (uint32_t v = 1; v <= 100; ++v) hundred.add(v);
+    for (uint32_t v = 1; v <= 200; ++v) two_hundred.add(v);
+    EXPECT_EQ(hundred.p99(), 99u);
+    EXPECT_EQ(two_hundred.p99(), 198u);
+}
+
 // A full ring holds 512 samples: 5 slow ones are under 1% of them, 6 are over.
 TEST(LatencyRingTest, AFullRingIgnoresTheSlowestOnePercent) {
     LatencyRing five, six;

@@ -106,6 +106,14 @@ TEST(CursorFileTest, ALineThatIsNotNameAndNumberFailsNamingTheLine) {
     EXPECT_NE(loadError(" 5\n"), "") << "no name";
 }
 
+// A cursor too large for 64 bits is damage: it was once read as 0, which would replay the whole
+// journal to that target.
+TEST(CursorFileTest, ANumberTooLargeFor64BitsFails) {
+    auto err = loadError("new 99999999999999999999\n");
+    EXPECT_NE(err.find("cursors:1:"), std::string::npos) << err;
+    EXPECT_EQ(loadError("new 18446744073709551615\n"), "") << "the largest u64 is a cursor";
+}
+
 TEST(CursorFileTest, StoreFailsWithAnErrorWhenTheDirectoryIsMissing) {
     TempDir dir;
     std::atomic<uint64_t> fsyncs{0};

@@ -342,6 +342,7 @@ TEST(JournalTest, DamageSaysTheKeysOfTheLostRecords) {
     ASSERT_EQ(st.damage.size(), 2u);
     EXPECT_NE(st.damage[0].find("\"key:10\""), std::string::npos) << st.damage[0];
     EXPECT_NE(st.damage[1].find("\"key:20\""), std::string::npos) << st.damage[1];
+    EXPECT_EQ(st.damage[1].find("say no key"), std::string::npos) << "its key was found: " << st.damage[1];
     std::ifstream in(dir.path() / "lost-keys.txt");
     std::stringstream text;
     text << in.rdbuf();
