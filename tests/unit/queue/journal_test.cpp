@@ -13,6 +13,7 @@
 
 #include "queue/record.h"
 #include "resp/writer.h"
+#include "support/temp_dir.h"
 
 namespace laminar::queue {
 namespace {
@@ -22,25 +23,7 @@ using namespace std::chrono_literals;
 
 constexpr uint64_t kFrame = 24;  // header bytes before each record's data
 
-// A fresh directory under the system temp dir, removed with everything in it.
-class TempDir {
-public:
-    TempDir() {
-        static std::atomic<int> n{0};
-        auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-        path_ = fs::temp_directory_path() /
-                ("laminar-journal-" + std::to_string(::getpid()) + "-" + info->name() + "-" + std::to_string(n++));
-        fs::remove_all(path_);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    const fs::path& path() const { return path_; }
-
-private:
-    fs::path path_;
-};
+using laminar::testing::TempDir;
 
 JournalOptions options(const fs::path& dir, std::vector<std::string> targets = {"new"},
                        Fsync fsync = Fsync::kNo, uint64_t segment_bytes = 64ull << 20) {
@@ -115,7 +98,7 @@ void writeJournal(const fs::path& dir, uint64_t n, uint64_t segment_bytes) {
 }
 
 TEST(JournalTest, ReadsBackWhatWasAppendedAcrossSegments) {
-    TempDir dir;
+    TempDir dir(false);
     auto j = openOrDie(options(dir.path(), {"a"}, Fsync::kNo, 200));
     for (uint64_t i = 1; i <= 100; ++i) ASSERT_EQ(j->append(payload(i)), i);
     EXPECT_GT(segmentFiles(dir.path()).size(), 10u);
@@ -136,7 +119,7 @@ TEST(JournalTest, ReadsBackWhatWasAppendedAcrossSegments) {
 }
 
 TEST(JournalTest, AppendsABatchInOneWriteAllOrNothing) {
-    TempDir dir;
+    TempDir dir(false);
     {
         auto o = options(dir.path(), {"new"}, Fsync::kNo, 256);
         o.max_bytes = 1000;
@@ -164,7 +147,7 @@ TEST(JournalTest, AppendsABatchInOneWriteAllOrNothing) {
 }
 
 TEST(JournalTest, KeepsEmptyAndLargeRecords) {
-    TempDir dir;
+    TempDir dir(false);
     auto j = openOrDie(options(dir.path(), {"a"}, Fsync::kNo, 1000));
     std::string big(100000, 'b');
     ASSERT_EQ(j->append(""), 1u);
@@ -180,7 +163,7 @@ TEST(JournalTest, KeepsEmptyAndLargeRecords) {
 }
 
 TEST(JournalTest, ReadRefusesAnUnknownTarget) {
-    TempDir dir;
+    TempDir dir(false);
     auto j = openOrDie(options(dir.path(), {"a"}));
     j->append("x");
     std::vector<Record> out;
@@ -189,7 +172,7 @@ TEST(JournalTest, ReadRefusesAnUnknownTarget) {
 }
 
 TEST(JournalTest, ContinuesSeqsAfterReopen) {
-    TempDir dir;
+    TempDir dir(false);
     writeJournal(dir.path(), 30, 150);
     auto j = openOrDie(options(dir.path(), {"a"}, Fsync::kNo, 150));
     EXPECT_EQ(j->lastSeq(), 30u);
@@ -218,7 +201,7 @@ void expectCutAfterNine(const fs::path& dir, uint64_t torn_bytes) {
 }
 
 TEST(JournalTest, CutsARecordTruncatedMidWay) {
-    TempDir dir;
+    TempDir dir(false);
     writeJournal(dir.path(), 10, 1 << 20);
     auto seg = segmentFiles(dir.path()).back();
     auto size = fs::file_size(seg);
@@ -227,7 +210,7 @@ TEST(JournalTest, CutsARecordTruncatedMidWay) {
 }
 
 TEST(JournalTest, CutsAHeaderTruncatedMidWay) {
-    TempDir dir;
+    TempDir dir(false);
     writeJournal(dir.path(), 10, 1 << 20);
     auto seg = segmentFiles(dir.path()).back();
     fs::resize_file(seg, fs::file_size(seg) - payload(10).size() - 10);
@@ -235,7 +218,7 @@ TEST(JournalTest, CutsAHeaderTruncatedMidWay) {
 }
 
 TEST(JournalTest, CutsGarbageAfterTheLastRecord) {
-    TempDir dir;
+    TempDir dir(false);
     writeJournal(dir.path(), 9, 1 << 20);
     auto seg = segmentFiles(dir.path()).back();
     {
@@ -246,7 +229,7 @@ TEST(JournalTest, CutsGarbageAfterTheLastRecord) {
 }
 
 TEST(JournalTest, CutsALastRecordWithAFlippedByte) {
-    TempDir dir;
+    TempDir dir(false);
     writeJournal(dir.path(), 10, 1 << 20);
     auto seg = segmentFiles(dir.path()).back();
     flipByte(seg, fs::file_size(seg) - 1);
@@ -275,7 +258,7 @@ void expectAllButLost(Journal& j, uint64_t last, const std::set<uint64_t>& lost)
 // Damage in a segment before the last is no longer fatal: the damaged record is lost (reported),
 // the records after it, in that segment and the next ones, are kept.
 TEST(JournalTest, DamageBeforeTheLastSegmentLosesOnlyTheDamagedRecord) {
-    TempDir dir;
+    TempDir dir(false);
     writeJournal(dir.path(), 20, 100);
     auto segs = segmentFiles(dir.path());
     ASSERT_GE(segs.size(), 3u);
@@ -292,7 +275,7 @@ TEST(JournalTest, DamageBeforeTheLastSegmentLosesOnlyTheDamagedRecord) {
 // The case: 16 garbage bytes in the middle of the last segment were taken for a torn tail,
 // and every record after them was cut. Now only the records they overwrote are lost.
 TEST(JournalTest, GarbageInTheMiddleOfTheLastSegmentIsDamageNotATornTail) {
-    TempDir dir;
+    TempDir dir(false);
     writeJournal(dir.path(), 40, 1 << 20);
     auto seg = segmentFiles(dir.path()).back();
     uint64_t at = 0;  // the start of record 20
@@ -311,7 +294,7 @@ TEST(JournalTest, GarbageInTheMiddleOfTheLastSegmentIsDamageNotATornTail) {
 // damage allows: a record whose header survived says its key; one whose header is gone is found
 // by its command in the damaged bytes.
 TEST(JournalTest, DamageSaysTheKeysOfTheLostRecords) {
-    TempDir dir;
+    TempDir dir(false);
     std::vector<std::string> targets = {"a"};
     std::vector<std::string> records;
     {
@@ -351,7 +334,7 @@ TEST(JournalTest, DamageSaysTheKeysOfTheLostRecords) {
 
 // A missing segment loses its records; the segments around it are kept.
 TEST(JournalTest, AMissingSegmentLosesItsRecordsAndTheOthersAreKept) {
-    TempDir dir;
+    TempDir dir(false);
     writeJournal(dir.path(), 20, 100);
     auto segs = segmentFiles(dir.path());
     ASSERT_GE(segs.size(), 3u);
@@ -366,7 +349,7 @@ TEST(JournalTest, AMissingSegmentLosesItsRecordsAndTheOthersAreKept) {
 // A damaged record with nothing whole after it, in a segment before the last: the rest of that
 // segment is lost (the next segment says how much), the next segments are kept.
 TEST(JournalTest, ADamagedTailBeforeTheLastSegmentLosesTheRestOfThatSegment) {
-    TempDir dir;
+    TempDir dir(false);
     writeJournal(dir.path(), 20, 100);
     auto segs = segmentFiles(dir.path());
     ASSERT_GE(segs.size(), 3u);
@@ -380,7 +363,7 @@ TEST(JournalTest, ADamagedTailBeforeTheLastSegmentLosesTheRestOfThatSegment) {
 }
 
 TEST(JournalTest, CursorsSurviveReopenAndANewTargetStartsAtTheEnd) {
-    TempDir dir;
+    TempDir dir(false);
     {
         auto j = openOrDie(options(dir.path(), {"a", "gone"}));
         for (int i = 1; i <= 5; ++i) j->append(payload(i));
@@ -409,7 +392,7 @@ TEST(JournalTest, CursorsSurviveReopenAndANewTargetStartsAtTheEnd) {
 }
 
 TEST(JournalTest, DeletesSegmentsOnceEveryTargetHasAckedThem) {
-    TempDir dir;
+    TempDir dir(false);
     auto o = options(dir.path(), {"a", "b"}, Fsync::kEverySec, 100);
     auto j = openOrDie(o);
     for (uint64_t i = 1; i <= 20; ++i) ASSERT_EQ(j->append(payload(i)), i);
@@ -446,7 +429,7 @@ TEST(JournalTest, DeletesSegmentsOnceEveryTargetHasAckedThem) {
 }
 
 TEST(JournalTest, WithoutTargetsKeepsOnlyTheSegmentBeingAppendedTo) {
-    TempDir dir;
+    TempDir dir(false);
     auto j = openOrDie(options(dir.path(), {}, Fsync::kNo, 100));
     for (uint64_t i = 1; i <= 20; ++i) ASSERT_EQ(j->append(payload(i)), i);
     EXPECT_TRUE(waitFor([&] { return segmentFiles(dir.path()).size() == 1; }));
@@ -454,7 +437,7 @@ TEST(JournalTest, WithoutTargetsKeepsOnlyTheSegmentBeingAppendedTo) {
 }
 
 TEST(JournalTest, RefusesASecondJournalOnTheSameDirectory) {
-    TempDir dir;
+    TempDir dir(false);
     auto j = openOrDie(options(dir.path()));
     std::string error;
     EXPECT_FALSE(Journal::open(options(dir.path()), error));
@@ -464,7 +447,7 @@ TEST(JournalTest, RefusesASecondJournalOnTheSameDirectory) {
 }
 
 TEST(JournalTest, RefusesAppendsOverMaxBytesUntilTheSlowestTargetAcks) {
-    TempDir dir;
+    TempDir dir(false);
     auto o = options(dir.path(), {"fast", "slow"});
     std::string rec(16, 'r');
     o.max_bytes = 3 * (kFrame + rec.size());
@@ -484,7 +467,7 @@ TEST(JournalTest, RefusesAppendsOverMaxBytesUntilTheSlowestTargetAcks) {
 }
 
 TEST(JournalTest, AlwaysRunsWhenDurableOnlyAfterAnFsync) {
-    TempDir dir;
+    TempDir dir(false);
     auto j = openOrDie(options(dir.path(), {"a"}, Fsync::kAlways));
     uint64_t before = j->stats().fsyncs;
     uint64_t seq = j->append("x");
@@ -513,7 +496,7 @@ TEST(JournalTest, AlwaysRunsWhenDurableOnlyAfterAnFsync) {
 }
 
 TEST(JournalTest, AlwaysCoversManyAppendsWithOneFsync) {
-    TempDir dir;
+    TempDir dir(false);
     auto j = openOrDie(options(dir.path(), {"a"}, Fsync::kAlways, 1 << 16));
     constexpr int kThreads = 8, kEach = 1000;
     std::atomic<int> durable{0};
@@ -536,7 +519,7 @@ TEST(JournalTest, AlwaysCoversManyAppendsWithOneFsync) {
 }
 
 TEST(JournalTest, EverySecRunsWhenDurableAtOnceAndFsyncsInTheBackground) {
-    TempDir dir;
+    TempDir dir(false);
     auto j = openOrDie(options(dir.path(), {"a"}, Fsync::kEverySec));
     uint64_t before = j->stats().fsyncs;
     bool ran = false;
@@ -546,7 +529,7 @@ TEST(JournalTest, EverySecRunsWhenDurableAtOnceAndFsyncsInTheBackground) {
 }
 
 TEST(JournalTest, NoRunsWhenDurableAtOnceAndNeverFsyncs) {
-    TempDir dir;
+    TempDir dir(false);
     auto o = options(dir.path(), {"a"}, Fsync::kNo, 100);
     {
         auto j = openOrDie(o);
@@ -564,7 +547,7 @@ TEST(JournalTest, NoRunsWhenDurableAtOnceAndNeverFsyncs) {
 }
 
 TEST(JournalTest, ConcurrentAppendsReadsAndAcksLoseAndRepeatNothing) {
-    TempDir dir;
+    TempDir dir(false);
     auto o = options(dir.path(), {"r1", "r2"}, Fsync::kEverySec, 4096);
     auto j = openOrDie(o);
     constexpr int kWriters = 4, kEach = 2000, kTotal = kWriters * kEach;
@@ -611,7 +594,7 @@ TEST(JournalTest, ConcurrentAppendsReadsAndAcksLoseAndRepeatNothing) {
 }
 
 TEST(JournalTest, StatsCountEachTargetsBacklog) {
-    TempDir dir;
+    TempDir dir(false);
     auto j = openOrDie(options(dir.path(), {"a", "b"}));
     j->append("one");
     j->append("twotwo");
@@ -644,7 +627,7 @@ TEST(JournalTest, StatsCountEachTargetsBacklog) {
 }
 
 TEST(JournalTest, RefusesBadOptions) {
-    TempDir dir;
+    TempDir dir(false);
     std::string error;
     EXPECT_FALSE(Journal::open(options(dir.path(), {"has space"}), error));
     EXPECT_NE(error.find("has space"), std::string::npos);
@@ -661,7 +644,7 @@ namespace {
 // whenPersisted: called once the cursor on disk reaches the seq, ahead of the 100 ms tick, and a
 // journal opened after that (a crash right then) resumes past it.
 TEST(JournalPersisted, ACallbackRunsOnceTheCursorIsOnDiskAndARestartResumesPastIt) {
-    TempDir dir;
+    TempDir dir(false);
     std::promise<bool> told;
     auto future = told.get_future();
     {

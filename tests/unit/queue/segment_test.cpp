@@ -12,30 +12,14 @@
 #include "queue/frame.h"
 #include "queue/record.h"
 #include "resp/writer.h"
+#include "support/temp_dir.h"
 
 namespace laminar::queue {
 namespace {
 
 namespace fs = std::filesystem;
 
-// A fresh directory under the system temp dir, removed with everything in it.
-class TempDir {
-public:
-    TempDir() {
-        static std::atomic<int> n{0};
-        path_ = fs::temp_directory_path() / ("laminar-segment-" + std::to_string(::getpid()) + "-" + std::to_string(n++));
-        fs::remove_all(path_);
-        fs::create_directories(path_);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    const fs::path& path() const { return path_; }
-
-private:
-    fs::path path_;
-};
+using laminar::testing::TempDir;
 
 // One record on disk: its header, then its data.
 std::string frame(uint64_t seq, std::string_view data) {
