@@ -258,6 +258,10 @@ Session::Outcome Session::handle(std::span<const std::string_view> argv, std::st
 
     switch (local) {
         case Local::kPing:
+            if (argv.size() > 2) {  // PING's arity is -1, and it takes at most one message
+                replyError("ERR wrong number of arguments for 'ping' command", obs::ErrorKind::kCommand);
+                return Outcome::kDone;
+            }
             if (argv.size() == 1) reply("+PONG\r\n");
             else reply(bulk(argv[1]));
             return Outcome::kDone;
@@ -372,10 +376,18 @@ Session::Outcome Session::forward(const resp::CommandInfo& cmd, std::span<const 
         if (!pinned_writes_) pinned_writes_ = std::make_unique<PinnedWrites>();
         for (int i : keys_) pinned_writes_->writes.emplace_back(route, std::string(argv[static_cast<size_t>(i)]));
     }
+    std::string_view wire = raw;
+    if (local == Local::kExec && in_multi_ && multi_refused_) {
+        // The backend never saw the refused command, so its transaction looks whole: it gets
+        // DISCARD in EXEC's place, and the client the EXECABORT Redis would have answered.
+        slot.kind = SlotKind::kExecAbort;
+        wire = kDiscardCommand;
+        pinned_writes_.reset();
+    }
     switch (local) {
-        case Local::kMulti: in_multi_ = true; break;
+        case Local::kMulti: in_multi_ = true; multi_refused_ = false; break;
         case Local::kExec:
-        case Local::kDiscard: in_multi_ = watching_ = false; break;
+        case Local::kDiscard: in_multi_ = watching_ = multi_refused_ = false; break;
         case Local::kWatch: if (!in_multi_) watching_ = true; break;
         case Local::kUnwatch: if (!in_multi_) watching_ = false; break;
         default: break;
@@ -402,7 +414,7 @@ Session::Outcome Session::forward(const resp::CommandInfo& cmd, std::span<const 
     if (cmd.name == "wait" && !in_multi_) pinned_->send(kWaitMark, &backend::discardSink(), false);
     ++inflight_;
     ++pinned_inflight_;
-    pinned_->send(raw, &slot, blocking);
+    pinned_->send(wire, &slot, blocking);
     return Outcome::kDone;
 }
 
@@ -497,6 +509,7 @@ void Session::reply(std::string_view raw) {
 }
 
 void Session::replyError(std::string_view msg, obs::ErrorKind kind) {
+    if (in_multi_) multi_refused_ = true;  // as Redis flags a transaction a command was refused in
     worker_.stats().countError(kind, routed_);
     std::string line;
     resp::appendError(line, msg);
@@ -538,6 +551,9 @@ void Session::onReply(Slot& slot, std::string_view raw, bool failed) {
         case SlotKind::kBlocking:
             if (--blocked_ == 0)
                 worker_.host().registry().update(id_, [](ClientRegistry::Entry& e) { e.blocked_on.reset(); });
+            break;
+        case SlotKind::kExecAbort:
+            if (!failed) raw = kExecAbortReply;
             break;
         case SlotKind::kPlain:
             break;

@@ -78,7 +78,9 @@ public:
     void send(int backend, std::string_view raw, backend::ReplySink* sink) override;
 
 private:
-    enum class SlotKind : uint8_t { kPlain, kInfo, kSelect, kHello3, kHello2, kBlocking };
+    // kExecAbort: the DISCARD sent in place of EXEC for a transaction laminar refused a command
+    // of; the client gets Redis's EXECABORT.
+    enum class SlotKind : uint8_t { kPlain, kInfo, kSelect, kHello3, kHello2, kBlocking, kExecAbort };
 
     // Keys written on the dedicated connection, for the route's strategy to catch up on.
     struct PinnedWrites {
@@ -215,6 +217,9 @@ private:
     int selected_db_ = -1; // -1: the backend's configured db
     bool resp3_ = false;
     bool in_multi_ = false, watching_ = false;
+    // Inside MULTI, laminar refused a command (unknown, arity, admin, routing...): Redis would have
+    // flagged the transaction, so EXEC discards it.
+    bool multi_refused_ = false;
     int blocked_ = 0;      // blocking commands in flight
     bool relay_mode_ = false;     // RESP2 pub/sub: every backend reply is relayed as it comes
     bool waiting_marker_ = false; // paused until the unsubscribe check comes back

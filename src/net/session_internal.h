@@ -84,6 +84,9 @@ inline bool parseLong(std::string_view s, long long& out) { return resp::parseLo
 // client's writes went over shared connections, and WAIT runs on a dedicated one: this PUBLISH
 // first (Redis replicates it; laminar's channel has no subscriber) moves that connection's offset
 // past every write the client has had answered, so WAIT waits for those.
+inline constexpr std::string_view kDiscardCommand = "*1\r\n$7\r\nDISCARD\r\n";
+inline constexpr std::string_view kExecAbortReply = "-EXECABORT Transaction discarded because of previous errors.\r\n";
+
 inline constexpr std::string_view kWaitMark = "*3\r\n$7\r\nPUBLISH\r\n$14\r\n__laminar:wait\r\n$0\r\n\r\n";
 
 inline std::string bulk(std::string_view s) {

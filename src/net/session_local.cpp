@@ -168,7 +168,7 @@ Session::Outcome Session::cmdReset() {
         return Outcome::kPause;
     }
     releasePin(false);
-    in_multi_ = watching_ = relay_mode_ = waiting_marker_ = resp3_ = false;
+    in_multi_ = watching_ = multi_refused_ = relay_mode_ = waiting_marker_ = resp3_ = false;
     blocked_ = 0;
     subs_ = shard_subs_ = 0;
     selected_db_ = -1;

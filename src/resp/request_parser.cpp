@@ -146,9 +146,9 @@ ParseStatus RequestParser::parseMultibulk(std::string_view data) {
                 return fail("Protocol error: invalid bulk length");
             }
             if (static_cast<unsigned long long>(len) > limits_.max_bulk) {
-                return fail("Protocol error: bulk length " + std::to_string(len) +
-                            " exceeds client.max_bulk (" + std::to_string(limits_.max_bulk) +
-                            " bytes)");
+                // Redis's own words first (clients match on them), then laminar's detail.
+                return fail("Protocol error: invalid bulk length (" + std::to_string(len) + " exceeds client.max_bulk, " +
+                            std::to_string(limits_.max_bulk) + " bytes)");
             }
             bulk_len_ = len;
             pos_ = cr + 2;

@@ -41,6 +41,49 @@ TEST_F(StatefulTest, MultiQueuesCommandsAndExecReturnsTheirRepliesInAnArray) {
     EXPECT_EQ(show(c.cmd({"GET", "tx"})), "$2");
 }
 
+// A command laminar refuses while a transaction is queued aborts it, as Redis does: EXEC answers
+// EXECABORT and nothing runs. The same commands sent to redis-server directly give the same
+// replies. Before, laminar answered the unknown command itself, the backend never knew, and EXEC
+// ran both SETs.
+TEST_F(StatefulTest, ACommandRefusedInsideMultiAbortsTheTransactionAsOnRedis) {
+    auto run = [](int port, const std::string& prefix) {
+        Client c(port);
+        std::vector<std::string> replies;
+        for (const auto& argv : std::vector<std::vector<std::string>>{
+                 {"MULTI"}, {"SET", prefix + "foo", "bar"}, {"NOSUCHCOMMAND"}, {"SET", prefix + "foo2", "bar"}, {"EXEC"}})
+            replies.push_back(show(c.cmd(argv)));
+        replies.push_back(show(c.cmd({"EXISTS", prefix + "foo", prefix + "foo2"})));
+        replies.push_back(show(c.cmd({"PING"})));  // the connection is usable after
+        return replies;
+    };
+    auto direct = run(redis_.port(), "direct:");
+    auto through = run(laminar_.port(), "through:");
+    ASSERT_EQ(through.size(), direct.size());
+    EXPECT_EQ(through[4], "-EXECABORT Transaction discarded because of previous errors.");
+    EXPECT_EQ(through[5], ":0") << "nothing of the transaction may run";
+    for (size_t i = 0; i < direct.size(); ++i) {
+        if (i == 2) continue;  // the unknown command's error: checked below
+        EXPECT_EQ(through[i], direct[i]) << "reply " << i;
+    }
+    EXPECT_EQ(through[2].rfind("-ERR unknown command 'NOSUCHCOMMAND'", 0), 0u) << through[2];
+    // Wrong arity while queued aborts it too, and a later transaction runs normally.
+    Client c(laminar_.port());
+    EXPECT_EQ(show(c.cmd({"MULTI"})), "+OK");
+    EXPECT_EQ(show(c.cmd({"GET"})), "-ERR wrong number of arguments for 'get' command");
+    EXPECT_EQ(show(c.cmd({"EXEC"})), "-EXECABORT Transaction discarded because of previous errors.");
+    EXPECT_EQ(show(c.cmd({"MULTI"})), "+OK");
+    EXPECT_EQ(show(c.cmd({"SET", "after", "1"})), "+QUEUED");
+    EXPECT_EQ(show(c.cmd({"EXEC"})), "[+OK]");
+}
+
+// PING takes at most one message (its arity, -1, does not say so); Redis refuses more.
+TEST_F(StatefulTest, PingWithMoreThanOneArgumentIsRefusedAsOnRedis) {
+    Client direct(redis_.port()), through(laminar_.port());
+    EXPECT_EQ(show(through.cmd({"PING", "x", "y", "z"})), show(direct.cmd({"PING", "x", "y", "z"})));
+    EXPECT_EQ(show(through.cmd({"PING", "x", "y", "z"})), "-ERR wrong number of arguments for 'ping' command");
+    EXPECT_EQ(show(through.cmd({"PING", "x"})), "$x");
+}
+
 TEST_F(StatefulTest, DiscardDropsTheQueuedCommands) {
     Client c(laminar_.port());
     EXPECT_EQ(show(c.cmd({"MULTI"})), "+OK");

@@ -456,14 +456,14 @@ TEST(RequestParserTest, RefusesBulkOverMaxBulkBeforeItsBodyArrives) {
     limits.max_bulk = 10;
     OneShot p("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$11\r\n", limits);
     ASSERT_EQ(p.status, ParseStatus::kError);
-    EXPECT_EQ(p.parser.error(), "Protocol error: bulk length 11 exceeds client.max_bulk (10 bytes)");
+    EXPECT_EQ(p.parser.error(), "Protocol error: invalid bulk length (11 exceeds client.max_bulk, 10 bytes)");
 }
 
 TEST(RequestParserTest, DefaultMaxBulkIsFiveHundredTwelveMegabytes) {
     OneShot p("*1\r\n$536870913\r\n");
     ASSERT_EQ(p.status, ParseStatus::kError);
     EXPECT_EQ(p.parser.error(),
-              "Protocol error: bulk length 536870913 exceeds client.max_bulk (536870912 bytes)");
+              "Protocol error: invalid bulk length (536870913 exceeds client.max_bulk, 536870912 bytes)");
 }
 
 TEST(RequestParserTest, StaysFailedUntilReset) {
@@ -620,7 +620,7 @@ TEST(RequestParserTest, RefusesAnOversizedBulkAtTheSamePlaceAtEverySplitPoint) {
     const std::string stream = multibulk({"GET", "k"}) + "*2\r\n$3\r\nSET\r\n$5\r\nhello\r\n";
     Outcome whole = frameOneShot(stream, limits);
     EXPECT_EQ(whole.requests.size(), 1u);
-    EXPECT_EQ(whole.error, "Protocol error: bulk length 5 exceeds client.max_bulk (4 bytes)");
+    EXPECT_EQ(whole.error, "Protocol error: invalid bulk length (5 exceeds client.max_bulk, 4 bytes)");
     expectSameAtEverySplit(stream, limits);
 }
 
