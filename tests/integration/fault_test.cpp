@@ -762,11 +762,15 @@ void hogAndBystander(bool hog_reads) {
     if (!hog_reads) {
         EXPECT_GE(with_hog * 2, without) << "the bystander fell under half its rate while the hog was there";
     }
-    // A hog that reads as fast as laminar sends still takes most of the bystander's rate (5% of
-    // it measured: the I/O thread moves 2 GB/s for the hog, and the hog's window of four 1 MB
-    // replies is ahead of each bystander command on the shared connection). Not asserted until
-    // big replies get a connection of their own and the thread a per-turn budget: see the
-    // connection-path issue's note.
+    // A hog that reads as fast as laminar sends still takes most of the bystander's rate (3% of
+    // it measured on 2 cores: the hog, redis and laminar's one I/O thread each keep a core busy
+    // moving 1.5 GB/s). Not asserted: the same hog sent to redis-server directly leaves the
+    // bystander 0.1% (redis runs the 1,000 pipelined GETs in one go); see the note.
+    if (hog_reads) {
+        // It is served, not cut off: its first commands once went 32 at a time, 32 MB of replies
+        // ahead of its first read, and max_output (8 MB) disconnected it every round.
+        EXPECT_EQ(lam.log().find("pending replies over client.max_output"), std::string::npos) << lam.log();
+    }
     EXPECT_TRUE(lam.process().running());
     // No command timed out or failed anywhere: the hog's replies were not timed out while the
     // backend streamed them (before, they were, after 12 MB).
