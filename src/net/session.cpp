@@ -256,6 +256,15 @@ Session::Outcome Session::handle(std::span<const std::string_view> argv, std::st
         return Outcome::kDone;
     }
 
+    if (in_multi_ && pinned_ && (local == Local::kPing || local == Local::kEcho)) {
+        // Inside MULTI Redis queues these too and answers them in EXEC's array: the backend does.
+        Slot& slot = newSlot();
+        slot.pinned = true;
+        ++inflight_;
+        ++pinned_inflight_;
+        pinned_->send(raw, &slot, false);
+        return Outcome::kDone;
+    }
     switch (local) {
         case Local::kPing:
             if (argv.size() > 2) {  // PING's arity is -1, and it takes at most one message

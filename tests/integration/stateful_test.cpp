@@ -76,6 +76,26 @@ TEST_F(StatefulTest, ACommandRefusedInsideMultiAbortsTheTransactionAsOnRedis) {
     EXPECT_EQ(show(c.cmd({"EXEC"})), "[+OK]");
 }
 
+// PING and ECHO inside MULTI are queued and answered in EXEC's array, as on Redis (laminar
+// answered them at once, and EXEC's array lacked them).
+TEST_F(StatefulTest, PingAndEchoInsideMultiAreQueuedAsOnRedis) {
+    auto run = [](int port, const std::string& list) {
+        Client c(port);
+        std::vector<std::string> replies;
+        for (const auto& argv : std::vector<std::vector<std::string>>{
+                 {"RPUSH", list, "a", "b"}, {"MULTI"}, {"LRANGE", list, "0", "-1"}, {"PING"}, {"ECHO", "hi"}, {"EXEC"},
+                 {"WATCH", list}, {"MULTI"}, {"PING"}, {"EXEC"}})
+            replies.push_back(show(c.cmd(argv)));
+        return replies;
+    };
+    auto direct = run(redis_.port(), "direct:list");
+    auto through = run(laminar_.port(), "through:list");
+    EXPECT_EQ(through, direct);
+    EXPECT_EQ(through[3], "+QUEUED");
+    EXPECT_EQ(through[5], "[[$a, $b], +PONG, $hi]");
+    EXPECT_EQ(through[9], "[+PONG]");
+}
+
 // PING takes at most one message (its arity, -1, does not say so); Redis refuses more.
 TEST_F(StatefulTest, PingWithMoreThanOneArgumentIsRefusedAsOnRedis) {
     Client direct(redis_.port()), through(laminar_.port());
