@@ -320,7 +320,7 @@ Session::Outcome Session::forward(const resp::CommandInfo& cmd, std::span<const 
         replyError(error, obs::ErrorKind::kRefused);
         return Outcome::kDone;
     }
-    if (!user_.empty() && denied(*route, cmd)) return Outcome::kDone;
+    if (!user_.empty() && denied(*route, cmd, argv)) return Outcome::kDone;
     routed_ = &routeCounters(*route);
     routed_class_ = obs::commandClass(cmd);
     if (!stateful && (cmd.name == "flushall" || cmd.name == "flushdb") && snapshot.config().backends.size() > 1)

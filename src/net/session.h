@@ -130,7 +130,9 @@ private:
     // on `route`, else replies NOPERM and returns true.
     const config::UserConfig* user() const;
     bool isAdmin() const;
-    bool denied(const policy::Route& route, const resp::CommandInfo& cmd);
+    // `argv`: for commands that reach keys they do not name (scripts, SORT patterns, listings),
+    // which need the user's right on every route of their backend.
+    bool denied(const policy::Route& route, const resp::CommandInfo& cmd, std::span<const std::string_view> argv);
     // The user `name` with `password` (name "default": client.password), or false.
     bool authenticate(std::string_view name, std::string_view password);
     bool barrierOpen(const policy::Route& route);

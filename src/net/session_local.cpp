@@ -59,14 +59,55 @@ bool Session::isAdmin() const {
     return u && u->admin;
 }
 
-bool Session::denied(const policy::Route& route, const resp::CommandInfo& cmd) {
+namespace {
+
+// Commands that reach keys they do not name: a script (any key of its server), SORT with a BY or
+// GET pattern, and the keyspace listings. Rights per route cannot follow them, so a user needs its
+// right on every route of the backend they run on.
+bool reachesUnnamedKeys(const resp::CommandInfo& cmd, std::span<const std::string_view> argv) {
+    std::string_view n = cmd.name;
+    if (n == "eval" || n == "evalsha" || n == "eval_ro" || n == "evalsha_ro" || n == "fcall" || n == "fcall_ro") return true;
+    if (n == "keys" || n == "scan" || n == "randomkey" || n == "dbsize") return true;
+    if (n == "sort" || n == "sort_ro") {
+        for (size_t i = 2; i + 1 < argv.size(); ++i) {
+            bool by = equalsIgnoreCase(argv[i], "by"), get = equalsIgnoreCase(argv[i], "get");
+            if ((by && !equalsIgnoreCase(argv[i + 1], "nosort")) || (get && argv[i + 1] != "#")) return true;
+        }
+    }
+    return false;
+}
+
+bool allows(config::UserConfig::Access access, bool write) {
+    return access == config::UserConfig::Access::kWrite || (access == config::UserConfig::Access::kRead && !write);
+}
+
+}  // namespace
+
+bool Session::denied(const policy::Route& route, const resp::CommandInfo& cmd, std::span<const std::string_view> argv) {
     const auto* u = user();
     auto access = u ? u->on(route.name) : config::UserConfig::Access::kNone;  // removed by a reload: nothing
     bool write = cmd.has(resp::kWrite);
-    if (access == config::UserConfig::Access::kWrite || (access == config::UserConfig::Access::kRead && !write)) return false;
-    replyError(fmt::format("NOPERM laminar: user '{}' may not {} on route '{}' ('{}')", user_, write ? "write" : "read", route.name, cmd.name),
-               obs::ErrorKind::kAuth);
-    return true;
+    if (!allows(access, write)) {
+        replyError(fmt::format("NOPERM laminar: user '{}' may not {} on route '{}' ('{}')", user_, write ? "write" : "read", route.name, cmd.name),
+                   obs::ErrorKind::kAuth);
+        return true;
+    }
+    if (!u || u->admin || !reachesUnnamedKeys(cmd, argv)) return false;
+    // Scripts may write (EVAL) or only read (EVAL_RO); the others read.
+    const bool writes = write || cmd.name == "eval" || cmd.name == "evalsha" || cmd.name == "fcall";
+    for (const auto& other : worker_.snapshot()->routes()) {
+        bool shares = std::any_of(other.backends.begin(), other.backends.end(), [&](int b) {
+            return std::find(route.backends.begin(), route.backends.end(), b) != route.backends.end();
+        });
+        if (!shares || allows(u->on(other.name), writes)) continue;
+        replyError(fmt::format("NOPERM laminar: user '{}' may not run '{}': it can reach any key of its backend, and the user may not {} "
+                               "on route '{}' there (scripts, SORT with BY or GET patterns and keyspace listings need the right on "
+                               "every route of their backend)",
+                               user_, cmd.name, writes ? "write" : "read", other.name),
+                   obs::ErrorKind::kAuth);
+        return true;
+    }
+    return false;
 }
 
 Session::Outcome Session::cmdHello(std::span<const std::string_view> argv, std::string_view raw) {
@@ -146,6 +187,14 @@ Session::Outcome Session::cmdSelect(std::span<const std::string_view> argv, std:
     const auto& snapshot = *worker_.snapshot();
     int target = pinned_ ? pinned_backend_ : snapshot.routes().back().strategy->pinTarget();
     bool is_default = db == worker_.backend(target).config().db;
+    if (!is_default && !user_.empty() && !isAdmin()) {
+        // A user's rights are per route, and routes are in the backend's configured db.
+        replyError(fmt::format("NOPERM laminar: user '{}' may not SELECT database {}: its rights are per route, in database {} of "
+                               "backend '{}'",
+                               user_, db, worker_.backend(target).config().db, worker_.backend(target).name()),
+                   obs::ErrorKind::kAuth);
+        return Outcome::kDone;
+    }
     if (is_default && selected_db_ < 0) {
         reply("+OK\r\n");
         return Outcome::kDone;

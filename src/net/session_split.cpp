@@ -179,7 +179,7 @@ Session::Outcome Session::splitMultiKey(const resp::CommandInfo& cmd, std::span<
     // first: a user's rights come before what the routes do)...
     if (!user_.empty())
         for (size_t i = 0; i < keys_.size(); ++i)
-            if (denied(*snapshot->routeForKey(*part_cmd, key(i)), cmd)) return Outcome::kDone;
+            if (denied(*snapshot->routeForKey(*part_cmd, key(i)), cmd, {})) return Outcome::kDone;
     // ...and so does a part a route refuses (read_only): Redis never applies part of an MSET.
     if (cmd.has(resp::kWrite)) {
         for (size_t i = 0; i < keys_.size(); ++i) {

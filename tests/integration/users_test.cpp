@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 #include "support/harness.h"
 #include "support/more.h"
@@ -52,7 +53,13 @@ TEST_F(UsersTest, RightsArePerRouteAndAMultiKeyWriteIsRefusedWhole) {
     // A script may write: it needs the write right (EVAL_RO only the read right).
     EXPECT_EQ(show(c.cmd({"EVAL", "return redis.call('SET', KEYS[1], 'x')", "1", "other"})),
               "-NOPERM laminar: user 'app' may not write on route 'default' ('eval')");
-    EXPECT_EQ(show(c.cmd({"EVAL_RO", "return redis.call('GET', KEYS[1])", "1", "other"})), "(nil)");
+    // ... and, as a script reaches any key of its backend, the right on every route there: app
+    // may not read route 'frozen', which is on old too.
+    EXPECT_EQ(show(c.cmd({"EVAL_RO", "return redis.call('GET', KEYS[1])", "1", "other"})).rfind(
+                  "-NOPERM laminar: user 'app' may not run 'eval_ro': it can reach any key of its backend, and the user may not read on route 'frozen'",
+                  0),
+              0u);
+    EXPECT_EQ(show(c.cmd({"EVAL_RO", "return redis.call('GET', KEYS[1])", "1", "session:1"})), "$x") << "every route on new is readable";
     EXPECT_EQ(show(c.cmd({"GET", "frozen:1"})), "-NOPERM laminar: user 'app' may not read on route 'frozen' ('get')");
     // MSET across routes: refused before any part is written.
     auto r = show(c.cmd({"MSET", "session:2", "a", "other:2", "b"}));
@@ -62,6 +69,43 @@ TEST_F(UsersTest, RightsArePerRouteAndAMultiKeyWriteIsRefusedWhole) {
     EXPECT_EQ(show(c.cmd({"MULTI"})), "+OK");
     EXPECT_NE(show(c.cmd({"SET", "other", "y"})).find("NOPERM"), std::string::npos);
     c.cmd({"DISCARD"});
+}
+
+// What reaches keys it does not name cannot go around the per-route rights (each of these read
+// or wrote b:* for a user with no right on route b, on the same backend): scripts, SORT with BY
+// or GET patterns, keyspace listings, and SELECT of another database.
+TEST(UsersReachTest, ScriptsSortPatternsListingsAndSelectNeedRightsOnEveryRouteOfTheBackend) {
+    RedisServer redis;
+    Laminar lam(cat("listen: 127.0.0.1:{port}\nthreads: 1\nlog: {level: info}\n", "client:\n  users:\n",
+                    "    app: {password: app-pw, access: read, routes: {a: write, b: none}}\n",
+                    "    full: {password: full-pw, access: write}\n",
+                    "backends:\n  old: {type: redis, address: 127.0.0.1:", redis.port(), "}\n", "routes:\n",
+                    route("a", "a:*", "strategy: old"), route("b", "b:*", "strategy: old"),
+                    "  - name: default\n    strategy: {type: proxy, target: old}\n"));
+    Client direct(redis.port());
+    direct.cmd({"SET", "b:secret", "s3cret"});
+    direct.cmd({"RPUSH", "a:list", "1", "2"});
+    direct.cmd({"SET", "b:1", "one"});
+    Client app(lam.port()), full(lam.port());
+    ASSERT_EQ(show(app.cmd({"AUTH", "app", "app-pw"})), "+OK");
+    ASSERT_EQ(show(full.cmd({"AUTH", "full", "full-pw"})), "+OK");
+    auto refused = [](const Reply& r) { return show(r).rfind("-NOPERM laminar: user 'app' may not run", 0) == 0; };
+    EXPECT_TRUE(refused(app.cmd({"EVAL", "return redis.call('get','b:secret')", "1", "a:1"})));
+    EXPECT_TRUE(refused(app.cmd({"EVAL", "return redis.call('set','b:pwned','1')", "1", "a:1"})));
+    EXPECT_TRUE(refused(app.cmd({"EVAL_RO", "return redis.call('get','b:secret')", "1", "a:1"})));
+    EXPECT_TRUE(refused(app.cmd({"SORT", "a:list", "BY", "nosort", "GET", "b:*"})));
+    EXPECT_TRUE(refused(app.cmd({"SORT_RO", "a:list", "BY", "b:*"})));
+    EXPECT_EQ(show(app.cmd({"SORT", "a:list"})), "[$1, $2]") << "a SORT that reaches no other key is its route's";
+    EXPECT_EQ(show(app.cmd({"SORT", "a:list", "BY", "nosort", "GET", "#"})), "[$1, $2]");
+    for (const auto& argv : std::vector<std::vector<std::string>>{{"KEYS", "*"}, {"SCAN", "0"}, {"RANDOMKEY"}, {"DBSIZE"}})
+        EXPECT_TRUE(refused(app.cmd(argv))) << argv[0];
+    EXPECT_EQ(show(app.cmd({"SELECT", "1"})).rfind("-NOPERM laminar: user 'app' may not SELECT database 1", 0), 0u);
+    EXPECT_EQ(show(app.cmd({"SELECT", "0"})), "+OK") << "its own database";
+    EXPECT_EQ(show(direct.cmd({"EXISTS", "b:pwned"})), ":0");
+    // A user with the right on every route of the backend runs them all.
+    EXPECT_EQ(show(full.cmd({"EVAL", "return redis.call('get','b:secret')", "1", "a:1"})), "$s3cret");
+    EXPECT_EQ(show(full.cmd({"SORT", "a:list", "BY", "nosort", "GET", "b:*"})), "[$one, (nil)]");
+    EXPECT_EQ(show(full.cmd({"DBSIZE"})), ":3");
 }
 
 TEST_F(UsersTest, AdminCommandsNeedTheAdminRight) {
