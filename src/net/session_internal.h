@@ -26,13 +26,13 @@ using resp::equalsIgnoreCase;
 inline constexpr size_t kReadChunk = 16 * 1024;
 // A pipelining client's commands in flight are bounded by the replies they are expected to bring:
 // about kInflightReplyBytes at the size its recent replies had (kInitialWindow commands before its
-// first reply, never fewer than kMinWindow nor more than kMaxInflight). The first window is small
-// because nothing is known yet: 32 GETs of a 1 MB value sent at once put 32 MB ahead of everyone,
-// and past an 8 MB client.max_output disconnected a client that was reading as fast as it could. Its commands share the
+// first reply, never fewer than kMinWindow nor more than kMaxInflight). Its commands share the
 // backend connections with every other client's, and every reply ahead of another client's
 // command delays that command: so no client puts more than about this much ahead of the others,
 // and a client that goes away leaves little behind (what it had not had sent is dropped).
-// Reading resumes when half the window is answered.
+// Reading resumes when half the window is answered. The first window is small because nothing is
+// known yet: 32 GETs of a 1 MB value sent at once put 32 MB ahead of everyone, and past an 8 MB
+// client.max_output disconnected a client that was reading as fast as it could.
 inline constexpr size_t kInflightReplyBytes = 512 * 1024;
 inline constexpr size_t kInitialWindow = 4;
 inline constexpr size_t kMinWindow = 4;
