@@ -102,5 +102,40 @@ TEST(DumpPayloadTest, RefusesBytesAfterTheString) {
     EXPECT_EQ(refusal(body), "Bad data format");
 }
 
+// Payloads made by redis-server 7.0.15's DUMP.
+std::string unhex(std::string_view hex) {
+    std::string out;
+    for (size_t i = 0; i + 1 < hex.size(); i += 2) out.push_back(static_cast<char>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
+    return out;
+}
+
+TEST(DumpPayloadTest, DecodesEachRedisStringEncoding) {
+    struct Case {
+        const char* hex;
+        std::string value;
+    } cases[] = {
+        {"00c139300a009d94ea2793fc08b9", "12345"},                              // 16-bit integer
+        {"00c0f90a005e26d130d7a242ab", "-7"},                                   // 8-bit integer
+        {"000568656c6c6f0a006372df766534200a", "hello"},                        // raw
+        {"000a333030303030303030300a00e7076b7954bb7947", "3000000000"},         // raw (too big for 32 bits)
+        {"00c30b405a0361626361e04b020162630a00238036f9e2d0c780", ""},           // LZF
+    };
+    std::string abc;
+    for (int i = 0; i < 10; ++i) abc += "abcabcabc";
+    cases[4].value = abc;
+    for (const auto& c : cases) {
+        std::string value, why;
+        EXPECT_TRUE(decodeStringDump(unhex(c.hex), value, why)) << c.hex << ": " << why;
+        EXPECT_EQ(value, c.value);
+    }
+}
+
+TEST(DumpPayloadTest, RefusesOtherTypesByName) {
+    std::string value, why;
+    EXPECT_FALSE(decodeStringDump(unhex("100d0d0000000200816602817602ff0a0020f13d442354089d"), value, why));
+    EXPECT_EQ(why, "memcached stores strings only, this is a hash value");
+    EXPECT_FALSE(decodeStringDump("short", value, why));
+}
+
 }  // namespace
 }  // namespace laminar::backend::memcached
