@@ -10,26 +10,29 @@ std::unique_ptr<Strategy> buildMigration(const YAML::Node& node, const std::stri
     int from = b.backend(r, "from");
     int to = b.backend(r, "to");
     if (from == to) b.fail(r.take("to"), r.path("to"), "must differ from `from`");
+    enum class Phase { kOldOnly, kReadOld, kReadNew, kNewOnly };
     auto n = r.take("phase");
-    const std::string phase(config::chooseOne<std::string_view>(b.ctx(), n.IsDefined() && !n.IsNull() ? n : node, r.path("phase"),
-                                                                {{"old_only", "old_only"},
-                                                                 {"dual_write_read_old", "dual_write_read_old"},
-                                                                 {"dual_write_read_new", "dual_write_read_new"},
-                                                                 {"new_only", "new_only"}}));
+    const Phase phase = config::chooseOne<Phase>(b.ctx(), n.IsDefined() && !n.IsNull() ? n : node, r.path("phase"),
+                                                 {{"old_only", Phase::kOldOnly},
+                                                  {"dual_write_read_old", Phase::kReadOld},
+                                                  {"dual_write_read_new", Phase::kReadNew},
+                                                  {"new_only", Phase::kNewOnly}});
     std::unique_ptr<Strategy> inner;
-    if (phase == "old_only") {
-        inner = b.proxy(from);
-    } else if (phase == "dual_write_read_old" || phase == "dual_write_read_new") {
-        bool forward = phase == "dual_write_read_old";
-        int primary = forward ? from : to, secondary = forward ? to : from;
-        auto dw = std::make_unique<DualWrite>(b.proxy(primary), b.proxy(secondary), DualWrite::Mode::kSync, false, false);
-        dw->setPairName(b.backendName(primary) + ">" + b.backendName(secondary));
-        inner = std::move(dw);
-    } else {  // new_only
-        inner = b.proxy(to);
+    switch (phase) {
+        case Phase::kOldOnly: inner = b.proxy(from); break;
+        case Phase::kNewOnly: inner = b.proxy(to); break;
+        case Phase::kReadOld:
+        case Phase::kReadNew: {
+            bool forward = phase == Phase::kReadOld;
+            int primary = forward ? from : to, secondary = forward ? to : from;
+            auto dw = std::make_unique<DualWrite>(b.proxy(primary), b.proxy(secondary), DualWrite::Mode::kSync, false, false);
+            dw->setPairName(b.backendName(primary) + ">" + b.backendName(secondary));
+            inner = std::move(dw);
+            break;
+        }
     }
     r.finish();
-    return std::make_unique<Migration>(phase, std::move(inner));
+    return std::make_unique<Migration>(n.Scalar(), std::move(inner));  // the name chooseOne accepted
 }
 
 }  // namespace laminar::policy
