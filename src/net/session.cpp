@@ -573,8 +573,10 @@ void Session::onReply(Slot& slot, std::string_view raw, bool failed) {
                                    slot.route);
         if (slot.pinned) pinned_failed_ = true;
     } else if (!raw.empty() && raw[0] == '-') {
-        // A strategy's refusal (read_only, a timed_rollover cutoff) also arrives as a reply.
-        worker_.stats().countError(backend::isLaminarError(raw) ? obs::ErrorKind::kRefused : obs::ErrorKind::kBackendError, slot.route);
+        // A strategy's refusal (read_only, a timed_rollover cutoff) also arrives as a reply, and so
+        // does the EXECABORT laminar answers for a transaction it refused a command of.
+        const bool refused = backend::isLaminarError(raw) || slot.kind == SlotKind::kExecAbort;
+        worker_.stats().countError(refused ? obs::ErrorKind::kRefused : obs::ErrorKind::kBackendError, slot.route);
     }
     if (slot.writes) {
         for (const auto& [route, key] : slot.writes->writes) {

@@ -164,6 +164,24 @@ TEST_F(MetricsTest, ReloadsAreCountedByResultAndTheGenerationAndHashFollow) {
     EXPECT_EQ(s.sum("laminar_config_generation"), 2) << "a failed reload changes nothing";
 }
 
+// The EXECABORT of a transaction laminar refused a command of is laminar's refusal, not the
+// backend's error (it once counted as backend_error, though redis only got DISCARD).
+TEST_F(MetricsTest, AnAbortedTransactionCountsAsRefused) {
+    start();
+    Client c(lam_->port());
+    auto before = now();
+    EXPECT_EQ(show(c.cmd({"MULTI"})), "+OK");
+    EXPECT_TRUE(c.cmd({"NOSUCHCOMMAND"}).isError());
+    EXPECT_EQ(show(c.cmd({"EXEC"})), "-EXECABORT Transaction discarded because of previous errors.");
+    auto s = now();
+    auto grew = [&](const std::string& kind) {
+        return s.sum("laminar_errors_total", {{"kind", kind}}) - before.sum("laminar_errors_total", {{"kind", kind}});
+    };
+    EXPECT_EQ(grew("command"), 1);
+    EXPECT_EQ(grew("refused"), 1);
+    EXPECT_EQ(grew("backend_error"), 0);
+}
+
 TEST_F(MetricsTest, ErrorsAreCountedByKind) {
     start("timeout: 300ms");
     Client c(lam_->port());
