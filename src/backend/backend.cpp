@@ -23,6 +23,14 @@ std::string timeoutError(std::string_view backend, long long ms) {
 
 bool isTimeoutError(std::string_view raw) { return raw.find("' timed out after ") != std::string_view::npos; }
 
+bool isTransientError(std::string_view raw) {
+    if (raw.starts_with("-ERR laminar: backend '"))
+        return raw.find("' unavailable: ") != std::string_view::npos || isTimeoutError(raw);
+    for (std::string_view code : {"-LOADING", "-BUSY ", "-MASTERDOWN", "-TRYAGAIN", "-CLUSTERDOWN"})
+        if (raw.starts_with(code)) return true;
+    return false;
+}
+
 bool isLaminarError(std::string_view raw) {
     auto space = raw.find(' ');
     return space != std::string_view::npos && raw.substr(space + 1).starts_with("laminar: ");

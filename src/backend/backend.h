@@ -119,6 +119,10 @@ std::string unavailableError(std::string_view backend, std::string_view why);
 std::string timeoutError(std::string_view backend, long long ms);
 // Whether a reply laminar made for a failed command (`failed`) is timeoutError()'s.
 bool isTimeoutError(std::string_view raw);
+// Whether an error says the backend is away for now rather than that it refused the command:
+// laminar's unavailableError() or timeoutError(), or a server's LOADING, BUSY, MASTERDOWN,
+// TRYAGAIN or CLUSTERDOWN. The same command sent later may succeed.
+bool isTransientError(std::string_view raw);
 // Whether an error reply is laminar's own rather than a backend's: every error laminar writes
 // reads "-CODE laminar: ...".
 bool isLaminarError(std::string_view raw);

@@ -2,8 +2,11 @@
 #include "policy/sync_engine.h"
 
 #include <spdlog/spdlog.h>
+#include <algorithm>
+#include <utility>
 #include <xxhash.h>
 
+#include "backend/backend.h"
 #include "obs/logging.h"
 #include "policy/clock.h"
 #include "policy/key_copy.h"
@@ -126,6 +129,75 @@ void SyncEngine::pump(Shard& shard) {
     }
 }
 
+void SyncEngine::enterBacklog(Entry& e) {
+    if (!e.backlog_pair.empty()) return;
+    e.backlog_pair = e.task.pair;
+    e.backlog_since = std::chrono::steady_clock::now();
+    std::lock_guard lock(backlog_mu_);
+    backlog_[e.backlog_pair].insert(e.backlog_since);
+}
+
+void SyncEngine::leaveBacklog(Entry& e) {
+    if (e.backlog_pair.empty()) return;
+    bool drained = false;
+    {
+        std::lock_guard lock(backlog_mu_);
+        auto& times = backlog_[e.backlog_pair];
+        if (auto it = times.find(e.backlog_since); it != times.end()) times.erase(it);
+        drained = times.empty();
+        if (drained) backlog_.erase(e.backlog_pair);
+    }
+    if (drained) log()->info("sync {}: backlog drained, every key that failed to copy is copied", e.backlog_pair);
+    e.backlog_pair.clear();
+}
+
+SyncEngine::Backlog SyncEngine::backlog(const std::string& pair) const {
+    std::lock_guard lock(backlog_mu_);
+    auto it = backlog_.find(pair);
+    if (it == backlog_.end() || it->second.empty()) return {};
+    return {static_cast<int64_t>(it->second.size()),
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - *it->second.begin()).count()};
+}
+
+std::vector<std::pair<std::string, SyncEngine::Backlog>> SyncEngine::backlogs() const {
+    std::vector<std::string> pairs;
+    {
+        std::lock_guard lock(backlog_mu_);
+        for (const auto& [pair, times] : backlog_) pairs.push_back(pair);
+    }
+    std::sort(pairs.begin(), pairs.end());
+    std::vector<std::pair<std::string, Backlog>> out;
+    for (auto& p : pairs)
+        if (auto b = backlog(p); b.keys > 0) out.emplace_back(std::move(p), b);
+    return out;
+}
+
+// At most one line a second over every shard, with the key; the lines held back are counted.
+void SyncEngine::logFailure(const std::string& key, const Entry& e, bool transient, std::chrono::milliseconds retry,
+                            std::string_view why) {
+    uint64_t held = 0;
+    {
+        std::lock_guard lock(backlog_mu_);
+        auto now = std::chrono::steady_clock::now();
+        if (now - last_log_ < std::chrono::seconds(1)) {
+            ++held_back_;
+            return;
+        }
+        last_log_ = now;
+        held = std::exchange(held_back_, 0);
+    }
+    std::string more = held ? fmt::format(" ({} more failure lines held back in the last second)", held) : std::string();
+    std::string_view shown = why.substr(0, why.find_first_of("\r\n"));
+    std::string_view k = std::string_view(key).substr(0, 100);
+    if (transient) {
+        auto b = backlog(e.task.pair);
+        log()->warn("sync {}: copy of key '{}' failed, retrying in {} ms; backlog {} keys, oldest {:.1f} s: {}{}", e.task.pair, k,
+                    retry.count(), b.keys, b.oldest_seconds, shown, more);
+    } else {
+        log()->error("sync {}: key '{}' left out of sync after {} tries: {}{}", e.task.pair, k, e.attempts, shown, more);
+    }
+}
+
 void SyncEngine::finished(Shard& shard, const std::string& key, bool ok, std::string_view why) {
     shard.busy = false;
     auto it = shard.keys.find(key);
@@ -144,13 +216,21 @@ void SyncEngine::finished(Shard& shard, const std::string& key, bool ok, std::st
         }
         e.running.clear();
     };
+    const bool transient = !ok && backend::isTransientError(why);
     if (ok) {
         if (stats) RouteStats::add(stats->syncs);
         e.attempts = 0;
+        leaveBacklog(e);
         settle(true);
-    } else if (++e.attempts < kMaxAttempts && !e.again) {
-        // Retried after a backoff; the key stays counted as pending meanwhile.
-        auto delay = std::chrono::milliseconds(50 << e.attempts);
+    } else if ((transient || ++e.attempts < kMaxAttempts) && !e.again) {
+        // Retried after a backoff; the key stays counted as pending meanwhile. A side that is
+        // away is waited for as long as it takes.
+        if (transient) {
+            e.attempts = std::min(e.attempts + 1, 16);
+            enterBacklog(e);
+        }
+        auto delay = std::min<std::chrono::milliseconds>(std::chrono::milliseconds(50LL << e.attempts), kMaxBackoff);
+        if (transient) logFailure(key, e, true, delay, why);
         auto alive = alive_;
         Shard* sp = &shard;
         shard.host->postAfter(delay, [this, sp, key, alive] {
@@ -162,8 +242,11 @@ void SyncEngine::finished(Shard& shard, const std::string& key, bool ok, std::st
         return;
     } else if (!e.again) {
         if (stats) RouteStats::add(stats->sync_failures);
-        log()->error("key left out of sync after {} tries ({}): {}", e.attempts, e.task.pair, why);
+        logFailure(key, e, false, {}, why);
+        leaveBacklog(e);
         settle(false);
+    } else if (transient) {
+        enterBacklog(e);  // copied again at once (the key was written meanwhile); still owed
     }
     if (e.again) {
         e.again = false;
@@ -173,6 +256,7 @@ void SyncEngine::finished(Shard& shard, const std::string& key, bool ok, std::st
         shard.queue.push_back(key);
     } else {
         counter(e.counted_pair).fetch_sub(1);
+        leaveBacklog(e);
         shard.keys.erase(it);
     }
     pump(shard);

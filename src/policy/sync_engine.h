@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -53,7 +54,13 @@ struct SyncTracker {
 //     copies of one key never race. A key dirtied again while its copy runs is copied once more
 //     afterwards: the last copy always reads the final state. Several writes to a key that wait
 //     in the queue collapse into one copy.
-//  3. A failed copy is retried with backoff (5 tries), then counted and logged as left out of sync.
+//  3. A copy that fails because a side is away (laminar's "unavailable" or "timed out", LOADING,
+//     BUSY, MASTERDOWN, TRYAGAIN, CLUSTERDOWN) is retried with backoff (100 ms doubling, at most
+//     kMaxBackoff) for as long as the outage lasts: the key is in its pair's backlog meanwhile
+//     (backlog(): keys and the age of the oldest), and is never given up. A copy the secondary
+//     refuses (a value it cannot hold) is tried 5 times, then counted in sync_failures and logged
+//     with its key as left out of sync. Failures are logged at most once a second, with the key
+//     and a count of the lines held back; a pair's backlog draining is logged once.
 //  4. pending(pair) counts keys queued or in flight per primary>secondary pair, so a phase flip
 //     can wait until the old direction has drained (the flip barrier).
 //  5. A mark may carry a SyncTracker: it tells its caller when its own keys are copied, however
@@ -73,6 +80,16 @@ public:
     int64_t pending(const std::string& pair) const;
     uint64_t queuedTotal() const { return queued_total_.load(std::memory_order_relaxed); }
 
+    // Keys of a pair whose copy failed because a side was away and is being retried.
+    struct Backlog {
+        int64_t keys = 0;
+        double oldest_seconds = 0;  // since the first failure of the oldest of them
+    };
+    Backlog backlog(const std::string& pair) const;
+    // Every pair with a backlog, by name.
+    std::vector<std::pair<std::string, Backlog>> backlogs() const;
+    static constexpr std::chrono::milliseconds kMaxBackoff{5000};
+
 private:
     struct Entry {
         SyncTask task;
@@ -80,6 +97,9 @@ private:
         bool in_flight = false;
         bool again = false;
         int attempts = 0;
+        // In the backlog of this pair since this time (a copy failed because a side was away).
+        std::string backlog_pair;
+        std::chrono::steady_clock::time_point backlog_since{};
         // Trackers of marks the next copy answers, and of those the copy in flight answers.
         std::vector<std::shared_ptr<SyncTracker>> waiting, running;
     };
@@ -95,12 +115,19 @@ private:
     void recount(Entry& e);
     void finished(Shard& shard, const std::string& key, bool ok, std::string_view why);
     std::atomic<int64_t>& counter(const std::string& pair) const;
+    void enterBacklog(Entry& e);
+    void leaveBacklog(Entry& e);
+    void logFailure(const std::string& key, const Entry& e, bool transient, std::chrono::milliseconds retry, std::string_view why);
 
     std::vector<SyncHost*> hosts_;
     std::vector<std::unique_ptr<Shard>> shards_;
     mutable std::mutex counters_mu_;
     mutable std::unordered_map<std::string, std::unique_ptr<std::atomic<int64_t>>> counters_;
     std::atomic<uint64_t> queued_total_{0};
+    mutable std::mutex backlog_mu_;
+    std::unordered_map<std::string, std::multiset<std::chrono::steady_clock::time_point>> backlog_;
+    std::chrono::steady_clock::time_point last_log_{};
+    uint64_t held_back_ = 0;  // failure lines not logged since the last one
     std::shared_ptr<std::atomic<bool>> alive_ = std::make_shared<std::atomic<bool>>(true);
 };
 

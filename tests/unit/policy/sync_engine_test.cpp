@@ -582,5 +582,49 @@ TEST(SyncEngineCountTest, AReservedWriteCountsOnceWhateverHappensToItsKey) {
     EXPECT_EQ(engine.pending("old>new"), 2);
 }
 
+
+// Hazard 7 (an outage longer than a retry): a key whose copy fails because the secondary is away
+// is retried for as long as it takes, never given up, and sits in its pair's backlog meanwhile.
+TEST_F(SyncEngineTest, AKeyWhoseSecondaryIsAwayIsRetriedUntilItComesBackAndIsNeverGivenUp) {
+    SyncEngine engine({&host}, 4);
+    engine.markDirty(forward(), "k");
+    std::vector<std::chrono::milliseconds> delays;
+    for (int attempt = 1; attempt <= 12; ++attempt) {
+        SCOPED_TRACE(attempt);
+        answerRead(bulk(dumpPayload("v")), ":-1\r\n");
+        answerLast(kDownNew, true);
+        EXPECT_EQ(engine.pending("old>new"), 1);
+        EXPECT_EQ(engine.backlog("old>new").keys, 1);
+        ASSERT_EQ(host.timers.size(), 1u);
+        delays.push_back(host.timers.front().delay);
+        host.fireTimer();
+    }
+    EXPECT_EQ(stats.sync_failures.load(), 0u);
+    EXPECT_EQ(delays.front(), std::chrono::milliseconds(100));
+    EXPECT_EQ(delays.back(), SyncEngine::kMaxBackoff);  // doubling, then capped
+    ASSERT_EQ(engine.backlogs().size(), 1u);
+    EXPECT_EQ(engine.backlogs().front().first, "old>new");
+
+    // Back: the next try copies it and the backlog is empty.
+    answerRead(bulk(dumpPayload("v")), ":-1\r\n");
+    answerLast(kOk);
+    EXPECT_EQ(stats.syncs.load(), 1u);
+    EXPECT_EQ(engine.pending("old>new"), 0);
+    EXPECT_EQ(engine.backlog("old>new").keys, 0);
+    EXPECT_TRUE(engine.backlogs().empty());
+    EXPECT_TRUE(host.timers.empty());
+}
+
+TEST(TransientErrors, AwayIsTransientARefusalIsNot) {
+    EXPECT_TRUE(backend::isTransientError(backend::unavailableError("new", "connection refused")));
+    EXPECT_TRUE(backend::isTransientError(backend::timeoutError("new", 1000)));
+    EXPECT_TRUE(backend::isTransientError("-LOADING Redis is loading the dataset in memory\r\n"));
+    EXPECT_TRUE(backend::isTransientError("-BUSY Redis is busy running a script.\r\n"));
+    EXPECT_TRUE(backend::isTransientError("-MASTERDOWN Link with MASTER is down\r\n"));
+    EXPECT_FALSE(backend::isTransientError("-ERR Bad data format\r\n"));
+    EXPECT_FALSE(backend::isTransientError("-BUSYKEY Target key name already exists.\r\n"));
+    EXPECT_FALSE(backend::isTransientError("-ERR laminar: 'hset' is not supported by memcached backend 'mc'\r\n"));
+}
+
 }  // namespace
 }  // namespace laminar::policy
