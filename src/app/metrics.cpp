@@ -11,6 +11,7 @@
 #include "obs/prometheus.h"
 #include "obs/thread_metrics.h"
 #include "app/server.h"
+#include "policy/migration.h"
 #include "policy/route_stats.h"
 #include "policy/snapshot.h"
 
@@ -167,6 +168,15 @@ void routes(obs::PrometheusWriter& w, const app::Server& server) {
     w.sample({}, static_cast<double>(std::max<int64_t>(0, server.sync().pendingTotal())));
     w.family("laminar_sync_queued_total", Type::kCounter, "Keys queued for a copy by the sync engine since start.");
     w.sample({}, server.sync().queuedTotal());
+    auto backlogs = server.sync().backlogs();
+    w.family("laminar_sync_backlog_keys", Type::kGauge,
+             "Keys of a copy direction (pair: from>to) whose copy failed because a side was away, retried until it answers.");
+    for (const auto& [pair, b] : backlogs) w.sample({{"pair", pair}}, static_cast<double>(b.keys));
+    w.family("laminar_sync_backlog_oldest_seconds", Type::kGauge, "Seconds since the oldest key of the direction's backlog first failed to copy.");
+    for (const auto& [pair, b] : backlogs) w.sample({{"pair", pair}}, b.oldest_seconds);
+    w.family("laminar_route_phase", Type::kGauge, "1 for the phase each migration route is in (phase: old_only, dual_write_read_old, dual_write_read_new, new_only).");
+    for (const auto& [route, rec] : server.snapshot().registry().migrations.all())
+        w.sample({{"route", route}, {"phase", std::string(policy::Migration::phaseName(rec.phase))}}, uint64_t{1});
     auto canaries = server.canaries().paths();
     w.family("laminar_canary_ok", Type::kGauge, "1 while the path's canary is written and read back, 0 while it fails (path: backend:NAME or queue:NAME).");
     for (const auto& [name, p] : canaries)
@@ -230,25 +240,38 @@ std::string metricsText(const app::Server& server) {
     return w.text();
 }
 
+// Ready while the backend that answers the catch-all route's clients (its pin target: a proxy's
+// target, a dual write's primary, a migration's read side) is up. A secondary that is down does
+// not make the instance unready: clients still get their answers, and its copies wait in the
+// sync backlog; degradation() says so.
 std::string unreadiness(const app::Server& server) {
     if (server.shuttingDown()) return "shutting down";
     const auto& snap = server.snapshot();
-    for (int b : snap.catchAll().backends) {
-        if (snap.state(b) != policy::Health::State::kDown) continue;
-        const auto& backend = snap.config().backends[static_cast<size_t>(b)];
-        return fmt::format("backend '{}' at {} is down (the catch-all route '{}' sends to it)", backend.name, backend.address.str(),
-                           snap.catchAll().name);
-    }
-    return {};
+    int b = snap.catchAll().strategy->pinTarget();
+    if (b < 0 || snap.state(b) != policy::Health::State::kDown) return {};
+    const auto& backend = snap.config().backends[static_cast<size_t>(b)];
+    return fmt::format("backend '{}' at {} is down (it answers the catch-all route '{}')", backend.name, backend.address.str(),
+                       snap.catchAll().name);
 }
 
 std::string degradation(const app::Server& server) {
-    auto* q = server.queue();
-    if (!q) return {};
     std::string out;
-    auto st = q->status();
-    if (st.lost_records) out = fmt::format("the write queue lost {} records to damage at open (see the log)", st.lost_records);
-    if (auto why = q->error(); !why.empty()) out += fmt::format("{}the write queue cannot write: {}", out.empty() ? "" : "; ", why);
+    auto add = [&out](const std::string& what) { out += (out.empty() ? "" : "; ") + what; };
+    const auto& snap = server.snapshot();
+    for (size_t i = 0; i < snap.config().backends.size(); ++i) {
+        int b = static_cast<int>(i);
+        if (snap.state(b) != policy::Health::State::kDown) continue;
+        bool used = false, answers = snap.catchAll().strategy->pinTarget() == b;
+        for (const auto& r : snap.routes()) used = used || std::find(r.backends.begin(), r.backends.end(), b) != r.backends.end();
+        if (used && !answers) add(fmt::format("backend '{}' at {} is down", snap.config().backends[i].name, snap.config().backends[i].address.str()));
+    }
+    for (const auto& [pair, b] : server.sync().backlogs())
+        add(fmt::format("{} keys wait to be copied {} (oldest {:.1f} s)", b.keys, pair, b.oldest_seconds));
+    if (auto* q = server.queue()) {
+        auto st = q->status();
+        if (st.lost_records) add(fmt::format("the write queue lost {} records to damage at open (see the log)", st.lost_records));
+        if (auto why = q->error(); !why.empty()) add(fmt::format("the write queue cannot write: {}", why));
+    }
     return out;
 }
 

@@ -50,6 +50,7 @@ Server::Server(std::shared_ptr<const policy::Snapshot> snapshot, std::string pat
     if (auto error = openQueueIfNeeded(snapshot_->config()); !error.empty()) throw std::runtime_error(error);
     Worker* host = workers_[0].get();
     canaries_ = std::make_shared<policy::Canaries>(*host, [host] { return host->snapshot(); });
+    notePhases(*snapshot_, policy::checkPhases(*snapshot_, snapshot_->registry().migrations, {}, true));
 }
 
 
@@ -238,13 +239,38 @@ uint64_t Server::minInstalledGeneration() const {
     return m;
 }
 
-void Server::reloadAsync(std::function<void(std::string)> done) {
-    asio::post(ioc_, [this, done = std::move(done)] { done(reload()); });
+void Server::reloadAsync(std::function<void(std::string)> done, bool force) {
+    asio::post(ioc_, [this, done = std::move(done), force] { done(reload(force)); });
+}
+
+policy::PhaseFacts Server::phaseFacts() const {
+    policy::PhaseFacts facts;
+    facts.backfill = [this](const std::string& route) -> std::optional<policy::PhaseFacts::Backfill> {
+        std::lock_guard lock(backfill_mu_);
+        auto it = backfills_.find(route);
+        if (it == backfills_.end()) return std::nullopt;
+        auto p = it->second->progress();
+        if (std::string_view(p.state) != "done") return std::nullopt;
+        return policy::PhaseFacts::Backfill{p.pair, p.started, p.failed};
+    };
+    facts.backlog = [this](const std::string& pair) { return sync_->backlog(pair).keys; };
+    return facts;
+}
+
+void Server::notePhases(const policy::Snapshot& next, const std::vector<policy::PhaseChange>& changes) {
+    auto& board = next.registry().migrations;
+    for (const auto& c : changes) {
+        if (c.before.empty()) log()->info("route '{}': migration phase {}", c.route, c.after);
+        else if (c.refusal.empty()) log()->info("route '{}': migration phase {} -> {}", c.route, c.before, c.after);
+        else log()->warn("route '{}': migration phase {} -> {}, forced past the guardrail: {}", c.route, c.before, c.after, c.refusal);
+    }
+    board.replace(policy::phasesAfter(next, board, std::chrono::steady_clock::now()));
 }
 
 // On the main thread only (signals, reloadAsync): snapshot_ is the main thread's.
-std::string Server::reload() {
+std::string Server::reload(bool force) {
     std::shared_ptr<const policy::Snapshot> next;
+    std::vector<policy::PhaseChange> changes;
     try {
         auto cfg = config::loadFile(path_);
         const auto& cur = snapshot_->config();
@@ -271,6 +297,11 @@ std::string Server::reload() {
             log()->warn("reload: the queue section is restart-only; its changes take effect at the next restart");
         if (auto error = openQueueIfNeeded(cfg); !error.empty()) throw std::runtime_error(error);
         next = std::make_shared<const policy::Snapshot>(std::move(cfg), snapshot_->generation() + 1, snapshot_.get(), snapshot_->sharedRegistry());
+        changes = policy::checkPhases(*next, next->registry().migrations, phaseFacts(), force);
+        std::string refused;
+        for (const auto& c : changes)
+            if (!c.refusal.empty() && !c.forced) refused += (refused.empty() ? "" : "; ") + c.refusal;
+        if (!refused.empty()) throw std::runtime_error(refused);
         if (tls) tls_ = std::move(tls);
     } catch (const std::exception& e) {
         reloads_failed_.fetch_add(1, std::memory_order_relaxed);
@@ -280,6 +311,7 @@ std::string Server::reload() {
         return e.what();
     }
     snapshot_ = next;
+    notePhases(*next, changes);
     for (auto& w : workers_) asio::post(w->ioc(), [w = w.get(), next] { w->setSnapshot(next); });
     reloads_ok_.fetch_add(1, std::memory_order_relaxed);
     spdlog::set_level(spdlog::level::from_str(next->config().log.level));
@@ -353,6 +385,8 @@ std::string Server::infoSection(Worker& from) const {
     }
     out += "\r\n# Routes\r\n";
     for (const auto& r : snap->routes()) out += fmt::format("route_{}:{}\r\n", r.name, r.strategy->describe());
+    for (const auto& [pair, b] : sync_->backlogs())
+        out += fmt::format("sync_backlog_{}:keys={},oldest_seconds={:.1f}\r\n", pair, b.keys, b.oldest_seconds);
     if (auto* q = queue()) {
         auto st = q->status();
         out += fmt::format("\r\n# Queue\r\nqueue_dir:{}\r\nqueue_records:{}\r\nqueue_bytes:{}\r\nqueue_lag_seconds:{:.3f}\r\n"
@@ -376,11 +410,13 @@ std::string Server::statusText(Worker& from) const {
     char when[32];
     std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&loaded));
     auto err = lastReloadError();
+    std::string backlog;
+    for (const auto& [pair, b] : sync_->backlogs()) backlog += fmt::format(", backlog {} {} keys (oldest {:.1f} s)", pair, b.keys, b.oldest_seconds);
     std::string out = fmt::format(
         "laminar {}\nconfig: {}\ngeneration: {}\nhash: {}\nloaded: {}\nreloads: {} ok, {} failed\nlast reload: {}\n"
-        "clients: {}\nsync: {} keys pending, {} queued since start\n{}\nbackends:\n",
+        "clients: {}\nsync: {} keys pending, {} queued since start{}\n{}\nbackends:\n",
         LAMINAR_VERSION, path_, snap->generation(), cfg.hash, when, reloads_ok_.load(), reloads_failed_.load(),
-        err.empty() ? "ok" : "failed: " + err, registry_.size(), sync_->pendingTotal(), sync_->queuedTotal(),
+        err.empty() ? "ok" : "failed: " + err, registry_.size(), sync_->pendingTotal(), sync_->queuedTotal(), backlog,
         queue() ? "queue: " + queue()->summary() + "\n" : std::string());
     static const char* kState[] = {"up", "degraded", "down"};
     auto canaries = canaries_->paths();
@@ -395,6 +431,18 @@ std::string Server::statusText(Worker& from) const {
     out += "\nroutes (first match wins):\n";
     for (const auto& r : snap->routes()) {
         out += fmt::format("  {}: {}\n", r.name, r.strategy->describe());
+        if (auto rec = snap->registry().migrations.get(r.name)) {
+            auto age = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - rec->since).count();
+            out += fmt::format("    phase: {} for {} s", policy::Migration::phaseName(rec->phase), age);
+            if (rec->to_missing && rec->phase >= policy::Migration::Phase::kReadOld && rec->phase <= policy::Migration::Phase::kReadNew)
+                out += fmt::format("; '{}' may lack keys written before the dual write (backfill {}>{})", rec->to, rec->from, rec->to);
+            if (rec->from_missing && rec->phase == policy::Migration::Phase::kReadNew)
+                out += fmt::format("; '{}' may lack keys written in new_only (backfill {}>{})", rec->from, rec->to, rec->from);
+            for (const auto& pair : {rec->from + ">" + rec->to, rec->to + ">" + rec->from})
+                if (auto b = sync_->backlog(pair); b.keys > 0)
+                    out += fmt::format("; backlog {}: {} keys, oldest {:.1f} s", pair, b.keys, b.oldest_seconds);
+            out += "\n";
+        }
         if (!r.barrier.empty()) {
             bool open = std::atomic_ref<bool>(r.barrier_open).load();
             out += fmt::format("    flip barrier: {}\n", open ? "drained" : "waiting for the old copy direction");

@@ -55,10 +55,12 @@ public:
     void run();
     void requestShutdown();
     // Builds a new snapshot from the file aside, validates it, and swaps it into every I/O thread.
-    // A bad file leaves the running snapshot in place. Returns an error message, empty on success.
-    std::string reload();
+    // A bad file leaves the running snapshot in place, and so does a migration step the phase
+    // guardrails refuse (policy/phase_guard.h) unless `force`. Returns an error message, empty on
+    // success.
+    std::string reload(bool force = false);
     // From any thread: runs reload() on the main thread, then `done(error)` there.
-    void reloadAsync(std::function<void(std::string)> done) override;
+    void reloadAsync(std::function<void(std::string)> done, bool force) override;
     uint64_t reloadsOk() const { return reloads_ok_; }
     uint64_t reloadsFailed() const { return reloads_failed_; }
 
@@ -119,6 +121,10 @@ private:
     std::atomic<policy::WriteQueue*> queue_ptr_{nullptr};
     // Opens the queue when `cfg` has a queued_write route and it is not open yet; the error, or empty.
     std::string openQueueIfNeeded(const config::Config& cfg);
+    // What the phase guardrails need to know of backfills and the sync backlog.
+    policy::PhaseFacts phaseFacts() const;
+    // Records `next`'s migration phases and logs each route's change.
+    void notePhases(const policy::Snapshot& next, const std::vector<policy::PhaseChange>& changes);
     bool quarantine_queue_ = false;
     mutable std::mutex backfill_mu_;
     std::map<std::string, std::shared_ptr<policy::Backfill>> backfills_;  // by route, the latest of each

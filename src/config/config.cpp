@@ -178,6 +178,7 @@ RouteConfig parseRoute(const Ctx& ctx, const YAML::Node& node, const std::string
     route.strategy.migration = migration.IsDefined();
     route.strategy.node = migration.IsDefined() ? migration : strategy;
     route.strategy.yaml_path = r.path(migration.IsDefined() ? "migration" : "strategy");
+    route.force = r.boolean("force", false);
     r.finish();
     return route;
 }

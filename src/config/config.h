@@ -154,6 +154,7 @@ struct RouteConfig {
     std::string name;
     std::optional<MatchConfig> match;   // none = catch-all (only the last route)
     StrategyConfig strategy;
+    bool force = false;  // a reload may take this route past the phase guardrails
 };
 
 // How the I/O threads ask the kernel to schedule them (io/scheduling.h has why and the rule).

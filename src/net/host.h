@@ -39,8 +39,8 @@ public:
     // the RESP reply.
     virtual std::string backfillCommand(Worker& from, std::span<const std::string_view> argv) = 0;
     // From any thread: reloads the configuration file on the daemon's main thread, then calls
-    // `done(error)` there (error empty on success).
-    virtual void reloadAsync(std::function<void(std::string)> done) = 0;
+    // `done(error)` there (error empty on success). `force`: past the phase guardrails.
+    virtual void reloadAsync(std::function<void(std::string)> done, bool force) = 0;
 };
 
 }  // namespace laminar::net

@@ -68,27 +68,30 @@ Session::Outcome Session::cmdLaminar(std::span<const std::string_view> argv) {
         reply(out);
         return Outcome::kDone;
     }
-    if (equalsIgnoreCase(sub, "RELOAD") && argv.size() == 2) {
+    const bool force = argv.size() == 3 && equalsIgnoreCase(argv[2], "FORCE");
+    if (equalsIgnoreCase(sub, "RELOAD") && (argv.size() == 2 || force)) {
         // The reload runs on the main thread; its answer comes back to this thread's slot.
         Slot& slot = newSlot();
         ++inflight_;
         Worker* worker = &worker_;
         Slot* target = &slot;
-        worker_.host().reloadAsync([worker, target](std::string error) {
+        worker_.host().reloadAsync(
+            [worker, target](std::string error) {
             worker->post([target, error = std::move(error)] {
                 std::string out;
                 if (error.empty()) out = "+OK\r\n";
                 else resp::appendError(out, "ERR laminar: reload failed, the running configuration stays: " + error);
                 target->complete(out, false);
             });
-        });
+            },
+            force);
         return Outcome::kDone;
     }
     if (equalsIgnoreCase(sub, "BACKFILL")) {
         reply(worker_.host().backfillCommand(worker_, argv));
         return Outcome::kDone;
     }
-    replyError("ERR laminar: unknown subcommand; use LAMINAR STATUS, LAMINAR ROUTE <command> <args...>, LAMINAR RELOAD or LAMINAR BACKFILL");
+    replyError("ERR laminar: unknown subcommand; use LAMINAR STATUS, LAMINAR ROUTE <command> <args...>, LAMINAR RELOAD [FORCE] or LAMINAR BACKFILL");
     return Outcome::kDone;
 }
 

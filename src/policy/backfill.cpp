@@ -209,7 +209,7 @@ const char* const kStateNames[] = {"running", "draining", "done", "stopped", "fa
 
 Backfill::Progress Backfill::progress() const {
     std::lock_guard lock(mu_);
-    return {kStateNames[static_cast<int>(state_)], scanned_, queued_, tracker_->left.load(), tracker_->failed.load()};
+    return {kStateNames[static_cast<int>(state_)], scanned_, queued_, tracker_->left.load(), tracker_->failed.load(), pair_, started_};
 }
 
 std::string Backfill::status() const {

@@ -44,6 +44,8 @@ public:
         uint64_t scanned = 0, queued = 0;
         int64_t left = 0;      // queued keys not copied yet
         uint64_t failed = 0;   // queued keys the engine gave up on (logged)
+        std::string pair;      // the copy direction of its last batch ("old>new"); empty before one
+        std::chrono::steady_clock::time_point started{};
     };
     Progress progress() const;
 

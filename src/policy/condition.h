@@ -65,6 +65,10 @@ public:
     int pinTarget() const override { return else_->pinTarget(); }
     void targets(const Request& req, const Context& ctx, bool write, std::vector<int>& out) const override;
     std::string describe() const override;
+    void forEachChild(const std::function<void(const Strategy&)>& fn) const override {
+        fn(*then_);
+        fn(*else_);
+    }
 
 private:
     void noteTransition(bool holds) const;

@@ -53,6 +53,10 @@ public:
     int pinTarget() const override { return target_->pinTarget(); }
     void targets(const Request& req, const Context& ctx, bool write, std::vector<int>& out) const override;
     std::string describe() const override;
+    void forEachChild(const std::function<void(const Strategy&)>& fn) const override {
+        fn(*source_);
+        fn(*target_);
+    }
 
 private:
     class Conversion;

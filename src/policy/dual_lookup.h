@@ -36,6 +36,10 @@ public:
     void readNow(const Request& req, backend::ReplySink* sink, Context& ctx) const;
     void targets(const Request& req, const Context& ctx, bool write, std::vector<int>& out) const override;
     std::string describe() const override;
+    void forEachChild(const std::function<void(const Strategy&)>& fn) const override {
+        fn(*first_);
+        fn(*second_);
+    }
 
 private:
     std::unique_ptr<Strategy> first_, second_;

@@ -33,6 +33,10 @@ public:
     int pinTarget() const override { return reads_secondary_ ? secondary_->pinTarget() : primary_->pinTarget(); }
     void targets(const Request& req, const Context& ctx, bool write, std::vector<int>& out) const override;
     std::string describe() const override;
+    void forEachChild(const std::function<void(const Strategy&)>& fn) const override {
+        fn(*primary_);
+        fn(*secondary_);
+    }
     void syncPairs(std::vector<std::pair<int, int>>& out) const override;
     bool backfillTask(SyncTask& task, std::string& why) const override;
     void afterPinnedWrite(std::string_view key, Context& ctx) const override;

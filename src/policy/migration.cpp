@@ -5,12 +5,22 @@
 
 namespace laminar::policy {
 
+std::string_view Migration::phaseName(Phase p) {
+    switch (p) {
+        case Phase::kOldOnly: return "old_only";
+        case Phase::kReadOld: return "dual_write_read_old";
+        case Phase::kReadNew: return "dual_write_read_new";
+        case Phase::kNewOnly: return "new_only";
+    }
+    return "?";
+}
+
 std::unique_ptr<Strategy> buildMigration(const YAML::Node& node, const std::string& path, Builder& b) {
     config::MapReader r(b.ctx(), node, path);
     int from = b.backend(r, "from");
     int to = b.backend(r, "to");
     if (from == to) b.fail(r.take("to"), r.path("to"), "must differ from `from`");
-    enum class Phase { kOldOnly, kReadOld, kReadNew, kNewOnly };
+    using Phase = Migration::Phase;
     auto n = r.take("phase");
     const Phase phase = config::chooseOne<Phase>(b.ctx(), n.IsDefined() && !n.IsNull() ? n : node, r.path("phase"),
                                                  {{"old_only", Phase::kOldOnly},
@@ -32,7 +42,7 @@ std::unique_ptr<Strategy> buildMigration(const YAML::Node& node, const std::stri
         }
     }
     r.finish();
-    return std::make_unique<Migration>(n.Scalar(), std::move(inner));  // the name chooseOne accepted
+    return std::make_unique<Migration>(phase, b.backendName(from), b.backendName(to), std::move(inner));
 }
 
 }  // namespace laminar::policy

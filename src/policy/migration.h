@@ -19,14 +19,19 @@ namespace laminar::policy {
 // way are done (the flip barrier), so no old copy lands on a fresher value.
 class Migration final : public Strategy {
 public:
-    Migration(std::string phase, std::unique_ptr<Strategy> inner) : phase_(std::move(phase)), inner_(std::move(inner)) {}
+    // In the order a migration goes through them; a step is to a neighbour.
+    enum class Phase { kOldOnly, kReadOld, kReadNew, kNewOnly };
+    static std::string_view phaseName(Phase p);
+
+    Migration(Phase phase, std::string from, std::string to, std::unique_ptr<Strategy> inner)
+        : phase_(phase), from_(std::move(from)), to_(std::move(to)), inner_(std::move(inner)) {}
     std::string_view type() const override { return "migration"; }
     void execute(const Request& req, backend::ReplySink* sink, Context& ctx) const override { inner_->execute(req, sink, ctx); }
     int pinTarget() const override { return inner_->pinTarget(); }
     void targets(const Request& req, const Context& ctx, bool write, std::vector<int>& out) const override {
         inner_->targets(req, ctx, write, out);
     }
-    std::string describe() const override { return "migration(phase=" + phase_ + ") = " + inner_->describe(); }
+    std::string describe() const override { return "migration(phase=" + std::string(phaseName(phase_)) + ") = " + inner_->describe(); }
     void syncPairs(std::vector<std::pair<int, int>>& out) const override { inner_->syncPairs(out); }
     bool backfillTask(SyncTask& task, std::string& why) const override {
         if (inner_->backfillTask(task, why)) return true;
@@ -35,10 +40,15 @@ public:
     }
     void afterPinnedWrite(std::string_view key, Context& ctx) const override { inner_->afterPinnedWrite(key, ctx); }
     bool serializes(const Request& req) const override { return inner_->serializes(req); }
-    const std::string& phase() const { return phase_; }
+    void forEachChild(const std::function<void(const Strategy&)>& fn) const override { fn(*inner_); }
+    Phase phase() const { return phase_; }
+    // Backend names: `from` is where the data was, `to` where it goes.
+    const std::string& from() const { return from_; }
+    const std::string& to() const { return to_; }
 
 private:
-    std::string phase_;
+    Phase phase_;
+    std::string from_, to_;
     std::unique_ptr<Strategy> inner_;
 };
 

@@ -20,6 +20,7 @@ public:
     bool refusesWrites() const override { return true; }
     void targets(const Request& req, const Context& ctx, bool write, std::vector<int>& out) const override;
     std::string describe() const override { return "read_only(" + target_->describe() + ")"; }
+    void forEachChild(const std::function<void(const Strategy&)>& fn) const override { fn(*target_); }
 
 private:
     std::unique_ptr<Strategy> target_;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "backend/health_board.h"
+#include "policy/phase_guard.h"
 #include "policy/route_stats.h"
 
 namespace laminar::policy {
@@ -13,6 +14,7 @@ namespace laminar::policy {
 struct Registry {
     backend::HealthBoard health;
     StatsBoard stats;
+    MigrationBoard migrations;  // each migration route's phase, since when, and which side lags
 };
 
 }  // namespace laminar::policy

@@ -45,6 +45,10 @@ public:
     int pinTarget() const override { return primary_->pinTarget(); }
     void targets(const Request& req, const Context& ctx, bool write, std::vector<int>& out) const override;
     std::string describe() const override;
+    void forEachChild(const std::function<void(const Strategy&)>& fn) const override {
+        fn(*primary_);
+        fn(*shadow_);
+    }
 
     // Whether `req`, as a write (`write`) or a read, is also sent to the shadow.
     bool shadows(const Request& req, bool write) const;

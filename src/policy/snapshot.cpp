@@ -50,6 +50,7 @@ Snapshot::Snapshot(config::Config cfg, uint64_t generation, const Snapshot* prev
         Route& r = routes_.emplace_back();
         r.name = rc.name;
         r.catch_all = !rc.match;
+        r.force = rc.force;
         if (rc.match) {
             r.key_globs = rc.match->keys;
             for (auto c : rc.match->commands) {

@@ -25,6 +25,7 @@ struct Route {
     bool match_read = false;
     bool match_write = false;
     std::vector<std::string> command_names;  // lowercase
+    bool force = false;  // `force: true`: a reload may take it past the phase guardrails
     std::unique_ptr<Strategy> strategy;
     std::vector<int> backends;  // every backend the strategy can send to, ascending
     std::shared_ptr<RouteStats> stats;

@@ -3,6 +3,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -116,6 +117,9 @@ public:
         (void)key;
         (void)ctx;
     }
+    // The strategies this one is made of (none for a proxy), so that what a route holds can be
+    // found by walking its tree (the migrations of a reload's phase checks).
+    virtual void forEachChild(const std::function<void(const Strategy&)>& fn) const { (void)fn; }
 };
 
 // Builds strategies from YAML, with errors that name file, line and path.

@@ -46,6 +46,10 @@ public:
     int pinTarget() const override { return before_->pinTarget(); }
     void targets(const Request& req, const Context& ctx, bool write, std::vector<int>& out) const override;
     std::string describe() const override;
+    void forEachChild(const std::function<void(const Strategy&)>& fn) const override {
+        fn(*before_);
+        fn(*after_);
+    }
 
     // "2015-05-13", "2015-05-13T10:00:00" or "2015-05-13T10:00:00Z", UTC. nullopt for anything else.
     static std::optional<Time> parseDate(std::string_view text);

@@ -1307,9 +1307,10 @@ TEST_F(MemcachedStrategies, MigrationPhasesFromMemcachedToRedis) {
     EXPECT_EQ(laminarRoute(c, {"SET", "p2:x", "1"})["writes"], "mc,redis");
     EXPECT_EQ(laminarRoute(c, {"GET", "p3:x"})["reads"], "redis");
 
-    // A step forward with a reload: p2 goes from reading memcached to reading redis.
+    // A step forward with a reload: p2 goes from reading memcached to reading redis (forced: no
+    // backfill ran, and p2:only is on memcached alone).
     lam_->rewriteConfig(mixedConfig(mc_.port(), redis_.port(),
-                                    mig("p1", "p1:*", "old_only") + mig("p2", "p2:*", "dual_write_read_new") +
+                                    mig("p1", "p1:*", "old_only") + mig("p2", "p2:*", "dual_write_read_new") + "    force: true\n" +
                                         mig("p3", "p3:*", "dual_write_read_new") + mig("p4", "p4:*", "new_only")));
     ASSERT_TRUE(sighupAndWait(*lam_, c));
     EXPECT_TRUE(waitFor([&] { return laminarRoute(c, {"GET", "p2:x"})["reads"] == "redis"; }, 5s));

@@ -232,7 +232,7 @@ TEST_F(ReloadTest, AChangedListenIsReportedInTheLogAndIgnored) {
 class ReloadFlipBarrier : public ::testing::Test {
 protected:
     std::string config(const std::string& phase) {
-        return twoBackendConfig(old_.port(), new_.port(), migrationRoute("flip", "flip:*", phase), 1);
+        return twoBackendConfig(old_.port(), new_.port(), forcedMigrationRoute("flip", "flip:*", phase), 1);
     }
     void holdCopies() { EXPECT_EQ(show(Client(new_.port()).cmd({"ACL", "SETUSER", "default", "-restore"})), "+OK"); }
     void releaseCopies() { EXPECT_EQ(show(Client(new_.port()).cmd({"ACL", "SETUSER", "default", "+restore"})), "+OK"); }
@@ -301,7 +301,7 @@ struct LoadWriter {
 };
 
 std::string flipConfig(int old_port, int new_port, const std::string& flip, const std::string& step) {
-    return twoBackendConfig(old_port, new_port, migrationRoute("flip", "flip:*", flip) + migrationRoute("step", "step:*", step));
+    return twoBackendConfig(old_port, new_port, forcedMigrationRoute("flip", "flip:*", flip) + migrationRoute("step", "step:*", step));
 }
 
 void runWriter(LoadWriter& w, int port, const std::atomic<bool>& stop) {

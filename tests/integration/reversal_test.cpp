@@ -29,6 +29,12 @@ protected:
         lam_->rewriteConfig(twoBackendConfig(old_.port(), new_.port(), routes));
         ASSERT_EQ(show(c_->cmd({"LAMINAR", "RELOAD"})), "+OK");
     }
+    // The runbook's backfill of a route, until it says done.
+    void backfill(const std::string& route) {
+        ASSERT_EQ(show(c_->cmd({"LAMINAR", "BACKFILL", "START", route, "RATE", "5000"})), "+OK");
+        ASSERT_TRUE(waitFor([&] { return show(c_->cmd({"LAMINAR", "BACKFILL", "STATUS", route})).find("done") != std::string::npos; }, 20s))
+            << show(c_->cmd({"LAMINAR", "BACKFILL", "STATUS", route}));
+    }
     // Writes through laminar and remembers the value as the key's last.
     void set(const std::string& key, const std::string& value) {
         EXPECT_EQ(show(c_->cmd({"SET", key, value})), "+OK") << key;
@@ -209,13 +215,14 @@ TEST_F(ReversalTest, MigrationForwardToDualWriteReadNewAndBackToOldOnly) {
     set("session:a", "overwritten-read-old");
     incr("session:ctr");
     rpush("session:list", "read_old");
-    // What was written before dual_write_read_old is copied before reads move to new (the
-    // README's step; `laminar copy --skip-existing` or the backfill).
-    std::vector<std::string> missing;
-    Client n(new_.port());
-    for (const auto& k : allKeys(old_.port(), "session:*"))
-        if (show(n.cmd({"EXISTS", k})) == ":0") missing.push_back(k);
-    copyKeys(old_.port(), new_.port(), missing);
+    // What was written before dual_write_read_old must be copied before reads move to new: the
+    // guardrail refuses the flip until a backfill has run (the runbook's step).
+    lam_->rewriteConfig(twoBackendConfig(old_.port(), new_.port(), phase("dual_write_read_new")));
+    auto refused = show(c_->cmd({"LAMINAR", "RELOAD"}));
+    EXPECT_NE(refused.find("dual_write_read_old -> dual_write_read_new refused: no backfill of route 'sessions'"), std::string::npos)
+        << refused;
+    EXPECT_EQ(show(c_->cmd({"GET", "session:a"})), "$overwritten-read-old") << "the refused reload changed nothing";
+    backfill("sessions");
 
     flip(phase("dual_write_read_new"));
     expectAllReadable("dual_write_read_new");
@@ -246,6 +253,7 @@ TEST_F(ReversalTest, MigrationBackFromNewOnlyToDualWriteReadNewKeepsWhatWasWritt
     start(phase("dual_write_read_old"));
     set("session:a", "a1");
     incr("session:ctr");
+    backfill("sessions");
     flip(phase("dual_write_read_new"));
     set("session:b", "b1");
     incr("session:ctr");

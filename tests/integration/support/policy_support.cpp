@@ -25,6 +25,10 @@ std::string migrationRoute(const std::string& name, const std::string& glob, con
     return route(name, glob, cat("migration: {from: old, to: new, phase: ", phase, "}"));
 }
 
+std::string forcedMigrationRoute(const std::string& name, const std::string& glob, const std::string& phase) {
+    return migrationRoute(name, glob, phase) + "    force: true\n";
+}
+
 namespace {
 std::string joinSorted(std::vector<std::string> parts, bool sort, const char* open, const char* close) {
     if (sort) std::sort(parts.begin(), parts.end());

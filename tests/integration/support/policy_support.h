@@ -25,6 +25,9 @@ std::string twoBackendConfig(int old_port, int new_port, const std::string& rout
 // BODY is e.g. `strategy: {type: proxy, target: old}` or `migration: {from: old, to: new, phase: P}`.
 std::string route(const std::string& name, const std::string& glob, const std::string& body);
 std::string migrationRoute(const std::string& name, const std::string& glob, const std::string& phase);
+// The same with `force: true`: reloads take it past the phase guardrails (tests of other things
+// that flip phases without a backfill).
+std::string forcedMigrationRoute(const std::string& name, const std::string& glob, const std::string& phase);
 
 // A key's type and value as text, read with type-specific commands (not DUMP): "none",
 // "string:VALUE", "hash:{f=v, ...}" (fields sorted), "list:[a, b]" (in order), "set:{a, b}"

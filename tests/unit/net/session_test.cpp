@@ -59,7 +59,7 @@ public:
     std::string infoSection(Worker&) const override { return "# Laminar\r\nfake:1\r\n"; }
     std::string statusText(Worker&) const override { return "fake status"; }
     std::string backfillCommand(Worker&, std::span<const std::string_view>) override { return "-ERR fake\r\n"; }
-    void reloadAsync(std::function<void(std::string)> done) override { done(""); }
+    void reloadAsync(std::function<void(std::string)> done, bool) override { done(""); }
 
     ClientRegistry clients;
     std::unique_ptr<policy::SyncEngine> engine;

@@ -191,7 +191,7 @@ TEST_F(MigrationTest, DualWriteReadOldCopiesACounterByState) {
 TEST_F(MigrationTest, ExposesItsPhaseAndTheCompiledStrategy) {
     const auto& s = use("dual_write_read_old");
     EXPECT_EQ(s.type(), "migration");
-    EXPECT_EQ(static_cast<const Migration&>(s).phase(), "dual_write_read_old");
+    EXPECT_EQ(Migration::phaseName(static_cast<const Migration&>(s).phase()), "dual_write_read_old");
     EXPECT_EQ(s.describe(), "migration(phase=dual_write_read_old) = dual_write(primary=old, secondary=new, mode=sync, ack=primary)");
 }
 

@@ -1,0 +1,136 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "policy/phase_guard.h"
+
+#include <fmt/format.h>
+
+#include <cstdlib>
+
+#include "policy/snapshot.h"
+
+namespace laminar::policy {
+
+std::optional<MigrationRecord> MigrationBoard::get(const std::string& route) const {
+    std::lock_guard lock(mu_);
+    auto it = records_.find(route);
+    if (it == records_.end()) return std::nullopt;
+    return it->second;
+}
+
+std::map<std::string, MigrationRecord> MigrationBoard::all() const {
+    std::lock_guard lock(mu_);
+    return records_;
+}
+
+void MigrationBoard::replace(std::map<std::string, MigrationRecord> records) {
+    std::lock_guard lock(mu_);
+    records_ = std::move(records);
+}
+
+namespace {
+
+using Phase = Migration::Phase;
+
+// The migration a route holds: a route is a migration when written with the shorthand, and the
+// shorthand is always at the top; a walk finds one placed anywhere.
+const Migration* migrationOf(const Strategy& s) {
+    if (auto* m = dynamic_cast<const Migration*>(&s)) return m;
+    const Migration* found = nullptr;
+    s.forEachChild([&](const Strategy& child) {
+        if (!found) found = migrationOf(child);
+    });
+    return found;
+}
+
+std::string name(Phase p) { return std::string(Migration::phaseName(p)); }
+
+// Why reading from `side` in `after` is not safe yet; empty when it is.
+std::string missingData(const std::string& route, const MigrationRecord& rec, Phase after, const std::string& pair,
+                        const std::string& side, const PhaseFacts& facts) {
+    std::string why;
+    if (int64_t n = facts.backlog(pair); n > 0)
+        why = fmt::format("{} keys of route '{}' failed to copy {} and wait for '{}' to answer again (LAMINAR MIGRATION {} shows "
+                          "the backlog); reads from '{}' would miss them",
+                          n, route, pair, side, route, side);
+    bool missing = (pair == rec.from + ">" + rec.to) ? rec.to_missing : rec.from_missing;
+    if (missing) {
+        auto done = facts.backfill(route);
+        bool fits = done && done->pair == pair && done->started >= rec.since;
+        if (!fits) {
+            if (!why.empty()) why += "; and ";
+            why += fmt::format("no backfill of route '{}' has completed {} since it entered {}, so '{}' may lack keys written "
+                               "before (LAMINAR BACKFILL START {})",
+                               route, pair, name(rec.phase), side, route);
+        } else if (done->failed > 0) {
+            if (!why.empty()) why += "; and ";
+            why += fmt::format("the last backfill of route '{}' ({}) could not copy {} keys (see the log)", route, pair, done->failed);
+        }
+    }
+    if (why.empty()) return why;
+    return fmt::format("route '{}': {} -> {} refused: {}", route, name(rec.phase), name(after), why);
+}
+
+}  // namespace
+
+std::vector<PhaseChange> checkPhases(const Snapshot& next, const MigrationBoard& board, const PhaseFacts& facts, bool force_all) {
+    std::vector<PhaseChange> out;
+    for (const auto& route : next.routes()) {
+        const Migration* m = migrationOf(*route.strategy);
+        if (!m) continue;
+        auto rec = board.get(route.name);
+        PhaseChange c{route.name, {}, name(m->phase()), {}, route.force || force_all};
+        if (!rec || rec->from != m->from() || rec->to != m->to()) {
+            out.push_back(std::move(c));  // a new migration: nothing to compare with
+            continue;
+        }
+        if (rec->phase == m->phase()) continue;
+        c.before = name(rec->phase);
+        int from = static_cast<int>(rec->phase), to = static_cast<int>(m->phase());
+        if (std::abs(to - from) > 1) {
+            int step = to > from ? 1 : -1;
+            std::string skipped;
+            for (int p = from + step; p != to; p += step) skipped += (skipped.empty() ? "" : " and ") + name(static_cast<Phase>(p));
+            c.refusal = fmt::format("route '{}': {} -> {} refused: it skips {}; step to {} first", route.name, c.before, c.after,
+                                    skipped, name(static_cast<Phase>(from + step)));
+        } else if (rec->phase == Phase::kReadOld && m->phase() == Phase::kReadNew) {
+            c.refusal = missingData(route.name, *rec, m->phase(), rec->from + ">" + rec->to, rec->to, facts);
+        } else if (rec->phase == Phase::kReadNew && m->phase() == Phase::kReadOld) {
+            c.refusal = missingData(route.name, *rec, m->phase(), rec->to + ">" + rec->from, rec->from, facts);
+        }
+        if (!c.refusal.empty())
+            c.refusal += fmt::format(" (set `force: true` on the route, or LAMINAR RELOAD FORCE, to take this step anyway)");
+        out.push_back(std::move(c));
+    }
+    return out;
+}
+
+std::map<std::string, MigrationRecord> phasesAfter(const Snapshot& next, const MigrationBoard& board,
+                                                   std::chrono::steady_clock::time_point now) {
+    std::map<std::string, MigrationRecord> out;
+    for (const auto& route : next.routes()) {
+        const Migration* m = migrationOf(*route.strategy);
+        if (!m) continue;
+        auto rec = board.get(route.name);
+        if (!rec || rec->from != m->from() || rec->to != m->to()) {
+            // Nothing known of how it got here: trust the phase for what it implies of the data.
+            MigrationRecord fresh{m->phase(), m->from(), m->to(), now, m->phase() < Phase::kReadNew, m->phase() == Phase::kNewOnly};
+            out.emplace(route.name, std::move(fresh));
+            continue;
+        }
+        MigrationRecord r = *rec;
+        if (r.phase != m->phase()) {
+            // A step that moves reads to a side (checked, or forced by the operator) takes that
+            // side as whole from then on; a one-sided phase leaves the other side behind.
+            bool reads_to_before = r.phase >= Phase::kReadNew, reads_to_after = m->phase() >= Phase::kReadNew;
+            if (!reads_to_before && reads_to_after) r.to_missing = false;
+            if (reads_to_before && !reads_to_after) r.from_missing = false;
+            if (m->phase() == Phase::kOldOnly) r.to_missing = true;
+            if (m->phase() == Phase::kNewOnly) r.from_missing = true;
+            r.phase = m->phase();
+            r.since = now;
+        }
+        out.emplace(route.name, std::move(r));
+    }
+    return out;
+}
+
+}  // namespace laminar::policy

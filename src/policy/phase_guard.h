@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "policy/migration.h"
+
+namespace laminar::policy {
+
+class Snapshot;
+
+// Where each migration route stands, kept across reloads (in the Registry) by route name: its
+// phase, since when, and which side may lack writes because a one-sided phase was in force.
+struct MigrationRecord {
+    Migration::Phase phase = Migration::Phase::kOldOnly;
+    std::string from, to;  // backend names
+    std::chrono::steady_clock::time_point since{};
+    bool to_missing = true;     // `to` may lack writes: old_only was in force, or it was never filled
+    bool from_missing = false;  // `from` may lack writes: new_only was in force
+};
+
+class MigrationBoard {
+public:
+    std::optional<MigrationRecord> get(const std::string& route) const;
+    std::map<std::string, MigrationRecord> all() const;
+    void replace(std::map<std::string, MigrationRecord> records);
+
+private:
+    mutable std::mutex mu_;
+    std::map<std::string, MigrationRecord> records_;
+};
+
+// What a reload knows besides the two configurations.
+struct PhaseFacts {
+    struct Backfill {
+        std::string pair;  // "old>new"
+        std::chrono::steady_clock::time_point started;
+        uint64_t failed = 0;  // keys the target refused
+    };
+    // The latest backfill of a route that completed, if any.
+    std::function<std::optional<Backfill>(const std::string& route)> backfill = [](const std::string&) { return std::nullopt; };
+    // Keys of a copy direction waiting for a side that is away (SyncEngine::backlog).
+    std::function<int64_t(const std::string& pair)> backlog = [](const std::string&) { return 0; };
+};
+
+// One migration route's phase change, and why it is unsafe when it is.
+struct PhaseChange {
+    std::string route;
+    std::string before, after;  // phase names; `before` empty for a route new to the board
+    std::string refusal;        // empty: safe
+    bool forced = false;        // the route says `force: true` (or the reload was forced)
+};
+
+// The phase rules (docs/operations.md, "Phase guardrails"), for `next` against what `board`
+// recorded of the running configuration:
+//  1. A step goes to a neighbouring phase (old_only, dual_write_read_old, dual_write_read_new,
+//     new_only); a reload that skips one is refused, naming the phase to go through.
+//  2. A step that starts reading from a side that may lack writes is refused until a backfill of
+//     the route toward that side has completed since the route entered its current phase:
+//     dual_write_read_old -> dual_write_read_new needs one from>to (to is missing what was
+//     written before the dual write began); dual_write_read_new -> dual_write_read_old after a
+//     new_only spell needs one to>from.
+//  3. That step is also refused while keys of that direction wait for a side that was away (the
+//     sync backlog): reads would miss them.
+// A route that is new, or whose from/to changed, starts a new record: nothing to compare.
+std::vector<PhaseChange> checkPhases(const Snapshot& next, const MigrationBoard& board, const PhaseFacts& facts, bool force_all);
+// What the board holds once `next` is in force.
+std::map<std::string, MigrationRecord> phasesAfter(const Snapshot& next, const MigrationBoard& board,
+                                                   std::chrono::steady_clock::time_point now);
+
+}  // namespace laminar::policy

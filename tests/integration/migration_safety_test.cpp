@@ -1,0 +1,146 @@
+// SPDX-License-Identifier: Apache-2.0
+// Migration safety when things go wrong (docs/design.md, hazards 7 and on; issue 19): a secondary
+// away for longer than a retry, an operator skipping a phase or flipping before the data is there,
+// and what an operator sees meanwhile.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "support/harness.h"
+#include "support/more.h"
+#include "support/policy_support.h"
+#include "support/scrape.h"
+
+namespace laminar::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+class MigrationSafety : public ::testing::Test {
+protected:
+    std::string config(const std::string& phase, const std::string& route_extra = "") {
+        return twoBackendConfig(old_.port(), new_.port(), migrationRoute("app", "app:*", phase) + route_extra, 2,
+                                cat("admin: {metrics: 127.0.0.1:", metrics_, "}\n"));
+    }
+    void start(const std::string& phase) {
+        lam_ = std::make_unique<Laminar>(config(phase));
+        c_ = std::make_unique<Client>(lam_->port());
+    }
+    // Rewrites the file and asks for a reload: "+OK" or the error.
+    std::string reloadTo(const std::string& phase, const std::string& route_extra = "", bool force = false) {
+        lam_->rewriteConfig(config(phase, route_extra));
+        if (force) return show(c_->cmd({"LAMINAR", "RELOAD", "FORCE"}));
+        return show(c_->cmd({"LAMINAR", "RELOAD"}));
+    }
+    void backfill() {
+        ASSERT_EQ(show(c_->cmd({"LAMINAR", "BACKFILL", "START", "app", "RATE", "5000"})), "+OK");
+        ASSERT_TRUE(waitFor([&] { return show(c_->cmd({"LAMINAR", "BACKFILL", "STATUS", "app"})).find("done") != std::string::npos; }, 20s))
+            << show(c_->cmd({"LAMINAR", "BACKFILL", "STATUS", "app"}));
+    }
+
+    RedisServer old_, new_;
+    int metrics_ = freePort();
+    std::unique_ptr<Laminar> lam_;
+    std::unique_ptr<Client> c_;
+};
+
+// Hazard 7: new stopped for longer than the sync engine's retries used to last (5 tries, about
+// 1.5 s). Every key written meanwhile is copied once new answers again: none is given up, and the
+// operator sees the backlog, a degraded (not unready) instance, and a flip that waits for it.
+TEST_F(MigrationSafety, ASecondaryAwayLongerThanTheRetriesGetsEveryKeyOnceItIsBack) {
+    start("dual_write_read_old");
+    backfill();  // (nothing to copy yet: so that only the backlog stands in the flip's way below)
+    new_.pause();
+    std::vector<std::string> keys;
+    for (int i = 0; i < 60; ++i) {
+        auto k = cat("app:k", i);
+        keys.push_back(k);
+        EXPECT_EQ(show(c_->cmd({"SET", k, cat("v", i)})), "+OK");
+        EXPECT_EQ(show(c_->cmd({"INCRBY", "app:counter", "2"})), cat(":", 2 * (i + 1)));
+        if (i % 3 == 0) {
+            EXPECT_EQ(show(c_->cmd({"DEL", k})), ":1");
+        }
+    }
+    keys.push_back("app:counter");
+    // The copies time out (timeout 1s) and wait in the backlog.
+    ASSERT_TRUE(waitFor([&] { return laminarStatus(*c_).find("backlog old>new") != std::string::npos; }, 10s)) << laminarStatus(*c_);
+    std::this_thread::sleep_for(2500ms);  // past the five tries that used to give up
+    auto ready = httpRequest(metrics_, "GET", "/readyz");
+    EXPECT_EQ(ready.status, 200) << ready.body;
+    EXPECT_NE(ready.body.find("ready, degraded:"), std::string::npos) << ready.body;
+    EXPECT_NE(ready.body.find("wait to be copied old>new"), std::string::npos) << ready.body;
+    auto m = scrape(metrics_);
+    EXPECT_GT(m.sum("laminar_sync_backlog_keys", {{"pair", "old>new"}}), 0) << "no backlog in /metrics";
+    auto refused = reloadTo("dual_write_read_new");
+    EXPECT_NE(refused.find("failed to copy old>new and wait for 'new' to answer again"), std::string::npos) << refused;
+    EXPECT_NE(lam_->log().find("copy of key 'app:"), std::string::npos) << "the failure line names the key\n" << lam_->log();
+
+    new_.resume();
+    auto d = waitNoDiff([&] { return diffKeys(old_.port(), new_.port(), keys); }, 20s);
+    EXPECT_TRUE(d.empty()) << firstLines(d);
+    EXPECT_TRUE(waitFor([&] { return lam_->log().find("sync old>new: backlog drained") != std::string::npos; }, 10s)) << lam_->log();
+    EXPECT_EQ(laminarStatus(*c_).find("sync_failures="), std::string::npos) << laminarStatus(*c_);
+    EXPECT_EQ(httpRequest(metrics_, "GET", "/readyz").body, "ready\n");
+    EXPECT_EQ(reloadTo("dual_write_read_new"), "+OK") << "the backlog drained: the flip is safe now";
+}
+
+TEST_F(MigrationSafety, ASkippedPhaseIsRefusedBySighupAndTheRunningPhaseStays) {
+    start("new_only");
+    EXPECT_EQ(show(c_->cmd({"SET", "app:x", "in-new-only"})), "+OK");
+    lam_->rewriteConfig(config("old_only"));
+    ASSERT_TRUE(sighupAndWait(*lam_, *c_));
+    EXPECT_EQ(laminarInfoNumber(*c_, "reloads_failed"), 1);
+    EXPECT_NE(lam_->log().find("new_only -> old_only refused: it skips dual_write_read_new and dual_write_read_old; step to "
+                               "dual_write_read_new first"),
+              std::string::npos)
+        << lam_->log();
+    EXPECT_EQ(show(c_->cmd({"GET", "app:x"})), "$in-new-only") << "the refused reload moved reads to old";
+
+    // One step at a time is fine, and logged per route.
+    EXPECT_EQ(reloadTo("dual_write_read_new"), "+OK");
+    EXPECT_NE(lam_->log().find("route 'app': migration phase new_only -> dual_write_read_new"), std::string::npos) << lam_->log();
+    auto m = scrape(metrics_);
+    EXPECT_EQ(m.sum("laminar_route_phase", {{"route", "app"}, {"phase", "dual_write_read_new"}}), 1);
+    EXPECT_EQ(m.labelValues("laminar_route_phase", "phase"), std::vector<std::string>{"dual_write_read_new"});
+    // Back to reading old after new_only: old lacks what new_only wrote until a backfill new>old.
+    auto refused = reloadTo("dual_write_read_old");
+    EXPECT_NE(refused.find("no backfill of route 'app' has completed new>old since it entered dual_write_read_new"), std::string::npos)
+        << refused;
+    backfill();
+    EXPECT_EQ(reloadTo("dual_write_read_old"), "+OK");
+    EXPECT_EQ(show(c_->cmd({"GET", "app:x"})), "$in-new-only");
+    EXPECT_EQ(show(Client(old_.port()).cmd({"GET", "app:x"})), "$in-new-only");
+}
+
+TEST_F(MigrationSafety, ForceOnTheRouteOrOnTheReloadTakesTheStepAndTheLogSaysSo) {
+    start("old_only");
+    EXPECT_NE(reloadTo("new_only").find("refused"), std::string::npos);
+    EXPECT_EQ(reloadTo("new_only", "    force: true\n"), "+OK");
+    EXPECT_NE(lam_->log().find("route 'app': migration phase old_only -> new_only, forced past the guardrail"), std::string::npos)
+        << lam_->log();
+    EXPECT_EQ(reloadTo("old_only", "", true), "+OK");
+    EXPECT_NE(laminarStatus(*c_).find("phase: old_only"), std::string::npos) << laminarStatus(*c_);
+}
+
+// A secondary that is down leaves the instance ready (clients get their answers from the primary);
+// the primary down makes it unready.
+TEST_F(MigrationSafety, ReadyzFollowsTheBackendThatAnswersClientsNotTheSecondary) {
+    start("dual_write_read_old");
+    ASSERT_TRUE(waitFor([&] { return httpRequest(metrics_, "GET", "/readyz").status == 200; }));
+    new_.kill();
+    ASSERT_TRUE(waitFor([&] { return httpRequest(metrics_, "GET", "/readyz").body.find("backend 'new'") != std::string::npos; }, 10s))
+        << httpRequest(metrics_, "GET", "/readyz").body;
+    auto r = httpRequest(metrics_, "GET", "/readyz");
+    EXPECT_EQ(r.status, 200) << r.body;
+    EXPECT_NE(r.body.find("ready, degraded: backend 'new'"), std::string::npos) << r.body;
+    EXPECT_EQ(show(c_->cmd({"SET", "app:a", "1"})), "+OK");
+    old_.kill();
+    EXPECT_TRUE(waitFor([&] { return httpRequest(metrics_, "GET", "/readyz").status == 503; }, 10s));
+    EXPECT_NE(httpRequest(metrics_, "GET", "/readyz").body.find("backend 'old'"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace laminar::test
