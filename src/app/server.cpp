@@ -251,7 +251,7 @@ policy::PhaseFacts Server::phaseFacts() const {
         if (it == backfills_.end()) return std::nullopt;
         auto p = it->second->progress();
         if (std::string_view(p.state) != "done") return std::nullopt;
-        return policy::PhaseFacts::Backfill{p.pair, p.started, p.failed};
+        return policy::PhaseFacts::Backfill{p.pair, p.started, p.failed, p.reconcile};
     };
     facts.backlog = [this](const std::string& pair) { return sync_->backlog(pair).keys; };
     return facts;
@@ -481,7 +481,9 @@ std::string Server::backfillCommand(Worker& from, std::span<const std::string_vi
         for (auto& c : u) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
         return u;
     };
-    static const char* kUsage = "ERR laminar: use LAMINAR BACKFILL START <route> [RATE keys/s] [MATCH glob], LAMINAR BACKFILL STATUS [route] or LAMINAR BACKFILL STOP <route>";
+    static const char* kUsage =
+        "ERR laminar: use LAMINAR BACKFILL START <route> [RATE keys/s] [MATCH glob] [RECONCILE], LAMINAR BACKFILL STATUS [route] or "
+        "LAMINAR BACKFILL STOP <route>";
     if (argv.size() < 3) return error(kUsage);
     std::string sub = upper(argv[2]);
     std::lock_guard lock(backfill_mu_);
@@ -507,6 +509,11 @@ std::string Server::backfillCommand(Worker& from, std::span<const std::string_vi
     opt.route = route;
     for (size_t i = 4; i < argv.size(); i += 2) {
         std::string key = upper(argv[i]);
+        if (key == "RECONCILE") {
+            opt.reconcile = true;
+            --i;
+            continue;
+        }
         if (i + 1 >= argv.size()) return error(kUsage);
         long long n = 0;
         if (key == "RATE" && resp::parseLongLong(argv[i + 1].data(), argv[i + 1].size(), n) && n > 0) opt.rate = static_cast<uint64_t>(n);
@@ -526,7 +533,8 @@ std::string Server::backfillCommand(Worker& from, std::span<const std::string_vi
     auto b = std::make_shared<policy::Backfill>(opt, *host, *sync_, [host] { return host->snapshot(); });
     backfills_[route] = b;
     b->start();
-    log()->info("backfill of route '{}' started at {} keys/s{}", route, opt.rate, opt.match.empty() ? "" : " matching " + opt.match);
+    log()->info("backfill of route '{}' started at {} keys/s{}{}", route, opt.rate, opt.match.empty() ? "" : " matching " + opt.match,
+                opt.reconcile ? ", reconciling (keys the primary lacks are deleted on the secondary)" : "");
     return "+OK\r\n";
 }
 

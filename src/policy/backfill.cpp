@@ -138,10 +138,12 @@ void Backfill::scanNext() {
             if (r.name == opt_.route && r.key_globs.size() == 1) match = r.key_globs[0];
     }
     std::string cursor;
+    bool secondary;
     {
         std::lock_guard lock(mu_);
         cursor = cursor_;
         pair_ = task.pair;
+        secondary = scanning_secondary_;
     }
     std::vector<std::string> words = {"SCAN", cursor, "COUNT", std::to_string(opt_.batch)};
     if (!match.empty()) words.insert(words.end(), {"MATCH", match});
@@ -153,7 +155,7 @@ void Backfill::scanNext() {
         self->onScan(task, raw, failed);
     };
     Context ctx{host_.background(), host_.background(), SystemClock::instance(), *task.snapshot, &engine_, nullptr, task.stats};
-    task.from->execute(scan.request(), sink, ctx);
+    (secondary ? task.to : task.from)->execute(scan.request(), sink, ctx);
 }
 
 void Backfill::onScan(const SyncTask& task, std::string_view raw, bool failed) {
@@ -167,7 +169,8 @@ void Backfill::onScan(const SyncTask& task, std::string_view raw, bool failed) {
         }
         std::string why(raw.substr(0, std::min<size_t>(raw.size(), 200)));
         while (!why.empty() && (why.back() == '\n' || why.back() == '\r')) why.pop_back();
-        if (failures >= kMaxScanFailures) return finish(State::kFailed, "SCAN on the primary failed: " + why);
+        if (failures >= kMaxScanFailures)
+            return finish(State::kFailed, fmt::format("SCAN on the {} failed: {}", scanning_secondary_ ? "secondary" : "primary", why));
         log()->warn("backfill of route '{}': SCAN failed ({}), retrying", opt_.route, why);
         host_.postAfter(std::chrono::milliseconds(200 * failures), [self = shared_from_this()] { self->scanNext(); });
         return;
@@ -188,7 +191,12 @@ void Backfill::onScan(const SyncTask& task, std::string_view raw, bool failed) {
         queued_ += marked;
         cursor_ = next;
         scan_failures_ = 0;
-        if (next == "0" && state_ == State::kRunning) state_ = State::kDraining;
+        if (next == "0" && opt_.reconcile && !scanning_secondary_) {
+            scanning_secondary_ = true;  // the same marks over the secondary's keys: extra ones get deleted
+            next.clear();
+        } else if (next == "0" && state_ == State::kRunning) {
+            state_ = State::kDraining;
+        }
     }
     if (next == "0") return drain();
     auto delay = std::chrono::milliseconds(keys.size() * 1000 / opt_.rate);
@@ -209,7 +217,7 @@ const char* const kStateNames[] = {"running", "draining", "done", "stopped", "fa
 
 Backfill::Progress Backfill::progress() const {
     std::lock_guard lock(mu_);
-    return {kStateNames[static_cast<int>(state_)], scanned_, queued_, tracker_->left.load(), tracker_->failed.load(), pair_, started_};
+    return {kStateNames[static_cast<int>(state_)], scanned_, queued_, tracker_->left.load(), tracker_->failed.load(), pair_, started_, opt_.reconcile};
 }
 
 std::string Backfill::status() const {
@@ -219,6 +227,7 @@ std::string Backfill::status() const {
     std::string out = fmt::format("{}: {} keys scanned, {} queued for copy, {} left to copy ({}), {:.0f} keys/s, {:.1f} s",
                                   kStateNames[static_cast<int>(state_)], scanned_, queued_, tracker_->left.load(),
                                   pair_.empty() ? "-" : pair_, secs > 0 ? static_cast<double>(scanned_) / secs : 0.0, secs);
+    if (opt_.reconcile) out += scanning_secondary_ ? ", reconcile: the secondary's keys too" : ", reconcile: the secondary's keys next";
     if (uint64_t failed = tracker_->failed.load()) out += fmt::format(", {} failed (see the log)", failed);
     if (!why_.empty()) out += ": " + why_;
     return out;

@@ -20,6 +20,11 @@ class Snapshot;
 // it is gone), one key at a time, so a key written or deleted through the proxy meanwhile ends
 // identical on both sides: the backfill never writes a value it read earlier.
 //
+// With `reconcile`, once the primary is scanned the secondary is scanned too, and its keys of the
+// route are marked the same way: a key the primary no longer has is deleted there (the engine's
+// copy of a missing key is a DEL). That is what a step back after a one-sided phase needs
+// (hazard 8): keys deleted in new_only must not come back on old.
+//
 // Runs on one I/O thread (`host`); start(), stop() and status() may be called from any thread.
 class Backfill : public std::enable_shared_from_this<Backfill> {
 public:
@@ -28,6 +33,7 @@ public:
         uint64_t rate = 1000;  // keys per second
         std::string match;     // SCAN MATCH; empty: the route's own glob when it has exactly one
         size_t batch = 100;    // SCAN COUNT
+        bool reconcile = false;  // also scan the secondary: delete there what the primary lacks
     };
     // `snapshot` returns the host thread's current snapshot (called on the host thread).
     Backfill(Options options, SyncHost& host, SyncEngine& engine, std::function<std::shared_ptr<const Snapshot>()> snapshot);
@@ -46,6 +52,7 @@ public:
         uint64_t failed = 0;   // queued keys the engine gave up on (logged)
         std::string pair;      // the copy direction of its last batch ("old>new"); empty before one
         std::chrono::steady_clock::time_point started{};
+        bool reconcile = false;
     };
     Progress progress() const;
 
@@ -71,6 +78,7 @@ private:
     int scan_failures_ = 0;
     std::chrono::steady_clock::time_point started_, ended_;
     std::string cursor_ = "0";
+    bool scanning_secondary_ = false;  // reconcile: the primary is done, the secondary's turn
     // The keys this backfill queued that the engine has not copied yet: done is when none are
     // left, however busy the pair stays with the proxy's own writes.
     std::shared_ptr<SyncTracker> tracker_ = std::make_shared<SyncTracker>();

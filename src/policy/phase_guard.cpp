@@ -54,11 +54,11 @@ std::string missingData(const std::string& route, const MigrationRecord& rec, Ph
     bool missing = (pair == rec.from + ">" + rec.to) ? rec.to_missing : rec.from_missing;
     if (missing) {
         auto done = facts.backfill(route);
-        bool fits = done && done->pair == pair && done->started >= rec.since;
+        bool fits = done && done->pair == pair && done->started >= rec.since && done->reconcile;
         if (!fits) {
             if (!why.empty()) why += "; and ";
-            why += fmt::format("no backfill of route '{}' has completed {} since it entered {}, so '{}' may lack keys written "
-                               "before (LAMINAR BACKFILL START {})",
+            why += fmt::format("no reconciling backfill of route '{}' has completed {} since it entered {}, so '{}' may lack keys "
+                               "written before, or hold keys deleted since (LAMINAR BACKFILL START {} RECONCILE)",
                                route, pair, name(rec.phase), side, route);
         } else if (done->failed > 0) {
             if (!why.empty()) why += "; and ";

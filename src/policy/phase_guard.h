@@ -42,6 +42,7 @@ struct PhaseFacts {
         std::string pair;  // "old>new"
         std::chrono::steady_clock::time_point started;
         uint64_t failed = 0;  // keys the target refused
+        bool reconcile = false;  // it also deleted what the source lacks
     };
     // The latest backfill of a route that completed, if any.
     std::function<std::optional<Backfill>(const std::string& route)> backfill = [](const std::string&) { return std::nullopt; };
@@ -61,8 +62,9 @@ struct PhaseChange {
 // recorded of the running configuration:
 //  1. A step goes to a neighbouring phase (old_only, dual_write_read_old, dual_write_read_new,
 //     new_only); a reload that skips one is refused, naming the phase to go through.
-//  2. A step that starts reading from a side that may lack writes is refused until a backfill of
-//     the route toward that side has completed since the route entered its current phase:
+//  2. A step that starts reading from a side that may lack writes (or hold keys deleted since) is
+//     refused until a reconciling backfill of the route toward that side has completed since the
+//     route entered its current phase:
 //     dual_write_read_old -> dual_write_read_new needs one from>to (to is missing what was
 //     written before the dual write began); dual_write_read_new -> dual_write_read_old after a
 //     new_only spell needs one to>from.

@@ -3,7 +3,7 @@
 // that never stops while the route moves.
 //
 //   old holds keys of every type (some with TTLs) -> route old_only -> dual_write_read_old +
-//   LAMINAR BACKFILL -> dual_write_read_new -> writer stops -> old and new compared key by key
+//   LAMINAR BACKFILL RECONCILE -> dual_write_read_new -> writer stops -> old and new compared key by key
 //   (type, value, TTL within 2 s) -> route walks back to old_only -> everything the writer
 //   did reads back exactly through laminar.
 //
@@ -172,7 +172,7 @@ protected:
         };
         std::this_thread::sleep_for(phase);
         flip("dual_write_read_old");
-        ASSERT_EQ(show(admin.cmd({"LAMINAR", "BACKFILL", "START", "app", "RATE", "20000"})), "+OK");
+        ASSERT_EQ(show(admin.cmd({"LAMINAR", "BACKFILL", "START", "app", "RATE", "20000", "RECONCILE"})), "+OK");
         // Done while the writer keeps writing: the backfill tracks its own keys, not the pair's queue.
         EXPECT_TRUE(waitFor([&] { return show(admin.cmd({"LAMINAR", "BACKFILL", "STATUS", "app"})).find("done:") != std::string::npos; }, 120s))
             << show(admin.cmd({"LAMINAR", "BACKFILL", "STATUS", "app"}));

@@ -564,7 +564,7 @@ TEST_F(ClusterTest, MigrationDrillFromOneRedisToTheClusterAndBack) {
     };
 
     auto backfill = [&] {
-        ASSERT_EQ(show(admin.cmd({"LAMINAR", "BACKFILL", "START", "default"})), "+OK");
+        ASSERT_EQ(show(admin.cmd({"LAMINAR", "BACKFILL", "START", "default", "RECONCILE"})), "+OK");
         EXPECT_TRUE(waitFor([&] { return show(admin.cmd({"LAMINAR", "BACKFILL", "STATUS", "default"})).find("done") != std::string::npos; },
                             std::chrono::seconds(60)))
             << show(admin.cmd({"LAMINAR", "BACKFILL", "STATUS", "default"}));

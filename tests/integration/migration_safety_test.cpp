@@ -36,7 +36,7 @@ protected:
         return show(c_->cmd({"LAMINAR", "RELOAD"}));
     }
     void backfill() {
-        ASSERT_EQ(show(c_->cmd({"LAMINAR", "BACKFILL", "START", "app", "RATE", "5000"})), "+OK");
+        ASSERT_EQ(show(c_->cmd({"LAMINAR", "BACKFILL", "START", "app", "RATE", "5000", "RECONCILE"})), "+OK");
         ASSERT_TRUE(waitFor([&] { return show(c_->cmd({"LAMINAR", "BACKFILL", "STATUS", "app"})).find("done") != std::string::npos; }, 20s))
             << show(c_->cmd({"LAMINAR", "BACKFILL", "STATUS", "app"}));
     }
@@ -107,12 +107,62 @@ TEST_F(MigrationSafety, ASkippedPhaseIsRefusedBySighupAndTheRunningPhaseStays) {
     EXPECT_EQ(m.labelValues("laminar_route_phase", "phase"), std::vector<std::string>{"dual_write_read_new"});
     // Back to reading old after new_only: old lacks what new_only wrote until a backfill new>old.
     auto refused = reloadTo("dual_write_read_old");
-    EXPECT_NE(refused.find("no backfill of route 'app' has completed new>old since it entered dual_write_read_new"), std::string::npos)
+    EXPECT_NE(refused.find("no reconciling backfill of route 'app' has completed new>old since it entered dual_write_read_new"), std::string::npos)
         << refused;
     backfill();
     EXPECT_EQ(reloadTo("dual_write_read_old"), "+OK");
     EXPECT_EQ(show(c_->cmd({"GET", "app:x"})), "$in-new-only");
     EXPECT_EQ(show(Client(old_.port()).cmd({"GET", "app:x"})), "$in-new-only");
+}
+
+// Hazard 8: the runbook's way back from new_only. Keys deleted in new_only stay deleted on old,
+// every value written there reaches old, and nothing written before comes back.
+TEST_F(MigrationSafety, TheWayBackFromNewOnlyResurrectsNoDeleteAndLosesNoWrite) {
+    start("dual_write_read_old");
+    std::map<std::string, std::string> want;  // key -> value; absent: deleted
+    for (int i = 0; i < 90; ++i) {
+        auto k = cat("app:", i);
+        EXPECT_EQ(show(c_->cmd({"SET", k, cat("before-", i)})), "+OK");
+        want[k] = cat("before-", i);
+    }
+    backfill();
+    EXPECT_EQ(reloadTo("dual_write_read_new"), "+OK");
+    EXPECT_EQ(reloadTo("new_only"), "+OK");
+    for (int i = 0; i < 90; ++i) {
+        auto k = cat("app:", i);
+        if (i % 3 == 0) {
+            EXPECT_EQ(show(c_->cmd({"DEL", k})), ":1");
+            want.erase(k);
+        } else if (i % 3 == 1) {
+            EXPECT_EQ(show(c_->cmd({"SET", k, cat("in-new-only-", i)})), "+OK");
+            want[k] = cat("in-new-only-", i);
+        }
+    }
+    EXPECT_EQ(show(c_->cmd({"SET", "app:born-in-new-only", "n"})), "+OK");
+    want["app:born-in-new-only"] = "n";
+
+    // The runbook: one step back, a reconciling backfill new -> old, then further back.
+    EXPECT_EQ(reloadTo("dual_write_read_new"), "+OK");
+    EXPECT_NE(reloadTo("dual_write_read_old").find("refused"), std::string::npos);
+    backfill();
+    EXPECT_EQ(reloadTo("dual_write_read_old"), "+OK");
+    EXPECT_EQ(reloadTo("old_only"), "+OK");
+
+    Client old(old_.port());
+    int wrong = 0, resurrected = 0;
+    for (int i = 0; i < 90; ++i) {
+        auto k = cat("app:", i);
+        auto through = show(c_->cmd({"GET", k})), on_old = show(old.cmd({"GET", k}));
+        auto it = want.find(k);
+        std::string expect = it == want.end() ? "(nil)" : "$" + it->second;
+        if (it == want.end() && (through != "(nil)" || on_old != "(nil)")) ++resurrected;
+        else if (through != expect || on_old != expect) ++wrong;
+    }
+    EXPECT_EQ(resurrected, 0);
+    EXPECT_EQ(wrong, 0);
+    EXPECT_EQ(show(c_->cmd({"GET", "app:born-in-new-only"})), "$n");
+    auto d = diffAll(old_.port(), new_.port(), "app:*");
+    EXPECT_TRUE(d.empty()) << firstLines(d);
 }
 
 TEST_F(MigrationSafety, ForceOnTheRouteOrOnTheReloadTakesTheStepAndTheLogSaysSo) {

@@ -31,7 +31,7 @@ protected:
     }
     // The runbook's backfill of a route, until it says done.
     void backfill(const std::string& route) {
-        ASSERT_EQ(show(c_->cmd({"LAMINAR", "BACKFILL", "START", route, "RATE", "5000"})), "+OK");
+        ASSERT_EQ(show(c_->cmd({"LAMINAR", "BACKFILL", "START", route, "RATE", "5000", "RECONCILE"})), "+OK");
         ASSERT_TRUE(waitFor([&] { return show(c_->cmd({"LAMINAR", "BACKFILL", "STATUS", route})).find("done") != std::string::npos; }, 20s))
             << show(c_->cmd({"LAMINAR", "BACKFILL", "STATUS", route}));
     }
@@ -219,7 +219,7 @@ TEST_F(ReversalTest, MigrationForwardToDualWriteReadNewAndBackToOldOnly) {
     // guardrail refuses the flip until a backfill has run (the runbook's step).
     lam_->rewriteConfig(twoBackendConfig(old_.port(), new_.port(), phase("dual_write_read_new")));
     auto refused = show(c_->cmd({"LAMINAR", "RELOAD"}));
-    EXPECT_NE(refused.find("dual_write_read_old -> dual_write_read_new refused: no backfill of route 'sessions'"), std::string::npos)
+    EXPECT_NE(refused.find("dual_write_read_old -> dual_write_read_new refused: no reconciling backfill of route 'sessions'"), std::string::npos)
         << refused;
     EXPECT_EQ(show(c_->cmd({"GET", "session:a"})), "$overwritten-read-old") << "the refused reload changed nothing";
     backfill("sessions");

@@ -44,10 +44,10 @@ struct Walk {
         auto c = check(phase, extra);
         return c.empty() ? "(no change)" : c.front().refusal;
     }
-    void backfillDone(const std::string& pair, Clock::time_point started, uint64_t failed = 0) {
+    void backfillDone(const std::string& pair, Clock::time_point started, uint64_t failed = 0, bool reconcile = true) {
         facts.backfill = [=](const std::string& route) -> std::optional<PhaseFacts::Backfill> {
             if (route != "app") return std::nullopt;
-            return PhaseFacts::Backfill{pair, started, failed};
+            return PhaseFacts::Backfill{pair, started, failed, reconcile};
         };
     }
 };
@@ -94,13 +94,13 @@ TEST(PhaseGuardTest, ReadingNewNeedsABackfillOldToNewCompletedSinceTheDualWriteB
     w.go("old_only");
     w.go("dual_write_read_old");
     auto since = w.now;
-    EXPECT_NE(w.refusal("dual_write_read_new").find("no backfill of route 'app' has completed old>new since it entered "
+    EXPECT_NE(w.refusal("dual_write_read_new").find("no reconciling backfill of route 'app' has completed old>new since it entered "
                                                    "dual_write_read_old"),
               std::string::npos);
     w.backfillDone("old>new", since - 1ms);  // started before the dual write: keys written between are missed
-    EXPECT_NE(w.refusal("dual_write_read_new").find("no backfill"), std::string::npos);
+    EXPECT_NE(w.refusal("dual_write_read_new").find("no reconciling backfill"), std::string::npos);
     w.backfillDone("new>old", since + 1ms);  // the wrong direction
-    EXPECT_NE(w.refusal("dual_write_read_new").find("no backfill"), std::string::npos);
+    EXPECT_NE(w.refusal("dual_write_read_new").find("no reconciling backfill"), std::string::npos);
     w.backfillDone("old>new", since + 1ms, 3);
     EXPECT_NE(w.refusal("dual_write_read_new").find("could not copy 3 keys"), std::string::npos);
     w.backfillDone("old>new", since + 1ms);
@@ -126,9 +126,11 @@ TEST(PhaseGuardTest, SteppingBackAfterNewOnlyNeedsABackfillNewToOld) {
     w.go("new_only");
     w.go("dual_write_read_new");
     auto since = w.now;
-    EXPECT_NE(w.refusal("dual_write_read_old").find("no backfill of route 'app' has completed new>old since it entered "
+    EXPECT_NE(w.refusal("dual_write_read_old").find("no reconciling backfill of route 'app' has completed new>old since it entered "
                                                    "dual_write_read_new, so 'old' may lack keys"),
               std::string::npos);
+    w.backfillDone("new>old", since + 1ms, 0, false);  // copies, but leaves what new_only deleted on old
+    EXPECT_NE(w.refusal("dual_write_read_old").find("no reconciling backfill"), std::string::npos);
     w.backfillDone("new>old", since + 1ms);
     EXPECT_EQ(w.refusal("dual_write_read_old"), "");
     w.go("dual_write_read_old");
@@ -145,7 +147,7 @@ TEST(PhaseGuardTest, OldOnlyLeavesNewBehindAgain) {
     EXPECT_EQ(w.refusal("dual_write_read_new"), "");
     w.go("old_only");
     w.go("dual_write_read_old");
-    EXPECT_NE(w.refusal("dual_write_read_new").find("no backfill"), std::string::npos) << "writes in old_only never reached new";
+    EXPECT_NE(w.refusal("dual_write_read_new").find("no reconciling backfill"), std::string::npos) << "writes in old_only never reached new";
 }
 
 TEST(PhaseGuardTest, OtherBackendsStartANewRecord) {
