@@ -243,6 +243,41 @@ void Server::reloadAsync(std::function<void(std::string)> done, bool force) {
     asio::post(ioc_, [this, done = std::move(done), force] { done(reload(force)); });
 }
 
+void Server::dryRunAsync(std::function<void(std::string)> done) {
+    asio::post(ioc_, [this, done = std::move(done)] { done(dryRun()); });
+}
+
+std::string Server::dryRun() {
+    try {
+        auto next = std::make_shared<const policy::Snapshot>(config::loadFile(path_), snapshot_->generation() + 1, snapshot_.get(),
+                                                             snapshot_->sharedRegistry());
+        auto changes = policy::checkPhases(*next, next->registry().migrations, phaseFacts(), false);
+        std::string out = fmt::format("dry run of {}: the file loads (hash {})\n", path_, next->config().hash);
+        bool refused = false;
+        for (const auto& c : changes) {
+            if (c.before.empty()) out += fmt::format("route '{}': {} (a new migration)\n", c.route, c.after);
+            else if (c.refusal.empty()) out += fmt::format("route '{}': {} -> {}: safe\n", c.route, c.before, c.after);
+            else out += fmt::format("{}{}\n", c.refusal, c.forced ? " [forced: the reload would take it]" : "");
+            refused = refused || (!c.refusal.empty() && !c.forced);
+        }
+        if (changes.empty()) out += "no migration route changes phase\n";
+        out += refused ? "a reload would be refused\n" : "a reload would be accepted\n";
+        return out;
+    } catch (const std::exception& e) {
+        return fmt::format("dry run of {}: a reload would fail: {}\n", path_, e.what());
+    }
+}
+
+std::string Server::migrationText(Worker& from, std::string_view route) const {
+    auto snap = from.snapshot();
+    auto facts = phaseFacts();
+    auto now = std::chrono::steady_clock::now();
+    std::string out;
+    for (const auto& [name, rec] : snap->registry().migrations.all())
+        if (route.empty() || name == route) out += policy::migrationReport(name, rec, facts, now);
+    return out;
+}
+
 policy::PhaseFacts Server::phaseFacts() const {
     policy::PhaseFacts facts;
     facts.backfill = [this](const std::string& route) -> std::optional<policy::PhaseFacts::Backfill> {

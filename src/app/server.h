@@ -61,6 +61,10 @@ public:
     std::string reload(bool force = false);
     // From any thread: runs reload() on the main thread, then `done(error)` there.
     void reloadAsync(std::function<void(std::string)> done, bool force) override;
+    // What reload() would do to each migration route, without doing it.
+    std::string dryRun();
+    void dryRunAsync(std::function<void(std::string)> done) override;
+    std::string migrationText(Worker& from, std::string_view route) const override;
     uint64_t reloadsOk() const { return reloads_ok_; }
     uint64_t reloadsFailed() const { return reloads_failed_; }
 

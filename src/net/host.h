@@ -41,6 +41,12 @@ public:
     // From any thread: reloads the configuration file on the daemon's main thread, then calls
     // `done(error)` there (error empty on success). `force`: past the phase guardrails.
     virtual void reloadAsync(std::function<void(std::string)> done, bool force) = 0;
+    // From any thread: on the main thread, what a reload of the file would do to each migration
+    // route (and whether the guardrails would refuse it), without doing it; `done(report)` there.
+    virtual void dryRunAsync(std::function<void(std::string)> done) = 0;
+    // LAMINAR MIGRATION [route]: each migration route's phase, what it waits for, and whether the
+    // next and previous phases are safe now. Empty when there is no such route.
+    virtual std::string migrationText(Worker& from, std::string_view route) const = 0;
 };
 
 }  // namespace laminar::net

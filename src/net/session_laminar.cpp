@@ -25,7 +25,7 @@ std::string join(const std::vector<int>& backends, const config::Config& cfg) {
 }
 }  // namespace
 
-// LAMINAR STATUS | ROUTE <command> [args...] | RELOAD: laminar's own admin commands.
+// LAMINAR STATUS | ROUTE <command> [args...] | RELOAD [FORCE|DRYRUN] | MIGRATION [route] | BACKFILL: laminar's own admin commands.
 Session::Outcome Session::cmdLaminar(std::span<const std::string_view> argv) {
     std::string_view sub = argv.size() > 1 ? argv[1] : std::string_view();
     const auto& snapshot = *worker_.snapshot();
@@ -68,6 +68,31 @@ Session::Outcome Session::cmdLaminar(std::span<const std::string_view> argv) {
         reply(out);
         return Outcome::kDone;
     }
+    if (equalsIgnoreCase(sub, "RELOAD") && argv.size() == 3 && equalsIgnoreCase(argv[2], "DRYRUN")) {
+        Slot& slot = newSlot();
+        ++inflight_;
+        Worker* worker = &worker_;
+        Slot* target = &slot;
+        worker_.host().dryRunAsync([worker, target](std::string report) {
+            worker->post([target, report = std::move(report)] {
+                std::string out;
+                resp::appendBulk(out, report);
+                target->complete(out, false);
+            });
+        });
+        return Outcome::kDone;
+    }
+    if (equalsIgnoreCase(sub, "MIGRATION") && argv.size() <= 3) {
+        std::string_view route = argv.size() == 3 ? argv[2] : std::string_view();
+        auto text = worker_.host().migrationText(worker_, route);
+        if (text.empty()) {
+            replyError(route.empty() ? std::string("ERR laminar: no route is a migration")
+                                     : "ERR laminar: no migration route '" + std::string(route) + "'");
+            return Outcome::kDone;
+        }
+        reply(bulk(text));
+        return Outcome::kDone;
+    }
     const bool force = argv.size() == 3 && equalsIgnoreCase(argv[2], "FORCE");
     if (equalsIgnoreCase(sub, "RELOAD") && (argv.size() == 2 || force)) {
         // The reload runs on the main thread; its answer comes back to this thread's slot.
@@ -91,7 +116,7 @@ Session::Outcome Session::cmdLaminar(std::span<const std::string_view> argv) {
         reply(worker_.host().backfillCommand(worker_, argv));
         return Outcome::kDone;
     }
-    replyError("ERR laminar: unknown subcommand; use LAMINAR STATUS, LAMINAR ROUTE <command> <args...>, LAMINAR RELOAD [FORCE] or LAMINAR BACKFILL");
+    replyError("ERR laminar: unknown subcommand; use LAMINAR STATUS, LAMINAR ROUTE <command> <args...>, LAMINAR RELOAD [FORCE|DRYRUN], LAMINAR MIGRATION [route] or LAMINAR BACKFILL");
     return Outcome::kDone;
 }
 

@@ -84,21 +84,48 @@ std::vector<PhaseChange> checkPhases(const Snapshot& next, const MigrationBoard&
         }
         if (rec->phase == m->phase()) continue;
         c.before = name(rec->phase);
-        int from = static_cast<int>(rec->phase), to = static_cast<int>(m->phase());
-        if (std::abs(to - from) > 1) {
-            int step = to > from ? 1 : -1;
-            std::string skipped;
-            for (int p = from + step; p != to; p += step) skipped += (skipped.empty() ? "" : " and ") + name(static_cast<Phase>(p));
-            c.refusal = fmt::format("route '{}': {} -> {} refused: it skips {}; step to {} first", route.name, c.before, c.after,
-                                    skipped, name(static_cast<Phase>(from + step)));
-        } else if (rec->phase == Phase::kReadOld && m->phase() == Phase::kReadNew) {
-            c.refusal = missingData(route.name, *rec, m->phase(), rec->from + ">" + rec->to, rec->to, facts);
-        } else if (rec->phase == Phase::kReadNew && m->phase() == Phase::kReadOld) {
-            c.refusal = missingData(route.name, *rec, m->phase(), rec->to + ">" + rec->from, rec->from, facts);
-        }
-        if (!c.refusal.empty())
-            c.refusal += fmt::format(" (set `force: true` on the route, or LAMINAR RELOAD FORCE, to take this step anyway)");
+        c.refusal = stepRefusal(route.name, *rec, m->phase(), facts);
         out.push_back(std::move(c));
+    }
+    return out;
+}
+
+std::string stepRefusal(const std::string& route, const MigrationRecord& rec, Migration::Phase after, const PhaseFacts& facts) {
+    std::string refusal;
+    int from = static_cast<int>(rec.phase), to = static_cast<int>(after);
+    if (std::abs(to - from) > 1) {
+        int step = to > from ? 1 : -1;
+        std::string skipped;
+        for (int p = from + step; p != to; p += step) skipped += (skipped.empty() ? "" : " and ") + name(static_cast<Phase>(p));
+        refusal = fmt::format("route '{}': {} -> {} refused: it skips {}; step to {} first", route, name(rec.phase), name(after), skipped,
+                              name(static_cast<Phase>(from + step)));
+    } else if (rec.phase == Phase::kReadOld && after == Phase::kReadNew) {
+        refusal = missingData(route, rec, after, rec.from + ">" + rec.to, rec.to, facts);
+    } else if (rec.phase == Phase::kReadNew && after == Phase::kReadOld) {
+        refusal = missingData(route, rec, after, rec.to + ">" + rec.from, rec.from, facts);
+    }
+    if (!refusal.empty()) refusal += " (set `force: true` on the route, or LAMINAR RELOAD FORCE, to take this step anyway)";
+    return refusal;
+}
+
+std::string migrationReport(const std::string& route, const MigrationRecord& rec, const PhaseFacts& facts,
+                            std::chrono::steady_clock::time_point now) {
+    auto ago = [now](std::chrono::steady_clock::time_point t) { return std::chrono::duration_cast<std::chrono::seconds>(now - t).count(); };
+    std::string out = fmt::format("{}: {} for {} s ({} -> {})\n", route, name(rec.phase), ago(rec.since), rec.from, rec.to);
+    if (auto b = facts.backfill(route))
+        out += fmt::format("  last completed backfill: {}{}, started {} s ago{}{}\n", b->pair, b->reconcile ? " (reconcile)" : "",
+                           ago(b->started), b->started >= rec.since ? " in this phase" : " before this phase",
+                           b->failed ? fmt::format(", {} keys refused by the target", b->failed) : std::string());
+    else out += "  last completed backfill: none\n";
+    for (const auto& pair : {rec.from + ">" + rec.to, rec.to + ">" + rec.from})
+        out += fmt::format("  backlog {}: {} keys\n", pair, facts.backlog(pair));
+    if (rec.to_missing) out += fmt::format("  '{}' may lack keys: a one-sided phase ran or it was never backfilled\n", rec.to);
+    if (rec.from_missing) out += fmt::format("  '{}' may lack keys written in new_only\n", rec.from);
+    for (int step : {1, -1}) {
+        int p = static_cast<int>(rec.phase) + step;
+        if (p < 0 || p > static_cast<int>(Phase::kNewOnly)) continue;
+        auto why = stepRefusal(route, rec, static_cast<Phase>(p), facts);
+        out += fmt::format("  {} {}: {}\n", step > 0 ? "next" : "back", name(static_cast<Phase>(p)), why.empty() ? "safe" : why);
     }
     return out;
 }

@@ -72,6 +72,12 @@ struct PhaseChange {
 //     sync backlog): reads would miss them.
 // A route that is new, or whose from/to changed, starts a new record: nothing to compare.
 std::vector<PhaseChange> checkPhases(const Snapshot& next, const MigrationBoard& board, const PhaseFacts& facts, bool force_all);
+// Why stepping `route` from `rec` to `after` is refused by the rules above; empty when it is safe.
+std::string stepRefusal(const std::string& route, const MigrationRecord& rec, Migration::Phase after, const PhaseFacts& facts);
+// LAMINAR MIGRATION: where the route is, what it waits for, and whether each neighbouring phase is
+// safe to step to now, with the reasons.
+std::string migrationReport(const std::string& route, const MigrationRecord& rec, const PhaseFacts& facts,
+                            std::chrono::steady_clock::time_point now);
 // What the board holds once `next` is in force.
 std::map<std::string, MigrationRecord> phasesAfter(const Snapshot& next, const MigrationBoard& board,
                                                    std::chrono::steady_clock::time_point now);

@@ -175,6 +175,40 @@ TEST_F(MigrationSafety, ForceOnTheRouteOrOnTheReloadTakesTheStepAndTheLogSaysSo)
     EXPECT_NE(laminarStatus(*c_).find("phase: old_only"), std::string::npos) << laminarStatus(*c_);
 }
 
+// "Is the next step safe?" answered before taking it: LAMINAR MIGRATION says where the route is and
+// why a step would be refused; LAMINAR RELOAD DRYRUN says what a reload of the edited file would do.
+TEST_F(MigrationSafety, MigrationAndDryRunSayWhetherTheNextStepIsSafeBeforeItIsTaken) {
+    start("dual_write_read_old");
+    auto report = show(c_->cmd({"LAMINAR", "MIGRATION", "app"}));
+    EXPECT_NE(report.find("app: dual_write_read_old for "), std::string::npos) << report;
+    EXPECT_NE(report.find("last completed backfill: none"), std::string::npos) << report;
+    EXPECT_NE(report.find("next dual_write_read_new: route 'app': dual_write_read_old -> dual_write_read_new refused: no reconciling "
+                          "backfill"),
+              std::string::npos)
+        << report;
+    EXPECT_NE(report.find("back old_only: safe"), std::string::npos) << report;
+    EXPECT_NE(show(c_->cmd({"LAMINAR", "MIGRATION", "nope"})).find("no migration route 'nope'"), std::string::npos);
+
+    lam_->rewriteConfig(config("dual_write_read_new"));
+    auto dry = show(c_->cmd({"LAMINAR", "RELOAD", "DRYRUN"}));
+    EXPECT_NE(dry.find("refused: no reconciling backfill"), std::string::npos) << dry;
+    EXPECT_NE(dry.find("a reload would be refused"), std::string::npos) << dry;
+    EXPECT_EQ(laminarInfoNumber(*c_, "reloads_failed"), 0) << "a dry run is not a reload";
+    EXPECT_NE(laminarStatus(*c_).find("phase: dual_write_read_old"), std::string::npos);
+
+    backfill();
+    report = show(c_->cmd({"LAMINAR", "MIGRATION"}));
+    EXPECT_NE(report.find("last completed backfill: old>new (reconcile), started "), std::string::npos) << report;
+    EXPECT_NE(report.find("next dual_write_read_new: safe"), std::string::npos) << report;
+    dry = show(c_->cmd({"LAMINAR", "RELOAD", "DRYRUN"}));
+    EXPECT_NE(dry.find("route 'app': dual_write_read_old -> dual_write_read_new: safe"), std::string::npos) << dry;
+    EXPECT_NE(dry.find("a reload would be accepted"), std::string::npos) << dry;
+
+    lam_->rewriteConfig("routes: [unterminated");
+    dry = show(c_->cmd({"LAMINAR", "RELOAD", "DRYRUN"}));
+    EXPECT_NE(dry.find("a reload would fail"), std::string::npos) << dry;
+}
+
 // A secondary that is down leaves the instance ready (clients get their answers from the primary);
 // the primary down makes it unready.
 TEST_F(MigrationSafety, ReadyzFollowsTheBackendThatAnswersClientsNotTheSecondary) {

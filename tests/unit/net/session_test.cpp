@@ -60,6 +60,8 @@ public:
     std::string statusText(Worker&) const override { return "fake status"; }
     std::string backfillCommand(Worker&, std::span<const std::string_view>) override { return "-ERR fake\r\n"; }
     void reloadAsync(std::function<void(std::string)> done, bool) override { done(""); }
+    void dryRunAsync(std::function<void(std::string)> done) override { done("fake dry run"); }
+    std::string migrationText(Worker&, std::string_view) const override { return "fake migration"; }
 
     ClientRegistry clients;
     std::unique_ptr<policy::SyncEngine> engine;
