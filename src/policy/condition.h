@@ -63,6 +63,8 @@ public:
     std::string_view type() const override { return "condition"; }
     void execute(const Request& req, backend::ReplySink* sink, Context& ctx) const override;
     int pinTarget() const override { return else_->pinTarget(); }
+    // A pinned client's write ran where `else` pins it: `else` catches up (as a dual_write there would).
+    void afterPinnedWrite(std::string_view key, Context& ctx) const override { else_->afterPinnedWrite(key, ctx); }
     void targets(const Request& req, const Context& ctx, bool write, std::vector<int>& out) const override;
     std::string describe() const override;
     void forEachChild(const std::function<void(const Strategy&)>& fn) const override {

@@ -290,7 +290,7 @@ std::optional<std::string> Convert::sourceKey(std::string_view key) const {
 }
 
 bool Convert::serializes(const Request& req) const {
-    return req.keys.size() == 1 && req.cmd->name != "get" && !req.isDelete() && !req.isPlainOverwrite();
+    return (req.keys.size() == 1 && req.cmd->name != "get" && !req.isDelete() && !req.isPlainOverwrite()) || Strategy::serializes(req);
 }
 
 void Convert::execute(const Request& req, backend::ReplySink* sink, Context& ctx) const {

@@ -221,7 +221,8 @@ DualLookup::DualLookup(std::unique_ptr<Strategy> first, std::unique_ptr<Strategy
     : first_(std::move(first)), second_(std::move(second)), writes_(writes), warm_(warm) {}
 
 bool DualLookup::serializes(const Request& req) const {
-    return req.isWrite() && !req.isDelete() && !req.isPlainOverwrite() && writes_ != Writes::kSecond && req.keys.size() == 1;
+    return (req.isWrite() && !req.isDelete() && !req.isPlainOverwrite() && writes_ != Writes::kSecond && req.keys.size() == 1) ||
+           Strategy::serializes(req);
 }
 
 void DualLookup::execute(const Request& req, backend::ReplySink* sink, Context& ctx) const {

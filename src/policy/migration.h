@@ -32,14 +32,11 @@ public:
         inner_->targets(req, ctx, write, out);
     }
     std::string describe() const override { return "migration(phase=" + std::string(phaseName(phase_)) + ") = " + inner_->describe(); }
-    void syncPairs(std::vector<std::pair<int, int>>& out) const override { inner_->syncPairs(out); }
     bool backfillTask(SyncTask& task, std::string& why) const override {
         if (inner_->backfillTask(task, why)) return true;
         why = "phase " + describe() + " does not write both sides; backfill in dual_write_read_old or dual_write_read_new";
         return false;
     }
-    void afterPinnedWrite(std::string_view key, Context& ctx) const override { inner_->afterPinnedWrite(key, ctx); }
-    bool serializes(const Request& req) const override { return inner_->serializes(req); }
     void forEachChild(const std::function<void(const Strategy&)>& fn) const override { fn(*inner_); }
     Phase phase() const { return phase_; }
     // Backend names: `from` is where the data was, `to` where it goes.

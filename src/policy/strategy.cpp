@@ -18,6 +18,35 @@
 #include "resp/ascii.h"
 
 namespace laminar::policy {
+
+bool Strategy::serializes(const Request& req) const {
+    bool any = false;
+    forEachChild([&](const Strategy& c) { any = any || c.serializes(req); });
+    return any;
+}
+
+void Strategy::syncPairs(std::vector<std::pair<int, int>>& out) const {
+    forEachChild([&](const Strategy& c) { c.syncPairs(out); });
+}
+
+bool Strategy::backfillTask(SyncTask& task, std::string& why) const {
+    bool found = false;
+    forEachChild([&](const Strategy& c) {
+        std::string ignored;
+        if (!found) found = c.backfillTask(task, ignored);
+    });
+    if (!found) why = "its strategy is " + describe() + ", not a dual write";
+    return found;
+}
+
+void Strategy::afterPinnedWrite(std::string_view key, Context& ctx) const {
+    const Strategy* holder = nullptr;
+    const int pin = pinTarget();
+    forEachChild([&](const Strategy& c) {
+        if (!holder && c.pinTarget() == pin) holder = &c;
+    });
+    if (holder) holder->afterPinnedWrite(key, ctx);
+}
 using resp::equalsIgnoreCase;
 
 namespace {

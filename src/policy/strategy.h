@@ -90,33 +90,31 @@ public:
     virtual int pinTarget() const = 0;
     // For LAMINAR ROUTE: the backends a read (write=false) or write of `req` would go to now.
     virtual void targets(const Request& req, const Context& ctx, bool write, std::vector<int>& out) const = 0;
+    // The hooks below default to the strategy's children (forEachChild), so that every wrapper
+    // (condition, shadow, convert, timed_rollover, read_only, migration) keeps the machinery of
+    // what it wraps: a condition whose `else` is a dual_write has its flip barrier, its MULTI
+    // catch-up and its backfill.
+    //
     // The client's later commands must wait until this one is answered (it runs in steps that a
-    // pipelined command must not overtake, e.g. a copy before a write).
-    virtual bool serializes(const Request& req) const {
-        (void)req;
-        return false;
-    }
+    // pipelined command must not overtake, e.g. a copy before a write). Default: when any child's
+    // must (a wrapper may route the command to any of them).
+    virtual bool serializes(const Request& req) const;
     // Writes are refused whatever they are (read_only): a split MSET is refused whole.
     virtual bool refusesWrites() const { return false; }
     // For INFO and LAMINAR ROUTE: "dual_write(primary=old, secondary=new, ack=primary)".
     virtual std::string describe() const = 0;
     // Strategies that write through the sync engine, for the flip barrier: the (primary,
-    // secondary) backend pairs whose keys it keeps in step. Most have none.
-    virtual void syncPairs(std::vector<std::pair<int, int>>& out) const { (void)out; }
+    // secondary) backend pairs whose keys it keeps in step. Default: its children's.
+    virtual void syncPairs(std::vector<std::pair<int, int>>& out) const;
     // For LAMINAR BACKFILL: the copy direction (from, to, pair) a backfill of this route feeds to
-    // the sync engine. False, with why, for strategies that have none.
-    virtual bool backfillTask(SyncTask& task, std::string& why) const {
-        (void)task;
-        why = "its strategy is " + describe() + ", not a dual write";
-        return false;
-    }
+    // the sync engine. False, with why, for strategies that have none. Default: the first child's
+    // that has one.
+    virtual bool backfillTask(SyncTask& task, std::string& why) const;
     // A write on `key` was applied through a client's dedicated connection (inside MULTI/EXEC, or a
     // blocking write), bypassing execute(): strategies that keep another side in step catch up
-    // here. Called on the client's thread once the write's reply (EXEC's) has arrived.
-    virtual void afterPinnedWrite(std::string_view key, Context& ctx) const {
-        (void)key;
-        (void)ctx;
-    }
+    // here. Called on the client's thread once the write's reply (EXEC's) has arrived. Default:
+    // the first child that holds the pin target (where the write was applied) catches up.
+    virtual void afterPinnedWrite(std::string_view key, Context& ctx) const;
     // The strategies this one is made of (none for a proxy), so that what a route holds can be
     // found by walking its tree (the migrations of a reload's phase checks).
     virtual void forEachChild(const std::function<void(const Strategy&)>& fn) const { (void)fn; }
