@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "app/server.h"
+
+#include "app/preflight.h"
 #include "obs/logging.h"
 #include "app/metrics.h"
 
@@ -247,6 +249,22 @@ void Server::dryRunAsync(std::function<void(std::string)> done) {
     asio::post(ioc_, [this, done = std::move(done)] { done(dryRun()); });
 }
 
+// New addresses a route of `next` sends to must answer, and in their protocol, before traffic goes
+// there (a wrong port, or a memcached where a Redis should be).
+std::string Server::unusableBackends(const policy::Snapshot& next) const {
+    std::string unusable;
+    for (const auto* b : newAddresses(snapshot_->config(), next.config())) {
+        int index = static_cast<int>(b - next.config().backends.data());
+        bool used = std::any_of(next.routes().begin(), next.routes().end(), [index](const policy::Route& r) {
+            return std::find(r.backends.begin(), r.backends.end(), index) != r.backends.end();
+        });
+        if (!used) continue;
+        if (auto why = preflight(*b); !why.empty())
+            unusable += fmt::format("{}backend '{}' cannot be used: {}", unusable.empty() ? "" : "; ", b->name, why);
+    }
+    return unusable;
+}
+
 std::string Server::dryRun() {
     try {
         auto next = std::make_shared<const policy::Snapshot>(config::loadFile(path_), snapshot_->generation() + 1, snapshot_.get(),
@@ -261,6 +279,10 @@ std::string Server::dryRun() {
             refused = refused || (!c.refusal.empty() && !c.forced);
         }
         if (changes.empty()) out += "no migration route changes phase\n";
+        if (auto unusable = unusableBackends(*next); !unusable.empty()) {
+            out += unusable + "\n";
+            refused = true;
+        }
         out += refused ? "a reload would be refused\n" : "a reload would be accepted\n";
         return out;
     } catch (const std::exception& e) {
@@ -332,6 +354,9 @@ std::string Server::reload(bool force) {
             log()->warn("reload: the queue section is restart-only; its changes take effect at the next restart");
         if (auto error = openQueueIfNeeded(cfg); !error.empty()) throw std::runtime_error(error);
         next = std::make_shared<const policy::Snapshot>(std::move(cfg), snapshot_->generation() + 1, snapshot_.get(), snapshot_->sharedRegistry());
+        if (!force)
+            if (auto unusable = unusableBackends(*next); !unusable.empty())
+                throw std::runtime_error(unusable + " (LAMINAR RELOAD FORCE reloads anyway)");
         changes = policy::checkPhases(*next, next->registry().migrations, phaseFacts(), force);
         std::string refused;
         for (const auto& c : changes)

@@ -125,6 +125,8 @@ private:
     std::atomic<policy::WriteQueue*> queue_ptr_{nullptr};
     // Opens the queue when `cfg` has a queued_write route and it is not open yet; the error, or empty.
     std::string openQueueIfNeeded(const config::Config& cfg);
+    // Why backends at addresses new to `next` cannot be used (preflight), or empty.
+    std::string unusableBackends(const policy::Snapshot& next) const;
     // What the phase guardrails need to know of backfills and the sync backlog.
     policy::PhaseFacts phaseFacts() const;
     // Records `next`'s migration phases and logs each route's change.

@@ -228,3 +228,42 @@ TEST_F(MigrationSafety, ReadyzFollowsTheBackendThatAnswersClientsNotTheSecondary
 
 }  // namespace
 }  // namespace laminar::test
+
+namespace laminar::test {
+namespace {
+
+// Item 6: a reload that sends a route to an address the running configuration does not have first
+// checks that something answers there, in the right protocol.
+TEST(ReloadPreflight, AnAddressThatDoesNotAnswerOrSpeaksAnotherProtocolIsRefusedUnlessForced) {
+    RedisServer old_r, new_r, elsewhere;
+    MemcachedServer mc;
+    int dead = freePort();
+    auto config = [&](int new_port) {
+        return twoBackendConfig(old_r.port(), new_port, migrationRoute("app", "app:*", "dual_write_read_old"));
+    };
+    Laminar lam(config(new_r.port()));
+    Client c(lam.port());
+    EXPECT_EQ(show(c.cmd({"SET", "app:k", "v"})), "+OK");
+
+    lam.rewriteConfig(config(dead));
+    auto r = show(c.cmd({"LAMINAR", "RELOAD"}));
+    EXPECT_NE(r.find(cat("backend 'new' cannot be used: cannot connect to 127.0.0.1:", dead, ": Connection refused")), std::string::npos) << r;
+    auto dry = show(c.cmd({"LAMINAR", "RELOAD", "DRYRUN"}));
+    EXPECT_NE(dry.find("backend 'new' cannot be used"), std::string::npos) << dry;
+    EXPECT_NE(dry.find("a reload would be refused"), std::string::npos) << dry;
+
+    lam.rewriteConfig(config(mc.port()));
+    r = show(c.cmd({"LAMINAR", "RELOAD"}));
+    EXPECT_NE(r.find(cat("127.0.0.1:", mc.port(), " does not speak Redis: it answered PING with 'ERROR'")), std::string::npos) << r;
+    EXPECT_EQ(show(c.cmd({"SET", "app:k", "still"})), "+OK") << "the running configuration stays";
+    EXPECT_EQ(show(Client(new_r.port()).cmd({"GET", "app:k"})), "$still");
+
+    lam.rewriteConfig(config(elsewhere.port()));
+    EXPECT_EQ(show(c.cmd({"LAMINAR", "RELOAD"})), "+OK") << "a live Redis at a new address";
+
+    lam.rewriteConfig(config(dead));
+    EXPECT_EQ(show(c.cmd({"LAMINAR", "RELOAD", "FORCE"})), "+OK");
+}
+
+}  // namespace
+}  // namespace laminar::test
