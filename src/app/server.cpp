@@ -508,8 +508,13 @@ std::string Server::statusText(Worker& from) const {
             out += fmt::format("    flip barrier: {}\n", open ? "drained" : "waiting for the old copy direction");
         }
         {
+            // A backfill from before the route's current phase (or backends) says nothing of now.
             std::lock_guard lock(backfill_mu_);
-            if (auto it = backfills_.find(r.name); it != backfills_.end()) out += "    backfill: " + it->second->status() + "\n";
+            if (auto it = backfills_.find(r.name); it != backfills_.end()) {
+                auto rec = snap->registry().migrations.get(r.name);
+                bool stale = rec && it->second->progress().started < rec->since;
+                out += fmt::format("    backfill{}: {}\n", stale ? " (from before this phase)" : "", it->second->status());
+            }
         }
         std::string counters;
         for (const auto& [name, value] : r.stats->values())

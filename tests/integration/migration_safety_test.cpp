@@ -131,6 +131,7 @@ TEST_F(MigrationSafety, TheWayBackFromNewOnlyResurrectsNoDeleteAndLosesNoWrite) 
     }
     backfill();
     EXPECT_EQ(reloadTo("dual_write_read_new"), "+OK");
+    EXPECT_NE(laminarStatus(*c_).find("    backfill (from before this phase): done"), std::string::npos) << laminarStatus(*c_);
     EXPECT_EQ(reloadTo("new_only"), "+OK");
     for (int i = 0; i < 90; ++i) {
         auto k = cat("app:", i);
