@@ -5,6 +5,10 @@
 # time (scripts/fuzz.sh). Exits non-zero on any failure.
 #   SANITIZE=0 scripts/test.sh      skip the sanitizer pass
 #   FUZZ=0 scripts/test.sh          skip the fuzzing (FUZZ_SECONDS: per target, default 30)
+#   CONTAINER=1 scripts/test.sh     also build the container image and check it, and the compose
+#                                   demo (scripts/container-test.sh: podman, or docker where a
+#                                   daemon answers; 7 to 12 min on 2 cores). Off by default
+#                                   and in CI.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 install_packages
@@ -20,5 +24,9 @@ fi
 if [[ ${FUZZ:-1} == 1 ]]; then
     log "fuzzing (libFuzzer, ASan + UBSan)"
     bash "$ROOT/scripts/fuzz.sh"
+fi
+if [[ ${CONTAINER:-0} == 1 ]]; then
+    log "container image and compose demo (scripts/container-test.sh)"
+    bash "$ROOT/scripts/container-test.sh"
 fi
 log "all tests passed"
