@@ -147,6 +147,14 @@ void Server::run() {
     ioc_.run();
     for (auto& w : workers_) w->ioc().stop();
     for (auto& w : workers_) w->join();
+    // The sync engine's queue and backlog are in memory (docs/design.md, hazard 6): say what is
+    // left behind, so the operator knows a reconciling backfill is due.
+    if (int64_t pending = sync_->pendingTotal(); pending > 0) {
+        std::string pairs;
+        for (const auto& [pair, b] : sync_->backlogs()) pairs += fmt::format(", {} of them waiting for {} (backlog)", b.keys, pair);
+        log()->warn("stopped with {} keys not copied to the other side{}; run LAMINAR BACKFILL START <route> RECONCILE after the restart",
+                    pending, pairs);
+    }
     log()->info("laminar stopped");
 }
 

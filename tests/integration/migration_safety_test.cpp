@@ -80,6 +80,7 @@ TEST_F(MigrationSafety, ASecondaryAwayLongerThanTheRetriesGetsEveryKeyOnceItIsBa
     EXPECT_GT(m.sum("laminar_sync_backlog_keys", {{"pair", "old>new"}}), 0) << "no backlog in /metrics";
     auto refused = reloadTo("dual_write_read_new");
     EXPECT_NE(refused.find("failed to copy old>new and wait for 'new' to answer again"), std::string::npos) << refused;
+    EXPECT_NE(show(c_->cmd({"INFO", "laminar"})).find("sync_backlog_old>new:keys="), std::string::npos);
     EXPECT_NE(lam_->log().find("copy of key 'app:"), std::string::npos) << "the failure line names the key\n" << lam_->log();
 
     new_.resume();
@@ -226,9 +227,15 @@ TEST_F(MigrationSafety, ReadyzFollowsTheBackendThatAnswersClientsNotTheSecondary
     EXPECT_EQ(r.status, 200) << r.body;
     EXPECT_NE(r.body.find("ready, degraded: backend 'new'"), std::string::npos) << r.body;
     EXPECT_EQ(show(c_->cmd({"SET", "app:a", "1"})), "+OK");
+    ASSERT_TRUE(waitFor([&] { return httpRequest(metrics_, "GET", "/readyz").body.find("wait to be copied old>new") != std::string::npos; }, 10s));
     old_.kill();
     EXPECT_TRUE(waitFor([&] { return httpRequest(metrics_, "GET", "/readyz").status == 503; }, 10s));
     EXPECT_NE(httpRequest(metrics_, "GET", "/readyz").body.find("backend 'old'"), std::string::npos);
+    // Stopping with a key still owed to new says so: the backlog is in memory.
+    c_.reset();
+    EXPECT_EQ(lam_->process().stop(), 0);
+    EXPECT_NE(lam_->log().find("stopped with 1 keys not copied to the other side, 1 of them waiting for old>new (backlog)"), std::string::npos)
+        << lam_->log();
 }
 
 }  // namespace
