@@ -303,8 +303,13 @@ std::string Server::migrationText(Worker& from, std::string_view route) const {
     auto facts = phaseFacts();
     auto now = std::chrono::steady_clock::now();
     std::string out;
-    for (const auto& [name, rec] : snap->registry().migrations.all())
-        if (route.empty() || name == route) out += policy::migrationReport(name, rec, facts, now);
+    for (const auto& [name, rec] : snap->registry().migrations.all()) {
+        if (!route.empty() && name != route) continue;
+        uint64_t failures = 0;
+        for (const auto& r : snap->routes())
+            if (r.name == name && r.stats) failures = r.stats->sync_failures.load();
+        out += policy::migrationReport(name, rec, facts, now, failures);
+    }
     return out;
 }
 

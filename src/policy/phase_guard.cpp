@@ -3,8 +3,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdlib>
 
+#include "policy/route_stats.h"
 #include "policy/snapshot.h"
 
 namespace laminar::policy {
@@ -109,7 +111,7 @@ std::string stepRefusal(const std::string& route, const MigrationRecord& rec, Mi
 }
 
 std::string migrationReport(const std::string& route, const MigrationRecord& rec, const PhaseFacts& facts,
-                            std::chrono::steady_clock::time_point now) {
+                            std::chrono::steady_clock::time_point now, uint64_t sync_failures) {
     auto ago = [now](std::chrono::steady_clock::time_point t) { return std::chrono::duration_cast<std::chrono::seconds>(now - t).count(); };
     std::string out = fmt::format("{}: {} for {} s ({} -> {})\n", route, name(rec.phase), ago(rec.since), rec.from, rec.to);
     if (auto b = facts.backfill(route))
@@ -119,6 +121,8 @@ std::string migrationReport(const std::string& route, const MigrationRecord& rec
     else out += "  last completed backfill: none\n";
     for (const auto& pair : {rec.from + ">" + rec.to, rec.to + ">" + rec.from})
         out += fmt::format("  backlog {}: {} keys\n", pair, facts.backlog(pair));
+    out += fmt::format("  keys left out of sync in this phase (the other side refused them): {}\n",
+                       sync_failures - std::min(sync_failures, rec.sync_failures_before));
     if (rec.to_missing) out += fmt::format("  '{}' may lack keys: a one-sided phase ran or it was never backfilled\n", rec.to);
     if (rec.from_missing) out += fmt::format("  '{}' may lack keys written in new_only\n", rec.from);
     for (int step : {1, -1}) {
@@ -139,7 +143,8 @@ std::map<std::string, MigrationRecord> phasesAfter(const Snapshot& next, const M
         auto rec = board.get(route.name);
         if (!rec || rec->from != m->from() || rec->to != m->to()) {
             // Nothing known of how it got here: trust the phase for what it implies of the data.
-            MigrationRecord fresh{m->phase(), m->from(), m->to(), now, m->phase() < Phase::kReadNew, m->phase() == Phase::kNewOnly};
+            MigrationRecord fresh{m->phase(), m->from(), m->to(), now, m->phase() < Phase::kReadNew, m->phase() == Phase::kNewOnly,
+                                  route.stats ? route.stats->sync_failures.load() : 0};
             out.emplace(route.name, std::move(fresh));
             continue;
         }
@@ -154,6 +159,7 @@ std::map<std::string, MigrationRecord> phasesAfter(const Snapshot& next, const M
             if (m->phase() == Phase::kNewOnly) r.from_missing = true;
             r.phase = m->phase();
             r.since = now;
+            r.sync_failures_before = route.stats ? route.stats->sync_failures.load() : 0;
         }
         out.emplace(route.name, std::move(r));
     }

@@ -23,6 +23,7 @@ struct MigrationRecord {
     std::chrono::steady_clock::time_point since{};
     bool to_missing = true;     // `to` may lack writes: old_only was in force, or it was never filled
     bool from_missing = false;  // `from` may lack writes: new_only was in force
+    uint64_t sync_failures_before = 0;  // the route's sync_failures when it entered this phase
 };
 
 class MigrationBoard {
@@ -77,7 +78,7 @@ std::string stepRefusal(const std::string& route, const MigrationRecord& rec, Mi
 // LAMINAR MIGRATION: where the route is, what it waits for, and whether each neighbouring phase is
 // safe to step to now, with the reasons.
 std::string migrationReport(const std::string& route, const MigrationRecord& rec, const PhaseFacts& facts,
-                            std::chrono::steady_clock::time_point now);
+                            std::chrono::steady_clock::time_point now, uint64_t sync_failures);
 // What the board holds once `next` is in force.
 std::map<std::string, MigrationRecord> phasesAfter(const Snapshot& next, const MigrationBoard& board,
                                                    std::chrono::steady_clock::time_point now);
