@@ -348,7 +348,7 @@ TEST(ReloadPreflight, AnAddressThatDoesNotAnswerOrSpeaksAnotherProtocolIsRefused
     r = show(c.cmd({"LAMINAR", "RELOAD"}));
     EXPECT_NE(r.find(cat("127.0.0.1:", mc.port(), " does not speak Redis: it answered PING with 'ERROR'")), std::string::npos) << r;
     EXPECT_EQ(show(c.cmd({"SET", "app:k", "still"})), "+OK") << "the running configuration stays";
-    EXPECT_EQ(show(Client(new_r.port()).cmd({"GET", "app:k"})), "$still");
+    EXPECT_TRUE(waitFor([&] { return show(Client(new_r.port()).cmd({"GET", "app:k"})) == "$still"; }, 5s)) << "the copy went elsewhere";
 
     lam.rewriteConfig(config(elsewhere.port()));
     EXPECT_EQ(show(c.cmd({"LAMINAR", "RELOAD"})), "+OK") << "a live Redis at a new address";
