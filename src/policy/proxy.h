@@ -17,6 +17,9 @@ public:
         ctx.client.send(target_, req.raw, sink);
     }
     int pinTarget() const override { return target_; }
+    // A leaf: the hooks' walk over children (strategy.h) has nothing to visit, and this one runs
+    // for every command.
+    bool serializes(const Request&) const override { return false; }
     void targets(const Request&, const Context&, bool, std::vector<int>& out) const override { out.push_back(target_); }
     std::string describe() const override { return name_; }
     int target() const { return target_; }
