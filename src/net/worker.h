@@ -72,6 +72,7 @@ public:
     void post(std::function<void()> fn) override;
     void postAfter(std::chrono::milliseconds delay, std::function<void()> fn) override;
     policy::Dispatch& background() override { return background_; }
+    std::shared_ptr<const policy::Snapshot> currentSnapshot() const override { return snapshot_; }
     size_t sessionCount() const { return session_count_.load(std::memory_order_relaxed); }
     // The generation of the snapshot this thread routes with (read by other threads).
     uint64_t installedGeneration() const { return installed_generation_.load(std::memory_order_acquire); }
@@ -82,6 +83,12 @@ private:
         Worker* worker;
         void send(int backend, std::string_view raw, backend::ReplySink* sink) override {
             io::Poller::touch();
+            if (backend < 0 || static_cast<size_t>(backend) >= worker->backendCount()) {
+                // Work made under a configuration with more backends (the sync engine re-checks
+                // its tasks; this is the last guard): never another backend's index.
+                sink->complete(backend::unavailableError("#" + std::to_string(backend), "no longer configured"), true);
+                return;
+            }
             worker->backend(backend).send(0, raw, sink);
         }
         std::vector<backend::CanaryKey> canaryKeys(int backend, const std::string& base) override {

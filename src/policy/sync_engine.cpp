@@ -104,6 +104,47 @@ void SyncEngine::enqueue(Shard& shard, const SyncTask& task, std::string key, st
     pump(shard);
 }
 
+namespace {
+// Whether `task`, made under an older configuration, still sends to the same backends: background
+// work is dispatched by index into the thread's current backends.
+bool stillAddresses(const SyncTask& task, const Snapshot& now) {
+    const auto& then = task.snapshot->config().backends;
+    const auto& cur = now.config().backends;
+    for (int b : {task.from->pinTarget(), task.to->pinTarget()}) {
+        auto i = static_cast<size_t>(b);
+        if (b < 0 || i >= then.size() || i >= cur.size() || then[i].name != cur[i].name) return false;
+    }
+    return true;
+}
+
+// The task that copies `pair` in `now`: the first route whose backfill direction it is.
+bool retask(SyncTask& task, const std::shared_ptr<const Snapshot>& now) {
+    for (const auto& r : now->routes()) {
+        SyncTask t;
+        std::string why;
+        if (!r.strategy->backfillTask(t, why) || t.pair != task.pair) continue;
+        t.snapshot = now;
+        t.stats = r.stats.get();
+        task = std::move(t);
+        return true;
+    }
+    return false;
+}
+}  // namespace
+
+// A key queued under an older configuration whose backends moved or went: copied under the current
+// one when it still copies that direction, else dropped with a log line (the flip guardrails
+// refuse such a reload while keys wait in the backlog; forced, a reconciling backfill repairs it).
+bool SyncEngine::revalidate(Shard& shard, const std::string& key, Entry& e) {
+    auto now = shard.host->currentSnapshot();
+    if (!now || !e.task.snapshot || e.task.snapshot == now || stillAddresses(e.task, *now)) return true;
+    if (retask(e.task, now)) return true;
+    log()->warn("sync {}: key '{}' not copied: the configuration no longer has that direction or its backends (run a reconciling "
+                "backfill if it mattered)",
+                e.task.pair, std::string_view(key).substr(0, 100));
+    return false;
+}
+
 void SyncEngine::pump(Shard& shard) {
     while (!shard.busy && !shard.queue.empty()) {
         std::string key = std::move(shard.queue.front());
@@ -111,6 +152,18 @@ void SyncEngine::pump(Shard& shard) {
         auto it = shard.keys.find(key);
         if (it == shard.keys.end()) continue;
         Entry& e = it->second;
+        if (!revalidate(shard, key, e)) {
+            // Its marks are answered as given up on; its pending unit goes with it.
+            for (auto* list : {&e.waiting, &e.running})
+                for (auto& t : *list) {
+                    t->failed.fetch_add(1);
+                    t->left.fetch_sub(1);
+                }
+            counter(e.counted_pair).fetch_sub(1);
+            leaveBacklog(e);
+            shard.keys.erase(it);
+            continue;
+        }
         e.in_flight = true;
         e.again = false;
         e.running.insert(e.running.end(), e.waiting.begin(), e.waiting.end());

@@ -25,6 +25,9 @@ public:
     virtual void postAfter(std::chrono::milliseconds delay, std::function<void()> fn) = 0;
     // This thread's connections, for work that belongs to no client.
     virtual Dispatch& background() = 0;
+    // The configuration this thread routes with now (null in unit tests without one): a copy
+    // made under an older one checks that its backends are still where it will send.
+    virtual std::shared_ptr<const Snapshot> currentSnapshot() const { return nullptr; }
 };
 
 // What a key sync copies, and how: from the side reads are served from to the other.
@@ -111,6 +114,7 @@ private:
     };
 
     void enqueue(Shard& shard, const SyncTask& task, std::string key, std::shared_ptr<SyncTracker> tracker);
+    bool revalidate(Shard& shard, const std::string& key, Entry& e);
     void pump(Shard& shard);
     void recount(Entry& e);
     void finished(Shard& shard, const std::string& key, bool ok, std::string_view why);

@@ -615,6 +615,62 @@ TEST_F(SyncEngineTest, AKeyWhoseSecondaryIsAwayIsRetriedUntilItComesBackAndIsNev
     EXPECT_TRUE(host.timers.empty());
 }
 
+// Reloads while a key waits for its retry: background copies are sent by backend index into the
+// thread's current backends, so a key queued under the old configuration must never reach another
+// backend that took its index.
+std::shared_ptr<const Snapshot> snapshotWith(const std::string& backends, const std::string& strategy, uint64_t generation) {
+    return std::make_shared<const Snapshot>(config::loadString("backends:\n" + backends + "routes:\n  - name: d\n    strategy: " + strategy + "\n",
+                                                               "test.yaml"),
+                                            generation);
+}
+
+SyncTask taskOf(const std::shared_ptr<const Snapshot>& snap) {
+    SyncTask t;
+    std::string why;
+    EXPECT_TRUE(snap->routes()[0].strategy->backfillTask(t, why)) << why;
+    t.snapshot = snap;
+    t.stats = snap->routes()[0].stats.get();
+    return t;
+}
+
+TEST_F(SyncEngineTest, AKeyQueuedBeforeAReloadThatGaveItsBackendsIndexToAnotherIsNotSentThere) {
+    SyncEngine engine({&host}, 4);
+    auto v1 = snapshotWith("  old: {address: 127.0.0.1:1}\n  new: {address: 127.0.0.1:2}\n", "{type: dual_write, primary: old, secondary: new}", 1);
+    host.current = v1;
+    engine.markDirty(taskOf(v1), "k");
+    answerRead(bulk(dumpPayload("v")), ":-1\r\n");
+    answerLast(kDownNew, true);
+    ASSERT_EQ(engine.backlog("old>new").keys, 1);
+    // The reload drops `new`; index 1 is now `other`, and nothing copies old>new any more.
+    host.current = snapshotWith("  old: {address: 127.0.0.1:1}\n  other: {address: 127.0.0.1:3}\n", "old", 2);
+    size_t before = sent().sent.size();
+    ASSERT_TRUE(host.fireTimer());
+    EXPECT_EQ(sent().sent.size(), before) << "the retry went to the backend that now holds index 1";
+    EXPECT_EQ(engine.pending("old>new"), 0);
+    EXPECT_EQ(engine.backlog("old>new").keys, 0);
+}
+
+TEST_F(SyncEngineTest, AKeyQueuedBeforeAReloadThatReorderedTheBackendsFollowsThemByName) {
+    SyncEngine engine({&host}, 4);
+    auto v1 = snapshotWith("  old: {address: 127.0.0.1:1}\n  new: {address: 127.0.0.1:2}\n", "{type: dual_write, primary: old, secondary: new}", 1);
+    host.current = v1;
+    engine.markDirty(taskOf(v1), "k");
+    answerRead(bulk(dumpPayload("v")), ":-1\r\n");
+    answerLast(kDownNew, true);
+    // Same backends and route, listed the other way round: old is index 1 now.
+    host.current = snapshotWith("  new: {address: 127.0.0.1:2}\n  old: {address: 127.0.0.1:1}\n", "{type: dual_write, primary: old, secondary: new}", 2);
+    size_t before = sent().sent.size();
+    ASSERT_TRUE(host.fireTimer());
+    ASSERT_EQ(sent().sent.size(), before + 2);
+    EXPECT_EQ(sent().sent[before].backend, 1) << "DUMP must go to old, index 1 now";
+    answerRead(bulk(dumpPayload("v")), ":-1\r\n");
+    ASSERT_EQ(sent().sent.size(), before + 3);
+    EXPECT_EQ(sent().sent.back().backend, 0) << "RESTORE must go to new, index 0 now";
+    answerLast(kOk);
+    EXPECT_EQ(engine.pending("old>new"), 0);
+    EXPECT_EQ(engine.backlog("old>new").keys, 0);
+}
+
 TEST(TransientErrors, AwayIsTransientARefusalIsNot) {
     EXPECT_TRUE(backend::isTransientError(backend::unavailableError("new", "connection refused")));
     EXPECT_TRUE(backend::isTransientError(backend::timeoutError("new", 1000)));

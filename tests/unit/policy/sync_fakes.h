@@ -29,6 +29,7 @@ public:
         timers.push_back({delay, std::move(fn)});
     }
     Dispatch& background() override { return dispatch; }
+    std::shared_ptr<const Snapshot> currentSnapshot() const override { return current; }
 
     // Runs what was posted, in order (and what that posts in turn).
     void runPosted() {
@@ -53,6 +54,8 @@ public:
     };
 
     bool current_thread = true;     // markDirty runs inline when true, else it posts
+
+    std::shared_ptr<const Snapshot> current;  // what currentSnapshot() answers
     bool run_posts_at_once = false;
     FakeDispatch dispatch;          // background(): where the engine's DUMP/PTTL/RESTORE/DEL go
     std::deque<std::function<void()>> posted;
