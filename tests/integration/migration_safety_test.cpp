@@ -98,15 +98,17 @@ TEST_F(MigrationSafety, ASkippedPhaseIsRefusedBySighupAndTheRunningPhaseStays) {
     lam_->rewriteConfig(config("old_only"));
     ASSERT_TRUE(sighupAndWait(*lam_, *c_));
     EXPECT_EQ(laminarInfoNumber(*c_, "reloads_failed"), 1);
-    EXPECT_NE(lam_->log().find("new_only -> old_only refused: it skips dual_write_read_new and dual_write_read_old; step to "
-                               "dual_write_read_new first"),
-              std::string::npos)
-        << lam_->log();
+    // (The counter is counted before the line is written: wait for the line.)
+    EXPECT_TRUE(waitFor([&] {
+        return lam_->log().find("new_only -> old_only refused: it skips dual_write_read_new and dual_write_read_old; step to "
+                                "dual_write_read_new first") != std::string::npos;
+    }, 5s)) << lam_->log();
     EXPECT_EQ(show(c_->cmd({"GET", "app:x"})), "$in-new-only") << "the refused reload moved reads to old";
 
     // One step at a time is fine, and logged per route.
     EXPECT_EQ(reloadTo("dual_write_read_new"), "+OK");
-    EXPECT_NE(lam_->log().find("route 'app': migration phase new_only -> dual_write_read_new"), std::string::npos) << lam_->log();
+    EXPECT_TRUE(waitFor([&] { return lam_->log().find("route 'app': migration phase new_only -> dual_write_read_new") != std::string::npos; }, 5s))
+        << lam_->log();
     auto m = scrape(metrics_);
     EXPECT_EQ(m.sum("laminar_route_phase", {{"route", "app"}, {"phase", "dual_write_read_new"}}), 1);
     EXPECT_EQ(m.labelValues("laminar_route_phase", "phase"), std::vector<std::string>{"dual_write_read_new"});
@@ -175,7 +177,7 @@ TEST_F(MigrationSafety, ForceOnTheRouteOrOnTheReloadTakesTheStepAndTheLogSaysSo)
     start("old_only");
     EXPECT_NE(reloadTo("new_only").find("refused"), std::string::npos);
     EXPECT_EQ(reloadTo("new_only", "    force: true\n"), "+OK");
-    EXPECT_NE(lam_->log().find("route 'app': migration phase old_only -> new_only, forced past the guardrail"), std::string::npos)
+    EXPECT_TRUE(waitFor([&] { return lam_->log().find("route 'app': migration phase old_only -> new_only, forced past the guardrail") != std::string::npos; }, 5s))
         << lam_->log();
     EXPECT_EQ(reloadTo("old_only", "", true), "+OK");
     EXPECT_NE(laminarStatus(*c_).find("phase: old_only"), std::string::npos) << laminarStatus(*c_);
