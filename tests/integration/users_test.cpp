@@ -93,6 +93,14 @@ TEST(UsersReachTest, ScriptsSortPatternsListingsAndSelectNeedRightsOnEveryRouteO
     EXPECT_TRUE(refused(app.cmd({"EVAL", "return redis.call('get','b:secret')", "1", "a:1"})));
     EXPECT_TRUE(refused(app.cmd({"EVAL", "return redis.call('set','b:pwned','1')", "1", "a:1"})));
     EXPECT_TRUE(refused(app.cmd({"EVAL_RO", "return redis.call('get','b:secret')", "1", "a:1"})));
+    // A script by its digest, and a function, reach keys they do not name just as EVAL does.
+    std::string sha = show(direct.cmd({"SCRIPT", "LOAD", "return redis.call('get','b:secret')"})).substr(1);
+    EXPECT_TRUE(refused(app.cmd({"EVALSHA", sha, "1", "a:1"})));
+    ASSERT_EQ(show(direct.cmd({"FUNCTION", "LOAD", "#!lua name=leak\nredis.register_function{function_name='leak', "
+                                "callback=function(keys) return redis.call('get','b:secret') end, flags={'no-writes'}}"})),
+              "$leak");
+    EXPECT_TRUE(refused(app.cmd({"FCALL", "leak", "1", "a:1"})));
+    EXPECT_TRUE(refused(app.cmd({"FCALL_RO", "leak", "1", "a:1"})));
     EXPECT_TRUE(refused(app.cmd({"SORT", "a:list", "BY", "nosort", "GET", "b:*"})));
     EXPECT_TRUE(refused(app.cmd({"SORT_RO", "a:list", "BY", "b:*"})));
     EXPECT_EQ(show(app.cmd({"SORT", "a:list"})), "[$1, $2]") << "a SORT that reaches no other key is its route's";
@@ -105,6 +113,7 @@ TEST(UsersReachTest, ScriptsSortPatternsListingsAndSelectNeedRightsOnEveryRouteO
     // A user with the right on every route of the backend runs them all.
     EXPECT_EQ(show(full.cmd({"EVAL", "return redis.call('get','b:secret')", "1", "a:1"})), "$s3cret");
     EXPECT_EQ(show(full.cmd({"SORT", "a:list", "BY", "nosort", "GET", "b:*"})), "[$one, (nil)]");
+    EXPECT_EQ(show(full.cmd({"FCALL_RO", "leak", "1", "a:1"})), "$s3cret");
     EXPECT_EQ(show(full.cmd({"DBSIZE"})), ":3");
 }
 
