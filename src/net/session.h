@@ -171,6 +171,7 @@ private:
     Outcome cmdHello(std::span<const std::string_view> argv, std::string_view raw);
     Outcome cmdSelect(std::span<const std::string_view> argv, std::string_view raw);
     Outcome cmdClient(const resp::CommandInfo& cmd, std::span<const std::string_view> argv, std::string_view raw);
+    void unblockOnceKnown(uint64_t target, std::string reason, Slot* slot, std::chrono::steady_clock::time_point deadline);
     Outcome cmdInfo(const resp::CommandInfo& cmd, std::span<const std::string_view> argv, std::string_view raw);
     Outcome cmdReset();
     Outcome cmdLaminar(std::span<const std::string_view> argv);

@@ -2,8 +2,14 @@
 // Commands laminar answers itself: AUTH, HELLO, SELECT, RESET, CLIENT, INFO, and rights checks.
 #include "net/session.h"
 
+#include <utility>
+
+#include <boost/asio/steady_timer.hpp>
 #include <fmt/format.h>
+
 #include <algorithm>
+#include <chrono>
+#include <memory>
 
 #include "net/client_registry.h"
 #include "net/host.h"
@@ -12,6 +18,9 @@
 #include "net/session_internal.h"
 
 namespace laminar::net {
+
+namespace asio = boost::asio;
+
 
 Session::Outcome Session::cmdAuth(std::span<const std::string_view> argv) {
     const auto& client = worker_.snapshot()->config().client;
@@ -76,6 +85,9 @@ bool reachesUnnamedKeys(const resp::CommandInfo& cmd, std::span<const std::strin
     }
     return false;
 }
+
+// How long CLIENT UNBLOCK waits for a just-blocked client's server-side id (see unblockOnceKnown).
+constexpr auto kUnblockIdWait = std::chrono::milliseconds(200);
 
 bool allows(config::UserConfig::Access access, bool write) {
     return access == config::UserConfig::Access::kWrite || (access == config::UserConfig::Access::kRead && !write);
@@ -315,28 +327,45 @@ Session::Outcome Session::cmdClient(const resp::CommandInfo& cmd, std::span<cons
             replyError("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
             return Outcome::kDone;
         }
-        ClientRegistry::Entry e;
-        long long server_id = -1;
-        if (registry.find(static_cast<uint64_t>(target), e) && e.blocked_on) server_id = e.blocked_on->id.load(std::memory_order_acquire);
-        const auto& backends = worker_.snapshot()->config().backends;
-        auto named = std::find_if(backends.begin(), backends.end(), [&](const config::BackendConfig& b) { return b.name == e.blocked_backend; });
-        if (server_id < 0 || named == backends.end()) {
-            reply(":0\r\n");
-            return Outcome::kDone;
-        }
-        // The blocked client's backend connection is unblocked by its server-side id, over this
-        // client's own shared connection to the same server (in a cluster, the blocked one's node).
-        std::string cmdline;
-        auto sid = std::to_string(server_id);
-        if (argv.size() == 4) resp::appendCommand(cmdline, {"CLIENT", "UNBLOCK", sid, argv[3]});
-        else resp::appendCommand(cmdline, {"CLIENT", "UNBLOCK", sid});
         Slot& slot = newSlot();
         ++inflight_;
-        worker_.backend(static_cast<int>(named - backends.begin())).sendToNode(e.blocked_on->node, id_, cmdline, &slot);
+        unblockOnceKnown(static_cast<uint64_t>(target), argv.size() == 4 ? std::string(argv[3]) : std::string(), &slot,
+                         std::chrono::steady_clock::now() + kUnblockIdWait);
         return Outcome::kDone;
     }
     // Other CLIENT subcommands (HELP, unknown ones) get the backend's own answer.
     return forward(cmd, argv, raw);
+}
+
+// The blocked client's backend connection is unblocked by its server-side id, over this client's
+// own shared connection to the same server (in a cluster, the blocked one's node). That id comes
+// from the CLIENT ID reply of the dedicated connection's handshake, read on the blocked client's
+// own thread: a client blocked a moment ago may be blocked on the server before its thread has
+// read it. So a blocked client whose id is not known yet is asked for again, every millisecond
+// for a short while, instead of answering 0 for a client the server holds blocked.
+void Session::unblockOnceKnown(uint64_t target, std::string reason, Slot* slot, std::chrono::steady_clock::time_point deadline) {
+    ClientRegistry::Entry e;
+    const bool blocked = worker_.host().registry().find(target, e) && e.blocked_on;
+    const long long server_id = blocked ? e.blocked_on->id.load(std::memory_order_acquire) : -1;
+    const auto& backends = worker_.snapshot()->config().backends;
+    auto named = std::find_if(backends.begin(), backends.end(), [&](const config::BackendConfig& b) { return b.name == e.blocked_backend; });
+    if (blocked && server_id < 0 && named != backends.end() && std::chrono::steady_clock::now() < deadline) {
+        auto timer = std::make_shared<asio::steady_timer>(worker_.ioc(), std::chrono::milliseconds(1));
+        timer->async_wait([this, timer, target, reason = std::move(reason), slot, deadline](const boost::system::error_code&) mutable {
+            io::Poller::touch();
+            unblockOnceKnown(target, std::move(reason), slot, deadline);
+        });
+        return;
+    }
+    if (server_id < 0 || named == backends.end()) {
+        slot->complete(":0\r\n", false);
+        return;
+    }
+    std::string cmdline;
+    auto sid = std::to_string(server_id);
+    if (!reason.empty()) resp::appendCommand(cmdline, {"CLIENT", "UNBLOCK", sid, reason});
+    else resp::appendCommand(cmdline, {"CLIENT", "UNBLOCK", sid});
+    worker_.backend(static_cast<int>(named - backends.begin())).sendToNode(e.blocked_on->node, id_, cmdline, slot);
 }
 
 Session::Outcome Session::cmdInfo(const resp::CommandInfo& cmd, std::span<const std::string_view> argv, std::string_view raw) {
