@@ -1,12 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "queue/cursor_file.h"
 
-#include <fcntl.h>
-#include <sys/uio.h>
-#include <unistd.h>
-
 #include <charconv>
-#include <cstdio>
 #include <fstream>
 #include <string_view>
 
@@ -49,25 +44,7 @@ bool storeCursors(const std::filesystem::path& dir, const Cursors& cursors, bool
                   std::atomic<uint64_t>& fsyncs, std::string& error) {
     std::string text;
     for (const auto& [target, seq] : cursors) text += target + " " + std::to_string(seq) + "\n";
-    auto tmp = dir / "cursors.tmp";
-    auto f = openFile(tmp, O_WRONLY | O_CREAT | O_TRUNC, error);
-    if (!f) return false;
-    iovec iov{text.data(), text.size()};
-    if (!writeAllAt(f->fd(), &iov, 1, 0)) {
-        error = "write " + tmp.string() + ": " + errnoText();
-        ::unlink(tmp.c_str());  // `cursors` is untouched; the part written only takes space
-        return false;
-    }
-    if (sync && !syncFd(f->fd(), fsyncs)) {
-        error = "fsync " + tmp.string() + ": " + errnoText();
-        ::unlink(tmp.c_str());
-        return false;
-    }
-    if (std::rename(tmp.c_str(), (dir / "cursors").c_str()) != 0) {
-        error = "rename " + tmp.string() + ": " + errnoText();
-        return false;
-    }
-    return !sync || syncDir(dir, fsyncs, error);
+    return replaceFile(dir, "cursors", text, sync, fsyncs, error);
 }
 
 }  // namespace laminar::queue

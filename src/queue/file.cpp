@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <system_error>
 
 namespace laminar::queue {
@@ -72,6 +73,29 @@ bool syncDir(const std::filesystem::path& dir, std::atomic<uint64_t>& count, std
         return false;
     }
     return true;
+}
+
+bool replaceFile(const std::filesystem::path& dir, const std::string& name, std::string_view text, bool sync,
+                 std::atomic<uint64_t>& fsyncs, std::string& error) {
+    auto tmp = dir / (name + ".tmp");
+    auto f = openFile(tmp, O_WRONLY | O_CREAT | O_TRUNC, error);
+    if (!f) return false;
+    iovec iov{const_cast<char*>(text.data()), text.size()};
+    if (!writeAllAt(f->fd(), &iov, 1, 0)) {
+        error = "write " + tmp.string() + ": " + errnoText();
+        ::unlink(tmp.c_str());  // the old file is untouched; the part written only takes space
+        return false;
+    }
+    if (sync && !syncFd(f->fd(), fsyncs)) {
+        error = "fsync " + tmp.string() + ": " + errnoText();
+        ::unlink(tmp.c_str());
+        return false;
+    }
+    if (std::rename(tmp.c_str(), (dir / name).c_str()) != 0) {
+        error = "rename " + tmp.string() + ": " + errnoText();
+        return false;
+    }
+    return !sync || syncDir(dir, fsyncs, error);
 }
 
 std::string errnoText() {

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <string_view>
 
 namespace laminar::queue {
 
@@ -41,6 +42,12 @@ bool syncFd(int fd, std::atomic<uint64_t>& count);
 
 // fsyncs a directory so that files created, renamed or removed in it stay so after a crash.
 bool syncDir(const std::filesystem::path& dir, std::atomic<uint64_t>& count, std::string& error);
+
+// Replaces `dir/name` with `text` atomically: writes `name.tmp`, renames it over, so that a failed
+// or partial write (a full disk, a crash) leaves the old file whole. With `sync`, fsyncs the file
+// before the rename and the directory after, counting both in fsyncs.
+bool replaceFile(const std::filesystem::path& dir, const std::string& name, std::string_view text, bool sync,
+                 std::atomic<uint64_t>& fsyncs, std::string& error);
 
 // strerror(errno), or "unexpected end of file" when errno is 0.
 std::string errnoText();
