@@ -52,7 +52,93 @@ Server::Server(std::shared_ptr<const policy::Snapshot> snapshot, std::string pat
     if (auto error = openQueueIfNeeded(snapshot_->config()); !error.empty()) throw std::runtime_error(error);
     Worker* host = workers_[0].get();
     canaries_ = std::make_shared<policy::Canaries>(*host, [host] { return host->snapshot(); });
-    notePhases(*snapshot_, policy::checkPhases(*snapshot_, snapshot_->registry().migrations, {}, true));
+    openState();
+    // What the last run recorded is held to the guardrails as a reload is; without a state_dir
+    // nothing is known, and every route starts a new record.
+    auto changes = policy::checkPhases(*snapshot_, snapshot_->registry().migrations, phaseFacts(), !state_);
+    std::string refused;
+    for (const auto& c : changes)
+        if (!c.refusal.empty() && !c.forced) refused += (refused.empty() ? "" : "; ") + c.refusal;
+    if (!refused.empty()) {
+        // Nothing ran: the files stay as read (the keys owed are still queued to this run's I/O
+        // threads, which never started), and the next start is not taken for a crash.
+        if (std::string error; !state_->release(error)) log()->error("state_dir: {}", error);
+        throw std::runtime_error(fmt::format("the migration state in {} refuses this configuration: {}", snapshot_->config().state_dir,
+                                             refused));
+    }
+    notePhases(*snapshot_, changes);
+}
+
+void Server::openState() {
+    const auto& dir = snapshot_->config().state_dir;
+    if (dir.empty()) {
+        bool syncs = std::any_of(snapshot_->routes().begin(), snapshot_->routes().end(), [](const policy::Route& r) {
+            policy::SyncTask task;
+            std::string why;
+            return r.strategy->backfillTask(task, why);
+        });
+        if (syncs)
+            log()->warn("state_dir is not set: migration phases, backfills and the keys owed to a side that is away are kept in "
+                        "memory only, and a restart forgets them (docs/operations.md, \"State across restarts\")");
+        return;
+    }
+    policy::MigrationState::Loaded loaded;
+    std::string error;
+    state_ = policy::MigrationState::open(dir, loaded, error);
+    if (!state_) throw std::runtime_error("state_dir: " + error);
+    if (loaded.unclean && !loaded.board.empty())
+        log()->warn("the last run of laminar did not stop cleanly ({} holds its lock file): the side each migration route was copying "
+                    "to may lack the writes whose copies were in flight, so stepping reads there waits for a reconciling backfill",
+                    dir);
+    auto& board = snapshot_->registry().migrations;
+    board.replace(std::move(loaded.board));
+    remembered_backfills_ = std::move(loaded.backfills);
+    saveState(false);  // what an unclean start marked stays marked, whatever happens next
+    size_t restored = 0, orphans = 0;
+    for (const auto& o : loaded.owed) (sync_->restore(snapshot_, o.pair, o.key) ? restored : orphans)++;
+    if (restored || orphans)
+        log()->info("{} keys owed to a side by the last run are copied again from the backlog{}", restored,
+                    orphans ? fmt::format("; {} are not: no route copies their direction now (run a reconciling backfill if it matters)",
+                                          orphans)
+                            : std::string());
+    sync_->setLedger(state_.get());
+}
+
+void Server::saveState(bool flush_owed) {
+    if (!state_) return;
+    auto board = snapshot_->registry().migrations.all();
+    std::map<std::string, policy::PhaseFacts::Backfill> done;
+    auto facts = phaseFacts();
+    for (const auto& [route, rec] : board)
+        if (auto b = facts.backfill(route)) done.emplace(route, std::move(*b));
+    std::string error;
+    // The keys owed are flushed only once they are in the engine (after openState), or an empty
+    // backlog at start would cut the records of the keys the last run owed.
+    if (!state_->save(board, done, error) || (flush_owed && !state_->flush(sync_->backlogs().empty(), error))) {
+        if (error != last_state_error_) log()->error("state_dir: {} (retried every second)", error);
+    } else if (!last_state_error_.empty()) {
+        log()->info("state_dir: written again");
+    }
+    last_state_error_ = error;
+}
+
+void Server::tickState() {
+    saveState();
+    state_timer_.expires_after(std::chrono::seconds(1));
+    state_timer_.async_wait([this](const error_code& e) {
+        if (!e) tickState();
+    });
+}
+
+// A clean stop: every key the engine still holds is written down, then the lock file goes.
+void Server::closeState() {
+    if (!state_) return;
+    saveState();
+    std::vector<policy::MigrationState::Owed> owed;
+    for (auto& [pair, key] : sync_->heldKeys()) owed.push_back({std::move(pair), std::move(key)});
+    std::string error;
+    if (!state_->closeCleanly(owed, error)) log()->error("state_dir: {}; the next start takes this stop for a crash", error);
+    state_.reset();
 }
 
 
@@ -118,11 +204,13 @@ Server::~Server() {
     if (canaries_) canaries_->stop();
     for (auto& w : workers_) w->ioc().stop();
     for (auto& w : workers_) w->join();
+    closeState();  // when run() did not get to it (it threw): an orderly stop all the same
 }
 
 void Server::run() {
     const auto& cfg = snapshot_->config();
     serveAdmin();  // first: once clients can connect, so can a scraper
+    if (state_) tickState();
     canaries_->start();
     if (cfg.tls) tls_ = io::TlsContext::server(*cfg.tls);
     listen(acceptor_, cfg.listen, "listen");
@@ -147,14 +235,20 @@ void Server::run() {
     ioc_.run();
     for (auto& w : workers_) w->ioc().stop();
     for (auto& w : workers_) w->join();
-    // The sync engine's queue and backlog are in memory (docs/design.md, hazard 6): say what is
-    // left behind, so the operator knows a reconciling backfill is due.
+    // Without a state_dir the sync engine's queue and backlog are in memory only (docs/design.md,
+    // hazards 6 and 7): say what is left behind, so the operator knows a reconciling backfill is due.
     if (int64_t pending = sync_->pendingTotal(); pending > 0) {
         std::string pairs;
         for (const auto& [pair, b] : sync_->backlogs()) pairs += fmt::format(", {} of them waiting for {} (backlog)", b.keys, pair);
-        log()->warn("stopped with {} keys not copied to the other side{}; run LAMINAR BACKFILL START <route> RECONCILE after the restart",
-                    pending, pairs);
+        if (state_)
+            log()->warn("stopped with {} keys not copied to the other side{}; they are written down in {} and copied after the restart",
+                        pending, pairs, state_->dir().string());
+        else
+            log()->warn("stopped with {} keys not copied to the other side{}; run LAMINAR BACKFILL START <route> RECONCILE after the "
+                        "restart",
+                        pending, pairs);
     }
+    closeState();
     log()->info("laminar stopped");
 }
 
@@ -318,7 +412,12 @@ policy::PhaseFacts Server::phaseFacts() const {
     facts.backfill = [this](const std::string& route) -> std::optional<policy::PhaseFacts::Backfill> {
         std::lock_guard lock(backfill_mu_);
         auto it = backfills_.find(route);
-        if (it == backfills_.end()) return std::nullopt;
+        if (it == backfills_.end()) {
+            // None in this run: the one the last run completed, if state_dir kept it.
+            auto r = remembered_backfills_.find(route);
+            if (r == remembered_backfills_.end()) return std::nullopt;
+            return r->second;
+        }
         auto p = it->second->progress();
         if (std::string_view(p.state) != "done") return std::nullopt;
         return policy::PhaseFacts::Backfill{p.pair, p.started, p.failed, p.reconcile};
@@ -335,6 +434,7 @@ void Server::notePhases(const policy::Snapshot& next, const std::vector<policy::
         else log()->warn("route '{}': migration phase {} -> {}, forced past the guardrail: {}", c.route, c.before, c.after, c.refusal);
     }
     board.replace(policy::phasesAfter(next, board, std::chrono::steady_clock::now()));
+    saveState();
 }
 
 // On the main thread only (signals, reloadAsync): snapshot_ is the main thread's.
@@ -345,8 +445,9 @@ std::string Server::reload(bool force) {
         auto cfg = config::loadFile(path_);
         const auto& cur = snapshot_->config();
         if (cfg.listen.str() != cur.listen.str() || cfg.threads != cur.threads || cfg.shutdown_timeout != cur.shutdown_timeout ||
-            cfg.admin.metrics != cur.admin.metrics)
-            log()->warn("reload: listen, threads, shutdown_timeout and admin.metrics are restart-only; their changes take effect at the next restart");
+            cfg.admin.metrics != cur.admin.metrics || cfg.state_dir != cur.state_dir)
+            log()->warn("reload: listen, threads, shutdown_timeout, admin.metrics and state_dir are restart-only; their changes take effect "
+                        "at the next restart");
         if (cfg.tls.has_value() != cur.tls.has_value() || (cfg.tls && cfg.tls->listen != cur.tls->listen))
             log()->warn("reload: whether clients use TLS, and tls.listen, are restart-only; their changes take effect at the next restart");
         // The listener's certificate, key and CA files are read again: a renewed certificate
@@ -363,6 +464,7 @@ std::string Server::reload(bool force) {
         cfg.threads = cur.threads;
         cfg.shutdown_timeout = cur.shutdown_timeout;
         cfg.admin = cur.admin;
+        cfg.state_dir = cur.state_dir;
         if (queue_ && !(cfg.queue == queue_->config()))
             log()->warn("reload: the queue section is restart-only; its changes take effect at the next restart");
         if (auto error = openQueueIfNeeded(cfg); !error.empty()) throw std::runtime_error(error);

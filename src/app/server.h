@@ -26,6 +26,7 @@
 #include "policy/backfill.h"
 #include "policy/snapshot.h"
 #include "policy/canary.h"
+#include "policy/migration_state.h"
 #include "policy/sync_engine.h"
 #include "policy/write_queue.h"
 
@@ -131,6 +132,16 @@ private:
     policy::PhaseFacts phaseFacts() const;
     // Records `next`'s migration phases and logs each route's change.
     void notePhases(const policy::Snapshot& next, const std::vector<policy::PhaseChange>& changes);
+    // state_dir: what the last run left (board, backfills, keys owed), read at start; written on
+    // each change (saveState) and about once a second (tickState); closed at a clean stop.
+    void openState();
+    void saveState(bool flush_owed = true);
+    void tickState();
+    void closeState();
+    std::unique_ptr<policy::MigrationState> state_;
+    std::map<std::string, policy::PhaseFacts::Backfill> remembered_backfills_;  // by route; set at start only
+    boost::asio::steady_timer state_timer_{ioc_};
+    std::string last_state_error_;
     bool quarantine_queue_ = false;
     mutable std::mutex backfill_mu_;
     std::map<std::string, std::shared_ptr<policy::Backfill>> backfills_;  // by route, the latest of each

@@ -328,6 +328,7 @@ Config parse(const std::string& text, const std::string& source) {
     if (auto n = top.take("listen"); n.IsDefined()) cfg.listen = endpoint(ctx, n, "listen");
     cfg.threads = static_cast<int>(top.integer("threads", 0, 0, 256));
     cfg.shutdown_timeout = top.duration("shutdown_timeout", cfg.shutdown_timeout, true);
+    cfg.state_dir = top.string("state_dir", cfg.state_dir);
     cfg.io_scheduling = top.choice<IoScheduling>(
         "io_scheduling", IoScheduling::kAdaptive, {{"adaptive", IoScheduling::kAdaptive}, {"batch", IoScheduling::kBatch}, {"normal", IoScheduling::kNormal}});
     if (auto n = section("tls")) cfg.tls = parseServerTls(ctx, *n, cfg.listen);

@@ -168,6 +168,7 @@ struct Config {
     std::optional<ServerTlsConfig> tls;  // clients over TLS; none = plain TCP only
     int threads = 0;                     // restart-only; 0 = one per core
     Millis shutdown_timeout{5000};       // restart-only; bounded drain on SIGTERM
+    std::string state_dir;               // restart-only; where migrations are remembered ("" = in memory only)
     IoScheduling io_scheduling = IoScheduling::kAdaptive;
     LogConfig log;
     ClientConfig client;

@@ -84,10 +84,22 @@ void SyncEngine::markDirty(const SyncTask& task, std::string_view key, bool rese
     });
 }
 
-void SyncEngine::enqueue(Shard& shard, const SyncTask& task, std::string key, std::shared_ptr<SyncTracker> tracker) {
+void SyncEngine::enqueue(Shard& shard, const SyncTask& task, std::string key, std::shared_ptr<SyncTracker> tracker,
+                         std::chrono::steady_clock::time_point owed_since) {
     auto [it, inserted] = shard.keys.try_emplace(key);
     Entry& e = it->second;
     if (tracker) e.waiting.push_back(std::move(tracker));
+    if (owed_since != std::chrono::steady_clock::time_point{}) {
+        // Restored: restore() counted it in the backlog already, unless the key got there first.
+        if (e.backlog_pair.empty()) {
+            e.backlog_pair = task.pair;
+            e.backlog_since = owed_since;
+        } else {
+            std::lock_guard lock(backlog_mu_);
+            auto& times = backlog_[task.pair];
+            if (auto t = times.find(owed_since); t != times.end()) times.erase(t);
+        }
+    }
     if (!inserted) {
         // Already queued: the copy that will run reads the newest state anyway. In flight: run
         // again afterwards, under the newest task (a reload may have changed the strategies).
@@ -145,6 +157,30 @@ bool SyncEngine::revalidate(Shard& shard, const std::string& key, Entry& e) {
     return false;
 }
 
+bool SyncEngine::restore(const std::shared_ptr<const Snapshot>& now, const std::string& pair, std::string_view key) {
+    SyncTask task;
+    task.pair = pair;
+    if (!retask(task, now)) return false;
+    auto since = std::chrono::steady_clock::now();
+    {
+        std::lock_guard lock(backlog_mu_);
+        backlog_[pair].insert(since);
+    }
+    counter(pair).fetch_add(1);
+    Shard& shard = *shards_[XXH64(key.data(), key.size(), 0) % shards_.size()];
+    shard.host->post([this, &shard, task = std::move(task), k = std::string(key), since, alive = alive_] {
+        if (alive->load()) enqueue(shard, task, k, nullptr, since);
+    });
+    return true;
+}
+
+std::vector<std::pair<std::string, std::string>> SyncEngine::heldKeys() const {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& shard : shards_)
+        for (const auto& [key, e] : shard->keys) out.emplace_back(e.task.pair, key);
+    return out;
+}
+
 void SyncEngine::pump(Shard& shard) {
     while (!shard.busy && !shard.queue.empty()) {
         std::string key = std::move(shard.queue.front());
@@ -160,7 +196,7 @@ void SyncEngine::pump(Shard& shard) {
                     t->left.fetch_sub(1);
                 }
             counter(e.counted_pair).fetch_sub(1);
-            leaveBacklog(e);
+            leaveBacklog(key, e);
             shard.keys.erase(it);
             continue;
         }
@@ -182,15 +218,20 @@ void SyncEngine::pump(Shard& shard) {
     }
 }
 
-void SyncEngine::enterBacklog(Entry& e) {
+// The ledger hears of a key after the backlog counts it, and after the backlog lets it go: the
+// ledger may drop its whole record whenever the backlog is empty (MigrationState::flush).
+void SyncEngine::enterBacklog(const std::string& key, Entry& e) {
     if (!e.backlog_pair.empty()) return;
     e.backlog_pair = e.task.pair;
     e.backlog_since = std::chrono::steady_clock::now();
-    std::lock_guard lock(backlog_mu_);
-    backlog_[e.backlog_pair].insert(e.backlog_since);
+    {
+        std::lock_guard lock(backlog_mu_);
+        backlog_[e.backlog_pair].insert(e.backlog_since);
+    }
+    if (ledger_) ledger_->owe(e.backlog_pair, key);
 }
 
-void SyncEngine::leaveBacklog(Entry& e) {
+void SyncEngine::leaveBacklog(const std::string& key, Entry& e) {
     if (e.backlog_pair.empty()) return;
     bool drained = false;
     {
@@ -200,6 +241,7 @@ void SyncEngine::leaveBacklog(Entry& e) {
         drained = times.empty();
         if (drained) backlog_.erase(e.backlog_pair);
     }
+    if (ledger_) ledger_->paid(e.backlog_pair, key);
     if (drained) log()->info("sync {}: backlog drained, every key that failed to copy is copied", e.backlog_pair);
     e.backlog_pair.clear();
 }
@@ -273,14 +315,14 @@ void SyncEngine::finished(Shard& shard, const std::string& key, bool ok, std::st
     if (ok) {
         if (stats) RouteStats::add(stats->syncs);
         e.attempts = 0;
-        leaveBacklog(e);
+        leaveBacklog(key, e);
         settle(true);
     } else if ((transient || ++e.attempts < kMaxAttempts) && !e.again) {
         // Retried after a backoff; the key stays counted as pending meanwhile. A side that is
         // away is waited for as long as it takes.
         if (transient) {
             e.attempts = std::min(e.attempts + 1, 16);
-            enterBacklog(e);
+            enterBacklog(key, e);
         }
         auto delay = std::min<std::chrono::milliseconds>(std::chrono::milliseconds(50LL << e.attempts), kMaxBackoff);
         if (transient) logFailure(key, e, true, delay, why);
@@ -296,10 +338,10 @@ void SyncEngine::finished(Shard& shard, const std::string& key, bool ok, std::st
     } else if (!e.again) {
         if (stats) RouteStats::add(stats->sync_failures);
         logFailure(key, e, false, {}, why);
-        leaveBacklog(e);
+        leaveBacklog(key, e);
         settle(false);
     } else if (transient) {
-        enterBacklog(e);  // copied again at once (the key was written meanwhile); still owed
+        enterBacklog(key, e);  // copied again at once (the key was written meanwhile); still owed
     }
     if (e.again) {
         e.again = false;
@@ -309,7 +351,7 @@ void SyncEngine::finished(Shard& shard, const std::string& key, bool ok, std::st
         shard.queue.push_back(key);
     } else {
         counter(e.counted_pair).fetch_sub(1);
-        leaveBacklog(e);
+        leaveBacklog(key, e);
         shard.keys.erase(it);
     }
     pump(shard);

@@ -30,6 +30,16 @@ public:
     virtual std::shared_ptr<const Snapshot> currentSnapshot() const { return nullptr; }
 };
 
+// Where the engine writes down the keys it owes a side while that side is away, so that they
+// outlive a restart (MigrationState keeps them on disk). Called from any I/O thread: owe() after
+// the key entered the backlog, paid() after it left.
+class SyncLedger {
+public:
+    virtual ~SyncLedger() = default;
+    virtual void owe(const std::string& pair, std::string_view key) = 0;
+    virtual void paid(const std::string& pair, std::string_view key) = 0;
+};
+
 // What a key sync copies, and how: from the side reads are served from to the other.
 struct SyncTask {
     std::shared_ptr<const Snapshot> snapshot;  // keeps the strategies and health alive
@@ -93,6 +103,15 @@ public:
     std::vector<std::pair<std::string, Backlog>> backlogs() const;
     static constexpr std::chrono::milliseconds kMaxBackoff{5000};
 
+    // Before the I/O threads start: where backlog keys are written down.
+    void setLedger(SyncLedger* ledger) { ledger_ = ledger; }
+    // A key owed `pair` by the run before (MigrationState): in the backlog from now, and copied by
+    // the route of `now` that copies that direction. False (nothing done) when no route does.
+    bool restore(const std::shared_ptr<const Snapshot>& now, const std::string& pair, std::string_view key);
+    // Every key queued, in flight or in the backlog, with its direction. Only once the I/O
+    // threads have stopped.
+    std::vector<std::pair<std::string, std::string>> heldKeys() const;
+
 private:
     struct Entry {
         SyncTask task;
@@ -113,17 +132,19 @@ private:
         SyncHost* host = nullptr;
     };
 
-    void enqueue(Shard& shard, const SyncTask& task, std::string key, std::shared_ptr<SyncTracker> tracker);
+    void enqueue(Shard& shard, const SyncTask& task, std::string key, std::shared_ptr<SyncTracker> tracker,
+                 std::chrono::steady_clock::time_point owed_since = {});
     bool revalidate(Shard& shard, const std::string& key, Entry& e);
     void pump(Shard& shard);
     void recount(Entry& e);
     void finished(Shard& shard, const std::string& key, bool ok, std::string_view why);
     std::atomic<int64_t>& counter(const std::string& pair) const;
-    void enterBacklog(Entry& e);
-    void leaveBacklog(Entry& e);
+    void enterBacklog(const std::string& key, Entry& e);
+    void leaveBacklog(const std::string& key, Entry& e);
     void logFailure(const std::string& key, const Entry& e, bool transient, std::chrono::milliseconds retry, std::string_view why);
 
     std::vector<SyncHost*> hosts_;
+    SyncLedger* ledger_ = nullptr;
     std::vector<std::unique_ptr<Shard>> shards_;
     mutable std::mutex counters_mu_;
     mutable std::unordered_map<std::string, std::unique_ptr<std::atomic<int64_t>>> counters_;

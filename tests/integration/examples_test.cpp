@@ -58,6 +58,7 @@ std::string onTestPorts(const std::string& yaml, int old_port, int new_port) {
     s = replaceAll(s, "127.0.0.1:6379", cat("127.0.0.1:", old_port));
     s = replaceAll(s, "127.0.0.1:9121", cat("127.0.0.1:", freePort()));  // the metrics endpoint, when an example has one
     s = replaceAll(s, "/var/lib/laminar/queue", tempDir() + "/queue");       // the write queue, when an example has one
+    s = replaceAll(s, "/var/lib/laminar/state", tempDir() + "/state");       // the migration state, when an example has one
     return replaceAll(s, "127.0.0.1:6381", cat("127.0.0.1:", new_port));
 }
 

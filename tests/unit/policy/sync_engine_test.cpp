@@ -671,6 +671,67 @@ TEST_F(SyncEngineTest, AKeyQueuedBeforeAReloadThatReorderedTheBackendsFollowsThe
     EXPECT_EQ(engine.backlog("old>new").keys, 0);
 }
 
+// The ledger (MigrationState on disk) hears of each key entering and leaving the backlog, once
+// each however many retries it takes.
+struct RecordingLedger final : SyncLedger {
+    std::vector<std::string> events;
+    void owe(const std::string& pair, std::string_view key) override { events.push_back("+" + pair + " " + std::string(key)); }
+    void paid(const std::string& pair, std::string_view key) override { events.push_back("-" + pair + " " + std::string(key)); }
+};
+
+TEST_F(SyncEngineTest, TheLedgerHearsOfAKeyOnceWhenItEntersTheBacklogAndOnceWhenItLeaves) {
+    SyncEngine engine({&host}, 4);
+    RecordingLedger ledger;
+    engine.setLedger(&ledger);
+    engine.markDirty(forward(), "k");
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        answerRead(bulk(dumpPayload("v")), ":-1\r\n");
+        answerLast(kDownNew, true);
+        host.fireTimer();
+    }
+    EXPECT_EQ(ledger.events, std::vector<std::string>{"+old>new k"});
+    answerRead(bulk(dumpPayload("v")), ":-1\r\n");
+    answerLast(kOk);
+    EXPECT_EQ(ledger.events, (std::vector<std::string>{"+old>new k", "-old>new k"}));
+    // A key copied at the first try never reaches the ledger.
+    engine.markDirty(forward(), "j");
+    answerRead(bulk(dumpPayload("v")), ":-1\r\n");
+    answerLast(kOk);
+    EXPECT_EQ(ledger.events.size(), 2u);
+}
+
+TEST_F(SyncEngineTest, AKeyOwedByTheLastRunIsInTheBacklogAtOnceAndCopiedByTheRouteOfThatDirection) {
+    SyncEngine engine({&host}, 4);
+    auto snap = snapshotWith("  old: {address: 127.0.0.1:1}\n  new: {address: 127.0.0.1:2}\n", "{type: dual_write, primary: old, secondary: new}", 1);
+    host.current = snap;
+    EXPECT_FALSE(engine.restore(snap, "new>old", "x")) << "no route copies new>old";
+    ASSERT_TRUE(engine.restore(snap, "old>new", "k"));
+    // Counted before the I/O thread runs: the guardrails at start see it.
+    EXPECT_EQ(engine.backlog("old>new").keys, 1);
+    EXPECT_EQ(engine.pending("old>new"), 1);
+    host.runPosted();
+    ASSERT_EQ(sent().sent.size(), 2u) << "DUMP and PTTL of the owed key";
+    answerRead(bulk(dumpPayload("v")), ":-1\r\n");
+    answerLast(kOk);
+    EXPECT_EQ(engine.backlog("old>new").keys, 0);
+    EXPECT_EQ(engine.pending("old>new"), 0);
+    EXPECT_TRUE(engine.heldKeys().empty());
+}
+
+TEST_F(SyncEngineTest, HeldKeysAreEveryKeyQueuedInFlightOrWaitingWithItsDirection) {
+    SyncEngine engine({&host}, 1);
+    engine.markDirty(forward(), "a");
+    engine.markDirty(forward(), "b");  // queued behind a (one shard)
+    auto held = engine.heldKeys();
+    std::sort(held.begin(), held.end());
+    EXPECT_EQ(held, (std::vector<std::pair<std::string, std::string>>{{"old>new", "a"}, {"old>new", "b"}}));
+    for (int key = 0; key < 2; ++key) {
+        answerRead(bulk(dumpPayload("v")), ":-1\r\n");
+        answerLast(kOk);
+    }
+    EXPECT_TRUE(engine.heldKeys().empty());
+}
+
 TEST(TransientErrors, AwayIsTransientARefusalIsNot) {
     EXPECT_TRUE(backend::isTransientError(backend::unavailableError("new", "connection refused")));
     EXPECT_TRUE(backend::isTransientError(backend::timeoutError("new", 1000)));

@@ -1,0 +1,342 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "policy/migration_state.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <set>
+#include <sstream>
+
+#include "queue/file.h"
+
+namespace laminar::policy {
+namespace {
+
+using Phase = Migration::Phase;
+using SteadyTime = std::chrono::steady_clock::time_point;
+
+constexpr std::string_view kHeader = "# laminar migration state, format 1";
+
+// Names are written tab-separated, one record a line: tabs, newlines and backslashes are escaped.
+std::string escape(std::string_view s) {
+    std::string out;
+    for (char c : s) {
+        if (c == '\\') out += "\\\\";
+        else if (c == '\t') out += "\\t";
+        else if (c == '\n') out += "\\n";
+        else out += c;
+    }
+    return out;
+}
+
+std::string unescape(std::string_view s) {
+    std::string out;
+    for (size_t i = 0; i < s.size(); ++i) {
+        if (s[i] != '\\' || i + 1 == s.size()) {
+            out += s[i];
+            continue;
+        }
+        char c = s[++i];
+        out += c == 't' ? '\t' : c == 'n' ? '\n' : c;
+    }
+    return out;
+}
+
+std::vector<std::string_view> fields(std::string_view line) {
+    std::vector<std::string_view> out;
+    size_t start = 0;
+    for (size_t i = 0; i <= line.size(); ++i)
+        if (i == line.size() || line[i] == '\t') {
+            out.push_back(line.substr(start, i - start));
+            start = i + 1;
+        }
+    return out;
+}
+
+// A steady time as wall-clock milliseconds since the epoch, and back: steady times do not survive
+// a restart (nor a reboot), wall-clock times do.
+int64_t toWallMs(SteadyTime t) {
+    auto wall = std::chrono::system_clock::now() + std::chrono::duration_cast<std::chrono::system_clock::duration>(t - std::chrono::steady_clock::now());
+    return std::chrono::duration_cast<std::chrono::milliseconds>(wall.time_since_epoch()).count();
+}
+
+SteadyTime fromWallMs(int64_t ms) {
+    auto wall = std::chrono::system_clock::time_point(std::chrono::milliseconds(ms));
+    return std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(wall - std::chrono::system_clock::now());
+}
+
+std::string encode(const std::map<std::string, MigrationRecord>& board, const std::map<std::string, PhaseFacts::Backfill>& backfills,
+                   const std::function<int64_t(SteadyTime)>& time) {
+    std::string out(kHeader);
+    out += '\n';
+    for (const auto& [route, r] : board)
+        out += fmt::format("route\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n", escape(route), Migration::phaseName(r.phase), escape(r.from), escape(r.to),
+                           time(r.since), r.to_missing ? 1 : 0, r.from_missing ? 1 : 0);
+    for (const auto& [route, b] : backfills)
+        out += fmt::format("backfill\t{}\t{}\t{}\t{}\t{}\n", escape(route), escape(b.pair), time(b.started), b.failed, b.reconcile ? 1 : 0);
+    return out;
+}
+
+template <typename T>
+bool number(std::string_view s, T& out) {
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+    return ec == std::errc() && end == s.data() + s.size() && !s.empty();
+}
+
+bool phaseNamed(std::string_view s, Phase& out) {
+    for (Phase p : {Phase::kOldOnly, Phase::kReadOld, Phase::kReadNew, Phase::kNewOnly})
+        if (Migration::phaseName(p) == s) {
+            out = p;
+            return true;
+        }
+    return false;
+}
+
+bool readWhole(const std::filesystem::path& path, std::string& out, std::string& error) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        std::error_code ec;
+        if (!std::filesystem::exists(path, ec)) return true;
+        error = "cannot read " + path.string() + ": " + std::strerror(errno);
+        return false;
+    }
+    std::ostringstream s;
+    s << in.rdbuf();
+    if (in.bad()) {
+        error = "cannot read " + path.string();
+        return false;
+    }
+    out = s.str();
+    return true;
+}
+
+bool writeAll(int fd, std::string_view bytes) {
+    while (!bytes.empty()) {
+        ssize_t n = ::write(fd, bytes.data(), bytes.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return false;
+        bytes.remove_prefix(static_cast<size_t>(n));
+    }
+    return true;
+}
+
+}  // namespace
+
+std::string MigrationState::encodeBoard(const std::map<std::string, MigrationRecord>& board,
+                                        const std::map<std::string, PhaseFacts::Backfill>& backfills) {
+    return encode(board, backfills, toWallMs);
+}
+
+bool MigrationState::decodeBoard(std::string_view text, Loaded& out, std::string& error) {
+    size_t n = 0;
+    while (!text.empty()) {
+        ++n;
+        auto eol = text.find('\n');
+        std::string_view line = text.substr(0, eol);
+        text = eol == std::string_view::npos ? std::string_view() : text.substr(eol + 1);
+        if (line.empty() || line.front() == '#') continue;
+        auto f = fields(line);
+        bool ok = false;
+        if (f[0] == "route" && f.size() == 8) {
+            MigrationRecord r;
+            int64_t since = 0;
+            int to_missing = 0, from_missing = 0;
+            ok = phaseNamed(f[2], r.phase) && number(f[5], since) && number(f[6], to_missing) && number(f[7], from_missing);
+            if (ok) {
+                r.from = unescape(f[3]);
+                r.to = unescape(f[4]);
+                r.since = fromWallMs(since);
+                r.to_missing = to_missing != 0;
+                r.from_missing = from_missing != 0;
+                out.board[unescape(f[1])] = std::move(r);
+            }
+        } else if (f[0] == "backfill" && f.size() == 6) {
+            PhaseFacts::Backfill b;
+            int64_t started = 0;
+            int reconcile = 0;
+            ok = number(f[3], started) && number(f[4], b.failed) && number(f[5], reconcile);
+            if (ok) {
+                b.pair = unescape(f[2]);
+                b.started = fromWallMs(started);
+                b.reconcile = reconcile != 0;
+                out.backfills[unescape(f[1])] = std::move(b);
+            }
+        }
+        if (!ok) {
+            error = fmt::format("line {} is not a route or backfill record: \"{}\"", n, line.substr(0, 200));
+            return false;
+        }
+    }
+    return true;
+}
+
+void MigrationState::appendOwed(std::string& out, char op, std::string_view pair, std::string_view key) {
+    auto pair_len = static_cast<uint16_t>(std::min<size_t>(pair.size(), UINT16_MAX));
+    auto key_len = static_cast<uint32_t>(key.size());
+    out += op;
+    out.append(reinterpret_cast<const char*>(&pair_len), sizeof pair_len);
+    out.append(reinterpret_cast<const char*>(&key_len), sizeof key_len);
+    out.append(pair.substr(0, pair_len));
+    out.append(key);
+}
+
+std::vector<MigrationState::Owed> MigrationState::decodeOwed(std::string_view bytes) {
+    std::map<std::string, std::set<std::string>> owed;
+    constexpr size_t kHead = 1 + sizeof(uint16_t) + sizeof(uint32_t);
+    while (bytes.size() >= kHead) {
+        char op = bytes[0];
+        uint16_t pair_len = 0;
+        uint32_t key_len = 0;
+        std::memcpy(&pair_len, bytes.data() + 1, sizeof pair_len);
+        std::memcpy(&key_len, bytes.data() + 1 + sizeof pair_len, sizeof key_len);
+        if ((op != '+' && op != '-') || bytes.size() - kHead < size_t(pair_len) + key_len) break;  // torn at the end
+        std::string pair(bytes.substr(kHead, pair_len));
+        std::string key(bytes.substr(kHead + pair_len, key_len));
+        if (op == '+') owed[pair].insert(std::move(key));
+        else owed[pair].erase(key);
+        bytes.remove_prefix(kHead + pair_len + key_len);
+    }
+    std::vector<Owed> out;
+    for (auto& [pair, keys] : owed)
+        for (const auto& k : keys) out.push_back({pair, k});
+    return out;
+}
+
+MigrationState::MigrationState(std::filesystem::path dir, int lock_fd, int owed_fd)
+    : dir_(std::move(dir)), lock_fd_(lock_fd), owed_fd_(owed_fd) {}
+
+MigrationState::~MigrationState() {
+    if (owed_fd_ >= 0) ::close(owed_fd_);
+    if (lock_fd_ >= 0) ::close(lock_fd_);
+}
+
+std::unique_ptr<MigrationState> MigrationState::open(const std::filesystem::path& dir, Loaded& out, std::string& error) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) {
+        error = fmt::format("cannot create {}: {}", dir.string(), ec.message());
+        return nullptr;
+    }
+    auto running = dir / "running";
+    out.unclean = std::filesystem::exists(running, ec);
+    int lock_fd = ::open(running.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (lock_fd < 0) {
+        error = fmt::format("cannot open {}: {}", running.string(), std::strerror(errno));
+        return nullptr;
+    }
+    if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        char pid[32] = {};
+        ssize_t n = ::pread(lock_fd, pid, sizeof pid - 1, 0);
+        error = fmt::format("{} is in use by another laminar (pid {}): each instance needs a state_dir of its own", dir.string(),
+                            n > 0 ? std::string_view(pid, static_cast<size_t>(n)) : "unknown");
+        ::close(lock_fd);
+        return nullptr;
+    }
+    auto pid = std::to_string(::getpid());
+    if (::ftruncate(lock_fd, 0) != 0 || ::pwrite(lock_fd, pid.data(), pid.size(), 0) < 0) {
+        error = fmt::format("cannot write {}: {}", running.string(), std::strerror(errno));
+        ::close(lock_fd);
+        return nullptr;
+    }
+    std::unique_ptr<MigrationState> state(new MigrationState(dir, lock_fd, -1));
+
+    std::string text;
+    if (!readWhole(dir / "migrations", text, error)) return nullptr;
+    if (!decodeBoard(text, out, error)) {
+        error = fmt::format("{}: {} (move the file aside to start with no migration history)", (dir / "migrations").string(), error);
+        return nullptr;
+    }
+    std::string owed;
+    if (!readWhole(dir / "owed", owed, error)) return nullptr;
+    out.owed = decodeOwed(owed);
+    if (out.unclean) {
+        // Copies in flight when the last run ended may never have landed: the side each route
+        // copies to may lack writes, and a backfill of before does not cover them.
+        for (auto& [route, r] : out.board) {
+            if (r.phase == Phase::kReadOld) r.to_missing = true;
+            if (r.phase == Phase::kReadNew) r.from_missing = true;
+        }
+        out.backfills.clear();
+    }
+    // Compacted: only the keys still owed.
+    std::string compact;
+    for (const auto& o : out.owed) appendOwed(compact, '+', o.pair, o.key);
+    if (!queue::replaceFile(dir, "owed", compact, true, state->fsyncs_, error)) return nullptr;
+    state->owed_fd_ = ::open((dir / "owed").c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (state->owed_fd_ < 0) {
+        error = fmt::format("cannot open {}: {}", (dir / "owed").string(), std::strerror(errno));
+        return nullptr;
+    }
+    return state;
+}
+
+bool MigrationState::save(const std::map<std::string, MigrationRecord>& board, const std::map<std::string, PhaseFacts::Backfill>& backfills,
+                          std::string& error) {
+    // Compared by the steady times themselves: their wall-clock form moves with every call.
+    auto fingerprint = encode(board, backfills, [](SteadyTime t) { return static_cast<int64_t>(t.time_since_epoch().count()); });
+    if (fingerprint == last_board_) return true;
+    if (!queue::replaceFile(dir_, "migrations", encodeBoard(board, backfills), true, fsyncs_, error)) return false;
+    last_board_ = std::move(fingerprint);
+    return true;
+}
+
+void MigrationState::owe(const std::string& pair, std::string_view key) {
+    std::lock_guard lock(mu_);
+    appendOwed(buffered_, '+', pair, key);
+}
+
+void MigrationState::paid(const std::string& pair, std::string_view key) {
+    std::lock_guard lock(mu_);
+    appendOwed(buffered_, '-', pair, key);
+}
+
+bool MigrationState::flush(bool nothing_owed, std::string& error) {
+    std::lock_guard lock(mu_);
+    // Emptied before the buffer goes out: a key owed since the caller found nothing owed has its
+    // record in the buffer, never in what is cut.
+    struct stat st {};
+    if (nothing_owed && ::fstat(owed_fd_, &st) == 0 && st.st_size > 0 && ::ftruncate(owed_fd_, 0) != 0) {
+        error = fmt::format("cannot empty {}: {}", (dir_ / "owed").string(), std::strerror(errno));
+        return false;
+    }
+    if (buffered_.empty()) return true;
+    off_t before = ::lseek(owed_fd_, 0, SEEK_END);
+    if (!writeAll(owed_fd_, buffered_)) {
+        error = fmt::format("cannot append to {}: {}", (dir_ / "owed").string(), std::strerror(errno));
+        // A part written (a full disk) is cut, so that the next records follow whole ones.
+        if (before >= 0 && ::ftruncate(owed_fd_, before) != 0) error += "; and cannot cut the part written";
+        return false;
+    }
+    buffered_.clear();
+    return true;
+}
+
+bool MigrationState::closeCleanly(const std::vector<Owed>& owed, std::string& error) {
+    std::string all;
+    for (const auto& o : owed) appendOwed(all, '+', o.pair, o.key);
+    {
+        std::lock_guard lock(mu_);
+        buffered_.clear();
+    }
+    if (!queue::replaceFile(dir_, "owed", all, true, fsyncs_, error)) return false;
+    return release(error);
+}
+
+bool MigrationState::release(std::string& error) {
+    if (::unlink((dir_ / "running").c_str()) != 0) {
+        error = fmt::format("cannot remove {}: {}", (dir_ / "running").string(), std::strerror(errno));
+        return false;
+    }
+    return queue::syncDir(dir_, fsyncs_, error);
+}
+
+}  // namespace laminar::policy

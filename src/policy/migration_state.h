@@ -1,0 +1,88 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <atomic>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "policy/phase_guard.h"
+#include "policy/sync_engine.h"
+
+namespace laminar::policy {
+
+// What a migration remembers across a restart of laminar, in the configured `state_dir`
+// (docs/design.md, hazard 7):
+//
+//   migrations  each migration route's record (phase, since when, which side may lack writes) and
+//               its last completed backfill; replaced whole (write, fsync, rename) when it changes.
+//   owed        the keys the sync engine owes a side, by copy direction: appended as keys enter and
+//               leave the backlog (a side away), rewritten whole, with every key still queued, at
+//               a clean stop, and compacted at start.
+//   running     held (flock) while laminar runs; removed at a clean stop. Found at start, the last
+//               run ended without one (SIGKILL, a crash, the machine): copies in flight then may
+//               never have reached their side, so that side is marked as lacking writes and the
+//               backfills of before are forgotten: the guardrails ask for a reconciling backfill
+//               before reads move there.
+//
+// The owed keys are appended through a buffer the main thread flushes (flush(), about once a
+// second): what a crash loses of them is covered by the rule above.
+class MigrationState final : public SyncLedger {
+public:
+    struct Owed {
+        std::string pair, key;
+    };
+    struct Loaded {
+        std::map<std::string, MigrationRecord> board;
+        std::map<std::string, PhaseFacts::Backfill> backfills;  // by route
+        std::vector<Owed> owed;
+        bool unclean = false;  // the last run did not stop cleanly
+    };
+
+    // Creates `dir` if needed, takes its lock, and reads what it holds. Null with error set when
+    // the directory cannot be used (another laminar holds it, a damaged file, no permission).
+    static std::unique_ptr<MigrationState> open(const std::filesystem::path& dir, Loaded& out, std::string& error);
+    ~MigrationState() override;
+
+    // The board and backfills in force; written only when they changed since the last call.
+    // False with error set when the file cannot be written (the old one stays whole).
+    bool save(const std::map<std::string, MigrationRecord>& board, const std::map<std::string, PhaseFacts::Backfill>& backfills,
+              std::string& error);
+
+    // SyncLedger: from any thread.
+    void owe(const std::string& pair, std::string_view key) override;
+    void paid(const std::string& pair, std::string_view key) override;
+    // Writes what owe/paid buffered; with nothing owed any more (the engine's backlog is empty),
+    // empties the file. False with error set on a write error (the records stay buffered).
+    bool flush(bool nothing_owed, std::string& error);
+    // A clean stop: `owed` (every key the engine still holds) replaces the file, then release().
+    bool closeCleanly(const std::vector<Owed>& owed, std::string& error);
+    // A stop with the files as they are (a start refused before any work): `running` goes.
+    bool release(std::string& error);
+
+    const std::filesystem::path& dir() const { return dir_; }
+
+    // The file formats, for tests.
+    static std::string encodeBoard(const std::map<std::string, MigrationRecord>& board,
+                                   const std::map<std::string, PhaseFacts::Backfill>& backfills);
+    static bool decodeBoard(std::string_view text, Loaded& out, std::string& error);
+    static void appendOwed(std::string& out, char op, std::string_view pair, std::string_view key);
+    // Replays `+`/`-` records into the keys still owed; a torn last record is ignored.
+    static std::vector<Owed> decodeOwed(std::string_view bytes);
+
+private:
+    MigrationState(std::filesystem::path dir, int lock_fd, int owed_fd);
+
+    std::filesystem::path dir_;
+    int lock_fd_ = -1;
+    int owed_fd_ = -1;
+    std::string last_board_;
+    std::mutex mu_;
+    std::string buffered_;  // owed records not written yet
+    std::atomic<uint64_t> fsyncs_{0};
+};
+
+}  // namespace laminar::policy

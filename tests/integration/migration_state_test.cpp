@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: Apache-2.0
+// What a migration remembers across a restart of laminar (state_dir; docs/operations.md, "State
+// across restarts"): the keys owed to a side that is away, each route's phase and its last
+// completed backfill, and whether the last run stopped cleanly.
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/harness.h"
+#include "support/more.h"
+#include "support/policy_support.h"
+
+namespace laminar::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+class MigrationStateTest : public ::testing::Test {
+protected:
+    std::string config(const std::string& phase) {
+        return twoBackendConfig(old_.port(), new_.port(), migrationRoute("app", "app:*", phase), 2, cat("state_dir: ", state_, "\n"));
+    }
+    void start(const std::string& phase) {
+        c_.reset();
+        lam_ = std::make_unique<Laminar>(config(phase));
+        c_ = std::make_unique<Client>(lam_->port());
+    }
+    // A start the state refuses: laminar exits non-zero; its log.
+    std::string refusedStart(const std::string& phase) {
+        c_.reset();
+        lam_ = std::make_unique<Laminar>(config(phase), false);
+        int status = lam_->process().wait(10s);
+        EXPECT_NE(status, 0) << "laminar started in " << phase << ":\n" << lam_->log();
+        return lam_->log();
+    }
+    int stop(int signo) {
+        c_.reset();
+        return lam_->process().stop(signo);
+    }
+    void backfill() {
+        ASSERT_EQ(show(c_->cmd({"LAMINAR", "BACKFILL", "START", "app", "RECONCILE"})), "+OK");
+        ASSERT_TRUE(waitFor([&] { return show(c_->cmd({"LAMINAR", "BACKFILL", "STATUS", "app"})).find("done") != std::string::npos; }, 20s))
+            << show(c_->cmd({"LAMINAR", "BACKFILL", "STATUS", "app"}));
+    }
+    // Writes keys through laminar while `new` is stopped, until they wait in the backlog.
+    std::vector<std::string> writeWhileNewIsAway(int n) {
+        new_.pause();
+        std::vector<std::string> keys;
+        for (int i = 0; i < n; ++i) {
+            keys.push_back(cat("app:k", i));
+            EXPECT_EQ(show(c_->cmd({"SET", keys.back(), cat("v", i)})), "+OK");
+        }
+        EXPECT_TRUE(waitFor([&] { return laminarStatus(*c_).find(cat("backlog old>new: ", n, " keys")) != std::string::npos; }, 15s))
+            << laminarStatus(*c_);
+        return keys;
+    }
+
+    RedisServer old_, new_;
+    std::string state_ = tempDir() + "/state";
+    std::unique_ptr<Laminar> lam_;
+    std::unique_ptr<Client> c_;
+};
+
+// Hazard 7 across a restart: keys owed to a side that is away are written down at a clean stop
+// and copied by the next run once the side answers, with no backfill.
+TEST_F(MigrationStateTest, KeysOwedToASideThatIsAwayAreCopiedAfterACleanRestart) {
+    start("dual_write_read_old");
+    auto keys = writeWhileNewIsAway(40);
+    EXPECT_EQ(stop(SIGTERM), 0);
+    EXPECT_NE(lam_->log().find("they are written down in " + state_), std::string::npos) << lam_->log();
+    new_.resume();
+    EXPECT_FALSE(diffKeys(old_.port(), new_.port(), keys).empty()) << "nothing copied them before the restart";
+    start("dual_write_read_old");
+    auto d = waitNoDiff([&] { return diffKeys(old_.port(), new_.port(), keys); }, 20s);
+    EXPECT_TRUE(d.empty()) << firstLines(d) << lam_->log();
+    EXPECT_NE(lam_->log().find("40 keys owed to a side by the last run are copied again"), std::string::npos) << lam_->log();
+    EXPECT_TRUE(waitFor([&] { return laminarStatus(*c_).find("backlog old>new") == std::string::npos; }, 10s)) << laminarStatus(*c_);
+}
+
+// The same after SIGKILL: what was flushed (about once a second) is copied; the route's target is
+// marked as possibly lacking writes, so reads cannot move there before a reconciling backfill.
+TEST_F(MigrationStateTest, AfterSigkillOwedKeysAreCopiedAndTheFlipWaitsForANewReconcilingBackfill) {
+    start("dual_write_read_old");
+    backfill();
+    auto keys = writeWhileNewIsAway(25);
+    ASSERT_TRUE(waitFor([&] { return std::filesystem::file_size(state_ + "/owed") > 0; }, 5s)) << "the owed keys were never flushed";
+    std::this_thread::sleep_for(1500ms);  // every key's record out, whatever the flush's phase
+    stop(SIGKILL);
+    new_.resume();
+
+    auto log = refusedStart("dual_write_read_new");
+    EXPECT_NE(log.find("did not stop cleanly"), std::string::npos) << log;
+    EXPECT_NE(log.find("no reconciling backfill of route 'app' has completed old>new since it entered dual_write_read_old"),
+              std::string::npos)
+        << "the backfill of before the crash cannot cover the copies the crash cut off\n"
+        << log;
+
+    start("dual_write_read_old");
+    auto d = waitNoDiff([&] { return diffKeys(old_.port(), new_.port(), keys); }, 20s);
+    EXPECT_TRUE(d.empty()) << firstLines(d) << lam_->log();
+    auto report = show(c_->cmd({"LAMINAR", "MIGRATION", "app"}));
+    EXPECT_NE(report.find("next dual_write_read_new: route 'app': dual_write_read_old -> dual_write_read_new refused"), std::string::npos)
+        << report;
+    backfill();
+    lam_->rewriteConfig(config("dual_write_read_new"));
+    EXPECT_EQ(show(c_->cmd({"LAMINAR", "RELOAD"})), "+OK");
+}
+
+// The phase and the last completed backfill outlive a clean restart: the flip the backfill allowed
+// is still allowed, and a start that skips a phase is refused as a reload would be.
+TEST_F(MigrationStateTest, ThePhaseAndTheLastBackfillOutliveACleanRestartAndASkippingStartIsRefused) {
+    Client direct(old_.port());
+    for (int i = 0; i < 20; ++i) direct.cmd({"SET", cat("app:old", i), "x"});
+    start("dual_write_read_old");
+    backfill();
+    EXPECT_EQ(stop(SIGTERM), 0);
+
+    start("dual_write_read_new");
+    EXPECT_EQ(show(c_->cmd({"GET", "app:old7"})), "$x") << "reads from new, which the backfill filled";
+    auto report = show(c_->cmd({"LAMINAR", "MIGRATION", "app"}));
+    EXPECT_NE(report.find("app: dual_write_read_new"), std::string::npos) << report;
+    EXPECT_NE(report.find("last completed backfill: old>new (reconcile)"), std::string::npos) << report;
+    EXPECT_TRUE(waitFor([&] { return lam_->log().find("migration phase dual_write_read_old -> dual_write_read_new") != std::string::npos; }, 5s))
+        << lam_->log();
+    EXPECT_EQ(stop(SIGTERM), 0);
+
+    auto log = refusedStart("old_only");
+    EXPECT_NE(log.find("dual_write_read_new -> old_only refused: it skips dual_write_read_old; step to dual_write_read_old first"),
+              std::string::npos)
+        << log;
+    // The refused start changed nothing: the next one is still a neighbour of dual_write_read_new.
+    start("new_only");
+    EXPECT_NE(show(c_->cmd({"LAMINAR", "MIGRATION", "app"})).find("app: new_only"), std::string::npos);
+}
+
+TEST_F(MigrationStateTest, TwoInstancesCannotShareAStateDir) {
+    start("dual_write_read_old");
+    Laminar second(config("dual_write_read_old"), false);
+    EXPECT_NE(second.process().wait(10s), 0);
+    EXPECT_NE(second.log().find("is in use by another laminar (pid " + std::to_string(lam_->pid()) + ")"), std::string::npos) << second.log();
+    EXPECT_EQ(show(c_->cmd({"PING"})), "+PONG") << "the first one runs on";
+}
+
+}  // namespace
+}  // namespace laminar::test
