@@ -122,6 +122,17 @@ void Server::saveState(bool flush_owed) {
     last_state_error_ = error;
 }
 
+void Server::summarizeSync() {
+    auto now = std::chrono::steady_clock::now();
+    auto period = std::chrono::duration_cast<std::chrono::seconds>(now - last_summary_ + std::chrono::milliseconds(500));
+    last_summary_ = now;
+    for (const auto& line : sync_->takeFailureSummary(period)) log()->warn("{}", line);
+    summary_timer_.expires_after(snapshot_->config().log.summary_every);
+    summary_timer_.async_wait([this](const error_code& e) {
+        if (!e) summarizeSync();
+    });
+}
+
 void Server::tickState() {
     saveState();
     state_timer_.expires_after(std::chrono::seconds(1));
@@ -211,6 +222,10 @@ void Server::run() {
     const auto& cfg = snapshot_->config();
     serveAdmin();  // first: once clients can connect, so can a scraper
     if (state_) tickState();
+    summary_timer_.expires_after(cfg.log.summary_every);
+    summary_timer_.async_wait([this](const error_code& e) {
+        if (!e) summarizeSync();
+    });
     canaries_->start();
     if (cfg.tls) tls_ = io::TlsContext::server(*cfg.tls);
     listen(acceptor_, cfg.listen, "listen");

@@ -138,6 +138,10 @@ private:
     void saveState(bool flush_owed = true);
     void tickState();
     void closeState();
+    // Every log.summary_every: a summary line per copy direction that had sync failures.
+    void summarizeSync();
+    boost::asio::steady_timer summary_timer_{ioc_};
+    std::chrono::steady_clock::time_point last_summary_ = std::chrono::steady_clock::now();
     std::unique_ptr<policy::MigrationState> state_;
     std::map<std::string, policy::PhaseFacts::Backfill> remembered_backfills_;  // by route; set at start only
     boost::asio::steady_timer state_timer_{ioc_};

@@ -34,6 +34,7 @@ struct Endpoint {
 struct LogConfig {
     std::string level = "info";   // trace | debug | info | warn | error | off
     std::string format = "text";  // text | json
+    Millis summary_every{10000};  // sync failure summary lines, per direction with failures
 };
 
 // A named client user (AUTH name password): what it may do on each route, and whether it may run

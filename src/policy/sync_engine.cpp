@@ -267,12 +267,30 @@ std::vector<std::pair<std::string, SyncEngine::Backlog>> SyncEngine::backlogs() 
     return out;
 }
 
+std::vector<std::string> SyncEngine::takeFailureSummary(std::chrono::seconds period) {
+    std::map<std::string, FailureCounts> counts;
+    {
+        std::lock_guard lock(backlog_mu_);
+        counts.swap(failures_since_);
+    }
+    std::vector<std::string> out;
+    for (const auto& [pair, c] : counts) {
+        auto b = backlog(pair);
+        out.push_back(fmt::format("sync {}: in the last {} s, {} copies failed for a side that was away and will be retried, {} keys were "
+                                  "left out of sync (refused {} times); backlog {} keys, oldest {:.1f} s",
+                                  pair, period.count(), c.retried, c.given_up, kMaxAttempts, b.keys, b.oldest_seconds));
+    }
+    return out;
+}
+
 // At most one line a second over every shard, with the key; the lines held back are counted.
 void SyncEngine::logFailure(const std::string& key, const Entry& e, bool transient, std::chrono::milliseconds retry,
                             std::string_view why) {
     uint64_t held = 0;
     {
         std::lock_guard lock(backlog_mu_);
+        auto& counts = failures_since_[e.task.pair];
+        ++(transient ? counts.retried : counts.given_up);
         auto now = std::chrono::steady_clock::now();
         if (now - last_log_ < std::chrono::seconds(1)) {
             ++held_back_;

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -103,6 +104,10 @@ public:
     std::vector<std::pair<std::string, Backlog>> backlogs() const;
     static constexpr std::chrono::milliseconds kMaxBackoff{5000};
 
+    // One line per direction that had failures since the last call (the summary that follows the
+    // rate-limited failure lines), and the counts start again. `period`: since the last call.
+    std::vector<std::string> takeFailureSummary(std::chrono::seconds period);
+
     // Before the I/O threads start: where backlog keys are written down.
     void setLedger(SyncLedger* ledger) { ledger_ = ledger; }
     // A key owed `pair` by the run before (MigrationState): in the backlog from now, and copied by
@@ -151,6 +156,10 @@ private:
     std::atomic<uint64_t> queued_total_{0};
     mutable std::mutex backlog_mu_;
     std::unordered_map<std::string, std::multiset<std::chrono::steady_clock::time_point>> backlog_;
+    struct FailureCounts {
+        uint64_t retried = 0, given_up = 0;
+    };
+    std::map<std::string, FailureCounts> failures_since_;  // by pair, since takeFailureSummary
     std::chrono::steady_clock::time_point last_log_{};
     uint64_t held_back_ = 0;  // failure lines not logged since the last one
     std::shared_ptr<std::atomic<bool>> alive_ = std::make_shared<std::atomic<bool>>(true);

@@ -241,6 +241,28 @@ TEST_F(MigrationSafety, ReadyzFollowsTheBackendThatAnswersClientsNotTheSecondary
         << lam_->log();
 }
 
+// Sync failures are logged at most once a second with the key; a summary line per direction
+// follows every log.summary_every, with the counts and the backlog.
+TEST(SyncFailureLog, ASummaryLineFollowsTheRateLimitedFailureLines) {
+    RedisServer old_redis, new_redis;
+    Laminar lam(cat("listen: 127.0.0.1:{port}\nthreads: 2\nlog: {level: info, summary_every: 1s}\n", "backends:\n  old: {address: 127.0.0.1:",
+                    old_redis.port(), "}\n  new: {address: 127.0.0.1:", new_redis.port(), ", timeout: 300ms}\nroutes:\n",
+                    migrationRoute("app", "app:*", "dual_write_read_old"), "  - name: default\n    strategy: old\n"));
+    Client c(lam.port());
+    new_redis.pause();
+    for (int i = 0; i < 30; ++i) EXPECT_EQ(show(c.cmd({"SET", cat("app:", i), "v"})), "+OK");
+    EXPECT_TRUE(waitFor([&] { return lam.log().find("sync old>new: in the last ") != std::string::npos; }, 10s)) << lam.log();
+    auto log = lam.log();
+    auto line = log.substr(log.find("sync old>new: in the last "));
+    line = line.substr(0, line.find('\n'));
+    EXPECT_NE(line.find("copies failed for a side that was away and will be retried, 0 keys were left out of sync"), std::string::npos)
+        << line;
+    EXPECT_NE(line.find("; backlog "), std::string::npos) << line;
+    new_redis.resume();
+    auto d = waitNoDiff([&] { return diffAll(old_redis.port(), new_redis.port(), "app:*"); }, 20s);
+    EXPECT_TRUE(d.empty()) << firstLines(d);
+}
+
 }  // namespace
 }  // namespace laminar::test
 

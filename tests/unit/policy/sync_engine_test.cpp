@@ -732,6 +732,27 @@ TEST_F(SyncEngineTest, HeldKeysAreEveryKeyQueuedInFlightOrWaitingWithItsDirectio
     EXPECT_TRUE(engine.heldKeys().empty());
 }
 
+TEST_F(SyncEngineTest, TheFailureSummaryCountsEachDirectionsFailuresSinceTheLastOne) {
+    SyncEngine engine({&host}, 4);
+    EXPECT_TRUE(engine.takeFailureSummary(std::chrono::seconds(10)).empty()) << "no failure, no line";
+    engine.markDirty(forward(), "k");
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        answerRead(bulk(dumpPayload("v")), ":-1\r\n");
+        answerLast(kDownNew, true);
+        host.fireTimer();
+    }
+    auto lines = engine.takeFailureSummary(std::chrono::seconds(10));
+    ASSERT_EQ(lines.size(), 1u);
+    EXPECT_EQ(lines[0].rfind("sync old>new: in the last 10 s, 3 copies failed for a side that was away and will be retried, 0 keys were "
+                             "left out of sync (refused 5 times); backlog 1 keys, oldest ",
+                             0),
+              0u)
+        << lines[0];
+    EXPECT_TRUE(engine.takeFailureSummary(std::chrono::seconds(10)).empty()) << "the counts start again";
+    answerRead(bulk(dumpPayload("v")), ":-1\r\n");
+    answerLast(kOk);
+}
+
 TEST(TransientErrors, AwayIsTransientARefusalIsNot) {
     EXPECT_TRUE(backend::isTransientError(backend::unavailableError("new", "connection refused")));
     EXPECT_TRUE(backend::isTransientError(backend::timeoutError("new", 1000)));
