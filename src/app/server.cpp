@@ -122,6 +122,26 @@ void Server::saveState(bool flush_owed) {
     last_state_error_ = error;
 }
 
+// CHANGED: the keys the route wrote in new_only, copied back to `from`, in place of a reconciling
+// scan of both sides. Only a complete record will do (policy/migration_state.h).
+std::string Server::changedKeysBackfill(const std::string& route, const std::string& pair, policy::Backfill::Options& opt) const {
+    if (!state_) return "ERR laminar: CHANGED needs state_dir, where the keys written in new_only are recorded; use RECONCILE";
+    auto rec = snapshot_->registry().migrations.get(route);
+    auto changes = state_->changedKeys(route);
+    if (!rec || !changes.known) return fmt::format("ERR laminar: route '{}' has no record of keys written in new_only; use RECONCILE", route);
+    if (changes.recording) return fmt::format("ERR laminar: route '{}' is still in new_only; step back to dual_write_read_new first", route);
+    if (pair != rec->to + ">" + rec->from)
+        return fmt::format("ERR laminar: CHANGED copies the keys written in new_only from '{}' to '{}', and route '{}' copies {} now; step "
+                           "back to dual_write_read_new first",
+                           rec->to, rec->from, route, pair);
+    if (!changes.complete)
+        return fmt::format("ERR laminar: the record of the keys route '{}' wrote in new_only is incomplete (it did not begin with the step "
+                           "from dual_write_read_new, a run of laminar since did not stop cleanly, or it passed {} keys); use RECONCILE",
+                           route, policy::MigrationState::kMaxChangedKeys);
+    opt.keys = std::make_shared<const std::vector<std::string>>(std::move(changes.keys));
+    return {};
+}
+
 void Server::summarizeSync() {
     auto now = std::chrono::steady_clock::now();
     auto period = std::chrono::duration_cast<std::chrono::seconds>(now - last_summary_ + std::chrono::milliseconds(500));
@@ -444,6 +464,13 @@ policy::PhaseFacts Server::phaseFacts() const {
 void Server::notePhases(const policy::Snapshot& next, const std::vector<policy::PhaseChange>& changes) {
     auto& board = next.registry().migrations;
     for (const auto& c : changes) {
+        if (state_ && c.after == "new_only") {
+            // The record of this new_only spell is complete when `from` was whole at its start.
+            auto rec = board.get(c.route);
+            state_->beginChanges(c.route, c.before == "dual_write_read_new" && rec && !rec->from_missing);
+        } else if (state_ && c.before == "new_only") {
+            state_->endChanges(c.route);
+        }
         if (c.before.empty()) log()->info("route '{}': migration phase {}", c.route, c.after);
         else if (c.refusal.empty()) log()->info("route '{}': migration phase {} -> {}", c.route, c.before, c.after);
         else log()->warn("route '{}': migration phase {} -> {}, forced past the guardrail: {}", c.route, c.before, c.after, c.refusal);
@@ -677,7 +704,7 @@ std::string Server::backfillCommand(Worker& from, std::span<const std::string_vi
         return u;
     };
     static const char* kUsage =
-        "ERR laminar: use LAMINAR BACKFILL START <route> [RATE keys/s] [MATCH glob] [RECONCILE], LAMINAR BACKFILL STATUS [route] or "
+        "ERR laminar: use LAMINAR BACKFILL START <route> [RATE keys/s] [MATCH glob] [RECONCILE | CHANGED], LAMINAR BACKFILL STATUS [route] or "
         "LAMINAR BACKFILL STOP <route>";
     if (argv.size() < 3) return error(kUsage);
     std::string sub = upper(argv[2]);
@@ -702,10 +729,12 @@ std::string Server::backfillCommand(Worker& from, std::span<const std::string_vi
     if (sub != "START") return error(kUsage);
     policy::Backfill::Options opt;
     opt.route = route;
+    bool changed = false;
     for (size_t i = 4; i < argv.size(); i += 2) {
         std::string key = upper(argv[i]);
-        if (key == "RECONCILE") {
+        if (key == "RECONCILE" || key == "CHANGED") {
             opt.reconcile = true;
+            changed = changed || key == "CHANGED";
             --i;
             continue;
         }
@@ -724,6 +753,9 @@ std::string Server::backfillCommand(Worker& from, std::span<const std::string_vi
     policy::SyncTask task;
     std::string why;
     if (!r->strategy->backfillTask(task, why)) return error(fmt::format("ERR laminar: route '{}' cannot be backfilled: {}", route, why));
+    if (changed) {
+        if (auto refusal = changedKeysBackfill(route, task.pair, opt); !refusal.empty()) return error(refusal);
+    }
     Worker* host = workers_[0].get();
     auto b = std::make_shared<policy::Backfill>(opt, *host, *sync_, [host] { return host->snapshot(); });
     backfills_[route] = b;

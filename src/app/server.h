@@ -140,6 +140,7 @@ private:
     void closeState();
     // Every log.summary_every: a summary line per copy direction that had sync failures.
     void summarizeSync();
+    std::string changedKeysBackfill(const std::string& route, const std::string& pair, policy::Backfill::Options& opt) const;
     boost::asio::steady_timer summary_timer_{ioc_};
     std::chrono::steady_clock::time_point last_summary_ = std::chrono::steady_clock::now();
     std::unique_ptr<policy::MigrationState> state_;

@@ -132,6 +132,7 @@ void Backfill::scanNext() {
         host_.postAfter(std::chrono::milliseconds(50), [self = shared_from_this()] { self->scanNext(); });
         return;
     }
+    if (opt_.keys) return listNext(task);
     std::string match = opt_.match;
     if (match.empty()) {
         for (const auto& r : task.snapshot->routes())
@@ -175,6 +176,27 @@ void Backfill::onScan(const SyncTask& task, std::string_view raw, bool failed) {
         host_.postAfter(std::chrono::milliseconds(200 * failures), [self = shared_from_this()] { self->scanNext(); });
         return;
     }
+    markBatch(task, keys, std::move(next));
+}
+
+void Backfill::listNext(const SyncTask& task) {
+    const auto& all = *opt_.keys;
+    size_t from;
+    {
+        std::lock_guard lock(mu_);
+        pair_ = task.pair;
+        from = list_pos_;
+    }
+    size_t to = std::min(all.size(), from + opt_.batch);
+    std::vector<std::string> batch(all.begin() + static_cast<std::ptrdiff_t>(from), all.begin() + static_cast<std::ptrdiff_t>(to));
+    {
+        std::lock_guard lock(mu_);
+        list_pos_ = to;
+    }
+    markBatch(task, batch, to == all.size() ? "0" : "more");
+}
+
+void Backfill::markBatch(const SyncTask& task, const std::vector<std::string>& keys, std::string next) {
     // Only the keys this route owns: another route's keys follow that route's strategy.
     static const std::vector<std::string_view> kSet = {"set", "k", "v"};
     static const resp::CommandInfo* set = resp::lookupCommand(kSet);
@@ -191,7 +213,7 @@ void Backfill::onScan(const SyncTask& task, std::string_view raw, bool failed) {
         queued_ += marked;
         cursor_ = next;
         scan_failures_ = 0;
-        if (next == "0" && opt_.reconcile && !scanning_secondary_) {
+        if (next == "0" && opt_.reconcile && !opt_.keys && !scanning_secondary_) {
             scanning_secondary_ = true;  // the same marks over the secondary's keys: extra ones get deleted
             next.clear();
         } else if (next == "0" && state_ == State::kRunning) {
@@ -227,7 +249,8 @@ std::string Backfill::status() const {
     std::string out = fmt::format("{}: {} keys scanned, {} queued for copy, {} left to copy ({}), {:.0f} keys/s, {:.1f} s",
                                   kStateNames[static_cast<int>(state_)], scanned_, queued_, tracker_->left.load(),
                                   pair_.empty() ? "-" : pair_, secs > 0 ? static_cast<double>(scanned_) / secs : 0.0, secs);
-    if (opt_.reconcile) out += scanning_secondary_ ? ", reconcile: the secondary's keys too" : ", reconcile: the secondary's keys next";
+    if (opt_.keys) out += fmt::format(", changed: the {} keys written in new_only", opt_.keys->size());
+    else if (opt_.reconcile) out += scanning_secondary_ ? ", reconcile: the secondary's keys too" : ", reconcile: the secondary's keys next";
     if (uint64_t failed = tracker_->failed.load()) out += fmt::format(", {} failed (see the log)", failed);
     if (!why_.empty()) out += ": " + why_;
     return out;

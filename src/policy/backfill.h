@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "policy/sync_engine.h"
 
@@ -34,6 +35,9 @@ public:
         std::string match;     // SCAN MATCH; empty: the route's own glob when it has exactly one
         size_t batch = 100;    // SCAN COUNT
         bool reconcile = false;  // also scan the secondary: delete there what the primary lacks
+        // CHANGED: these keys (those a new_only spell wrote) instead of a SCAN; each is copied as
+        // the primary has it, or deleted on the secondary when the primary lacks it.
+        std::shared_ptr<const std::vector<std::string>> keys;
     };
     // `snapshot` returns the host thread's current snapshot (called on the host thread).
     Backfill(Options options, SyncHost& host, SyncEngine& engine, std::function<std::shared_ptr<const Snapshot>()> snapshot);
@@ -60,6 +64,10 @@ private:
     enum class State { kRunning, kDraining, kDone, kStopped, kFailed };
     void scanNext();
     void onScan(const SyncTask& task, std::string_view raw, bool failed);
+    void listNext(const SyncTask& task);
+    // Marks the route's keys of one batch dirty, then schedules the next batch (`next`: the SCAN
+    // cursor, "0" when this was the last).
+    void markBatch(const SyncTask& task, const std::vector<std::string>& keys, std::string next);
     void drain();
     void finish(State state, std::string why = {});
     // The route's copy direction in the current snapshot, or false with `why`.
@@ -79,6 +87,7 @@ private:
     std::chrono::steady_clock::time_point started_, ended_;
     std::string cursor_ = "0";
     bool scanning_secondary_ = false;  // reconcile: the primary is done, the secondary's turn
+    size_t list_pos_ = 0;              // opt_.keys: the next key to mark
     // The keys this backfill queued that the engine has not copied yet: done is when none are
     // left, however busy the pair stays with the proxy's own writes.
     std::shared_ptr<SyncTracker> tracker_ = std::make_shared<SyncTracker>();

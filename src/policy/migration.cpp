@@ -2,6 +2,7 @@
 #include "policy/migration.h"
 
 #include "policy/dual_write.h"
+#include "policy/sync_engine.h"
 
 namespace laminar::policy {
 
@@ -13,6 +14,15 @@ std::string_view Migration::phaseName(Phase p) {
         case Phase::kNewOnly: return "new_only";
     }
     return "?";
+}
+
+void Migration::noteChanges(const Request& req, SyncEngine& sync) const {
+    for (int i : req.keys) sync.noteChange(route_, req.argv[static_cast<size_t>(i)]);
+}
+
+void Migration::afterPinnedWrite(std::string_view key, Context& ctx) const {
+    if (phase_ == Phase::kNewOnly && ctx.sync) ctx.sync->noteChange(route_, key);
+    inner_->afterPinnedWrite(key, ctx);
 }
 
 std::unique_ptr<Strategy> buildMigration(const YAML::Node& node, const std::string& path, Builder& b) {
@@ -42,7 +52,7 @@ std::unique_ptr<Strategy> buildMigration(const YAML::Node& node, const std::stri
         }
     }
     r.finish();
-    return std::make_unique<Migration>(phase, b.backendName(from), b.backendName(to), std::move(inner));
+    return std::make_unique<Migration>(phase, b.routeName(), b.backendName(from), b.backendName(to), std::move(inner));
 }
 
 }  // namespace laminar::policy

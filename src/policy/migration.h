@@ -23,10 +23,16 @@ public:
     enum class Phase { kOldOnly, kReadOld, kReadNew, kNewOnly };
     static std::string_view phaseName(Phase p);
 
-    Migration(Phase phase, std::string from, std::string to, std::unique_ptr<Strategy> inner)
-        : phase_(phase), from_(std::move(from)), to_(std::move(to)), inner_(std::move(inner)) {}
+    Migration(Phase phase, std::string route, std::string from, std::string to, std::unique_ptr<Strategy> inner)
+        : phase_(phase), route_(std::move(route)), from_(std::move(from)), to_(std::move(to)), inner_(std::move(inner)) {}
     std::string_view type() const override { return "migration"; }
-    void execute(const Request& req, backend::ReplySink* sink, Context& ctx) const override { inner_->execute(req, sink, ctx); }
+    // In new_only, the keys each write changes are told to the sync engine (SyncEngine::noteChange),
+    // so that a step back can copy just those to `from` (LAMINAR BACKFILL START <route> CHANGED).
+    void execute(const Request& req, backend::ReplySink* sink, Context& ctx) const override {
+        if (phase_ == Phase::kNewOnly && ctx.sync && req.isWrite()) noteChanges(req, *ctx.sync);
+        inner_->execute(req, sink, ctx);
+    }
+    void afterPinnedWrite(std::string_view key, Context& ctx) const override;
     int pinTarget() const override { return inner_->pinTarget(); }
     void targets(const Request& req, const Context& ctx, bool write, std::vector<int>& out) const override {
         inner_->targets(req, ctx, write, out);
@@ -44,8 +50,10 @@ public:
     const std::string& to() const { return to_; }
 
 private:
+    void noteChanges(const Request& req, SyncEngine& sync) const;
+
     Phase phase_;
-    std::string from_, to_;
+    std::string route_, from_, to_;
     std::unique_ptr<Strategy> inner_;
 };
 

@@ -211,11 +211,34 @@ std::vector<MigrationState::Owed> MigrationState::decodeOwed(std::string_view by
     return out;
 }
 
+std::map<std::string, MigrationState::Changes> MigrationState::decodeChanged(std::string_view bytes) {
+    std::map<std::string, Changes> out;
+    constexpr size_t kHead = 1 + sizeof(uint16_t) + sizeof(uint32_t);
+    while (bytes.size() >= kHead) {
+        char op = bytes[0];
+        uint16_t route_len = 0;
+        uint32_t key_len = 0;
+        std::memcpy(&route_len, bytes.data() + 1, sizeof route_len);
+        std::memcpy(&key_len, bytes.data() + 1 + sizeof route_len, sizeof key_len);
+        if (bytes.size() - kHead < size_t(route_len) + key_len) break;  // torn at the end
+        std::string route(bytes.substr(kHead, route_len));
+        std::string_view key = bytes.substr(kHead + route_len, key_len);
+        bytes.remove_prefix(kHead + route_len + key_len);
+        Changes& c = out[route];
+        if (op == '0' || op == 'i') c = Changes{true, op == '0', {}};
+        else if (op == '+' && c.recording) c.keys.emplace(key);
+        else if (op == 's') c.recording = false;
+        else if (op == 'x') c = Changes{false, false, {}};
+    }
+    return out;
+}
+
 MigrationState::MigrationState(std::filesystem::path dir, int lock_fd, int owed_fd)
     : dir_(std::move(dir)), lock_fd_(lock_fd), owed_fd_(owed_fd) {}
 
 MigrationState::~MigrationState() {
     if (owed_fd_ >= 0) ::close(owed_fd_);
+    if (changed_fd_ >= 0) ::close(changed_fd_);
     if (lock_fd_ >= 0) ::close(lock_fd_);
 }
 
@@ -258,14 +281,31 @@ std::unique_ptr<MigrationState> MigrationState::open(const std::filesystem::path
     std::string owed;
     if (!readWhole(dir / "owed", owed, error)) return nullptr;
     out.owed = decodeOwed(owed);
+    std::string changed;
+    if (!readWhole(dir / "changed", changed, error)) return nullptr;
+    state->changes_ = decodeChanged(changed);
     if (out.unclean) {
         // Copies in flight when the last run ended may never have landed: the side each route
-        // copies to may lack writes, and a backfill of before does not cover them.
+        // copies to may lack writes, and a backfill of before does not cover them. The last
+        // records of keys changed in new_only may be missing too.
         for (auto& [route, r] : out.board) {
             if (r.phase == Phase::kReadOld) r.to_missing = true;
             if (r.phase == Phase::kReadNew) r.from_missing = true;
         }
         out.backfills.clear();
+        for (auto& [route, c] : state->changes_) c.complete = false;
+    }
+    std::string compact_changed;
+    for (const auto& [route, c] : state->changes_) {
+        appendOwed(compact_changed, c.complete ? '0' : 'i', route, {});
+        for (const auto& k : c.keys) appendOwed(compact_changed, '+', route, k);
+        if (!c.recording) appendOwed(compact_changed, 's', route, {});
+    }
+    if (!queue::replaceFile(dir, "changed", compact_changed, true, state->fsyncs_, error)) return nullptr;
+    state->changed_fd_ = ::open((dir / "changed").c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (state->changed_fd_ < 0) {
+        error = fmt::format("cannot open {}: {}", (dir / "changed").string(), std::strerror(errno));
+        return nullptr;
     }
     // Compacted: only the keys still owed.
     std::string compact;
@@ -299,6 +339,58 @@ void MigrationState::paid(const std::string& pair, std::string_view key) {
     appendOwed(buffered_, '-', pair, key);
 }
 
+void MigrationState::changed(const std::string& route, std::string_view key) {
+    std::lock_guard lock(mu_);
+    auto it = changes_.find(route);
+    if (it == changes_.end() || !it->second.recording) return;
+    Changes& c = it->second;
+    if (!c.keys.emplace(key).second) return;
+    if (c.keys.size() <= kMaxChangedKeys) {
+        appendOwed(changed_buffered_, '+', route, key);
+        return;
+    }
+    // Too many to be worth it: a step back scans both sides (RECONCILE) instead.
+    c = Changes{false, false, {}};
+    appendOwed(changed_buffered_, 'x', route, {});
+}
+
+void MigrationState::beginChanges(const std::string& route, bool complete) {
+    std::lock_guard lock(mu_);
+    changes_[route] = Changes{true, complete, {}};
+    appendOwed(changed_buffered_, complete ? '0' : 'i', route, {});
+}
+
+void MigrationState::endChanges(const std::string& route) {
+    std::lock_guard lock(mu_);
+    auto it = changes_.find(route);
+    if (it == changes_.end() || !it->second.recording) return;
+    it->second.recording = false;
+    appendOwed(changed_buffered_, 's', route, {});
+}
+
+MigrationState::ChangedKeys MigrationState::changedKeys(const std::string& route) const {
+    std::lock_guard lock(mu_);
+    auto it = changes_.find(route);
+    if (it == changes_.end()) return {};
+    ChangedKeys out{true, it->second.recording, it->second.complete, {}};
+    out.keys.assign(it->second.keys.begin(), it->second.keys.end());
+    return out;
+}
+
+// Appends `buffer` to `fd`; a part written (a full disk) is cut, so the next records follow whole
+// ones, and the buffer stays for the next try.
+bool MigrationState::writeBuffered(int fd, std::string& buffer, const char* name, std::string& error) {
+    if (buffer.empty()) return true;
+    off_t before = ::lseek(fd, 0, SEEK_END);
+    if (!writeAll(fd, buffer)) {
+        error = fmt::format("cannot append to {}: {}", (dir_ / name).string(), std::strerror(errno));
+        if (before >= 0 && ::ftruncate(fd, before) != 0) error += "; and cannot cut the part written";
+        return false;
+    }
+    buffer.clear();
+    return true;
+}
+
 bool MigrationState::flush(bool nothing_owed, std::string& error) {
     std::lock_guard lock(mu_);
     // Emptied before the buffer goes out: a key owed since the caller found nothing owed has its
@@ -308,16 +400,7 @@ bool MigrationState::flush(bool nothing_owed, std::string& error) {
         error = fmt::format("cannot empty {}: {}", (dir_ / "owed").string(), std::strerror(errno));
         return false;
     }
-    if (buffered_.empty()) return true;
-    off_t before = ::lseek(owed_fd_, 0, SEEK_END);
-    if (!writeAll(owed_fd_, buffered_)) {
-        error = fmt::format("cannot append to {}: {}", (dir_ / "owed").string(), std::strerror(errno));
-        // A part written (a full disk) is cut, so that the next records follow whole ones.
-        if (before >= 0 && ::ftruncate(owed_fd_, before) != 0) error += "; and cannot cut the part written";
-        return false;
-    }
-    buffered_.clear();
-    return true;
+    return writeBuffered(owed_fd_, buffered_, "owed", error) && writeBuffered(changed_fd_, changed_buffered_, "changed", error);
 }
 
 bool MigrationState::closeCleanly(const std::vector<Owed>& owed, std::string& error) {
@@ -326,6 +409,11 @@ bool MigrationState::closeCleanly(const std::vector<Owed>& owed, std::string& er
     {
         std::lock_guard lock(mu_);
         buffered_.clear();
+        if (!writeBuffered(changed_fd_, changed_buffered_, "changed", error)) return false;
+        if (!queue::syncFd(changed_fd_, fsyncs_)) {
+            error = fmt::format("fsync {}: {}", (dir_ / "changed").string(), std::strerror(errno));
+            return false;
+        }
     }
     if (!queue::replaceFile(dir_, "owed", all, true, fsyncs_, error)) return false;
     return release(error);

@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "policy/phase_guard.h"
@@ -22,6 +23,11 @@ namespace laminar::policy {
 //   owed        the keys the sync engine owes a side, by copy direction: appended as keys enter and
 //               leave the backlog (a side away), rewritten whole, with every key still queued, at
 //               a clean stop, and compacted at start.
+//   changed     per route, the keys written in new_only since the route entered it, so that a
+//               step back copies just those to `from` (LAMINAR BACKFILL START <route> CHANGED).
+//               The record is complete only when it covers the whole new_only spell: it began
+//               with the step from dual_write_read_new (when `from` was whole), every run since
+//               stopped cleanly, and it stayed under kMaxChangedKeys.
 //   running     held (flock) while laminar runs; removed at a clean stop. Found at start, the last
 //               run ended without one (SIGKILL, a crash, the machine): copies in flight then may
 //               never have reached their side, so that side is marked as lacking writes and the
@@ -55,6 +61,21 @@ public:
     // SyncLedger: from any thread.
     void owe(const std::string& pair, std::string_view key) override;
     void paid(const std::string& pair, std::string_view key) override;
+    void changed(const std::string& route, std::string_view key) override;
+
+    // The keys `route` changes from now on are recorded (a new record); `complete`: the other side
+    // was whole when it began.
+    void beginChanges(const std::string& route, bool complete);
+    // The route left new_only: its record stays, for the step back, and grows no more.
+    void endChanges(const std::string& route);
+    struct ChangedKeys {
+        bool known = false;      // a record exists
+        bool recording = false;  // the route is in new_only
+        bool complete = false;
+        std::vector<std::string> keys;
+    };
+    ChangedKeys changedKeys(const std::string& route) const;
+    static constexpr size_t kMaxChangedKeys = 1'000'000;  // past it, a record is dropped as incomplete
     // Writes what owe/paid buffered; with nothing owed any more (the engine's backlog is empty),
     // empties the file. False with error set on a write error (the records stay buffered).
     bool flush(bool nothing_owed, std::string& error);
@@ -72,16 +93,27 @@ public:
     static void appendOwed(std::string& out, char op, std::string_view pair, std::string_view key);
     // Replays `+`/`-` records into the keys still owed; a torn last record is ignored.
     static std::vector<Owed> decodeOwed(std::string_view bytes);
+    struct Changes {
+        bool recording = false, complete = false;
+        std::unordered_set<std::string> keys;
+    };
+    // Replays the records of the changed file: `0` (a complete record begins), `i` (an incomplete
+    // one begins), `+` (a key), `s` (recording stops), `x` (dropped past kMaxChangedKeys).
+    static std::map<std::string, Changes> decodeChanged(std::string_view bytes);
 
 private:
     MigrationState(std::filesystem::path dir, int lock_fd, int owed_fd);
+    bool writeBuffered(int fd, std::string& buffer, const char* name, std::string& error);
 
     std::filesystem::path dir_;
     int lock_fd_ = -1;
     int owed_fd_ = -1;
     std::string last_board_;
-    std::mutex mu_;
+    mutable std::mutex mu_;
     std::string buffered_;  // owed records not written yet
+    std::map<std::string, Changes> changes_;  // by route
+    std::string changed_buffered_;            // changed records not written yet
+    int changed_fd_ = -1;
     std::atomic<uint64_t> fsyncs_{0};
 };
 

@@ -39,6 +39,8 @@ public:
     virtual ~SyncLedger() = default;
     virtual void owe(const std::string& pair, std::string_view key) = 0;
     virtual void paid(const std::string& pair, std::string_view key) = 0;
+    // A write changed `key` of `route` on one side only (new_only): the keys a step back copies.
+    virtual void changed(const std::string& route, std::string_view key) = 0;
 };
 
 // What a key sync copies, and how: from the side reads are served from to the other.
@@ -108,8 +110,13 @@ public:
     // rate-limited failure lines), and the counts start again. `period`: since the last call.
     std::vector<std::string> takeFailureSummary(std::chrono::seconds period);
 
-    // Before the I/O threads start: where backlog keys are written down.
+    // Before the I/O threads start: where backlog keys (and keys changed on one side) are written
+    // down.
     void setLedger(SyncLedger* ledger) { ledger_ = ledger; }
+    // From any I/O thread: a write changed `key` of `route` on one side only.
+    void noteChange(const std::string& route, std::string_view key) {
+        if (ledger_) ledger_->changed(route, key);
+    }
     // A key owed `pair` by the run before (MigrationState): in the backlog from now, and copied by
     // the route of `now` that copies that direction. False (nothing done) when no route does.
     bool restore(const std::shared_ptr<const Snapshot>& now, const std::string& pair, std::string_view key);

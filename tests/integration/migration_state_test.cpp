@@ -138,6 +138,63 @@ TEST_F(MigrationStateTest, ThePhaseAndTheLastBackfillOutliveACleanRestartAndASki
     EXPECT_NE(show(c_->cmd({"LAMINAR", "MIGRATION", "app"})).find("app: new_only"), std::string::npos);
 }
 
+// Hazard 8 without a scan: the keys written (or deleted) in new_only are recorded, and the step
+// back copies just those to old (LAMINAR BACKFILL START <route> CHANGED), deletions included.
+TEST_F(MigrationStateTest, AChangedBackfillCopiesBackJustTheKeysNewOnlyWroteOrDeleted) {
+    start("dual_write_read_new");
+    for (const char* k : {"app:a", "app:b", "app:keep"}) EXPECT_EQ(show(c_->cmd({"SET", k, "1"})), "+OK");
+    lam_->rewriteConfig(config("new_only"));
+    ASSERT_EQ(show(c_->cmd({"LAMINAR", "RELOAD"})), "+OK");
+    EXPECT_EQ(show(c_->cmd({"SET", "app:a", "2"})), "+OK");
+    EXPECT_EQ(show(c_->cmd({"DEL", "app:b"})), ":1");
+    EXPECT_EQ(show(c_->cmd({"INCR", "app:n"})), ":1");
+    // A clean restart in the middle of the spell keeps the record.
+    EXPECT_EQ(stop(SIGTERM), 0);
+    start("new_only");
+    EXPECT_EQ(show(c_->cmd({"MSET", "app:m1", "x", "app:m2", "y"})), "+OK");
+    // A blocking write runs on a dedicated connection, outside the strategy: recorded all the same.
+    EXPECT_EQ(show(c_->cmd({"RPUSH", "app:src", "v"})), ":1");
+    EXPECT_EQ(show(c_->cmd({"BLMOVE", "app:src", "app:dst", "LEFT", "LEFT", "1"})), "$v");
+    Client direct_new(new_.port());
+    direct_new.cmd({"SET", "app:direct", "not through laminar"});
+    EXPECT_NE(show(c_->cmd({"LAMINAR", "BACKFILL", "START", "app", "CHANGED"})).find("does not write both sides"), std::string::npos);
+
+    lam_->rewriteConfig(config("dual_write_read_new"));
+    ASSERT_EQ(show(c_->cmd({"LAMINAR", "RELOAD"})), "+OK");
+    lam_->rewriteConfig(config("dual_write_read_old"));
+    EXPECT_NE(show(c_->cmd({"LAMINAR", "RELOAD"})).find("no reconciling backfill of route 'app' has completed new>old"), std::string::npos);
+    ASSERT_EQ(show(c_->cmd({"LAMINAR", "BACKFILL", "START", "app", "CHANGED"})), "+OK");
+    ASSERT_TRUE(waitFor([&] { return show(c_->cmd({"LAMINAR", "BACKFILL", "STATUS", "app"})).find("done") != std::string::npos; }, 20s));
+    auto status = show(c_->cmd({"LAMINAR", "BACKFILL", "STATUS", "app"}));
+    EXPECT_NE(status.find("7 keys scanned"), std::string::npos) << status;
+    EXPECT_NE(status.find("changed: the 7 keys written in new_only"), std::string::npos) << status;
+    EXPECT_EQ(show(c_->cmd({"LAMINAR", "RELOAD"})), "+OK") << "the changed keys are back on old: reads may move there";
+
+    Client old_side(old_.port());
+    EXPECT_EQ(show(old_side.cmd({"GET", "app:a"})), "$2");
+    EXPECT_EQ(show(old_side.cmd({"EXISTS", "app:b"})), ":0") << "the delete in new_only reached old";
+    EXPECT_EQ(show(old_side.cmd({"GET", "app:n"})), "$1");
+    EXPECT_EQ(show(old_side.cmd({"GET", "app:m2"})), "$y");
+    EXPECT_EQ(show(old_side.cmd({"LRANGE", "app:dst", "0", "-1"})), "[$v]") << "a blocking write is recorded too";
+    EXPECT_EQ(show(old_side.cmd({"EXISTS", "app:src"})), ":0");
+    EXPECT_EQ(show(old_side.cmd({"GET", "app:keep"})), "$1");
+    EXPECT_EQ(show(old_side.cmd({"EXISTS", "app:direct"})), ":0") << "only the recorded keys are copied, not a scan of new";
+}
+
+TEST_F(MigrationStateTest, AChangedBackfillIsRefusedWhenACrashMayHaveCutTheRecord) {
+    start("dual_write_read_new");
+    lam_->rewriteConfig(config("new_only"));
+    ASSERT_EQ(show(c_->cmd({"LAMINAR", "RELOAD"})), "+OK");
+    EXPECT_EQ(show(c_->cmd({"SET", "app:a", "2"})), "+OK");
+    stop(SIGKILL);
+    start("new_only");
+    lam_->rewriteConfig(config("dual_write_read_new"));
+    ASSERT_EQ(show(c_->cmd({"LAMINAR", "RELOAD"})), "+OK");
+    auto refused = show(c_->cmd({"LAMINAR", "BACKFILL", "START", "app", "CHANGED"}));
+    EXPECT_NE(refused.find("is incomplete"), std::string::npos) << refused;
+    EXPECT_NE(refused.find("use RECONCILE"), std::string::npos) << refused;
+}
+
 TEST_F(MigrationStateTest, TwoInstancesCannotShareAStateDir) {
     start("dual_write_read_old");
     Laminar second(config("dual_write_read_old"), false);

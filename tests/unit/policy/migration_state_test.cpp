@@ -6,6 +6,8 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <algorithm>
+#include <unordered_set>
 
 #include "support/temp_dir.h"
 
@@ -173,6 +175,65 @@ TEST(MigrationStateDir, AFlushWithNothingOwedEmptiesTheFileButKeepsWhatWasOwedSi
     ASSERT_TRUE(state->flush(true, error)) << error;
     EXPECT_EQ(flat(MigrationState::decodeOwed(readFile(dir.path() / "owed"))), std::vector<std::string>{"old>new after"});
     EXPECT_LT(std::filesystem::file_size(dir.path() / "owed"), 30u);
+}
+
+TEST(MigrationStateFormat, ChangedRecordsReplayPerRoute) {
+    std::string bytes;
+    MigrationState::appendOwed(bytes, '0', "a", {});
+    MigrationState::appendOwed(bytes, '+', "a", "k1");
+    MigrationState::appendOwed(bytes, '+', "a", "k2");
+    MigrationState::appendOwed(bytes, 's', "a", {});
+    MigrationState::appendOwed(bytes, '+', "a", "after-the-spell");  // not recording: ignored
+    MigrationState::appendOwed(bytes, 'i', "b", {});
+    MigrationState::appendOwed(bytes, '+', "b", "x");
+    MigrationState::appendOwed(bytes, '0', "c", {});
+    MigrationState::appendOwed(bytes, '+', "c", "y");
+    MigrationState::appendOwed(bytes, 'x', "c", {});  // past the cap
+    auto c = MigrationState::decodeChanged(bytes);
+    ASSERT_EQ(c.size(), 3u);
+    EXPECT_TRUE(c["a"].complete);
+    EXPECT_FALSE(c["a"].recording);
+    EXPECT_EQ(c["a"].keys, (std::unordered_set<std::string>{"k1", "k2"}));
+    EXPECT_FALSE(c["b"].complete);
+    EXPECT_TRUE(c["b"].recording);
+    EXPECT_FALSE(c["c"].complete);
+    EXPECT_TRUE(c["c"].keys.empty());
+}
+
+TEST(MigrationStateDir, TheKeysANewOnlySpellChangedOutliveACleanStopButACrashMakesThemIncomplete) {
+    TempDir dir;
+    MigrationState::Loaded loaded;
+    std::string error;
+    auto state = MigrationState::open(dir.path(), loaded, error);
+    ASSERT_TRUE(state) << error;
+    state->changed("app", "before");  // no record yet: not kept
+    state->beginChanges("app", true);
+    state->changed("app", "k1");
+    state->changed("app", "k1");
+    state->changed("other", "k2");
+    ASSERT_TRUE(state->closeCleanly({}, error)) << error;
+    state.reset();
+
+    state = MigrationState::open(dir.path(), loaded, error);
+    ASSERT_TRUE(state) << error;
+    auto c = state->changedKeys("app");
+    EXPECT_TRUE(c.known && c.recording && c.complete);
+    EXPECT_EQ(c.keys, std::vector<std::string>{"k1"});
+    EXPECT_FALSE(state->changedKeys("other").known);
+    state->changed("app", "k3");
+    state->endChanges("app");
+    state->changed("app", "k4");  // after the spell: not kept
+    ASSERT_TRUE(state->flush(true, error)) << error;
+    state.reset();  // no clean stop
+
+    state = MigrationState::open(dir.path(), loaded, error);
+    ASSERT_TRUE(state) << error;
+    c = state->changedKeys("app");
+    EXPECT_TRUE(c.known);
+    EXPECT_FALSE(c.recording);
+    EXPECT_FALSE(c.complete) << "a crash may have cut the last records";
+    std::sort(c.keys.begin(), c.keys.end());
+    EXPECT_EQ(c.keys, (std::vector<std::string>{"k1", "k3"}));
 }
 
 TEST(MigrationStateDir, ADamagedBoardFileStopsTheOpenWithWhatToDo) {

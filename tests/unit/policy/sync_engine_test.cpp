@@ -677,6 +677,7 @@ struct RecordingLedger final : SyncLedger {
     std::vector<std::string> events;
     void owe(const std::string& pair, std::string_view key) override { events.push_back("+" + pair + " " + std::string(key)); }
     void paid(const std::string& pair, std::string_view key) override { events.push_back("-" + pair + " " + std::string(key)); }
+    void changed(const std::string& route, std::string_view key) override { events.push_back("changed " + route + " " + std::string(key)); }
 };
 
 TEST_F(SyncEngineTest, TheLedgerHearsOfAKeyOnceWhenItEntersTheBacklogAndOnceWhenItLeaves) {
