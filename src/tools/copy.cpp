@@ -100,7 +100,7 @@ void copyKeys(SyncClient& src, SyncClient& dst, const std::vector<std::string>& 
 }
 
 void deleteExtraKeys(SyncClient& src, SyncClient& dst, const std::vector<std::string>& keys, bool overwrite, Counts& n,
-                 std::map<std::string, uint64_t>& reasons) {
+                     std::map<std::string, uint64_t>& reasons) {
     auto exists = [&](const std::vector<std::string>& ks) {
         std::vector<std::vector<std::string>> cmds;
         for (const auto& k : ks) cmds.push_back({"EXISTS", k});
