@@ -48,6 +48,8 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"skip-existing", "overwrite"}));
     copy_cmd->add_option("--rate", copy.rate, "at most this many keys per second (0 = no limit)");
     copy_cmd->add_option("--checkpoint", copy.checkpoint, "save progress here and resume from it");
+    copy_cmd->add_flag("--delete-extra", copy.delete_extra,
+                       "then delete on the target the keys (matching --match) the source does not have: a reconcile (Redis targets)");
 
     laminar::tools::VerifyOptions verify;
     std::string verify_config;

@@ -457,6 +457,12 @@ policy::PhaseFacts Server::phaseFacts() const {
         if (std::string_view(p.state) != "done") return std::nullopt;
         return policy::PhaseFacts::Backfill{p.pair, p.started, p.failed, p.reconcile};
     };
+    facts.running = [this](const std::string& route) -> std::optional<policy::PhaseFacts::Running> {
+        std::lock_guard lock(backfill_mu_);
+        auto it = backfills_.find(route);
+        if (it == backfills_.end() || !it->second->running()) return std::nullopt;
+        return policy::PhaseFacts::Running{it->second->status(), it->second->progress().started};
+    };
     facts.backlog = [this](const std::string& pair) { return sync_->backlog(pair).keys; };
     return facts;
 }

@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "obs/logging.h"
 #include "policy/clock.h"
 #include "policy/owned_command.h"
@@ -57,6 +59,37 @@ private:
     }
     std::string_view raw_;
     size_t pos_ = 0;
+};
+
+// What a total was counted for: the copy direction and where both backends are. A reload that
+// changes either makes the count say nothing of the scan from then on.
+std::string totalIdentity(const SyncTask& task) {
+    std::string id = task.pair;
+    auto arrow = task.pair.find('>');
+    if (arrow == std::string::npos) return id;
+    for (const auto& name : {task.pair.substr(0, arrow), task.pair.substr(arrow + 1)})
+        if (const auto* b = task.snapshot->config().backend(name)) id += fmt::format(" {}={}/{}", name, b->where(), b->db);
+    return id;
+}
+
+// Collects the DBSIZE replies of countTotal; the last one to arrive reports the sum, or 0 when
+// any side could not count (memcached, an error, a failure).
+struct CountState {
+    int waiting = 0;
+    uint64_t sum = 0;
+    bool unknown = false;
+    std::function<void(uint64_t)> done;
+};
+
+struct CountSink final : backend::ReplySink {
+    std::shared_ptr<CountState> state;
+    void complete(std::string_view raw, bool failed) override {
+        long long n = 0;
+        if (failed || !resp::integerValue(raw, n) || n < 0) state->unknown = true;
+        else state->sum += static_cast<uint64_t>(n);
+        if (--state->waiting == 0) state->done(state->unknown ? 0 : state->sum);
+        delete this;
+    }
 };
 
 struct ScanSink final : backend::ReplySink {
@@ -146,6 +179,16 @@ void Backfill::scanNext() {
         pair_ = task.pair;
         secondary = scanning_secondary_;
     }
+    if (!counted_) {
+        counted_ = true;
+        countTotal(task, !match.empty());
+    }
+    {
+        // A reload moved the route (a phase step flips the direction) or its backends: the count
+        // was of something else.
+        std::lock_guard lock(mu_);
+        if (total_ > 0 && total_for_ != totalIdentity(task)) total_ = 0;
+    }
     std::vector<std::string> words = {"SCAN", cursor, "COUNT", std::to_string(opt_.batch)};
     if (!match.empty()) words.insert(words.end(), {"MATCH", match});
     OwnedCommand scan(std::move(words));
@@ -186,6 +229,12 @@ void Backfill::listNext(const SyncTask& task) {
         std::lock_guard lock(mu_);
         pair_ = task.pair;
         from = list_pos_;
+        if (!counted_) {  // the total is known exactly: the list
+            counted_ = true;
+            total_ = all.size();
+            total_for_ = totalIdentity(task);
+            total_upper_bound_ = false;
+        }
     }
     size_t to = std::min(all.size(), from + opt_.batch);
     std::vector<std::string> batch(all.begin() + static_cast<std::ptrdiff_t>(from), all.begin() + static_cast<std::ptrdiff_t>(to));
@@ -225,6 +274,29 @@ void Backfill::markBatch(const SyncTask& task, const std::vector<std::string>& k
     host_.postAfter(delay, [self = shared_from_this()] { self->scanNext(); });
 }
 
+void Backfill::countTotal(const SyncTask& task, bool upper_bound) {
+    auto state = std::make_shared<CountState>();
+    std::vector<const Strategy*> sides = {task.from};
+    if (opt_.reconcile) sides.push_back(task.to);
+    state->waiting = static_cast<int>(sides.size());
+    auto self = shared_from_this();
+    auto id = totalIdentity(task);
+    state->done = [self, id, upper_bound](uint64_t total) {
+        std::lock_guard lock(self->mu_);
+        self->total_ = total;
+        self->total_for_ = id;
+        self->total_upper_bound_ = upper_bound;
+    };
+    static const std::vector<std::string> kDbsize = {"DBSIZE"};
+    Context ctx{host_.background(), host_.background(), SystemClock::instance(), *task.snapshot, &engine_, nullptr, task.stats};
+    for (const auto* side : sides) {
+        OwnedCommand dbsize(kDbsize);
+        auto* sink = new CountSink;
+        sink->state = state;
+        side->execute(dbsize.request(), sink, ctx);
+    }
+}
+
 // Every key is queued: done once the engine has copied each (writes through the proxy may keep the
 // pair busy forever; they are the engine's, not the backfill's).
 void Backfill::drain() {
@@ -239,15 +311,40 @@ const char* const kStateNames[] = {"running", "draining", "done", "stopped", "fa
 
 Backfill::Progress Backfill::progress() const {
     std::lock_guard lock(mu_);
-    return {kStateNames[static_cast<int>(state_)], scanned_, queued_, tracker_->left.load(), tracker_->failed.load(), pair_, started_, opt_.reconcile};
+    return {kStateNames[static_cast<int>(state_)], scanned_, queued_, tracker_->left.load(), tracker_->failed.load(), pair_, started_, opt_.reconcile, total_};
+}
+
+std::optional<ScanEstimate> estimateScan(uint64_t scanned, uint64_t total, double elapsed_seconds, bool complete) {
+    if (total == 0) return std::nullopt;
+    ScanEstimate e;
+    if (complete) {
+        e.percent = 100;
+        return e;
+    }
+    // Integer arithmetic: 99.9% is not 100% while keys are left.
+    e.percent = static_cast<int>(std::min<uint64_t>(99, scanned >= total ? 99 : scanned * 100 / total));
+    if (scanned > 0 && scanned < total && elapsed_seconds > 0)
+        e.eta_seconds = elapsed_seconds * static_cast<double>(total - scanned) / static_cast<double>(scanned);
+    return e;
+}
+
+std::string describeScan(uint64_t scanned, uint64_t total, bool upper_bound, double elapsed_seconds, bool complete, bool running) {
+    auto e = estimateScan(scanned, total, elapsed_seconds, complete);
+    if (!e) return fmt::format("{} keys scanned", scanned);
+    if (complete) return fmt::format("{} keys scanned (100%)", scanned);
+    std::string eta = running && e->eta_seconds ? fmt::format(", ETA {:.0f} s", *e->eta_seconds) : std::string();
+    return fmt::format("{} of {}{} keys scanned ({}%{})", scanned, upper_bound ? "~" : "", total, e->percent, eta);
 }
 
 std::string Backfill::status() const {
     std::lock_guard lock(mu_);
     auto end = state_ == State::kRunning || state_ == State::kDraining ? std::chrono::steady_clock::now() : ended_;
     double secs = std::chrono::duration<double>(end - started_).count();
-    std::string out = fmt::format("{}: {} keys scanned, {} queued for copy, {} left to copy ({}), {:.0f} keys/s, {:.1f} s",
-                                  kStateNames[static_cast<int>(state_)], scanned_, queued_, tracker_->left.load(),
+    // The scan is complete once draining or done (the primary's, and with reconcile the secondary's).
+    bool complete = state_ == State::kDraining || state_ == State::kDone;
+    std::string scan = describeScan(scanned_, total_, total_upper_bound_, secs, complete, state_ == State::kRunning);
+    std::string out = fmt::format("{}: {}, {} queued for copy, {} left to copy ({}), {:.0f} keys/s, {:.1f} s",
+                                  kStateNames[static_cast<int>(state_)], scan, queued_, tracker_->left.load(),
                                   pair_.empty() ? "-" : pair_, secs > 0 ? static_cast<double>(scanned_) / secs : 0.0, secs);
     if (opt_.keys) out += fmt::format(", changed: the {} keys written in new_only", opt_.keys->size());
     else if (opt_.reconcile) out += scanning_secondary_ ? ", reconcile: the secondary's keys too" : ", reconcile: the secondary's keys next";

@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,21 @@
 namespace laminar::policy {
 
 class Snapshot;
+
+// How far a scan has come against a total counted when it began (docs/operations.md, "Monitoring"):
+// the percent of the total scanned (at most 99 until the scan has ended: keys written meanwhile
+// can outnumber the count; 100 once it has), and, while it runs and has scanned something but not
+// yet the total, the seconds left at the average pace so far. Nothing when the total is unknown (0).
+struct ScanEstimate {
+    int percent = 0;
+    std::optional<double> eta_seconds;
+};
+std::optional<ScanEstimate> estimateScan(uint64_t scanned, uint64_t total, double elapsed_seconds, bool complete);
+// The scan's part of a backfill's status line: "1200 keys scanned" (total unknown),
+// "1200 of ~5000 keys scanned (24%, ETA 12 s)" while running (`~`: `upper_bound`, the total counts
+// keys outside the scan's MATCH too; no ETA when `running` is false: stopped or failed), or
+// "5000 keys scanned (100%)" once the scan has ended.
+std::string describeScan(uint64_t scanned, uint64_t total, bool upper_bound, double elapsed_seconds, bool complete, bool running);
 
 // The online backfill of one route in a dual-write phase (the hot copy of docs/design.md; hazards 3 and 4 there): SCAN
 // the primary and mark every key the route owns dirty in the sync engine, at a rate limit. The
@@ -25,6 +41,11 @@ class Snapshot;
 // route are marked the same way: a key the primary no longer has is deleted there (the engine's
 // copy of a missing key is a DEL). That is what a step back after a one-sided phase needs
 // (hazard 8): keys deleted in new_only must not come back on old.
+//
+// Its progress has a total when the backends can count their keys (DBSIZE, summed over a
+// cluster's masters; the secondary's added with `reconcile`), asked once when it starts: an upper
+// bound when the scan has a MATCH. A reload that changes the route's copy direction (a phase step)
+// or its backends drops the total: the scan goes on, without a percent or ETA.
 //
 // Runs on one I/O thread (`host`); start(), stop() and status() may be called from any thread.
 class Backfill : public std::enable_shared_from_this<Backfill> {
@@ -45,8 +66,9 @@ public:
     void start();
     void stop();
     bool running() const;
-    // "running: 1200 keys scanned, 1200 queued for copy, 35 left to copy (old>new), 980 keys/s, 12 s",
-    // "done: ..." once every queued key is copied, "failed: ...: why".
+    // "running: 1200 of ~5000 keys scanned (24%, ETA 12 s), 1200 queued for copy, 35 left to copy
+    // (old>new), 980 keys/s, 12 s" (describeScan), "done: ..." once every queued key is copied,
+    // "failed: ...: why".
     std::string status() const;
     const std::string& route() const { return opt_.route; }
     struct Progress {
@@ -57,6 +79,7 @@ public:
         std::string pair;      // the copy direction of its last batch ("old>new"); empty before one
         std::chrono::steady_clock::time_point started{};
         bool reconcile = false;
+        uint64_t total = 0;  // keys to scan, counted at start; 0: unknown (or dropped by a reload)
     };
     Progress progress() const;
 
@@ -69,6 +92,8 @@ private:
     // cursor, "0" when this was the last).
     void markBatch(const SyncTask& task, const std::vector<std::string>& keys, std::string next);
     void drain();
+    // Asks the backends for the total (DBSIZE) once, at the first batch.
+    void countTotal(const SyncTask& task, bool upper_bound);
     void finish(State state, std::string why = {});
     // The route's copy direction in the current snapshot, or false with `why`.
     bool resolve(SyncTask& task, std::string& why);
@@ -88,6 +113,10 @@ private:
     std::string cursor_ = "0";
     bool scanning_secondary_ = false;  // reconcile: the primary is done, the secondary's turn
     size_t list_pos_ = 0;              // opt_.keys: the next key to mark
+    bool counted_ = false;             // countTotal has been sent
+    uint64_t total_ = 0;               // 0: unknown
+    bool total_upper_bound_ = false;   // the scan has a MATCH: DBSIZE counts other keys too
+    std::string total_for_;            // what the total was counted for: the pair and both backends
     // The keys this backfill queued that the engine has not copied yet: done is when none are
     // left, however busy the pair stays with the proxy's own writes.
     std::shared_ptr<SyncTracker> tracker_ = std::make_shared<SyncTracker>();

@@ -119,6 +119,8 @@ std::string migrationReport(const std::string& route, const MigrationRecord& rec
                            ago(b->started), b->started >= rec.since ? " in this phase" : " before this phase",
                            b->failed ? fmt::format(", {} keys refused by the target", b->failed) : std::string());
     else out += "  last completed backfill: none\n";
+    if (auto r = facts.running(route))
+        out += fmt::format("  running backfill{}: {}\n", r->started >= rec.since ? "" : " (started before this phase)", r->status);
     for (const auto& pair : {rec.from + ">" + rec.to, rec.to + ">" + rec.from})
         out += fmt::format("  backlog {}: {} keys\n", pair, facts.backlog(pair));
     out += fmt::format("  keys left out of sync in this phase (the other side refused them): {}\n",

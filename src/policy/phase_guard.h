@@ -47,6 +47,13 @@ struct PhaseFacts {
     };
     // The latest backfill of a route that completed, if any.
     std::function<std::optional<Backfill>(const std::string& route)> backfill = [](const std::string&) { return std::nullopt; };
+    // The route's backfill while it runs (or drains): its status line (Backfill::status(), with the
+    // scan's percent and ETA when known) and when it started.
+    struct Running {
+        std::string status;
+        std::chrono::steady_clock::time_point started;
+    };
+    std::function<std::optional<Running>(const std::string& route)> running = [](const std::string&) { return std::nullopt; };
     // Keys of a copy direction waiting for a side that is away (SyncEngine::backlog).
     std::function<int64_t(const std::string& pair)> backlog = [](const std::string&) { return 0; };
 };
@@ -75,7 +82,7 @@ struct PhaseChange {
 std::vector<PhaseChange> checkPhases(const Snapshot& next, const MigrationBoard& board, const PhaseFacts& facts, bool force_all);
 // Why stepping `route` from `rec` to `after` is refused by the rules above; empty when it is safe.
 std::string stepRefusal(const std::string& route, const MigrationRecord& rec, Migration::Phase after, const PhaseFacts& facts);
-// LAMINAR MIGRATION: where the route is, what it waits for, and whether each neighbouring phase is
+// LAMINAR MIGRATION: where the route is, the backfill running now (if any) and the last completed one, what it waits for, and whether each neighbouring phase is
 // safe to step to now, with the reasons.
 std::string migrationReport(const std::string& route, const MigrationRecord& rec, const PhaseFacts& facts,
                             std::chrono::steady_clock::time_point now, uint64_t sync_failures);

@@ -10,15 +10,15 @@ namespace laminar::tools {
 Progress::Progress(std::ostream& out, bool terminal, uint64_t total)
     : out_(out), terminal_(terminal), total_(total), started_(std::chrono::steady_clock::now()), last_(started_) {}
 
-void Progress::update(uint64_t scanned, uint64_t copied, uint64_t skipped, uint64_t failed, uint64_t bytes) {
+void Progress::update(uint64_t scanned, uint64_t copied, uint64_t skipped, uint64_t failed, uint64_t bytes, std::optional<uint64_t> deleted) {
     auto now = std::chrono::steady_clock::now();
     if (!terminal_ && now - last_ < std::chrono::seconds(5)) return;
     if (terminal_ && drawn_ && now - last_ < std::chrono::milliseconds(200)) return;
     last_ = now;
     double secs = std::chrono::duration<double>(now - started_).count();
     double rate = secs > 0 ? static_cast<double>(scanned) / secs : 0;
-    std::string line = fmt::format("{} keys ({} copied, {} skipped, {} failed), {:.1f} MB, {:.0f} keys/s", scanned, copied, skipped, failed,
-                                   static_cast<double>(bytes) / 1e6, rate);
+    std::string line = fmt::format("{} keys ({} copied, {} skipped, {} failed{}), {:.1f} MB, {:.0f} keys/s", scanned, copied, skipped, failed,
+                                   deleted ? fmt::format(", {} deleted", *deleted) : std::string(), static_cast<double>(bytes) / 1e6, rate);
     if (!terminal_) {
         out_ << "copy: " << line << "\n";
         return;

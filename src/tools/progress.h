@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <iosfwd>
+#include <optional>
 
 namespace laminar::tools {
 
@@ -12,7 +13,9 @@ namespace laminar::tools {
 class Progress {
 public:
     Progress(std::ostream& out, bool terminal, uint64_t total);
-    void update(uint64_t scanned, uint64_t copied, uint64_t skipped, uint64_t failed, uint64_t bytes);
+    // `deleted`: keys removed from the target by --delete-extra, shown when given.
+    void update(uint64_t scanned, uint64_t copied, uint64_t skipped, uint64_t failed, uint64_t bytes,
+                std::optional<uint64_t> deleted = std::nullopt);
     void finish();
 
 private:

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <memory>
+#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -25,7 +26,7 @@ class BackfillTest : public ::testing::Test {
 protected:
     void start(const std::string& routes) {
         metrics_port_ = freePort();
-        lam_ = std::make_unique<Laminar>(twoBackendConfig(old_.port(), new_.port(), routes, 2, cat("admin: {metrics: 127.0.0.1:", metrics_port_, "}\n")));
+        lam_ = std::make_unique<Laminar>(config(routes));
         c_ = std::make_unique<Client>(lam_->port());
     }
     // Keys of every type on old, some with a TTL, written directly (before the migration).
@@ -49,6 +50,9 @@ protected:
         }
     }
     std::string status(const std::string& route) { return show(c_->cmd({"LAMINAR", "BACKFILL", "STATUS", route})); }
+    std::string config(const std::string& routes) {
+        return twoBackendConfig(old_.port(), new_.port(), routes, 2, cat("admin: {metrics: 127.0.0.1:", metrics_port_, "}\n"));
+    }
 
     RedisServer old_, new_;
     std::unique_ptr<Laminar> lam_;
@@ -131,6 +135,71 @@ TEST_F(BackfillTest, StopsWhenAskedAndRunsOneAtATimePerRoute) {
     EXPECT_TRUE(waitFor([&] { return status("sessions").find("done:") != std::string::npos; }, 30s)) << status("sessions");
     auto d = waitNoDiff([&] { return diffAll(old_.port(), new_.port(), "s:*"); }, 10s);
     EXPECT_TRUE(d.empty()) << firstLines(d, 20);
+}
+
+// A running backfill reports how far it is against the keys counted when it started: DBSIZE of the
+// primary plus, with RECONCILE, of the secondary; "~" because the route's glob makes that an upper
+// bound. Asserted on the format and the arithmetic of what is seen, never on how fast it goes: the
+// rate limit only makes sure it is seen while it runs.
+TEST_F(BackfillTest, ARunningBackfillReportsItsTotalPercentAndEtaInStatusAndMigration) {
+    populateOld(1000);
+    {
+        Client n(new_.port());
+        for (int i = 0; i < 50; ++i) n.cmd({"SET", cat("s:deleted-meanwhile:", i), "x"});
+    }
+    Client old(old_.port()), fresh(new_.port());
+    long long total = std::stoll(show(old.cmd({"DBSIZE"})).substr(1)) + std::stoll(show(fresh.cmd({"DBSIZE"})).substr(1));
+    start(migrationRoute("sessions", "s:*", "dual_write_read_old"));
+    ASSERT_EQ(show(c_->cmd({"LAMINAR", "BACKFILL", "START", "sessions", "RATE", "200", "RECONCILE"})), "+OK");
+
+    // "running: 1200 of ~5000 keys scanned (24%, ETA 12 s), ..."; the ETA once a pace is known.
+    static const std::regex kRunning(R"(running: (\d+) of ~(\d+) keys scanned \((\d+)%(, ETA (\d+) s)?\), )");
+    auto check = [&](const std::string& text, const char* where) {
+        std::smatch m;
+        if (!std::regex_search(text, m, kRunning)) return false;
+        long long scanned = std::stoll(m[1]), shown_total = std::stoll(m[2]), percent = std::stoll(m[3]);
+        EXPECT_EQ(shown_total, total) << where << ": " << text;
+        EXPECT_LE(percent, 99) << where << ": " << text;
+        EXPECT_EQ(percent, std::min(99LL, scanned * 100 / total)) << where << ": " << text;
+        return true;
+    };
+    EXPECT_TRUE(waitFor([&] { return check(status("sessions"), "BACKFILL STATUS"); }, 30s)) << status("sessions");
+    EXPECT_TRUE(waitFor([&] { return check(laminarStatus(*c_), "LAMINAR STATUS"); }, 30s)) << laminarStatus(*c_);
+    EXPECT_TRUE(waitFor([&] {
+        auto report = show(c_->cmd({"LAMINAR", "MIGRATION", "sessions"}));
+        return report.find("  running backfill: running: ") != std::string::npos && check(report, "LAMINAR MIGRATION");
+    }, 30s)) << show(c_->cmd({"LAMINAR", "MIGRATION", "sessions"}));
+    EXPECT_TRUE(waitFor([&] { return status("sessions").find(", ETA ") != std::string::npos; }, 30s)) << status("sessions");
+
+    ASSERT_EQ(show(c_->cmd({"LAMINAR", "BACKFILL", "STOP", "sessions"})), "+OK");
+    ASSERT_EQ(show(c_->cmd({"LAMINAR", "BACKFILL", "START", "sessions", "RATE", "100000", "RECONCILE"})), "+OK");
+    ASSERT_TRUE(waitFor([&] { return status("sessions").find("done:") != std::string::npos; }, 60s)) << status("sessions");
+    EXPECT_TRUE(std::regex_search(status("sessions"), std::regex(R"(done: \d+ keys scanned \(100%\), )"))) << status("sessions");
+    EXPECT_NE(laminarStatus(*c_).find(" keys scanned (100%), "), std::string::npos) << laminarStatus(*c_);
+    auto report = show(c_->cmd({"LAMINAR", "MIGRATION", "sessions"}));
+    EXPECT_EQ(report.find("running backfill"), std::string::npos) << report;
+    EXPECT_NE(report.find("last completed backfill: old>new (reconcile)"), std::string::npos) << report;
+    EXPECT_TRUE(allKeys(new_.port(), "s:deleted-meanwhile:*").empty());
+}
+
+// The total was counted for one copy direction: a reload that flips it (here a forced phase step
+// while the backfill runs) leaves the scan going on without a percent or an ETA, and without
+// "100%" when it ends.
+TEST_F(BackfillTest, APhaseStepWhileItRunsDropsTheTotal) {
+    populateOld(1000);
+    start(migrationRoute("sessions", "s:*", "dual_write_read_old"));
+    ASSERT_EQ(show(c_->cmd({"LAMINAR", "BACKFILL", "START", "sessions", "RATE", "100"})), "+OK");
+    ASSERT_TRUE(waitFor([&] { return std::regex_search(status("sessions"), std::regex(R"(running: \d+ of ~\d+ keys scanned)")); }, 30s))
+        << status("sessions");
+    lam_->rewriteConfig(config(migrationRoute("sessions", "s:*", "dual_write_read_new")));
+    ASSERT_EQ(show(c_->cmd({"LAMINAR", "RELOAD", "FORCE"})), "+OK");
+    // It goes on over the new primary (and may end soon: new holds few keys), counting from there.
+    static const std::regex kNoTotal(R"((running|draining|done): \d+ keys scanned, .*\(new>old\))");
+    EXPECT_TRUE(waitFor([&] { return std::regex_search(status("sessions"), kNoTotal); }, 30s)) << status("sessions");
+    EXPECT_EQ(status("sessions").find("%"), std::string::npos) << status("sessions");
+    auto text = laminarStatus(*c_);
+    EXPECT_TRUE(std::regex_search(text, std::regex(R"(backfill \(from before this phase\): \w+: \d+ keys scanned, )"))) << text;
+    c_->cmd({"LAMINAR", "BACKFILL", "STOP", "sessions"});
 }
 
 }  // namespace

@@ -117,6 +117,88 @@ TEST_F(ToolsTest, ResumesFromItsCheckpointAfterAnInterruption) {
     EXPECT_NE(out.find("remove it to start over"), std::string::npos) << out;
 }
 
+// --delete-extra, the offline reconcile: the target's keys matching --match that the source does
+// not have are deleted, so verify finds both sides equal; keys outside --match are left alone.
+TEST_F(ToolsTest, DeleteExtraRemovesTheTargetsMatchingKeysTheSourceLacksAndNothingElse) {
+    populate(30);
+    {
+        Client n(new_.port());
+        for (int i = 0; i < 20; ++i) n.cmd({"SET", cat("str:deleted-on-old:", i), "stale"});
+        n.cmd({"HSET", "str:deleted-hash", "f", "v"});
+        n.cmd({"SET", "str:expiring", "stale", "EX", "1000"});
+        n.cmd({"SET", "other:1", "not matched"});
+        n.cmd({"SET", "hash:only-on-new", "not matched either"});
+    }
+    // Without --delete-extra the stale keys stay, and verify says so.
+    int status = -1;
+    auto out = laminar("copy --from old --to new --match 'str:*'", status);
+    EXPECT_EQ(status, 0) << out;
+    out = laminar("verify --a old --b new --match 'str:*'", status);
+    EXPECT_EQ(status, 1) << out;
+    EXPECT_NE(out.find("22 only on new"), std::string::npos) << out;
+
+    out = laminar("copy --from old --to new --match 'str:*' --delete-extra", status);
+    EXPECT_EQ(status, 0) << out;
+    EXPECT_NE(out.find("copied 0, skipped 30"), std::string::npos) << out;
+    EXPECT_NE(out.find("deleted 22 (on new, not on old; "), std::string::npos) << out;
+    EXPECT_TRUE(allKeys(new_.port(), "str:deleted*").empty());
+    EXPECT_TRUE(allKeys(new_.port(), "str:expiring").empty());
+    Client n(new_.port());
+    EXPECT_EQ(show(n.cmd({"GET", "other:1"})), "$not matched");
+    EXPECT_EQ(show(n.cmd({"GET", "hash:only-on-new"})), "$not matched either");
+    EXPECT_EQ(show(n.cmd({"GET", "str:7"})), "$v7") << "a key both sides have was deleted";
+    EXPECT_EQ(allKeys(new_.port()).size(), 32u) << "30 keys of old's, other:1 and hash:only-on-new";
+
+    out = laminar("verify --a old --b new --match 'str:*'", status);
+    EXPECT_EQ(status, 0) << out;
+    EXPECT_NE(out.find("30 keys compared: 30 equal, 0 differ, 0 missing on new, 0 only on new"), std::string::npos) << out;
+    out = laminar("copy --from old --to new --match 'str:*' --delete-extra", status);
+    EXPECT_EQ(status, 0) << out;
+    EXPECT_NE(out.find("deleted 0 "), std::string::npos) << out;
+}
+
+// Interrupted while deleting, it resumes the target's scan from its checkpoint; a checkpoint
+// keeps whether it was a --delete-extra run.
+TEST_F(ToolsTest, DeleteExtraResumesItsPassOverTheTargetFromTheCheckpoint) {
+    populate(10);
+    {
+        Client n(new_.port());
+        for (int i = 0; i < 3000; ++i) n.append({"SET", cat("str:stale:", i), "x"});
+        for (int i = 0; i < 3000; ++i) n.read();
+    }
+    auto checkpoint = (dir_ / "copy.ckpt").string();
+    Process copy({LAMINAR_BINARY, "copy", "-c", config_, "--from", "old", "--to", "new", "--match", "str:*", "--delete-extra", "--rate", "500",
+                  "--checkpoint", checkpoint},
+                 (dir_ / "copy.log").string());
+    auto deleting = [&] {
+        std::ifstream in(checkpoint);
+        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        return text.find("deleting=1") != std::string::npos && text.find("\ndeleted=0\n") == std::string::npos;
+    };
+    ASSERT_TRUE(waitFor(deleting, 20s));
+    copy.signal(SIGINT);
+    EXPECT_EQ(copy.wait(10s), 130);
+    size_t left = allKeys(new_.port(), "str:stale:*").size();
+    EXPECT_GT(left, 0u);
+    EXPECT_LT(left, 3000u);
+
+    int status = -1;
+    auto out = laminar(cat("copy --from old --to new --match 'str:*' --checkpoint '", checkpoint, "'"), status);
+    EXPECT_EQ(status, 2) << out;
+    EXPECT_NE(out.find("--delete-extra; remove it to start over"), std::string::npos) << out;
+    out = laminar(cat("copy --from old --to new --match 'str:*' --delete-extra --checkpoint '", checkpoint, "'"), status);
+    EXPECT_EQ(status, 0) << out;
+    EXPECT_NE(out.find("deleting extra keys from cursor"), std::string::npos) << out;
+    EXPECT_NE(out.find("deleted 3000 "), std::string::npos) << out;
+    EXPECT_TRUE(allKeys(new_.port(), "str:stale:*").empty());
+    out = laminar("verify --a old --b new --match 'str:*'", status);
+    EXPECT_EQ(status, 0) << out;
+    out = laminar(cat("copy --from old --to new --match 'str:*' --delete-extra --checkpoint '", checkpoint, "'"), status);
+    EXPECT_EQ(status, 0) << out;
+    EXPECT_NE(out.find("already complete"), std::string::npos) << out;
+    EXPECT_NE(out.find("deleted 3000"), std::string::npos) << out;
+}
+
 TEST_F(ToolsTest, BadArgumentsAndDeadBackendsGiveMeaningfulExitCodes) {
     int status = -1;
     auto out = laminar("copy --from old --to nope", status);
@@ -172,6 +254,41 @@ TEST(ToolsMemcached, CopiesStringsBothWaysAndNamesWhatCannotGo) {
     MemcachedClient m(mc.port());
     EXPECT_EQ(m.get("user:1").value_or("(miss)"), "ada");
     EXPECT_NEAR(static_cast<double>(m.ttl("user:1")), 500.0, 3.0);
+    std::filesystem::remove_all(dir);
+}
+
+// --delete-extra needs to list the target's keys: a memcached target is refused, naming why; a
+// memcached source is fine (it is only asked EXISTS).
+TEST(ToolsMemcached, DeleteExtraRefusesAMemcachedTargetAndWorksFromAMemcachedSource) {
+    RedisServer redis;
+    MemcachedServer mc;
+    auto dir = std::filesystem::temp_directory_path() / cat("laminar-tools-mc-", ::getpid(), "-", mc.port());
+    std::filesystem::create_directories(dir);
+    auto config = (dir / "laminar.yaml").string();
+    std::ofstream(config) << cat("backends:\n  r: {address: 127.0.0.1:", redis.port(), "}\n  mc: {type: memcached, servers: [127.0.0.1:", mc.port(),
+                                 "]}\nroutes:\n  - name: default\n    strategy: r\n");
+    auto laminar = [&](const std::string& args, int& status) { return run(cat("'", LAMINAR_BINARY, "' ", args, " -c '", config, "' 2>&1"), &status); };
+    Client r(redis.port());
+    r.cmd({"SET", "page:stale", "gone from memcached"});
+    r.cmd({"SET", "user:1", "not matched"});
+    {
+        MemcachedClient m(mc.port());
+        for (int i = 0; i < 10; ++i) ASSERT_TRUE(m.set(cat("page:", i), cat("<html>", i), 0));
+    }
+    int status = -1;
+    auto out = laminar("copy --from r --to mc --delete-extra", status);
+    EXPECT_EQ(status, 2) << out;
+    EXPECT_NE(out.find("--delete-extra cannot run with a memcached target ('mc')"), std::string::npos) << out;
+    EXPECT_EQ(MemcachedClient(mc.port()).get("page:3").value_or("(miss)"), "<html>3") << "a refused run changed the target";
+
+    out = laminar("copy --from mc --to r --match 'page:*' --delete-extra", status);
+    EXPECT_EQ(status, 0) << out;
+    EXPECT_NE(out.find("copied 10, skipped 0"), std::string::npos) << out;
+    EXPECT_NE(out.find("deleted 1 "), std::string::npos) << out;
+    EXPECT_EQ(show(r.cmd({"EXISTS", "page:stale"})), ":0");
+    EXPECT_EQ(show(r.cmd({"GET", "user:1"})), "$not matched");
+    out = laminar("verify --a mc --b r --match 'page:*'", status);
+    EXPECT_EQ(status, 0) << out;
     std::filesystem::remove_all(dir);
 }
 

@@ -169,5 +169,23 @@ routes:
     EXPECT_EQ(c[0].before, "");
 }
 
+TEST(PhaseGuardTest, TheMigrationReportShowsTheRunningBackfillAndWhetherItStartedInThisPhase) {
+    Walk w;
+    w.go("dual_write_read_old");
+    auto rec = *w.board.get("app");
+    EXPECT_EQ(migrationReport("app", rec, w.facts, w.now, 0).find("running backfill"), std::string::npos);
+    auto started = w.now;
+    w.facts.running = [&](const std::string& route) -> std::optional<PhaseFacts::Running> {
+        if (route != "app") return std::nullopt;
+        return PhaseFacts::Running{"running: 1200 of ~5000 keys scanned (24%, ETA 19 s), ...", started};
+    };
+    EXPECT_NE(migrationReport("app", rec, w.facts, w.now, 0).find("  running backfill: running: 1200 of ~5000 keys scanned (24%, ETA 19 s), ...\n"),
+              std::string::npos)
+        << migrationReport("app", rec, w.facts, w.now, 0);
+    started = w.now - 5s;
+    EXPECT_NE(migrationReport("app", rec, w.facts, w.now, 0).find("  running backfill (started before this phase): running: "), std::string::npos)
+        << migrationReport("app", rec, w.facts, w.now, 0);
+}
+
 }  // namespace
 }  // namespace laminar::policy
