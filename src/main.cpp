@@ -62,6 +62,7 @@ int main(int argc, char** argv) {
     verify_cmd->add_option("--sample", verify.sample, "compare this many random keys of --a (default: all, both ways)");
     verify_cmd->add_option("--ttl-tolerance", ttl_tolerance, "seconds two TTLs may differ by (default 2)");
     verify_cmd->add_option("--examples", verify.examples, "differences to print (default 10)");
+    verify_cmd->add_flag("--report", verify.report, "tell the laminar of the config (its listen address) what was found: LAMINAR MIGRATION shows it");
     CLI11_PARSE(app, argc, argv);
 
     if (*copy_cmd || *verify_cmd) {

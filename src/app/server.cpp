@@ -122,6 +122,27 @@ void Server::saveState(bool flush_owed) {
     last_state_error_ = error;
 }
 
+std::string Server::verifiedCommand(std::span<const std::string_view> argv) {
+    long long compared = 0, differences = 0;
+    std::string out;
+    if (argv.size() != 8 || (argv[5] != "equal" && argv[5] != "different") || !resp::parseLongLong(argv[6], compared) ||
+        !resp::parseLongLong(argv[7], differences) || compared < 0 || differences < 0) {
+        resp::appendError(out, "ERR laminar: use LAMINAR VERIFIED <a> <b> <match|-> <equal|different> <compared> <differences> (laminar "
+                               "verify --report sends it)");
+        return out;
+    }
+    policy::PhaseFacts::Verify v{std::string(argv[2]), std::string(argv[3]), argv[4] == "-" ? std::string() : std::string(argv[4]),
+                                 argv[5] == "equal", static_cast<uint64_t>(compared), static_cast<uint64_t>(differences),
+                                 std::chrono::steady_clock::now()};
+    log()->info("laminar verify reported {} vs {}{}: {} ({} keys compared, {} differences)", v.a, v.b, v.match.empty() ? "" : " (" + v.match + ")",
+                argv[5], compared, differences);
+    {
+        std::lock_guard lock(verify_mu_);
+        verifies_[std::minmax(v.a, v.b)] = std::move(v);
+    }
+    return "+OK\r\n";
+}
+
 // CHANGED: the keys the route wrote in new_only, copied back to `from`, in place of a reconciling
 // scan of both sides. Only a complete record will do (policy/migration_state.h).
 std::string Server::changedKeysBackfill(const std::string& route, const std::string& pair, policy::Backfill::Options& opt) const {
@@ -464,6 +485,12 @@ policy::PhaseFacts Server::phaseFacts() const {
         return policy::PhaseFacts::Running{it->second->status(), it->second->progress().started};
     };
     facts.backlog = [this](const std::string& pair) { return sync_->backlog(pair).keys; };
+    facts.verify = [this](const std::string& x, const std::string& y) -> std::optional<policy::PhaseFacts::Verify> {
+        std::lock_guard lock(verify_mu_);
+        auto it = verifies_.find(std::minmax(x, y));
+        if (it == verifies_.end()) return std::nullopt;
+        return it->second;
+    };
     return facts;
 }
 

@@ -66,6 +66,7 @@ public:
     std::string dryRun();
     void dryRunAsync(std::function<void(std::string)> done) override;
     std::string migrationText(Worker& from, std::string_view route) const override;
+    std::string verifiedCommand(std::span<const std::string_view> argv) override;
     uint64_t reloadsOk() const { return reloads_ok_; }
     uint64_t reloadsFailed() const { return reloads_failed_; }
 
@@ -148,6 +149,8 @@ private:
     boost::asio::steady_timer state_timer_{ioc_};
     std::string last_state_error_;
     bool quarantine_queue_ = false;
+    mutable std::mutex verify_mu_;
+    std::map<std::pair<std::string, std::string>, policy::PhaseFacts::Verify> verifies_;  // by backend names, sorted
     mutable std::mutex backfill_mu_;
     std::map<std::string, std::shared_ptr<policy::Backfill>> backfills_;  // by route, the latest of each
     mutable std::mutex reload_mu_;  // guards last_reload_error_, which clients read

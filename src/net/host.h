@@ -47,6 +47,9 @@ public:
     // LAMINAR MIGRATION [route]: each migration route's phase, what it waits for, and whether the
     // next and previous phases are safe now. Empty when there is no such route.
     virtual std::string migrationText(Worker& from, std::string_view route) const = 0;
+    // LAMINAR VERIFIED <a> <b> <match|-> <equal|different> <compared> <differences>: what
+    // `laminar verify --report` found, for LAMINAR MIGRATION. The RESP reply.
+    virtual std::string verifiedCommand(std::span<const std::string_view> argv) = 0;
 };
 
 }  // namespace laminar::net

@@ -112,11 +112,15 @@ Session::Outcome Session::cmdLaminar(std::span<const std::string_view> argv) {
             force);
         return Outcome::kDone;
     }
+    if (equalsIgnoreCase(sub, "VERIFIED")) {
+        reply(worker_.host().verifiedCommand(argv));
+        return Outcome::kDone;
+    }
     if (equalsIgnoreCase(sub, "BACKFILL")) {
         reply(worker_.host().backfillCommand(worker_, argv));
         return Outcome::kDone;
     }
-    replyError("ERR laminar: unknown subcommand; use LAMINAR STATUS, LAMINAR ROUTE <command> <args...>, LAMINAR RELOAD [FORCE|DRYRUN], LAMINAR MIGRATION [route] or LAMINAR BACKFILL");
+    replyError("ERR laminar: unknown subcommand; use LAMINAR STATUS, LAMINAR ROUTE <command> <args...>, LAMINAR RELOAD [FORCE|DRYRUN], LAMINAR MIGRATION [route], LAMINAR BACKFILL or LAMINAR VERIFIED");
     return Outcome::kDone;
 }
 

@@ -125,6 +125,11 @@ std::string migrationReport(const std::string& route, const MigrationRecord& rec
         out += fmt::format("  backlog {}: {} keys\n", pair, facts.backlog(pair));
     out += fmt::format("  keys left out of sync in this phase (the other side refused them): {}\n",
                        sync_failures - std::min(sync_failures, rec.sync_failures_before));
+    if (auto v = facts.verify(rec.from, rec.to))
+        out += fmt::format("  last verify: {} vs {}{}: {} ({} keys compared, {} differences), {} s ago{}\n", v->a, v->b,
+                           v->match.empty() ? "" : " (" + v->match + ")", v->equal ? "equal" : "different", v->compared, v->differences,
+                           ago(v->at), v->at >= rec.since ? " in this phase" : " before this phase");
+    else out += "  last verify: none reported (laminar verify ... --report)\n";
     if (rec.to_missing) out += fmt::format("  '{}' may lack keys: a one-sided phase ran or it was never backfilled\n", rec.to);
     if (rec.from_missing) out += fmt::format("  '{}' may lack keys written in new_only\n", rec.from);
     for (int step : {1, -1}) {

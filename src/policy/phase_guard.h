@@ -56,6 +56,16 @@ struct PhaseFacts {
     std::function<std::optional<Running>(const std::string& route)> running = [](const std::string&) { return std::nullopt; };
     // Keys of a copy direction waiting for a side that is away (SyncEngine::backlog).
     std::function<int64_t(const std::string& pair)> backlog = [](const std::string&) { return 0; };
+    // The last `laminar verify --report` of two backends (either order), when one reported.
+    struct Verify {
+        std::string a, b, match;
+        bool equal = false;
+        uint64_t compared = 0, differences = 0;
+        std::chrono::steady_clock::time_point at;
+    };
+    std::function<std::optional<Verify>(const std::string& x, const std::string& y)> verify = [](const std::string&, const std::string&) {
+        return std::nullopt;
+    };
 };
 
 // One migration route's phase change, and why it is unsafe when it is.

@@ -96,6 +96,26 @@ std::vector<std::string> scanAll(SyncClient& c, const std::string& match) {
     return keys;
 }
 
+// --report: the laminar that `cfg` configures is told what was found (LAMINAR VERIFIED), so that
+// LAMINAR MIGRATION can show it. A laminar that cannot be told is an error line, not a failure.
+void reportToLaminar(const config::Config& cfg, const VerifyOptions& opt, bool equal, uint64_t compared, uint64_t differences,
+                     std::ostream& err) {
+    config::BackendConfig laminar;
+    laminar.name = "laminar";
+    laminar.type = config::BackendConfig::Type::kRedis;
+    laminar.address = cfg.listen;
+    if (laminar.address.host == "0.0.0.0" || laminar.address.host == "::") laminar.address.host = "127.0.0.1";
+    laminar.password = cfg.client.password;
+    try {
+        auto c = SyncClient::open(laminar);
+        auto r = c->call({"LAMINAR", "VERIFIED", opt.a, opt.b, opt.match.empty() ? "-" : opt.match, equal ? "equal" : "different",
+                          std::to_string(compared), std::to_string(differences)});
+        if (r.isError()) err << fmt::format("laminar verify: laminar at {} did not take the report: {}\n", laminar.address.str(), r.str);
+    } catch (const std::exception& e) {
+        err << fmt::format("laminar verify: cannot report to laminar at {}: {}\n", laminar.address.str(), e.what());
+    }
+}
+
 }  // namespace
 
 int runVerify(const config::Config& cfg, const VerifyOptions& opt, std::ostream& out, std::ostream& err) {
@@ -151,6 +171,7 @@ int runVerify(const config::Config& cfg, const VerifyOptions& opt, std::ostream&
                            opt.b, opt.match.empty() ? "" : " (" + opt.match + ")", equal + differ + missing, equal, differ, missing, opt.b,
                            extra, opt.b, vanished);
         for (const auto& e : examples) out << "  " << e << "\n";
+        if (opt.report) reportToLaminar(cfg, opt, differ + missing + extra == 0, equal + differ + missing + extra, differ + missing + extra, err);
         return differ + missing + extra ? kSomeFailed : kOk;
     } catch (const Unreachable& e) {
         err << "laminar verify: " << e.what() << "\n";

@@ -15,6 +15,7 @@ struct VerifyOptions {
     uint64_t sample = 0;           // compare this many random keys of a (0 = all, and look for keys only b has)
     long long ttl_tolerance_ms = 2000;
     size_t examples = 10;          // differences printed
+    bool report = false;           // tell the laminar of the config what was found (LAMINAR MIGRATION shows it)
 };
 
 // `laminar verify`: compares each key's type, value (type aware: hashes and sets regardless of

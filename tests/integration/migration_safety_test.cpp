@@ -92,6 +92,28 @@ TEST_F(MigrationSafety, ASecondaryAwayLongerThanTheRetriesGetsEveryKeyOnceItIsBa
     EXPECT_EQ(reloadTo("dual_write_read_new"), "+OK") << "the backlog drained: the flip is safe now";
 }
 
+// laminar verify --report tells the running laminar what it found; LAMINAR MIGRATION shows the
+// last result for the route's two backends.
+TEST_F(MigrationSafety, TheLastVerifyReportedIsShownByLaminarMigration) {
+    start("dual_write_read_old");
+    EXPECT_NE(show(c_->cmd({"LAMINAR", "MIGRATION", "app"})).find("last verify: none reported"), std::string::npos);
+    for (int i = 0; i < 12; ++i) EXPECT_EQ(show(c_->cmd({"SET", cat("app:", i), "v"})), "+OK");
+    ASSERT_TRUE(waitNoDiff([&] { return diffAll(old_.port(), new_.port(), "app:*"); }).empty());
+    auto verify = cat(LAMINAR_BINARY, " verify -c ", lam_->configPath(), " --a old --b new --match 'app:*' --report 2>&1");
+    int status = -1;
+    auto out = run(verify, &status);
+    EXPECT_EQ(status, 0) << out;
+    auto report = show(c_->cmd({"LAMINAR", "MIGRATION", "app"}));
+    EXPECT_NE(report.find("last verify: old vs new (app:*): equal (12 keys compared, 0 differences), 0 s ago in this phase"), std::string::npos)
+        << report;
+    Client(old_.port()).cmd({"SET", "app:only-on-old", "x"});  // behind laminar's back
+    out = run(verify, &status);
+    EXPECT_EQ(status, 1) << out;
+    report = show(c_->cmd({"LAMINAR", "MIGRATION", "app"}));
+    EXPECT_NE(report.find("last verify: old vs new (app:*): different (13 keys compared, 1 differences)"), std::string::npos) << report;
+    EXPECT_NE(show(c_->cmd({"LAMINAR", "VERIFIED", "old"})).find("ERR laminar: use LAMINAR VERIFIED"), std::string::npos);
+}
+
 TEST_F(MigrationSafety, ASkippedPhaseIsRefusedBySighupAndTheRunningPhaseStays) {
     start("new_only");
     EXPECT_EQ(show(c_->cmd({"SET", "app:x", "in-new-only"})), "+OK");

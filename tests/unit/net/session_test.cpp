@@ -62,6 +62,7 @@ public:
     void reloadAsync(std::function<void(std::string)> done, bool) override { done(""); }
     void dryRunAsync(std::function<void(std::string)> done) override { done("fake dry run"); }
     std::string migrationText(Worker&, std::string_view) const override { return "fake migration"; }
+    std::string verifiedCommand(std::span<const std::string_view>) override { return "+OK\r\n"; }
 
     ClientRegistry clients;
     std::unique_ptr<policy::SyncEngine> engine;

@@ -187,5 +187,22 @@ TEST(PhaseGuardTest, TheMigrationReportShowsTheRunningBackfillAndWhetherItStarte
         << migrationReport("app", rec, w.facts, w.now, 0);
 }
 
+TEST(PhaseGuardTest, TheMigrationReportShowsTheLastVerifyOfTheRoutesTwoBackendsInEitherOrder) {
+    Walk w;
+    w.go("dual_write_read_new");
+    auto rec = *w.board.get("app");
+    EXPECT_NE(migrationReport("app", rec, w.facts, w.now, 0).find("  last verify: none reported"), std::string::npos);
+    std::pair<std::string, std::string> asked;
+    w.facts.verify = [&](const std::string& x, const std::string& y) -> std::optional<PhaseFacts::Verify> {
+        asked = {x, y};
+        return PhaseFacts::Verify{"new", "old", "app:*", false, 40, 3, w.now - 7s};
+    };
+    auto report = migrationReport("app", rec, w.facts, w.now, 0);
+    EXPECT_NE(report.find("  last verify: new vs old (app:*): different (40 keys compared, 3 differences), 7 s ago before this phase\n"),
+              std::string::npos)
+        << report;
+    EXPECT_EQ(asked, (std::pair<std::string, std::string>{"old", "new"}));
+}
+
 }  // namespace
 }  // namespace laminar::policy
