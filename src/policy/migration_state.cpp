@@ -179,32 +179,41 @@ bool MigrationState::decodeBoard(std::string_view text, Loaded& out, std::string
     return true;
 }
 
-void MigrationState::appendOwed(std::string& out, char op, std::string_view pair, std::string_view key) {
-    auto pair_len = static_cast<uint16_t>(std::min<size_t>(pair.size(), UINT16_MAX));
+void MigrationState::appendRecord(std::string& out, char op, std::string_view name, std::string_view key) {
+    auto name_len = static_cast<uint16_t>(std::min<size_t>(name.size(), UINT16_MAX));
     auto key_len = static_cast<uint32_t>(key.size());
     out += op;
-    out.append(reinterpret_cast<const char*>(&pair_len), sizeof pair_len);
+    out.append(reinterpret_cast<const char*>(&name_len), sizeof name_len);
     out.append(reinterpret_cast<const char*>(&key_len), sizeof key_len);
-    out.append(pair.substr(0, pair_len));
+    out.append(name.substr(0, name_len));
     out.append(key);
 }
 
-std::vector<MigrationState::Owed> MigrationState::decodeOwed(std::string_view bytes) {
-    std::map<std::string, std::set<std::string>> owed;
+namespace {
+// Calls fn(op, name, key) for each whole record appendRecord framed, in order, until a torn one
+// (the end of a file a crash cut) or until fn returns false.
+template <typename Fn>
+void forEachRecord(std::string_view bytes, Fn fn) {
     constexpr size_t kHead = 1 + sizeof(uint16_t) + sizeof(uint32_t);
     while (bytes.size() >= kHead) {
-        char op = bytes[0];
-        uint16_t pair_len = 0;
+        uint16_t name_len = 0;
         uint32_t key_len = 0;
-        std::memcpy(&pair_len, bytes.data() + 1, sizeof pair_len);
-        std::memcpy(&key_len, bytes.data() + 1 + sizeof pair_len, sizeof key_len);
-        if ((op != '+' && op != '-') || bytes.size() - kHead < size_t(pair_len) + key_len) break;  // torn at the end
-        std::string pair(bytes.substr(kHead, pair_len));
-        std::string key(bytes.substr(kHead + pair_len, key_len));
-        if (op == '+') owed[pair].insert(std::move(key));
-        else owed[pair].erase(key);
-        bytes.remove_prefix(kHead + pair_len + key_len);
+        std::memcpy(&name_len, bytes.data() + 1, sizeof name_len);
+        std::memcpy(&key_len, bytes.data() + 1 + sizeof name_len, sizeof key_len);
+        if (bytes.size() - kHead < size_t(name_len) + key_len) return;
+        if (!fn(bytes[0], bytes.substr(kHead, name_len), bytes.substr(kHead + name_len, key_len))) return;
+        bytes.remove_prefix(kHead + name_len + key_len);
     }
+}
+}  // namespace
+
+std::vector<MigrationState::Owed> MigrationState::decodeOwed(std::string_view bytes) {
+    std::map<std::string, std::set<std::string>> owed;
+    forEachRecord(bytes, [&](char op, std::string_view pair, std::string_view key) {
+        if (op == '+') owed[std::string(pair)].emplace(key);
+        else if (op == '-') owed[std::string(pair)].erase(std::string(key));
+        return op == '+' || op == '-';
+    });
     std::vector<Owed> out;
     for (auto& [pair, keys] : owed)
         for (const auto& k : keys) out.push_back({pair, k});
@@ -213,23 +222,14 @@ std::vector<MigrationState::Owed> MigrationState::decodeOwed(std::string_view by
 
 std::map<std::string, MigrationState::Changes> MigrationState::decodeChanged(std::string_view bytes) {
     std::map<std::string, Changes> out;
-    constexpr size_t kHead = 1 + sizeof(uint16_t) + sizeof(uint32_t);
-    while (bytes.size() >= kHead) {
-        char op = bytes[0];
-        uint16_t route_len = 0;
-        uint32_t key_len = 0;
-        std::memcpy(&route_len, bytes.data() + 1, sizeof route_len);
-        std::memcpy(&key_len, bytes.data() + 1 + sizeof route_len, sizeof key_len);
-        if (bytes.size() - kHead < size_t(route_len) + key_len) break;  // torn at the end
-        std::string route(bytes.substr(kHead, route_len));
-        std::string_view key = bytes.substr(kHead + route_len, key_len);
-        bytes.remove_prefix(kHead + route_len + key_len);
-        Changes& c = out[route];
+    forEachRecord(bytes, [&](char op, std::string_view route, std::string_view key) {
+        Changes& c = out[std::string(route)];
         if (op == '0' || op == 'i') c = Changes{true, op == '0', {}};
         else if (op == '+' && c.recording) c.keys.emplace(key);
         else if (op == 's') c.recording = false;
         else if (op == 'x') c = Changes{false, false, {}};
-    }
+        return true;
+    });
     return out;
 }
 
@@ -297,9 +297,9 @@ std::unique_ptr<MigrationState> MigrationState::open(const std::filesystem::path
     }
     std::string compact_changed;
     for (const auto& [route, c] : state->changes_) {
-        appendOwed(compact_changed, c.complete ? '0' : 'i', route, {});
-        for (const auto& k : c.keys) appendOwed(compact_changed, '+', route, k);
-        if (!c.recording) appendOwed(compact_changed, 's', route, {});
+        appendRecord(compact_changed, c.complete ? '0' : 'i', route, {});
+        for (const auto& k : c.keys) appendRecord(compact_changed, '+', route, k);
+        if (!c.recording) appendRecord(compact_changed, 's', route, {});
     }
     if (!queue::replaceFile(dir, "changed", compact_changed, true, state->fsyncs_, error)) return nullptr;
     state->changed_fd_ = ::open((dir / "changed").c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
@@ -309,7 +309,7 @@ std::unique_ptr<MigrationState> MigrationState::open(const std::filesystem::path
     }
     // Compacted: only the keys still owed.
     std::string compact;
-    for (const auto& o : out.owed) appendOwed(compact, '+', o.pair, o.key);
+    for (const auto& o : out.owed) appendRecord(compact, '+', o.pair, o.key);
     if (!queue::replaceFile(dir, "owed", compact, true, state->fsyncs_, error)) return nullptr;
     state->owed_fd_ = ::open((dir / "owed").c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
     if (state->owed_fd_ < 0) {
@@ -331,12 +331,12 @@ bool MigrationState::save(const std::map<std::string, MigrationRecord>& board, c
 
 void MigrationState::owe(const std::string& pair, std::string_view key) {
     std::lock_guard lock(mu_);
-    appendOwed(buffered_, '+', pair, key);
+    appendRecord(buffered_, '+', pair, key);
 }
 
 void MigrationState::paid(const std::string& pair, std::string_view key) {
     std::lock_guard lock(mu_);
-    appendOwed(buffered_, '-', pair, key);
+    appendRecord(buffered_, '-', pair, key);
 }
 
 void MigrationState::changed(const std::string& route, std::string_view key) {
@@ -346,18 +346,18 @@ void MigrationState::changed(const std::string& route, std::string_view key) {
     Changes& c = it->second;
     if (!c.keys.emplace(key).second) return;
     if (c.keys.size() <= kMaxChangedKeys) {
-        appendOwed(changed_buffered_, '+', route, key);
+        appendRecord(changed_buffered_, '+', route, key);
         return;
     }
     // Too many to be worth it: a step back scans both sides (RECONCILE) instead.
     c = Changes{false, false, {}};
-    appendOwed(changed_buffered_, 'x', route, {});
+    appendRecord(changed_buffered_, 'x', route, {});
 }
 
 void MigrationState::beginChanges(const std::string& route, bool complete) {
     std::lock_guard lock(mu_);
     changes_[route] = Changes{true, complete, {}};
-    appendOwed(changed_buffered_, complete ? '0' : 'i', route, {});
+    appendRecord(changed_buffered_, complete ? '0' : 'i', route, {});
 }
 
 void MigrationState::endChanges(const std::string& route) {
@@ -365,7 +365,7 @@ void MigrationState::endChanges(const std::string& route) {
     auto it = changes_.find(route);
     if (it == changes_.end() || !it->second.recording) return;
     it->second.recording = false;
-    appendOwed(changed_buffered_, 's', route, {});
+    appendRecord(changed_buffered_, 's', route, {});
 }
 
 MigrationState::ChangedKeys MigrationState::changedKeys(const std::string& route) const {
@@ -405,7 +405,7 @@ bool MigrationState::flush(bool nothing_owed, std::string& error) {
 
 bool MigrationState::closeCleanly(const std::vector<Owed>& owed, std::string& error) {
     std::string all;
-    for (const auto& o : owed) appendOwed(all, '+', o.pair, o.key);
+    for (const auto& o : owed) appendRecord(all, '+', o.pair, o.key);
     {
         std::lock_guard lock(mu_);
         buffered_.clear();

@@ -90,7 +90,9 @@ public:
     static std::string encodeBoard(const std::map<std::string, MigrationRecord>& board,
                                    const std::map<std::string, PhaseFacts::Backfill>& backfills);
     static bool decodeBoard(std::string_view text, Loaded& out, std::string& error);
-    static void appendOwed(std::string& out, char op, std::string_view pair, std::string_view key);
+    // One record of the owed and changed files: op, then a name (a copy direction, a route) and a
+    // key, each with its length.
+    static void appendRecord(std::string& out, char op, std::string_view name, std::string_view key);
     // Replays `+`/`-` records into the keys still owed; a torn last record is ignored.
     static std::vector<Owed> decodeOwed(std::string_view bytes);
     struct Changes {

@@ -80,13 +80,13 @@ TEST(MigrationStateFormat, ADamagedBoardLineIsAnErrorNamingIt) {
 
 TEST(MigrationStateFormat, OwedRecordsReplayToTheKeysStillOwedAndATornTailIsIgnored) {
     std::string bytes;
-    MigrationState::appendOwed(bytes, '+', "old>new", "a");
-    MigrationState::appendOwed(bytes, '+', "old>new", std::string("bin\0\r\nkey", 9));
-    MigrationState::appendOwed(bytes, '+', "new>old", "c");
-    MigrationState::appendOwed(bytes, '-', "old>new", "a");
-    MigrationState::appendOwed(bytes, '-', "old>new", "never-owed");
+    MigrationState::appendRecord(bytes, '+', "old>new", "a");
+    MigrationState::appendRecord(bytes, '+', "old>new", std::string("bin\0\r\nkey", 9));
+    MigrationState::appendRecord(bytes, '+', "new>old", "c");
+    MigrationState::appendRecord(bytes, '-', "old>new", "a");
+    MigrationState::appendRecord(bytes, '-', "old>new", "never-owed");
     std::string whole = bytes;
-    MigrationState::appendOwed(bytes, '+', "old>new", "torn");
+    MigrationState::appendRecord(bytes, '+', "old>new", "torn");
     bytes.resize(bytes.size() - 2);
     EXPECT_EQ(flat(MigrationState::decodeOwed(bytes)),
               (std::vector<std::string>{"new>old c", "old>new " + std::string("bin\0\r\nkey", 9)}));
@@ -179,16 +179,16 @@ TEST(MigrationStateDir, AFlushWithNothingOwedEmptiesTheFileButKeepsWhatWasOwedSi
 
 TEST(MigrationStateFormat, ChangedRecordsReplayPerRoute) {
     std::string bytes;
-    MigrationState::appendOwed(bytes, '0', "a", {});
-    MigrationState::appendOwed(bytes, '+', "a", "k1");
-    MigrationState::appendOwed(bytes, '+', "a", "k2");
-    MigrationState::appendOwed(bytes, 's', "a", {});
-    MigrationState::appendOwed(bytes, '+', "a", "after-the-spell");  // not recording: ignored
-    MigrationState::appendOwed(bytes, 'i', "b", {});
-    MigrationState::appendOwed(bytes, '+', "b", "x");
-    MigrationState::appendOwed(bytes, '0', "c", {});
-    MigrationState::appendOwed(bytes, '+', "c", "y");
-    MigrationState::appendOwed(bytes, 'x', "c", {});  // past the cap
+    MigrationState::appendRecord(bytes, '0', "a", {});
+    MigrationState::appendRecord(bytes, '+', "a", "k1");
+    MigrationState::appendRecord(bytes, '+', "a", "k2");
+    MigrationState::appendRecord(bytes, 's', "a", {});
+    MigrationState::appendRecord(bytes, '+', "a", "after-the-spell");  // not recording: ignored
+    MigrationState::appendRecord(bytes, 'i', "b", {});
+    MigrationState::appendRecord(bytes, '+', "b", "x");
+    MigrationState::appendRecord(bytes, '0', "c", {});
+    MigrationState::appendRecord(bytes, '+', "c", "y");
+    MigrationState::appendRecord(bytes, 'x', "c", {});  // past the cap
     auto c = MigrationState::decodeChanged(bytes);
     ASSERT_EQ(c.size(), 3u);
     EXPECT_TRUE(c["a"].complete);
