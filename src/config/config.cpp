@@ -197,6 +197,7 @@ void parseLog(const Ctx& ctx, const YAML::Node& n, LogConfig& log) {
     log.level = std::string(r.choice<std::string_view>(
         "level", log.level, {{"trace", "trace"}, {"debug", "debug"}, {"info", "info"}, {"warn", "warn"}, {"error", "error"}, {"off", "off"}}));
     log.format = std::string(r.choice<std::string_view>("format", log.format, {{"text", "text"}, {"json", "json"}}));
+    log.flap_interval = r.duration("flap_interval", log.flap_interval, true);
     r.finish();
 }
 

@@ -34,6 +34,9 @@ struct Endpoint {
 struct LogConfig {
     std::string level = "info";   // trace | debug | info | warn | error | off
     std::string format = "text";  // text | json
+    // A backend's up/down lines beyond the first two in this long are summed up, one line per
+    // interval (backend/flap_damper.h); 0 logs every transition.
+    std::chrono::milliseconds flap_interval{10000};
 };
 
 // A named client user (AUTH name password): what it may do on each route, and whether it may run
