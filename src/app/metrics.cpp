@@ -114,6 +114,14 @@ void backends(obs::PrometheusWriter& w, const app::Server& server) {
         bool up = snap.state(static_cast<int>(i)) != policy::Health::State::kDown;
         w.sample({{"backend", list[i].name}, {"type", list[i].typeName()}}, uint64_t{up});
     }
+    w.family("laminar_backend_transitions_total", Type::kCounter,
+             "Times the backend went down (to=down) or came back up (to=up), every one, though the log sums up a backend that "
+             "flaps once per log.flap_interval.");
+    for (const auto& b : list) {
+        auto cell = snap.registry().health.cell(b.name);
+        w.sample({{"backend", b.name}, {"to", "down"}}, cell->went_down.load(std::memory_order_relaxed));
+        w.sample({{"backend", b.name}, {"to", "up"}}, cell->went_up.load(std::memory_order_relaxed));
+    }
     w.family("laminar_backend_connections", Type::kGauge,
              "Connections to the backend: shared (established, multiplexed) and dedicated (held by pinned clients or pooled).");
     for (const auto& b : list) {

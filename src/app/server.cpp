@@ -565,6 +565,7 @@ std::string Server::reload(bool force) {
     for (auto& w : workers_) asio::post(w->ioc(), [w = w.get(), next] { w->setSnapshot(next); });
     reloads_ok_.fetch_add(1, std::memory_order_relaxed);
     spdlog::set_level(spdlog::level::from_str(next->config().log.level));
+    obs::setFlapInterval(next->config().log.flap_interval);
     {
         std::lock_guard lock(reload_mu_);
         last_reload_error_.clear();

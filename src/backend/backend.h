@@ -106,6 +106,9 @@ public:
     virtual bool idle() const = 0;
     // Publishes this thread's recent p99 latency into the shared health cell.
     virtual void publishLatency(size_t thread_index) = 0;
+    // Logs the summary of the backend's up/down transitions that the flap damper held back, once
+    // it is due (HealthCell::logDue). The I/O threads call it every 250 ms.
+    virtual void flushHealthLog() {}
 
 protected:
     config::BackendConfig cfg_;

@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "backend/health_board.h"
+#include "obs/logging.h"
+
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <vector>
@@ -23,6 +26,27 @@ uint32_t HealthCell::p99Micros() const {
 }
 
 void HealthCell::noteFailure() { last_failure_ms.store(steadyMs(), std::memory_order_relaxed); }
+
+namespace {
+void write(spdlog::logger& log, const std::optional<FlapDamper::Line>& line) {
+    if (line) log.log(line->warn ? spdlog::level::warn : spdlog::level::info, "{}", line->text);
+}
+}  // namespace
+
+void HealthCell::countThread(bool up, std::string_view subject, std::string_view why, spdlog::logger& log) {
+    std::lock_guard lock(log_mu_);
+    int before = up_threads.fetch_add(up ? 1 : -1);
+    if (up ? before != 0 : before != 1) return;
+    (up ? went_up : went_down).fetch_add(1, std::memory_order_relaxed);
+    damper_.setInterval(obs::flapInterval());
+    write(log, damper_.changed(up, subject, why, FlapDamper::Clock::now()));
+}
+
+void HealthCell::logDue(spdlog::logger& log) {
+    std::lock_guard lock(log_mu_);
+    damper_.setInterval(obs::flapInterval());
+    write(log, damper_.due(FlapDamper::Clock::now()));
+}
 
 std::shared_ptr<HealthCell> HealthBoard::cell(const std::string& backend) {
     std::lock_guard lock(mu_);

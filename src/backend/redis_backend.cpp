@@ -16,7 +16,7 @@ std::shared_ptr<spdlog::logger> log() {
 
 RedisBackend::RedisBackend(boost::asio::io_context& ioc, io::Poller& poller, const config::BackendConfig& cfg,
                            obs::BackendCounters& counters, HealthBoard& health)
-    : ObservedBackend(cfg, counters, health), ioc_(ioc), poller_(poller) {
+    : ObservedBackend(cfg, counters, health, log()), ioc_(ioc), poller_(poller) {
     for (int i = 0; i < cfg_.connections; ++i) {
         shared_.push_back(std::make_shared<RedisConnection>(ioc_, poller_, cfg_, false));
         shared_.back()->setObserver(this);
@@ -26,11 +26,7 @@ RedisBackend::RedisBackend(boost::asio::io_context& ioc, io::Poller& poller, con
 
 void RedisBackend::connectionChanged(std::string_view error) {
     publishConnections();
-    switch (countUp(anyUp())) {
-        case Transition::kUp: log()->info("backend '{}' at {} is up", cfg_.name, cfg_.address.str()); break;
-        case Transition::kDown: log()->warn("backend '{}' at {} is down: {}", cfg_.name, cfg_.address.str(), error); break;
-        case Transition::kNone: break;
-    }
+    countUp(anyUp(), [&] { return fmt::format("backend '{}' at {}", cfg_.name, cfg_.address.str()); }, error);
 }
 
 void RedisBackend::publishConnections() {

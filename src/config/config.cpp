@@ -198,6 +198,7 @@ void parseLog(const Ctx& ctx, const YAML::Node& n, LogConfig& log) {
         "level", log.level, {{"trace", "trace"}, {"debug", "debug"}, {"info", "info"}, {"warn", "warn"}, {"error", "error"}, {"off", "off"}}));
     log.format = std::string(r.choice<std::string_view>("format", log.format, {{"text", "text"}, {"json", "json"}}));
     log.summary_every = r.duration("summary_every", log.summary_every, false);
+    log.flap_interval = r.duration("flap_interval", log.flap_interval, true);
     r.finish();
 }
 

@@ -35,6 +35,9 @@ struct LogConfig {
     std::string level = "info";   // trace | debug | info | warn | error | off
     std::string format = "text";  // text | json
     Millis summary_every{10000};  // sync failure summary lines, per direction with failures
+    // A backend's up/down lines beyond the first two in this long are summed up, one line per
+    // interval (backend/flap_damper.h); 0 logs every transition.
+    Millis flap_interval{10000};
 };
 
 // A named client user (AUTH name password): what it may do on each route, and whether it may run

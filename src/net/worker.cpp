@@ -147,7 +147,10 @@ void Worker::sweepIdle() {
         updateScheduling();
         io::trimIfFreed();
         std::erase_if(retired_, [](const auto& b) { return b->idle(); });
-        for (auto& b : backends_) b->publishLatency(static_cast<size_t>(index_));
+        for (auto& b : backends_) {
+            b->publishLatency(static_cast<size_t>(index_));
+            b->flushHealthLog();
+        }
         auto timeout = snapshot_ ? snapshot_->config().client.idle_timeout : std::chrono::milliseconds(0);
         auto now = std::chrono::steady_clock::now();
         auto cutoff = now - timeout;

@@ -4,7 +4,15 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
+
 namespace laminar::obs {
+namespace {
+std::atomic<int64_t> flap_interval_ms{config::LogConfig{}.flap_interval.count()};
+}  // namespace
+
+void setFlapInterval(std::chrono::milliseconds interval) { flap_interval_ms.store(interval.count(), std::memory_order_relaxed); }
+std::chrono::milliseconds flapInterval() { return std::chrono::milliseconds(flap_interval_ms.load(std::memory_order_relaxed)); }
 
 void setupLogging(const config::LogConfig& cfg) {
     auto logger = spdlog::stderr_logger_mt("laminar");
@@ -18,6 +26,7 @@ void setupLogging(const config::LogConfig& cfg) {
     logger->set_level(spdlog::level::from_str(cfg.level));
     logger->flush_on(spdlog::level::info);
     spdlog::set_default_logger(logger);
+    setFlapInterval(cfg.flap_interval);
 }
 
 std::shared_ptr<spdlog::logger> logger(const char* name) {

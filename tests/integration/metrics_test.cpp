@@ -6,8 +6,14 @@
 // slow or malformed, hurts the daemon.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <fstream>
@@ -345,6 +351,208 @@ TEST_F(MetricsTest, TheGrafanaDashboardUsesOnlyMetricsLaminarExposes) {
         }
         EXPECT_TRUE(exposed) << metric << " is in the dashboard but not in /metrics";
     }
+}
+
+// A port that is a Redis for an instant: it accepts a connection, answers its first request (the
+// PING laminar probes every connection with) +PONG and closes it. A Redis backend there goes up
+// and down again on every reconnect: it flaps. stop() closes the listener: connects are refused.
+class PongThenClose {
+public:
+    PongThenClose() {
+        listen_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int one = 1;
+        ::setsockopt(listen_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof addr;
+        if (::bind(listen_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(listen_, 16) != 0 ||
+            ::getsockname(listen_, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+            throw std::runtime_error("cannot listen on loopback");
+        port_ = ntohs(addr.sin_port);
+        thread_ = std::thread([this] { run(); });
+    }
+    ~PongThenClose() { stop(); }
+    int port() const { return port_; }
+    // Connections answered and closed so far.
+    int answered() const { return answered_.load(); }
+    void stop() {
+        if (stop_.exchange(true)) return;
+        thread_.join();
+        ::close(listen_);
+    }
+
+private:
+    void run() {
+        while (!stop_) {
+            pollfd p{listen_, POLLIN, 0};
+            if (::poll(&p, 1, 20) <= 0) continue;
+            int c = ::accept4(listen_, nullptr, nullptr, SOCK_CLOEXEC);
+            if (c < 0) continue;
+            pollfd q{c, POLLIN, 0};
+            char buf[4096];
+            if (::poll(&q, 1, 1000) > 0 && ::recv(c, buf, sizeof buf, 0) > 0 && ::send(c, "+PONG\r\n", 7, MSG_NOSIGNAL) == 7) ++answered_;
+            ::close(c);
+        }
+    }
+
+    int listen_ = -1;
+    int port_ = 0;
+    std::atomic<bool> stop_{false};
+    std::atomic<int> answered_{0};
+    std::thread thread_;  // last: starts once the members above exist
+};
+
+// One backend 'new' of type redis at `port`, with `log` as the log section.
+std::string newBackendConfig(int port, int metrics, const std::string& log) {
+    return cat("listen: 127.0.0.1:{port}\nthreads: 2\nlog: ", log, "\n", adminSection(metrics), "backends:\n  new: {type: redis, address: 127.0.0.1:", port,
+               "}\nroutes:\n  - name: default\n    strategy: {type: proxy, target: new}\n");
+}
+
+// The log lines that state the backend's state: `<subject> is up`, `is down: ...`, `is flapping: ...`.
+std::vector<std::string> stateLines(const std::string& log, const std::string& subject) {
+    std::vector<std::string> out;
+    std::istringstream in(log);
+    for (std::string line; std::getline(in, line);)
+        if (line.find(subject + " is ") != std::string::npos) out.push_back(line);
+    return out;
+}
+
+// The downs and ups the state lines tell of: one for a plain line, the counts of a summary.
+std::pair<long, long> toldTransitions(const std::vector<std::string>& lines) {
+    static const std::regex summary(R"(is flapping: down (\d+) times?, up (\d+) times? in the last )");
+    long downs = 0, ups = 0;
+    for (const auto& line : lines) {
+        std::smatch m;
+        if (std::regex_search(line, m, summary)) {
+            downs += std::stol(m[1]);
+            ups += std::stol(m[2]);
+        } else if (line.find(" is down: ") != std::string::npos) {
+            ++downs;
+        } else if (line.ends_with(" is up")) {
+            ++ups;
+        }
+    }
+    return {downs, ups};
+}
+
+// memcached's `stats`, over one connection kept open.
+class MemcachedStats {
+public:
+    explicit MemcachedStats(int port) {
+        fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        addr.sin_port = htons(static_cast<uint16_t>(port));
+        timeval tv{5, 0};
+        ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) throw std::runtime_error("cannot connect to memcached");
+    }
+    ~MemcachedStats() { ::close(fd_); }
+    // The value of `STAT name`, -1 when it cannot be read.
+    long get(const std::string& name) {
+        if (::send(fd_, "stats\r\n", 7, MSG_NOSIGNAL) != 7) return -1;
+        std::string reply;
+        char buf[4096];
+        while (!reply.ends_with("END\r\n")) {
+            ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+            if (n <= 0) return -1;
+            reply.append(buf, static_cast<size_t>(n));
+        }
+        auto at = reply.find("STAT " + name + " ");
+        return at == std::string::npos ? -1 : std::stol(reply.substr(at + name.size() + 6));
+    }
+
+private:
+    int fd_ = -1;
+};
+
+// The issue's reproduction, with a port that really flaps (a memcached port never answers PING, so
+// it is never up: next test): laminar logged each of its transitions, dozens a second. Now the
+// first two are logged, the rest summed up once per log.flap_interval (10 s by default), and the
+// metric counts every one.
+TEST(MetricsFlapTest, ABackendThatFlapsIsLoggedTwiceAndThenOncePerIntervalWhileEveryTransitionIsCounted) {
+    PongThenClose flapping;
+    int metrics = freePort();
+    auto started = std::chrono::steady_clock::now();
+    Laminar lam(newBackendConfig(flapping.port(), metrics, "{level: info}"));
+    // However fast this machine is: until laminar has been up and down 40 times at least (about 2 s).
+    ASSERT_TRUE(waitFor([&] { return flapping.answered() >= 40; }, 60s)) << lam.log();
+    auto subject = cat("backend 'new' at 127.0.0.1:", flapping.port());
+    auto lines = stateLines(lam.log(), subject);
+    auto elapsed = std::chrono::steady_clock::now() - started;
+    // The first two transitions at once, then a summary per 10 s that passed.
+    auto bound = static_cast<size_t>(2 + elapsed / 10s);
+    EXPECT_LE(lines.size(), bound) << "after " << std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count() << " ms:\n"
+                                   << lam.log();
+    ASSERT_GE(lines.size(), 2u) << lam.log();
+    EXPECT_NE(lines[0].find(subject + " is down: connection closed by server"), std::string::npos) << lines[0];
+    EXPECT_TRUE(lines[1].ends_with(subject + " is up")) << lines[1];
+    // Only the log is damped: the backend went down about once per connection answered (two I/O
+    // threads may overlap a little), and each time is counted.
+    double down = 0, up = 0;
+    EXPECT_TRUE(waitFor([&] {
+        auto s = scrape(metrics);
+        down = s.sum("laminar_backend_transitions_total", {{"backend", "new"}, {"to", "down"}});
+        up = s.sum("laminar_backend_transitions_total", {{"backend", "new"}, {"to", "up"}});
+        return down >= 20;
+    }, 30s)) << down;
+    EXPECT_LE(std::abs(down - up), 1) << down << " down, " << up << " up";
+}
+
+// When it stops flapping, the next line states where it settled, and the lines add up to every
+// transition the metric counted: none is lost, only summed up. (A 1 s interval for a short test.)
+TEST(MetricsFlapTest, WhenItStopsFlappingTheLogStatesTheSettledStateAndTellsOfEveryTransition) {
+    PongThenClose flapping;
+    int metrics = freePort();
+    Laminar lam(newBackendConfig(flapping.port(), metrics, "{level: info, flap_interval: 1s}"));
+    ASSERT_TRUE(waitFor([&] { return flapping.answered() >= 20; }, 60s)) << lam.log();
+    flapping.stop();  // connects are refused from now on: down for good
+    auto subject = cat("backend 'new' at 127.0.0.1:", flapping.port());
+    double down = 0, up = 0;
+    std::vector<std::string> lines;
+    auto settled = [&] {
+        auto s = scrape(metrics);
+        down = s.sum("laminar_backend_transitions_total", {{"backend", "new"}, {"to", "down"}});
+        up = s.sum("laminar_backend_transitions_total", {{"backend", "new"}, {"to", "up"}});
+        lines = stateLines(lam.log(), subject);
+        auto [told_down, told_up] = toldTransitions(lines);
+        return down == up + 1 && told_down == down && told_up == up;
+    };
+    ASSERT_TRUE(waitFor(settled, 20s)) << down << " down, " << up << " up counted; the log:\n" << lam.log();
+    EXPECT_GE(down, 10);
+    EXPECT_LT(lines.size(), static_cast<size_t>(down)) << "nothing was summed up";
+    EXPECT_TRUE(std::any_of(lines.begin(), lines.end(), [](const auto& l) { return l.find(" is flapping: ") != std::string::npos; }));
+    // The last line says it is down, and why: the failure that took it down the last time (the
+    // connects refused since then find it down already).
+    auto last = lines.back();
+    EXPECT_TRUE(last.find(subject + " is down: connection closed by server") != std::string::npos ||
+                (last.find(" is flapping: ") != std::string::npos && last.ends_with("; now down: connection closed by server")))
+        << last;
+    // Settled: nothing more to say, though laminar keeps reconnecting.
+    std::this_thread::sleep_for(2500ms);
+    EXPECT_EQ(stateLines(lam.log(), subject).size(), lines.size()) << lam.log();
+}
+
+// memcached's answer to PING is not RESP: the connection fails before Redis ever answered, on every
+// reconnect. That is one transition, and one line, however many reconnects follow.
+TEST(MetricsFlapTest, ARedisBackendAtAMemcachedPortIsLoggedDownOnce) {
+    MemcachedServer memcached;
+    int metrics = freePort();
+    Laminar lam(newBackendConfig(memcached.port(), metrics, "{level: info}"));
+    auto subject = cat("backend 'new' at 127.0.0.1:", memcached.port());
+    ASSERT_TRUE(waitFor([&] { return !stateLines(lam.log(), subject).empty(); })) << lam.log();
+    // Until laminar has reconnected a few times: memcached counts the connections it accepted (this
+    // one included).
+    MemcachedStats stats(memcached.port());
+    ASSERT_TRUE(waitFor([&] { return stats.get("total_connections") >= 10; }, 60s)) << lam.log();
+    auto lines = stateLines(lam.log(), subject);
+    ASSERT_EQ(lines.size(), 1u) << lam.log();
+    EXPECT_NE(lines[0].find(subject + " is down: protocol error from server"), std::string::npos) << lines[0];
+    auto s = scrape(metrics);
+    EXPECT_EQ(s.sum("laminar_backend_transitions_total", {{"backend", "new"}, {"to", "down"}}), 1);
+    EXPECT_EQ(s.sum("laminar_backend_transitions_total", {{"backend", "new"}, {"to", "up"}}), 0);
 }
 
 // Two backends: route counters, the sync engine, and readiness that looks at the catch-all only.

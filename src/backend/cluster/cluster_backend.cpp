@@ -19,7 +19,7 @@ namespace asio = boost::asio;
 
 ClusterBackend::ClusterBackend(asio::io_context& ioc, io::Poller& poller, const config::BackendConfig& cfg, obs::BackendCounters& counters,
                                HealthBoard& health)
-    : ObservedBackend(cfg, counters, health), ioc_(ioc), poller_(poller), refresh_timer_(ioc) {
+    : ObservedBackend(cfg, counters, health, clusterLog()), ioc_(ioc), poller_(poller), refresh_timer_(ioc) {
     requestRefresh();
 }
 
@@ -217,13 +217,8 @@ void ClusterBackend::publishUp() {
     counters_.shared.add(ready - published_shared_);
     published_shared_ = ready;
     if (!map_ && !map_answered_) return;  // still starting: not down before the first answer
-    switch (countUp(anyUp())) {
-        case Transition::kUp: clusterLog()->info("backend '{}' (redis_cluster, seeds {}) is up", cfg_.name, cfg_.where()); break;
-        case Transition::kDown:
-            clusterLog()->warn("backend '{}' (redis_cluster, seeds {}) is down: {}", cfg_.name, cfg_.where(), map_ ? last_down_ : map_error_);
-            break;
-        case Transition::kNone: break;
-    }
+    countUp(anyUp(), [&] { return fmt::format("backend '{}' (redis_cluster, seeds {})", cfg_.name, cfg_.where()); },
+            map_ ? last_down_ : map_error_);
 }
 
 std::shared_ptr<DedicatedConnection> ClusterBackend::acquireDedicated() {

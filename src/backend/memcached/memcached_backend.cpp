@@ -223,9 +223,7 @@ private:
         if (!ok) cell_->noteFailure();
         if (ok == lane.up) return;
         lane.up = ok;
-        int before = cell_->up_threads.fetch_add(ok ? 1 : -1);
-        if (ok && before == 0) log()->info("memcached backend '{}' is up", cfg_.name);
-        if (!ok && before == 1) log()->warn("memcached backend '{}' is down: {}", cfg_.name, store.error());
+        cell_->countThread(ok, fmt::format("memcached backend '{}'", cfg_.name), store.error(), *log());
     }
 
     std::mutex canary_mu_;
@@ -255,6 +253,8 @@ std::vector<CanaryKey> MemcachedBackend::canaryKeys(const std::string& base) con
 }
 
 bool MemcachedBackend::idle() const { return inbox_->inflight == 0; }
+
+void MemcachedBackend::flushHealthLog() { cell_->logDue(*log()); }
 
 void MemcachedBackend::publishLatency(size_t thread_index) {
     if (thread_index < HealthCell::kMaxThreads) cell_->p99_us[thread_index].store(inbox_->latency.p99(), std::memory_order_relaxed);

@@ -35,6 +35,7 @@ public:
     std::vector<CanaryKey> canaryKeys(const std::string& base) const override;
     bool idle() const override;
     void publishLatency(size_t thread_index) override;
+    void flushHealthLog() override;
 
 private:
     std::shared_ptr<Pool> pool_;  // shared by every I/O thread

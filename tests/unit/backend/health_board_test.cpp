@@ -1,7 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "backend/health_board.h"
 
+#include "obs/logging.h"
+
 #include <gtest/gtest.h>
+#include <spdlog/logger.h>
+#include <spdlog/sinks/ostream_sink.h>
+
+#include <sstream>
 
 namespace laminar::backend {
 namespace {
@@ -97,6 +103,44 @@ TEST(HealthCellTest, P99IsTheWorstThreads) {
     cell.p99_us[HealthCell::kMaxThreads - 1] = 700;
     cell.p99_us[5] = 200;
     EXPECT_EQ(cell.p99Micros(), 700u);
+}
+
+// Two threads see the backend: only taking the count of threads up to zero, or back from it, is a
+// transition. Each is counted; the log lines are the flap damper's (the first two at once, the
+// rest held back for a summary).
+TEST(HealthCellTest, EveryTransitionOfTheBackendAsAWholeIsCountedAndOnlyTheLogIsDamped) {
+    std::ostringstream out;
+    spdlog::logger log("test", std::make_shared<spdlog::sinks::ostream_sink_st>(out));
+    log.set_pattern("%l %v");
+    obs::setFlapInterval(std::chrono::hours(1));
+    HealthCell cell;
+    cell.known_threads = 2;
+    cell.up_threads = 2;  // both optimistic at start
+    cell.countThread(false, "backend 'b'", "refused", log);
+    EXPECT_EQ(cell.went_down.load(), 0u) << "the other thread still sees it up";
+    EXPECT_EQ(out.str(), "");
+    cell.countThread(false, "backend 'b'", "reset", log);
+    EXPECT_TRUE(cell.down());
+    for (int i = 0; i < 10; ++i) {
+        cell.countThread(true, "backend 'b'", "", log);
+        cell.countThread(true, "backend 'b'", "", log);  // the second thread: no transition
+        cell.countThread(false, "backend 'b'", "", log);
+        cell.countThread(false, "backend 'b'", "gone", log);
+    }
+    EXPECT_EQ(cell.went_down.load(), 11u);
+    EXPECT_EQ(cell.went_up.load(), 10u);
+    EXPECT_TRUE(cell.down());
+    EXPECT_EQ(out.str(), "warning backend 'b' is down: reset\ninfo backend 'b' is up\n");
+    cell.logDue(log);
+    EXPECT_EQ(out.str(), "warning backend 'b' is down: reset\ninfo backend 'b' is up\n") << "the interval has not ended";
+    obs::setFlapInterval(std::chrono::milliseconds(0));  // a reload to 0: what is held back is due now
+    cell.logDue(log);
+    auto text = out.str();
+    EXPECT_TRUE(text.starts_with("warning backend 'b' is down: reset\ninfo backend 'b' is up\n"
+                                 "warning backend 'b' is flapping: down 10 times, up 9 times in the last "))
+        << text;
+    EXPECT_TRUE(text.ends_with(" s; now down: gone\n")) << text;
+    obs::setFlapInterval(config::LogConfig{}.flap_interval);
 }
 
 TEST(HealthBoardTest, TheSameNameGivesTheSameCell) {

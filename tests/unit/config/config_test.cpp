@@ -54,6 +54,13 @@ TEST(ConfigTest, ReadsIoSchedulingWithAdaptiveByDefault) {
               "laminar.yaml:2: io_scheduling: must be adaptive, batch or normal, got 'fifo'");
 }
 
+TEST(ConfigTest, ReadsTheFlapIntervalWithTenSecondsByDefaultAndZeroAsNoDamping) {
+    EXPECT_EQ(loadString(kMinimal, "x").log.flap_interval, std::chrono::seconds(10));
+    EXPECT_EQ(loadString(std::string("log: {flap_interval: 2500ms}\n") + kMinimal, "x").log.flap_interval, std::chrono::milliseconds(2500));
+    EXPECT_EQ(loadString(std::string("log: {flap_interval: 0s}\n") + kMinimal, "x").log.flap_interval, std::chrono::milliseconds(0));
+    EXPECT_NE(errorOf(std::string("log: {flap_interval: often}\n") + kMinimal).find("log.flap_interval: must be a duration"), std::string::npos);
+}
+
 TEST(ConfigTest, ReadsTheQueueAndCanarySectionsWithTheirDefaults) {
     auto cfg = loadString(kMinimal, "x");
     EXPECT_EQ(cfg.queue.dir, "/var/lib/laminar/queue");
