@@ -50,8 +50,8 @@ std::string missingData(const std::string& route, const MigrationRecord& rec, Ph
                         const std::string& side, const PhaseFacts& facts) {
     std::string why;
     if (int64_t n = facts.backlog(pair); n > 0)
-        why = fmt::format("{} keys of route '{}' failed to copy {} and wait for '{}' to answer again (LAMINAR MIGRATION {} shows "
-                          "the backlog); reads from '{}' would miss them",
+        why = fmt::format("{} keys of route '{}' failed to copy {} and wait for '{}' to answer again or to take them (LAMINAR "
+                          "MIGRATION {} shows the backlog, the log names the keys); reads from '{}' would miss them",
                           n, route, pair, side, route, side);
     bool missing = (pair == rec.from + ">" + rec.to) ? rec.to_missing : rec.from_missing;
     if (missing) {
@@ -123,7 +123,7 @@ std::string migrationReport(const std::string& route, const MigrationRecord& rec
         out += fmt::format("  running backfill{}: {}\n", r->started >= rec.since ? "" : " (started before this phase)", r->status);
     for (const auto& pair : {rec.from + ">" + rec.to, rec.to + ">" + rec.from})
         out += fmt::format("  backlog {}: {} keys\n", pair, facts.backlog(pair));
-    out += fmt::format("  keys left out of sync in this phase (the other side refused them): {}\n",
+    out += fmt::format("  keys the other side refused in this phase (kept in the backlog, retried with backoff up to 30 s): {}\n",
                        sync_failures - std::min(sync_failures, rec.sync_failures_before));
     if (auto v = facts.verify(rec.from, rec.to))
         out += fmt::format("  last verify: {} vs {}{}: {} ({} keys compared, {} differences), {} s ago{}\n", v->a, v->b,

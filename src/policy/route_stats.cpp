@@ -10,7 +10,7 @@ std::span<const RouteStats::Field> RouteStats::fields() {
         {"warm_copies", &RouteStats::warm_copies, "Keys dual_lookup (warm: true) copied into the first side."},
         {"warm_failures", &RouteStats::warm_failures, "dual_lookup warm copies that failed."},
         {"syncs", &RouteStats::syncs, "Keys the sync engine copied from primary to secondary."},
-        {"sync_failures", &RouteStats::sync_failures, "Keys the sync engine gave up copying after its retries (left out of sync)."},
+        {"sync_failures", &RouteStats::sync_failures, "Keys the other side refused to take 5 times (kept in the backlog and retried with backoff up to 30 s)."},
         {"shadow_compared", &RouteStats::shadow_compared, "Replies shadow compared between primary and shadow."},
         {"shadow_mismatches", &RouteStats::shadow_mismatches, "Compared shadow replies that differed from the primary's."},
         {"shadow_failures", &RouteStats::shadow_failures, "Shadow commands the shadow side did not answer."},

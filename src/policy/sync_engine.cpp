@@ -276,9 +276,9 @@ std::vector<std::string> SyncEngine::takeFailureSummary(std::chrono::seconds per
     std::vector<std::string> out;
     for (const auto& [pair, c] : counts) {
         auto b = backlog(pair);
-        out.push_back(fmt::format("sync {}: in the last {} s, {} copies failed for a side that was away and will be retried, {} keys were "
-                                  "left out of sync (refused {} times); backlog {} keys, oldest {:.1f} s",
-                                  pair, period.count(), c.retried, c.given_up, kMaxAttempts, b.keys, b.oldest_seconds));
+        out.push_back(fmt::format("sync {}: in the last {} s, {} copies failed for a side that was away and will be retried, {} copies "
+                                  "were refused by the other side (retried with backoff up to {} s); backlog {} keys, oldest {:.1f} s",
+                                  pair, period.count(), c.retried, c.refused, kRefusedRetry.count() / 1000, b.keys, b.oldest_seconds));
     }
     return out;
 }
@@ -290,7 +290,7 @@ void SyncEngine::logFailure(const std::string& key, const Entry& e, bool transie
     {
         std::lock_guard lock(backlog_mu_);
         auto& counts = failures_since_[e.task.pair];
-        ++(transient ? counts.retried : counts.given_up);
+        ++(transient ? counts.retried : counts.refused);
         auto now = std::chrono::steady_clock::now();
         if (now - last_log_ < std::chrono::seconds(1)) {
             ++held_back_;
@@ -307,7 +307,9 @@ void SyncEngine::logFailure(const std::string& key, const Entry& e, bool transie
         log()->warn("sync {}: copy of key '{}' failed, retrying in {} ms; backlog {} keys, oldest {:.1f} s: {}{}", e.task.pair, k,
                     retry.count(), b.keys, b.oldest_seconds, shown, more);
     } else {
-        log()->error("sync {}: key '{}' left out of sync after {} tries: {}{}", e.task.pair, k, e.attempts, shown, more);
+        log()->error("sync {}: key '{}' refused by the other side ({} tries so far), kept in the backlog and retried in {} ms (at "
+                     "most every {} s); the next phase waits for it: {}{}",
+                     e.task.pair, k, e.attempts, retry.count(), kRefusedRetry.count() / 1000, shown, more);
     }
 }
 
@@ -321,7 +323,7 @@ void SyncEngine::finished(Shard& shard, const std::string& key, bool ok, std::st
     Entry& e = it->second;
     e.in_flight = false;
     RouteStats* stats = e.task.stats;
-    // The marks this copy answers: copied, given up on, or carried to the next copy.
+    // The marks this copy answers: copied, refused, or carried to the next copy.
     auto settle = [&e](bool copied) {
         for (auto& t : e.running) {
             if (!copied) t->failed.fetch_add(1);
@@ -332,18 +334,36 @@ void SyncEngine::finished(Shard& shard, const std::string& key, bool ok, std::st
     const bool transient = !ok && backend::isTransientError(why);
     if (ok) {
         if (stats) RouteStats::add(stats->syncs);
+        if (e.refused) log()->info("sync {}: key '{}' copied after the other side had refused it", e.task.pair, std::string_view(key).substr(0, 100));
         e.attempts = 0;
+        e.refused = false;
         leaveBacklog(key, e);
         settle(true);
-    } else if ((transient || ++e.attempts < kMaxAttempts) && !e.again) {
-        // Retried after a backoff; the key stays counted as pending meanwhile. A side that is
-        // away is waited for as long as it takes.
+    } else if (!e.again) {
+        // Retried after a backoff, for as long as it takes; the key stays counted as pending
+        // meanwhile. A side that is away enters the backlog at once; a refusal does after
+        // kMaxAttempts tries, is counted as a sync failure then, and its marks are answered as
+        // failed (a backfill or MULTI waiting on it goes on), but the key is never given up.
+        std::chrono::milliseconds delay;
         if (transient) {
             e.attempts = std::min(e.attempts + 1, 16);
             enterBacklog(key, e);
+            delay = std::min<std::chrono::milliseconds>(std::chrono::milliseconds(50LL << e.attempts), kMaxBackoff);
+            logFailure(key, e, true, delay, why);
+        } else if (e.refused || ++e.attempts >= kMaxAttempts) {
+            // Backing off to kRefusedRetry: a cause fixed soon (OOM, say) is followed soon.
+            if (e.refused) e.attempts = std::min(e.attempts + 1, 16);
+            delay = std::min<std::chrono::milliseconds>(std::chrono::milliseconds(50LL << e.attempts), kRefusedRetry);
+            if (!e.refused) {
+                e.refused = true;
+                if (stats) RouteStats::add(stats->sync_failures);
+                settle(false);
+            }
+            enterBacklog(key, e);
+            logFailure(key, e, false, delay, why);
+        } else {
+            delay = std::chrono::milliseconds(50LL << e.attempts);
         }
-        auto delay = std::min<std::chrono::milliseconds>(std::chrono::milliseconds(50LL << e.attempts), kMaxBackoff);
-        if (transient) logFailure(key, e, true, delay, why);
         auto alive = alive_;
         Shard* sp = &shard;
         shard.host->postAfter(delay, [this, sp, key, alive] {
@@ -353,12 +373,7 @@ void SyncEngine::finished(Shard& shard, const std::string& key, bool ok, std::st
         });
         pump(shard);
         return;
-    } else if (!e.again) {
-        if (stats) RouteStats::add(stats->sync_failures);
-        logFailure(key, e, false, {}, why);
-        leaveBacklog(key, e);
-        settle(false);
-    } else if (transient) {
+    } else if (transient || e.refused) {
         enterBacklog(key, e);  // copied again at once (the key was written meanwhile); still owed
     }
     if (e.again) {

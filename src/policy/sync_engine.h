@@ -53,7 +53,8 @@ struct SyncTask {
 };
 
 // The keys one caller (an online backfill) marked dirty that are not copied yet: `left` drops when
-// a copy that read the key after the mark has finished, `failed` counts those given up on.
+// a copy that read the key after the mark has finished, `failed` counts those the other side
+// refused (the engine keeps retrying them in the backlog).
 struct SyncTracker {
     std::atomic<int64_t> left{0};
     std::atomic<uint64_t> failed{0};
@@ -73,10 +74,13 @@ struct SyncTracker {
 //  3. A copy that fails because a side is away (laminar's "unavailable" or "timed out", LOADING,
 //     BUSY, MASTERDOWN, TRYAGAIN, CLUSTERDOWN) is retried with backoff (100 ms doubling, at most
 //     kMaxBackoff) for as long as the outage lasts: the key is in its pair's backlog meanwhile
-//     (backlog(): keys and the age of the oldest), and is never given up. A copy the secondary
-//     refuses (a value it cannot hold) is tried 5 times, then counted in sync_failures and logged
-//     with its key as left out of sync. Failures are logged at most once a second, with the key
-//     and a count of the lines held back; a pair's backlog draining is logged once.
+//     (backlog(): keys and the age of the oldest), and is never given up. A copy the other side
+//     refuses (a value it cannot hold, OOM, a DUMP format it does not read) is tried 5 times, then
+//     counted in sync_failures, logged with its key, and kept in the backlog too, retried with
+//     backoff up to kRefusedRetry: no key is ever given up, so the phase guardrails refuse the next step until
+//     the cause is fixed and the key copied (or the step is forced). Failures are logged at most
+//     once a second, with the key and a count of the lines held back; a pair's backlog draining
+//     is logged once.
 //  4. pending(pair) counts keys queued or in flight per primary>secondary pair, so a phase flip
 //     can wait until the old direction has drained (the flip barrier).
 //  5. A mark may carry a SyncTracker: it tells its caller when its own keys are copied, however
@@ -105,6 +109,7 @@ public:
     // Every pair with a backlog, by name.
     std::vector<std::pair<std::string, Backlog>> backlogs() const;
     static constexpr std::chrono::milliseconds kMaxBackoff{5000};
+    static constexpr std::chrono::milliseconds kRefusedRetry{30000};
 
     // One line per direction that had failures since the last call (the summary that follows the
     // rate-limited failure lines), and the counts start again. `period`: since the last call.
@@ -131,6 +136,7 @@ private:
         bool in_flight = false;
         bool again = false;
         int attempts = 0;
+        bool refused = false;  // the other side refused it kMaxAttempts times: retried, backing off to kRefusedRetry
         // In the backlog of this pair since this time (a copy failed because a side was away).
         std::string backlog_pair;
         std::chrono::steady_clock::time_point backlog_since{};
@@ -164,7 +170,7 @@ private:
     mutable std::mutex backlog_mu_;
     std::unordered_map<std::string, std::multiset<std::chrono::steady_clock::time_point>> backlog_;
     struct FailureCounts {
-        uint64_t retried = 0, given_up = 0;
+        uint64_t retried = 0, refused = 0;
     };
     std::map<std::string, FailureCounts> failures_since_;  // by pair, since takeFailureSummary
     std::chrono::steady_clock::time_point last_log_{};

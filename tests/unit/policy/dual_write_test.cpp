@@ -388,28 +388,45 @@ TEST_F(DualWriteTest, CountsAFailedSecondaryInCommandMode) {
     EXPECT_EQ(stats.secondary_failures.load(), 2u);
 }
 
-// A secondary that refuses the copy (not one that is away: that key waits in the backlog, see
-// SyncEngineTest) is given up on after 5 tries.
-TEST_F(DualWriteTest, CountsASyncTheSecondaryKeepsRefusingAsASyncFailure) {
+// A secondary that refuses the copy (not one that is away: that key waits in the backlog at once,
+// see SyncEngineTest) is counted as a sync failure after 5 tries, and kept in the backlog, retried
+// with a backoff up to 30 s until it is taken: never given up.
+TEST_F(DualWriteTest, ASyncTheSecondaryKeepsRefusingIsCountedAndKeptInTheBacklogUntilItIsTaken) {
     auto s = build("{type: dual_write, primary: old, secondary: new}");
     ClientSink client;
     run(*s, Cmd({"INCR", "n"}), client);
     env.client.answer(0, ":1\r\n");
-    for (int attempt = 1; attempt <= 5; ++attempt) {
-        SCOPED_TRACE(attempt);
+    auto refuse = [&] {
         size_t base = sync().sent.size() - 2;
         sync().answer(base, bulk(dumpPayload("1")));
         sync().answer(base + 1, ":-1\r\n");
         sync().answer(base + 2, "-ERR Bad data format\r\n");
+    };
+    for (int attempt = 1; attempt <= 5; ++attempt) {
+        SCOPED_TRACE(attempt);
+        refuse();
         if (attempt < 5) {
             EXPECT_EQ(stats.sync_failures.load(), 0u);
-            EXPECT_EQ(engine.pending("old>new"), 1);
+            EXPECT_EQ(engine.backlog("old>new").keys, 0) << "a refusal enters the backlog after the fifth try";
             ASSERT_TRUE(host.fireTimer());
         }
     }
     EXPECT_EQ(stats.sync_failures.load(), 1u);
-    EXPECT_EQ(stats.syncs.load(), 0u);
+    EXPECT_EQ(engine.pending("old>new"), 1) << "still owed: a flip barrier waits for it";
+    EXPECT_EQ(engine.backlog("old>new").keys, 1);
+    EXPECT_EQ(host.delays(), std::vector<std::chrono::milliseconds>{std::chrono::milliseconds(1600)}) << "backing off to 30 s";
+    ASSERT_TRUE(host.fireTimer()) << "retried";
+    refuse();
+    EXPECT_EQ(stats.sync_failures.load(), 1u) << "counted once, not at every retry";
+    EXPECT_EQ(engine.backlog("old>new").keys, 1);
+    ASSERT_TRUE(host.fireTimer());
+    size_t base = sync().sent.size() - 2;
+    sync().answer(base, bulk(dumpPayload("1")));
+    sync().answer(base + 1, ":-1\r\n");
+    sync().answer(base + 2, "+OK\r\n");
+    EXPECT_EQ(stats.syncs.load(), 1u);
     EXPECT_EQ(engine.pending("old>new"), 0);
+    EXPECT_EQ(engine.backlog("old>new").keys, 0);
     EXPECT_TRUE(host.timers.empty());
 }
 

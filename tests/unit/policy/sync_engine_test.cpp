@@ -325,29 +325,35 @@ TEST_F(SyncEngineTest, RetriesAFailedDump) {
     EXPECT_EQ(engine.pending("old>new"), 0);
 }
 
-TEST_F(SyncEngineTest, GivesUpAfterFiveTriesAndCountsASyncFailure) {
+// A copy the other side refuses is retried quickly 4 times, then counted as a failure and kept in
+// the backlog (so the flip waits for it, and with state_dir it outlives a restart), retried with a
+// backoff that stops at kRefusedRetry until it is taken: never given up.
+TEST_F(SyncEngineTest, ARefusalIsCountedAfterFiveTriesAndKeptInTheBacklogUntilTheKeyIsTaken) {
     SyncEngine engine({&host}, 4);
     engine.markDirty(forward(), "k");
     std::vector<std::chrono::milliseconds> delays;
-    for (int attempt = 1; attempt <= 5; ++attempt) {
+    for (int attempt = 1; attempt <= 7; ++attempt) {
         SCOPED_TRACE(attempt);
         answerRead(bulk(dumpPayload("v")), ":-1\r\n");
         answerLast("-ERR Bad data format\r\n");
-        if (attempt < 5) {
-            EXPECT_EQ(engine.pending("old>new"), 1);
-            EXPECT_EQ(stats.sync_failures.load(), 0u);
-            ASSERT_EQ(host.timers.size(), 1u);
-            delays.push_back(host.timers.front().delay);
-            host.fireTimer();
-        }
+        EXPECT_EQ(engine.pending("old>new"), 1);
+        EXPECT_EQ(stats.sync_failures.load(), attempt < 5 ? 0u : 1u);
+        EXPECT_EQ(engine.backlog("old>new").keys, attempt < 5 ? 0 : 1);
+        ASSERT_EQ(host.timers.size(), 1u);
+        delays.push_back(host.timers.front().delay);
+        host.fireTimer();
     }
-    EXPECT_EQ(delays, (std::vector<std::chrono::milliseconds>{std::chrono::milliseconds(100), std::chrono::milliseconds(200),
-                                                             std::chrono::milliseconds(400), std::chrono::milliseconds(800)}));
-    EXPECT_EQ(count(command({"DUMP", "k"})), 5u);
+    using std::chrono::milliseconds;
+    EXPECT_EQ(delays, (std::vector<milliseconds>{milliseconds(100), milliseconds(200), milliseconds(400), milliseconds(800),
+                                                 milliseconds(1600), milliseconds(3200), milliseconds(6400)}));
+    answerRead(bulk(dumpPayload("v")), ":-1\r\n");
+    answerLast(kOk);
+    EXPECT_EQ(count(command({"DUMP", "k"})), 8u);
     EXPECT_TRUE(host.timers.empty());
     EXPECT_EQ(stats.sync_failures.load(), 1u);
-    EXPECT_EQ(stats.syncs.load(), 0u);
+    EXPECT_EQ(stats.syncs.load(), 1u);
     EXPECT_EQ(engine.pending("old>new"), 0);
+    EXPECT_EQ(engine.backlog("old>new").keys, 0);
 }
 
 TEST_F(SyncEngineTest, CopiesTheShardsNextKeyWhileAFailedOneWaitsForItsRetry) {
@@ -439,7 +445,7 @@ TEST_F(SyncEngineTest, ATrackedKeyMarkedDuringItsCopyIsLeftUntilTheNextCopyAnswe
     EXPECT_EQ(tracker->left.load(), 0);
 }
 
-TEST_F(SyncEngineTest, ATrackedKeyWaitsThroughRetriesAndCountsAsFailedWhenGivenUp) {
+TEST_F(SyncEngineTest, ATrackedKeyWaitsThroughRetriesAndCountsAsFailedOnceRefusedFiveTimes) {
     SyncEngine engine({&host}, 1);
     auto tracker = std::make_shared<SyncTracker>();
     engine.markDirty(forward(), "k", false, tracker);
@@ -454,6 +460,12 @@ TEST_F(SyncEngineTest, ATrackedKeyWaitsThroughRetriesAndCountsAsFailedWhenGivenU
     }
     EXPECT_EQ(tracker->left.load(), 0);
     EXPECT_EQ(tracker->failed.load(), 1u);
+    EXPECT_EQ(engine.backlog("old>new").keys, 1) << "the engine still owes the key";
+    host.fireTimer();
+    answerRead(bulk(dumpPayload("v")), ":-1\r\n");
+    answerLast(kOk);
+    EXPECT_EQ(engine.backlog("old>new").keys, 0);
+    EXPECT_EQ(tracker->left.load(), 0) << "answered once";
 }
 
 TEST_F(SyncEngineTest, PendingCountsAKeyUnderThePairOfTheCopyItWaitsFor) {
@@ -744,8 +756,8 @@ TEST_F(SyncEngineTest, TheFailureSummaryCountsEachDirectionsFailuresSinceTheLast
     }
     auto lines = engine.takeFailureSummary(std::chrono::seconds(10));
     ASSERT_EQ(lines.size(), 1u);
-    EXPECT_EQ(lines[0].rfind("sync old>new: in the last 10 s, 3 copies failed for a side that was away and will be retried, 0 keys were "
-                             "left out of sync (refused 5 times); backlog 1 keys, oldest ",
+    EXPECT_EQ(lines[0].rfind("sync old>new: in the last 10 s, 3 copies failed for a side that was away and will be retried, 0 copies were "
+                             "refused by the other side (retried with backoff up to 30 s); backlog 1 keys, oldest ",
                              0),
               0u)
         << lines[0];
