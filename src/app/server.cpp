@@ -2,6 +2,7 @@
 #include "app/server.h"
 
 #include "app/preflight.h"
+#include "io/write_ahead.h"
 #include "obs/logging.h"
 #include "app/metrics.h"
 
@@ -86,22 +87,41 @@ void Server::openState() {
     std::string error;
     state_ = policy::MigrationState::open(dir, loaded, error);
     if (!state_) throw std::runtime_error("state_dir: " + error);
-    if (loaded.unclean && !loaded.board.empty())
-        log()->warn("the last run of laminar did not stop cleanly ({} holds its lock file): the side each migration route was copying "
-                    "to may lack the writes whose copies were in flight, so stepping reads there waits for a reconciling backfill",
-                    dir);
+    size_t restored = 0, orphans = 0;
+    for (const auto& o : loaded.owed) {
+        if (sync_->restore(snapshot_, o.pair, o.key)) {
+            ++restored;
+        } else {
+            ++orphans;
+            state_->paid(o.pair, o.key);
+        }
+    }
+    if (loaded.unclean && loaded.untrusted.empty() && orphans) {
+        loaded.untrusted = fmt::format("{} keys it owed have no route copying their direction now", orphans);
+        policy::MigrationState::distrust(loaded);
+    }
+    if (loaded.unclean && !loaded.board.empty()) {
+        if (loaded.untrusted.empty())
+            log()->warn("the last run of laminar did not stop cleanly ({} holds its lock file); its write-ahead records are whole, so "
+                        "the keys it owed are copied again and nothing else is needed",
+                        dir);
+        else
+            log()->warn("the last run of laminar did not stop cleanly ({} holds its lock file) and its records cannot be trusted ({}): "
+                        "the side each migration route was copying to may lack the writes whose copies were in flight, so stepping "
+                        "reads there waits for a reconciling backfill",
+                        dir, loaded.untrusted);
+    }
     auto& board = snapshot_->registry().migrations;
     board.replace(std::move(loaded.board));
     remembered_backfills_ = std::move(loaded.backfills);
     saveState(false);  // what an unclean start marked stays marked, whatever happens next
-    size_t restored = 0, orphans = 0;
-    for (const auto& o : loaded.owed) (sync_->restore(snapshot_, o.pair, o.key) ? restored : orphans)++;
     if (restored || orphans)
         log()->info("{} keys owed to a side by the last run are copied again from the backlog{}", restored,
                     orphans ? fmt::format("; {} are not: no route copies their direction now (run a reconciling backfill if it matters)",
                                           orphans)
                             : std::string());
     sync_->setLedger(state_.get());
+    io::setWriteAheadLog(state_.get());
 }
 
 void Server::saveState(bool flush_owed) {
@@ -114,7 +134,7 @@ void Server::saveState(bool flush_owed) {
     std::string error;
     // The keys owed are flushed only once they are in the engine (after openState), or an empty
     // backlog at start would cut the records of the keys the last run owed.
-    if (!state_->save(board, done, error) || (flush_owed && !state_->flush(sync_->backlogs().empty(), error))) {
+    if (!state_->save(board, done, error) || (flush_owed && !state_->flush(error))) {
         if (error != last_state_error_) log()->error("state_dir: {} (retried every second)", error);
     } else if (!last_state_error_.empty()) {
         log()->info("state_dir: written again");
@@ -189,6 +209,7 @@ void Server::closeState() {
     std::vector<policy::MigrationState::Owed> owed;
     for (auto& [pair, key] : sync_->heldKeys()) owed.push_back({std::move(pair), std::move(key)});
     std::string error;
+    io::setWriteAheadLog(nullptr);
     if (!state_->closeCleanly(owed, error)) log()->error("state_dir: {}; the next start takes this stop for a crash", error);
     state_.reset();
 }

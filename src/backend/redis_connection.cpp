@@ -16,6 +16,7 @@
 
 #include "io/memory.h"
 #include "io/socket_io.h"
+#include "io/write_ahead.h"
 #include "resp/writer.h"
 
 namespace laminar::backend {
@@ -391,6 +392,7 @@ void RedisConnection::scheduleFlush() {
 // Writes what the socket takes now; the rest waits for the poller's EPOLLOUT edge.
 void RedisConnection::flush() {
     if (state_ != State::kReady) return;
+    io::beforeSend();  // the write-ahead records of what out_ holds are written first
     io::IoStatus st = tls_ ? tls_->send(out_, out_off_) : io::sendPending(fd_, out_, out_off_);
     if (st == io::IoStatus::kWouldBlock) return;
     if (st == io::IoStatus::kError) {

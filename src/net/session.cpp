@@ -406,6 +406,11 @@ Session::Outcome Session::forward(const resp::CommandInfo& cmd, std::span<const 
             pinned_writes_.reset();
         } else {
             pinned_writes_->snapshot = worker_.snapshot();
+            for (const auto& [route, key] : pinned_writes_->writes) {
+                policy::Context ctx = context(*route);
+                ctx.snapshot = &pinned_writes_->snapshot;
+                route->strategy->beforePinnedWrite(key, ctx);
+            }
             slot.writes = std::move(pinned_writes_);
         }
     }

@@ -65,6 +65,7 @@ public:
     int pinTarget() const override { return else_->pinTarget(); }
     // A pinned client's write ran where `else` pins it: `else` catches up (as a dual_write there would).
     void afterPinnedWrite(std::string_view key, Context& ctx) const override { else_->afterPinnedWrite(key, ctx); }
+    void beforePinnedWrite(std::string_view key, Context& ctx) const override { else_->beforePinnedWrite(key, ctx); }
     void targets(const Request& req, const Context& ctx, bool write, std::vector<int>& out) const override;
     std::string describe() const override;
     void forEachChild(const std::function<void(const Strategy&)>& fn) const override {

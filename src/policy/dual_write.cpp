@@ -15,6 +15,7 @@ struct SyncAfterWrite final : backend::ReplySink {
     SyncTask task;
     SyncEngine* engine;
     std::vector<std::string> keys;
+    bool ahead = false;  // the keys' write-ahead units were recorded before the write was sent
 
     void complete(std::string_view raw, bool failed) override {
         client->complete(raw, failed);
@@ -22,7 +23,7 @@ struct SyncAfterWrite final : backend::ReplySink {
         // timeout after the write), and copying the key's state is always safe. The keys were
         // counted as pending when the write was sent.
         if (engine)
-            for (const auto& k : keys) engine->markDirty(task, k, true);
+            for (const auto& k : keys) engine->markDirty(task, k, true, nullptr, ahead);
         delete this;
     }
 };
@@ -55,8 +56,16 @@ void DualWrite::execute(const Request& req, backend::ReplySink* sink, Context& c
     s->task.pair = pair_;
     for (int i : req.keys) s->keys.emplace_back(req.argv[static_cast<size_t>(i)]);
     // Pending from now: a flip barrier must wait for this write even before its reply arrives.
-    if (s->engine) s->engine->reserve(pair_, static_cast<int64_t>(s->keys.size()));
+    // With a state_dir, owed on disk from now too: the record goes out before the write does.
+    if (s->engine) {
+        s->engine->reserve(pair_, static_cast<int64_t>(s->keys.size()));
+        for (const auto& k : s->keys) s->ahead = s->engine->writeAhead(pair_, k);
+    }
     primary_->execute(req, s, ctx);
+}
+
+void DualWrite::beforePinnedWrite(std::string_view key, Context& ctx) const {
+    if (ctx.sync) ctx.sync->writeAhead(pair_, key);
 }
 
 void DualWrite::afterPinnedWrite(std::string_view key, Context& ctx) const {
@@ -67,7 +76,7 @@ void DualWrite::afterPinnedWrite(std::string_view key, Context& ctx) const {
     task.to = secondary_.get();
     task.stats = ctx.stats;
     task.pair = pair_;
-    ctx.sync->markDirty(task, key);
+    ctx.sync->markDirty(task, key, false, nullptr, ctx.sync->writesAhead());
 }
 
 void DualWrite::targets(const Request& req, const Context& ctx, bool write, std::vector<int>& out) const {

@@ -40,6 +40,7 @@ public:
     void syncPairs(std::vector<std::pair<int, int>>& out) const override;
     bool backfillTask(SyncTask& task, std::string& why) const override;
     void afterPinnedWrite(std::string_view key, Context& ctx) const override;
+    void beforePinnedWrite(std::string_view key, Context& ctx) const override;
     // "old>new": the sync engine's counter for this direction.
     const std::string& pairName() const { return pair_; }
     void setPairName(std::string p) { pair_ = std::move(p); }

@@ -20,9 +20,9 @@ void Migration::noteChanges(const Request& req, SyncEngine& sync) const {
     for (int i : req.keys) sync.noteChange(route_, req.argv[static_cast<size_t>(i)]);
 }
 
-void Migration::afterPinnedWrite(std::string_view key, Context& ctx) const {
+void Migration::beforePinnedWrite(std::string_view key, Context& ctx) const {
     if (phase_ == Phase::kNewOnly && ctx.sync) ctx.sync->noteChange(route_, key);
-    inner_->afterPinnedWrite(key, ctx);
+    inner_->beforePinnedWrite(key, ctx);
 }
 
 std::unique_ptr<Strategy> buildMigration(const YAML::Node& node, const std::string& path, Builder& b) {

@@ -32,7 +32,9 @@ public:
         if (phase_ == Phase::kNewOnly && ctx.sync && req.isWrite()) noteChanges(req, *ctx.sync);
         inner_->execute(req, sink, ctx);
     }
-    void afterPinnedWrite(std::string_view key, Context& ctx) const override;
+    void afterPinnedWrite(std::string_view key, Context& ctx) const override { inner_->afterPinnedWrite(key, ctx); }
+    // In new_only the key is recorded as changed before the write is sent, as execute() does.
+    void beforePinnedWrite(std::string_view key, Context& ctx) const override;
     int pinTarget() const override { return inner_->pinTarget(); }
     void targets(const Request& req, const Context& ctx, bool write, std::vector<int>& out) const override {
         inner_->targets(req, ctx, write, out);

@@ -16,6 +16,7 @@
 #include <set>
 #include <sstream>
 
+#include "obs/logging.h"
 #include "queue/file.h"
 
 namespace laminar::policy {
@@ -207,17 +208,60 @@ void forEachRecord(std::string_view bytes, Fn fn) {
 }
 }  // namespace
 
+void MigrationState::appendUnits(std::string& out, char op, std::string_view pair, std::string_view key, int64_t count) {
+    std::string field(sizeof count, '\0');
+    std::memcpy(field.data(), &count, sizeof count);
+    field.append(key);
+    appendRecord(out, op, pair, field);
+}
+
+std::string MigrationState::mirrorKey(std::string_view pair, std::string_view key) {
+    std::string out;
+    appendRecord(out, 'k', pair, key);
+    return out;
+}
+
 std::vector<MigrationState::Owed> MigrationState::decodeOwed(std::string_view bytes) {
-    std::map<std::string, std::set<std::string>> owed;
+    struct State {
+        bool backlog = false;
+        int64_t units = 0;
+    };
+    std::map<std::pair<std::string, std::string>, State> owed;
+    bool ok = true;
     forEachRecord(bytes, [&](char op, std::string_view pair, std::string_view key) {
-        if (op == '+') owed[std::string(pair)].emplace(key);
-        else if (op == '-') owed[std::string(pair)].erase(std::string(key));
-        return op == '+' || op == '-';
+        if (op == '+' || op == '-') {
+            owed[{std::string(pair), std::string(key)}].backlog = op == '+';
+            return true;
+        }
+        if ((op != 'W' && op != 'd') || key.size() < sizeof(int64_t)) return ok = false;
+        int64_t count = 0;
+        std::memcpy(&count, key.data(), sizeof count);
+        owed[{std::string(pair), std::string(key.substr(sizeof count))}].units += op == 'W' ? count : -count;
+        return true;
     });
     std::vector<Owed> out;
-    for (auto& [pair, keys] : owed)
-        for (const auto& k : keys) out.push_back({pair, k});
+    for (auto& [pk, st] : owed)
+        if (st.backlog || st.units > 0) out.push_back({pk.first, pk.second});
     return out;
+}
+
+namespace {
+// The id the kernel gives each boot: records written but not fsynced survive a crash of the
+// process, not one of the machine.
+std::string bootId() {
+    std::ifstream in("/proc/sys/kernel/random/boot_id");
+    std::string id;
+    std::getline(in, id);
+    return id;
+}
+}  // namespace
+
+void MigrationState::distrust(Loaded& loaded) {
+    for (auto& [route, r] : loaded.board) {
+        if (r.phase == Phase::kReadOld) r.to_missing = true;
+        if (r.phase == Phase::kReadNew) r.from_missing = true;
+    }
+    loaded.backfills.clear();
 }
 
 std::map<std::string, MigrationState::Changes> MigrationState::decodeChanged(std::string_view bytes) {
@@ -237,6 +281,7 @@ MigrationState::MigrationState(std::filesystem::path dir, int lock_fd, int owed_
     : dir_(std::move(dir)), lock_fd_(lock_fd), owed_fd_(owed_fd) {}
 
 MigrationState::~MigrationState() {
+    io::forgetWriteAheadLog(this);
     if (owed_fd_ >= 0) ::close(owed_fd_);
     if (changed_fd_ >= 0) ::close(changed_fd_);
     if (lock_fd_ >= 0) ::close(lock_fd_);
@@ -284,15 +329,22 @@ std::unique_ptr<MigrationState> MigrationState::open(const std::filesystem::path
     std::string changed;
     if (!readWhole(dir / "changed", changed, error)) return nullptr;
     state->changes_ = decodeChanged(changed);
+    const std::string boot = bootId();
     if (out.unclean) {
-        // Copies in flight when the last run ended may never have landed: the side each route
+        std::string intact;
+        std::string ignored;
+        readWhole(dir / "ahead-intact", intact, ignored);
+        while (!intact.empty() && (intact.back() == '\n' || intact.back() == ' ')) intact.pop_back();
+        if (intact.empty())
+            out.untrusted = "a write-ahead record could not be written, or the run was of a laminar that wrote none";
+        else if (boot.empty() || intact != boot)
+            out.untrusted = "the machine restarted since: the last records may never have reached the disk";
+    }
+    if (!out.untrusted.empty()) {
+        // Copies in flight when the last run ended may have gone unrecorded: the side each route
         // copies to may lack writes, and a backfill of before does not cover them. The last
         // records of keys changed in new_only may be missing too.
-        for (auto& [route, r] : out.board) {
-            if (r.phase == Phase::kReadOld) r.to_missing = true;
-            if (r.phase == Phase::kReadNew) r.from_missing = true;
-        }
-        out.backfills.clear();
+        distrust(out);
         for (auto& [route, c] : state->changes_) c.complete = false;
     }
     std::string compact_changed;
@@ -307,15 +359,21 @@ std::unique_ptr<MigrationState> MigrationState::open(const std::filesystem::path
         error = fmt::format("cannot open {}: {}", (dir / "changed").string(), std::strerror(errno));
         return nullptr;
     }
-    // Compacted: only the keys still owed.
+    // Compacted: only the keys still owed, each in the backlog until its copy is done.
     std::string compact;
-    for (const auto& o : out.owed) appendRecord(compact, '+', o.pair, o.key);
+    for (const auto& o : out.owed) {
+        appendRecord(compact, '+', o.pair, o.key);
+        state->owing_[mirrorKey(o.pair, o.key)].backlog = true;
+    }
     if (!queue::replaceFile(dir, "owed", compact, true, state->fsyncs_, error)) return nullptr;
     state->owed_fd_ = ::open((dir / "owed").c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
     if (state->owed_fd_ < 0) {
         error = fmt::format("cannot open {}: {}", (dir / "owed").string(), std::strerror(errno));
         return nullptr;
     }
+    // Only now, with the files this run appends to in place: the records from here on are whole.
+    if (!boot.empty() && !queue::replaceFile(dir, "ahead-intact", boot + "\n", true, state->fsyncs_, error)) return nullptr;
+    if (boot.empty()) ::unlink((dir / "ahead-intact").c_str());
     return state;
 }
 
@@ -332,11 +390,54 @@ bool MigrationState::save(const std::map<std::string, MigrationRecord>& board, c
 void MigrationState::owe(const std::string& pair, std::string_view key) {
     std::lock_guard lock(mu_);
     appendRecord(buffered_, '+', pair, key);
+    owing_[mirrorKey(pair, key)].backlog = true;
+    io::markWriteAhead();
 }
 
 void MigrationState::paid(const std::string& pair, std::string_view key) {
     std::lock_guard lock(mu_);
     appendRecord(buffered_, '-', pair, key);
+    auto it = owing_.find(mirrorKey(pair, key));
+    if (it == owing_.end()) return;
+    it->second.backlog = false;
+    if (it->second.units <= 0) owing_.erase(it);
+}
+
+void MigrationState::ahead(const std::string& pair, std::string_view key) {
+    std::lock_guard lock(mu_);
+    appendUnits(buffered_, 'W', pair, key, 1);
+    ++owing_[mirrorKey(pair, key)].units;
+    io::markWriteAhead();
+}
+
+// Paid records need not go ahead of anything: one lost makes the next start copy a key again.
+void MigrationState::settled(const std::string& pair, std::string_view key, int64_t units) {
+    std::lock_guard lock(mu_);
+    appendUnits(buffered_, 'd', pair, key, units);
+    auto it = owing_.find(mirrorKey(pair, key));
+    if (it == owing_.end()) return;
+    it->second.units -= units;
+    if (it->second.units <= 0 && !it->second.backlog) owing_.erase(it);
+}
+
+void MigrationState::drainAhead() {
+    std::lock_guard lock(mu_);
+    std::string error;
+    if (!drainLocked(error) && !ahead_broken_) {
+        // The writes go on (refusing them would be an outage); the next start after a crash
+        // distrusts these files instead.
+        ahead_broken_ = true;
+        ::unlink((dir_ / "ahead-intact").c_str());
+        obs::logger("state")->error("state_dir: {}: write-ahead records are late from now on, so a crash of this run will be "
+                                    "treated as one whose copies in flight are unknown (a reconciling backfill before the next flip)",
+                                    error);
+    }
+    // Cleared even on an error: flush() retries every second, not every send.
+    io::clearWriteAhead();
+}
+
+bool MigrationState::drainLocked(std::string& error) {
+    return writeBuffered(owed_fd_, buffered_, "owed", error) && writeBuffered(changed_fd_, changed_buffered_, "changed", error);
 }
 
 void MigrationState::changed(const std::string& route, std::string_view key) {
@@ -347,6 +448,7 @@ void MigrationState::changed(const std::string& route, std::string_view key) {
     if (!c.keys.emplace(key).second) return;
     if (c.keys.size() <= kMaxChangedKeys) {
         appendRecord(changed_buffered_, '+', route, key);
+        io::markWriteAhead();
         return;
     }
     // Too many to be worth it: a step back scans both sides (RECONCILE) instead.
@@ -391,16 +493,40 @@ bool MigrationState::writeBuffered(int fd, std::string& buffer, const char* name
     return true;
 }
 
-bool MigrationState::flush(bool nothing_owed, std::string& error) {
+bool MigrationState::flush(std::string& error) {
     std::lock_guard lock(mu_);
-    // Emptied before the buffer goes out: a key owed since the caller found nothing owed has its
-    // record in the buffer, never in what is cut.
+    return drainLocked(error) && compactLocked(error);
+}
+
+off_t MigrationState::owedFileSize() const {
+    std::lock_guard lock(mu_);
     struct stat st {};
-    if (nothing_owed && ::fstat(owed_fd_, &st) == 0 && st.st_size > 0 && ::ftruncate(owed_fd_, 0) != 0) {
-        error = fmt::format("cannot empty {}: {}", (dir_ / "owed").string(), std::strerror(errno));
+    return ::fstat(owed_fd_, &st) == 0 ? st.st_size : -1;
+}
+
+// Under mu_, with the buffer written: the file replays to owing_, so owing_ can replace it.
+bool MigrationState::compactLocked(std::string& error) {
+    struct stat st {};
+    if (::fstat(owed_fd_, &st) != 0 || st.st_size == 0) return true;
+    if (!owing_.empty() && st.st_size < kCompactAt) return true;
+    std::string all;
+    for (const auto& [mk, o] : owing_) {
+        if (all.size() * 4 > static_cast<size_t>(st.st_size)) return true;  // mostly still owed: not worth it yet
+        forEachRecord(mk, [&](char, std::string_view pair, std::string_view key) {
+            if (o.backlog) appendRecord(all, '+', pair, key);
+            if (o.units > 0) appendUnits(all, 'W', pair, key, o.units);
+            return false;
+        });
+    }
+    if (!queue::replaceFile(dir_, "owed", all, false, fsyncs_, error)) return false;
+    int fd = ::open((dir_ / "owed").c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (fd < 0) {
+        error = fmt::format("cannot open {}: {}", (dir_ / "owed").string(), std::strerror(errno));
         return false;
     }
-    return writeBuffered(owed_fd_, buffered_, "owed", error) && writeBuffered(changed_fd_, changed_buffered_, "changed", error);
+    ::close(owed_fd_);
+    owed_fd_ = fd;
+    return true;
 }
 
 bool MigrationState::closeCleanly(const std::vector<Owed>& owed, std::string& error) {

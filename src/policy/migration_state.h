@@ -1,15 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include <sys/types.h>
+
 #include <atomic>
 #include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
+#include "io/write_ahead.h"
 #include "policy/phase_guard.h"
 #include "policy/sync_engine.h"
 
@@ -21,22 +25,31 @@ namespace laminar::policy {
 //   migrations  each migration route's record (phase, since when, which side may lack writes) and
 //               its last completed backfill; replaced whole (write, fsync, rename) when it changes.
 //   owed        the keys the sync engine owes a side, by copy direction: appended as keys enter and
-//               leave the backlog (a side away), rewritten whole, with every key still queued, at
-//               a clean stop, and compacted at start.
+//               leave the backlog (a side away), and, written ahead, as each dual write is about
+//               to be sent (a unit) and once its copy is done (the units paid); compacted at
+//               start and whenever it outgrows what is owed, rewritten whole, with every key
+//               still queued, at a clean stop.
 //   changed     per route, the keys written in new_only since the route entered it, so that a
 //               step back copies just those to `from` (LAMINAR BACKFILL START <route> CHANGED).
 //               The record is complete only when it covers the whole new_only spell: it began
 //               with the step from dual_write_read_new (when `from` was whole), every run since
 //               stopped cleanly, and it stayed under kMaxChangedKeys.
 //   running     held (flock) while laminar runs; removed at a clean stop. Found at start, the last
-//               run ended without one (SIGKILL, a crash, the machine): copies in flight then may
-//               never have reached their side, so that side is marked as lacking writes and the
-//               backfills of before are forgotten: the guardrails ask for a reconciling backfill
-//               before reads move there.
+//               run ended without one (SIGKILL, a crash, the machine).
+//   ahead-intact  the boot id of the machine this run started on, while every write-ahead record
+//               reached its file before the write it describes left laminar: removed at the
+//               first write that fails (a full disk).
 //
-// The owed keys are appended through a buffer the main thread flushes (flush(), about once a
-// second): what a crash loses of them is covered by the rule above.
-class MigrationState final : public SyncLedger {
+// Write-ahead: records of writes about to be sent (ahead(), changed(), and owe()) are buffered and
+// go out in one write(2) before the event-loop turn's backend writes do (io::beforeSend), so a
+// SIGKILL or crash of laminar after a backend took a write cannot lose the record of its copy; they
+// are not fsynced (a power loss may lose the last ones). So an unclean start trusts the files when
+// ahead-intact holds this boot's id: the owed keys are copied again and nothing else is needed.
+// Otherwise (the machine restarted, or a record could not be written) copies in flight may have
+// gone unrecorded: the side each route copies to is marked as lacking writes, the backfills of
+// before and the completeness of the changed records are forgotten, and the guardrails ask for a
+// reconciling backfill before reads move there.
+class MigrationState final : public SyncLedger, public io::WriteAheadLog {
 public:
     struct Owed {
         std::string pair, key;
@@ -46,6 +59,9 @@ public:
         std::map<std::string, PhaseFacts::Backfill> backfills;  // by route
         std::vector<Owed> owed;
         bool unclean = false;  // the last run did not stop cleanly
+        // Of an unclean start: why its records cannot be trusted (the rule above), empty when
+        // they can.
+        std::string untrusted;
     };
 
     // Creates `dir` if needed, takes its lock, and reads what it holds. Null with error set when
@@ -61,7 +77,11 @@ public:
     // SyncLedger: from any thread.
     void owe(const std::string& pair, std::string_view key) override;
     void paid(const std::string& pair, std::string_view key) override;
+    void ahead(const std::string& pair, std::string_view key) override;
+    void settled(const std::string& pair, std::string_view key, int64_t units) override;
     void changed(const std::string& route, std::string_view key) override;
+    // io::WriteAheadLog: from any I/O thread, before it sends backend bytes.
+    void drainAhead() override;
 
     // The keys `route` changes from now on are recorded (a new record); `complete`: the other side
     // was whole when it began.
@@ -76,11 +96,18 @@ public:
     };
     ChangedKeys changedKeys(const std::string& route) const;
     static constexpr size_t kMaxChangedKeys = 1'000'000;  // past it, a record is dropped as incomplete
-    // Writes what owe/paid buffered; with nothing owed any more (the engine's backlog is empty),
-    // empties the file. False with error set on a write error (the records stay buffered).
-    bool flush(bool nothing_owed, std::string& error);
+    // Writes what is buffered; rewrites the owed file with just what is owed once it has grown
+    // past kCompactAt and four times that (empties it when nothing is owed). False with error set
+    // on a write error (the records stay buffered).
+    bool flush(std::string& error);
+    static constexpr off_t kCompactAt = 1 << 20;
+    // Bytes of the owed file (for tests).
+    off_t owedFileSize() const;
     // A clean stop: `owed` (every key the engine still holds) replaces the file, then release().
     bool closeCleanly(const std::vector<Owed>& owed, std::string& error);
+    // What an unclean start whose records cannot be trusted does to what it read: the side each
+    // route copies to may lack writes, and the backfills of before do not cover them.
+    static void distrust(Loaded& loaded);
     // A stop with the files as they are (a start refused before any work): `running` goes.
     bool release(std::string& error);
 
@@ -93,8 +120,12 @@ public:
     // One record of the owed and changed files: op, then a name (a copy direction, a route) and a
     // key, each with its length.
     static void appendRecord(std::string& out, char op, std::string_view name, std::string_view key);
-    // Replays `+`/`-` records into the keys still owed; a torn last record is ignored.
+    // Replays the owed file into the keys still owed: `+`/`-` (a key enters, leaves the backlog),
+    // `W`/`d` (write-ahead units recorded, paid; the key field begins with the count, 8 bytes);
+    // a torn last record is ignored.
     static std::vector<Owed> decodeOwed(std::string_view bytes);
+    // A `W` or `d` record: `count` units of `key`.
+    static void appendUnits(std::string& out, char op, std::string_view pair, std::string_view key, int64_t count);
     struct Changes {
         bool recording = false, complete = false;
         std::unordered_set<std::string> keys;
@@ -106,6 +137,15 @@ public:
 private:
     MigrationState(std::filesystem::path dir, int lock_fd, int owed_fd);
     bool writeBuffered(int fd, std::string& buffer, const char* name, std::string& error);
+    bool drainLocked(std::string& error);
+    bool compactLocked(std::string& error);
+    // What the owed file replays to, kept beside it so that it can be rewritten at any time.
+    struct Owing {
+        bool backlog = false;  // a `+` not yet answered by its `-`
+        int64_t units = 0;
+    };
+    std::unordered_map<std::string, Owing> owing_;  // by mirrorKey(pair, key)
+    static std::string mirrorKey(std::string_view pair, std::string_view key);
 
     std::filesystem::path dir_;
     int lock_fd_ = -1;
@@ -116,6 +156,7 @@ private:
     std::map<std::string, Changes> changes_;  // by route
     std::string changed_buffered_;            // changed records not written yet
     int changed_fd_ = -1;
+    bool ahead_broken_ = false;  // a write-ahead record failed to go out: ahead-intact is gone
     std::atomic<uint64_t> fsyncs_{0};
 };
 

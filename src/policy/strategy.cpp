@@ -39,13 +39,24 @@ bool Strategy::backfillTask(SyncTask& task, std::string& why) const {
     return found;
 }
 
-void Strategy::afterPinnedWrite(std::string_view key, Context& ctx) const {
+namespace {
+// The first child that holds `s`'s pin target: where a pinned write was applied.
+const Strategy* pinHolder(const Strategy& s) {
     const Strategy* holder = nullptr;
-    const int pin = pinTarget();
-    forEachChild([&](const Strategy& c) {
+    const int pin = s.pinTarget();
+    s.forEachChild([&](const Strategy& c) {
         if (!holder && c.pinTarget() == pin) holder = &c;
     });
-    if (holder) holder->afterPinnedWrite(key, ctx);
+    return holder;
+}
+}  // namespace
+
+void Strategy::afterPinnedWrite(std::string_view key, Context& ctx) const {
+    if (const Strategy* holder = pinHolder(*this)) holder->afterPinnedWrite(key, ctx);
+}
+
+void Strategy::beforePinnedWrite(std::string_view key, Context& ctx) const {
+    if (const Strategy* holder = pinHolder(*this)) holder->beforePinnedWrite(key, ctx);
 }
 using resp::equalsIgnoreCase;
 

@@ -115,6 +115,10 @@ public:
     // here. Called on the client's thread once the write's reply (EXEC's) has arrived. Default:
     // the first child that holds the pin target (where the write was applied) catches up.
     virtual void afterPinnedWrite(std::string_view key, Context& ctx) const;
+    // The same write, before it is sent (EXEC's, or the blocking write's): what must be on record
+    // before the write can land (the sync engine's write-ahead, new_only's changed keys). Walks
+    // the tree as afterPinnedWrite does, so that the two reach the same strategy.
+    virtual void beforePinnedWrite(std::string_view key, Context& ctx) const;
     // The strategies this one is made of (none for a proxy), so that what a route holds can be
     // found by walking its tree (the migrations of a reload's phase checks).
     virtual void forEachChild(const std::function<void(const Strategy&)>& fn) const { (void)fn; }

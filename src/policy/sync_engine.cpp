@@ -71,24 +71,29 @@ int64_t SyncEngine::pendingTotal() const {
     return total;
 }
 
-void SyncEngine::markDirty(const SyncTask& task, std::string_view key, bool reserved, std::shared_ptr<SyncTracker> tracker) {
+void SyncEngine::markDirty(const SyncTask& task, std::string_view key, bool reserved, std::shared_ptr<SyncTracker> tracker, bool ahead) {
     if (!reserved) counter(task.pair).fetch_add(1);
     if (tracker) tracker->left.fetch_add(1);
     Shard& shard = *shards_[XXH64(key.data(), key.size(), 0) % shards_.size()];
     if (shard.host->isCurrentThread()) {
-        enqueue(shard, task, std::string(key), std::move(tracker));
+        enqueue(shard, task, std::string(key), std::move(tracker), {}, ahead);
         return;
     }
-    shard.host->post([this, &shard, task, k = std::string(key), tracker = std::move(tracker), alive = alive_] {
-        if (alive->load()) enqueue(shard, task, k, tracker);
+    shard.host->post([this, &shard, task, k = std::string(key), tracker = std::move(tracker), ahead, alive = alive_] {
+        if (alive->load()) enqueue(shard, task, k, tracker, {}, ahead);
     });
 }
 
 void SyncEngine::enqueue(Shard& shard, const SyncTask& task, std::string key, std::shared_ptr<SyncTracker> tracker,
-                         std::chrono::steady_clock::time_point owed_since) {
+                         std::chrono::steady_clock::time_point owed_since, bool ahead) {
     auto [it, inserted] = shard.keys.try_emplace(key);
     Entry& e = it->second;
     if (tracker) e.waiting.push_back(std::move(tracker));
+    if (ahead) {
+        auto u = std::find_if(e.units.begin(), e.units.end(), [&](const auto& p) { return p.first == task.pair; });
+        if (u == e.units.end()) e.units.emplace_back(task.pair, 1);
+        else ++u->second;
+    }
     if (owed_since != std::chrono::steady_clock::time_point{}) {
         // Restored: restore() counted it in the backlog already, unless the key got there first.
         if (e.backlog_pair.empty()) {
@@ -196,7 +201,7 @@ void SyncEngine::pump(Shard& shard) {
                     t->left.fetch_sub(1);
                 }
             counter(e.counted_pair).fetch_sub(1);
-            leaveBacklog(key, e);
+            release(key, e);
             shard.keys.erase(it);
             continue;
         }
@@ -244,6 +249,13 @@ void SyncEngine::leaveBacklog(const std::string& key, Entry& e) {
     if (ledger_) ledger_->paid(e.backlog_pair, key);
     if (drained) log()->info("sync {}: backlog drained, every key that failed to copy is copied", e.backlog_pair);
     e.backlog_pair.clear();
+}
+
+void SyncEngine::release(const std::string& key, Entry& e) {
+    leaveBacklog(key, e);
+    if (ledger_)
+        for (const auto& [pair, n] : e.units) ledger_->settled(pair, key, n);
+    e.units.clear();
 }
 
 SyncEngine::Backlog SyncEngine::backlog(const std::string& pair) const {
@@ -384,7 +396,7 @@ void SyncEngine::finished(Shard& shard, const std::string& key, bool ok, std::st
         shard.queue.push_back(key);
     } else {
         counter(e.counted_pair).fetch_sub(1);
-        leaveBacklog(key, e);
+        release(key, e);
         shard.keys.erase(it);
     }
     pump(shard);

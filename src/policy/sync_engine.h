@@ -39,6 +39,17 @@ public:
     virtual ~SyncLedger() = default;
     virtual void owe(const std::string& pair, std::string_view key) = 0;
     virtual void paid(const std::string& pair, std::string_view key) = 0;
+    // Write-ahead: a write of `key` is about to be sent, so its copy `pair` is owed from now until
+    // settled() pays the units the engine's entry for the key absorbed (one per such write).
+    virtual void ahead(const std::string& pair, std::string_view key) {
+        (void)pair;
+        (void)key;
+    }
+    virtual void settled(const std::string& pair, std::string_view key, int64_t units) {
+        (void)pair;
+        (void)key;
+        (void)units;
+    }
     // A write changed `key` of `route` on one side only (new_only): the keys a step back copies.
     virtual void changed(const std::string& route, std::string_view key) = 0;
 };
@@ -93,7 +104,19 @@ public:
     // From any I/O thread. Each call brings one unit of task.pair's pending count: counted here,
     // synchronously, unless `reserved` says the caller counted it already with reserve() (a write
     // reserves when it is sent, so a flip barrier sees it before its reply arrives).
-    void markDirty(const SyncTask& task, std::string_view key, bool reserved = false, std::shared_ptr<SyncTracker> tracker = nullptr);
+    // `ahead`: writeAhead() recorded a unit for this write before it was sent; the key's entry
+    // pays it once no copy is owed any more.
+    void markDirty(const SyncTask& task, std::string_view key, bool reserved = false, std::shared_ptr<SyncTracker> tracker = nullptr,
+                   bool ahead = false);
+    // Before a write of `key` is sent (DualWrite, pinned writes), with a state_dir: records that
+    // its copy is owed, so that a SIGKILL before the copy loses nothing. True when recorded: the
+    // markDirty() after the write then passes ahead = true.
+    bool writeAhead(const std::string& pair, std::string_view key) {
+        if (!ledger_) return false;
+        ledger_->ahead(pair, key);
+        return true;
+    }
+    bool writesAhead() const { return ledger_ != nullptr; }
     void reserve(const std::string& pair, int64_t n) { counter(pair).fetch_add(n); }
     // Keys queued, in flight, or announced, over every pair.
     int64_t pendingTotal() const;
@@ -140,6 +163,8 @@ private:
         // In the backlog of this pair since this time (a copy failed because a side was away).
         std::string backlog_pair;
         std::chrono::steady_clock::time_point backlog_since{};
+        // Write-ahead units this entry answers for, by the direction they were recorded under.
+        std::vector<std::pair<std::string, int64_t>> units;
         // Trackers of marks the next copy answers, and of those the copy in flight answers.
         std::vector<std::shared_ptr<SyncTracker>> waiting, running;
     };
@@ -151,7 +176,9 @@ private:
     };
 
     void enqueue(Shard& shard, const SyncTask& task, std::string key, std::shared_ptr<SyncTracker> tracker,
-                 std::chrono::steady_clock::time_point owed_since = {});
+                 std::chrono::steady_clock::time_point owed_since = {}, bool ahead = false);
+    // The key leaves the engine: its write-ahead units are paid, its backlog record too.
+    void release(const std::string& key, Entry& e);
     bool revalidate(Shard& shard, const std::string& key, Entry& e);
     void pump(Shard& shard);
     void recount(Entry& e);

@@ -17,6 +17,7 @@
 #include "backend/memcached/commands.h"
 #include "backend/memcached/libmemcached_store.h"
 #include "resp/request_parser.h"
+#include "io/write_ahead.h"
 
 namespace laminar::backend::memcached {
 namespace {
@@ -244,6 +245,7 @@ MemcachedBackend::~MemcachedBackend() {
 
 void MemcachedBackend::send(uint64_t client_id, std::string_view raw, ReplySink* sink) {
     ++inbox_->inflight;
+    io::beforeSend();  // a store thread may send it at once: its write-ahead records go first
     pool_->submit(client_id, {std::string(raw), sink, inbox_, Clock::now()});
 }
 

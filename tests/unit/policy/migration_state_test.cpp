@@ -128,38 +128,73 @@ TEST(MigrationStateDir, ACleanStopKeepsTheBoardBackfillsAndEveryHeldKey) {
     EXPECT_EQ(flat(again.owed), (std::vector<std::string>{"old>new k1", "old>new k2"}));
 }
 
-TEST(MigrationStateDir, AfterACrashTheSideBeingCopiedToMayLackWritesAndEarlierBackfillsAreForgotten) {
-    TempDir dir;
+// What a run leaves when it is killed: a backfill done, keys in the backlog, writes recorded ahead
+// (drained, as before their bytes were sent) and their copies partly done.
+std::unique_ptr<MigrationState> crashedRun(const std::filesystem::path& dir) {
     MigrationState::Loaded loaded;
     std::string error;
-    auto state = MigrationState::open(dir.path(), loaded, error);
-    ASSERT_TRUE(state) << error;
+    auto state = MigrationState::open(dir, loaded, error);
+    EXPECT_TRUE(state) << error;
     std::map<std::string, PhaseFacts::Backfill> backfills{{"a", {"old>new", std::chrono::steady_clock::now(), 0, true}}};
-    ASSERT_TRUE(state->save({{"a", record(Phase::kReadOld, false, false)}, {"b", record(Phase::kReadNew, false, false)},
+    EXPECT_TRUE(state->save({{"a", record(Phase::kReadOld, false, false)}, {"b", record(Phase::kReadNew, false, false)},
                              {"c", record(Phase::kNewOnly, false, false)}},
                             backfills, error))
         << error;
-    // Keys that entered the backlog, one of them copied since; flushed as the main thread does.
     state->owe("old>new", "x");
     state->owe("old>new", "y");
     state->paid("old>new", "x");
-    ASSERT_TRUE(state->flush(false, error)) << error;
-    state->owe("old>new", "lost-with-the-process");  // buffered, never flushed
-    state.reset();  // no clean stop: as after a SIGKILL
-
-    MigrationState::Loaded again;
-    state = MigrationState::open(dir.path(), again, error);
-    ASSERT_TRUE(state) << error;
-    EXPECT_TRUE(again.unclean);
-    EXPECT_TRUE(again.board.at("a").to_missing) << "dual_write_read_old copies to `to`";
-    EXPECT_FALSE(again.board.at("a").from_missing);
-    EXPECT_TRUE(again.board.at("b").from_missing) << "dual_write_read_new copies to `from`";
-    EXPECT_FALSE(again.board.at("c").to_missing);
-    EXPECT_TRUE(again.backfills.empty());
-    EXPECT_EQ(flat(again.owed), std::vector<std::string>{"old>new y"});
+    state->ahead("old>new", "w1");  // two writes of w1 and one of w2 sent; one copy of w1 done
+    state->ahead("old>new", "w1");
+    state->ahead("old>new", "w2");
+    state->drainAhead();
+    state->settled("old>new", "w2", 1);
+    state->drainAhead();  // a later send
+    state->settled("old>new", "w1", 1);  // buffered, lost with the process: w1 is copied once more
+    state->ahead("old>new", "never-sent");  // buffered, and the process died before the send
+    return state;
 }
 
-TEST(MigrationStateDir, AFlushWithNothingOwedEmptiesTheFileButKeepsWhatWasOwedSince) {
+TEST(MigrationStateDir, AfterACrashOnTheSameBootTheWriteAheadRecordsAreTrustedAndNothingElseIsAsked) {
+    TempDir dir;
+    crashedRun(dir.path()).reset();  // no clean stop: as after a SIGKILL
+
+    MigrationState::Loaded again;
+    std::string error;
+    auto state = MigrationState::open(dir.path(), again, error);
+    ASSERT_TRUE(state) << error;
+    EXPECT_TRUE(again.unclean);
+    EXPECT_EQ(again.untrusted, "");
+    EXPECT_FALSE(again.board.at("a").to_missing);
+    EXPECT_FALSE(again.board.at("b").from_missing);
+    EXPECT_EQ(again.backfills.count("a"), 1u) << "the backfill of before still holds: every copy since is on record";
+    EXPECT_EQ(flat(again.owed), (std::vector<std::string>{"old>new w1", "old>new y"})) << "w2's copy was done; never-sent was never sent";
+}
+
+TEST(MigrationStateDir, AfterACrashOfTheMachineOrAFailedRecordTheSideBeingCopiedToMayLackWrites) {
+    for (const char* how : {"another boot", "a failed record"}) {
+        SCOPED_TRACE(how);
+        TempDir dir;
+        crashedRun(dir.path()).reset();
+        if (std::string_view(how) == "another boot") std::ofstream(dir.path() / "ahead-intact") << "00000000-boot-of-before\n";
+        else std::filesystem::remove(dir.path() / "ahead-intact");
+
+        MigrationState::Loaded again;
+        std::string error;
+        auto state = MigrationState::open(dir.path(), again, error);
+        ASSERT_TRUE(state) << error;
+        EXPECT_TRUE(again.unclean);
+        EXPECT_NE(again.untrusted, "");
+        EXPECT_TRUE(again.board.at("a").to_missing) << "dual_write_read_old copies to `to`";
+        EXPECT_FALSE(again.board.at("a").from_missing);
+        EXPECT_TRUE(again.board.at("b").from_missing) << "dual_write_read_new copies to `from`";
+        EXPECT_FALSE(again.board.at("c").to_missing);
+        EXPECT_TRUE(again.backfills.empty());
+        EXPECT_EQ(flat(again.owed), (std::vector<std::string>{"old>new w1", "old>new y"}));
+        EXPECT_TRUE(std::filesystem::exists(dir.path() / "ahead-intact")) << "this run's records start whole again";
+    }
+}
+
+TEST(MigrationStateDir, TheOwedFileIsCompactedToWhatIsStillOwed) {
     TempDir dir;
     MigrationState::Loaded loaded;
     std::string error;
@@ -169,12 +204,37 @@ TEST(MigrationStateDir, AFlushWithNothingOwedEmptiesTheFileButKeepsWhatWasOwedSi
         state->owe("old>new", "k" + std::to_string(i));
         state->paid("old>new", "k" + std::to_string(i));
     }
-    ASSERT_TRUE(state->flush(false, error)) << error;
-    EXPECT_GT(std::filesystem::file_size(dir.path() / "owed"), 1000u);
-    state->owe("old>new", "after");  // owed after the caller found the backlog empty
-    ASSERT_TRUE(state->flush(true, error)) << error;
-    EXPECT_EQ(flat(MigrationState::decodeOwed(readFile(dir.path() / "owed"))), std::vector<std::string>{"old>new after"});
-    EXPECT_LT(std::filesystem::file_size(dir.path() / "owed"), 30u);
+    ASSERT_TRUE(state->flush(error)) << error;
+    EXPECT_EQ(state->owedFileSize(), 0) << "nothing owed: emptied";
+    const std::string big(200, 'v');
+    state->ahead("old>new", "still-owed");
+    state->owe("new>old", "in-backlog");
+    for (int i = 0; i < 6000; ++i) {
+        state->ahead("old>new", big + std::to_string(i));
+        state->settled("old>new", big + std::to_string(i), 1);
+    }
+    state->drainAhead();
+    EXPECT_GT(state->owedFileSize(), MigrationState::kCompactAt);
+    ASSERT_TRUE(state->flush(error)) << error;
+    EXPECT_LT(state->owedFileSize(), 100);
+    EXPECT_EQ(flat(MigrationState::decodeOwed(readFile(dir.path() / "owed"))),
+              (std::vector<std::string>{"new>old in-backlog", "old>new still-owed"}));
+    state->settled("old>new", "still-owed", 1);  // appended after the compaction, to the new file
+    ASSERT_TRUE(state->flush(error)) << error;
+    EXPECT_EQ(flat(MigrationState::decodeOwed(readFile(dir.path() / "owed"))), std::vector<std::string>{"new>old in-backlog"});
+}
+
+TEST(MigrationStateFormat, UnitsRecordedAheadArePaidByCount) {
+    std::string bytes;
+    MigrationState::appendUnits(bytes, 'W', "old>new", "k", 3);
+    MigrationState::appendUnits(bytes, 'd', "old>new", "k", 2);
+    MigrationState::appendUnits(bytes, 'W', "old>new", "j", 1);
+    MigrationState::appendUnits(bytes, 'd', "old>new", "j", 1);
+    MigrationState::appendRecord(bytes, '+', "new>old", "j");
+    EXPECT_EQ(flat(MigrationState::decodeOwed(bytes)), (std::vector<std::string>{"new>old j", "old>new k"}));
+    MigrationState::appendUnits(bytes, 'd', "old>new", "k", 1);
+    bytes.pop_back();  // torn: the last record is ignored
+    EXPECT_EQ(flat(MigrationState::decodeOwed(bytes)), (std::vector<std::string>{"new>old j", "old>new k"}));
 }
 
 TEST(MigrationStateFormat, ChangedRecordsReplayPerRoute) {
@@ -200,7 +260,7 @@ TEST(MigrationStateFormat, ChangedRecordsReplayPerRoute) {
     EXPECT_TRUE(c["c"].keys.empty());
 }
 
-TEST(MigrationStateDir, TheKeysANewOnlySpellChangedOutliveACleanStopButACrashMakesThemIncomplete) {
+TEST(MigrationStateDir, TheKeysANewOnlySpellChangedOutliveACrashOfLaminarButNotOneOfTheMachine) {
     TempDir dir;
     MigrationState::Loaded loaded;
     std::string error;
@@ -223,7 +283,7 @@ TEST(MigrationStateDir, TheKeysANewOnlySpellChangedOutliveACleanStopButACrashMak
     state->changed("app", "k3");
     state->endChanges("app");
     state->changed("app", "k4");  // after the spell: not kept
-    ASSERT_TRUE(state->flush(true, error)) << error;
+    state->drainAhead();  // as before the writes were sent
     state.reset();  // no clean stop
 
     state = MigrationState::open(dir.path(), loaded, error);
@@ -231,9 +291,15 @@ TEST(MigrationStateDir, TheKeysANewOnlySpellChangedOutliveACleanStopButACrashMak
     c = state->changedKeys("app");
     EXPECT_TRUE(c.known);
     EXPECT_FALSE(c.recording);
-    EXPECT_FALSE(c.complete) << "a crash may have cut the last records";
+    EXPECT_TRUE(c.complete) << "written ahead of the writes: a crash of laminar alone cut nothing";
     std::sort(c.keys.begin(), c.keys.end());
     EXPECT_EQ(c.keys, (std::vector<std::string>{"k1", "k3"}));
+    state.reset();  // again no clean stop, and now the machine restarted too
+
+    std::ofstream(dir.path() / "ahead-intact") << "00000000-boot-of-before\n";
+    state = MigrationState::open(dir.path(), loaded, error);
+    ASSERT_TRUE(state) << error;
+    EXPECT_FALSE(state->changedKeys("app").complete) << "the last records may never have reached the disk";
 }
 
 TEST(MigrationStateDir, ADamagedBoardFileStopsTheOpenWithWhatToDo) {

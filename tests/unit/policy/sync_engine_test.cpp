@@ -689,6 +689,10 @@ struct RecordingLedger final : SyncLedger {
     std::vector<std::string> events;
     void owe(const std::string& pair, std::string_view key) override { events.push_back("+" + pair + " " + std::string(key)); }
     void paid(const std::string& pair, std::string_view key) override { events.push_back("-" + pair + " " + std::string(key)); }
+    void ahead(const std::string& pair, std::string_view key) override { events.push_back("W" + pair + " " + std::string(key)); }
+    void settled(const std::string& pair, std::string_view key, int64_t units) override {
+        events.push_back("d" + pair + " " + std::string(key) + " " + std::to_string(units));
+    }
     void changed(const std::string& route, std::string_view key) override { events.push_back("changed " + route + " " + std::string(key)); }
 };
 
@@ -711,6 +715,25 @@ TEST_F(SyncEngineTest, TheLedgerHearsOfAKeyOnceWhenItEntersTheBacklogAndOnceWhen
     answerRead(bulk(dumpPayload("v")), ":-1\r\n");
     answerLast(kOk);
     EXPECT_EQ(ledger.events.size(), 2u);
+}
+
+// Write-ahead: each write recorded before it was sent is one unit; the key's entry pays every unit
+// it absorbed (marks during a copy in flight included) once no copy of the key is owed any more.
+TEST_F(SyncEngineTest, UnitsRecordedAheadArePaidOnceTheKeyLeavesTheEngine) {
+    SyncEngine engine({&host}, 1);
+    EXPECT_FALSE(engine.writeAhead("old>new", "k")) << "no ledger: nothing recorded";
+    RecordingLedger ledger;
+    engine.setLedger(&ledger);
+    ASSERT_TRUE(engine.writeAhead("old>new", "k"));
+    engine.markDirty(forward(), "k", false, nullptr, true);  // in flight
+    ASSERT_TRUE(engine.writeAhead("old>new", "k"));
+    engine.markDirty(forward(), "k", false, nullptr, true);  // during the copy: copied again after it
+    answerRead(bulk(dumpPayload("1")), ":-1\r\n");
+    answerLast(kOk);
+    EXPECT_EQ(ledger.events, (std::vector<std::string>{"Wold>new k", "Wold>new k"})) << "the second write's copy is still owed";
+    answerRead(bulk(dumpPayload("2")), ":-1\r\n");
+    answerLast(kOk);
+    EXPECT_EQ(ledger.events, (std::vector<std::string>{"Wold>new k", "Wold>new k", "dold>new k 2"}));
 }
 
 TEST_F(SyncEngineTest, AKeyOwedByTheLastRunIsInTheBacklogAtOnceAndCopiedByTheRouteOfThatDirection) {
