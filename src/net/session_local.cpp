@@ -230,6 +230,8 @@ Session::Outcome Session::cmdReset() {
     }
     releasePin(false);
     in_multi_ = watching_ = multi_refused_ = relay_mode_ = waiting_marker_ = resp3_ = false;
+    multi_held_ = false;
+    held_.clear();
     blocked_ = 0;
     subs_ = shard_subs_ = 0;
     selected_db_ = -1;
