@@ -107,7 +107,11 @@ TEST_F(TransactionsTest, TransactionsWithoutKeysAnswerAsOnRedis) {
                        {"MULTI"}, {"PING"}, {"DISCARD"}, {"EXEC"}, {"DISCARD"},
                        {"MULTI"}, {"MULTI"}, {"WATCH", "n:1"}, {"PING"}, {"EXEC"},
                        {"MULTI"}, {"PING", "a", "b"}, {"EXEC"},
-                       {"MULTI"}, {"NOSUCHCOMMAND"}, {"EXEC"}, {"PING"}});
+                       {"MULTI"}, {"NOSUCHCOMMAND"}, {"EXEC"}, {"PING"},
+                       {"MULTI"}, {"PING"}, {"RESET"}, {"EXEC"},
+                       {"MULTI"}, {"EXEC", "x"}, {"EXEC"},
+                       {"WATCH", "n:1"}, {"MULTI"}, {"SET", "n:1", "v"}, {"EXEC", "x"}, {"EXEC"}, {"GET", "n:1"},
+                       {"WATCH", "n:1"}, {"EXEC", "x"}, {"EXEC"}});
 }
 
 // What was queued before the first key runs in its place, on the key's backend.
