@@ -167,5 +167,21 @@ TEST_F(TransactionsTest, AWriteInsideMultiOnADualWriteRouteReachesTheSecondary) 
         << show(old.cmd({"GET", "d:1"}));
 }
 
+// A migration in dual_write_read_new writes new first: a transaction on its keys runs there and
+// old catches up on what it wrote.
+TEST(TransactionsMigrationTest, AWriteInsideMultiDuringAMigrationReachesTheOtherSide) {
+    RedisServer old_, new_;
+    Laminar lam(twoBackendConfig(old_.port(), new_.port(), migrationRoute("m", "m:*", "dual_write_read_new")));
+    Client c(lam.port());
+    EXPECT_EQ(show(c.cmd({"MULTI"})), "+OK");
+    EXPECT_EQ(show(c.cmd({"SET", "m:1", "v"})), "+QUEUED");
+    EXPECT_EQ(show(c.cmd({"RPUSH", "m:l", "a", "b"})), "+QUEUED");
+    EXPECT_EQ(show(c.cmd({"EXEC"})), "[+OK, :2]");
+    EXPECT_EQ(show(Client(new_.port()).cmd({"GET", "m:1"})), "$v");
+    Client old(old_.port());
+    EXPECT_TRUE(waitFor([&] { return show(old.cmd({"GET", "m:1"})) == "$v" && show(old.cmd({"LRANGE", "m:l", "0", "-1"})) == "[$a, $b]"; }, 5s))
+        << show(old.cmd({"GET", "m:1"}));
+}
+
 }  // namespace
 }  // namespace laminar::test
