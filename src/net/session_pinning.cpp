@@ -87,6 +87,15 @@ std::optional<Session::Outcome> Session::transactionCommand(Local local, std::sp
             held_.push_back({std::string(raw), "+OK\r\n"});
             reply("+QUEUED\r\n");
             return Outcome::kDone;
+        case Local::kHello:
+        case Local::kSelect: {
+            // These go to the catch-all's backend (or a pin): the transaction opens there, so they
+            // are queued in it as Redis queues them, not run on a shared connection before it.
+            int target = worker_.snapshot()->routes().back().strategy->pinTarget();
+            if (refusePin(target, local == Local::kHello ? "hello" : "select")) return Outcome::kDone;
+            if (!pin(target)) return Outcome::kPause;
+            return std::nullopt;
+        }
         case Local::kExec: {
             const bool refused = multi_refused_;
             std::string array = "*" + std::to_string(held_.size()) + "\r\n";

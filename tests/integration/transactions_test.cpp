@@ -129,6 +129,20 @@ TEST_F(TransactionsTest, CommandsQueuedBeforeTheFirstKeyRunInOrder) {
     EXPECT_EQ(show(c.read()), "$1");
 }
 
+// SELECT and HELLO go to the catch-all's backend: a transaction they come first in opens there,
+// and they are queued in it as on Redis instead of running before it.
+TEST_F(TransactionsTest, SelectAndHelloInsideMultiAreQueuedInTheTransaction) {
+    expectSameAsRedis({{"MULTI"}, {"SELECT", "1"}, {"SET", "o:1", "v"}, {"EXEC"}, {"GET", "o:1"}, {"SELECT", "0"}, {"GET", "o:1"}});
+    EXPECT_EQ(show(Client(old_.port()).cmd({"EXISTS", "o:1"})), ":0");
+    Client c(lam_->port());
+    EXPECT_EQ(show(c.cmd({"MULTI"})), "+OK");
+    EXPECT_EQ(show(c.cmd({"HELLO", "2"})), "+QUEUED");
+    EXPECT_EQ(show(c.cmd({"SET", "o:2", "v"})), "+QUEUED");
+    auto exec = c.cmd({"EXEC"});
+    ASSERT_EQ(exec.elements.size(), 2u) << show(exec);
+    EXPECT_EQ(show(exec.elements[1]), "+OK");
+}
+
 TEST(TransactionsUserTest, AUserWithRightsOnlyOnANonCatchAllRouteCanUseMulti) {
     RedisServer old_, new_;
     Laminar lam(config(old_.port(), new_.port(), "client:\n  users:\n    app: {password: app-pw, access: none, routes: {n: write}}\n"));
