@@ -218,11 +218,16 @@ Session::Outcome Session::handle(std::span<const std::string_view> argv, std::st
         replyError(msg);
         return Outcome::kDone;
     }
+    Local local = localKind(*cmd);
     if (!resp::arityOk(*cmd, argv.size())) {
-        replyError("ERR wrong number of arguments for '" + std::string(cmd->name) + "' command");
+        // Redis answers an EXEC it refuses with EXECABORT, discarding the transaction; one that
+        // has a backend gets the backend's own answer.
+        if (local == Local::kExec && pinned_) return forward(*cmd, argv, raw);
+        if (local == Local::kExec) endHeldTransaction();
+        replyError(std::string(local == Local::kExec ? "EXECABORT Transaction discarded because of: " : "ERR ") +
+                   "wrong number of arguments for '" + std::string(cmd->name) + "' command");
         return Outcome::kDone;
     }
-    Local local = localKind(*cmd);
     if (!authed_ && local != Local::kAuth && local != Local::kHello && local != Local::kQuit) {
         replyError("NOAUTH Authentication required.", obs::ErrorKind::kAuth);
         return Outcome::kDone;
@@ -256,6 +261,8 @@ Session::Outcome Session::handle(std::span<const std::string_view> argv, std::st
         return Outcome::kDone;
     }
 
+    if (in_multi_ || local == Local::kMulti || local == Local::kWatch)
+        if (auto out = transactionCommand(local, argv, raw)) return *out;
     if (in_multi_ && pinned_ && (local == Local::kPing || local == Local::kEcho)) {
         // Inside MULTI Redis queues these too and answers them in EXEC's array: the backend does.
         Slot& slot = newSlot();
@@ -267,8 +274,8 @@ Session::Outcome Session::handle(std::span<const std::string_view> argv, std::st
     }
     switch (local) {
         case Local::kPing:
-            if (argv.size() > 2) {  // PING's arity is -1, and it takes at most one message
-                replyError("ERR wrong number of arguments for 'ping' command", obs::ErrorKind::kCommand);
+            if (argv.size() > 2) {  // PING's arity is -1, and it takes at most one message (checked as it runs)
+                replyError(kPingArityError);
                 return Outcome::kDone;
             }
             if (argv.size() == 1) reply("+PONG\r\n");
@@ -310,6 +317,9 @@ Session::Outcome Session::forward(const resp::CommandInfo& cmd, std::span<const 
     const bool blocking = cmd.has(resp::kBlocking) && !in_multi_;
     const bool pubsub = (local == Local::kSubscribe || local == Local::kUnsubscribe) && !in_multi_;
     const bool stateful = pinned_ || in_multi_ || watching_ || blocking || pubsub || local == Local::kMulti || local == Local::kWatch;
+    // A transaction's own commands touch no key: they go where the client is pinned, whatever the
+    // user's rights on the catch-all route they would otherwise take.
+    const bool control = local == Local::kMulti || local == Local::kExec || local == Local::kDiscard || local == Local::kUnwatch;
 
     if (!stateful && keys_.size() > 1 && (!route || !route->isProxy()) && splittable(cmd)) {
         for (int i : keys_)
@@ -320,7 +330,7 @@ Session::Outcome Session::forward(const resp::CommandInfo& cmd, std::span<const 
         replyError(error, obs::ErrorKind::kRefused);
         return Outcome::kDone;
     }
-    if (!user_.empty() && denied(*route, cmd, argv)) return Outcome::kDone;
+    if (!user_.empty() && !control && denied(*route, cmd, argv)) return Outcome::kDone;
     routed_ = &routeCounters(*route);
     routed_class_ = obs::commandClass(cmd);
     if (!stateful && (cmd.name == "flushall" || cmd.name == "flushdb") && snapshot.config().backends.size() > 1)
@@ -343,9 +353,16 @@ Session::Outcome Session::forward(const resp::CommandInfo& cmd, std::span<const 
         return Outcome::kDone;
     }
 
-    int target = route->strategy->pinTarget();
+    int target = control && pinned_ ? pinned_backend_ : route->strategy->pinTarget();
     if (pinned_ && target != pinned_backend_) {
         const auto& cfg = snapshot.config();
+        if (in_multi_) {
+            replyError("CROSSSLOT laminar: this transaction runs on backend '" + cfg.backends[static_cast<size_t>(pinned_backend_)].name +
+                           "' and '" + std::string(cmd.name) + "' routes to backend '" + cfg.backends[static_cast<size_t>(target)].name +
+                           "'; a transaction's keys must be on one backend, so EXEC will discard it",
+                       obs::ErrorKind::kRefused);
+            return Outcome::kDone;
+        }
         replyError("ERR laminar: this connection is pinned to backend '" + cfg.backends[static_cast<size_t>(pinned_backend_)].name +
                        "' (MULTI, WATCH, SELECT, HELLO 3 or pub/sub) but '" + std::string(cmd.name) + "' routes to '" +
                        cfg.backends[static_cast<size_t>(target)].name + "'",

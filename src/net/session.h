@@ -9,6 +9,7 @@
 #include <deque>
 #include <list>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -158,7 +159,13 @@ private:
 
     // A client state that needs a dedicated connection, on a backend that has none: replies an error.
     bool refusePin(int backend, std::string_view what);
+    // Pins to `backend`; a MULTI held until now is opened there first (see transactionCommand).
     bool pin(int backend);
+    // MULTI, EXEC, DISCARD, WATCH and what is queued before a transaction has a backend; nullopt:
+    // the command takes its usual way.
+    std::optional<Outcome> transactionCommand(Local local, std::span<const std::string_view> argv, std::string_view raw);
+    bool canHoldTransaction();
+    void endHeldTransaction();
     void unpinIfClean();
     bool stateClean() const;
     void releasePin(bool clean);
@@ -223,6 +230,14 @@ private:
     // Inside MULTI, laminar refused a command (unknown, arity, admin, routing...): Redis would have
     // flagged the transaction, so EXEC discards it.
     bool multi_refused_ = false;
+    // MULTI answered, no backend yet: it is sent, with what was queued since (held_), to the
+    // backend of the transaction's first command that has one.
+    bool multi_held_ = false;
+    struct Held {
+        std::string raw;    // sent inside the MULTI once it has a backend
+        std::string reply;  // its element of EXEC's array if it never gets one
+    };
+    std::vector<Held> held_;
     int blocked_ = 0;      // blocking commands in flight
     bool relay_mode_ = false;     // RESP2 pub/sub: every backend reply is relayed as it comes
     bool waiting_marker_ = false; // paused until the unsubscribe check comes back

@@ -88,6 +88,10 @@ inline bool parseLong(std::string_view s, long long& out) { return resp::parseLo
 // past every write the client has had answered, so WAIT waits for those.
 inline constexpr std::string_view kDiscardCommand = "*1\r\n$7\r\nDISCARD\r\n";
 inline constexpr std::string_view kExecAbortReply = "-EXECABORT Transaction discarded because of previous errors.\r\n";
+// PING's arity (-1) lets it be queued with any arguments; running, it refuses more than one.
+inline constexpr std::string_view kPingArityError = "ERR wrong number of arguments for 'ping' command";
+// Sent ahead of a transaction's first command with a backend (MULTI is held until then).
+inline constexpr std::string_view kMultiCommand = "*1\r\n$5\r\nMULTI\r\n";
 
 inline constexpr std::string_view kWaitMark = "*3\r\n$7\r\nPUBLISH\r\n$14\r\n__laminar:wait\r\n$0\r\n\r\n";
 

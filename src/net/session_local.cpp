@@ -8,8 +8,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <memory>
+#include <vector>
 
 #include "net/client_registry.h"
 #include "net/host.h"
@@ -192,8 +194,16 @@ Session::Outcome Session::cmdHello(std::span<const std::string_view> argv, std::
 
 Session::Outcome Session::cmdSelect(std::span<const std::string_view> argv, std::string_view raw) {
     long long db = 0;
-    if (!parseLong(argv[1], db) || db < 0 || db > INT32_MAX) {
+    if (!parseLong(argv[1], db)) {
         replyError("ERR value is not an integer or out of range");
+        return Outcome::kDone;
+    }
+    if (db < INT32_MIN || db > INT32_MAX) {
+        replyError("ERR value is out of range, value must between -2147483648 and 2147483647");
+        return Outcome::kDone;
+    }
+    if (db < 0) {
+        replyError("ERR DB index is out of range");
         return Outcome::kDone;
     }
     const auto& snapshot = *worker_.snapshot();
@@ -230,6 +240,8 @@ Session::Outcome Session::cmdReset() {
     }
     releasePin(false);
     in_multi_ = watching_ = multi_refused_ = relay_mode_ = waiting_marker_ = resp3_ = false;
+    multi_held_ = false;
+    held_.clear();
     blocked_ = 0;
     subs_ = shard_subs_ = 0;
     selected_db_ = -1;
@@ -285,9 +297,35 @@ Session::Outcome Session::cmdClient(const resp::CommandInfo& cmd, std::span<cons
         return Outcome::kDone;
     }
     if (equalsIgnoreCase(sub, "LIST")) {
+        // Redis's filters: TYPE t (every laminar client is a normal one, subscribers included) or
+        // ID id..., with its error texts.
+        std::vector<uint64_t> ids;
+        bool none = false;
+        if (argv.size() == 4 && equalsIgnoreCase(argv[2], "TYPE")) {
+            bool known = false;
+            for (std::string_view t : {"normal", "pubsub", "master", "replica", "slave"}) known = known || equalsIgnoreCase(argv[3], t);
+            if (!known) {
+                replyError("ERR Unknown client type '" + std::string(argv[3]) + "'");
+                return Outcome::kDone;
+            }
+            none = !equalsIgnoreCase(argv[3], "normal") && !equalsIgnoreCase(argv[3], "pubsub");
+        } else if (argv.size() > 3 && equalsIgnoreCase(argv[2], "ID")) {
+            for (std::string_view arg : argv.subspan(3)) {
+                long long id = 0;
+                if (!parseLong(arg, id)) {
+                    replyError("ERR Invalid client ID");
+                    return Outcome::kDone;
+                }
+                ids.push_back(static_cast<uint64_t>(id));
+            }
+        } else if (argv.size() != 2) {
+            replyError("ERR syntax error");
+            return Outcome::kDone;
+        }
         std::string all;
         auto now = std::chrono::steady_clock::now();
-        for (const auto& e : registry.list()) all += ClientRegistry::format(e, now);
+        for (const auto& e : registry.list())
+            if (!none && (ids.empty() || std::find(ids.begin(), ids.end(), e.id) != ids.end())) all += ClientRegistry::format(e, now);
         reply(bulk(all));
         return Outcome::kDone;
     }
@@ -319,7 +357,14 @@ Session::Outcome Session::cmdClient(const resp::CommandInfo& cmd, std::span<cons
     }
     if (equalsIgnoreCase(sub, "UNBLOCK")) {
         long long target = 0;
-        if (argv.size() < 3 || argv.size() > 4 || !parseLong(argv[2], target)) {
+        if (argv.size() > 4) {
+            std::string container(argv[0]);
+            for (char& ch : container) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+            replyError("ERR unknown subcommand or wrong number of arguments for '" + std::string(argv[1].substr(0, 128)) + "'. Try " +
+                       container + " HELP.");
+            return Outcome::kDone;
+        }
+        if (!parseLong(argv[2], target)) {
             replyError("ERR value is not an integer or out of range");
             return Outcome::kDone;
         }

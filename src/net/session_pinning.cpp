@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Pinning: a client in a stateful mode (MULTI, WATCH, blocking, pub/sub, SELECT, HELLO 3) gets a
-// dedicated backend connection, kept across reloads only when its backend and route stay.
+// dedicated backend connection, kept across reloads only when its backend and route stay. A
+// transaction is pinned to the backend of its keys: MULTI is held until the first command that
+// has a backend to go to.
 #include "net/session.h"
 
 #include <fmt/format.h>
@@ -30,7 +32,101 @@ bool Session::pin(int backend) {
     pinned_inflight_ = 0;
     pinned_->setRelay(&relay_, false);  // RESP3 pushes, once HELLO 3 is on
     worker_.stats().pinned.add(1);
+    if (multi_held_) {
+        // The client had its +OK and QUEUEDs already: the backend's are dropped.
+        pinned_->send(kMultiCommand, &backend::discardSink(), false);
+        for (const auto& h : held_) pinned_->send(h.raw, &backend::discardSink(), false);
+        multi_held_ = false;
+        held_.clear();
+    }
     return true;
+}
+
+// Redis Cluster runs a transaction on the node of its keys and refuses (CROSSSLOT) a key of
+// another; laminar does the same with backends. A MULTI outside any pinned state is answered at
+// once and held; the transaction's first command with a backend to go to (a key's route, or the
+// catch-all's for a keyless command routed there) pins the client there and sends MULTI and what
+// was queued before it. A later command for another backend is refused, and so EXEC aborts the
+// whole transaction. Until it has a backend, what laminar answers itself is queued here: PING,
+// ECHO and UNWATCH get QUEUED and their replies in EXEC's array; EXEC of such a transaction
+// answers that array (`*0` for an empty one), DISCARD +OK, as Redis would.
+std::optional<Session::Outcome> Session::transactionCommand(Local local, std::span<const std::string_view> argv, std::string_view raw) {
+    // Redis answers these two at once and leaves the transaction as it was.
+    auto refuseKeepingTransaction = [&](std::string_view msg) {
+        worker_.stats().countError(obs::ErrorKind::kCommand, routed_);
+        std::string line;
+        resp::appendError(line, msg);
+        reply(line);
+        return Outcome::kDone;
+    };
+    if (local == Local::kMulti && in_multi_) return refuseKeepingTransaction("ERR MULTI calls can not be nested");
+    if (local == Local::kWatch && in_multi_) return refuseKeepingTransaction("ERR WATCH inside MULTI is not allowed");
+    if (local == Local::kMulti) {
+        // Pinned (WATCH, SELECT, HELLO 3...): the transaction runs there. No backend that can
+        // hold one: refused as MULTI was before (the catch-all's backend names the reason).
+        if (pinned_ || !canHoldTransaction()) return std::nullopt;
+        in_multi_ = multi_held_ = true;
+        multi_refused_ = false;
+        held_.clear();
+        reply("+OK\r\n");
+        return Outcome::kDone;
+    }
+    if (!multi_held_) return std::nullopt;
+    switch (local) {
+        case Local::kPing:
+            held_.push_back({std::string(raw), argv.size() == 1   ? std::string("+PONG\r\n")
+                                               : argv.size() == 2 ? bulk(argv[1])
+                                                                  : "-" + std::string(kPingArityError) + "\r\n"});
+            reply("+QUEUED\r\n");
+            return Outcome::kDone;
+        case Local::kEcho:
+            held_.push_back({std::string(raw), bulk(argv[1])});
+            reply("+QUEUED\r\n");
+            return Outcome::kDone;
+        case Local::kUnwatch:
+            held_.push_back({std::string(raw), "+OK\r\n"});
+            reply("+QUEUED\r\n");
+            return Outcome::kDone;
+        case Local::kHello:
+        case Local::kSelect: {
+            // These go to the catch-all's backend (or a pin): the transaction opens there, so they
+            // are queued in it as Redis queues them, not run on a shared connection before it.
+            int target = worker_.snapshot()->routes().back().strategy->pinTarget();
+            if (refusePin(target, local == Local::kHello ? "hello" : "select")) return Outcome::kDone;
+            if (!pin(target)) return Outcome::kPause;
+            return std::nullopt;
+        }
+        case Local::kExec: {
+            const bool refused = multi_refused_;
+            std::string array = "*" + std::to_string(held_.size()) + "\r\n";
+            for (const auto& h : held_) array += h.reply;
+            endHeldTransaction();
+            if (refused) {
+                worker_.stats().countError(obs::ErrorKind::kRefused, routed_);
+                reply(kExecAbortReply);
+            } else {
+                reply(array);
+            }
+            return Outcome::kDone;
+        }
+        case Local::kDiscard:
+            endHeldTransaction();
+            reply("+OK\r\n");
+            return Outcome::kDone;
+        default:
+            return std::nullopt;
+    }
+}
+
+bool Session::canHoldTransaction() {
+    for (size_t i = 0; i < worker_.backendCount(); ++i)
+        if (worker_.backend(static_cast<int>(i)).dedicated()) return true;
+    return false;
+}
+
+void Session::endHeldTransaction() {
+    in_multi_ = multi_held_ = multi_refused_ = false;
+    held_.clear();
 }
 
 // After a reload. A client pinned to a dedicated connection (MULTI, WATCH, a blocking command,

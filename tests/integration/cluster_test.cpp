@@ -203,7 +203,9 @@ TEST(ClusterNoSlotMap, StatefulCommandsGetTheReasonAfterTheRetryWindow) {
     Laminar lam(cat("listen: 127.0.0.1:{port}\nthreads: 2\nbackends:\n  cl: {type: redis_cluster, seeds: [127.0.0.1:", freePort(),
                     "], retry_window: 300ms}\nroutes:\n  - name: default\n    strategy: {type: proxy, target: cl}\n"));
     Client tx(lam.port()), plain(lam.port());
-    auto multi = show(tx.cmd({"MULTI"}));
+    // MULTI is held until the transaction's first key; that command gets the reason.
+    EXPECT_EQ(show(tx.cmd({"MULTI"})), "+OK");
+    auto multi = show(tx.cmd({"SET", "k", "v"}));
     EXPECT_EQ(multi.rfind("-ERR laminar: backend 'cl' unavailable: no slot map: ", 0), 0u) << multi;
     auto get = show(plain.cmd({"GET", "k"}));
     EXPECT_EQ(get.rfind("-ERR laminar: backend 'cl' unavailable: no slot map: ", 0), 0u) << get;

@@ -144,10 +144,11 @@ TEST_F(MetricsTest, AClientInATransactionIsPinnedOnADedicatedConnectionUntilItEn
     start();
     Client c(lam_->port());
     ASSERT_EQ(show(c.cmd({"MULTI"})), "+OK");
+    // Pinned at the transaction's first key, on that key's backend.
+    ASSERT_EQ(show(c.cmd({"SET", "t", "1"})), "+QUEUED");
     EXPECT_TRUE(waitFor([&] { return now().sum("laminar_pinned_clients") == 1; }));
     EXPECT_GE(now().sum("laminar_backend_connections", {{"backend", "old"}, {"kind", "dedicated"}}), 1);
     EXPECT_GE(now().sum("laminar_client_connections"), 1);
-    c.cmd({"SET", "t", "1"});
     c.cmd({"EXEC"});
     EXPECT_TRUE(waitFor([&] { return now().sum("laminar_pinned_clients") == 0; }));
 }

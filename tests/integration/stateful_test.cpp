@@ -266,11 +266,12 @@ std::string oneThreadConfig(int redis_port, const std::string& backend_extra = "
            backend_extra + "}\nroutes:\n  - name: default\n    strategy: {type: proxy, target: old}\n";
 }
 
-// A finished transaction hands its dedicated connection, handshake done, back to the idle pool.
+// A finished WATCH hands its dedicated connection, handshake done, back to the idle pool (an empty
+// MULTI/EXEC never reaches a backend).
 void warmDedicatedConnection(int laminar_port) {
     Client warm(laminar_port);
-    EXPECT_EQ(show(warm.cmd({"MULTI"})), "+OK");
-    EXPECT_EQ(show(warm.cmd({"EXEC"})), "[]");
+    EXPECT_EQ(show(warm.cmd({"WATCH", "warm"})), "+OK");
+    EXPECT_EQ(show(warm.cmd({"UNWATCH"})), "+OK");
 }
 
 // The same subscription on a dedicated connection that already finished its handshake (one a
@@ -514,8 +515,9 @@ TEST_F(StatefulTest, PinnedClientsReturnsToZeroAfterExec) {
     Client c(laminar_.port());
     ASSERT_EQ(pinnedClients(), 0);
     EXPECT_EQ(show(c.cmd({"MULTI"})), "+OK");
-    EXPECT_TRUE(waitPinned(1)) << pinnedClients();
+    EXPECT_EQ(pinnedClients(), 0) << "MULTI is held until the transaction's first key";
     EXPECT_EQ(show(c.cmd({"INCR", "n"})), "+QUEUED");
+    EXPECT_TRUE(waitPinned(1)) << pinnedClients();
     EXPECT_EQ(show(c.cmd({"EXEC"})), "[:1]");
     EXPECT_TRUE(waitPinned(0)) << pinnedClients();
     EXPECT_EQ(show(c.cmd({"GET", "n"})), "$1");
@@ -569,6 +571,7 @@ TEST_F(StatefulTest, PinnedClientsCountsAClientThatDisconnectsInMultiOnlyUntilIt
     {
         Client c(laminar_.port());
         EXPECT_EQ(show(c.cmd({"MULTI"})), "+OK");
+        EXPECT_EQ(show(c.cmd({"SET", "abandoned", "1"})), "+QUEUED");
         EXPECT_TRUE(waitPinned(1)) << pinnedClients();
     }
     EXPECT_TRUE(waitPinned(0)) << pinnedClients();

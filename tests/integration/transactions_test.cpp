@@ -1,0 +1,201 @@
+// SPDX-License-Identifier: Apache-2.0
+// Transactions go to the backend of their keys: MULTI is held until the first key, WATCH pins to
+// its key's backend, and a transaction whose keys reach two backends is refused whole, as Redis
+// Cluster refuses one across slots (CROSSSLOT). Where it makes sense, the same commands are sent
+// to a redis-server directly and the replies compared.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "support/harness.h"
+#include "support/more.h"
+#include "support/policy_support.h"
+
+namespace laminar::test {
+namespace {
+
+using namespace std::chrono_literals;
+using Script = std::vector<std::vector<std::string>>;
+
+// Route `n` (n:*) is on backend new, the catch-all on old; `d` (d:*) writes new and keeps old in
+// step.
+std::string config(int old_port, int new_port, const std::string& extra = "") {
+    return twoBackendConfig(old_port, new_port,
+                            route("n", "n:*", "strategy: {type: proxy, target: new}") +
+                                route("d", "d:*", "strategy: {type: dual_write, primary: new, secondary: old}"),
+                            2, extra);
+}
+
+class TransactionsTest : public ::testing::Test {
+protected:
+    void SetUp() override { lam_ = std::make_unique<Laminar>(config(old_.port(), new_.port())); }
+    static std::vector<std::string> run(Client& c, const Script& script) {
+        std::vector<std::string> replies;
+        for (const auto& argv : script) replies.push_back(show(c.cmd(argv)));
+        return replies;
+    }
+    // The script through laminar (as the default user) and on a fresh redis-server directly.
+    void expectSameAsRedis(const Script& script) {
+        RedisServer direct;
+        Client through(lam_->port()), plain(direct.port());
+        EXPECT_EQ(run(through, script), run(plain, script));
+    }
+
+    RedisServer old_, new_;
+    std::unique_ptr<Laminar> lam_;
+};
+
+TEST_F(TransactionsTest, ATransactionOnANonCatchAllRouteRunsOnThatRoutesBackend) {
+    const Script script = {{"MULTI"}, {"SET", "n:1", "a"}, {"INCR", "n:2"}, {"GET", "n:1"}, {"EXEC"}, {"GET", "n:1"}};
+    expectSameAsRedis(script);
+    EXPECT_EQ(show(Client(new_.port()).cmd({"MGET", "n:1", "n:2"})), "[$a, $1]");
+    EXPECT_EQ(show(Client(old_.port()).cmd({"EXISTS", "n:1", "n:2"})), ":0");
+}
+
+TEST_F(TransactionsTest, AWatchOnANonCatchAllRouteMakesTheTransactionConditional) {
+    Client c(lam_->port()), other(lam_->port());
+    ASSERT_EQ(show(c.cmd({"SET", "n:1", "first"})), "+OK");
+    EXPECT_EQ(show(c.cmd({"WATCH", "n:1"})), "+OK");
+    EXPECT_EQ(show(other.cmd({"SET", "n:1", "changed"})), "+OK");
+    EXPECT_EQ(show(c.cmd({"MULTI"})), "+OK");
+    EXPECT_EQ(show(c.cmd({"SET", "n:1", "mine"})), "+QUEUED");
+    EXPECT_EQ(show(other.cmd({"GET", "n:1"})), "$changed") << "a queued command may not run before EXEC";
+    EXPECT_EQ(show(c.cmd({"EXEC"})), "(nil)");
+    EXPECT_EQ(show(Client(new_.port()).cmd({"GET", "n:1"})), "$changed");
+    // Unchanged, it runs.
+    EXPECT_EQ(show(c.cmd({"WATCH", "n:1"})), "+OK");
+    EXPECT_EQ(show(c.cmd({"MULTI"})), "+OK");
+    EXPECT_EQ(show(c.cmd({"SET", "n:1", "mine"})), "+QUEUED");
+    EXPECT_EQ(show(c.cmd({"EXEC"})), "[+OK]");
+    EXPECT_EQ(show(Client(new_.port()).cmd({"GET", "n:1"})), "$mine");
+}
+
+TEST_F(TransactionsTest, ATransactionWhoseKeysReachTwoBackendsIsAbortedWhole) {
+    Client c(lam_->port());
+    EXPECT_EQ(show(c.cmd({"MULTI"})), "+OK");
+    EXPECT_EQ(show(c.cmd({"SET", "n:1", "x"})), "+QUEUED");
+    auto refused = show(c.cmd({"SET", "o:1", "y"}));
+    EXPECT_EQ(refused, "-CROSSSLOT laminar: this transaction runs on backend 'new' and 'set' routes to backend 'old'; a transaction's "
+                       "keys must be on one backend, so EXEC will discard it");
+    EXPECT_EQ(show(c.cmd({"SET", "n:2", "z"})), "+QUEUED");
+    EXPECT_EQ(show(c.cmd({"EXEC"})), "-EXECABORT Transaction discarded because of previous errors.");
+    // The other way round: the first key on the catch-all's backend.
+    EXPECT_EQ(show(c.cmd({"MULTI"})), "+OK");
+    EXPECT_EQ(show(c.cmd({"SET", "o:2", "y"})), "+QUEUED");
+    EXPECT_EQ(show(c.cmd({"SET", "n:3", "x"})).rfind("-CROSSSLOT laminar: this transaction runs on backend 'old'", 0), 0u);
+    EXPECT_EQ(show(c.cmd({"EXEC"})), "-EXECABORT Transaction discarded because of previous errors.");
+    // Through WATCH: pinned to new, MULTI there, a key of old refused.
+    EXPECT_EQ(show(c.cmd({"WATCH", "n:1"})), "+OK");
+    EXPECT_EQ(show(c.cmd({"MULTI"})), "+OK");
+    EXPECT_EQ(show(c.cmd({"SET", "n:4", "x"})), "+QUEUED");
+    EXPECT_EQ(show(c.cmd({"SET", "o:3", "y"})).substr(0, 10), "-CROSSSLOT");
+    EXPECT_EQ(show(c.cmd({"EXEC"})), "-EXECABORT Transaction discarded because of previous errors.");
+    // Nothing of them ran, and the client is back to normal.
+    EXPECT_EQ(show(Client(new_.port()).cmd({"EXISTS", "n:1", "n:2", "n:3", "n:4"})), ":0");
+    EXPECT_EQ(show(Client(old_.port()).cmd({"EXISTS", "o:1", "o:2", "o:3"})), ":0");
+    EXPECT_EQ(show(c.cmd({"SET", "o:1", "after"})), "+OK");
+    EXPECT_EQ(show(c.cmd({"SET", "n:1", "after"})), "+OK");
+}
+
+// Before the transaction has a backend, laminar answers as Redis would: an empty EXEC, PING, ECHO
+// and UNWATCH queued and answered in EXEC's array, DISCARD, nested MULTI and WATCH inside MULTI.
+TEST_F(TransactionsTest, TransactionsWithoutKeysAnswerAsOnRedis) {
+    expectSameAsRedis({{"MULTI"}, {"EXEC"},
+                       {"MULTI"}, {"PING"}, {"PING", "m"}, {"ECHO", "hi"}, {"UNWATCH"}, {"EXEC"},
+                       {"MULTI"}, {"PING"}, {"DISCARD"}, {"EXEC"}, {"DISCARD"},
+                       {"MULTI"}, {"MULTI"}, {"WATCH", "n:1"}, {"PING"}, {"EXEC"},
+                       {"MULTI"}, {"PING", "a", "b"}, {"EXEC"},
+                       {"MULTI"}, {"NOSUCHCOMMAND"}, {"EXEC"}, {"PING"},
+                       {"MULTI"}, {"PING"}, {"RESET"}, {"EXEC"},
+                       {"MULTI"}, {"EXEC", "x"}, {"EXEC"},
+                       {"WATCH", "n:1"}, {"MULTI"}, {"SET", "n:1", "v"}, {"EXEC", "x"}, {"EXEC"}, {"GET", "n:1"},
+                       {"WATCH", "n:1"}, {"EXEC", "x"}, {"EXEC"}});
+}
+
+// What was queued before the first key runs in its place, on the key's backend.
+TEST_F(TransactionsTest, CommandsQueuedBeforeTheFirstKeyRunInOrder) {
+    const Script script = {{"MULTI"}, {"PING"}, {"ECHO", "e"}, {"SET", "n:1", "v"}, {"PING"}, {"GET", "n:1"}, {"EXEC"}};
+    expectSameAsRedis(script);
+    // Pipelined, with plain commands around it.
+    Client c(lam_->port());
+    for (const auto& argv : Script{{"SET", "o:1", "before"}, {"MULTI"}, {"PING"}, {"INCR", "n:9"}, {"EXEC"}, {"GET", "n:9"}}) c.append(argv);
+    EXPECT_EQ(show(c.read()), "+OK");
+    EXPECT_EQ(show(c.read()), "+OK");
+    EXPECT_EQ(show(c.read()), "+QUEUED");
+    EXPECT_EQ(show(c.read()), "+QUEUED");
+    EXPECT_EQ(show(c.read()), "[+PONG, :1]");
+    EXPECT_EQ(show(c.read()), "$1");
+}
+
+// SELECT and HELLO go to the catch-all's backend: a transaction they come first in opens there,
+// and they are queued in it as on Redis instead of running before it.
+TEST_F(TransactionsTest, SelectAndHelloInsideMultiAreQueuedInTheTransaction) {
+    expectSameAsRedis({{"MULTI"}, {"SELECT", "1"}, {"SET", "o:1", "v"}, {"EXEC"}, {"GET", "o:1"}, {"SELECT", "0"}, {"GET", "o:1"}});
+    EXPECT_EQ(show(Client(old_.port()).cmd({"EXISTS", "o:1"})), ":0");
+    Client c(lam_->port());
+    EXPECT_EQ(show(c.cmd({"MULTI"})), "+OK");
+    EXPECT_EQ(show(c.cmd({"HELLO", "2"})), "+QUEUED");
+    EXPECT_EQ(show(c.cmd({"SET", "o:2", "v"})), "+QUEUED");
+    auto exec = c.cmd({"EXEC"});
+    ASSERT_EQ(exec.elements.size(), 2u) << show(exec);
+    EXPECT_EQ(show(exec.elements[1]), "+OK");
+}
+
+TEST(TransactionsUserTest, AUserWithRightsOnlyOnANonCatchAllRouteCanUseMulti) {
+    RedisServer old_, new_;
+    Laminar lam(config(old_.port(), new_.port(), "client:\n  users:\n    app: {password: app-pw, access: none, routes: {n: write}}\n"));
+    Client c(lam.port());
+    ASSERT_EQ(show(c.cmd({"AUTH", "app", "app-pw"})), "+OK");
+    EXPECT_EQ(show(c.cmd({"MULTI"})), "+OK");
+    EXPECT_EQ(show(c.cmd({"SET", "n:1", "v"})), "+QUEUED");
+    EXPECT_EQ(show(c.cmd({"EXEC"})), "[+OK]");
+    EXPECT_EQ(show(c.cmd({"WATCH", "n:1"})), "+OK");
+    EXPECT_EQ(show(c.cmd({"MULTI"})), "+OK");
+    EXPECT_EQ(show(c.cmd({"INCR", "n:2"})), "+QUEUED");
+    EXPECT_EQ(show(c.cmd({"EXEC"})), "[:1]");
+    EXPECT_EQ(show(c.cmd({"WATCH", "n:1"})), "+OK");
+    EXPECT_EQ(show(c.cmd({"UNWATCH"})), "+OK");
+    EXPECT_EQ(show(c.cmd({"MULTI"})), "+OK");
+    EXPECT_EQ(show(c.cmd({"DISCARD"})), "+OK");
+    // Its rights still hold inside the transaction.
+    EXPECT_EQ(show(c.cmd({"MULTI"})), "+OK");
+    EXPECT_EQ(show(c.cmd({"SET", "n:3", "v"})), "+QUEUED");
+    EXPECT_EQ(show(c.cmd({"SET", "other", "v"})).rfind("-NOPERM", 0), 0u);
+    EXPECT_EQ(show(c.cmd({"EXEC"})), "-EXECABORT Transaction discarded because of previous errors.");
+    EXPECT_EQ(show(Client(new_.port()).cmd({"MGET", "n:1", "n:2", "n:3"})), "[$v, $1, (nil)]");
+}
+
+// dual_write's second side catches up on what a transaction wrote, when the transaction runs on
+// the route's primary (new here, not the catch-all's backend).
+TEST_F(TransactionsTest, AWriteInsideMultiOnADualWriteRouteReachesTheSecondary) {
+    Client c(lam_->port());
+    EXPECT_EQ(show(c.cmd({"MULTI"})), "+OK");
+    EXPECT_EQ(show(c.cmd({"SET", "d:1", "v"})), "+QUEUED");
+    EXPECT_EQ(show(c.cmd({"HSET", "d:h", "f", "x"})), "+QUEUED");
+    EXPECT_EQ(show(c.cmd({"EXEC"})), "[+OK, :1]");
+    EXPECT_EQ(show(Client(new_.port()).cmd({"GET", "d:1"})), "$v");
+    Client old(old_.port());
+    EXPECT_TRUE(waitFor([&] { return show(old.cmd({"GET", "d:1"})) == "$v" && show(old.cmd({"HGET", "d:h", "f"})) == "$x"; }, 5s))
+        << show(old.cmd({"GET", "d:1"}));
+}
+
+// A migration in dual_write_read_new writes new first: a transaction on its keys runs there and
+// old catches up on what it wrote.
+TEST(TransactionsMigrationTest, AWriteInsideMultiDuringAMigrationReachesTheOtherSide) {
+    RedisServer old_, new_;
+    Laminar lam(twoBackendConfig(old_.port(), new_.port(), migrationRoute("m", "m:*", "dual_write_read_new")));
+    Client c(lam.port());
+    EXPECT_EQ(show(c.cmd({"MULTI"})), "+OK");
+    EXPECT_EQ(show(c.cmd({"SET", "m:1", "v"})), "+QUEUED");
+    EXPECT_EQ(show(c.cmd({"RPUSH", "m:l", "a", "b"})), "+QUEUED");
+    EXPECT_EQ(show(c.cmd({"EXEC"})), "[+OK, :2]");
+    EXPECT_EQ(show(Client(new_.port()).cmd({"GET", "m:1"})), "$v");
+    Client old(old_.port());
+    EXPECT_TRUE(waitFor([&] { return show(old.cmd({"GET", "m:1"})) == "$v" && show(old.cmd({"LRANGE", "m:l", "0", "-1"})) == "[$a, $b]"; }, 5s))
+        << show(old.cmd({"GET", "m:1"}));
+}
+
+}  // namespace
+}  // namespace laminar::test
