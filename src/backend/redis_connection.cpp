@@ -228,6 +228,7 @@ void RedisConnection::appendHandshake() {
         else resp::appendCommand(out_, {"AUTH", *cfg_.password});
         pending_.push_back({nullptr, std::chrono::steady_clock::now(), false, false, false});
     }
+    if (bare_) return;
     if (cfg_.db != 0) {
         auto db = std::to_string(cfg_.db);
         resp::appendCommand(out_, {"SELECT", db});

@@ -98,6 +98,9 @@ public:
     // no timeout applies.
     void sendRelayed(std::string_view raw) override;
     void setObserver(Observer* o) { observer_ = o; }
+    // A connection for one command aside the shared ones (Backend::sendAside): its handshake is
+    // AUTH alone, which Redis answers while a script runs. Before start().
+    void setBare() { bare_ = true; }
     // Before the first send, on a dedicated connection that was not started.
     void setRouter(Router router, Redirected redirected) {
         router_ = std::move(router);
@@ -212,6 +215,7 @@ private:
     bool deferred_multi_ = false;  // MULTI answered, to send before the first routed command
     bool multi_refused_ = false;   // a command was refused inside that MULTI: EXEC must fail
     std::deque<Held> held_;        // waiting for the router to know a route, in arrival order
+    bool bare_ = false;
 };
 
 }  // namespace laminar::backend
