@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Long scripts through laminar (issue 22, item 4): SCRIPT KILL and FUNCTION KILL reach the
-// backend on a connection of their own, and the killed script's client gets Redis's error. Where
+// backend on a connection of their own, the killed script's client gets Redis's error, and a
+// script that runs longer than the backend `timeout` does not make laminar declare its backend
+// dead: commands behind it get -BUSY (as Redis answers them) or their replies once it ends. Where
 // it makes sense the same steps run against redis-server directly and the replies are compared.
 //
 // Redis answers other clients only once a script has run busy-reply-threshold (5 s by default):
@@ -75,7 +77,7 @@ std::vector<std::string> killALoopingFunction(int port) {
 
 TEST(ScriptsTest, ScriptKillThroughLaminarStopsALoopingScriptAndItsClientGetsRedissError) {
     RedisServer redis(kQuickBusy);
-    Laminar lam(oneConnection(redis.port(), "timeout: 10s"));
+    Laminar lam(oneConnection(redis.port(), "timeout: 300ms"));
     auto direct = killALoopingScript(redis.port());
     auto through = killALoopingScript(lam.port());
     EXPECT_EQ(through, direct);
@@ -90,7 +92,7 @@ TEST(ScriptsTest, ScriptKillThroughLaminarStopsALoopingScriptAndItsClientGetsRed
 
 TEST(ScriptsTest, FunctionKillThroughLaminarStopsALoopingFunctionAndItsClientGetsRedissError) {
     RedisServer redis(kQuickBusy);
-    Laminar lam(oneConnection(redis.port(), "timeout: 10s"));
+    Laminar lam(oneConnection(redis.port(), "timeout: 300ms"));
     auto direct = killALoopingFunction(redis.port());
     auto through = killALoopingFunction(lam.port());
     EXPECT_EQ(through, direct);
@@ -99,6 +101,61 @@ TEST(ScriptsTest, FunctionKillThroughLaminarStopsALoopingFunctionAndItsClientGet
     EXPECT_EQ(through[2], "+OK");
     EXPECT_TRUE(through[3].starts_with("-ERR Script killed by user with SCRIPT KILL")) << through[3];
     EXPECT_EQ(through[4], "-NOTBUSY No scripts in execution right now.");
+}
+
+// A script that runs for many `timeout`s: the backend stays up; a command already queued behind
+// it on the shared connection gets its reply once it ends, one sent meanwhile gets Redis's -BUSY
+// at once, as a client of redis-server would.
+TEST(ScriptsTest, AScriptLongerThanTheTimeoutLeavesTheBackendUpAndCommandsGetBusyOrTheirReply) {
+    RedisServer redis(kQuickBusy);
+    ASSERT_EQ(show(Client(redis.port()).cmd({"SET", "k", "v"})), "+OK");
+    Laminar lam(oneConnection(redis.port(), "timeout: 300ms"));
+    Client runner(lam.port(), 20s);
+    ASSERT_TRUE(sendOnly(runner, {"EVAL", kLoop, "0"}));
+    std::this_thread::sleep_for(50ms);
+    Client behind(lam.port(), 20s);
+    ASSERT_TRUE(sendOnly(behind, {"GET", "k"}));
+
+    std::this_thread::sleep_for(1500ms);  // five times the timeout
+    auto start = Clock::now();
+    auto meanwhile = show(Client(lam.port(), 5s).cmd({"GET", "k"}));
+    EXPECT_LT(Clock::now() - start, 1s) << "answered at once, not after the script";
+    EXPECT_EQ(meanwhile, show(Client(redis.port(), 5s).cmd({"GET", "k"})));
+    EXPECT_EQ(meanwhile, "-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.");
+
+    EXPECT_EQ(show(Client(lam.port()).cmd({"SCRIPT", "KILL"})), "+OK");
+    EXPECT_TRUE(show(runner.read()).starts_with("-ERR Script killed by user with SCRIPT KILL"));
+    EXPECT_EQ(show(behind.read()), "$v") << "its reply, once the script ended";
+    EXPECT_EQ(show(Client(lam.port(), 5s).cmd({"GET", "k"})), "$v");
+    auto log = lam.log();
+    EXPECT_EQ(log.find("is down"), std::string::npos) << log;
+    EXPECT_EQ(log.find("timed out"), std::string::npos) << log;
+    EXPECT_NE(log.find("backend 'old' at 127.0.0.1:"), std::string::npos) << log;
+    EXPECT_NE(log.find("is running a script"), std::string::npos) << "logged once: " << log;
+}
+
+// The wait behind a script is bounded: after busy_timeout with no reply the waiting commands get a
+// -BUSY that says they may still run, and laminar uses the backend again once the script is gone.
+TEST(ScriptsTest, CommandsWaitingBehindAScriptGetBusyAfterBusyTimeoutNotAHang) {
+    RedisServer redis(kQuickBusy);
+    ASSERT_EQ(show(Client(redis.port()).cmd({"SET", "k", "v"})), "+OK");
+    Laminar lam(oneConnection(redis.port(), "timeout: 200ms, busy_timeout: 1s"));
+    Client runner(lam.port(), 20s);
+    ASSERT_TRUE(sendOnly(runner, {"EVAL", kLoop, "0"}));
+    std::this_thread::sleep_for(50ms);
+    Client behind(lam.port(), 20s);
+    auto start = Clock::now();
+    auto r = behind.cmd({"GET", "k"});
+    auto took = Clock::now() - start;
+    const std::string busy = "-BUSY laminar: backend 'old' has been busy running a script for 1000ms (busy_timeout) with this "
+                             "command waiting behind it; it may still run when the script ends";
+    EXPECT_EQ(show(r), busy);
+    EXPECT_GE(took, 800ms);
+    EXPECT_LT(took, 8s);
+    EXPECT_EQ(show(runner.read()), busy);
+
+    EXPECT_EQ(show(Client(lam.port()).cmd({"SCRIPT", "KILL"})), "+OK") << "the script ran on after its client was answered";
+    EXPECT_TRUE(waitFor([&] { return show(Client(lam.port(), 5s).cmd({"GET", "k"})) == "$v"; }, 10s));
 }
 
 // dual_write: a script may run on either side (EVAL goes to the primary, a client of the other
