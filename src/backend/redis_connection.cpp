@@ -670,9 +670,8 @@ void RedisConnection::probeAside() {
 
 void RedisConnection::onAsideAnswer(uint64_t token, std::string_view reply, bool failed) {
     if (token != aside_token_ || !aside_) return;  // the stall ended before the answer
-    // Not closed from inside its own call.
+    // Not closed from inside its own call (it has nothing left pending).
     asio::post(ioc_, [c = std::move(aside_)] { c->close("answered"); });
-    aside_.reset();
     auto line = reply.substr(0, reply.find('\r'));
     if (failed) {
         // `why` stays the plain timeout's: commands sent while down read it in their error.
@@ -694,11 +693,12 @@ void RedisConnection::onAsideAnswer(uint64_t token, std::string_view reply, bool
     busy_reply_ = std::string(line) + "\r\n";
 }
 
+// Closes the probe's connection now rather than from a posted handler, which a stopping
+// io_context may never run: its unanswered command's sink would then be lost.
 void RedisConnection::endStall() {
     stall_ = Stall::kNone;
-    ++aside_token_;
-    if (aside_) asio::post(ioc_, [c = std::move(aside_)] { c->close("no longer needed"); });
-    aside_.reset();
+    ++aside_token_;  // first: the close answers the probe, and that answer is stale
+    if (auto conn = std::move(aside_)) conn->close("no longer needed");
 }
 
 }  // namespace laminar::backend
