@@ -21,6 +21,12 @@ std::string timeoutError(std::string_view backend, long long ms) {
     return fmt::format("-ERR laminar: backend '{}' timed out after {}ms\r\n", backend, ms);
 }
 
+std::string busyError(std::string_view backend, long long ms) {
+    return fmt::format("-BUSY laminar: backend '{}' has been busy running a script for {}ms (busy_timeout) with this command "
+                       "waiting behind it; it may still run when the script ends\r\n",
+                       backend, ms);
+}
+
 bool isTimeoutError(std::string_view raw) { return raw.find("' timed out after ") != std::string_view::npos; }
 
 bool isTransientError(std::string_view raw) {

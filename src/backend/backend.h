@@ -95,6 +95,12 @@ public:
         (void)node;
         send(client_id, raw, sink);
     }
+    // Sends one command on a connection of its own, opened for it and closed once it is answered,
+    // whose handshake is AUTH alone (Redis answers AUTH while a script runs; SELECT and CLIENT ID
+    // it refuses with -BUSY): SCRIPT KILL and FUNCTION KILL, which must not wait behind the very
+    // script they stop on a shared connection. The reply is awaited up to `busy_timeout` (Redis
+    // reads other clients only once a script has run busy-reply-threshold). Default: send().
+    virtual void sendAside(std::string_view raw, ReplySink* sink) { send(0, raw, sink); }
     // The keys a canary writes so that it reaches every server of this backend: `base` for one
     // server; one key per server otherwise (a cluster's masters, memcached's servers).
     virtual std::vector<CanaryKey> canaryKeys(const std::string& base) const { return {{base, {}}}; }
@@ -120,6 +126,9 @@ ReplySink& discardSink();
 // The fixed error texts laminar answers with when a backend cannot (RESP error lines, with CRLF).
 std::string unavailableError(std::string_view backend, std::string_view why);
 std::string timeoutError(std::string_view backend, long long ms);
+// What waiting commands get once the server has been busy running a script (it answers -BUSY) for
+// `ms` with no reply for them: they may still run when the script ends.
+std::string busyError(std::string_view backend, long long ms);
 // Whether a reply laminar made for a failed command (`failed`) is timeoutError()'s.
 bool isTimeoutError(std::string_view raw);
 // Whether an error says the backend is away for now rather than that it refused the command:

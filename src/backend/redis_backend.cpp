@@ -2,7 +2,10 @@
 #include "backend/redis_backend.h"
 #include "obs/logging.h"
 
+#include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
+
+#include <algorithm>
 
 namespace laminar::backend {
 namespace {
@@ -76,6 +79,35 @@ void RedisBackend::releaseDedicated(std::shared_ptr<DedicatedConnection> given, 
         conn->close("released");
     }
     publishConnections();
+}
+
+namespace {
+// Hands the one reply on, then lets its connection go (not from inside the connection's own call).
+struct AsideReply final : ReplySink {
+    ReplySink* client = nullptr;
+    std::shared_ptr<RedisConnection> conn;
+    boost::asio::io_context* ioc = nullptr;
+    void complete(std::string_view raw, bool failed) override {
+        client->complete(raw, failed);
+        boost::asio::post(*ioc, [c = std::move(conn)] { c->close("answered"); });
+        delete this;
+    }
+};
+}  // namespace
+
+void RedisBackend::sendAside(std::string_view raw, ReplySink* sink) {
+    // Redis reads a new connection only once a script has run busy-reply-threshold (5 s by
+    // default): the usual `timeout` would give up before SCRIPT KILL is even read.
+    config::BackendConfig cfg = cfg_;
+    cfg.timeout = std::max(cfg_.timeout, cfg_.busy_timeout);
+    auto conn = std::make_shared<RedisConnection>(ioc_, poller_, cfg, true);
+    conn->setBare();
+    auto* reply = new AsideReply;
+    reply->client = sink;
+    reply->conn = conn;
+    reply->ioc = &ioc_;
+    conn->start();
+    conn->send(raw, reply, false);
 }
 
 bool RedisBackend::anyUp() const {

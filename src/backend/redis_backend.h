@@ -30,6 +30,8 @@ public:
     // client reach Redis in the order it sent them.
     RedisConnection& shared(uint64_t client_id) { return *shared_[client_id % shared_.size()]; }
     void send(uint64_t client_id, std::string_view raw, ReplySink* sink) override { shared(client_id).send(raw, sink); }
+    // On a bare connection opened for it, whose `timeout` is `busy_timeout`, closed once answered.
+    void sendAside(std::string_view raw, ReplySink* sink) override;
     DedicatedPool* dedicated() override { return this; }
 
     // A connection for one client alone. Reuses an idle clean one when there is one.

@@ -55,6 +55,7 @@ RedisConnection::RedisConnection(asio::io_context& ioc, io::Poller& poller, cons
 }
 
 RedisConnection::~RedisConnection() {
+    if (aside_) aside_->close("closing");
     closeSocket();
 }
 
@@ -191,6 +192,12 @@ void RedisConnection::sendInOrder(std::string_view raw, ReplySink* sink, bool bl
         sink->complete(unavailableError(cfg_.name, last_error_), true);
         return;
     }
+    if (stall_ == Stall::kBusy && !dedicated_) {
+        // Contract 8: queued here it would wait for the script to end; Redis answers its other
+        // clients at once.
+        sink->complete(busy_reply_, false);
+        return;
+    }
     out_.append(raw);
     pending_.push_back({sink, io::Poller::loopTime(), blocking, false, false});
     if (state_ == State::kReady) {
@@ -229,6 +236,7 @@ void RedisConnection::appendHandshake() {
         else resp::appendCommand(out_, {"AUTH", *cfg_.password});
         pending_.push_back({nullptr, std::chrono::steady_clock::now(), false, false, false});
     }
+    if (bare_) return;
     if (cfg_.db != 0) {
         auto db = std::to_string(cfg_.db);
         resp::appendCommand(out_, {"SELECT", db});
@@ -451,6 +459,8 @@ void RedisConnection::readAll() {
                 break;
         }
         last_received_ = io::Poller::loopTime();
+        if (stall_ == Stall::kBusy) log()->info("backend '{}' at {} answers again after a script", cfg_.name, cfg_.address.str());
+        if (stall_ != Stall::kNone || aside_) endStall();
         maybe_readable_ = !drained || peer_closed_;
         dispatchReplies();
     }
@@ -503,8 +513,9 @@ void RedisConnection::dispatch(std::string_view reply, char type) {
         p.sink->complete(reply, false);
         return;
     }
-    // A handshake reply: an error means this connection cannot serve (bad password, bad db).
-    if (type == '-') {
+    // A handshake reply: an error means this connection cannot serve (bad password, bad db). A
+    // probe answered -BUSY is answered: the server runs another connection's script.
+    if (type == '-' && !(p.probe && reply.starts_with("-BUSY"))) {
         std::string msg(reply.substr(1));
         while (!msg.empty() && (msg.back() == '\n' || msg.back() == '\r')) msg.pop_back();
         fail("handshake failed: " + msg);
@@ -528,8 +539,9 @@ void RedisConnection::close(std::string_view why) {
     fail(std::string(why));
 }
 
-void RedisConnection::fail(std::string why, bool timeout) {
+void RedisConnection::fail(std::string why, std::string error) {
     bool was_up = state_ == State::kReady;
+    endStall();
     ++generation_;
     state_ = State::kDown;
     answered_ = false;
@@ -552,7 +564,7 @@ void RedisConnection::fail(std::string why, bool timeout) {
     }
     std::deque<Pending> failed;
     failed.swap(pending_);
-    std::string error = timeout ? timeoutError(cfg_.name, cfg_.timeout.count()) : unavailableError(cfg_.name, why);
+    if (error.empty()) error = unavailableError(cfg_.name, why);
     auto gen = generation_;
     auto self = shared_from_this();  // a sink may drop the last owner
     for (auto& p : failed)
@@ -584,29 +596,111 @@ void RedisConnection::armWatchdog() {
 // The timeout measures a lack of progress, not the age of a command: the oldest pending reply is
 // overdue when nothing has been received for `timeout` since it was sent. A healthy server that
 // streams a long queue of big replies (one client pipelining GETs of megabytes) keeps every
-// command behind them alive; a paused or dead one fails them all after `timeout`.
+// command behind them alive; a paused or dead one fails them all after `timeout`, or after the
+// probe of contract 8 says it is not running a script.
 void RedisConnection::onWatchdog() {
     if (pending_.empty() || state_ != State::kReady) return;
     const auto& oldest = pending_.front();
     // A command behind a probe that is not answered is owed its reply from when it was sent.
     auto owed = oldest.probe && pending_.size() > 1 ? pending_[1].sent : oldest.sent;
-    auto since = std::max(owed, last_received_);
-    if (!oldest.blocking && std::chrono::steady_clock::now() - since >= cfg_.timeout) {
-        if (oldest.probe && pending_.size() == 1) {
-            // Only the probe waits: the server is not answering, but no client is, and a reconnect
-            // could not tell more. The connection stays and is reported down until the answer
-            // comes (a stall ends without a reconnect and its backoff); a command sent meanwhile
-            // is timed out as any.
-            if (answered_) {
-                answered_ = false;
-                if (observer_) observer_->connectionChanged(fmt::format("no answer to PING within {}ms", cfg_.timeout.count()));
-            }
-            return;
-        }
-        fail("timed out after " + std::to_string(cfg_.timeout.count()) + "ms", true);
+    auto now = std::chrono::steady_clock::now();
+    auto quiet = now - std::max(owed, last_received_);
+    if (oldest.blocking || quiet < cfg_.timeout) {
+        armWatchdog();
         return;
     }
-    armWatchdog();
+    if (oldest.probe && pending_.size() == 1) {
+        // Only the probe waits: the server is not answering, but no client is, and a reconnect
+        // could not tell more. The connection stays and is reported down until the answer
+        // comes (a stall ends without a reconnect and its backoff); a command sent meanwhile
+        // is timed out as any.
+        if (answered_) {
+            answered_ = false;
+            if (observer_) observer_->connectionChanged(fmt::format("no answer to PING within {}ms", cfg_.timeout.count()));
+        }
+        return;
+    }
+    switch (stall_) {
+        case Stall::kNone:
+            if (bare_) break;
+            armWatchdog();              // first: a probe that fails at once fails this connection
+            if (!aside_) probeAside();  // its answer decides
+            return;
+        case Stall::kBusy:
+            if (quiet >= cfg_.busy_timeout) {
+                fail(fmt::format("busy running a script for over {}ms (busy_timeout)", cfg_.busy_timeout.count()),
+                     busyError(cfg_.name, cfg_.busy_timeout.count()));
+                return;
+            }
+            armWatchdog();
+            if (!aside_ && now - stall_mark_ >= cfg_.timeout) probeAside();  // still busy?
+            return;
+        case Stall::kFree:
+            if (now - stall_mark_ < cfg_.timeout) {
+                armWatchdog();
+                return;
+            }
+            break;
+    }
+    fail("timed out after " + std::to_string(cfg_.timeout.count()) + "ms", timeoutError(cfg_.name, cfg_.timeout.count()));
+}
+
+namespace {
+struct AsideAnswer final : ReplySink {
+    std::weak_ptr<RedisConnection> owner;
+    uint64_t token = 0;
+    std::function<void(RedisConnection&, uint64_t, std::string_view, bool)> deliver;
+    void complete(std::string_view raw, bool failed) override {
+        if (auto o = owner.lock()) deliver(*o, token, raw, failed);
+        delete this;
+    }
+};
+}  // namespace
+
+void RedisConnection::probeAside() {
+    io::Poller::touch();  // from a timer, outside a poll round: the probe's clock starts now
+    aside_ = std::make_shared<RedisConnection>(ioc_, poller_, cfg_, true);
+    aside_->setBare();
+    auto* answer = new AsideAnswer;
+    answer->owner = weak_from_this();
+    answer->token = aside_token_;
+    answer->deliver = [](RedisConnection& c, uint64_t token, std::string_view raw, bool failed) { c.onAsideAnswer(token, raw, failed); };
+    auto conn = aside_;  // the answer may come at once (a refused connect) and end the stall
+    conn->start();
+    conn->send(kPing, answer, false);
+}
+
+void RedisConnection::onAsideAnswer(uint64_t token, std::string_view reply, bool failed) {
+    if (token != aside_token_ || !aside_) return;  // the stall ended before the answer
+    // Not closed from inside its own call (it has nothing left pending).
+    asio::post(ioc_, [c = std::move(aside_)] { c->close("answered"); });
+    auto line = reply.substr(0, reply.find('\r'));
+    if (failed) {
+        // `why` stays the plain timeout's: commands sent while down read it in their error.
+        log()->debug("connection to backend '{}' at {}: the probe on a new connection failed: {}", cfg_.name, cfg_.address.str(),
+                     line.substr(1));
+        fail("timed out after " + std::to_string(cfg_.timeout.count()) + "ms", timeoutError(cfg_.name, cfg_.timeout.count()));
+        return;
+    }
+    stall_mark_ = std::chrono::steady_clock::now();
+    if (!reply.starts_with("-BUSY")) {
+        stall_ = Stall::kFree;
+        return;
+    }
+    if (stall_ != Stall::kBusy)
+        log()->warn("backend '{}' at {} is running a script ({}); {} commands wait behind it for up to busy_timeout ({}ms), and "
+                    "new ones get -BUSY",
+                    cfg_.name, cfg_.address.str(), line.substr(1), pending_.size(), cfg_.busy_timeout.count());
+    stall_ = Stall::kBusy;
+    busy_reply_ = std::string(line) + "\r\n";
+}
+
+// Closes the probe's connection now rather than from a posted handler, which a stopping
+// io_context may never run: its unanswered command's sink would then be lost.
+void RedisConnection::endStall() {
+    stall_ = Stall::kNone;
+    ++aside_token_;  // first: the close answers the probe, and that answer is stale
+    if (auto conn = std::move(aside_)) conn->close("no longer needed");
 }
 
 }  // namespace laminar::backend

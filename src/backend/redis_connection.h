@@ -53,6 +53,19 @@ namespace laminar::backend {
 //     stopped server whose kernel still accepts connects is thus down, not up (/readyz). A PING
 //     that is all that waits, unanswered for `timeout`, reports the connection down without
 //     closing it: when the stall ends the answer comes and it is up again, with no reconnect.
+//     A probe answered -BUSY (another connection's script runs) counts as an answer.
+//  8. Before a command overdue by `timeout` fails (contract 3), the server is asked on a bare
+//     connection of its own (AUTH alone, then PING): a server running a script (Redis runs them
+//     to the end, reading nothing more from their connection) is alive, not stalled.
+//     -BUSY: the commands keep waiting, until a reply comes or nothing has come for
+//       `busy_timeout` (then they fail with busyError() and the connection is reopened); a shared
+//       connection answers commands sent meanwhile with that -BUSY at once, as Redis answers its
+//       other clients; the question is asked again every `timeout`.
+//     any other answer: the server is free and this connection is stuck: if nothing comes within
+//       `timeout` more, it fails with timeoutError().
+//     no answer (the probe's own connect_timeout and timeout), or a failed connect: it fails
+//       with timeoutError() at once (a stopped server: within about twice `timeout`).
+//     Anything received on the connection ends the stall. Bare connections do not ask.
 class RedisConnection final : public std::enable_shared_from_this<RedisConnection>, public io::Poller::Handler, public DedicatedConnection {
 public:
     // Told about state changes and reply latencies (the backend's per-thread pool).
@@ -98,6 +111,9 @@ public:
     // no timeout applies.
     void sendRelayed(std::string_view raw) override;
     void setObserver(Observer* o) { observer_ = o; }
+    // A connection for one command aside the shared ones (Backend::sendAside, contract 8's probe):
+    // its handshake is AUTH alone, which Redis answers while a script runs. Before start().
+    void setBare() { bare_ = true; }
     // Before the first send, on a dedicated connection that was not started.
     void setRouter(Router router, Redirected redirected) {
         router_ = std::move(router);
@@ -154,12 +170,18 @@ private:
     void dispatchReplies();
     void closeSocket();
     void dispatch(std::string_view reply, char type);
-    void fail(std::string why, bool timeout = false);
+    // `error`: what pending commands get (default: unavailableError() with `why`).
+    void fail(std::string why, std::string error = {});
     void armWatchdog();
     void onWatchdog();
     void appendHandshake();
     void appendProbe();
     void armProbe();
+    // Contract 8: asks the server on a bare connection whether it is busy; its answer comes to
+    // onAsideAnswer() unless the stall ends first (endStall()).
+    void probeAside();
+    void onAsideAnswer(uint64_t token, std::string_view reply, bool failed);
+    void endStall();
     // With a router: false when the command was answered here instead of sent.
     // A refused command on a node already chosen is swapped for one Redis refuses (so a MULTI
     // around it fails at EXEC) with a sink that answers laminar's error.
@@ -212,6 +234,15 @@ private:
     bool deferred_multi_ = false;  // MULTI answered, to send before the first routed command
     bool multi_refused_ = false;   // a command was refused inside that MULTI: EXEC must fail
     std::deque<Held> held_;        // waiting for the router to know a route, in arrival order
+    bool bare_ = false;
+    // Contract 8. kBusy: the server answered -BUSY at stall_mark_; kFree: it answered something
+    // else at stall_mark_.
+    enum class Stall : uint8_t { kNone, kBusy, kFree };
+    Stall stall_ = Stall::kNone;
+    std::chrono::steady_clock::time_point stall_mark_;
+    std::shared_ptr<RedisConnection> aside_;  // the probe's connection, while it is asked
+    uint64_t aside_token_ = 0;                // bumps when a stall ends: a late answer is ignored
+    std::string busy_reply_;                  // the server's -BUSY line, for commands sent meanwhile
 };
 
 }  // namespace laminar::backend

@@ -101,6 +101,7 @@ BackendConfig parseBackend(const Ctx& ctx, const std::string& name, const YAML::
     b.type = r.choice<Type>("type", Type::kRedis, {{"redis", Type::kRedis}, {"redis_cluster", Type::kRedisCluster}, {"memcached", Type::kMemcached}});
     b.connect_timeout = r.duration("connect_timeout", b.connect_timeout, false);
     b.timeout = r.duration("timeout", b.timeout, false);
+    b.busy_timeout = r.duration("busy_timeout", b.busy_timeout, false);
     if (b.type == BackendConfig::Type::kMemcached) {
         auto servers = r.take("servers");
         if (!servers.IsDefined() || !servers.IsSequence() || servers.size() == 0)

@@ -123,6 +123,9 @@ struct BackendConfig {
     int db = 0;
     Millis connect_timeout{500};
     Millis timeout{1000};         // a command without a reply for this long fails the connection
+    // redis: how long commands wait behind a script or function the server says it is running
+    // (it answers -BUSY to a probe), and how long SCRIPT KILL / FUNCTION KILL wait for an answer.
+    Millis busy_timeout{30000};
     int connections = 1;          // redis: shared connections per I/O thread
     std::optional<BackendTlsConfig> tls;  // redis, redis_cluster: none = plain TCP
     // redis_cluster: how long a command keeps being retried through a failover or a resharding

@@ -336,6 +336,8 @@ Session::Outcome Session::forward(const resp::CommandInfo& cmd, std::span<const 
     if (!stateful && (cmd.name == "flushall" || cmd.name == "flushdb") && snapshot.config().backends.size() > 1)
         return toEveryBackend(raw);
     if (!stateful && cmd.name == "script|load") loadScriptEverywhere(raw);
+    if (!in_multi_ && (cmd.name == "script|kill" || cmd.name == "function|kill"))
+        return killScripts(*route, policy::Request{argv, raw, &cmd, keys_});
     if (!barrierOpen(*route)) return waitForBarrier();
 
     if (!stateful) {

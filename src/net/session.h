@@ -121,6 +121,12 @@ private:
     Outcome forward(const resp::CommandInfo& cmd, std::span<const std::string_view> argv, std::string_view raw);
     Outcome relaySend(Local local, std::string_view raw);
     Outcome toEveryBackend(std::string_view raw);
+    // SCRIPT KILL / FUNCTION KILL: to every backend `route` reaches (a script started through a
+    // strategy that writes two sides may run on either), each on a connection of its own, since
+    // the shared one may be held by the very script it stops. One reply: +OK when any backend
+    // killed a script, else the first other answer (UNKILLABLE, BUSY of the other kind, a
+    // failure), else Redis's NOTBUSY.
+    Outcome killScripts(const policy::Route& route, const policy::Request& req);
     // SCRIPT LOAD: to every Redis backend as well, in the background (the client gets its route's reply).
     void loadScriptEverywhere(std::string_view raw);
     Outcome splitMultiKey(const resp::CommandInfo& cmd, std::span<const std::string_view> argv);

@@ -3,6 +3,8 @@
 #include "net/session.h"
 
 #include <fmt/format.h>
+
+#include <algorithm>
 #include <functional>
 
 #include "net/worker.h"
@@ -133,6 +135,41 @@ struct ScriptCopy final : backend::ReplySink {
     }
 };
 
+// The answers of one SCRIPT KILL or FUNCTION KILL sent to several backends (Session::killScripts).
+struct KillJob {
+    struct Part final : backend::ReplySink {
+        KillJob* job = nullptr;
+        std::string reply;
+        bool failed = false;
+        void complete(std::string_view raw, bool f) override {
+            reply = raw;
+            failed = f;
+            job->partDone();
+        }
+    };
+
+    KillJob(size_t n, backend::ReplySink* client) : left(n), client(client), parts(n) {
+        for (auto& p : parts) p.job = this;
+    }
+    void partDone() {
+        if (--left > 0) return;
+        auto first = [&](auto fits) -> const Part* {
+            for (const auto& p : parts)
+                if (fits(p.reply)) return &p;
+            return nullptr;
+        };
+        const Part* chosen = first([](std::string_view r) { return r.starts_with("+"); });
+        if (!chosen) chosen = first([](std::string_view r) { return !r.starts_with("-NOTBUSY"); });
+        if (!chosen) chosen = &parts.front();
+        client->complete(chosen->reply, chosen->failed);
+        delete this;
+    }
+
+    size_t left;
+    backend::ReplySink* client;
+    std::vector<Part> parts;
+};
+
 }  // namespace
 
 // The client gets its route's answer; every other Redis backend learns the script in the
@@ -160,6 +197,28 @@ Session::Outcome Session::toEveryBackend(std::string_view raw) {
         return true;
     };
     job->pump();
+    return Outcome::kDone;
+}
+
+Session::Outcome Session::killScripts(const policy::Route& route, const policy::Request& req) {
+    policy::Context ctx = context(route);
+    std::vector<int> backends{route.strategy->pinTarget()};
+    route.strategy->targets(req, ctx, true, backends);
+    route.strategy->targets(req, ctx, false, backends);
+    std::sort(backends.begin(), backends.end());
+    backends.erase(std::unique(backends.begin(), backends.end()), backends.end());
+    std::erase_if(backends, [](int b) { return b < 0; });
+    if (backends.empty()) {
+        replyError("ERR laminar: route '" + route.name + "' reaches no backend", obs::ErrorKind::kRefused);
+        return Outcome::kDone;
+    }
+    Slot& slot = newSlot();
+    ++inflight_;
+    auto* job = new KillJob(backends.size(), &slot);
+    // Every part is sent before any answer is handled (a backend that is down answers at once).
+    ++job->left;
+    for (size_t i = 0; i < backends.size(); ++i) worker_.backend(backends[i]).sendAside(req.raw, &job->parts[i]);
+    job->partDone();
     return Outcome::kDone;
 }
 
