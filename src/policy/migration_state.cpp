@@ -510,9 +510,10 @@ bool MigrationState::compactLocked(std::string& error) {
     if (::fstat(owed_fd_, &st) != 0 || st.st_size == 0) return true;
     if (!owing_.empty() && st.st_size < kCompactAt) return true;
     std::string all;
-    for (const auto& [mk, o] : owing_) {
+    for (const auto& entry : owing_) {
         if (all.size() * 4 > static_cast<size_t>(st.st_size)) return true;  // mostly still owed: not worth it yet
-        forEachRecord(mk, [&](char, std::string_view pair, std::string_view key) {
+        const Owing& o = entry.second;
+        forEachRecord(entry.first, [&](char, std::string_view pair, std::string_view key) {
             if (o.backlog) appendRecord(all, '+', pair, key);
             if (o.units > 0) appendUnits(all, 'W', pair, key, o.units);
             return false;
