@@ -1,13 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "policy/dual_write.h"
 
+#include <array>
+
 #include "policy/fanout.h"
+#include "policy/recycled.h"
 #include "policy/route_stats.h"
 #include "policy/sync_engine.h"
 #include "resp/reply_view.h"
 
 namespace laminar::policy {
 namespace {
+
+// The most keys a plain overwrite may name to be sent to the secondary as it is (SyncEngine::claimForward).
+constexpr size_t kMaxForwardKeys = 16;
 
 // Passes primary's reply to the client, then marks the written keys dirty.
 struct SyncAfterWrite final : backend::ReplySink {
@@ -28,11 +34,56 @@ struct SyncAfterWrite final : backend::ReplySink {
     }
 };
 
+// A plain overwrite the sync engine let stand for its keys' copies (SyncEngine::claimForward): sent
+// to both sides at once; the client gets the primary's reply as it comes; once both answered, the
+// engine hears whether both applied it. Recycled with its buffers, so it costs no allocation.
+struct Forward final {
+    backend::ReplySink* client = nullptr;
+    SyncEngine* engine = nullptr;
+    const DualWrite* strategy = nullptr;
+    std::shared_ptr<const Snapshot> snapshot;  // keeps the strategy (and stats) alive
+    RouteStats* stats = nullptr;
+    std::atomic<int64_t>* counter = nullptr;
+    bool ahead = false;
+    std::array<SyncEngine::Claim, kMaxForwardKeys> claims;
+    std::array<std::string, kMaxForwardKeys> keys;
+    size_t n = 0;
+    int remaining = 2;
+    bool applied = true;
+    Forward* next_free = nullptr;  // while recycled
+
+    struct Side final : backend::ReplySink {
+        Forward* f = nullptr;
+        bool primary = false;
+        void complete(std::string_view raw, bool failed) override { f->done(primary, raw, failed); }
+    } primary, secondary;
+
+    void done(bool from_primary, std::string_view raw, bool failed) {
+        // An error reply (an expiry out of range, say) may leave the sides apart: a copy settles it.
+        if (failed || resp::isError(raw)) applied = false;
+        if (from_primary) client->complete(raw, failed);
+        if (--remaining > 0) return;
+        if (applied) {
+            for (size_t i = 0; i < n; ++i) engine->forwarded(claims[i], keys[i], strategy->pairName(), *counter, stats, ahead);
+        } else {
+            SyncTask task = strategy->syncTask(snapshot, stats);
+            for (size_t i = 0; i < n; ++i) engine->notForwarded(claims[i], keys[i], task, ahead);
+        }
+        snapshot.reset();
+        remaining = 2;
+        applied = true;
+        bool large = false;
+        for (size_t i = 0; i < n; ++i) large |= keys[i].capacity() > 256;
+        Recycled<Forward>::put(this, large);
+    }
+};
+
 }  // namespace
 
 DualWrite::DualWrite(std::unique_ptr<Strategy> primary, std::unique_ptr<Strategy> secondary, Mode mode, bool ack_both,
                      bool reads_secondary)
-    : primary_(std::move(primary)), secondary_(std::move(secondary)), mode_(mode), ack_both_(ack_both), reads_secondary_(reads_secondary) {
+    : primary_(std::move(primary)), secondary_(std::move(secondary)), mode_(mode), ack_both_(ack_both), reads_secondary_(reads_secondary),
+      forwards_(primary_->type() == "proxy" && secondary_->type() == "proxy") {
     pair_ = primary_->describe() + ">" + secondary_->describe();
 }
 
@@ -46,21 +97,43 @@ void DualWrite::execute(const Request& req, backend::ReplySink* sink, Context& c
         sendToBoth(req, sink, ctx, *primary_, *secondary_, ack_both_ ? Merge::kFirstAfterBoth : Merge::kFirst, failures);
         return;
     }
+    SyncEngine* engine = ctx.sync;
+    bool ahead = false;
+    if (engine) {
+        // Pending from now: a flip barrier must wait for this write even before its reply arrives.
+        // With a state_dir, owed on disk from now too: the record goes out before the write does.
+        auto& counter = engine->counterOf(pair_);
+        counter.fetch_add(static_cast<int64_t>(req.keys.size()));
+        for (int i : req.keys) engine->writeAhead(pair_, req.argv[static_cast<size_t>(i)]);
+        ahead = engine->writesAhead();
+        if (forwards_ && req.keys.size() <= kMaxForwardKeys && req.isPlainOverwrite()) {
+            auto* f = Recycled<Forward>::acquire();
+            if (engine->claimForward(req.argv, req.keys, f->claims)) {
+                f->client = sink;
+                f->engine = engine;
+                f->strategy = this;
+                if (ctx.snapshot) f->snapshot = *ctx.snapshot;
+                f->stats = ctx.stats;
+                f->counter = &counter;
+                f->ahead = ahead;
+                f->n = req.keys.size();
+                for (size_t i = 0; i < f->n; ++i) f->keys[i].assign(req.argv[static_cast<size_t>(req.keys[i])]);
+                f->primary.f = f->secondary.f = f;
+                f->primary.primary = true;
+                // Both are sent before either reply is awaited, as in mode: command.
+                primary_->execute(req, &f->primary, ctx);
+                secondary_->execute(req, &f->secondary, ctx);
+                return;
+            }
+            Recycled<Forward>::put(f, false);
+        }
+    }
     auto* s = new SyncAfterWrite;
     s->client = sink;
-    s->engine = ctx.sync;
-    if (ctx.snapshot) s->task.snapshot = *ctx.snapshot;
-    s->task.from = primary_.get();
-    s->task.to = secondary_.get();
-    s->task.stats = ctx.stats;
-    s->task.pair = pair_;
+    s->engine = engine;
+    s->task = syncTask(ctx.snapshot ? *ctx.snapshot : nullptr, ctx.stats);
+    s->ahead = ahead;
     for (int i : req.keys) s->keys.emplace_back(req.argv[static_cast<size_t>(i)]);
-    // Pending from now: a flip barrier must wait for this write even before its reply arrives.
-    // With a state_dir, owed on disk from now too: the record goes out before the write does.
-    if (s->engine) {
-        s->engine->reserve(pair_, static_cast<int64_t>(s->keys.size()));
-        for (const auto& k : s->keys) s->ahead = s->engine->writeAhead(pair_, k);
-    }
     primary_->execute(req, s, ctx);
 }
 
@@ -69,14 +142,17 @@ void DualWrite::beforePinnedWrite(std::string_view key, Context& ctx) const {
 }
 
 void DualWrite::afterPinnedWrite(std::string_view key, Context& ctx) const {
-    if (!ctx.sync) return;
+    if (ctx.sync) ctx.sync->markDirty(syncTask(ctx.snapshot ? *ctx.snapshot : nullptr, ctx.stats), key, false, nullptr, ctx.sync->writesAhead());
+}
+
+SyncTask DualWrite::syncTask(std::shared_ptr<const Snapshot> snapshot, RouteStats* stats) const {
     SyncTask task;
-    if (ctx.snapshot) task.snapshot = *ctx.snapshot;
+    task.snapshot = std::move(snapshot);
     task.from = primary_.get();
     task.to = secondary_.get();
-    task.stats = ctx.stats;
+    task.stats = stats;
     task.pair = pair_;
-    ctx.sync->markDirty(task, key, false, nullptr, ctx.sync->writesAhead());
+    return task;
 }
 
 void DualWrite::targets(const Request& req, const Context& ctx, bool write, std::vector<int>& out) const {

@@ -11,7 +11,10 @@ namespace laminar::policy {
 //     reply; then every key it wrote is marked dirty and the sync engine copies the key's state
 //     primary -> secondary (see sync_engine.h). Counters, appends and list pushes on a key the
 //     secondary did not have yet come out equal on both sides, and concurrent writers cannot
-//     leave the sides in different orders.
+//     leave the sides in different orders. A plain overwrite (as in 3) fixes its keys' whole
+//     state, so when no copy of its keys is queued or running the write itself is sent to both
+//     sides at once and stands for the copy (SyncEngine::claimForward); a copy asked for meanwhile
+//     waits for it and reads the primary afterwards, so the secondary never ends older.
 //  3. mode: command (fast, the plain dual write): plain overwrites (SET without NX/XX/GET/KEEPTTL,
 //     SETEX, PSETEX, MSET, DEL, UNLINK) are sent to both sides at once, before either reply is
 //     awaited, so the latency is the slower side's, not the sum. Every other write runs as in
@@ -37,10 +40,14 @@ public:
         fn(*primary_);
         fn(*secondary_);
     }
+    // Every write of the route asks: the default's walk over forEachChild costs a std::function.
+    bool serializes(const Request& req) const override { return primary_->serializes(req) || secondary_->serializes(req); }
     void syncPairs(std::vector<std::pair<int, int>>& out) const override;
     bool backfillTask(SyncTask& task, std::string& why) const override;
     void afterPinnedWrite(std::string_view key, Context& ctx) const override;
     void beforePinnedWrite(std::string_view key, Context& ctx) const override;
+    // What copies a key this strategy wrote: primary to secondary, counted under pairName().
+    SyncTask syncTask(std::shared_ptr<const Snapshot> snapshot, RouteStats* stats) const;
     // "old>new": the sync engine's counter for this direction.
     const std::string& pairName() const { return pair_; }
     void setPairName(std::string p) { pair_ = std::move(p); }
@@ -50,6 +57,9 @@ private:
     Mode mode_;
     bool ack_both_;
     bool reads_secondary_;
+    // Both sides are backends (not strategies of their own): a plain overwrite sent to each is the
+    // same write on each, so it may stand for its keys' copy (execute()).
+    bool forwards_;
     std::string pair_;
 };
 

@@ -30,7 +30,11 @@ std::shared_ptr<spdlog::logger> log() {
 }
 }  // namespace
 
-SyncEngine::SyncEngine(std::vector<SyncHost*> hosts, size_t shards_per_host) : hosts_(std::move(hosts)) {
+namespace {
+std::atomic<uint64_t> g_engines{0};
+}
+
+SyncEngine::SyncEngine(std::vector<SyncHost*> hosts, size_t shards_per_host) : hosts_(std::move(hosts)), id_(++g_engines) {
     size_t n = std::max<size_t>(1, hosts_.size() * shards_per_host);
     for (size_t i = 0; i < n; ++i) {
         shards_.push_back(std::make_unique<Shard>());
@@ -40,10 +44,20 @@ SyncEngine::SyncEngine(std::vector<SyncHost*> hosts, size_t shards_per_host) : h
 
 SyncEngine::~SyncEngine() { alive_->store(false); }
 
+// Every write of a route that syncs counts here, so the last counter a thread used is kept at hand
+// (counters are never removed, so the pointer stays good for the engine's life).
 std::atomic<int64_t>& SyncEngine::counter(const std::string& pair) const {
+    struct Last {
+        uint64_t engine = 0;
+        std::string pair;
+        std::atomic<int64_t>* counter = nullptr;
+    };
+    thread_local Last last;
+    if (last.engine == id_ && last.pair == pair) return *last.counter;
     std::lock_guard lock(counters_mu_);
     auto& c = counters_[pair];
     if (!c) c = std::make_unique<std::atomic<int64_t>>(0);
+    last = {id_, pair, c.get()};
     return *c;
 }
 
@@ -71,10 +85,12 @@ int64_t SyncEngine::pendingTotal() const {
     return total;
 }
 
+uint64_t SyncEngine::hashOf(std::string_view key) { return XXH3_64bits(key.data(), key.size()); }
+
 void SyncEngine::markDirty(const SyncTask& task, std::string_view key, bool reserved, std::shared_ptr<SyncTracker> tracker, bool ahead) {
     if (!reserved) counter(task.pair).fetch_add(1);
     if (tracker) tracker->left.fetch_add(1);
-    Shard& shard = *shards_[XXH64(key.data(), key.size(), 0) % shards_.size()];
+    Shard& shard = shardOf(key);
     if (shard.host->isCurrentThread()) {
         enqueue(shard, task, std::string(key), std::move(tracker), {}, ahead);
         return;
@@ -117,8 +133,65 @@ void SyncEngine::enqueue(Shard& shard, const SyncTask& task, std::string key, st
     e.task = task;
     e.counted_pair = task.pair;  // keeps the unit this call brought
     queued_total_.fetch_add(1, std::memory_order_relaxed);
+    if (uint32_t bucket = bucketOf(hashOf(key)); shard.forwarding.test(bucket)) {
+        // A forwarded write of this key (or of one sharing its bucket) is out: copied once it is
+        // done on both sides, so that the copy reads the primary after it.
+        e.parked = true;
+        shard.parked.emplace_back(bucket, std::move(key));
+        return;
+    }
     shard.queue.push_back(std::move(key));
     pump(shard);
+}
+
+bool SyncEngine::claimForward(std::span<const std::string_view> argv, std::span<const int> keys, std::span<Claim> out) {
+    if (keys.empty() || out.size() < keys.size()) return false;
+    for (size_t i = 0; i < keys.size(); ++i) {
+        std::string_view key = argv[static_cast<size_t>(keys[i])];
+        uint64_t hash = hashOf(key);
+        Shard& shard = shardOf(hash);
+        uint32_t bucket = bucketOf(hash);
+        if (!shard.host->isCurrentThread() || shard.forwarding.test(bucket) || (!shard.keys.empty() && shard.keys.find(key) != shard.keys.end()))
+            return false;
+        for (size_t j = 0; j < i; ++j)
+            if (out[j].shard_ == &shard && out[j].bucket_ == bucket) return false;  // MSET k a k b: one bucket, one write
+        out[i].shard_ = &shard;
+        out[i].bucket_ = bucket;
+    }
+    for (size_t i = 0; i < keys.size(); ++i) static_cast<Shard*>(out[i].shard_)->forwarding.set(out[i].bucket_);
+    return true;
+}
+
+void SyncEngine::forwarded(const Claim& claim, std::string_view key, const std::string& pair, std::atomic<int64_t>& counter,
+                           RouteStats* stats, bool ahead) {
+    if (stats) RouteStats::add(stats->syncs);
+    counter.fetch_sub(1);
+    if (ahead && ledger_) ledger_->settled(pair, key, 1);
+    Shard& shard = *static_cast<Shard*>(claim.shard_);
+    shard.forwarding.reset(claim.bucket_);
+    if (!shard.parked.empty()) settleForward(shard, claim.bucket_);
+}
+
+void SyncEngine::notForwarded(const Claim& claim, std::string_view key, const SyncTask& task, bool ahead) {
+    Shard& shard = *static_cast<Shard*>(claim.shard_);
+    shard.forwarding.reset(claim.bucket_);  // first, so that the key is queued, not parked
+    enqueue(shard, task, std::string(key), nullptr, {}, ahead);
+    if (!shard.parked.empty()) settleForward(shard, claim.bucket_);
+}
+
+// The forwarded write of `bucket` is done (its bit cleared): the keys parked behind it are copied now.
+void SyncEngine::settleForward(Shard& shard, uint32_t bucket) {
+    bool moved = false;
+    std::erase_if(shard.parked, [&](auto& parked) {
+        if (parked.first != bucket) return false;
+        if (auto it = shard.keys.find(parked.second); it != shard.keys.end() && it->second.parked) {
+            it->second.parked = false;
+            shard.queue.push_back(std::move(parked.second));
+            moved = true;
+        }
+        return true;
+    });
+    if (moved) pump(shard);
 }
 
 namespace {
@@ -172,7 +245,7 @@ bool SyncEngine::restore(const std::shared_ptr<const Snapshot>& now, const std::
         backlog_[pair].insert(since);
     }
     counter(pair).fetch_add(1);
-    Shard& shard = *shards_[XXH64(key.data(), key.size(), 0) % shards_.size()];
+    Shard& shard = shardOf(key);
     shard.host->post([this, &shard, task = std::move(task), k = std::string(key), since, alive = alive_] {
         if (alive->load()) enqueue(shard, task, k, nullptr, since);
     });

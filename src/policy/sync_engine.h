@@ -2,6 +2,7 @@
 #pragma once
 
 #include <atomic>
+#include <bitset>
 #include <chrono>
 #include <deque>
 #include <functional>
@@ -9,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -117,6 +119,32 @@ public:
         return true;
     }
     bool writesAhead() const { return ledger_ != nullptr; }
+    // A plain overwrite (SET, SETEX, MSET, DEL...) fixes its keys' whole state, so the write
+    // itself, sent to the secondary as well, is an exact copy of it, provided nothing else copies
+    // those keys meanwhile. From the thread about to send such a write of `keys` (its units
+    // reserved, its write-ahead recorded): true when every key's shard is this thread's, holds no
+    // entry for the key (no copy queued, running or waiting), and no other forwarded write of the
+    // key's bucket (a hash slot a key shares with a few others) is out. The bucket is then held
+    // until forwarded(): a key marked meanwhile waits in its entry, parked, and is copied once the
+    // write is done on both sides, reading the primary after it. Holds no memory per write.
+    // False: nothing done, the write takes the usual way (markDirty after the primary's reply).
+    // `out` (as long as the keys) receives what forwarded() and notForwarded() take back for each key.
+    class Claim {
+        friend class SyncEngine;
+        void* shard_ = nullptr;
+        uint32_t bucket_ = 0;
+    };
+    // The keys are argv[i] for each i of `keys` (a request's key indices).
+    bool claimForward(std::span<const std::string_view> argv, std::span<const int> keys, std::span<Claim> out);
+    // Both sides applied a claimed write of `key`: its copy is done. `counter`: where its unit was
+    // reserved (counterOf(pair)); `ahead`: writeAhead() recorded it.
+    void forwarded(const Claim& claim, std::string_view key, const std::string& pair, std::atomic<int64_t>& counter,
+                   RouteStats* stats, bool ahead);
+    // A side did not apply it (away, or an error reply): the key is copied as after any other
+    // write, by `task`, retried while a side is away; its unit and write-ahead record go with it.
+    void notForwarded(const Claim& claim, std::string_view key, const SyncTask& task, bool ahead);
+    // The pending counter of `pair`, for a caller that counts a write and later settles it.
+    std::atomic<int64_t>& counterOf(const std::string& pair) { return counter(pair); }
     void reserve(const std::string& pair, int64_t n) { counter(pair).fetch_add(n); }
     // Keys queued, in flight, or announced, over every pair.
     int64_t pendingTotal() const;
@@ -157,6 +185,7 @@ private:
         SyncTask task;
         std::string counted_pair;  // the pending counter this key was counted in
         bool in_flight = false;
+        bool parked = false;  // waits for the forwarded writes of its bucket (Shard::parked)
         bool again = false;
         int attempts = 0;
         bool refused = false;  // the other side refused it kMaxAttempts times: retried, backing off to kRefusedRetry
@@ -168,13 +197,30 @@ private:
         // Trackers of marks the next copy answers, and of those the copy in flight answers.
         std::vector<std::shared_ptr<SyncTracker>> waiting, running;
     };
+    // Looked up by string_view: a key is copied into a string only when it gets an entry.
+    struct KeyHash {
+        using is_transparent = void;
+        size_t operator()(std::string_view k) const noexcept { return std::hash<std::string_view>{}(k); }
+    };
+    static constexpr size_t kBuckets = 8192;  // per shard (1 KiB): 256K per I/O thread, so few writes wait for another's
     struct Shard {
-        std::unordered_map<std::string, Entry> keys;
+        std::unordered_map<std::string, Entry, KeyHash, std::equal_to<>> keys;
         std::deque<std::string> queue;
+        std::bitset<kBuckets> forwarding;  // buckets with a forwarded write out (claimForward)
+        std::vector<std::pair<uint32_t, std::string>> parked;  // keys whose copy waits for their bucket
         bool busy = false;
         SyncHost* host = nullptr;
     };
 
+    // A key's shard and its bucket there, from one hash: the shard from the whole hash, the bucket
+    // from its high half, so that a shard's keys still spread over its buckets.
+    static uint64_t hashOf(std::string_view key);
+    Shard& shardOf(uint64_t hash) const { return *shards_[hash % shards_.size()]; }
+    Shard& shardOf(std::string_view key) const { return shardOf(hashOf(key)); }
+    static uint32_t bucketOf(uint64_t hash) { return static_cast<uint32_t>((hash >> 32) % kBuckets); }
+    void settleForward(Shard& shard, uint32_t bucket);  // the keys parked behind `bucket` are queued
+    // The forwarded write of `bucket` is done: its parked keys are queued.
+    void unpark(Shard& shard, uint32_t bucket);
     void enqueue(Shard& shard, const SyncTask& task, std::string key, std::shared_ptr<SyncTracker> tracker,
                  std::chrono::steady_clock::time_point owed_since = {}, bool ahead = false);
     // The key leaves the engine: its write-ahead units are paid, its backlog record too.
@@ -189,6 +235,7 @@ private:
     void logFailure(const std::string& key, const Entry& e, bool transient, std::chrono::milliseconds retry, std::string_view why);
 
     std::vector<SyncHost*> hosts_;
+    const uint64_t id_;  // tells engines apart for counter()'s per-thread cache (an address may be reused)
     SyncLedger* ledger_ = nullptr;
     std::vector<std::unique_ptr<Shard>> shards_;
     mutable std::mutex counters_mu_;

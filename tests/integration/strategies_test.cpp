@@ -410,6 +410,51 @@ TEST_F(StrategyDualWrite, NonIdempotentWritesFromConcurrentClientsOnAnEmptySecon
     EXPECT_EQ(pttl(n, "c:list:1"), -1);
 }
 
+// A plain overwrite (SET, SETEX, DEL, MSET) is sent to both sides as it is when no copy of its key
+// is queued or running, and copied by state otherwise (SyncEngine::claimForward). Here a few hot
+// keys take both kinds at once from clients on two I/O threads, so forwarded writes keep racing
+// with read-back copies of the same keys: the sides must still end identical, and both paths ran.
+TEST_F(StrategyDualWrite, PlainOverwritesRacingWithCopiesOfTheirKeysLeaveTheSidesIdentical) {
+    start(route("hot", "h:*", "strategy: {type: dual_write, primary: old, secondary: new, mode: sync}"));
+    constexpr int kKeys = 4, kClients = 6, kRounds = 200;
+    std::atomic<int> errors{0};
+    std::vector<std::thread> writers;
+    for (int t = 0; t < kClients; ++t) {
+        writers.emplace_back([&, t] {
+            Client c(port());
+            for (int i = 0; i < kRounds; ++i) {
+                auto k = [&](int d) { return cat("h:", (i + t + d) % kKeys); };
+                std::vector<std::vector<std::string>> cmds = {
+                    {"SET", k(0), cat(t, "-", i)},
+                    {"INCR", k(1)},
+                    {"SETEX", k(2), "600", cat("x", i)},
+                    {"APPEND", k(0), "+"},
+                    {"MSET", k(1), cat(i), k(3), cat(t)},
+                    {"INCRBY", k(3), "7"},
+                };
+                if (i % 7 == 0) cmds.push_back({"DEL", k(2)});
+                if (i % 11 == 0) cmds.push_back({"UNLINK", k(0), k(1)});
+                for (const auto& r : pipeline(c, cmds))
+                    if ((r.isError() && r.str.rfind("ERR value is not an integer", 0) != 0) || r.type < 0) ++errors;
+            }
+        });
+    }
+    for (auto& w : writers) w.join();
+    EXPECT_EQ(errors.load(), 0);
+    auto d = waitNoDiff([&] { return diffAll(old_.port(), new_.port(), "h:*"); }, 15s);
+    EXPECT_TRUE(d.empty()) << firstLines(d);
+    // Both ways of copying ran: writes sent to both sides, and keys read back after INCR and APPEND.
+    Client o(old_.port()), n(new_.port());
+    auto calls = [](Client& c, const std::string& cmd) {
+        std::string info = c.cmd({"INFO", "commandstats"}).str;
+        auto at = info.find("cmdstat_" + cmd + ":calls=");
+        return at == std::string::npos ? 0LL : std::stoll(info.substr(at + cmd.size() + 15));
+    };
+    EXPECT_GT(calls(n, "set"), 0) << "no SET was forwarded to the secondary";
+    EXPECT_GT(calls(n, "restore"), 0) << "no key was copied by state";
+    EXPECT_EQ(calls(n, "incr"), 0) << "a write that builds on the value reached the secondary as a command";
+}
+
 // Scripts and functions may write, so dual_write copies their keys to the secondary, as it does
 // for any other write, in both modes; EVAL_RO is a read and goes to the primary alone.
 TEST_F(StrategyDualWrite, ScriptsAndFunctionsThatWriteReachTheSecondary) {

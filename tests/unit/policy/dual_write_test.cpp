@@ -95,7 +95,7 @@ TEST_F(DualWriteTest, ReadsGoToSecondaryWithReadsSecondary) {
 // 2
 TEST_F(DualWriteTest, SyncModeRunsAWriteOnPrimaryOnlyThenCopiesTheKeysState) {
     auto s = build("{type: dual_write, primary: old, secondary: new}");
-    Cmd set({"SET", "k", "v"});
+    Cmd set({"APPEND", "k", "v"});
     ClientSink client;
     run(*s, set, client);
     EXPECT_EQ(env.client.rawTo(kOld), std::vector<std::string>{set.raw});
@@ -103,8 +103,8 @@ TEST_F(DualWriteTest, SyncModeRunsAWriteOnPrimaryOnlyThenCopiesTheKeysState) {
     EXPECT_TRUE(sync().sent.empty()) << "nothing is copied before primary applied the write";
     EXPECT_EQ(engine.pending("old>new"), 1) << "pending from the moment the write is sent, so a flip barrier waits for it";
 
-    env.client.answer(0, "+OK\r\n");
-    EXPECT_EQ(client.reply, "+OK\r\n");
+    env.client.answer(0, ":1\r\n");
+    EXPECT_EQ(client.reply, ":1\r\n");
     EXPECT_EQ(engine.pending("old>new"), 1);
     // The key's state is read from primary...
     EXPECT_EQ(sync().rawTo(kOld), (std::vector<std::string>{command({"DUMP", "k"}), command({"PTTL", "k"})}));
@@ -124,7 +124,7 @@ TEST_F(DualWriteTest, SyncModeRunsAWriteOnPrimaryOnlyThenCopiesTheKeysState) {
 TEST_F(DualWriteTest, SyncModeCopiesTheTtl) {
     auto s = build("{type: dual_write, primary: new, secondary: old}");
     ClientSink client;
-    run(*s, Cmd({"SET", "k", "v", "PX", "90000"}), client);
+    run(*s, Cmd({"SET", "k", "v", "PX", "90000", "NX"}), client);
     env.client.answer(0, "+OK\r\n");
     std::string payload = dumpPayload("v");
     EXPECT_EQ(sync().rawTo(kNew), (std::vector<std::string>{command({"DUMP", "k"}), command({"PTTL", "k"})}));
@@ -137,13 +137,13 @@ TEST_F(DualWriteTest, SyncModeCopiesTheTtl) {
 
 TEST_F(DualWriteTest, SyncModeCopiesADeleteAsADel) {
     auto s = build("{type: dual_write, primary: old, secondary: new}");
-    Cmd del({"DEL", "k"});
+    Cmd del({"GETDEL", "k"});
     ClientSink client;
     run(*s, del, client);
     EXPECT_EQ(env.client.rawTo(kOld), std::vector<std::string>{del.raw});
     EXPECT_TRUE(env.client.rawTo(kNew).empty());
-    env.client.answer(0, ":1\r\n");
-    EXPECT_EQ(client.reply, ":1\r\n");
+    env.client.answer(0, bulk("v"));
+    EXPECT_EQ(client.reply, bulk("v"));
     sync().answer(0, "$-1\r\n");
     sync().answer(1, ":-2\r\n");
     EXPECT_EQ(sync().rawTo(kNew), std::vector<std::string>{command({"DEL", "k"})});
@@ -154,8 +154,8 @@ TEST_F(DualWriteTest, SyncModeCopiesADeleteAsADel) {
 TEST_F(DualWriteTest, SyncModeMarksEveryKeyOfAMultiKeyWriteDirty) {
     auto s = build("{type: dual_write, primary: old, secondary: new}");
     ClientSink client;
-    run(*s, Cmd({"MSET", "a", "1", "b", "2"}), client);
-    env.client.answer(0, "+OK\r\n");
+    run(*s, Cmd({"MSETNX", "a", "1", "b", "2"}), client);
+    env.client.answer(0, ":1\r\n");
     EXPECT_EQ(engine.pending("old>new"), 2);
     // One shard per key at most; both keys' DUMPs are out or queued. Answer until all is done.
     for (int round = 0; round < 4 && sync().unanswered() > 0; ++round) {
@@ -202,6 +202,130 @@ TEST_F(DualWriteTest, APinnedWriteMarksItsKeyDirty) {
     s->syncPairs(pairs);
     EXPECT_EQ(pairs, (std::vector<std::pair<int, int>>{{kOld, kNew}}));
     EXPECT_EQ(static_cast<const DualWrite&>(*s).pairName(), "old>new");
+}
+
+// 2, a plain overwrite: the write itself is the copy when nothing else of its keys is being copied.
+TEST_F(DualWriteTest, SyncModeSendsAPlainOverwriteToBothSidesAsItsOwnCopy) {
+    auto s = build("{type: dual_write, primary: old, secondary: new}");
+    for (auto args : std::vector<std::vector<std::string>>{{"SET", "k", "v", "EX", "10"},
+                                                           {"SETEX", "k", "10", "v"},
+                                                           {"PSETEX", "k", "10000", "v"},
+                                                           {"MSET", "a", "1", "b", "2"},
+                                                           {"DEL", "k"},
+                                                           {"UNLINK", "k", "j"}}) {
+        SCOPED_TRACE(args[0]);
+        env.client.sent.clear();
+        uint64_t before = stats.syncs.load();
+        Cmd c(args);
+        ClientSink client;
+        run(*s, c, client);
+        ASSERT_EQ(env.client.sent.size(), 2u) << "sent to both before either answers";
+        EXPECT_EQ(env.client.rawTo(kOld), std::vector<std::string>{c.raw});
+        EXPECT_EQ(env.client.rawTo(kNew), std::vector<std::string>{c.raw});
+        int64_t keys = args[0] == "MSET" || args[0] == "UNLINK" ? 2 : 1;
+        EXPECT_EQ(engine.pending("old>new"), keys);
+        env.client.answer(0, "+OK\r\n");
+        EXPECT_EQ(client.reply, "+OK\r\n") << "the primary's reply, as it comes";
+        EXPECT_EQ(engine.pending("old>new"), keys) << "owed until the secondary applied it too";
+        env.client.answer(1, "+OK\r\n");
+        EXPECT_EQ(engine.pending("old>new"), 0);
+        EXPECT_EQ(stats.syncs.load(), before + static_cast<uint64_t>(keys));
+        EXPECT_TRUE(sync().sent.empty()) << "nothing read back";
+    }
+}
+
+// The race of item 1 of issue 24: a copy of k reads old's state before a plain SET of k lands there;
+// sent to new as it is, the SET could land before that copy's RESTORE and leave new older than old.
+// So while a copy of k is queued or running, a plain overwrite takes the usual way.
+TEST_F(DualWriteTest, APlainOverwriteWhileItsKeyIsBeingCopiedIsCopiedAfterThatCopy) {
+    auto s = build("{type: dual_write, primary: old, secondary: new}");
+    ClientSink incr, set;
+    run(*s, Cmd({"INCR", "k"}), incr);
+    env.client.answer(0, ":1\r\n");
+    ASSERT_EQ(sync().rawTo(kOld), (std::vector<std::string>{command({"DUMP", "k"}), command({"PTTL", "k"})}));
+    sync().answer(0, bulk(dumpPayload("1")));  // the copy read 1 ...
+    sync().answer(1, ":-1\r\n");
+    Cmd c({"SET", "k", "v"});
+    run(*s, c, set);  // ... and the SET is sent while its RESTORE is out
+    EXPECT_EQ(env.client.rawTo(kNew), std::vector<std::string>{}) << "not sent to the secondary beside the copy";
+    env.client.answer(1, "+OK\r\n");
+    EXPECT_EQ(set.reply, "+OK\r\n");
+    sync().answer(2, "+OK\r\n");  // the RESTORE of 1
+    // The key is copied once more, reading the SET's value.
+    ASSERT_EQ(sync().sent.size(), 5u);
+    EXPECT_EQ(sync().sent[3].raw, command({"DUMP", "k"}));
+    sync().answer(3, bulk(dumpPayload("v")));
+    sync().answer(4, ":-1\r\n");
+    EXPECT_EQ(sync().sent.back().raw, restoreReplace("k", "0", dumpPayload("v")));
+    sync().answer(5, "+OK\r\n");
+    EXPECT_EQ(engine.pending("old>new"), 0);
+}
+
+// A write of k whose reply comes while a forwarded SET of k is out (sent earlier on another
+// connection, it may have landed on old after the SET): k is read back once the SET is done.
+TEST_F(DualWriteTest, AWriteAnsweredWhileAPlainOverwriteIsForwardedIsCopiedAfterIt) {
+    auto s = build("{type: dual_write, primary: old, secondary: new}");
+    ClientSink incr, set;
+    run(*s, Cmd({"INCR", "k"}), incr);  // 0: old
+    run(*s, Cmd({"SET", "k", "5"}), set);  // 1: old, 2: new (no copy of k yet)
+    ASSERT_EQ(env.client.sent.size(), 3u);
+    env.client.answer(0, ":6\r\n");  // the INCR ran after the SET on old
+    EXPECT_TRUE(sync().sent.empty()) << "no copy beside the forwarded SET";
+    env.client.answer(1, "+OK\r\n");
+    env.client.answer(2, "+OK\r\n");
+    ASSERT_EQ(sync().rawTo(kOld), (std::vector<std::string>{command({"DUMP", "k"}), command({"PTTL", "k"})}));
+    sync().answer(0, bulk(dumpPayload("6")));
+    sync().answer(1, ":-1\r\n");
+    EXPECT_EQ(sync().rawTo(kNew), std::vector<std::string>{restoreReplace("k", "0", dumpPayload("6"))});
+    sync().answer(2, "+OK\r\n");
+    EXPECT_EQ(engine.pending("old>new"), 0);
+}
+
+TEST_F(DualWriteTest, APlainOverwriteTheSecondaryDidNotApplyIsCopied) {
+    auto s = build("{type: dual_write, primary: old, secondary: new}");
+    ClientSink set;
+    run(*s, Cmd({"SET", "k", "v"}), set);
+    env.client.answer(1, kDownNew, true);
+    env.client.answer(0, "+OK\r\n");
+    EXPECT_EQ(set.reply, "+OK\r\n");
+    EXPECT_FALSE(set.failed);
+    ASSERT_EQ(sync().rawTo(kOld), (std::vector<std::string>{command({"DUMP", "k"}), command({"PTTL", "k"})}));
+    sync().answer(0, bulk(dumpPayload("v")));
+    sync().answer(1, ":-1\r\n");
+    sync().answer(2, "+OK\r\n");
+    EXPECT_EQ(engine.pending("old>new"), 0);
+    EXPECT_EQ(stats.syncs.load(), 1u);
+}
+
+TEST_F(DualWriteTest, APlainOverwriteNamingAKeyTwiceIsCopied) {
+    auto s = build("{type: dual_write, primary: old, secondary: new}");
+    ClientSink mset;
+    run(*s, Cmd({"MSET", "k", "1", "k", "2"}), mset);
+    EXPECT_TRUE(env.client.rawTo(kNew).empty());
+    env.client.answer(0, "+OK\r\n");
+    for (int round = 0; round < 3 && sync().unanswered() > 0; ++round)
+        for (size_t i = 0; i < sync().sent.size(); ++i) {
+            if (sync().sent[i].answered) continue;
+            const auto& raw = sync().sent[i].raw;
+            sync().answer(i, raw == command({"DUMP", "k"}) ? bulk(dumpPayload("2")) : raw == command({"PTTL", "k"}) ? ":-1\r\n" : "+OK\r\n");
+        }
+    EXPECT_EQ(engine.pending("old>new"), 0);
+}
+
+// A key whose shard is another I/O thread's cannot be claimed from this one.
+TEST_F(DualWriteTest, APlainOverwriteFromAnotherThreadIsCopied) {
+    auto s = build("{type: dual_write, primary: old, secondary: new}");
+    host.current_thread = false;
+    ClientSink set;
+    run(*s, Cmd({"SET", "k", "v"}), set);
+    EXPECT_TRUE(env.client.rawTo(kNew).empty());
+    env.client.answer(0, "+OK\r\n");
+    host.current_thread = true;
+    host.runPosted();
+    sync().answer(0, bulk(dumpPayload("v")));
+    sync().answer(1, ":-1\r\n");
+    sync().answer(2, "+OK\r\n");
+    EXPECT_EQ(engine.pending("old>new"), 0);
 }
 
 TEST_F(DualWriteTest, SyncModeReportsBothSidesAsWriteTargets) {

@@ -151,25 +151,39 @@ TEST_P(DualWritePhaseTest, ReadsThePrimaryAndCopiesEveryWrittenKeyToTheSecondary
     s.syncPairs(pairs);
     EXPECT_EQ(pairs, (std::vector<std::pair<int, int>>{{primary, secondary}}));
 
-    // The exact mode: even a plain SET runs on the primary only, then k's state is copied.
-    Cmd set({"SET", "k", "v"});
+    // The exact mode: a write runs on the primary only, then k's state is copied...
+    Cmd append({"APPEND", "k", "v"});
     ClientSink w;
-    run(s, set, w);
-    EXPECT_EQ(env.client.rawTo(primary), std::vector<std::string>{set.raw});
+    run(s, append, w);
+    EXPECT_EQ(env.client.rawTo(primary), std::vector<std::string>{append.raw});
     EXPECT_TRUE(env.client.rawTo(secondary).empty());
-    env.client.answer(0, "+OK\r\n");
-    EXPECT_EQ(w.reply, "+OK\r\n");
+    env.client.answer(0, ":1\r\n");
+    EXPECT_EQ(w.reply, ":1\r\n");
     EXPECT_EQ(engine.pending(pair), 1);
     EXPECT_EQ(engine.pending(other_pair), 0);
     answerCopy(primary, "k", dumpPayload("v"));
     EXPECT_EQ(engine.pending(pair), 0);
     EXPECT_EQ(stats.syncs.load(), 1u);
 
+    // ...but a plain SET is a copy of itself: sent to both sides at once, owed until both applied it.
+    Cmd set({"SET", "k", "v"});
+    ClientSink w2;
+    run(s, set, w2);
+    EXPECT_EQ(env.client.sent[1].backend, primary);
+    EXPECT_EQ(env.client.sent[2].backend, secondary);
+    EXPECT_EQ(env.client.sent[2].raw, set.raw);
+    env.client.answer(1, "+OK\r\n");
+    EXPECT_EQ(w2.reply, "+OK\r\n");
+    EXPECT_EQ(engine.pending(pair), 1);
+    env.client.answer(2, "+OK\r\n");
+    EXPECT_EQ(engine.pending(pair), 0);
+    EXPECT_EQ(stats.syncs.load(), 2u);
+
     Cmd get({"GET", "k"});
     ClientSink r;
     run(s, get, r);
     EXPECT_EQ(env.client.sent.back().backend, primary);
-    env.client.answer(1, bulk("v"));
+    env.client.answer(3, bulk("v"));
     EXPECT_EQ(r.reply, bulk("v"));
 }
 

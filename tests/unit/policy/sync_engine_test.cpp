@@ -134,14 +134,14 @@ TEST_F(SyncEngineTest, Hazard2_WritesDuringAnInFlightCopyAreCopiedAgainAfterTheL
     auto s = dualWrite();
     ClientSink a1, b1, a2;
 
-    a.write(*s, {"SET", "k", "1"}, a1);
+    a.write(*s, {"APPEND", "k", "1"}, a1);
     a.env.client.answer(0, kOk);
     ASSERT_EQ(sent().sent.size(), 2u);  // DUMP + PTTL of the first copy, in flight
 
     // B's write and A's next one reach old, and are answered, while the copy is in flight.
-    b.write(*s, {"SET", "k", "2"}, b1);
+    b.write(*s, {"APPEND", "k", "2"}, b1);
     b.env.client.answer(0, kOk);
-    a.write(*s, {"SET", "k", "3"}, a2);
+    a.write(*s, {"APPEND", "k", "3"}, a2);
     a.env.client.answer(1, kOk);
     EXPECT_EQ(sent().sent.size(), 2u) << "a second copy of k started while one was in flight";
     EXPECT_EQ(engine.pending("old>new"), 1);
@@ -176,12 +176,12 @@ TEST_F(SyncEngineTest, Hazard2_AWriteAnsweredAfterTheDumpButBeforeTheRestoreIsCo
     auto s = dualWrite();
     ClientSink a1, b1;
 
-    a.write(*s, {"SET", "k", "1"}, a1);
+    a.write(*s, {"APPEND", "k", "1"}, a1);
     a.env.client.answer(0, kOk);
     answerRead(bulk(dumpPayload("1")), ":-1\r\n");  // read before B
     ASSERT_EQ(sent().sent.size(), 3u);              // RESTORE k 1 in flight
 
-    b.write(*s, {"SET", "k", "2"}, b1);
+    b.write(*s, {"APPEND", "k", "2"}, b1);
     b.env.client.answer(0, kOk);
     EXPECT_EQ(sent().sent.size(), 3u);
     answerLast(kOk);  // the stale RESTORE lands
