@@ -232,6 +232,10 @@ Session::Outcome Session::handle(std::span<const std::string_view> argv, std::st
         replyError("NOAUTH Authentication required.", obs::ErrorKind::kAuth);
         return Outcome::kDone;
     }
+    if (in_multi_ && std::find(kNoMulti.begin(), kNoMulti.end(), cmd->name) != kNoMulti.end()) {
+        replyError(kNoMultiError);
+        return Outcome::kDone;
+    }
 
     if (relay_mode_) {
         // RESP2 pub/sub: the backend answers everything (including the "only (P|S)SUBSCRIBE /

@@ -143,6 +143,16 @@ TEST_F(TransactionsTest, SelectAndHelloInsideMultiAreQueuedInTheTransaction) {
     EXPECT_EQ(show(exec.elements[1]), "+OK");
 }
 
+// Issue 22 (c): SAVE, SHUTDOWN, SYNC and PSYNC (Redis's no_multi commands) get Redis's refusal
+// inside MULTI, and the transaction is discarded, nothing of it run.
+TEST_F(TransactionsTest, NoMultiCommandsInsideMultiAnswerAsOnRedis) {
+    expectSameAsRedis({{"MULTI"}, {"SAVE"}, {"PING"}, {"EXEC"},
+                       {"MULTI"}, {"SET", "n:1", "v"}, {"SHUTDOWN", "NOSAVE"}, {"EXEC"}, {"EXISTS", "n:1"},
+                       {"MULTI"}, {"SHUTDOWN"}, {"EXEC"},
+                       {"MULTI"}, {"SYNC"}, {"PSYNC", "?", "-1"}, {"EXEC"},
+                       {"MULTI"}, {"SAVE", "x"}, {"EXEC"}});
+}
+
 TEST(TransactionsUserTest, AUserWithRightsOnlyOnANonCatchAllRouteCanUseMulti) {
     RedisServer old_, new_;
     Laminar lam(config(old_.port(), new_.port(), "client:\n  users:\n    app: {password: app-pw, access: none, routes: {n: write}}\n"));
