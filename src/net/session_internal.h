@@ -2,7 +2,8 @@
 // Session's insides, shared by the files it is split into: session.cpp (the socket, parsing,
 // forwarding, the reply queue), session_split.cpp (multi-key commands split per key, fan-out to
 // every backend), session_pinning.cpp (dedicated connections), session_local.cpp (commands laminar
-// answers itself: AUTH, HELLO, SELECT, CLIENT, INFO, RESET) and session_laminar.cpp (LAMINAR ...).
+// answers itself: AUTH, HELLO, SELECT, CLIENT, INFO, RESET), session_laminar.cpp (LAMINAR ...) and
+// session_transaction.cpp (what laminar answers itself inside MULTI, run at EXEC).
 // Not for use outside net/.
 #pragma once
 

@@ -143,6 +143,67 @@ TEST_F(TransactionsTest, SelectAndHelloInsideMultiAreQueuedInTheTransaction) {
     EXPECT_EQ(show(exec.elements[1]), "+OK");
 }
 
+// Issue 22.2: what laminar answers itself is queued inside MULTI as Redis queues it, and runs at
+// EXEC, in its place, after what was queued before it (CLIENT GETNAME sees a SETNAME queued ahead).
+// Its errors of arguments are replies in EXEC's array; an arity error aborts the transaction.
+TEST_F(TransactionsTest, LocalCommandsInsideMultiAreQueuedAndRunAtExec) {
+    expectSameAsRedis({{"MULTI"}, {"CLIENT", "SETNAME", "a"}, {"CLIENT", "GETNAME"}, {"PING"}, {"EXEC"}, {"CLIENT", "GETNAME"},
+                       {"MULTI"}, {"CLIENT", "GETNAME"}, {"SET", "n:1", "v"}, {"CLIENT", "SETNAME", "b"}, {"GET", "n:1"}, {"PING"},
+                       {"CLIENT", "GETNAME"}, {"EXEC"}, {"CLIENT", "GETNAME"},
+                       {"MULTI"}, {"SET", "o:1", "v"}, {"AUTH", "x"}, {"SELECT", "99"},
+                       {"SELECT", "x"}, {"GET", "o:1"}, {"EXEC"},
+                       {"MULTI"}, {"CLIENT", "SETNAME", "c"}, {"DISCARD"}, {"CLIENT", "GETNAME"},
+                       {"MULTI"}, {"CLIENT", "SETNAME", "d"}, {"SET", "n:2", "x"}, {"NOSUCHCOMMAND"}, {"EXEC"}, {"CLIENT", "GETNAME"},
+                       {"EXISTS", "n:2"},
+                       {"MULTI"}, {"CLIENT", "SETNAME", "e"}, {"CLIENT", "SETNAME", "f", "g"}, {"EXEC"}, {"CLIENT", "GETNAME"}});
+}
+
+// A transaction a WATCHed key's change discards runs none of laminar's part either.
+TEST_F(TransactionsTest, AFailedWatchRunsNoneOfTheLocalCommands) {
+    expectSameAsRedis({{"WATCH", "n:1"}, {"SET", "n:1", "changed"}, {"MULTI"}, {"CLIENT", "SETNAME", "w"}, {"SET", "n:1", "mine"},
+                       {"EXEC"}, {"CLIENT", "GETNAME"}, {"GET", "n:1"},
+                       {"WATCH", "n:1"}, {"MULTI"}, {"CLIENT", "SETNAME", "w"}, {"INCR", "n:2"}, {"UNWATCH"}, {"EXEC"},
+                       {"CLIENT", "GETNAME"}});
+}
+
+// Pipelined: what follows EXEC sees what laminar ran in it.
+TEST_F(TransactionsTest, CommandsAfterExecSeeWhatItsLocalCommandsDid) {
+    Client c(lam_->port());
+    for (const auto& argv : Script{{"MULTI"}, {"CLIENT", "SETNAME", "p"}, {"SET", "n:5", "1"}, {"EXEC"}, {"CLIENT", "GETNAME"}})
+        c.append(argv);
+    EXPECT_EQ(show(c.read()), "+OK");
+    EXPECT_EQ(show(c.read()), "+QUEUED");
+    EXPECT_EQ(show(c.read()), "+QUEUED");
+    EXPECT_EQ(show(c.read()), "[+OK, +OK]");
+    EXPECT_EQ(show(c.read()), "$p");
+}
+
+// laminar's own commands (no Redis to compare with): CLIENT ID, INFO laminar, LAMINAR STATUS are
+// queued and answered in EXEC's array; INFO there has laminar's sections as outside MULTI; LAMINAR
+// RELOAD, which answers later, is refused as Redis refuses a no_multi command: the transaction is
+// then discarded. (INFO has no key: it goes to the catch-all's backend,
+// so this transaction's key is one of old's.)
+TEST_F(TransactionsTest, LaminarsOwnCommandsInsideMultiAreAnsweredInExecsArray) {
+    Client c(lam_->port());
+    long long id = c.cmd({"CLIENT", "ID"}).integer;
+    for (const auto& argv : Script{{"MULTI"}, {"CLIENT", "ID"}, {"INFO", "laminar"}, {"LAMINAR", "STATUS"}, {"SET", "o:1", "v"}, {"INFO"}})
+        EXPECT_EQ(c.cmd(argv).str, argv[0] == "MULTI" ? "OK" : "QUEUED") << argv[0];
+    auto exec = c.cmd({"EXEC"});
+    ASSERT_EQ(exec.elements.size(), 5u) << show(exec);
+    EXPECT_EQ(exec.elements[0].integer, id);
+    EXPECT_EQ(exec.elements[1].str.rfind("# Laminar\r\n", 0), 0u) << exec.elements[1].str;
+    EXPECT_EQ(exec.elements[2].type, REDIS_REPLY_STRING);
+    EXPECT_FALSE(exec.elements[2].str.empty());
+    EXPECT_EQ(show(exec.elements[3]), "+OK");
+    EXPECT_EQ(exec.elements[4].str.rfind("# Laminar\r\n", 0), 0u) << exec.elements[4].str.substr(0, 200);
+    EXPECT_NE(exec.elements[4].str.find("redis_version:"), std::string::npos);
+    EXPECT_EQ(show(c.cmd({"MULTI"})), "+OK");
+    EXPECT_EQ(show(c.cmd({"SET", "n:2", "v"})), "+QUEUED");
+    EXPECT_EQ(show(c.cmd({"LAMINAR", "RELOAD"})), "-ERR Command not allowed inside a transaction");
+    EXPECT_EQ(show(c.cmd({"EXEC"})), "-EXECABORT Transaction discarded because of previous errors.");
+    EXPECT_EQ(show(Client(new_.port()).cmd({"EXISTS", "n:2"})), ":0");
+}
+
 // Issue 22 (c): SAVE, SHUTDOWN, SYNC and PSYNC (Redis's no_multi commands) get Redis's refusal
 // inside MULTI, and the transaction is discarded, nothing of it run.
 TEST_F(TransactionsTest, NoMultiCommandsInsideMultiAnswerAsOnRedis) {
@@ -151,6 +212,23 @@ TEST_F(TransactionsTest, NoMultiCommandsInsideMultiAnswerAsOnRedis) {
                        {"MULTI"}, {"SHUTDOWN"}, {"EXEC"},
                        {"MULTI"}, {"SYNC"}, {"PSYNC", "?", "-1"}, {"EXEC"},
                        {"MULTI"}, {"SAVE", "x"}, {"EXEC"}});
+}
+
+// CLIENT UNBLOCK answers from the blocked client's connection, later: inside MULTI it is refused,
+// and the transaction discarded, rather than run outside it.
+TEST(TransactionsAdminTest, ClientUnblockInsideMultiIsRefusedAndAbortsTheTransaction) {
+    RedisServer old_, new_;
+    Laminar lam(config(old_.port(), new_.port(), "client: {allow_admin: true}\n"));
+    Client c(lam.port());
+    EXPECT_EQ(show(c.cmd({"MULTI"})), "+OK");
+    EXPECT_EQ(show(c.cmd({"SET", "n:1", "v"})), "+QUEUED");
+    EXPECT_EQ(show(c.cmd({"CLIENT", "UNBLOCK", "1"})), "-ERR laminar: 'client|unblock' is not supported inside MULTI");
+    EXPECT_EQ(show(c.cmd({"EXEC"})), "-EXECABORT Transaction discarded because of previous errors.");
+    EXPECT_EQ(show(Client(new_.port()).cmd({"EXISTS", "n:1"})), ":0");
+    // CLIENT LIST (an admin command, let through here) is queued and run at EXEC, its error in the array.
+    EXPECT_EQ(show(c.cmd({"MULTI"})), "+OK");
+    EXPECT_EQ(show(c.cmd({"CLIENT", "LIST", "TYPE", "bogus"})), "+QUEUED");
+    EXPECT_EQ(show(c.cmd({"EXEC"})), "[-ERR Unknown client type 'bogus']");
 }
 
 TEST(TransactionsUserTest, AUserWithRightsOnlyOnANonCatchAllRouteCanUseMulti) {
