@@ -214,6 +214,60 @@ TEST_F(TransactionsTest, NoMultiCommandsInsideMultiAnswerAsOnRedis) {
                        {"MULTI"}, {"SAVE", "x"}, {"EXEC"}});
 }
 
+// Issue 22 (b): a client pinned to the catch-all's backend by SELECT runs its transactions there;
+// a key of another backend is refused as for any transaction (CROSSSLOT, EXEC discards it), a
+// SELECT inside the transaction takes effect at EXEC, and back in the backend's db the client is
+// unpinned.
+TEST_F(TransactionsTest, AClientPinnedBySelectRunsItsTransactionsOnTheCatchAllsBackend) {
+    Client c(lam_->port());
+    EXPECT_EQ(show(c.cmd({"SELECT", "1"})), "+OK");
+    EXPECT_EQ(show(c.cmd({"MULTI"})), "+OK");
+    EXPECT_EQ(show(c.cmd({"SET", "o:1", "v"})), "+QUEUED");
+    EXPECT_EQ(show(c.cmd({"SET", "n:1", "x"})).rfind("-CROSSSLOT laminar: this transaction runs on backend 'old' and 'set' routes to backend 'new'", 0),
+              0u);
+    EXPECT_EQ(show(c.cmd({"EXEC"})), "-EXECABORT Transaction discarded because of previous errors.");
+    EXPECT_EQ(show(c.cmd({"WATCH", "n:1"})).rfind("-ERR laminar: this connection is pinned to backend 'old'", 0), 0u);
+    EXPECT_EQ(show(c.cmd({"MULTI"})), "+OK");
+    EXPECT_EQ(show(c.cmd({"SET", "o:1", "v"})), "+QUEUED");
+    EXPECT_EQ(show(c.cmd({"CLIENT", "SETNAME", "s"})), "+QUEUED");
+    EXPECT_EQ(show(c.cmd({"SELECT", "0"})), "+QUEUED");
+    EXPECT_EQ(show(c.cmd({"GET", "o:1"})), "+QUEUED");
+    EXPECT_EQ(show(c.cmd({"EXEC"})), "[+OK, +OK, +OK, (nil)]");
+    Client old(old_.port());
+    EXPECT_EQ(show(old.cmd({"SELECT", "1"})), "+OK");
+    EXPECT_EQ(show(old.cmd({"GET", "o:1"})), "$v");
+    // Back in db 0: unpinned, keys of every backend work again, with their own transactions.
+    EXPECT_EQ(show(c.cmd({"GET", "o:1"})), "(nil)");
+    EXPECT_EQ(show(c.cmd({"SET", "n:1", "x"})), "+OK");
+    EXPECT_EQ(show(c.cmd({"MULTI"})), "+OK");
+    EXPECT_EQ(show(c.cmd({"INCR", "n:2"})), "+QUEUED");
+    EXPECT_EQ(show(c.cmd({"EXEC"})), "[:1]");
+    EXPECT_EQ(show(c.cmd({"CLIENT", "GETNAME"})), "$s");
+}
+
+// The same for a client pinned by HELLO 3: its transaction runs on the catch-all's backend, in
+// RESP3, with laminar's queued commands in EXEC's array; a SELECT queued in it pins the client.
+TEST_F(TransactionsTest, AClientPinnedByHello3RunsItsTransactionsOnTheCatchAllsBackend) {
+    Client c(lam_->port());
+    c.sendRaw(respCommand({"HELLO", "3"}));
+    ASSERT_EQ(readRawFrames(c, 1).substr(0, 1), "%");
+    std::string script;
+    for (const auto& argv : Script{{"MULTI"}, {"CLIENT", "SETNAME", "r"}, {"GET", "o:9"}, {"SET", "n:1", "x"}, {"EXEC"},
+                                   {"CLIENT", "SETNAME", "q"}, {"MULTI"}, {"CLIENT", "GETNAME"}, {"GET", "o:9"}, {"SELECT", "2"},
+                                   {"EXEC"}, {"SET", "n:1", "x"}, {"SELECT", "0"}})
+        script += respCommand(argv);
+    c.sendRaw(script);
+    auto replies = readRawFrames(c, 13);
+    EXPECT_EQ(replies,
+              "+OK\r\n+QUEUED\r\n+QUEUED\r\n"
+              "-CROSSSLOT laminar: this transaction runs on backend 'old' and 'set' routes to backend 'new'; a transaction's keys must "
+              "be on one backend, so EXEC will discard it\r\n"
+              "-EXECABORT Transaction discarded because of previous errors.\r\n"
+              "+OK\r\n+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*3\r\n$1\r\nq\r\n_\r\n+OK\r\n"
+              "-ERR laminar: this connection is pinned to backend 'old' (MULTI, WATCH, SELECT, HELLO 3 or pub/sub) but 'set' routes "
+              "to 'new'\r\n+OK\r\n");
+}
+
 // CLIENT UNBLOCK answers from the blocked client's connection, later: inside MULTI it is refused,
 // and the transaction discarded, rather than run outside it.
 TEST(TransactionsAdminTest, ClientUnblockInsideMultiIsRefusedAndAbortsTheTransaction) {
