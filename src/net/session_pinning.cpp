@@ -102,8 +102,11 @@ std::optional<Session::Outcome> Session::transactionCommand(Local local, std::sp
             return std::nullopt;
         }
         case Local::kExec: {
-            // What laminar queued itself runs now, in its place between the held replies.
+            // What laminar queued itself runs now, in its place between the held replies. A CLIENT
+            // REPLY among them applies from the next command: EXEC's reply goes out as the mode
+            // was when EXEC came.
             const bool refused = multi_refused_;
+            const ReplyMode at_exec = reply_mode_;
             std::string array = "*" + std::to_string(tx_.queued) + "\r\n";
             if (!refused) {
                 auto held = held_.begin();
@@ -113,6 +116,8 @@ std::optional<Session::Outcome> Session::transactionCommand(Local local, std::sp
                     else if (held != held_.end()) array += (held++)->reply;
                 }
             }
+            const ReplyMode after = reply_mode_;
+            reply_mode_ = at_exec;
             endHeldTransaction();
             if (refused) {
                 worker_.stats().countError(obs::ErrorKind::kRefused, routed_);
@@ -120,6 +125,7 @@ std::optional<Session::Outcome> Session::transactionCommand(Local local, std::sp
             } else {
                 reply(array);
             }
+            if (after != at_exec) reply_mode_ = after;
             return Outcome::kDone;
         }
         case Local::kDiscard:

@@ -178,6 +178,22 @@ TEST_F(TransactionsTest, CommandsAfterExecSeeWhatItsLocalCommandsDid) {
     EXPECT_EQ(show(c.read()), "$p");
 }
 
+// CLIENT REPLY inside MULTI runs at EXEC and applies from the command after it; EXEC's own reply
+// is sent, with +OK as its element. (Redis answers nothing in that place, leaving the array one
+// element short: not something to copy.)
+TEST_F(TransactionsTest, ClientReplyInsideMultiAppliesAfterExec) {
+    Client c(lam_->port());
+    std::string script;
+    for (const auto& argv : Script{{"MULTI"}, {"CLIENT", "REPLY", "SKIP"}, {"ECHO", "a"}, {"EXEC"}, {"ECHO", "b"}, {"ECHO", "c"},
+                                   {"MULTI"}, {"SET", "n:1", "v"}, {"CLIENT", "REPLY", "OFF"}, {"EXEC"}, {"PING"},
+                                   {"CLIENT", "REPLY", "ON"}, {"ECHO", "z"}})
+        script += respCommand(argv);
+    c.sendRaw(script);
+    EXPECT_EQ(readRawFrames(c, 11),
+              "+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n+OK\r\n$1\r\na\r\n$1\r\nc\r\n"
+              "+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n+OK\r\n+OK\r\n+OK\r\n$1\r\nz\r\n");
+}
+
 // laminar's own commands (no Redis to compare with): CLIENT ID, INFO laminar, LAMINAR STATUS are
 // queued and answered in EXEC's array; INFO there has laminar's sections as outside MULTI; LAMINAR
 // RELOAD, which answers later, is refused as Redis refuses a no_multi command: the transaction is
