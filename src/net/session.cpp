@@ -276,6 +276,12 @@ Session::Outcome Session::handle(std::span<const std::string_view> argv, std::st
     if (in_multi_ || local == Local::kMulti || local == Local::kWatch)
         if (auto out = transactionCommand(local, argv, raw)) return *out;
     if (in_multi_ && runsAtExec(local, argv)) return queueForExec(argv);
+    if (in_multi_ && local == Local::kSubscribe) {
+        // Redis runs it at EXEC and the connection is subscribed from then on: laminar would take
+        // the messages for replies, and pool the connection subscribed. Refused, so EXEC aborts.
+        replyError("ERR laminar: '" + std::string(cmd->name) + "' is not supported inside MULTI", obs::ErrorKind::kRefused);
+        return Outcome::kDone;
+    }
     if (in_multi_ && pinned_ && (local == Local::kPing || local == Local::kEcho)) {
         // Inside MULTI Redis queues these too and answers them in EXEC's array: the backend does.
         Slot& slot = newSlot();

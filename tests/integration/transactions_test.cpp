@@ -285,8 +285,8 @@ TEST_F(TransactionsTest, AClientPinnedByHello3RunsItsTransactionsOnTheCatchAllsB
 }
 
 // CLIENT UNBLOCK answers from the blocked client's connection, later: inside MULTI it is refused,
-// and the transaction discarded, rather than run outside it.
-TEST(TransactionsAdminTest, ClientUnblockInsideMultiIsRefusedAndAbortsTheTransaction) {
+// and the transaction discarded, rather than run outside it. (P|S)SUBSCRIBE too (see the test).
+TEST(TransactionsAdminTest, ClientUnblockAndSubscribeInsideMultiAreRefusedAndAbortTheTransaction) {
     RedisServer old_, new_;
     Laminar lam(config(old_.port(), new_.port(), "client: {allow_admin: true}\n"));
     Client c(lam.port());
@@ -295,6 +295,14 @@ TEST(TransactionsAdminTest, ClientUnblockInsideMultiIsRefusedAndAbortsTheTransac
     EXPECT_EQ(show(c.cmd({"CLIENT", "UNBLOCK", "1"})), "-ERR laminar: 'client|unblock' is not supported inside MULTI");
     EXPECT_EQ(show(c.cmd({"EXEC"})), "-EXECABORT Transaction discarded because of previous errors.");
     EXPECT_EQ(show(Client(new_.port()).cmd({"EXISTS", "n:1"})), ":0");
+    // So is a subscription, which EXEC would start on a connection laminar takes for a plain one.
+    for (std::string sub : {"subscribe", "psubscribe", "ssubscribe"}) {
+        EXPECT_EQ(show(c.cmd({"MULTI"})), "+OK");
+        EXPECT_EQ(show(c.cmd({"SET", "n:1", "v"})), "+QUEUED");
+        EXPECT_EQ(show(c.cmd({sub, "ch"})), "-ERR laminar: '" + sub + "' is not supported inside MULTI");
+        EXPECT_EQ(show(c.cmd({"EXEC"})), "-EXECABORT Transaction discarded because of previous errors.");
+        EXPECT_EQ(show(c.cmd({"PING"})), "+PONG");
+    }
     // CLIENT LIST (an admin command, let through here) is queued and run at EXEC, its error in the array.
     EXPECT_EQ(show(c.cmd({"MULTI"})), "+OK");
     EXPECT_EQ(show(c.cmd({"CLIENT", "LIST", "TYPE", "bogus"})), "+QUEUED");
