@@ -209,6 +209,14 @@ Session::Outcome Session::handle(std::span<const std::string_view> argv, std::st
             replyError("NOPERM laminar: user '" + user_ + "' has no admin right (LAMINAR commands)", obs::ErrorKind::kAuth);
             return Outcome::kDone;
         }
+        if (in_multi_) {
+            // A reload answers later, from the main thread: it cannot be one of EXEC's replies.
+            if (argv.size() >= 2 && equalsIgnoreCase(argv[1], "RELOAD")) {
+                replyError(kNoMultiError);
+                return Outcome::kDone;
+            }
+            return queueForExec(argv);
+        }
         return cmdLaminar(argv);
     }
     const resp::CommandInfo* cmd = resp::lookupCommand(argv);
@@ -230,6 +238,10 @@ Session::Outcome Session::handle(std::span<const std::string_view> argv, std::st
     }
     if (!authed_ && local != Local::kAuth && local != Local::kHello && local != Local::kQuit) {
         replyError("NOAUTH Authentication required.", obs::ErrorKind::kAuth);
+        return Outcome::kDone;
+    }
+    if (in_multi_ && std::find(kNoMulti.begin(), kNoMulti.end(), cmd->name) != kNoMulti.end()) {
+        replyError(kNoMultiError);
         return Outcome::kDone;
     }
 
@@ -263,12 +275,20 @@ Session::Outcome Session::handle(std::span<const std::string_view> argv, std::st
 
     if (in_multi_ || local == Local::kMulti || local == Local::kWatch)
         if (auto out = transactionCommand(local, argv, raw)) return *out;
+    if (in_multi_ && runsAtExec(local, argv)) return queueForExec(argv);
+    if (in_multi_ && local == Local::kSubscribe) {
+        // Redis runs it at EXEC and the connection is subscribed from then on: laminar would take
+        // the messages for replies, and pool the connection subscribed. Refused, so EXEC aborts.
+        replyError("ERR laminar: '" + std::string(cmd->name) + "' is not supported inside MULTI", obs::ErrorKind::kRefused);
+        return Outcome::kDone;
+    }
     if (in_multi_ && pinned_ && (local == Local::kPing || local == Local::kEcho)) {
         // Inside MULTI Redis queues these too and answers them in EXEC's array: the backend does.
         Slot& slot = newSlot();
         slot.pinned = true;
         ++inflight_;
         ++pinned_inflight_;
+        ++tx_.queued;
         pinned_->send(raw, &slot, false);
         return Outcome::kDone;
     }
@@ -412,10 +432,25 @@ Session::Outcome Session::forward(const resp::CommandInfo& cmd, std::span<const 
         wire = kDiscardCommand;
         pinned_writes_.reset();
     }
+    if (in_multi_ && local != Local::kMulti && local != Local::kExec && local != Local::kDiscard) {
+        if (slot.kind == SlotKind::kInfo) {  // its +QUEUED passes; its place in EXEC's array gets laminar's sections
+            tx_.entries.push_back(TxEntry::at(tx_.queued, TxEntry::Kind::kInfo));
+            slot.kind = SlotKind::kPlain;
+        }
+        ++tx_.queued;
+    }
+    // What the client sends after such an EXEC waits for its reply: the commands laminar runs
+    // there (AUTH, CLIENT SETNAME, SELECT...) change what those see, as on Redis.
+    bool completes_exec = false;
+    if (local == Local::kExec && in_multi_ && !multi_refused_ && !tx_.entries.empty()) {
+        slot.kind = SlotKind::kExec;
+        slot.tx = std::make_unique<Transaction>(std::move(tx_));
+        completes_exec = true;
+    }
     switch (local) {
-        case Local::kMulti: in_multi_ = true; multi_refused_ = false; break;
+        case Local::kMulti: in_multi_ = true; multi_refused_ = false; tx_ = {}; break;
         case Local::kExec:
-        case Local::kDiscard: in_multi_ = watching_ = multi_refused_ = false; break;
+        case Local::kDiscard: in_multi_ = watching_ = multi_refused_ = false; tx_ = {}; break;
         case Local::kWatch: if (!in_multi_) watching_ = true; break;
         case Local::kUnwatch: if (!in_multi_) watching_ = false; break;
         default: break;
@@ -448,6 +483,7 @@ Session::Outcome Session::forward(const resp::CommandInfo& cmd, std::span<const 
     ++inflight_;
     ++pinned_inflight_;
     pinned_->send(wire, &slot, blocking);
+    if (completes_exec && inflight_ > 0) drain_wait_ = true;  // (a dead connection answers at once)
     return Outcome::kDone;
 }
 
@@ -531,6 +567,10 @@ Session::Slot& Session::newSlot() {
 }
 
 void Session::reply(std::string_view raw) {
+    if (capture_) {
+        capture_->append(raw);
+        return;
+    }
     if (slots_.empty()) {
         if (reply_mode_ == ReplyMode::kOn) appendOut(raw);
         else if (reply_mode_ == ReplyMode::kSkip) reply_mode_ = ReplyMode::kOn;
@@ -563,11 +603,7 @@ void Session::onReply(Slot& slot, std::string_view raw, bool failed) {
             }
             break;
         case SlotKind::kSelect:
-            if (!raw.empty() && raw[0] == '+') {
-                selected_db_ = static_cast<int>(slot.arg);
-                worker_.host().registry().update(id_, [&](ClientRegistry::Entry& e) { e.db = static_cast<int>(slot.arg); });
-            }
-            if (pinned_owner_ && slot.arg == pinned_owner_->config().db && !raw.empty() && raw[0] == '+') selected_db_ = -1;
+            if (raw.starts_with("+OK")) noteSelected(slot.arg);
             break;
         case SlotKind::kHello3:
             if (!raw.empty() && raw[0] == '%') {
@@ -587,6 +623,13 @@ void Session::onReply(Slot& slot, std::string_view raw, bool failed) {
             break;
         case SlotKind::kExecAbort:
             if (!failed) raw = kExecAbortReply;
+            break;
+        case SlotKind::kExec:
+            if (!failed && slot.tx) {
+                rewritten = completeExec(raw, *slot.tx);
+                raw = rewritten;
+            }
+            slot.tx.reset();
             break;
         case SlotKind::kPlain:
             break;

@@ -80,8 +80,34 @@ public:
 
 private:
     // kExecAbort: the DISCARD sent in place of EXEC for a transaction laminar refused a command
-    // of; the client gets Redis's EXECABORT.
-    enum class SlotKind : uint8_t { kPlain, kInfo, kSelect, kHello3, kHello2, kBlocking, kExecAbort };
+    // of; the client gets Redis's EXECABORT. kExec: an EXEC whose array laminar completes (see
+    // TxEntry).
+    enum class SlotKind : uint8_t { kPlain, kInfo, kSelect, kHello3, kHello2, kBlocking, kExecAbort, kExec };
+
+    // Inside MULTI, what laminar has to do at EXEC, at the place `index` among the transaction's
+    // queued commands: kLocal runs a command laminar answers itself (AUTH, CLIENT SETNAME, INFO
+    // laminar, LAMINAR ...) as Redis runs it, at EXEC, in order, its reply put in EXEC's array
+    // between the backend's; the others are the backend's replies to a queued command laminar
+    // must see (INFO gets laminar's sections, SELECT and HELLO change what laminar knows of the
+    // connection).
+    struct TxEntry {
+        enum class Kind : uint8_t { kLocal, kInfo, kSelect, kHello };
+        size_t index = 0;
+        Kind kind = Kind::kLocal;
+        std::vector<std::string> argv;  // kLocal
+        long long arg = 0;              // kSelect: the db; kHello: the protocol
+        static TxEntry at(size_t index, Kind kind, long long arg = 0) {
+            TxEntry e;
+            e.index = index;
+            e.kind = kind;
+            e.arg = arg;
+            return e;
+        }
+    };
+    struct Transaction {
+        std::vector<TxEntry> entries;
+        size_t queued = 0;  // commands in it, laminar's and the backend's
+    };
 
     // Keys written on the dedicated connection, for the route's strategy to catch up on.
     struct PinnedWrites {
@@ -99,6 +125,7 @@ private:
         SlotKind kind = SlotKind::kPlain;
         long long arg = 0;
         std::unique_ptr<PinnedWrites> writes;
+        std::unique_ptr<Transaction> tx;  // kExec
         void complete(std::string_view raw, bool failed) override { session->onReply(*this, raw, failed); }
     };
 
@@ -188,6 +215,15 @@ private:
     Outcome cmdInfo(const resp::CommandInfo& cmd, std::span<const std::string_view> argv, std::string_view raw);
     Outcome cmdReset();
     Outcome cmdLaminar(std::span<const std::string_view> argv);
+    // Inside MULTI: whether laminar answers `argv` itself, so it is queued here and run at EXEC.
+    bool runsAtExec(Local local, std::span<const std::string_view> argv) const;
+    Outcome queueForExec(std::span<const std::string_view> argv);
+    // Runs a command queued by queueForExec as it runs outside MULTI, and returns its reply.
+    std::string runQueued(const TxEntry& entry);
+    // EXEC's array with laminar's part of the transaction put in: the backend's reply `raw` to
+    // EXEC (unchanged unless it is the array of a transaction that ran).
+    std::string completeExec(std::string_view raw, const Transaction& tx);
+    void noteSelected(long long db);
     std::string clientInfoLine() const;
     std::string transformInfo(std::string_view backend_reply) const;
     void continueHandshake();
@@ -202,6 +238,7 @@ private:
     resp::RequestParser parser_;
     std::vector<int> keys_;   // scratch: key indices of the command being routed
     std::string scratch_;     // scratch: re-serialised inline commands
+    std::string* capture_ = nullptr;  // set by runQueued: local replies go here, not to the client
     std::string out_;         // replies not yet written: [out_off_, size)
     size_t out_off_ = 0;
     std::deque<Slot> slots_;
@@ -244,6 +281,7 @@ private:
         std::string reply;  // its element of EXEC's array if it never gets one
     };
     std::vector<Held> held_;
+    Transaction tx_;  // the open transaction's queued commands and what laminar owes at EXEC
     int blocked_ = 0;      // blocking commands in flight
     bool relay_mode_ = false;     // RESP2 pub/sub: every backend reply is relayed as it comes
     bool waiting_marker_ = false; // paused until the unsubscribe check comes back

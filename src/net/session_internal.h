@@ -2,12 +2,14 @@
 // Session's insides, shared by the files it is split into: session.cpp (the socket, parsing,
 // forwarding, the reply queue), session_split.cpp (multi-key commands split per key, fan-out to
 // every backend), session_pinning.cpp (dedicated connections), session_local.cpp (commands laminar
-// answers itself: AUTH, HELLO, SELECT, CLIENT, INFO, RESET) and session_laminar.cpp (LAMINAR ...).
+// answers itself: AUTH, HELLO, SELECT, CLIENT, INFO, RESET), session_laminar.cpp (LAMINAR ...) and
+// session_transaction.cpp (what laminar answers itself inside MULTI, run at EXEC).
 // Not for use outside net/.
 #pragma once
 
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -92,6 +94,11 @@ inline constexpr std::string_view kExecAbortReply = "-EXECABORT Transaction disc
 inline constexpr std::string_view kPingArityError = "ERR wrong number of arguments for 'ping' command";
 // Sent ahead of a transaction's first command with a backend (MULTI is held until then).
 inline constexpr std::string_view kMultiCommand = "*1\r\n$5\r\nMULTI\r\n";
+// The commands Redis 7.0 flags no_multi (its COMMAND reply): inside MULTI it refuses them with
+// kNoMultiError, before any rights check, and EXEC then aborts. laminar refuses them through the
+// proxy anyway; inside MULTI it answers Redis's text.
+inline constexpr std::array<std::string_view, 4> kNoMulti = {"save", "shutdown", "sync", "psync"};
+inline constexpr std::string_view kNoMultiError = "ERR Command not allowed inside a transaction";
 
 inline constexpr std::string_view kWaitMark = "*3\r\n$7\r\nPUBLISH\r\n$14\r\n__laminar:wait\r\n$0\r\n\r\n";
 

@@ -181,6 +181,10 @@ Session::Outcome Session::cmdHello(std::span<const std::string_view> argv, std::
         Slot& slot = newSlot();
         slot.pinned = true;
         slot.kind = proto == 3 ? SlotKind::kHello3 : SlotKind::kHello2;
+        if (in_multi_) {  // queued: its reply is in EXEC's array
+            slot.kind = SlotKind::kPlain;
+            tx_.entries.push_back(TxEntry::at(tx_.queued++, TxEntry::Kind::kHello, proto));
+        }
         ++inflight_;
         ++pinned_inflight_;
         pinned_->send(cmd, &slot, false);
@@ -194,6 +198,26 @@ Session::Outcome Session::cmdHello(std::span<const std::string_view> argv, std::
 
 Session::Outcome Session::cmdSelect(std::span<const std::string_view> argv, std::string_view raw) {
     long long db = 0;
+    if (in_multi_ && pinned_) {
+        // Queued on the backend, which answers a bad index at EXEC as Redis does (the rest of the
+        // transaction runs); laminar learns the db from EXEC's array.
+        const bool valid = parseLong(argv[1], db) && db >= 0 && db <= INT32_MAX;
+        if (valid && db != pinned_owner_->config().db && !user_.empty() && !isAdmin()) {
+            replyError(fmt::format("NOPERM laminar: user '{}' may not SELECT database {}: its rights are per route, in database {} of "
+                                   "backend '{}'",
+                                   user_, db, pinned_owner_->config().db, pinned_owner_->name()),
+                       obs::ErrorKind::kAuth);
+            return Outcome::kDone;
+        }
+        if (valid) tx_.entries.push_back(TxEntry::at(tx_.queued, TxEntry::Kind::kSelect, db));
+        ++tx_.queued;
+        Slot& slot = newSlot();
+        slot.pinned = true;
+        ++inflight_;
+        ++pinned_inflight_;
+        pinned_->send(raw, &slot, false);
+        return Outcome::kDone;
+    }
     if (!parseLong(argv[1], db)) {
         replyError("ERR value is not an integer or out of range");
         return Outcome::kDone;
@@ -242,6 +266,7 @@ Session::Outcome Session::cmdReset() {
     in_multi_ = watching_ = multi_refused_ = relay_mode_ = waiting_marker_ = resp3_ = false;
     multi_held_ = false;
     held_.clear();
+    tx_ = {};
     blocked_ = 0;
     subs_ = shard_subs_ = 0;
     selected_db_ = -1;
@@ -357,6 +382,11 @@ Session::Outcome Session::cmdClient(const resp::CommandInfo& cmd, std::span<cons
     }
     if (equalsIgnoreCase(sub, "UNBLOCK")) {
         long long target = 0;
+        if (in_multi_) {
+            // It answers from the blocked client's connection, later: it cannot be one of EXEC's replies.
+            replyError("ERR laminar: 'client|unblock' is not supported inside MULTI", obs::ErrorKind::kRefused);
+            return Outcome::kDone;
+        }
         if (argv.size() > 4) {
             std::string container(argv[0]);
             for (char& ch : container) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));

@@ -47,9 +47,10 @@ bool Session::pin(int backend) {
 // once and held; the transaction's first command with a backend to go to (a key's route, or the
 // catch-all's for a keyless command routed there) pins the client there and sends MULTI and what
 // was queued before it. A later command for another backend is refused, and so EXEC aborts the
-// whole transaction. Until it has a backend, what laminar answers itself is queued here: PING,
-// ECHO and UNWATCH get QUEUED and their replies in EXEC's array; EXEC of such a transaction
-// answers that array (`*0` for an empty one), DISCARD +OK, as Redis would.
+// whole transaction. Until it has a backend, PING, ECHO and UNWATCH are held here: they get QUEUED
+// and their replies in EXEC's array; EXEC of such a transaction answers that array (`*0` for an
+// empty one), with what laminar queued for itself (queueForExec) run in its place, DISCARD +OK, as
+// Redis would.
 std::optional<Session::Outcome> Session::transactionCommand(Local local, std::span<const std::string_view> argv, std::string_view raw) {
     // Redis answers these two at once and leaves the transaction as it was.
     auto refuseKeepingTransaction = [&](std::string_view msg) {
@@ -68,22 +69,26 @@ std::optional<Session::Outcome> Session::transactionCommand(Local local, std::sp
         in_multi_ = multi_held_ = true;
         multi_refused_ = false;
         held_.clear();
+        tx_ = {};
         reply("+OK\r\n");
         return Outcome::kDone;
     }
     if (!multi_held_) return std::nullopt;
     switch (local) {
         case Local::kPing:
+            ++tx_.queued;
             held_.push_back({std::string(raw), argv.size() == 1   ? std::string("+PONG\r\n")
                                                : argv.size() == 2 ? bulk(argv[1])
                                                                   : "-" + std::string(kPingArityError) + "\r\n"});
             reply("+QUEUED\r\n");
             return Outcome::kDone;
         case Local::kEcho:
+            ++tx_.queued;
             held_.push_back({std::string(raw), bulk(argv[1])});
             reply("+QUEUED\r\n");
             return Outcome::kDone;
         case Local::kUnwatch:
+            ++tx_.queued;
             held_.push_back({std::string(raw), "+OK\r\n"});
             reply("+QUEUED\r\n");
             return Outcome::kDone;
@@ -97,9 +102,22 @@ std::optional<Session::Outcome> Session::transactionCommand(Local local, std::sp
             return std::nullopt;
         }
         case Local::kExec: {
+            // What laminar queued itself runs now, in its place between the held replies. A CLIENT
+            // REPLY among them applies from the next command: EXEC's reply goes out as the mode
+            // was when EXEC came.
             const bool refused = multi_refused_;
-            std::string array = "*" + std::to_string(held_.size()) + "\r\n";
-            for (const auto& h : held_) array += h.reply;
+            const ReplyMode at_exec = reply_mode_;
+            std::string array = "*" + std::to_string(tx_.queued) + "\r\n";
+            if (!refused) {
+                auto held = held_.begin();
+                auto entry = tx_.entries.begin();
+                for (size_t i = 0; i < tx_.queued; ++i) {
+                    if (entry != tx_.entries.end() && entry->index == i) array += runQueued(*entry++);
+                    else if (held != held_.end()) array += (held++)->reply;
+                }
+            }
+            const ReplyMode after = reply_mode_;
+            reply_mode_ = at_exec;
             endHeldTransaction();
             if (refused) {
                 worker_.stats().countError(obs::ErrorKind::kRefused, routed_);
@@ -107,6 +125,7 @@ std::optional<Session::Outcome> Session::transactionCommand(Local local, std::sp
             } else {
                 reply(array);
             }
+            if (after != at_exec) reply_mode_ = after;
             return Outcome::kDone;
         }
         case Local::kDiscard:
@@ -127,6 +146,7 @@ bool Session::canHoldTransaction() {
 void Session::endHeldTransaction() {
     in_multi_ = multi_held_ = multi_refused_ = false;
     held_.clear();
+    tx_ = {};
 }
 
 // After a reload. A client pinned to a dedicated connection (MULTI, WATCH, a blocking command,

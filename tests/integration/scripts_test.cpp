@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/cluster.h"
 #include "support/harness.h"
 #include "support/more.h"
 
@@ -181,6 +182,29 @@ TEST(ScriptsTest, ScriptKillReachesBothSidesOfADualWrite) {
     auto r = killOnceRunning(lam.port(), {"SCRIPT", "KILL"});
     EXPECT_TRUE(show(r).starts_with("-UNKILLABLE Sorry the script already executed write commands")) << show(r);
     (void)Client(new_r.port(), 5s).cmd({"SHUTDOWN", "NOSAVE"});  // the one way out of it, as on Redis
+}
+
+// Issue 22 (d): on a redis_cluster backend a script runs on the master of its keys (any master for
+// one with none): SCRIPT KILL goes to every master, each on a connection of its own.
+TEST(ScriptsTest, ScriptKillReachesEveryMasterOfACluster) {
+    RedisCluster cluster(3, 0);
+    for (int port : cluster.ports()) ASSERT_EQ(show(Client(port).cmd({"CONFIG", "SET", "busy-reply-threshold", "100"})), "+OK");
+    Laminar lam(cat("listen: 127.0.0.1:{port}\nthreads: 1\nlog: {level: info}\nclient: {allow_admin: true}\n",
+                    "backends:\n  cl: {type: redis_cluster, seeds: [", cluster.seeds(1), "]}\n",
+                    "routes:\n  - name: default\n    strategy: {type: proxy, target: cl}\n"));
+    EXPECT_EQ(show(Client(lam.port()).cmd({"SCRIPT", "KILL"})), "-NOTBUSY No scripts in execution right now.");
+    for (int port : cluster.ports()) {
+        Client runner(port, 20s);
+        ASSERT_TRUE(sendOnly(runner, {"EVAL", kLoop, "0"}));
+        EXPECT_EQ(show(killOnceRunning(lam.port(), {"SCRIPT", "KILL"})), "+OK") << port;
+        EXPECT_TRUE(show(runner.read()).starts_with("-ERR Script killed by user with SCRIPT KILL")) << port;
+    }
+    Client runner(cluster.ports().back(), 20s);
+    ASSERT_TRUE(sendOnly(runner, {"FUNCTION", "LOAD", "REPLACE", kLibrary}));
+    EXPECT_EQ(show(runner.read()), "$lib");
+    ASSERT_TRUE(sendOnly(runner, {"FCALL", "spin", "0"}));
+    EXPECT_EQ(show(killOnceRunning(lam.port(), {"FUNCTION", "KILL"})), "+OK");
+    EXPECT_TRUE(show(runner.read()).starts_with("-ERR Script killed by user with SCRIPT KILL"));
 }
 
 }  // namespace

@@ -143,6 +143,172 @@ TEST_F(TransactionsTest, SelectAndHelloInsideMultiAreQueuedInTheTransaction) {
     EXPECT_EQ(show(exec.elements[1]), "+OK");
 }
 
+// Issue 22.2: what laminar answers itself is queued inside MULTI as Redis queues it, and runs at
+// EXEC, in its place, after what was queued before it (CLIENT GETNAME sees a SETNAME queued ahead).
+// Its errors of arguments are replies in EXEC's array; an arity error aborts the transaction.
+TEST_F(TransactionsTest, LocalCommandsInsideMultiAreQueuedAndRunAtExec) {
+    expectSameAsRedis({{"MULTI"}, {"CLIENT", "SETNAME", "a"}, {"CLIENT", "GETNAME"}, {"PING"}, {"EXEC"}, {"CLIENT", "GETNAME"},
+                       {"MULTI"}, {"CLIENT", "GETNAME"}, {"SET", "n:1", "v"}, {"CLIENT", "SETNAME", "b"}, {"GET", "n:1"}, {"PING"},
+                       {"CLIENT", "GETNAME"}, {"EXEC"}, {"CLIENT", "GETNAME"},
+                       {"MULTI"}, {"SET", "o:1", "v"}, {"AUTH", "x"}, {"SELECT", "99"},
+                       {"SELECT", "x"}, {"GET", "o:1"}, {"EXEC"},
+                       {"MULTI"}, {"CLIENT", "SETNAME", "c"}, {"DISCARD"}, {"CLIENT", "GETNAME"},
+                       {"MULTI"}, {"CLIENT", "SETNAME", "d"}, {"SET", "n:2", "x"}, {"NOSUCHCOMMAND"}, {"EXEC"}, {"CLIENT", "GETNAME"},
+                       {"EXISTS", "n:2"},
+                       {"MULTI"}, {"CLIENT", "SETNAME", "e"}, {"CLIENT", "SETNAME", "f", "g"}, {"EXEC"}, {"CLIENT", "GETNAME"}});
+}
+
+// A transaction a WATCHed key's change discards runs none of laminar's part either.
+TEST_F(TransactionsTest, AFailedWatchRunsNoneOfTheLocalCommands) {
+    expectSameAsRedis({{"WATCH", "n:1"}, {"SET", "n:1", "changed"}, {"MULTI"}, {"CLIENT", "SETNAME", "w"}, {"SET", "n:1", "mine"},
+                       {"EXEC"}, {"CLIENT", "GETNAME"}, {"GET", "n:1"},
+                       {"WATCH", "n:1"}, {"MULTI"}, {"CLIENT", "SETNAME", "w"}, {"INCR", "n:2"}, {"UNWATCH"}, {"EXEC"},
+                       {"CLIENT", "GETNAME"}});
+}
+
+// Pipelined: what follows EXEC sees what laminar ran in it.
+TEST_F(TransactionsTest, CommandsAfterExecSeeWhatItsLocalCommandsDid) {
+    Client c(lam_->port());
+    for (const auto& argv : Script{{"MULTI"}, {"CLIENT", "SETNAME", "p"}, {"SET", "n:5", "1"}, {"EXEC"}, {"CLIENT", "GETNAME"}})
+        c.append(argv);
+    EXPECT_EQ(show(c.read()), "+OK");
+    EXPECT_EQ(show(c.read()), "+QUEUED");
+    EXPECT_EQ(show(c.read()), "+QUEUED");
+    EXPECT_EQ(show(c.read()), "[+OK, +OK]");
+    EXPECT_EQ(show(c.read()), "$p");
+}
+
+// CLIENT REPLY inside MULTI runs at EXEC and applies from the command after it; EXEC's own reply
+// is sent, with +OK as its element. (Redis answers nothing in that place, leaving the array one
+// element short: not something to copy.)
+TEST_F(TransactionsTest, ClientReplyInsideMultiAppliesAfterExec) {
+    Client c(lam_->port());
+    std::string script;
+    for (const auto& argv : Script{{"MULTI"}, {"CLIENT", "REPLY", "SKIP"}, {"ECHO", "a"}, {"EXEC"}, {"ECHO", "b"}, {"ECHO", "c"},
+                                   {"MULTI"}, {"SET", "n:1", "v"}, {"CLIENT", "REPLY", "OFF"}, {"EXEC"}, {"PING"},
+                                   {"CLIENT", "REPLY", "ON"}, {"ECHO", "z"}})
+        script += respCommand(argv);
+    c.sendRaw(script);
+    EXPECT_EQ(readRawFrames(c, 11),
+              "+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n+OK\r\n$1\r\na\r\n$1\r\nc\r\n"
+              "+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n+OK\r\n+OK\r\n+OK\r\n$1\r\nz\r\n");
+}
+
+// laminar's own commands (no Redis to compare with): CLIENT ID, INFO laminar, LAMINAR STATUS are
+// queued and answered in EXEC's array; INFO there has laminar's sections as outside MULTI; LAMINAR
+// RELOAD, which answers later, is refused as Redis refuses a no_multi command: the transaction is
+// then discarded. (INFO has no key: it goes to the catch-all's backend,
+// so this transaction's key is one of old's.)
+TEST_F(TransactionsTest, LaminarsOwnCommandsInsideMultiAreAnsweredInExecsArray) {
+    Client c(lam_->port());
+    long long id = c.cmd({"CLIENT", "ID"}).integer;
+    for (const auto& argv : Script{{"MULTI"}, {"CLIENT", "ID"}, {"INFO", "laminar"}, {"LAMINAR", "STATUS"}, {"SET", "o:1", "v"}, {"INFO"}})
+        EXPECT_EQ(c.cmd(argv).str, argv[0] == "MULTI" ? "OK" : "QUEUED") << argv[0];
+    auto exec = c.cmd({"EXEC"});
+    ASSERT_EQ(exec.elements.size(), 5u) << show(exec);
+    EXPECT_EQ(exec.elements[0].integer, id);
+    EXPECT_EQ(exec.elements[1].str.rfind("# Laminar\r\n", 0), 0u) << exec.elements[1].str;
+    EXPECT_EQ(exec.elements[2].type, REDIS_REPLY_STRING);
+    EXPECT_FALSE(exec.elements[2].str.empty());
+    EXPECT_EQ(show(exec.elements[3]), "+OK");
+    EXPECT_EQ(exec.elements[4].str.rfind("# Laminar\r\n", 0), 0u) << exec.elements[4].str.substr(0, 200);
+    EXPECT_NE(exec.elements[4].str.find("redis_version:"), std::string::npos);
+    EXPECT_EQ(show(c.cmd({"MULTI"})), "+OK");
+    EXPECT_EQ(show(c.cmd({"SET", "n:2", "v"})), "+QUEUED");
+    EXPECT_EQ(show(c.cmd({"LAMINAR", "RELOAD"})), "-ERR Command not allowed inside a transaction");
+    EXPECT_EQ(show(c.cmd({"EXEC"})), "-EXECABORT Transaction discarded because of previous errors.");
+    EXPECT_EQ(show(Client(new_.port()).cmd({"EXISTS", "n:2"})), ":0");
+}
+
+// Issue 22 (c): SAVE, SHUTDOWN, SYNC and PSYNC (Redis's no_multi commands) get Redis's refusal
+// inside MULTI, and the transaction is discarded, nothing of it run.
+TEST_F(TransactionsTest, NoMultiCommandsInsideMultiAnswerAsOnRedis) {
+    expectSameAsRedis({{"MULTI"}, {"SAVE"}, {"PING"}, {"EXEC"},
+                       {"MULTI"}, {"SET", "n:1", "v"}, {"SHUTDOWN", "NOSAVE"}, {"EXEC"}, {"EXISTS", "n:1"},
+                       {"MULTI"}, {"SHUTDOWN"}, {"EXEC"},
+                       {"MULTI"}, {"SYNC"}, {"PSYNC", "?", "-1"}, {"EXEC"},
+                       {"MULTI"}, {"SAVE", "x"}, {"EXEC"}});
+}
+
+// Issue 22 (b): a client pinned to the catch-all's backend by SELECT runs its transactions there;
+// a key of another backend is refused as for any transaction (CROSSSLOT, EXEC discards it), a
+// SELECT inside the transaction takes effect at EXEC, and back in the backend's db the client is
+// unpinned.
+TEST_F(TransactionsTest, AClientPinnedBySelectRunsItsTransactionsOnTheCatchAllsBackend) {
+    Client c(lam_->port());
+    EXPECT_EQ(show(c.cmd({"SELECT", "1"})), "+OK");
+    EXPECT_EQ(show(c.cmd({"MULTI"})), "+OK");
+    EXPECT_EQ(show(c.cmd({"SET", "o:1", "v"})), "+QUEUED");
+    EXPECT_EQ(show(c.cmd({"SET", "n:1", "x"})).rfind("-CROSSSLOT laminar: this transaction runs on backend 'old' and 'set' routes to backend 'new'", 0),
+              0u);
+    EXPECT_EQ(show(c.cmd({"EXEC"})), "-EXECABORT Transaction discarded because of previous errors.");
+    EXPECT_EQ(show(c.cmd({"WATCH", "n:1"})).rfind("-ERR laminar: this connection is pinned to backend 'old'", 0), 0u);
+    EXPECT_EQ(show(c.cmd({"MULTI"})), "+OK");
+    EXPECT_EQ(show(c.cmd({"SET", "o:1", "v"})), "+QUEUED");
+    EXPECT_EQ(show(c.cmd({"CLIENT", "SETNAME", "s"})), "+QUEUED");
+    EXPECT_EQ(show(c.cmd({"SELECT", "0"})), "+QUEUED");
+    EXPECT_EQ(show(c.cmd({"GET", "o:1"})), "+QUEUED");
+    EXPECT_EQ(show(c.cmd({"EXEC"})), "[+OK, +OK, +OK, (nil)]");
+    Client old(old_.port());
+    EXPECT_EQ(show(old.cmd({"SELECT", "1"})), "+OK");
+    EXPECT_EQ(show(old.cmd({"GET", "o:1"})), "$v");
+    // Back in db 0: unpinned, keys of every backend work again, with their own transactions.
+    EXPECT_EQ(show(c.cmd({"GET", "o:1"})), "(nil)");
+    EXPECT_EQ(show(c.cmd({"SET", "n:1", "x"})), "+OK");
+    EXPECT_EQ(show(c.cmd({"MULTI"})), "+OK");
+    EXPECT_EQ(show(c.cmd({"INCR", "n:2"})), "+QUEUED");
+    EXPECT_EQ(show(c.cmd({"EXEC"})), "[:1]");
+    EXPECT_EQ(show(c.cmd({"CLIENT", "GETNAME"})), "$s");
+}
+
+// The same for a client pinned by HELLO 3: its transaction runs on the catch-all's backend, in
+// RESP3, with laminar's queued commands in EXEC's array; a SELECT queued in it pins the client.
+TEST_F(TransactionsTest, AClientPinnedByHello3RunsItsTransactionsOnTheCatchAllsBackend) {
+    Client c(lam_->port());
+    c.sendRaw(respCommand({"HELLO", "3"}));
+    ASSERT_EQ(readRawFrames(c, 1).substr(0, 1), "%");
+    std::string script;
+    for (const auto& argv : Script{{"MULTI"}, {"CLIENT", "SETNAME", "r"}, {"GET", "o:9"}, {"SET", "n:1", "x"}, {"EXEC"},
+                                   {"CLIENT", "SETNAME", "q"}, {"MULTI"}, {"CLIENT", "GETNAME"}, {"GET", "o:9"}, {"SELECT", "2"},
+                                   {"EXEC"}, {"SET", "n:1", "x"}, {"SELECT", "0"}})
+        script += respCommand(argv);
+    c.sendRaw(script);
+    auto replies = readRawFrames(c, 13);
+    EXPECT_EQ(replies,
+              "+OK\r\n+QUEUED\r\n+QUEUED\r\n"
+              "-CROSSSLOT laminar: this transaction runs on backend 'old' and 'set' routes to backend 'new'; a transaction's keys must "
+              "be on one backend, so EXEC will discard it\r\n"
+              "-EXECABORT Transaction discarded because of previous errors.\r\n"
+              "+OK\r\n+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*3\r\n$1\r\nq\r\n_\r\n+OK\r\n"
+              "-ERR laminar: this connection is pinned to backend 'old' (MULTI, WATCH, SELECT, HELLO 3 or pub/sub) but 'set' routes "
+              "to 'new'\r\n+OK\r\n");
+}
+
+// CLIENT UNBLOCK answers from the blocked client's connection, later: inside MULTI it is refused,
+// and the transaction discarded, rather than run outside it. (P|S)SUBSCRIBE too (see the test).
+TEST(TransactionsAdminTest, ClientUnblockAndSubscribeInsideMultiAreRefusedAndAbortTheTransaction) {
+    RedisServer old_, new_;
+    Laminar lam(config(old_.port(), new_.port(), "client: {allow_admin: true}\n"));
+    Client c(lam.port());
+    EXPECT_EQ(show(c.cmd({"MULTI"})), "+OK");
+    EXPECT_EQ(show(c.cmd({"SET", "n:1", "v"})), "+QUEUED");
+    EXPECT_EQ(show(c.cmd({"CLIENT", "UNBLOCK", "1"})), "-ERR laminar: 'client|unblock' is not supported inside MULTI");
+    EXPECT_EQ(show(c.cmd({"EXEC"})), "-EXECABORT Transaction discarded because of previous errors.");
+    EXPECT_EQ(show(Client(new_.port()).cmd({"EXISTS", "n:1"})), ":0");
+    // So is a subscription, which EXEC would start on a connection laminar takes for a plain one.
+    for (std::string sub : {"subscribe", "psubscribe", "ssubscribe"}) {
+        EXPECT_EQ(show(c.cmd({"MULTI"})), "+OK");
+        EXPECT_EQ(show(c.cmd({"SET", "n:1", "v"})), "+QUEUED");
+        EXPECT_EQ(show(c.cmd({sub, "ch"})), "-ERR laminar: '" + sub + "' is not supported inside MULTI");
+        EXPECT_EQ(show(c.cmd({"EXEC"})), "-EXECABORT Transaction discarded because of previous errors.");
+        EXPECT_EQ(show(c.cmd({"PING"})), "+PONG");
+    }
+    // CLIENT LIST (an admin command, let through here) is queued and run at EXEC, its error in the array.
+    EXPECT_EQ(show(c.cmd({"MULTI"})), "+OK");
+    EXPECT_EQ(show(c.cmd({"CLIENT", "LIST", "TYPE", "bogus"})), "+QUEUED");
+    EXPECT_EQ(show(c.cmd({"EXEC"})), "[-ERR Unknown client type 'bogus']");
+}
+
 TEST(TransactionsUserTest, AUserWithRightsOnlyOnANonCatchAllRouteCanUseMulti) {
     RedisServer old_, new_;
     Laminar lam(config(old_.port(), new_.port(), "client:\n  users:\n    app: {password: app-pw, access: none, routes: {n: write}}\n"));

@@ -58,6 +58,8 @@ public:
     // Straight to the node, with no slot lookup and no redirects: a CLIENT UNBLOCK is about a
     // connection there.
     void sendToNode(const config::Endpoint& at, uint64_t client_id, std::string_view raw, ReplySink* sink) override;
+    // SCRIPT KILL / FUNCTION KILL: to every master (see the .cpp).
+    void sendAside(std::string_view raw, ReplySink* sink) override;
     bool anyUp() const override;
     // One key per master, each with a hash tag on a slot that master serves.
     std::vector<CanaryKey> canaryKeys(const std::string& base) const override;
