@@ -27,6 +27,10 @@ namespace {
 constexpr std::chrono::milliseconds kMaxBackoff{2000};
 constexpr std::chrono::milliseconds kProbeEvery{1000};
 constexpr size_t kReadChunk = 16 * 1024;
+// What one connection reads in one event-loop turn before the thread's other sockets get theirs:
+// a connection streaming big replies (a client's bulk lane) would otherwise hold the thread for
+// as long as the server keeps its socket full, and every other client's reply would wait.
+constexpr size_t kTurnBudget = 256 * 1024;
 constexpr std::string_view kPing = "*1\r\n$4\r\nPING\r\n";
 
 std::string describe(const error_code& ec) {
@@ -397,6 +401,17 @@ void RedisConnection::scheduleFlush() {
     });
 }
 
+void RedisConnection::scheduleRead() {
+    if (read_posted_) return;
+    read_posted_ = true;
+    asio::post(ioc_, [self = shared_from_this(), gen = generation_] {
+        self->read_posted_ = false;
+        if (gen != self->generation_) return;
+        io::Poller::touch();  // outside a poll round
+        self->readAll();
+    });
+}
+
 // Writes what the socket takes now; the rest waits for the poller's EPOLLOUT edge.
 void RedisConnection::flush() {
     if (state_ != State::kReady) return;
@@ -439,11 +454,18 @@ std::string RedisConnection::ioError() const {
     return describe(error_code(errno, boost::system::system_category()));
 }
 
-// Reads until the socket is empty (a read shorter than asked for), dispatching every reply.
+// Reads until the socket is empty (a read shorter than asked for), dispatching every reply; past
+// kTurnBudget bytes, the rest is read in a later turn (posted: the edge has passed).
 void RedisConnection::readAll() {
     auto gen = generation_;
+    size_t budget = kTurnBudget;
     while (maybe_readable_ && gen == generation_ && state_ == State::kReady) {
+        if (budget == 0) {
+            scheduleRead();
+            return;
+        }
         bool drained = false;
+        const size_t before = in_.size();
         auto st = tls_ ? tls_->recv(in_, kReadChunk / 4, 0, drained) : io::recvSome(fd_, in_, kReadChunk / 4, 0, drained);
         switch (st) {
             case io::IoStatus::kWouldBlock:
@@ -458,6 +480,7 @@ void RedisConnection::readAll() {
             case io::IoStatus::kDone:
                 break;
         }
+        budget -= std::min(budget, in_.size() - before);
         last_received_ = io::Poller::loopTime();
         if (stall_ == Stall::kBusy) log()->info("backend '{}' at {} answers again after a script", cfg_.name, cfg_.address.str());
         if (stall_ != Stall::kNone || aside_) endStall();

@@ -66,6 +66,9 @@ namespace laminar::backend {
 //     no answer (the probe's own connect_timeout and timeout), or a failed connect: it fails
 //       with timeoutError() at once (a stopped server: within about twice `timeout`).
 //     Anything received on the connection ends the stall. Bare connections do not ask.
+//  9. One connection reads at most 256 KB (kTurnBudget) in one event-loop turn, then yields to the
+//     thread's other sockets and reads on in a later turn: a server streaming big replies does
+//     not hold the thread.
 class RedisConnection final : public std::enable_shared_from_this<RedisConnection>, public io::Poller::Handler, public DedicatedConnection {
 public:
     // Told about state changes and reply latencies (the backend's per-thread pool).
@@ -164,6 +167,8 @@ private:
     void continueHandshake();
     void onReady();
     void scheduleFlush();
+    // readAll() again in a later turn: this turn's read budget is spent.
+    void scheduleRead();
     void flush();
     void onEvents(uint32_t events) override;
     void readAll();
@@ -212,6 +217,7 @@ private:
     std::string out_;    // commands not yet written: [out_off_, size)
     size_t out_off_ = 0;
     bool flush_posted_ = false;
+    bool read_posted_ = false;
     bool maybe_readable_ = true;  // the last read may have left bytes in the socket
     bool peer_closed_ = false;    // the server closed its side: read to the end, not to a short read
     bool answered_ = true;        // Redis answered since the last failure (optimistic at start)
