@@ -37,6 +37,7 @@ void RedisBackend::sendBulk(uint64_t client_id, std::string_view raw, ReplySink*
     auto& conn = bulk_[client_id % bulk_.size()];
     if (!conn) {
         conn = std::make_shared<RedisConnection>(ioc_, poller_, cfg_, false);
+        conn->setPaced();
         conn->setObserver(this);
         conn->start();
     }
