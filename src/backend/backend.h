@@ -89,6 +89,11 @@ public:
     // Sends one command (RESP bytes) for client `client_id` (0: laminar's own work). The commands
     // of one client run in the order they were sent.
     virtual void send(uint64_t client_id, std::string_view raw, ReplySink* sink) = 0;
+    // The same for a client whose replies are big (its bulk lane, see net/session.h): a backend
+    // that can keep them from standing ahead of the other clients' commands sends it on a
+    // connection of its own (RedisBackend); the others send it as any. A client changes lanes
+    // only with nothing in flight, so its commands still run in the order it sent them.
+    virtual void sendBulk(uint64_t client_id, std::string_view raw, ReplySink* sink) { send(client_id, raw, sink); }
     // Sends a command about one of this backend's connections (CLIENT UNBLOCK) to the server that
     // connection is on: `node`, in a cluster; a one-server backend has only the one.
     virtual void sendToNode(const config::Endpoint& node, uint64_t client_id, std::string_view raw, ReplySink* sink) {

@@ -25,6 +25,7 @@ RedisBackend::RedisBackend(boost::asio::io_context& ioc, io::Poller& poller, con
         shared_.back()->setObserver(this);
         shared_.back()->start();
     }
+    bulk_.resize(shared_.size());
 }
 
 void RedisBackend::connectionChanged(std::string_view error) {
@@ -32,9 +33,21 @@ void RedisBackend::connectionChanged(std::string_view error) {
     countUp(anyUp(), [&] { return fmt::format("backend '{}' at {}", cfg_.name, cfg_.address.str()); }, error);
 }
 
+void RedisBackend::sendBulk(uint64_t client_id, std::string_view raw, ReplySink* sink) {
+    auto& conn = bulk_[client_id % bulk_.size()];
+    if (!conn) {
+        conn = std::make_shared<RedisConnection>(ioc_, poller_, cfg_, false);
+        conn->setPaced();
+        conn->setObserver(this);
+        conn->start();
+    }
+    conn->send(raw, sink);
+}
+
 void RedisBackend::publishConnections() {
     int64_t shared = 0;
     for (const auto& c : shared_) shared += c->state() == RedisConnection::State::kReady;
+    for (const auto& c : bulk_) shared += c && c->state() == RedisConnection::State::kReady;
     auto dedicated = static_cast<int64_t>(dedicated_in_use_ + idle_.size());
     counters_.shared.add(shared - published_shared_);
     counters_.dedicated.add(dedicated - published_dedicated_);
@@ -43,6 +56,8 @@ void RedisBackend::publishConnections() {
 }
 
 RedisBackend::~RedisBackend() {
+    for (auto& c : bulk_)
+        if (c) shared_.push_back(std::move(c));
     for (auto& c : shared_) c->setObserver(nullptr);
     for (auto& c : shared_) c->close("shutting down");
     for (auto& c : idle_) c->close("shutting down");
@@ -124,6 +139,8 @@ bool RedisBackend::idle() const {
     if (dedicated_in_use_ > 0) return false;
     for (const auto& c : shared_)
         if (c->pendingCount() > 0) return false;
+    for (const auto& c : bulk_)
+        if (c && c->pendingCount() > 0) return false;
     return true;
 }
 

@@ -30,6 +30,11 @@ public:
     // client reach Redis in the order it sent them.
     RedisConnection& shared(uint64_t client_id) { return *shared_[client_id % shared_.size()]; }
     void send(uint64_t client_id, std::string_view raw, ReplySink* sink) override { shared(client_id).send(raw, sink); }
+    // On a bulk connection (as many as `connections`, each opened when its first client comes),
+    // shared by the clients whose replies are big: Redis serves its connections in turn (64 KB of
+    // a long reply, then the next connection), so a command on a shared connection no longer
+    // waits behind megabytes of another client's replies, only behind a slice of them.
+    void sendBulk(uint64_t client_id, std::string_view raw, ReplySink* sink) override;
     // On a bare connection opened for it, whose `timeout` is `busy_timeout`, closed once answered.
     void sendAside(std::string_view raw, ReplySink* sink) override;
     DedicatedPool* dedicated() override { return this; }
@@ -53,6 +58,7 @@ private:
     boost::asio::io_context& ioc_;
     io::Poller& poller_;
     std::vector<std::shared_ptr<RedisConnection>> shared_;
+    std::vector<std::shared_ptr<RedisConnection>> bulk_;  // as many as shared_, null until used
     std::vector<std::shared_ptr<RedisConnection>> idle_;
     size_t dedicated_in_use_ = 0;
     int64_t published_shared_ = 0, published_dedicated_ = 0;

@@ -66,6 +66,10 @@ namespace laminar::backend {
 //     no answer (the probe's own connect_timeout and timeout), or a failed connect: it fails
 //       with timeoutError() at once (a stopped server: within about twice `timeout`).
 //     Anything received on the connection ends the stall. Bare connections do not ask.
+//  9. One connection reads at most 256 KB (kTurnBudget) in one event-loop turn, then yields to the
+//     thread's other sockets and reads on in a later turn: a server streaming big replies does
+//     not hold the thread. A paced connection (a bulk lane's) reads on only 1 ms later, so at
+//     most 256 MB/s.
 class RedisConnection final : public std::enable_shared_from_this<RedisConnection>, public io::Poller::Handler, public DedicatedConnection {
 public:
     // Told about state changes and reply latencies (the backend's per-thread pool).
@@ -114,6 +118,9 @@ public:
     // A connection for one command aside the shared ones (Backend::sendAside, contract 8's probe):
     // its handshake is AUTH alone, which Redis answers while a script runs. Before start().
     void setBare() { bare_ = true; }
+    // A bulk lane's connection (RedisBackend::sendBulk): after each read budget it waits
+    // (contract 9), so its stream leaves the thread, and the server, idle time. Before start().
+    void setPaced() { paced_ = true; }
     // Before the first send, on a dedicated connection that was not started.
     void setRouter(Router router, Redirected redirected) {
         router_ = std::move(router);
@@ -164,6 +171,8 @@ private:
     void continueHandshake();
     void onReady();
     void scheduleFlush();
+    // readAll() again in a later turn: this turn's read budget is spent.
+    void scheduleRead();
     void flush();
     void onEvents(uint32_t events) override;
     void readAll();
@@ -208,10 +217,13 @@ private:
     boost::asio::ip::tcp::resolver resolver_;  // for a backend given by host name
     boost::asio::steady_timer retry_;     // reconnect backoff
     boost::asio::steady_timer probe_timer_;  // shared connections: a PING when quiet
+    boost::asio::steady_timer read_timer_;   // paced: the next read
     State state_ = State::kIdle;
     std::string out_;    // commands not yet written: [out_off_, size)
     size_t out_off_ = 0;
     bool flush_posted_ = false;
+    bool read_posted_ = false;
+    bool paced_ = false;
     bool maybe_readable_ = true;  // the last read may have left bytes in the socket
     bool peer_closed_ = false;    // the server closed its side: read to the end, not to a short read
     bool answered_ = true;        // Redis answered since the last failure (optimistic at start)

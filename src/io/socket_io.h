@@ -3,7 +3,9 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <string>
 
 #include "io/buffer.h"
@@ -36,11 +38,12 @@ inline IoStatus sendPending(int fd, const std::string& out, size_t& off) {
 }
 
 // One read into the free space of `in` (after making room for `min_free`, or for `total` unread
-// bytes when a large request's size is known). `drained`: the read was shorter than the space
-// offered, so the socket is empty now and the next read would only return EAGAIN.
-inline IoStatus recvSome(int fd, Buffer& in, size_t min_free, size_t total, bool& drained) {
+// bytes when a large request's size is known), of at most `max` bytes. `drained`: the read was
+// shorter than the space offered, so the socket is empty now and the next read would only return
+// EAGAIN.
+inline IoStatus recvSome(int fd, Buffer& in, size_t min_free, size_t total, bool& drained, size_t max = SIZE_MAX) {
     in.reserve(min_free, total);
-    size_t want = in.writable();
+    size_t want = std::min(in.writable(), max);
     for (;;) {
         ssize_t n = ::recv(fd, in.writePtr(), want, 0);
         if (n > 0) {

@@ -107,7 +107,10 @@ void Session::noteReplySize(size_t n) {
     size_t before = avg_reply_;
     if (avg_reply_ == 0 || n >= avg_reply_) avg_reply_ = n;
     else avg_reply_ -= (avg_reply_ - n) / 16;
-    if (avg_reply_ != before) window_ = std::clamp<size_t>(kInflightReplyBytes / avg_reply_, kMinWindow, kMaxInflight);
+    if (avg_reply_ == before) return;
+    window_ = std::clamp<size_t>(kInflightReplyBytes / avg_reply_, kMinWindow, kMaxInflight);
+    if (avg_reply_ >= kBulkReply) want_bulk_ = true;
+    else if (avg_reply_ < kBulkReply / 4) want_bulk_ = false;
 }
 
 bool Session::paused() const { return drain_wait_ || waiting_marker_ || barrier_wait_ || inflight_ >= window(); }
@@ -361,6 +364,15 @@ Session::Outcome Session::forward(const resp::CommandInfo& cmd, std::span<const 
     if (!barrierOpen(*route)) return waitForBarrier();
 
     if (!stateful) {
+        if (bulk_ != want_bulk_) {
+            // Another lane: what is in flight on this one is answered first, so that no command
+            // overtakes an earlier one.
+            if (inflight_ > 0) {
+                drain_wait_ = true;
+                return Outcome::kPause;
+            }
+            bulk_ = want_bulk_;
+        }
         policy::Request req{argv, raw, &cmd, keys_};
         const bool serial = route->strategy->serializes(req);
         if (serial && inflight_ > 0) {
@@ -548,7 +560,9 @@ obs::RouteCounters& Session::routeCounters(const policy::Route& route) {
 }
 
 void Session::send(int backend, std::string_view raw, backend::ReplySink* sink) {
-    worker_.backend(backend).send(id_, raw, sink);
+    auto& b = worker_.backend(backend);
+    if (bulk_) b.sendBulk(id_, raw, sink);
+    else b.send(id_, raw, sink);
 }
 
 Session::Slot& Session::newSlot() {

@@ -42,6 +42,10 @@ class Worker;
 // Before switching connection the client's in-flight commands drain, so no command overtakes an
 // earlier one. CLIENT REPLY, CLIENT SETNAME and AUTH are handled by laminar itself.
 //
+// Big replies: a client whose recent replies are big (kBulkReply) sends on its backends' bulk
+// lane, other connections than the other clients', so its replies do not stand ahead of their
+// commands; it changes lanes only with nothing in flight.
+//
 // Lifetime: owned by its Worker. It is destroyed only when it is closed, no socket operation is
 // outstanding, and no slot waits on a backend: a backend always completes what it was sent.
 class Session final : public policy::Dispatch, public io::Poller::Handler {
@@ -254,6 +258,8 @@ private:
     bool peer_gone_ = false;      // reset or socket error: no reply can reach the client
     size_t avg_reply_ = 0;        // recent reply size (0: none yet), for window()
     size_t window_ = 0;           // set from avg_reply_ (kInitialWindow before the first reply)
+    bool bulk_ = false;           // sends on the backends' bulk lane (see kBulkReply)
+    bool want_bulk_ = false;      // set from avg_reply_; bulk_ follows once nothing is in flight
     bool drain_wait_ = false;    // paused until every in-flight command is answered
     bool barrier_wait_ = false;  // paused on a route's flip barrier
     bool barrier_timer_ = false; // a barrier re-check is scheduled

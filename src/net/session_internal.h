@@ -39,6 +39,12 @@ inline constexpr size_t kInflightReplyBytes = 512 * 1024;
 inline constexpr size_t kInitialWindow = 4;
 inline constexpr size_t kMinWindow = 4;
 inline constexpr size_t kMaxInflight = 4096;
+// A client whose recent replies (the same average as the window's) reach kBulkReply sends on its
+// backends' bulk lane (Backend::sendBulk), and back on the usual one once they fall under a
+// quarter of it; it changes lanes only with nothing in flight. On one connection Redis sends a
+// connection's replies in order, so a command behind a client's megabyte replies waits for all of
+// them; on two it sends 64 KB of one, then the other's.
+inline constexpr size_t kBulkReply = 64 * 1024;
 inline constexpr std::string_view kMarker = "laminar:unsubscribe-sync";
 
 // Commands laminar answers (or rewrites) itself; everything else is routed to a backend.

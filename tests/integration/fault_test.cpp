@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstdio>
 #include <cstring>
@@ -695,12 +696,17 @@ TEST(FaultTest, ClientsThatCloseAfterHalfACommandAreAllClosed) {
 // at least half the rate it has while the hog is away, and sees no error; the hog's replies never
 // time out; a hog that never reads is disconnected at client.max_output. The backend timeout once
 // counted from the send, so the hog's queue of big replies timed out every command on the shared
-// connection, and a hog that never read starved everyone for as long as it stayed.
+// connection, and a hog that never read starved everyone for as long as it stayed. A hog that
+// read as fast as laminar sent left the bystander 1.5% to 5% of its rate: its replies stood ahead
+// of every command of the bystander on their one backend connection, until it was moved to a
+// connection of its own (the bulk lane) once its replies were seen to be big.
 //
-// The hog comes and goes: six rounds of 400 ms with it (a new connection, 1,000 GETs at once, a
-// reset at the end) and 400 ms without, and the bystander's round trips are counted by the phase
-// they finish in. Comparing the two phases of the same run keeps a busy machine (another test
-// beside this one) from failing it.
+// The hog comes and goes: six rounds of 400 ms without it, then 400 ms with it (a new connection,
+// 1,000 GETs at once, a reset at the end), and the bystander's round trips are counted by the phase
+// they finish in. Comparing phases of the same run keeps a busy machine (another test beside this
+// one) from failing it; for the reading hog, each round's rate with it is compared with the rate
+// just before, and the best round is asserted, so that a round in which other work took the CPU
+// does not fail it either.
 void hogAndBystander(bool hog_reads) {
     RedisServer redis;
     // What a hog that never reads costs the others is what laminar moves for it before it is cut
@@ -711,19 +717,26 @@ void hogAndBystander(bool hog_reads) {
     const std::string value(1024 * 1024, 'v');
     ASSERT_EQ(show(Client(lam.port()).cmd({"SET", "big", value})), "+OK");
 
-    std::atomic<bool> hog_on{false}, done{false};
+    constexpr int kRounds = 6, kPhases = 2 * kRounds;  // phase 2r: round r without the hog, 2r+1: with it
+    std::atomic<int> phase{-1};
+    std::atomic<bool> done{false};
     std::atomic<long long> hog_bytes{0};
+    std::array<Clock::time_point, kPhases + 1> starts{};  // written by the hog's thread, read after join()
     std::thread hog([&] {
         std::string pipeline;
         for (int i = 0; i < 1000; ++i) pipeline += respCommand({"GET", "big"});
         std::vector<char> buf(1 << 20);
-        for (int round = 0; round < 6; ++round) {
+        int p = 0;
+        for (int round = 0; round < kRounds; ++round) {
+            starts[static_cast<size_t>(p)] = Clock::now();
+            phase = p++;
             std::this_thread::sleep_for(400ms);  // away
             int fd = connectRaw(lam.port());
             if (fd < 0) break;
             timeval tv{0, 20 * 1000};
             ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-            hog_on = true;
+            starts[static_cast<size_t>(p)] = Clock::now();
+            phase = p++;
             auto end = Clock::now() + 400ms;
             bool sent = sendAllRaw(fd, pipeline);
             while (sent && Clock::now() < end) {
@@ -735,12 +748,14 @@ void hogAndBystander(bool hog_reads) {
                 if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) break;
                 if (n > 0) hog_bytes += n;
             }
-            hog_on = false;
+            starts[static_cast<size_t>(p)] = Clock::now();
+            phase = -1;
             closeWithReset(fd);
         }
         done = true;
     });
-    long long with_hog = 0, without = 0, bad = 0;
+    std::array<long long, kPhases> trips{};
+    long long bad = 0;
     std::string first_bad;
     {
         Client c(lam.port(), 20s);
@@ -752,12 +767,26 @@ void hogAndBystander(bool hog_reads) {
                 if (!c.connected()) break;
                 continue;
             }
-            ++(hog_on ? with_hog : without);
+            if (int p = phase; p >= 0) ++trips[static_cast<size_t>(p)];
         }
     }
     hog.join();
+    long long with_hog = 0, without = 0;
+    double best = 0;
+    std::string rounds;
+    for (size_t r = 0; r < static_cast<size_t>(kRounds); ++r) {
+        without += trips[2 * r];
+        with_hog += trips[2 * r + 1];
+        auto ms = [&](size_t p) { return std::max<double>(1, std::chrono::duration<double, std::milli>(starts[p + 1] - starts[p]).count()); };
+        if (starts[2 * r + 2] == Clock::time_point{}) break;  // the hog could not connect
+        double away = trips[2 * r] / ms(2 * r), there = trips[2 * r + 1] / ms(2 * r + 1);
+        double ratio = away > 0 ? there / away : 0;
+        best = std::max(best, ratio);
+        rounds += cat(" ", trips[2 * r], "/", trips[2 * r + 1], "=", static_cast<int>(ratio * 100), "%");
+    }
     std::cout << "[ hog " << (hog_reads ? "reading" : "never reading") << " ] bystander round trips: " << without << " while the hog was away, "
-              << with_hog << " while it was there (6 x 400 ms each); the hog read " << hog_bytes / (1024 * 1024) << " MB\n";
+              << with_hog << " while it was there (6 x 400 ms each); per round, away/there and the rate's ratio:" << rounds
+              << "; the hog read " << hog_bytes / (1024 * 1024) << " MB\n";
     EXPECT_EQ(bad, 0) << first_bad;
     // The share is asserted in the release build only: under ASan the 8 MB laminar moves for the
     // hog before cutting it off costs several times more CPU, and the share fell to 31% in a CI
@@ -766,11 +795,18 @@ void hogAndBystander(bool hog_reads) {
     if (!hog_reads) {
         EXPECT_GE(with_hog * 2, without) << "the bystander fell under half its rate while the hog was there";
     }
+    // A hog that reads as fast as laminar sends: its replies no longer stand ahead of the
+    // bystander's commands (the bulk lane), and its stream is paced (256 KB a millisecond), so
+    // laminar's I/O thread and redis are not kept busy at every hop of the bystander's. Before,
+    // the bystander kept 0.7% of its rate; with the bulk lane alone, 2% to 13% a round (three
+    // busy threads on 2 cores). Best of six rounds: one round's phases can meet other work on
+    // the machine.
+    if (hog_reads) {
+        EXPECT_GE(best, 0.5) << "in no round did the bystander keep half its rate while the hog was there:" << rounds;
+    }
+#else
+    (void)best;
 #endif
-    // A hog that reads as fast as laminar sends still takes most of the bystander's rate (3% of
-    // it measured on 2 cores: the hog, redis and laminar's one I/O thread each keep a core busy
-    // moving 1.5 GB/s). Not asserted: the same hog sent to redis-server directly leaves the
-    // bystander 0.1% (redis runs the 1,000 pipelined GETs in one go); see the note.
     if (hog_reads) {
         // It is served, not cut off: its first commands once went 32 at a time, 32 MB of replies
         // ahead of its first read, and max_output (8 MB) disconnected it in every one of the six
@@ -780,6 +816,7 @@ void hogAndBystander(bool hog_reads) {
         size_t cuts = 0;
         for (auto at = log.find(cut); at != std::string::npos; at = log.find(cut, at + 1)) ++cuts;
         EXPECT_LT(cuts, 6u) << log;
+        EXPECT_GE(hog_bytes.load(), 1024 * 1024) << "the hog was not served";
     }
     EXPECT_TRUE(lam.process().running());
     // No command timed out or failed anywhere: the hog's replies were not timed out while the
@@ -792,7 +829,7 @@ void hogAndBystander(bool hog_reads) {
     }
 }
 
-TEST(FaultTest, AHogReadingBigRepliesGetsThemWholeAndTheBystanderNoError) { hogAndBystander(true); }
+TEST(FaultTest, AHogReadingBigRepliesGetsThemWholeAndLeavesABystanderHalfItsRate) { hogAndBystander(true); }
 TEST(FaultTest, AHogNeverReadingBigRepliesIsDisconnectedAndLeavesABystanderHalfItsRate) { hogAndBystander(false); }
 
 // ------------------------------------------------------------------ 5. clients that never read

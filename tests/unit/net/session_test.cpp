@@ -33,8 +33,12 @@ public:
     struct Sent {
         std::string raw;
         backend::ReplySink* sink;
+        bool bulk = false;  // on the bulk lane
     };
     void send(uint64_t, std::string_view raw, backend::ReplySink* sink) override { sent.push_back({std::string(raw), sink}); }
+    void sendBulk(uint64_t, std::string_view raw, backend::ReplySink* sink) override {
+        sent.push_back({std::string(raw), sink, true});
+    }
     bool anyUp() const override { return true; }
     bool idle() const override { return sent.empty(); }
     void publishLatency(size_t) override {}
@@ -199,6 +203,43 @@ TEST_F(SessionTest, AMultiKeyCommandAcrossRoutesIsSplitAndMergedInOrder) {
     backends_["old"]->answer("$1\r\nA\r\n");
     backends_["old"]->answer("$-1\r\n");
     EXPECT_EQ(received(), "*3\r\n$1\r\nA\r\n$1\r\nB\r\n$-1\r\n");
+}
+
+// A client whose replies turn big moves to the bulk lane, but only once what it has in flight on
+// the usual one is answered, so that no command overtakes an earlier one; once its replies are
+// small again it moves back.
+TEST_F(SessionTest, AClientWhoseRepliesAreBigMovesToTheBulkLaneOnceNothingIsInFlight) {
+    const std::string big = "$" + std::to_string(70 * 1024) + "\r\n" + std::string(70 * 1024, 'v') + "\r\n";
+    auto& sent = backends_["new"]->sent;
+    write(cmd({"GET", "b:1"}) + cmd({"GET", "b:2"}));
+    ASSERT_EQ(sent.size(), 2u);
+    EXPECT_FALSE(sent[0].bulk);
+    EXPECT_FALSE(sent[1].bulk);
+    backends_["new"]->answer(big);
+    run();
+    write(cmd({"GET", "b:3"}));
+    ASSERT_EQ(sent.size(), 1u) << "GET b:3 went before GET b:2 was answered";
+    backends_["new"]->answer(big);
+    run();
+    ASSERT_EQ(sent.size(), 1u);
+    EXPECT_EQ(sent[0].raw, cmd({"GET", "b:3"}));
+    EXPECT_TRUE(sent[0].bulk);
+    backends_["new"]->answer(big);
+    std::string got;
+    for (int i = 0; i < 50 && got.size() < 3 * big.size(); ++i) got += received(100ms);
+    EXPECT_EQ(got, big + big + big);
+
+    // Small replies bring the average down, slowly: back on the usual lane for good.
+    bool back = false;
+    for (int i = 0; i < 100; ++i) {
+        write(cmd({"GET", "b:4"}));
+        ASSERT_EQ(sent.size(), 1u);
+        EXPECT_FALSE(back && sent[0].bulk) << "back on the bulk lane at GET " << i;
+        back = back || !sent[0].bulk;
+        backends_["new"]->answer("$1\r\nx\r\n");
+        EXPECT_EQ(received(), "$1\r\nx\r\n");
+    }
+    EXPECT_TRUE(back);
 }
 
 // Malformed RESP: an error naming the protocol, then the connection is closed; nothing reaches
