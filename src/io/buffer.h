@@ -6,6 +6,7 @@
 #include <cstring>
 #include <memory>
 #include <string_view>
+#include <vector>
 
 #include "io/memory.h"
 
@@ -13,17 +14,19 @@ namespace laminar::io {
 
 // A byte buffer for socket reads: [begin, end) holds unread data, [end, capacity) is free space
 // to read into. Consuming from the front is O(1); compact() moves what is left to the start only
-// when the free space runs low, so a stream of small requests is never copied.
+// when the free space runs low, so a stream of small requests is never copied. The storage is taken
+// at the first reserve(), not before, and release() gives it back while nothing is unread: a
+// connection that is idle holds none.
 class Buffer {
 public:
-    explicit Buffer(size_t initial = 16 * 1024) : data_(new char[initial]), cap_(initial) {}
+    explicit Buffer(size_t initial = 16 * 1024) : initial_(initial) {}
     ~Buffer() {
         if (cap_ >= kLargeFree) freedLarge();
     }
     Buffer(const Buffer&) = delete;
     Buffer& operator=(const Buffer&) = delete;
 
-    std::string_view data() const { return {data_.get() + begin_, end_ - begin_}; }
+    std::string_view data() const { return data_ ? std::string_view(data_.get() + begin_, end_ - begin_) : std::string_view(); }
     size_t size() const { return end_ - begin_; }
     bool empty() const { return begin_ == end_; }
     size_t capacity() const { return cap_; }
@@ -42,6 +45,14 @@ public:
     void reserve(size_t min_free, size_t total = 0) {
         size_t need = std::max(size() + min_free, total);
         if (writable() >= min_free && cap_ - begin_ >= need) return;
+        if (!data_) {
+            size_t cap = initial_;
+            while (cap < need) cap *= 2;
+            data_ = cap == kSpareSize ? takeSpare() : nullptr;
+            if (!data_) data_.reset(new char[cap]);
+            cap_ = cap;
+            return;
+        }
         if (cap_ >= need) {
             std::memmove(data_.get(), data_.get() + begin_, size());
             end_ -= begin_;
@@ -59,6 +70,19 @@ public:
         cap_ = cap;
     }
 
+    // Gives the storage back when nothing is unread; the next reserve() takes it again. Blocks of
+    // the usual size go to a few spares per thread, so a connection that releases after every
+    // read (Session) costs no allocation, and idle ones hold nothing.
+    void release() {
+        if (!empty() || !data_) return;
+        if (cap_ >= kLargeFree) freedLarge();
+        if (cap_ == kSpareSize) putSpare(std::move(data_));
+        data_.reset();
+        cap_ = 0;
+        begin_ = end_ = 0;
+    }
+    bool holdsMemory() const { return data_ != nullptr; }
+
     // Gives memory back after a large request, so an idle connection stays small.
     void shrinkTo(size_t cap) {
         if (cap_ <= cap || size() > cap) return;
@@ -72,8 +96,27 @@ public:
     }
 
 private:
+    static constexpr size_t kSpareSize = 16 * 1024;
+    static constexpr size_t kMaxSpares = 16;  // per thread
+    static std::vector<std::unique_ptr<char[]>>& spares() {
+        thread_local std::vector<std::unique_ptr<char[]>> s;
+        return s;
+    }
+    static std::unique_ptr<char[]> takeSpare() {
+        auto& s = spares();
+        if (s.empty()) return nullptr;
+        auto b = std::move(s.back());
+        s.pop_back();
+        return b;
+    }
+    static void putSpare(std::unique_ptr<char[]> b) {
+        auto& s = spares();
+        if (s.size() < kMaxSpares) s.push_back(std::move(b));
+    }
+
     std::unique_ptr<char[]> data_;
-    size_t cap_;
+    size_t initial_;
+    size_t cap_ = 0;
     size_t begin_ = 0;
     size_t end_ = 0;
 };

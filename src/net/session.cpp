@@ -133,6 +133,7 @@ void Session::readMore() {
         switch (st) {
             case io::IoStatus::kWouldBlock:
                 maybe_readable_ = false;
+                in_.release();  // when empty: an idle connection holds no read buffer (a spare of the thread's)
                 return;
             case io::IoStatus::kClosed:
             case io::IoStatus::kError:
@@ -191,7 +192,7 @@ void Session::processInput() {
     in_process_ = false;
     // The write queue's records of what was just read go to disk in one write (queued_write).
     if (auto* q = worker_.host().queue()) q->flushBatch();
-    if (in_.empty() && in_.capacity() > 4 * kReadChunk) in_.shrinkTo(kReadChunk);
+    if (in_.empty()) in_.release();  // back to the thread's spares, or freed when it grew large
     flushOut();
     if (closing_) finishIfDone();
 }
@@ -821,6 +822,23 @@ void Session::close() {
     out_off_ = 0;
     releasePin(false);
     worker_.host().registry().remove(id_);
+}
+
+void Session::releaseIdleMemory(std::chrono::steady_clock::time_point cutoff) {
+    if (closed_ || handshaking_ || in_process_ || last_active_ >= cutoff || !in_.empty() || !slots_.empty() || out_off_ != out_.size())
+        return;
+    in_.release();
+    parser_.releaseMemory();
+    slots_.release();
+    std::string().swap(out_);
+    out_off_ = 0;
+    std::string().swap(scratch_);
+    std::vector<int>().swap(keys_);
+}
+
+bool Session::holdsMemory() const {
+    return in_.holdsMemory() || slots_.holdsMemory() || out_.capacity() > std::string().capacity() ||
+           scratch_.capacity() > std::string().capacity() || keys_.capacity() > 0;
 }
 
 bool Session::idleSince(std::chrono::steady_clock::time_point t) const {

@@ -71,6 +71,11 @@ public:
     std::list<std::unique_ptr<Session>>::iterator self_;
     bool dirty_ = false;
     void maybeDestroy();
+    // Gives back what an idle connection does not need (its read and write buffers, its reply
+    // queue, the parser's scratch) once nothing happened since `cutoff` and nothing is unread,
+    // unanswered or unwritten; its next bytes take them again. The sweep calls it.
+    void releaseIdleMemory(std::chrono::steady_clock::time_point cutoff);
+    bool holdsMemory() const;
 
     // Commands laminar answers (or must see) itself; everything else is routed to a backend.
     enum class Local { kNone, kPing, kEcho, kQuit, kAuth, kHello, kSelect, kClient, kInfo, kReset, kMulti, kExec,
@@ -131,6 +136,26 @@ private:
         std::unique_ptr<PinnedWrites> writes;
         std::unique_ptr<Transaction> tx;  // kExec
         void complete(std::string_view raw, bool failed) override { session->onReply(*this, raw, failed); }
+    };
+
+    // The reply queue, made at the first command and given back when idle: a std::deque holds a
+    // map and a 512-byte block even when empty.
+    class SlotQueue {
+    public:
+        bool empty() const { return !q_ || q_->empty(); }
+        Slot& front() { return q_->front(); }
+        void pop_front() { q_->pop_front(); }
+        Slot& emplace_back() {
+            if (!q_) q_.emplace();
+            return q_->emplace_back();
+        }
+        void release() {
+            if (empty()) q_.reset();
+        }
+        bool holdsMemory() const { return q_.has_value(); }
+
+    private:
+        std::optional<std::deque<Slot>> q_;
     };
 
     struct Relay final : backend::ReplySink {
@@ -245,7 +270,7 @@ private:
     std::string* capture_ = nullptr;  // set by runQueued: local replies go here, not to the client
     std::string out_;         // replies not yet written: [out_off_, size)
     size_t out_off_ = 0;
-    std::deque<Slot> slots_;
+    SlotQueue slots_;
     SlotKind next_kind_ = SlotKind::kPlain;  // the kind newSlot() gives the next slot
     // The route the command being handled went to (nullptr: none, or not yet), and its class.
     obs::RouteCounters* routed_ = nullptr;

@@ -140,6 +140,14 @@ void Worker::updateScheduling() {
     stats_.sched_fallbacks.add(scheduling_.fallbacks() - stats_.sched_fallbacks.value());
 }
 
+void Worker::releaseIdleMemory(std::chrono::steady_clock::time_point cutoff) {
+    for (auto& s : sessions_) s->releaseIdleMemory(cutoff);
+}
+
+size_t Worker::sessionsHoldingMemory() const {
+    return static_cast<size_t>(std::count_if(sessions_.begin(), sessions_.end(), [](const auto& s) { return !s->closed() && s->holdsMemory(); }));
+}
+
 void Worker::sweepIdle() {
     sweep_.expires_after(std::chrono::milliseconds(250));
     sweep_.async_wait([this](const boost::system::error_code& ec) {
@@ -169,6 +177,7 @@ void Worker::sweepIdle() {
             s->close();
             s->maybeDestroy();
         }
+        releaseIdleMemory(now - std::chrono::milliseconds(250));
         sweepIdle();
     });
 }

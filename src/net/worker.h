@@ -64,6 +64,10 @@ public:
     // are flushed together after the handlers of this turn.
     void markDirty(Session* s);
     void destroy(Session* s);
+    // Sessions idle since `cutoff` give back their buffers (Session::releaseIdleMemory); the
+    // sweep calls it every 250 ms for those idle since the sweep before.
+    void releaseIdleMemory(std::chrono::steady_clock::time_point cutoff);
+    size_t sessionsHoldingMemory() const;
     void beginShutdown();
 
     // policy::SyncHost: the sync engine's shards and background work (warm copies, key syncs,

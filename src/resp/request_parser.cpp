@@ -45,6 +45,14 @@ size_t findByte(std::string_view data, size_t from, char c) {
 
 }  // namespace
 
+void RequestParser::releaseMemory() {
+    if (in_progress_) return;
+    std::vector<std::pair<size_t, size_t>>().swap(offsets_);
+    std::vector<std::string_view>().swap(args_);
+    std::string().swap(inline_buf_);
+    std::string().swap(error_);
+}
+
 void RequestParser::reset() {
     in_progress_ = false;
     inline_ = false;

@@ -44,6 +44,9 @@ public:
 
     ParseStatus parse(std::string_view data);
     void reset();
+    // Between requests (nothing framed yet): gives back the argument scratch, so that an idle
+    // connection holds none; the next request takes it again.
+    void releaseMemory();
 
     size_t consumed() const { return consumed_; }
     size_t needed() const { return needed_; }

@@ -244,6 +244,37 @@ TEST_F(SessionTest, AClientWhoseRepliesAreBigMovesToTheBulkLaneOnceNothingIsInFl
 
 // Malformed RESP: an error naming the protocol, then the connection is closed; nothing reaches
 // a backend.
+// Issue 24: an idle connection holds no buffers. A connection that never sent anything has none;
+// one that did gives them back once idle (the sweep, every 250 ms), unless a reply is still owed.
+TEST_F(SessionTest, AnIdleConnectionHoldsNoBuffersAndTakesThemAgainWithItsNextCommand) {
+    EXPECT_EQ(worker_->sessionsHoldingMemory(), 0u) << "a connection that sent nothing holds no buffer";
+    write(cmd({"PING"}));
+    EXPECT_EQ(received(), "+PONG\r\n");
+    EXPECT_EQ(worker_->sessionsHoldingMemory(), 0u) << "the read buffer goes back as soon as it is read out";
+
+    // A reply still owed keeps the reply queue, whatever the time.
+    write(cmd({"GET", "a:1"}));
+    ASSERT_EQ(backends_["old"]->sent.size(), 1u);
+    auto later = [] { return std::chrono::steady_clock::now() + 1s; };  // as if idle since
+    worker_->releaseIdleMemory(later());
+    EXPECT_EQ(worker_->sessionsHoldingMemory(), 1u);
+    backends_["old"]->answer("$1\r\nv\r\n");
+    EXPECT_EQ(received(), "$1\r\nv\r\n");
+    EXPECT_EQ(worker_->sessionsHoldingMemory(), 1u) << "kept while the client is busy";
+    worker_->releaseIdleMemory(later());
+    EXPECT_EQ(worker_->sessionsHoldingMemory(), 0u);
+
+    // Half a command waits in the read buffer, which is kept until the rest comes.
+    write("*2\r\n$3\r\nGET\r\n$3\r\na:");
+    worker_->releaseIdleMemory(later());
+    EXPECT_EQ(worker_->sessionsHoldingMemory(), 1u);
+    write("2\r\n");
+    ASSERT_EQ(backends_["old"]->sent.size(), 1u);
+    EXPECT_EQ(backends_["old"]->sent.front().raw, cmd({"GET", "a:2"}));
+    backends_["old"]->answer("$-1\r\n");
+    EXPECT_EQ(received(), "$-1\r\n");
+}
+
 TEST_F(SessionTest, MalformedInputGetsAProtocolErrorAndTheConnectionIsClosed) {
     write("*1\r\n$x\r\n");
     auto got = received();
