@@ -219,8 +219,6 @@ private:
     Shard& shardOf(std::string_view key) const { return shardOf(hashOf(key)); }
     static uint32_t bucketOf(uint64_t hash) { return static_cast<uint32_t>((hash >> 32) % kBuckets); }
     void settleForward(Shard& shard, uint32_t bucket);  // the keys parked behind `bucket` are queued
-    // The forwarded write of `bucket` is done: its parked keys are queued.
-    void unpark(Shard& shard, uint32_t bucket);
     void enqueue(Shard& shard, const SyncTask& task, std::string key, std::shared_ptr<SyncTracker> tracker,
                  std::chrono::steady_clock::time_point owed_since = {}, bool ahead = false);
     // The key leaves the engine: its write-ahead units are paid, its backlog record too.
