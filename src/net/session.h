@@ -103,7 +103,8 @@ private:
         enum class Kind : uint8_t { kLocal, kInfo, kSelect, kHello };
         size_t index = 0;
         Kind kind = Kind::kLocal;
-        std::vector<std::string> argv;  // kLocal
+        std::vector<std::string> argv;  // kLocal, kHello: the command
+        std::string answer;             // kLocal: its reply, decided when queued (HELLO's errors)
         long long arg = 0;              // kSelect: the db; kHello: the protocol
         static TxEntry at(size_t index, Kind kind, long long arg = 0) {
             TxEntry e;
@@ -196,7 +197,10 @@ private:
     // `argv`: for commands that reach keys they do not name (scripts, SORT patterns, listings),
     // which need the user's right on every route of their backend.
     bool denied(const policy::Route& route, const resp::CommandInfo& cmd, std::span<const std::string_view> argv);
-    // The user `name` with `password` (name "default": client.password), or false.
+    // The user `name` with `password` (name "default": client.password) is, or nullopt; "" for
+    // the default user.
+    std::optional<std::string> credentials(std::string_view name, std::string_view password) const;
+    // Authenticates as credentials() finds, or returns false.
     bool authenticate(std::string_view name, std::string_view password);
     bool barrierOpen(const policy::Route& route);
     Outcome waitForBarrier();
@@ -238,6 +242,8 @@ private:
     // local commands
     Outcome cmdAuth(std::span<const std::string_view> argv);
     Outcome cmdHello(std::span<const std::string_view> argv, std::string_view raw);
+    // HELLO's AUTH and SETNAME, whose arguments are already checked.
+    void applyHello(std::span<const std::string_view> argv);
     Outcome cmdSelect(std::span<const std::string_view> argv, std::string_view raw);
     Outcome cmdClient(const resp::CommandInfo& cmd, std::span<const std::string_view> argv, std::string_view raw);
     void unblockOnceKnown(uint64_t target, std::string reason, Slot* slot, std::chrono::steady_clock::time_point deadline);
@@ -247,6 +253,8 @@ private:
     // Inside MULTI: whether laminar answers `argv` itself, so it is queued here and run at EXEC.
     bool runsAtExec(Local local, std::span<const std::string_view> argv) const;
     Outcome queueForExec(std::span<const std::string_view> argv);
+    // Inside MULTI: +QUEUED, and `answer` is the command's element of EXEC's array.
+    Outcome answerAtExec(std::string answer);
     // Runs a command queued by queueForExec as it runs outside MULTI, and returns its reply.
     std::string runQueued(const TxEntry& entry);
     // EXEC's array with laminar's part of the transaction put in: the backend's reply `raw` to

@@ -43,16 +43,21 @@ Session::Outcome Session::cmdAuth(std::span<const std::string_view> argv) {
     return Outcome::kDone;
 }
 
-bool Session::authenticate(std::string_view name, std::string_view password) {
+std::optional<std::string> Session::credentials(std::string_view name, std::string_view password) const {
     const auto& client = worker_.snapshot()->config().client;
     if (name == "default") {
-        if (!client.password || password != *client.password) return false;
-        user_.clear();
-    } else {
-        auto it = std::find_if(client.users.begin(), client.users.end(), [&](const config::UserConfig& u) { return u.name == name; });
-        if (it == client.users.end() || password != it->password) return false;
-        user_ = it->name;
+        if (!client.password || password != *client.password) return std::nullopt;
+        return std::string();
     }
+    auto it = std::find_if(client.users.begin(), client.users.end(), [&](const config::UserConfig& u) { return u.name == name; });
+    if (it == client.users.end() || password != it->password) return std::nullopt;
+    return it->name;
+}
+
+bool Session::authenticate(std::string_view name, std::string_view password) {
+    auto user = credentials(name, password);
+    if (!user) return false;
+    user_ = std::move(*user);
     authed_ = true;
     return true;
 }
@@ -124,76 +129,109 @@ bool Session::denied(const policy::Route& route, const resp::CommandInfo& cmd, s
     return false;
 }
 
-Session::Outcome Session::cmdHello(std::span<const std::string_view> argv, std::string_view raw) {
-    (void)raw;
-    long long proto = resp3_ ? 3 : 2;
+namespace {
+
+constexpr std::string_view kWrongPass = "WRONGPASS invalid username-password pair or user is disabled.";
+
+// HELLO [protover [AUTH username password] [SETNAME clientname]], read but not applied.
+struct HelloArgs {
+    long long proto = 2;
+    std::optional<std::pair<std::string_view, std::string_view>> auth;  // username, password
+    std::optional<std::string_view> setname;
+};
+
+// The arguments of HELLO, or the error Redis answers them with ("" when they are good).
+std::string readHello(std::span<const std::string_view> argv, long long proto, HelloArgs& out) {
+    out.proto = proto;
     if (argv.size() >= 2) {
-        if (!parseLong(argv[1], proto)) {
-            replyError("ERR Protocol version is not an integer or out of range");
-            return Outcome::kDone;
-        }
-        if (proto != 2 && proto != 3) {
-            replyError("NOPROTO unsupported protocol version");
-            return Outcome::kDone;
-        }
+        if (!parseLong(argv[1], out.proto)) return "ERR Protocol version is not an integer or out of range";
+        if (out.proto != 2 && out.proto != 3) return "NOPROTO unsupported protocol version";
     }
-    std::string_view setname;
-    bool has_setname = false, auth_ok = authed_;
     for (size_t i = 2; i < argv.size(); ++i) {
         if (equalsIgnoreCase(argv[i], "AUTH") && i + 2 < argv.size()) {
-            auth_ok = authenticate(argv[i + 1], argv[i + 2]);
-            if (!auth_ok) {
-                replyError("WRONGPASS invalid username-password pair or user is disabled.", obs::ErrorKind::kAuth);
-                return Outcome::kDone;
-            }
+            out.auth.emplace(argv[i + 1], argv[i + 2]);
             i += 2;
         } else if (equalsIgnoreCase(argv[i], "SETNAME") && i + 1 < argv.size()) {
-            setname = argv[++i];
-            has_setname = true;
+            out.setname = argv[++i];
         } else {
-            replyError("ERR Syntax error in HELLO option '" + std::string(argv[i]) + "'");
-            return Outcome::kDone;
+            return "ERR Syntax error in HELLO option '" + std::string(argv[i]) + "'";
         }
     }
-    if (!auth_ok) {
-        replyError("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
-                   obs::ErrorKind::kAuth);
+    return "";
+}
+
+}  // namespace
+
+Session::Outcome Session::cmdHello(std::span<const std::string_view> argv, std::string_view raw) {
+    (void)raw;
+    HelloArgs hello;
+    std::string error = readHello(argv, resp3_ ? 3 : 2, hello);
+    auto kind = obs::ErrorKind::kCommand;
+    if (error.empty() && hello.auth && !credentials(hello.auth->first, hello.auth->second)) {
+        error = kWrongPass;
+        kind = obs::ErrorKind::kAuth;
+    } else if (error.empty() && !hello.auth && !authed_) {
+        error = "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time";
+        kind = obs::ErrorKind::kAuth;
+    } else if (error.empty() && hello.proto == 2 && resp3_ && (subs_ > 0 || shard_subs_ > 0)) {
+        error = "ERR laminar: HELLO 2 while subscribed in RESP3 is not supported; UNSUBSCRIBE first";
+        kind = obs::ErrorKind::kRefused;
+    }
+    if (in_multi_ && pinned_) {
+        // Queued as Redis queues it, which checks HELLO at EXEC: an error is its element of EXEC's
+        // array (the rest runs), and AUTH, SETNAME and the protocol apply at EXEC, in order, and
+        // only if the transaction runs (see completeExec).
+        if (!error.empty()) return answerAtExec("-" + error + "\r\n");
+        TxEntry entry = TxEntry::at(tx_.queued++, TxEntry::Kind::kHello, hello.proto);
+        entry.argv.assign(argv.begin(), argv.end());
+        tx_.entries.push_back(std::move(entry));
+        std::string cmd;
+        resp::appendCommand(cmd, {"HELLO", hello.proto == 3 ? "3" : "2"});
+        Slot& slot = newSlot();
+        slot.pinned = true;
+        ++inflight_;
+        ++pinned_inflight_;
+        pinned_->send(cmd, &slot, false);
         return Outcome::kDone;
     }
-    if (proto == 2 && resp3_ && (subs_ > 0 || shard_subs_ > 0)) {
-        replyError("ERR laminar: HELLO 2 while subscribed in RESP3 is not supported; UNSUBSCRIBE first", obs::ErrorKind::kRefused);
+    if (!error.empty()) {
+        replyError(error, kind);
         return Outcome::kDone;
     }
-    if (proto == 3 && !pinned_) {
+    if (hello.proto == 3 && !pinned_) {
         const auto& snapshot = *worker_.snapshot();
         int target = snapshot.routes().back().strategy->pinTarget();
         if (refusePin(target, "hello 3")) return Outcome::kDone;
         if (!pin(target)) return Outcome::kPause;
     }
-    authed_ = true;
-    if (has_setname) {
-        name_ = std::string(setname);
-        worker_.host().registry().update(id_, [&](ClientRegistry::Entry& e) { e.name = name_; });
-    }
+    applyHello(argv);
     std::string cmd;
-    resp::appendCommand(cmd, {"HELLO", proto == 3 ? "3" : "2"});
+    resp::appendCommand(cmd, {"HELLO", hello.proto == 3 ? "3" : "2"});
+    Slot& slot = newSlot();
+    ++inflight_;
     if (pinned_) {
-        Slot& slot = newSlot();
         slot.pinned = true;
-        slot.kind = proto == 3 ? SlotKind::kHello3 : SlotKind::kHello2;
-        if (in_multi_) {  // queued: its reply is in EXEC's array
-            slot.kind = SlotKind::kPlain;
-            tx_.entries.push_back(TxEntry::at(tx_.queued++, TxEntry::Kind::kHello, proto));
-        }
-        ++inflight_;
+        slot.kind = hello.proto == 3 ? SlotKind::kHello3 : SlotKind::kHello2;
         ++pinned_inflight_;
         pinned_->send(cmd, &slot, false);
     } else {
-        Slot& slot = newSlot();
-        ++inflight_;
         send(worker_.snapshot()->routes().back().strategy->pinTarget(), cmd, &slot);
     }
     return Outcome::kDone;
+}
+
+void Session::applyHello(std::span<const std::string_view> argv) {
+    HelloArgs hello;
+    readHello(argv, resp3_ ? 3 : 2, hello);
+    if (hello.auth && !authenticate(hello.auth->first, hello.auth->second))
+        // Checked when queued; a reload removed the user before EXEC. The protocol still changed
+        // (the backend ran it), the connection keeps its user.
+        sessionLog()->warn("client {} {}: HELLO's AUTH inside MULTI no longer holds at EXEC; the client keeps its user", id_, addr_);
+    authed_ = true;
+    if (hello.setname) {
+        name_ = std::string(*hello.setname);
+        worker_.host().registry().update(id_, [&](ClientRegistry::Entry& e) { e.name = name_; });
+    }
 }
 
 Session::Outcome Session::cmdSelect(std::span<const std::string_view> argv, std::string_view raw) {

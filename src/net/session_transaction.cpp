@@ -41,7 +41,16 @@ Session::Outcome Session::queueForExec(std::span<const std::string_view> argv) {
     return Outcome::kDone;
 }
 
+Session::Outcome Session::answerAtExec(std::string answer) {
+    TxEntry entry = TxEntry::at(tx_.queued++, TxEntry::Kind::kLocal);
+    entry.answer = std::move(answer);
+    tx_.entries.push_back(std::move(entry));
+    reply("+QUEUED\r\n");
+    return Outcome::kDone;
+}
+
 std::string Session::runQueued(const TxEntry& entry) {
+    if (!entry.answer.empty()) return entry.answer;
     std::vector<std::string_view> argv(entry.argv.begin(), entry.argv.end());
     std::string raw, out;
     resp::appendCommand(raw, std::span<const std::string_view>(argv));
@@ -101,12 +110,13 @@ std::string Session::completeExec(std::string_view raw, const Transaction& tx) {
                     if (element.starts_with("+OK")) noteSelected(entry->arg);
                     break;
                 case TxEntry::Kind::kHello:
-                    if (entry->arg == 3 && element.starts_with("%")) {
-                        resp3_ = true;
-                        worker_.host().registry().update(id_, [](ClientRegistry::Entry& e) { e.resp = 3; });
-                    } else if (entry->arg == 2 && (element.starts_with("*") || element.starts_with("%"))) {
-                        resp3_ = false;
-                        worker_.host().registry().update(id_, [](ClientRegistry::Entry& e) { e.resp = 2; });
+                    // It ran (its reply is the server's map, or array in RESP2): the protocol, AUTH
+                    // and SETNAME apply now, before the commands queued after it.
+                    if (element.starts_with("%") || element.starts_with("*")) {
+                        resp3_ = entry->arg == 3;
+                        worker_.host().registry().update(id_, [&](ClientRegistry::Entry& e) { e.resp = resp3_ ? 3 : 2; });
+                        std::vector<std::string_view> argv(entry->argv.begin(), entry->argv.end());
+                        applyHello(argv);
                     }
                     break;
                 case TxEntry::Kind::kLocal:

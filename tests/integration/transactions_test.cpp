@@ -143,6 +143,53 @@ TEST_F(TransactionsTest, SelectAndHelloInsideMultiAreQueuedInTheTransaction) {
     EXPECT_EQ(show(exec.elements[1]), "+OK");
 }
 
+// HELLO inside MULTI is checked and applied at EXEC, as on Redis: its argument errors are its
+// elements of EXEC's array (the rest runs), and its SETNAME applies only if the transaction runs,
+// before the commands queued after it.
+TEST_F(TransactionsTest, HellosErrorsInsideMultiAreElementsOfExecsArray) {
+    expectSameAsRedis({{"MULTI"}, {"HELLO", "4"}, {"HELLO", "x"}, {"HELLO", "2", "SETNAME"}, {"SET", "o:1", "v"}, {"EXEC"}, {"GET", "o:1"}});
+    expectSameAsRedis({{"MULTI"}, {"HELLO", "2", "SETNAME", "m"}, {"CLIENT", "GETNAME"}, {"DISCARD"}, {"CLIENT", "GETNAME"}});
+}
+
+TEST_F(TransactionsTest, HellosSetnameInsideMultiAppliesAtExecBeforeWhatFollowsIt) {
+    Client c(lam_->port());
+    EXPECT_EQ(show(c.cmd({"MULTI"})), "+OK");
+    EXPECT_EQ(show(c.cmd({"HELLO", "2", "SETNAME", "n"})), "+QUEUED");
+    EXPECT_EQ(show(c.cmd({"CLIENT", "GETNAME"})), "+QUEUED");
+    EXPECT_EQ(show(c.cmd({"SET", "o:1", "v"})), "+QUEUED");
+    auto exec = c.cmd({"EXEC"});
+    ASSERT_EQ(exec.elements.size(), 3u) << show(exec);
+    EXPECT_NE(show(exec.elements[0]).find("$proto, :2"), std::string::npos) << show(exec);
+    EXPECT_EQ(show(exec.elements[1]), "$n");
+    EXPECT_EQ(show(exec.elements[2]), "+OK");
+    EXPECT_EQ(show(c.cmd({"CLIENT", "GETNAME"})), "$n");
+}
+
+// HELLO's AUTH inside MULTI changes the user only when the transaction runs; a wrong password is
+// its element of EXEC's array, and the rest of the transaction runs as the user it was.
+TEST(TransactionsUserTest, HellosAuthInsideMultiAppliesAtExecOnly) {
+    RedisServer old_, new_;
+    Laminar lam(config(old_.port(), new_.port(), "client:\n  password: rootpw\n  users:\n    app: {password: app-pw, access: none, routes: {n: write}}\n"));
+    Client c(lam.port());
+    ASSERT_EQ(show(c.cmd({"AUTH", "rootpw"})), "+OK");
+    EXPECT_EQ(show(c.cmd({"MULTI"})), "+OK");
+    EXPECT_EQ(show(c.cmd({"HELLO", "2", "AUTH", "app", "app-pw"})), "+QUEUED");
+    EXPECT_EQ(show(c.cmd({"DISCARD"})), "+OK");
+    EXPECT_EQ(show(c.cmd({"SET", "o:1", "v"})), "+OK") << "a discarded HELLO AUTH left the default user in place";
+    EXPECT_EQ(show(c.cmd({"MULTI"})), "+OK");
+    EXPECT_EQ(show(c.cmd({"HELLO", "2", "AUTH", "app", "wrong"})), "+QUEUED");
+    EXPECT_EQ(show(c.cmd({"SET", "o:2", "v"})), "+QUEUED");
+    EXPECT_EQ(show(c.cmd({"EXEC"})), "[-WRONGPASS invalid username-password pair or user is disabled., +OK]");
+    EXPECT_EQ(show(c.cmd({"MULTI"})), "+OK");
+    EXPECT_EQ(show(c.cmd({"HELLO", "2", "AUTH", "app", "app-pw"})), "+QUEUED");
+    EXPECT_EQ(show(c.cmd({"SET", "o:3", "v"})), "+QUEUED") << "queued while still the default user";
+    auto exec = c.cmd({"EXEC"});
+    ASSERT_EQ(exec.elements.size(), 2u) << show(exec);
+    EXPECT_EQ(show(exec.elements[1]), "+OK");
+    EXPECT_EQ(show(c.cmd({"SET", "o:4", "v"})).rfind("-NOPERM", 0), 0u) << "app has no right on the catch-all";
+    EXPECT_EQ(show(Client(old_.port()).cmd({"MGET", "o:1", "o:2", "o:3", "o:4"})), "[$v, $v, $v, (nil)]");
+}
+
 // Issue 22.2: what laminar answers itself is queued inside MULTI as Redis queues it, and runs at
 // EXEC, in its place, after what was queued before it (CLIENT GETNAME sees a SETNAME queued ahead).
 // Its errors of arguments are replies in EXEC's array; an arity error aborts the transaction.
