@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <functional>
 
+#include "backend/kill_reply.h"
 #include "net/worker.h"
 #include "policy/owned_command.h"
 #include "resp/reply_view.h"
@@ -135,41 +136,6 @@ struct ScriptCopy final : backend::ReplySink {
     }
 };
 
-// The answers of one SCRIPT KILL or FUNCTION KILL sent to several backends (Session::killScripts).
-struct KillJob {
-    struct Part final : backend::ReplySink {
-        KillJob* job = nullptr;
-        std::string reply;
-        bool failed = false;
-        void complete(std::string_view raw, bool f) override {
-            reply = raw;
-            failed = f;
-            job->partDone();
-        }
-    };
-
-    KillJob(size_t n, backend::ReplySink* client) : left(n), client(client), parts(n) {
-        for (auto& p : parts) p.job = this;
-    }
-    void partDone() {
-        if (--left > 0) return;
-        auto first = [&](auto fits) -> const Part* {
-            for (const auto& p : parts)
-                if (fits(p.reply)) return &p;
-            return nullptr;
-        };
-        const Part* chosen = first([](std::string_view r) { return r.starts_with("+"); });
-        if (!chosen) chosen = first([](std::string_view r) { return !r.starts_with("-NOTBUSY"); });
-        if (!chosen) chosen = &parts.front();
-        client->complete(chosen->reply, chosen->failed);
-        delete this;
-    }
-
-    size_t left;
-    backend::ReplySink* client;
-    std::vector<Part> parts;
-};
-
 }  // namespace
 
 // The client gets its route's answer; every other Redis backend learns the script in the
@@ -214,11 +180,9 @@ Session::Outcome Session::killScripts(const policy::Route& route, const policy::
     }
     Slot& slot = newSlot();
     ++inflight_;
-    auto* job = new KillJob(backends.size(), &slot);
-    // Every part is sent before any answer is handled (a backend that is down answers at once).
-    ++job->left;
-    for (size_t i = 0; i < backends.size(); ++i) worker_.backend(backends[i]).sendAside(req.raw, &job->parts[i]);
-    job->partDone();
+    auto* job = new backend::KillReplies(backends.size(), &slot);
+    for (size_t i = 0; i < backends.size(); ++i) worker_.backend(backends[i]).sendAside(req.raw, &job->part(i));
+    job->sent();
     return Outcome::kDone;
 }
 

@@ -9,6 +9,7 @@
 #include <random>
 
 #include "backend/cluster/cluster_internal.h"
+#include "backend/kill_reply.h"
 #include "resp/command_table.h"
 #include "resp/reply_view.h"
 #include "resp/request_parser.h"
@@ -115,48 +116,6 @@ void ClusterBackend::sendToNode(const config::Endpoint& at, uint64_t client_id, 
     node(at, client_id).send(raw, sink);
 }
 
-namespace {
-
-// One SCRIPT KILL or FUNCTION KILL sent to every master, each on a connection of its own: +OK when
-// any master killed a script, else the first other answer (UNKILLABLE, BUSY of the other kind, a
-// failure), else the first (NOTBUSY). Each connection is closed once it has answered.
-struct AsideKill {
-    struct Part final : ReplySink {
-        AsideKill* job = nullptr;
-        std::shared_ptr<RedisConnection> conn;
-        std::string reply;
-        bool failed = false;
-        void complete(std::string_view raw, bool f) override {
-            reply = raw;
-            failed = f;
-            boost::asio::post(*job->ioc, [c = std::move(conn)] { c->close("answered"); });
-            job->partDone();
-        }
-    };
-    AsideKill(size_t n, ReplySink* client, asio::io_context& ioc) : left(n + 1), client(client), ioc(&ioc), parts(n) {
-        for (auto& p : parts) p.job = this;
-    }
-    void partDone() {
-        if (--left > 0) return;
-        auto first = [&](auto fits) -> const Part* {
-            for (const auto& p : parts)
-                if (fits(p.reply)) return &p;
-            return nullptr;
-        };
-        const Part* chosen = first([](std::string_view r) { return r.starts_with("+"); });
-        if (!chosen) chosen = first([](std::string_view r) { return !r.starts_with("-NOTBUSY"); });
-        if (!chosen) chosen = &parts.front();
-        client->complete(chosen->reply, chosen->failed);
-        delete this;
-    }
-    size_t left;  // parts not answered, plus one until every part is sent
-    ReplySink* client;
-    asio::io_context* ioc;
-    std::vector<Part> parts;
-};
-
-}  // namespace
-
 // A script runs on the master of its keys (any master, for EVAL with no key): the kill goes to
 // every master, on connections of their own (the shared ones may wait behind the script), awaited
 // up to busy_timeout as on a single Redis. Before the first slot map it takes the usual way.
@@ -165,18 +124,22 @@ void ClusterBackend::sendAside(std::string_view raw, ReplySink* sink) {
         send(0, raw, sink);
         return;
     }
-    auto* job = new AsideKill(map_->masters.size(), sink, ioc_);
-    for (size_t i = 0; i < map_->masters.size(); ++i) {
+    // Each connection is closed once it has answered.
+    const size_t n = map_->masters.size();
+    auto conns = std::make_shared<std::vector<std::shared_ptr<RedisConnection>>>(n);
+    auto* job = new KillReplies(n, sink, [conns, ioc = &ioc_](size_t i) {
+        asio::post(*ioc, [c = std::move((*conns)[i])] { c->close("answered"); });
+    });
+    for (size_t i = 0; i < n; ++i) {
         auto nc = nodeConfig(cfg_, map_->masters[i]);
         nc.timeout = std::max(cfg_.timeout, cfg_.busy_timeout);
-        auto& part = job->parts[i];
-        part.conn = std::make_shared<RedisConnection>(ioc_, poller_, nc, true);
-        part.conn->setBare();
-        auto conn = part.conn;  // the part may be answered (and the job gone) within send()
+        auto conn = std::make_shared<RedisConnection>(ioc_, poller_, nc, true);  // kept: the part may be answered within send()
+        (*conns)[i] = conn;
+        conn->setBare();
         conn->start();
-        conn->send(raw, &part, false);
+        conn->send(raw, &job->part(i), false);
     }
-    job->partDone();  // every part sent: a master that is down answers at once
+    job->sent();
 }
 
 ClusterBackend::Request* ClusterBackend::newRequest(std::string raw, uint16_t slot, ReplySink* sink, uint64_t client_id) {
