@@ -3,7 +3,39 @@
 
 #include <fmt/format.h>
 
+#include "resp/ascii.h"
+#include "resp/resp3.h"
+
 namespace laminar::backend {
+
+namespace {
+
+// Hands a RESP2 server's reply on in RESP3 (Backend::sendResp3).
+struct InResp3 final : ReplySink {
+    ReplySink* client = nullptr;
+    bool info = false;  // INFO's text is a verbatim string in RESP3
+    void complete(std::string_view raw, bool failed) override {
+        std::string out = info ? resp::bulkToVerbatim(raw) : resp::nullsToResp3(raw);
+        client->complete(out, failed);
+        delete this;
+    }
+};
+
+// The command `raw` (RESP, as a client sent it) is INFO.
+bool isInfo(std::string_view raw) {
+    auto name = raw.find("\r\n$4\r\n");
+    return raw.starts_with("*") && name != std::string_view::npos && name < 8 && raw.size() >= name + 10 &&
+           resp::equalsIgnoreCase(raw.substr(name + 6, 4), "info");
+}
+
+}  // namespace
+
+void Backend::sendResp3(uint64_t client_id, std::string_view raw, ReplySink* sink) {
+    auto* wrap = new InResp3;
+    wrap->client = sink;
+    wrap->info = isInfo(raw);
+    send(client_id, raw, wrap);
+}
 
 ReplySink& discardSink() {
     struct Discard final : ReplySink {

@@ -59,7 +59,8 @@ protected:
 // Connections for one client alone.
 class DedicatedPool {
 public:
-    virtual std::shared_ptr<DedicatedConnection> acquireDedicated() = 0;
+    // `resp3`: its handshake switches it to RESP3 (HELLO 3), and that is then its clean state.
+    virtual std::shared_ptr<DedicatedConnection> acquireDedicated(bool resp3) = 0;
     // Takes the connection back. `clean`: its state is the handshake's, so it may serve another
     // client; otherwise it is closed.
     virtual void releaseDedicated(std::shared_ptr<DedicatedConnection> conn, bool clean) = 0;
@@ -94,6 +95,15 @@ public:
     // connection of its own (RedisBackend); the others send it as any. A client changes lanes
     // only with nothing in flight, so its commands still run in the order it sent them.
     virtual void sendBulk(uint64_t client_id, std::string_view raw, ReplySink* sink) { send(client_id, raw, sink); }
+    // The same for a client that said HELLO 3: the reply as the server gives it to a RESP3
+    // connection. RedisBackend sends it on shared connections of their own, opened with HELLO 3.
+    // Default, for a server that speaks RESP2 only (memcached): the RESP2 reply with its nulls
+    // written as RESP3's and INFO's text as a verbatim string (resp/resp3.h), which is what Redis
+    // answers in RESP3 to the commands such a backend has.
+    virtual void sendResp3(uint64_t client_id, std::string_view raw, ReplySink* sink);
+    // Whether sendResp3() gives every command's exact RESP3 reply. Not yet redis_cluster's, whose
+    // HELLO 3 clients are pinned to a dedicated connection instead.
+    virtual bool speaksResp3() const { return true; }
     // Sends a command about one of this backend's connections (CLIENT UNBLOCK) to the server that
     // connection is on: `node`, in a cluster; a one-server backend has only the one.
     virtual void sendToNode(const config::Endpoint& node, uint64_t client_id, std::string_view raw, ReplySink* sink) {

@@ -26,6 +26,7 @@ RedisBackend::RedisBackend(boost::asio::io_context& ioc, io::Poller& poller, con
         shared_.back()->start();
     }
     bulk_.resize(shared_.size());
+    resp3_.resize(shared_.size());
 }
 
 void RedisBackend::connectionChanged(std::string_view error) {
@@ -44,11 +45,23 @@ void RedisBackend::sendBulk(uint64_t client_id, std::string_view raw, ReplySink*
     conn->send(raw, sink);
 }
 
+void RedisBackend::sendResp3(uint64_t client_id, std::string_view raw, ReplySink* sink) {
+    auto& conn = resp3_[client_id % resp3_.size()];
+    if (!conn) {
+        conn = std::make_shared<RedisConnection>(ioc_, poller_, cfg_, false);
+        conn->setResp3();
+        conn->setObserver(this);
+        conn->start();
+    }
+    conn->send(raw, sink);
+}
+
 void RedisBackend::publishConnections() {
     int64_t shared = 0;
     for (const auto& c : shared_) shared += c->state() == RedisConnection::State::kReady;
-    for (const auto& c : bulk_) shared += c && c->state() == RedisConnection::State::kReady;
-    auto dedicated = static_cast<int64_t>(dedicated_in_use_ + idle_.size());
+    for (const auto& lane : {&bulk_, &resp3_})
+        for (const auto& c : *lane) shared += c && c->state() == RedisConnection::State::kReady;
+    auto dedicated = static_cast<int64_t>(dedicated_in_use_ + idle_.size() + idle3_.size());
     counters_.shared.add(shared - published_shared_);
     counters_.dedicated.add(dedicated - published_dedicated_);
     published_shared_ = shared;
@@ -56,20 +69,23 @@ void RedisBackend::publishConnections() {
 }
 
 RedisBackend::~RedisBackend() {
-    for (auto& c : bulk_)
-        if (c) shared_.push_back(std::move(c));
+    for (auto* lane : {&bulk_, &resp3_})
+        for (auto& c : *lane)
+            if (c) shared_.push_back(std::move(c));
     for (auto& c : shared_) c->setObserver(nullptr);
     for (auto& c : shared_) c->close("shutting down");
-    for (auto& c : idle_) c->close("shutting down");
+    for (auto* idle : {&idle_, &idle3_})
+        for (auto& c : *idle) c->close("shutting down");
     counters_.shared.add(-published_shared_);
     counters_.dedicated.add(-published_dedicated_);
 }
 
-std::shared_ptr<DedicatedConnection> RedisBackend::acquireDedicated() {
+std::shared_ptr<DedicatedConnection> RedisBackend::acquireDedicated(bool resp3) {
     ++dedicated_in_use_;
-    while (!idle_.empty()) {
-        auto conn = std::move(idle_.back());
-        idle_.pop_back();
+    auto& idle = resp3 ? idle3_ : idle_;
+    while (!idle.empty()) {
+        auto conn = std::move(idle.back());
+        idle.pop_back();
         if (!conn->down()) {
             conn->setObserver(this);
             publishConnections();
@@ -77,6 +93,7 @@ std::shared_ptr<DedicatedConnection> RedisBackend::acquireDedicated() {
         }
     }
     auto conn = std::make_shared<RedisConnection>(ioc_, poller_, cfg_, true);
+    if (resp3) conn->setResp3();
     conn->setObserver(this);
     conn->start();
     publishConnections();
@@ -88,8 +105,9 @@ void RedisBackend::releaseDedicated(std::shared_ptr<DedicatedConnection> given, 
     if (dedicated_in_use_ > 0) --dedicated_in_use_;
     conn->setRelay(nullptr, false);
     conn->setObserver(nullptr);
-    if (clean && !conn->down() && conn->pendingCount() == 0 && idle_.size() < kMaxIdleDedicated) {
-        idle_.push_back(std::move(conn));
+    auto& idle = conn->resp3() ? idle3_ : idle_;
+    if (clean && !conn->down() && conn->pendingCount() == 0 && idle.size() < kMaxIdleDedicated) {
+        idle.push_back(std::move(conn));
     } else {
         conn->close("released");
     }
@@ -139,8 +157,9 @@ bool RedisBackend::idle() const {
     if (dedicated_in_use_ > 0) return false;
     for (const auto& c : shared_)
         if (c->pendingCount() > 0) return false;
-    for (const auto& c : bulk_)
-        if (c && c->pendingCount() > 0) return false;
+    for (const auto* lane : {&bulk_, &resp3_})
+        for (const auto& c : *lane)
+            if (c && c->pendingCount() > 0) return false;
     return true;
 }
 

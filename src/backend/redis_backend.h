@@ -35,14 +35,18 @@ public:
     // a long reply, then the next connection), so a command on a shared connection no longer
     // waits behind megabytes of another client's replies, only behind a slice of them.
     void sendBulk(uint64_t client_id, std::string_view raw, ReplySink* sink) override;
+    // On a RESP3 connection (as many as `connections`, each opened with HELLO 3 when its first
+    // RESP3 client comes), shared by the clients that said HELLO 3. They have no bulk lane.
+    void sendResp3(uint64_t client_id, std::string_view raw, ReplySink* sink) override;
     // On a bare connection opened for it, whose `timeout` is `busy_timeout`, closed once answered.
     void sendAside(std::string_view raw, ReplySink* sink) override;
     DedicatedPool* dedicated() override { return this; }
 
     // A connection for one client alone. Reuses an idle clean one when there is one.
-    std::shared_ptr<DedicatedConnection> acquireDedicated() override;
+    std::shared_ptr<DedicatedConnection> acquireDedicated(bool resp3) override;
     // Takes the connection back. `clean`: its state is the handshake's (no MULTI, no
-    // subscription, configured db, RESP2), so it may serve another client; otherwise it is closed.
+    // subscription, configured db, the protocol it was opened in), so it may serve another client
+    // of that protocol; otherwise it is closed.
     void releaseDedicated(std::shared_ptr<DedicatedConnection> conn, bool clean) override;
 
     // RedisConnection::Observer
@@ -58,8 +62,9 @@ private:
     boost::asio::io_context& ioc_;
     io::Poller& poller_;
     std::vector<std::shared_ptr<RedisConnection>> shared_;
-    std::vector<std::shared_ptr<RedisConnection>> bulk_;  // as many as shared_, null until used
-    std::vector<std::shared_ptr<RedisConnection>> idle_;
+    std::vector<std::shared_ptr<RedisConnection>> bulk_;   // as many as shared_, null until used
+    std::vector<std::shared_ptr<RedisConnection>> resp3_;  // as many as shared_, null until used
+    std::vector<std::shared_ptr<RedisConnection>> idle_, idle3_;  // dedicated, clean: RESP2, RESP3
     size_t dedicated_in_use_ = 0;
     int64_t published_shared_ = 0, published_dedicated_ = 0;
 };

@@ -247,6 +247,10 @@ void RedisConnection::appendHandshake() {
         pending_.push_back({nullptr, std::chrono::steady_clock::now(), false, false, false});
     }
     if (bare_) return;
+    if (resp3_) {
+        resp::appendCommand(out_, {"HELLO", "3"});
+        pending_.push_back({nullptr, std::chrono::steady_clock::now(), false, false, false});
+    }
     if (cfg_.db != 0) {
         auto db = std::to_string(cfg_.db);
         resp::appendCommand(out_, {"SELECT", db});
@@ -529,6 +533,7 @@ void RedisConnection::dispatch(std::string_view reply, char type) {
         relay_->complete(reply, false);
         return;
     }
+    if (!handshake && type == '>') return;  // a push nobody subscribed to here: no command's reply
     if (pending_.empty()) {
         fail("unexpected reply from server");
         return;

@@ -121,6 +121,10 @@ public:
     // A bulk lane's connection (RedisBackend::sendBulk): after each read budget it waits
     // (contract 9), so its stream leaves the thread, and the server, idle time. Before start().
     void setPaced() { paced_ = true; }
+    // RESP3: its handshake sends HELLO 3 (after AUTH), so every reply on it is RESP3. A push
+    // ('>') that no relay takes is dropped: it answers no command. Before start().
+    void setResp3() { resp3_ = true; }
+    bool resp3() const { return resp3_; }
     // Before the first send, on a dedicated connection that was not started.
     void setRouter(Router router, Redirected redirected) {
         router_ = std::move(router);
@@ -247,6 +251,7 @@ private:
     bool multi_refused_ = false;   // a command was refused inside that MULTI: EXEC must fail
     std::deque<Held> held_;        // waiting for the router to know a route, in arrival order
     bool bare_ = false;
+    bool resp3_ = false;
     // Contract 8. kBusy: the server answered -BUSY at stall_mark_; kFree: it answered something
     // else at stall_mark_.
     enum class Stall : uint8_t { kNone, kBusy, kFree };

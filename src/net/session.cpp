@@ -417,6 +417,7 @@ Session::Outcome Session::forward(const resp::CommandInfo& cmd, std::span<const 
     if (pubsub) {
         if (resp3_) {
             // RESP3: confirmations and messages are pushes, relayed as they come; no reply slot.
+            pushes_ = true;
             pinned_->sendRelayed(raw);
             return Outcome::kDone;
         }
@@ -562,7 +563,8 @@ obs::RouteCounters& Session::routeCounters(const policy::Route& route) {
 
 void Session::send(int backend, std::string_view raw, backend::ReplySink* sink) {
     auto& b = worker_.backend(backend);
-    if (bulk_) b.sendBulk(id_, raw, sink);
+    if (resp3_) b.sendResp3(id_, raw, sink);
+    else if (bulk_) b.sendBulk(id_, raw, sink);
     else b.send(id_, raw, sink);
 }
 
@@ -612,7 +614,7 @@ void Session::onReply(Slot& slot, std::string_view raw, bool failed) {
     std::string rewritten;
     switch (slot.kind) {
         case SlotKind::kInfo:
-            if (!failed && !raw.empty() && raw[0] == '$') {
+            if (!failed && !raw.empty() && (raw[0] == '$' || raw[0] == '=')) {
                 rewritten = transformInfo(raw);
                 raw = rewritten;
             }

@@ -244,6 +244,13 @@ private:
     Outcome cmdHello(std::span<const std::string_view> argv, std::string_view raw);
     // HELLO's AUTH and SETNAME, whose arguments are already checked.
     void applyHello(std::span<const std::string_view> argv);
+    // Every backend answers a RESP3 client on its shared connections (Backend::speaksResp3), so
+    // HELLO 3 need not pin.
+    bool resp3Shared();
+    // HELLO's reply when laminar answers it (a catch-all on memcached, which has no HELLO).
+    std::string helloReply(long long proto) const;
+    // A text reply (INFO, CLIENT INFO, CLIENT LIST): a bulk string, a verbatim one in RESP3.
+    std::string text(std::string_view body) const;
     Outcome cmdSelect(std::span<const std::string_view> argv, std::string_view raw);
     Outcome cmdClient(const resp::CommandInfo& cmd, std::span<const std::string_view> argv, std::string_view raw);
     void unblockOnceKnown(uint64_t target, std::string reason, Slot* slot, std::chrono::steady_clock::time_point deadline);
@@ -325,11 +332,15 @@ private:
     bool relay_mode_ = false;     // RESP2 pub/sub: every backend reply is relayed as it comes
     bool waiting_marker_ = false; // paused until the unsubscribe check comes back
     long long subs_ = 0, shard_subs_ = 0;
+    // RESP3 pub/sub went on the pin: it stays pinned until RESET (the pushes that say whether
+    // it is still subscribed can come after the replies of later commands).
+    bool pushes_ = false;
 
     // the dedicated backend connection while pinned
     std::shared_ptr<backend::DedicatedConnection> pinned_;
     std::shared_ptr<backend::Backend> pinned_owner_;  // survives a reload that drops it
     int pinned_backend_ = -1;
+    bool pinned_resp3_ = false;  // the dedicated connection was opened in RESP3: its clean state
     size_t pinned_inflight_ = 0;
     Relay relay_;
     std::unique_ptr<PinnedWrites> pinned_writes_;  // inside MULTI: attached to EXEC's slot

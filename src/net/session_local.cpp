@@ -17,6 +17,7 @@
 #include "net/host.h"
 #include "net/worker.h"
 #include "resp/reply_view.h"
+#include "resp/resp3.h"
 #include "net/session_internal.h"
 
 namespace laminar::net {
@@ -198,13 +199,28 @@ Session::Outcome Session::cmdHello(std::span<const std::string_view> argv, std::
         replyError(error, kind);
         return Outcome::kDone;
     }
-    if (hello.proto == 3 && !pinned_) {
-        const auto& snapshot = *worker_.snapshot();
-        int target = snapshot.routes().back().strategy->pinTarget();
+    const int target = worker_.snapshot()->routes().back().strategy->pinTarget();
+    if (!pinned_ && (hello.proto == 3) != resp3_ && inflight_ > 0) {
+        // Another lane (or a pin): what is in flight is answered first, so that no command
+        // overtakes an earlier one.
+        drain_wait_ = true;
+        return Outcome::kPause;
+    }
+    if (hello.proto == 3 && !pinned_ && !resp3Shared()) {
+        // A backend that gives RESP3 only on a connection of its own (redis_cluster): pinned there.
         if (refusePin(target, "hello 3")) return Outcome::kDone;
         if (!pin(target)) return Outcome::kPause;
     }
     applyHello(argv);
+    if (!pinned_) {
+        // Multiplexed: its commands go on the backends' RESP3 connections from now on.
+        resp3_ = hello.proto == 3;
+        worker_.host().registry().update(id_, [&](ClientRegistry::Entry& e) { e.resp = resp3_ ? 3 : 2; });
+        if (worker_.backend(target).config().type == config::BackendConfig::Type::kMemcached) {
+            reply(helloReply(hello.proto));
+            return Outcome::kDone;
+        }
+    }
     std::string cmd;
     resp::appendCommand(cmd, {"HELLO", hello.proto == 3 ? "3" : "2"});
     Slot& slot = newSlot();
@@ -218,6 +234,31 @@ Session::Outcome Session::cmdHello(std::span<const std::string_view> argv, std::
         send(worker_.snapshot()->routes().back().strategy->pinTarget(), cmd, &slot);
     }
     return Outcome::kDone;
+}
+
+bool Session::resp3Shared() {
+    for (size_t i = 0; i < worker_.backendCount(); ++i)
+        if (!worker_.backend(static_cast<int>(i)).speaksResp3()) return false;
+    return true;
+}
+
+std::string Session::helloReply(long long proto) const {
+    std::string out = proto == 3 ? "%7\r\n" : "*14\r\n";
+    auto field = [&](std::string_view name, std::string_view value) {
+        resp::appendBulk(out, name);
+        resp::appendBulk(out, value);
+    };
+    field("server", "laminar");
+    field("version", LAMINAR_VERSION);
+    resp::appendBulk(out, "proto");
+    resp::appendInteger(out, proto);
+    resp::appendBulk(out, "id");
+    resp::appendInteger(out, static_cast<long long>(id_));
+    field("mode", "standalone");
+    field("role", "master");
+    resp::appendBulk(out, "modules");
+    resp::appendArrayHeader(out, 0);
+    return out;
 }
 
 void Session::applyHello(std::span<const std::string_view> argv) {
@@ -301,7 +342,7 @@ Session::Outcome Session::cmdReset() {
         return Outcome::kPause;
     }
     releasePin(false);
-    in_multi_ = watching_ = multi_refused_ = relay_mode_ = waiting_marker_ = resp3_ = false;
+    in_multi_ = watching_ = multi_refused_ = relay_mode_ = waiting_marker_ = resp3_ = pushes_ = false;
     multi_held_ = false;
     held_.clear();
     tx_ = {};
@@ -348,7 +389,7 @@ Session::Outcome Session::cmdClient(const resp::CommandInfo& cmd, std::span<cons
         return Outcome::kDone;
     }
     if (equalsIgnoreCase(sub, "GETNAME")) {
-        reply(name_.empty() ? std::string("$-1\r\n") : bulk(name_));
+        reply(name_.empty() ? std::string(resp::nullReply(resp3_)) : bulk(name_));
         return Outcome::kDone;
     }
     if (equalsIgnoreCase(sub, "ID")) {
@@ -356,7 +397,7 @@ Session::Outcome Session::cmdClient(const resp::CommandInfo& cmd, std::span<cons
         return Outcome::kDone;
     }
     if (equalsIgnoreCase(sub, "INFO")) {
-        reply(bulk(clientInfoLine()));
+        reply(text(clientInfoLine()));
         return Outcome::kDone;
     }
     if (equalsIgnoreCase(sub, "LIST")) {
@@ -389,7 +430,7 @@ Session::Outcome Session::cmdClient(const resp::CommandInfo& cmd, std::span<cons
         auto now = std::chrono::steady_clock::now();
         for (const auto& e : registry.list())
             if (!none && (ids.empty() || std::find(ids.begin(), ids.end(), e.id) != ids.end())) all += ClientRegistry::format(e, now);
-        reply(bulk(all));
+        reply(text(all));
         return Outcome::kDone;
     }
     if (equalsIgnoreCase(sub, "SETINFO")) {  // Redis 7.2's; clients send it on connect, so answer it here
@@ -488,7 +529,7 @@ Session::Outcome Session::cmdInfo(const resp::CommandInfo& cmd, std::span<const 
         for (std::string_view all : {"all", "everything", "default"}) with_laminar = with_laminar || equalsIgnoreCase(section, all);
     }
     if (laminar_only) {
-        reply(bulk(worker_.host().infoSection(worker_)));
+        reply(text(worker_.host().infoSection(worker_)));
         return Outcome::kDone;
     }
     if (with_laminar) next_kind_ = SlotKind::kInfo;
@@ -500,10 +541,22 @@ Session::Outcome Session::cmdInfo(const resp::CommandInfo& cmd, std::span<const 
 std::string Session::transformInfo(std::string_view backend_reply) const {
     auto header_end = backend_reply.find("\r\n");
     std::string_view body = backend_reply.substr(header_end + 2, backend_reply.size() - header_end - 4);
+    const bool verbatim = backend_reply.starts_with("=");  // RESP3: "txt:" and the text
+    if (verbatim) body.remove_prefix(std::min<size_t>(4, body.size()));
     std::string merged = worker_.host().infoSection(worker_);
     merged += "\r\n";
     merged += body;
-    return bulk(merged);
+    if (!verbatim) return bulk(merged);
+    std::string out;
+    resp::appendVerbatim(out, merged);
+    return out;
+}
+
+std::string Session::text(std::string_view body) const {
+    if (!resp3_) return bulk(body);
+    std::string out;
+    resp::appendVerbatim(out, body);
+    return out;
 }
 
 }  // namespace laminar::net

@@ -27,7 +27,8 @@ bool Session::pin(int backend) {
         return false;
     }
     pinned_owner_ = worker_.backendPtr(backend);
-    pinned_ = pinned_owner_->dedicated()->acquireDedicated();
+    pinned_ = pinned_owner_->dedicated()->acquireDedicated(resp3_);
+    pinned_resp3_ = resp3_;
     pinned_backend_ = backend;
     pinned_inflight_ = 0;
     pinned_->setRelay(&relay_, false);  // RESP3 pushes, once HELLO 3 is on
@@ -200,7 +201,7 @@ std::string Session::pinOutlivesReload(const policy::Snapshot& before) {
 }
 
 bool Session::stateClean() const {
-    return !in_multi_ && !watching_ && blocked_ == 0 && !relay_mode_ && !waiting_marker_ && !resp3_ && selected_db_ < 0 &&
+    return !in_multi_ && !watching_ && blocked_ == 0 && !relay_mode_ && !waiting_marker_ && resp3_ == pinned_resp3_ && !pushes_ && selected_db_ < 0 &&
            pinned_inflight_ == 0;
 }
 

@@ -11,6 +11,7 @@
 #include "net/worker.h"
 #include "policy/owned_command.h"
 #include "resp/reply_view.h"
+#include "resp/resp3.h"
 #include "net/session_internal.h"
 
 namespace laminar::net {
@@ -76,6 +77,7 @@ struct SplitJob {
     backend::ReplySink* client;
     Kind kind;
     Sender send;
+    std::string_view null = "$-1\r\n";  // kMget: a failed part's element, in the client's protocol
 
 private:
     void done(Part& p, std::string_view raw, bool bad) {
@@ -103,7 +105,7 @@ private:
         switch (kind) {
             case Kind::kMget:
                 resp::appendArrayHeader(out, replies.size());
-                for (const auto& r : replies) out += resp::isError(r) ? std::string("$-1\r\n") : r;
+                for (const auto& r : replies) out += resp::isError(r) ? null : std::string_view(r);
                 break;
             case Kind::kSum:
                 resp::appendInteger(out, sum);
@@ -239,6 +241,7 @@ Session::Outcome Session::splitMultiKey(const resp::CommandInfo& cmd, std::span<
     Slot& slot = newSlot();
     ++inflight_;
     auto* job = new SplitJob(kind, keys_.size(), &slot);
+    job->null = resp::nullReply(resp3_);
     job->send = [this, job, snapshot = std::move(snapshot), sub = std::move(sub), args = std::move(args), starts = std::move(starts),
                  with_value](size_t i, backend::ReplySink* sink) {
         if (closed_) {

@@ -100,7 +100,7 @@ std::string Session::completeExec(std::string_view raw, const Transaction& tx) {
         if (here) {
             switch (entry->kind) {
                 case TxEntry::Kind::kInfo:
-                    if (element.starts_with("$")) {
+                    if (element.starts_with("$") || element.starts_with("=")) {
                         out += transformInfo(element);
                         ++entry;
                         continue;

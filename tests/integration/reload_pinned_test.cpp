@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // A reload while clients are pinned to a dedicated backend connection (WATCH, MULTI, a blocked
-// BLPOP, SUBSCRIBE, SELECT, HELLO 3), for each change that takes the pin's ground away: the backend
+// BLPOP, SUBSCRIBE, SELECT, SUBSCRIBE after HELLO 3), for each change that takes the pin's ground away: the backend
 // removed, its address changed, the route moved to the other backend. Laminar keeps running, the
 // pinned client's pending command fails naming the reason and its connection is closed (as a
 // restart of that Redis would end its state), nothing reaches a backend that is not configured, and
@@ -21,7 +21,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-enum class Pin { kWatch, kMulti, kBlpop, kSubscribe, kSelect, kHello3 };
+enum class Pin { kWatch, kMulti, kBlpop, kSubscribe, kSelect, kResp3Subscribe };
 enum class Change { kBackendRemoved, kAddressChanged, kRouteMoved };
 
 const char* name(Pin p) {
@@ -31,7 +31,7 @@ const char* name(Pin p) {
         case Pin::kBlpop: return "Blpop";
         case Pin::kSubscribe: return "Subscribe";
         case Pin::kSelect: return "Select";
-        case Pin::kHello3: return "Hello3";
+        case Pin::kResp3Subscribe: return "Resp3Subscribe";
     }
     return "";
 }
@@ -76,9 +76,11 @@ void enterPin(Client& c, Pin pin, RedisServer& backend) {
         case Pin::kSelect:
             ASSERT_EQ(show(c.cmd({"SELECT", "1"})), "+OK");
             break;
-        case Pin::kHello3:
+        case Pin::kResp3Subscribe:  // HELLO 3 alone no longer pins (resp3_test.cpp)
             c.sendRaw(respCommand({"HELLO", "3"}));
             ASSERT_EQ(readRawFrames(c, 1).substr(0, 1), "%");
+            c.sendRaw(respCommand({"SUBSCRIBE", "ch"}));
+            ASSERT_EQ(readRawFrames(c, 1), ">3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n");
             break;
     }
 }
@@ -112,7 +114,7 @@ TEST_P(ReloadPinned, TheStateEndsWithAnErrorAndNothingReachesTheBackendItLeft) {
     c.sendRaw(respCommand({"SET", "k", "after-reload"}));
     std::string rest = c.readRawUntilClose(5s);
     EXPECT_TRUE(peerClosed(c)) << "the pinned client's connection stays open; it read: " << rest;
-    if (pin == Pin::kBlpop || pin == Pin::kSubscribe) {
+    if (pin == Pin::kBlpop || pin == Pin::kSubscribe || pin == Pin::kResp3Subscribe) {
         EXPECT_EQ(rest.substr(0, 1), "-") << rest;
         EXPECT_NE(rest.find("reload"), std::string::npos) << rest;
     } else {
@@ -141,7 +143,7 @@ TEST_P(ReloadPinned, TheStateEndsWithAnErrorAndNothingReachesTheBackendItLeft) {
 
 INSTANTIATE_TEST_SUITE_P(EveryPinEveryChange, ReloadPinned,
                          ::testing::Combine(::testing::Values(Pin::kWatch, Pin::kMulti, Pin::kBlpop, Pin::kSubscribe, Pin::kSelect,
-                                                              Pin::kHello3),
+                                                              Pin::kResp3Subscribe),
                                             ::testing::Values(Change::kBackendRemoved, Change::kAddressChanged, Change::kRouteMoved)),
                          [](const auto& info) { return std::string(name(std::get<0>(info.param))) + name(std::get<1>(info.param)); });
 

@@ -28,29 +28,6 @@ std::string timedRollover(const std::string& cutoff, const std::string& extra = 
                ", before: old, after: new}");
 }
 
-// A counter of one route in LAMINAR STATUS ("  NAME: strategy\n    counters: a=1 b=2\n"); counters
-// that are 0 are not listed, so absent means 0. -1 when the route is not in the status at all.
-long long routeCounter(Client& c, const std::string& route_name, const std::string& counter) {
-    const std::string status = laminarStatus(c);
-    auto pos = status.find("\n  " + route_name + ": ");
-    if (pos == std::string::npos) return -1;
-    // The route's block: up to the next line indented by exactly two spaces (the next route) or a
-    // blank line.
-    size_t end = pos + 1;
-    for (;;) {
-        end = status.find('\n', end);
-        if (end == std::string::npos || end + 1 >= status.size()) break;
-        if (status.compare(end + 1, 4, "    ") != 0) break;
-        ++end;
-    }
-    const std::string block = status.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
-    auto counters = block.find("    counters:");
-    if (counters == std::string::npos) return 0;
-    auto at = block.find(" " + counter + "=", counters);
-    if (at == std::string::npos) return 0;
-    return std::stoll(block.substr(at + counter.size() + 2));
-}
-
 class StrategyMoreFixture : public ::testing::Test {
 protected:
     void start(const std::string& routes, int threads = 2) {

@@ -248,11 +248,12 @@ void ClusterBackend::publishUp() {
             map_ ? last_down_ : map_error_);
 }
 
-std::shared_ptr<DedicatedConnection> ClusterBackend::acquireDedicated() {
+std::shared_ptr<DedicatedConnection> ClusterBackend::acquireDedicated(bool resp3) {
     // At a seed until the router picks the node (retarget() then names it after that node).
     auto nc = nodeConfig(cfg_, cfg_.servers.front());
     nc.name = cfg_.name;
     auto conn = std::make_shared<RedisConnection>(ioc_, poller_, nc, true);
+    if (resp3) conn->setResp3();
     conn->setObserver(this);
     conn->setRouter([this, alive = alive_, name = cfg_.name, weak = std::weak_ptr(conn)](std::string_view raw) {
         if (!*alive) {

@@ -65,7 +65,9 @@ public:
     std::vector<CanaryKey> canaryKeys(const std::string& base) const override;
     bool idle() const override { return live_.empty() && parked_.empty() && fanouts_.empty() && dedicated_in_use_ == 0; }
     DedicatedPool* dedicated() override { return this; }
-    std::shared_ptr<DedicatedConnection> acquireDedicated() override;
+    std::shared_ptr<DedicatedConnection> acquireDedicated(bool resp3) override;
+    // Its nodes' replies are RESP3 only on a pinned connection for now (issue 23.2).
+    bool speaksResp3() const override { return false; }
     void releaseDedicated(std::shared_ptr<DedicatedConnection> conn, bool clean) override;
     // RedisConnection::Observer
     void connectionChanged(std::string_view error) override;

@@ -57,6 +57,8 @@ std::string firstLines(const std::vector<std::string>& lines, size_t n = 10);
 std::map<std::string, std::string> laminarRoute(Client& c, const std::vector<std::string>& argv);
 // LAMINAR STATUS text ("" when not a bulk string).
 std::string laminarStatus(Client& c);
+// A counter of one route in LAMINAR STATUS (absent: 0); -1 when the route is not there.
+long long routeCounter(Client& c, const std::string& route_name, const std::string& counter);
 // A field of INFO laminar as seen by this client's I/O thread; "" when absent.
 std::string laminarInfo(Client& c, const std::string& field);
 long long laminarInfoNumber(Client& c, const std::string& field);

@@ -33,11 +33,15 @@ public:
     struct Sent {
         std::string raw;
         backend::ReplySink* sink;
-        bool bulk = false;  // on the bulk lane
+        bool bulk = false;   // on the bulk lane
+        bool resp3 = false;  // on the RESP3 lane
     };
     void send(uint64_t, std::string_view raw, backend::ReplySink* sink) override { sent.push_back({std::string(raw), sink}); }
     void sendBulk(uint64_t, std::string_view raw, backend::ReplySink* sink) override {
         sent.push_back({std::string(raw), sink, true});
+    }
+    void sendResp3(uint64_t, std::string_view raw, backend::ReplySink* sink) override {
+        sent.push_back({std::string(raw), sink, false, true});
     }
     bool anyUp() const override { return true; }
     bool idle() const override { return sent.empty(); }
@@ -179,6 +183,38 @@ TEST_F(SessionTest, RepliesKeepTheCommandsOrderWhenBackendsAnswerOutOfOrder) {
     EXPECT_EQ(received(100ms), "") << "the first command's reply is not in yet";
     backends_["old"]->answer("$5\r\nfirst\r\n");
     EXPECT_EQ(received(), "$5\r\nfirst\r\n$6\r\nsecond\r\n+PONG\r\n");
+}
+
+// Issue 23: after HELLO 3 a client's commands go on the backends' RESP3 lane, without a pin. The
+// switch waits for what is in flight on the RESP2 lane, so no command overtakes an earlier one;
+// HELLO 2 switches back the same way.
+TEST_F(SessionTest, HelloSwitchesLanesOnlyOnceWhatIsInFlightIsAnswered) {
+    auto& neu = backends_["new"]->sent;
+    write(cmd({"SET", "b:1", "x"}) + cmd({"HELLO", "3"}) + cmd({"GET", "b:1"}));
+    ASSERT_EQ(neu.size(), 1u) << "HELLO waits for the SET";
+    EXPECT_FALSE(neu[0].resp3);
+    backends_["new"]->answer("+OK\r\n");
+    run();
+    ASSERT_EQ(neu.size(), 2u);
+    EXPECT_EQ(neu[0].raw, cmd({"HELLO", "3"}));
+    EXPECT_EQ(neu[1].raw, cmd({"GET", "b:1"}));
+    EXPECT_TRUE(neu[0].resp3 && neu[1].resp3);
+    backends_["new"]->answer("%1\r\n$5\r\nproto\r\n:3\r\n");
+    backends_["new"]->answer("_\r\n");
+    EXPECT_EQ(received(), "+OK\r\n%1\r\n$5\r\nproto\r\n:3\r\n_\r\n");
+    // Local replies follow the protocol.
+    write(cmd({"CLIENT", "GETNAME"}));
+    EXPECT_EQ(received(), "_\r\n");
+    write(cmd({"GET", "b:1"}) + cmd({"HELLO", "2"}));
+    ASSERT_EQ(neu.size(), 1u) << "HELLO 2 waits for the GET on the RESP3 lane";
+    backends_["new"]->answer("_\r\n");
+    run();
+    ASSERT_EQ(neu.size(), 1u);
+    EXPECT_FALSE(neu[0].resp3);
+    backends_["new"]->answer("*2\r\n$5\r\nproto\r\n:2\r\n");
+    EXPECT_EQ(received(), "_\r\n*2\r\n$5\r\nproto\r\n:2\r\n");
+    EXPECT_TRUE(backends_["old"]->sent.empty());
+    EXPECT_EQ(worker_->stats().pinned.value(), 0);
 }
 
 // A command laminar could not get answered gets laminar's error, and the next one works.

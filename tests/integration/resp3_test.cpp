@@ -1,0 +1,267 @@
+// SPDX-License-Identifier: Apache-2.0
+// Issue 23.1: RESP3 clients are multiplexed like RESP2 ones. After HELLO 3 a client's commands go
+// on shared RESP3 connections (one set per backend and I/O thread, beside the RESP2 ones), so its
+// replies are the bytes redis-server gives a RESP3 connection, and the number of backend
+// connections does not grow with the number of RESP3 clients. Only what needs a connection of its
+// own pins (MULTI, WATCH, blocking commands, subscriptions), on a connection opened in RESP3.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "support/harness.h"
+#include "support/more.h"
+#include "support/policy_support.h"
+
+namespace laminar::test {
+namespace {
+
+using namespace std::chrono_literals;
+using Script = std::vector<std::vector<std::string>>;
+
+// Sends `hello` then each command, one at a time, and returns the raw reply bytes of each command.
+std::vector<std::string> rawReplies(int port, const Script& script) {
+    Client c(port);
+    c.sendRaw(respCommand({"HELLO", "3"}));
+    EXPECT_EQ(readRawFrames(c, 1).substr(0, 1), "%");
+    std::vector<std::string> out;
+    for (const auto& argv : script) {
+        c.sendRaw(respCommand(argv));
+        out.push_back(readRawFrames(c, 1));
+    }
+    return out;
+}
+
+// The same data on a redis-server reached directly and through laminar.
+const Script kData = {{"SET", "s", "v"},
+                      {"HSET", "h", "f1", "1", "f2", "2"},
+                      {"SADD", "set", "a"},
+                      {"ZADD", "z", "1.5", "m", "2", "n"},
+                      {"RPUSH", "l", "x", "y"},
+                      {"XADD", "st", "1-1", "f", "v"}};
+
+// Commands whose RESP3 replies differ from their RESP2 ones (null, map, set, double, verbatim,
+// nested), and some whose replies do not.
+const Script kProbe = {{"GET", "s"},
+                       {"GET", "missing"},
+                       {"MGET", "s", "missing"},
+                       {"HGETALL", "h"},
+                       {"HGETALL", "missing"},
+                       {"HMGET", "h", "f1", "nope"},
+                       {"SMEMBERS", "set"},
+                       {"ZSCORE", "z", "m"},
+                       {"ZSCORE", "z", "nope"},
+                       {"ZRANGE", "z", "0", "-1", "WITHSCORES"},
+                       {"ZPOPMIN", "missing"},
+                       {"ZINCRBY", "z", "0.5", "n"},
+                       {"LPOS", "l", "nope"},
+                       {"LRANGE", "l", "0", "-1"},
+                       {"XRANGE", "st", "-", "+"},
+                       {"XREAD", "STREAMS", "st", "0"},
+                       {"XREAD", "STREAMS", "missing", "0"},
+                       {"HRANDFIELD", "missing"},
+                       {"ZMSCORE", "z", "m", "nope"},
+                       {"ZRANDMEMBER", "missing"},
+                       {"XINFO", "STREAM", "st"},
+                       {"OBJECT", "ENCODING", "s"},
+                       {"INCR", "counter"},
+                       {"TTL", "s"},
+                       {"TYPE", "h"},
+                       {"EXISTS", "s", "missing"},
+                       {"SPOP", "missing"},
+                       {"GETDEL", "missing"},
+                       {"NOSUCH"},
+                       {"GET"},
+                       {"HSET", "s", "f", "v"}};
+
+class Resp3Test : public ::testing::Test {
+protected:
+    void SetUp() override {
+        lam_ = std::make_unique<Laminar>(twoBackendConfig(old_.port(), new_.port(), route("n", "n:*", "strategy: {type: proxy, target: new}")));
+        for (int port : {old_.port(), direct_.port()}) {
+            Client c(port);
+            for (const auto& argv : kData) ASSERT_FALSE(c.cmd(argv).isError()) << argv[0];
+        }
+    }
+    RedisServer old_, new_, direct_;
+    std::unique_ptr<Laminar> lam_;
+};
+
+TEST_F(Resp3Test, RepliesAreTheBytesRedisGivesARESP3Connection) {
+    auto through = rawReplies(lam_->port(), kProbe);
+    auto direct = rawReplies(direct_.port(), kProbe);
+    ASSERT_EQ(through.size(), kProbe.size());
+    for (size_t i = 0; i < kProbe.size(); ++i) EXPECT_EQ(through[i], direct[i]) << kProbe[i][0] << " " << (kProbe[i].size() > 1 ? kProbe[i][1] : "");
+}
+
+TEST_F(Resp3Test, ManyResp3ClientsShareTheBackendsConnections) {
+    Client admin(lam_->port());
+    const long long before = infoNumber(old_.port(), "clients", "connected_clients");
+    std::vector<std::unique_ptr<Client>> clients;
+    for (int i = 0; i < 40; ++i) {
+        clients.push_back(std::make_unique<Client>(lam_->port()));
+        clients.back()->sendRaw(respCommand({"HELLO", "3"}));
+        ASSERT_EQ(readRawFrames(*clients.back(), 1).substr(0, 1), "%");
+        clients.back()->sendRaw(respCommand({"GET", "missing"}));
+        ASSERT_EQ(readRawFrames(*clients.back(), 1), "_\r\n");
+    }
+    EXPECT_EQ(laminarInfoNumber(admin, "pinned_clients"), 0);
+    // One RESP3 connection per shared one at most, whatever the number of clients.
+    const long long after = infoNumber(old_.port(), "clients", "connected_clients");
+    EXPECT_LE(after - before, 8) << "backend connections grew with RESP3 clients";
+}
+
+// Commands of one client run in the order it sent them, across its switch of protocol: the GET
+// after HELLO 3 (on a RESP3 connection) sees the SET before it (on a RESP2 one), pipelined.
+TEST_F(Resp3Test, SwitchingProtocolKeepsTheOrderOfAClientsCommands) {
+    Client c(lam_->port());
+    std::string script;
+    for (int i = 0; i < 50; ++i) {
+        const auto v = std::to_string(i);
+        script += respCommand({"SET", "o", v}) + respCommand({"HELLO", i % 2 ? "2" : "3"}) + respCommand({"GET", "o"}) +
+                  respCommand({"GET", "missing"});
+    }
+    c.sendRaw(script);
+    auto raw = readRawFrames(c, 200);
+    size_t pos = 0;
+    for (int i = 0; i < 50; ++i) {
+        const auto v = std::to_string(i);
+        const bool resp3 = i % 2 == 0;
+        std::string_view rest(raw);
+        rest.remove_prefix(pos);
+        size_t n = respFrameLength(rest);
+        ASSERT_EQ(rest.substr(0, n), "+OK\r\n") << i;
+        rest.remove_prefix(n);
+        size_t hello = respFrameLength(rest);
+        ASSERT_EQ(rest[0], resp3 ? '%' : '*') << i;
+        rest.remove_prefix(hello);
+        const std::string get = "$" + std::to_string(v.size()) + "\r\n" + v + "\r\n";
+        ASSERT_EQ(rest.substr(0, get.size()), get) << i;
+        rest.remove_prefix(get.size());
+        const std::string miss = resp3 ? "_\r\n" : "$-1\r\n";
+        ASSERT_EQ(rest.substr(0, miss.size()), miss) << i;
+        pos += n + hello + get.size() + miss.size();
+    }
+}
+
+// What laminar answers itself is in RESP3 too: CLIENT GETNAME's null, the verbatim strings of
+// CLIENT INFO and INFO.
+TEST_F(Resp3Test, LaminarsOwnRepliesAreInResp3) {
+    Client c(lam_->port());
+    c.sendRaw(respCommand({"HELLO", "3"}));
+    ASSERT_EQ(readRawFrames(c, 1).substr(0, 1), "%");
+    c.sendRaw(respCommand({"CLIENT", "GETNAME"}));
+    EXPECT_EQ(readRawFrames(c, 1), "_\r\n");
+    c.sendRaw(respCommand({"CLIENT", "INFO"}));
+    auto info = readRawFrames(c, 1);
+    EXPECT_EQ(info.substr(0, 1), "=") << info;
+    EXPECT_NE(info.find("\r\ntxt:id="), std::string::npos) << info;
+    EXPECT_NE(info.find(" resp=3"), std::string::npos) << info;
+    c.sendRaw(respCommand({"INFO", "laminar"}));
+    info = readRawFrames(c, 1);
+    EXPECT_EQ(info.substr(0, 1), "=") << info;
+    EXPECT_NE(info.find("txt:# Laminar"), std::string::npos) << info;
+    c.sendRaw(respCommand({"INFO", "server"}));
+    info = readRawFrames(c, 1);
+    EXPECT_EQ(info.substr(0, 1), "=") << info;
+    EXPECT_NE(info.find("redis_version:"), std::string::npos) << info;
+}
+
+// A transaction pins, on a connection opened in RESP3; after EXEC the client is multiplexed again.
+TEST_F(Resp3Test, ATransactionRunsInResp3AndUnpinsAfterExec) {
+    Client c(lam_->port()), admin(lam_->port());
+    c.sendRaw(respCommand({"HELLO", "3"}));
+    ASSERT_EQ(readRawFrames(c, 1).substr(0, 1), "%");
+    c.sendRaw(respCommand({"MULTI"}) + respCommand({"HGETALL", "h"}) + respCommand({"GET", "missing"}) + respCommand({"EXEC"}));
+    EXPECT_EQ(readRawFrames(c, 4), "+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n%2\r\n$2\r\nf1\r\n$1\r\n1\r\n$2\r\nf2\r\n$1\r\n2\r\n_\r\n");
+    EXPECT_EQ(laminarInfoNumber(admin, "pinned_clients"), 0);
+    c.sendRaw(respCommand({"GET", "missing"}));
+    EXPECT_EQ(readRawFrames(c, 1), "_\r\n");
+}
+
+TEST_F(Resp3Test, ASubscriberGetsPushesAndTheRestOfItsRepliesInResp3) {
+    Client sub(lam_->port()), pub(lam_->port());
+    sub.sendRaw(respCommand({"HELLO", "3"}));
+    ASSERT_EQ(readRawFrames(sub, 1).substr(0, 1), "%");
+    sub.sendRaw(respCommand({"SUBSCRIBE", "ch"}));
+    EXPECT_EQ(readRawFrames(sub, 1), ">3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n");
+    EXPECT_EQ(show(pub.cmd({"PUBLISH", "ch", "hi"})), ":1");
+    EXPECT_EQ(readRawFrames(sub, 1), ">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n");
+    sub.sendRaw(respCommand({"GET", "missing"}));
+    EXPECT_EQ(readRawFrames(sub, 1), "_\r\n");
+}
+
+// Issue 23: a RESP3 client was pinned to the catch-all's backend; it now reaches every route, and
+// keeps working when a reload moves the catch-all (the last step of a migration).
+TEST_F(Resp3Test, AResp3ClientReachesEveryRouteAndOutlivesAReloadThatMovesTheCatchAll) {
+    Client c(lam_->port()), admin(lam_->port());
+    c.sendRaw(respCommand({"HELLO", "3"}));
+    ASSERT_EQ(readRawFrames(c, 1).substr(0, 1), "%");
+    c.sendRaw(respCommand({"SET", "n:1", "new-side"}) + respCommand({"GET", "s"}));
+    EXPECT_EQ(readRawFrames(c, 2), "+OK\r\n$1\r\nv\r\n");
+    EXPECT_EQ(show(Client(new_.port()).cmd({"GET", "n:1"})), "$new-side");
+    lam_->rewriteConfig(cat("listen: 127.0.0.1:{port}\nthreads: 2\nlog: {level: info}\nbackends:\n  old: {type: redis, address: 127.0.0.1:",
+                            old_.port(), "}\n  new: {type: redis, address: 127.0.0.1:", new_.port(),
+                            "}\nroutes:\n  - name: default\n    strategy: {type: proxy, target: new}\n"));
+    ASSERT_TRUE(sighupAndWait(*lam_, admin)) << lam_->log();
+    c.sendRaw(respCommand({"GET", "s"}) + respCommand({"GET", "n:1"}));
+    EXPECT_EQ(readRawFrames(c, 2), "_\r\n$8\r\nnew-side\r\n");
+}
+
+// RESP3 clients now go through their routes' strategies (they were pinned past them): each keeps
+// its rules with RESP3 replies. dual_lookup falls back on a RESP3 miss (_ or %0), dual_write
+// reaches both sides, shadow compares RESP3 replies as equal, convert copies on a miss.
+TEST(Resp3StrategiesTest, EveryStrategyKeepsItsRulesForAResp3Client) {
+    RedisServer old_, new_;
+    Laminar lam(twoBackendConfig(
+        old_.port(), new_.port(),
+        route("dl", "dl:*", "strategy: {type: dual_lookup, first: new, second: old, writes: first, warm: true}") +
+            route("dw", "dw:*", "strategy: {type: dual_write, primary: old, secondary: new, mode: command}") +
+            route("sh", "sh:*", "strategy: {type: shadow, primary: old, shadow: new, sample: 1.0}") +
+            route("cv", "cv:*", "strategy: {type: convert, source: old, target: new, key: {prefix: 'cv:', to: 'cv:'}, value: identity}")));
+    Client o(old_.port()), n(new_.port()), admin(lam.port());
+    for (Client* side : {&o, &n}) {
+        ASSERT_EQ(show(side->cmd({"SET", "sh:k", "same"})), "+OK");
+        ASSERT_EQ(show(side->cmd({"HSET", "sh:h", "f", "v"})), ":1");
+    }
+    ASSERT_EQ(show(o.cmd({"SET", "dl:1", "old-value"})), "+OK");
+    ASSERT_EQ(show(o.cmd({"HSET", "dl:h", "f", "v"})), ":1");
+    ASSERT_EQ(show(o.cmd({"SET", "cv:1", "source"})), "+OK");
+
+    Client c(lam.port());
+    c.sendRaw(respCommand({"HELLO", "3"}));
+    ASSERT_EQ(readRawFrames(c, 1).substr(0, 1), "%");
+    const Script script = {{"GET", "dl:1"}, {"HGETALL", "dl:h"}, {"GET", "dl:none"}, {"SET", "dw:1", "both"}, {"GET", "dw:none"},
+                           {"GET", "sh:k"}, {"HGETALL", "sh:h"}, {"GET", "sh:none"}, {"GET", "cv:1"},  {"GET", "cv:none"}};
+    std::string sent;
+    for (const auto& argv : script) sent += respCommand(argv);
+    c.sendRaw(sent);
+    EXPECT_EQ(readRawFrames(c, script.size()),
+              "$9\r\nold-value\r\n%1\r\n$1\r\nf\r\n$1\r\nv\r\n_\r\n+OK\r\n_\r\n"
+              "$4\r\nsame\r\n%1\r\n$1\r\nf\r\n$1\r\nv\r\n_\r\n$6\r\nsource\r\n_\r\n");
+    EXPECT_EQ(show(o.cmd({"GET", "dw:1"})), "$both");
+    EXPECT_TRUE(waitFor([&] { return show(n.cmd({"GET", "dw:1"})) == "$both"; }));
+    EXPECT_TRUE(waitFor([&] { return show(n.cmd({"GET", "dl:1"})) == "$old-value"; })) << "dual_lookup's warm copy";
+    EXPECT_TRUE(waitFor([&] { return show(n.cmd({"GET", "cv:1"})) == "$source"; })) << "convert's copy";
+    EXPECT_TRUE(waitFor([&] { return routeCounter(admin, "sh", "shadow_compared") >= 3; }, 5s)) << laminarStatus(admin);
+    EXPECT_EQ(routeCounter(admin, "sh", "shadow_mismatches"), 0) << laminarStatus(admin) << lam.log();
+    EXPECT_EQ(routeCounter(admin, "sh", "shadow_failures"), 0) << laminarStatus(admin);
+}
+
+// A memcached backend speaks RESP2 only: laminar writes its replies in RESP3 itself.
+TEST(Resp3MemcachedTest, AMemcachedBackendAnswersInResp3) {
+    MemcachedServer mc;
+    Laminar lam(cat("listen: 127.0.0.1:{port}\nthreads: 1\nlog: {level: info}\nbackends:\n  mc: {type: memcached, servers: [127.0.0.1:",
+                    mc.port(), "], timeout: 500ms}\nroutes:\n  - name: default\n    strategy: {type: proxy, target: mc}\n"));
+    Client c(lam.port());
+    c.sendRaw(respCommand({"HELLO", "3"}));
+    auto hello = readRawFrames(c, 1);
+    ASSERT_EQ(hello.substr(0, 1), "%") << hello;
+    c.sendRaw(respCommand({"SET", "a", "1"}) + respCommand({"GET", "missing"}) + respCommand({"MGET", "a", "missing"}) +
+              respCommand({"INCR", "a"}));
+    EXPECT_EQ(readRawFrames(c, 4), "+OK\r\n_\r\n*2\r\n$1\r\n1\r\n_\r\n:2\r\n");
+}
+
+}  // namespace
+}  // namespace laminar::test
