@@ -168,6 +168,23 @@ TEST_F(Resp3Test, LaminarsOwnRepliesAreInResp3) {
     EXPECT_NE(info.find("redis_version:"), std::string::npos) << info;
 }
 
+// What a RESP3 client library sends on connect: HELLO 3 with SETNAME (and AUTH, users_test.cpp
+// has the rights), CLIENT SETINFO; HELLO without a version keeps the protocol. None pins.
+TEST_F(Resp3Test, WhatAClientLibrarySendsOnConnectWorksWithoutAPin) {
+    Client c(lam_->port()), admin(lam_->port());
+    c.sendRaw(respCommand({"HELLO", "3", "SETNAME", "app"}) + respCommand({"CLIENT", "SETINFO", "LIB-NAME", "redis-py"}) +
+              respCommand({"CLIENT", "GETNAME"}));
+    auto raw = readRawFrames(c, 3);
+    EXPECT_EQ(raw.substr(0, 1), "%") << raw;
+    EXPECT_NE(raw.find("$5\r\nproto\r\n:3\r\n"), std::string::npos) << raw;
+    EXPECT_TRUE(raw.ends_with("+OK\r\n$3\r\napp\r\n")) << raw;
+    c.sendRaw(respCommand({"HELLO"}));
+    raw = readRawFrames(c, 1);
+    EXPECT_EQ(raw.substr(0, 1), "%") << raw;
+    EXPECT_NE(raw.find("$5\r\nproto\r\n:3\r\n"), std::string::npos) << raw;
+    EXPECT_EQ(laminarInfoNumber(admin, "pinned_clients"), 0);
+}
+
 // A transaction pins, on a connection opened in RESP3; after EXEC the client is multiplexed again.
 TEST_F(Resp3Test, ATransactionRunsInResp3AndUnpinsAfterExec) {
     Client c(lam_->port()), admin(lam_->port());
@@ -247,6 +264,28 @@ TEST(Resp3StrategiesTest, EveryStrategyKeepsItsRulesForAResp3Client) {
     EXPECT_TRUE(waitFor([&] { return routeCounter(admin, "sh", "shadow_compared") >= 3; }, 5s)) << laminarStatus(admin);
     EXPECT_EQ(routeCounter(admin, "sh", "shadow_mismatches"), 0) << laminarStatus(admin) << lam.log();
     EXPECT_EQ(routeCounter(admin, "sh", "shadow_failures"), 0) << laminarStatus(admin);
+}
+
+// queued_write (acknowledged by the queue) and a migration route in dual_write_read_new answer in
+// the client's protocol too, and keep both sides in step.
+TEST(Resp3StrategiesTest, QueuedWritesAndAMigrationPhaseAnswerInResp3) {
+    RedisServer old_, new_;
+    const std::string dir = tempDir() + "/queue";
+    Laminar lam(twoBackendConfig(old_.port(), new_.port(),
+                                 route("q", "q:*", "strategy: {type: queued_write, primary: old, queued: [new], ack: queued}") +
+                                     migrationRoute("m", "m:*", "dual_write_read_new"),
+                                 2, "queue: {dir: " + dir + "}\n"));
+    Client o(old_.port()), n(new_.port());
+    ASSERT_EQ(show(o.cmd({"SET", "m:old", "only-old"})), "+OK");
+    Client c(lam.port());
+    c.sendRaw(respCommand({"HELLO", "3"}));
+    ASSERT_EQ(readRawFrames(c, 1).substr(0, 1), "%");
+    c.sendRaw(respCommand({"SET", "q:1", "queued"}) + respCommand({"GET", "q:none"}) + respCommand({"SET", "m:1", "both"}) +
+              respCommand({"GET", "m:none"}) + respCommand({"HSET", "m:h", "f", "v"}) + respCommand({"HGETALL", "m:h"}));
+    EXPECT_EQ(readRawFrames(c, 6), "+OK\r\n_\r\n+OK\r\n_\r\n:1\r\n%1\r\n$1\r\nf\r\n$1\r\nv\r\n");
+    EXPECT_TRUE(waitFor([&] { return show(o.cmd({"GET", "q:1"})) == "$queued" && show(n.cmd({"GET", "q:1"})) == "$queued"; }));
+    EXPECT_TRUE(waitFor([&] { return show(o.cmd({"GET", "m:1"})) == "$both" && show(n.cmd({"GET", "m:1"})) == "$both"; }));
+    EXPECT_TRUE(waitFor([&] { return show(o.cmd({"HGETALL", "m:h"})) == "[$f, $v]"; }));
 }
 
 // A memcached backend speaks RESP2 only: laminar writes its replies in RESP3 itself.
