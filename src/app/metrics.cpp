@@ -61,7 +61,7 @@ void clients(obs::PrometheusWriter& w, const app::Server& server) {
              "io_scheduling: adaptive: times an I/O thread waited too long for the CPU under SCHED_BATCH and went back to the normal policy.");
     w.sample({}, total(server, [](const obs::ThreadMetrics& t) { return t.sched_fallbacks.value(); }));
     w.family("laminar_pinned_clients", Type::kGauge,
-             "Clients on a dedicated backend connection now (MULTI, WATCH, blocking commands, pub/sub, SELECT, HELLO 3).");
+             "Clients on a dedicated backend connection now (MULTI, WATCH, blocking commands, pub/sub, SELECT).");
     w.sample({}, static_cast<double>(total(server, [](const obs::ThreadMetrics& t) { return t.pinned.value(); })));
     w.family("laminar_client_commands_total", Type::kCounter, "Commands received from clients, those laminar answers itself included.");
     w.sample({}, total(server, [](const obs::ThreadMetrics& t) { return t.commands.value(); }));

@@ -37,8 +37,8 @@ struct ServerIdentity {
     config::Endpoint node;
 };
 
-// One client's own connection to a backend (MULTI, WATCH, blocking commands, pub/sub, SELECT,
-// HELLO 3): what a pinned session sends on. Replies come back in order to each command's sink.
+// One client's own connection to a backend (MULTI, WATCH, blocking commands, pub/sub, SELECT):
+// what a pinned session sends on. Replies come back in order to each command's sink.
 class DedicatedConnection {
 public:
     // `blocking`: a blocking command (BLPOP...), which no timeout applies to.
@@ -101,9 +101,6 @@ public:
     // written as RESP3's and INFO's text as a verbatim string (resp/resp3.h), which is what Redis
     // answers in RESP3 to the commands such a backend has.
     virtual void sendResp3(uint64_t client_id, std::string_view raw, ReplySink* sink);
-    // Whether sendResp3() gives every command's exact RESP3 reply. Not yet redis_cluster's, whose
-    // HELLO 3 clients are pinned to a dedicated connection instead.
-    virtual bool speaksResp3() const { return true; }
     // Sends a command about one of this backend's connections (CLIENT UNBLOCK) to the server that
     // connection is on: `node`, in a cluster; a one-server backend has only the one.
     virtual void sendToNode(const config::Endpoint& node, uint64_t client_id, std::string_view raw, ReplySink* sink) {

@@ -399,7 +399,7 @@ Session::Outcome Session::forward(const resp::CommandInfo& cmd, std::span<const 
             return Outcome::kDone;
         }
         replyError("ERR laminar: this connection is pinned to backend '" + cfg.backends[static_cast<size_t>(pinned_backend_)].name +
-                       "' (MULTI, WATCH, SELECT, HELLO 3 or pub/sub) but '" + std::string(cmd.name) + "' routes to '" +
+                       "' (MULTI, WATCH, SELECT or pub/sub) but '" + std::string(cmd.name) + "' routes to '" +
                        cfg.backends[static_cast<size_t>(target)].name + "'",
                    obs::ErrorKind::kRefused);
         return Outcome::kDone;

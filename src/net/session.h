@@ -37,8 +37,9 @@ class Worker;
 // holds one entry per command in arrival order and releases replies strictly in that order.
 //
 // Per-client state without giving up multiplexing: a client that enters a stateful mode (MULTI,
-// WATCH, a blocking command, (P|S)SUBSCRIBE, SELECT of another db, HELLO 3) is pinned to a
-// dedicated backend connection until the state ends, then returns to the shared connection.
+// WATCH, a blocking command, (P|S)SUBSCRIBE, SELECT of another db) is pinned to a dedicated
+// backend connection until the state ends, then returns to the shared connection. HELLO 3 does
+// not pin: a RESP3 client's commands take the backends' RESP3 lane (Backend::sendResp3).
 // Before switching connection the client's in-flight commands drain, so no command overtakes an
 // earlier one. CLIENT REPLY, CLIENT SETNAME and AUTH are handled by laminar itself.
 //
@@ -244,9 +245,6 @@ private:
     Outcome cmdHello(std::span<const std::string_view> argv, std::string_view raw);
     // HELLO's AUTH and SETNAME, whose arguments are already checked.
     void applyHello(std::span<const std::string_view> argv);
-    // Every backend answers a RESP3 client on its shared connections (Backend::speaksResp3), so
-    // HELLO 3 need not pin.
-    bool resp3Shared();
     // HELLO's reply when laminar answers it (a catch-all on memcached, which has no HELLO).
     std::string helloReply(long long proto) const;
     // A text reply (INFO, CLIENT INFO, CLIENT LIST): a bulk string, a verbatim one in RESP3.

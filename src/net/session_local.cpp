@@ -201,15 +201,10 @@ Session::Outcome Session::cmdHello(std::span<const std::string_view> argv, std::
     }
     const int target = worker_.snapshot()->routes().back().strategy->pinTarget();
     if (!pinned_ && (hello.proto == 3) != resp3_ && inflight_ > 0) {
-        // Another lane (or a pin): what is in flight is answered first, so that no command
-        // overtakes an earlier one.
+        // Another lane: what is in flight is answered first, so that no command overtakes an
+        // earlier one.
         drain_wait_ = true;
         return Outcome::kPause;
-    }
-    if (hello.proto == 3 && !pinned_ && !resp3Shared()) {
-        // A backend that gives RESP3 only on a connection of its own (redis_cluster): pinned there.
-        if (refusePin(target, "hello 3")) return Outcome::kDone;
-        if (!pin(target)) return Outcome::kPause;
     }
     applyHello(argv);
     if (!pinned_) {
@@ -234,12 +229,6 @@ Session::Outcome Session::cmdHello(std::span<const std::string_view> argv, std::
         send(worker_.snapshot()->routes().back().strategy->pinTarget(), cmd, &slot);
     }
     return Outcome::kDone;
-}
-
-bool Session::resp3Shared() {
-    for (size_t i = 0; i < worker_.backendCount(); ++i)
-        if (!worker_.backend(static_cast<int>(i)).speaksResp3()) return false;
-    return true;
 }
 
 std::string Session::helloReply(long long proto) const {

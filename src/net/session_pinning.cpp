@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Pinning: a client in a stateful mode (MULTI, WATCH, blocking, pub/sub, SELECT, HELLO 3) gets a
+// Pinning: a client in a stateful mode (MULTI, WATCH, blocking, pub/sub, SELECT) gets a
 // dedicated backend connection, kept across reloads only when its backend and route stay. A
 // transaction is pinned to the backend of its keys: MULTI is held until the first command that
 // has a backend to go to.
@@ -16,7 +16,7 @@ bool Session::refusePin(int backend, std::string_view what) {
     auto& b = worker_.backend(backend);
     if (b.dedicated()) return false;
     replyError(fmt::format("ERR laminar: '{}' is not supported by {} backend '{}': it needs a connection of its own (MULTI, WATCH, "
-                           "blocking commands, pub/sub, SELECT, HELLO 3)",
+                           "blocking commands, pub/sub, SELECT)",
                            what, b.config().typeName(), b.name()));
     return true;
 }
@@ -31,7 +31,7 @@ bool Session::pin(int backend) {
     pinned_resp3_ = resp3_;
     pinned_backend_ = backend;
     pinned_inflight_ = 0;
-    pinned_->setRelay(&relay_, false);  // RESP3 pushes, once HELLO 3 is on
+    pinned_->setRelay(&relay_, false);  // RESP3 pushes
     worker_.stats().pinned.add(1);
     if (multi_held_) {
         // The client had its +OK and QUEUEDs already: the backend's are dropped.
@@ -64,7 +64,7 @@ std::optional<Session::Outcome> Session::transactionCommand(Local local, std::sp
     if (local == Local::kMulti && in_multi_) return refuseKeepingTransaction("ERR MULTI calls can not be nested");
     if (local == Local::kWatch && in_multi_) return refuseKeepingTransaction("ERR WATCH inside MULTI is not allowed");
     if (local == Local::kMulti) {
-        // Pinned (WATCH, SELECT, HELLO 3...): the transaction runs there. No backend that can
+        // Pinned (WATCH, SELECT...): the transaction runs there. No backend that can
         // hold one: refused as MULTI was before (the catch-all's backend names the reason).
         if (pinned_ || !canHoldTransaction()) return std::nullopt;
         in_multi_ = multi_held_ = true;
@@ -151,7 +151,7 @@ void Session::endHeldTransaction() {
 }
 
 // After a reload. A client pinned to a dedicated connection (MULTI, WATCH, a blocking command,
-// pub/sub, SELECT, HELLO 3) keeps it when the reload left its backend as it was and every route
+// pub/sub, SELECT) keeps it when the reload left its backend as it was and every route
 // that could pin to that backend still does. Otherwise its state cannot move with it: the backend
 // is gone or its settings changed (its connections are being retired, and no command may go to a
 // backend that is not configured), or a route it may be using now goes elsewhere (a BLPOP would
@@ -164,8 +164,8 @@ void Session::afterReload(const policy::Snapshot& before) {
     std::string why = pinOutlivesReload(before);
     if (why.empty()) return;
     Guard guard(*this);
-    sessionLog()->warn("client {} {} closed: it was pinned to backend '{}' (MULTI, WATCH, a blocking command, pub/sub, SELECT or "
-                "HELLO 3) and {}",
+    sessionLog()->warn("client {} {} closed: it was pinned to backend '{}' (MULTI, WATCH, a blocking command, pub/sub or "
+                "SELECT) and {}",
                 id_, addr_, pinned_owner_->name(), why);
     closing_ = true;
     pinned_failed_ = true;

@@ -87,6 +87,26 @@ TEST_F(ClusterTest, MultiKeyCommandsAreSplitPerSlotAndMergedInOrder) {
     EXPECT_EQ(show(c.cmd({"EVAL", "return 1", "2", "a", "b"})), "-CROSSSLOT Keys in request don't hash to the same slot");
 }
 
+// Issue 23: a RESP3 client on a cluster is multiplexed too. Its commands take each node's RESP3
+// connections, and a command split over masters is merged from RESP3 parts.
+TEST_F(ClusterTest, Resp3ClientsGetResp3RepliesFromEveryNodeAndMergedOnes) {
+    Client c(lam_->port()), admin(lam_->port());
+    c.sendRaw(respCommand({"HELLO", "3"}));
+    ASSERT_EQ(readRawFrames(c, 1).substr(0, 1), "%");
+    std::string script;
+    for (const auto& argv : std::vector<std::vector<std::string>>{{"SET", "a", "1"},
+                                                                  {"HSET", "h", "f", "v"},
+                                                                  {"MGET", "a", "b", "nope"},
+                                                                  {"HGETALL", "h"},
+                                                                  {"GET", "nope"},
+                                                                  {"DBSIZE"}})
+        script += respCommand(argv);
+    c.sendRaw(script);
+    EXPECT_EQ(readRawFrames(c, 6), "+OK\r\n:1\r\n*3\r\n$1\r\n1\r\n_\r\n_\r\n%1\r\n$1\r\nf\r\n$1\r\nv\r\n_\r\n:2\r\n");
+    EXPECT_NE(cluster_->portForKey("a"), cluster_->portForKey("b")) << "MGET must span two masters here";
+    EXPECT_EQ(laminarInfoNumber(admin, "pinned_clients"), 0);
+}
+
 TEST_F(ClusterTest, KeysDbsizeAndScanSpanEveryMaster) {
     Client c(lam_->port());
     std::set<std::string> want;

@@ -308,9 +308,10 @@ TEST_F(TransactionsTest, AClientPinnedBySelectRunsItsTransactionsOnTheCatchAllsB
     EXPECT_EQ(show(c.cmd({"CLIENT", "GETNAME"})), "$s");
 }
 
-// The same for a client pinned by HELLO 3: its transaction runs on the catch-all's backend, in
-// RESP3, with laminar's queued commands in EXEC's array; a SELECT queued in it pins the client.
-TEST_F(TransactionsTest, AClientPinnedByHello3RunsItsTransactionsOnTheCatchAllsBackend) {
+// The same for a RESP3 client (HELLO 3 no longer pins): its transaction runs on the backend of its
+// first key, in RESP3, with laminar's queued commands in EXEC's array; a SELECT queued in it pins
+// the client.
+TEST_F(TransactionsTest, AResp3ClientsTransactionsRunOnTheBackendOfTheirKeys) {
     Client c(lam_->port());
     c.sendRaw(respCommand({"HELLO", "3"}));
     ASSERT_EQ(readRawFrames(c, 1).substr(0, 1), "%");
@@ -327,7 +328,7 @@ TEST_F(TransactionsTest, AClientPinnedByHello3RunsItsTransactionsOnTheCatchAllsB
               "be on one backend, so EXEC will discard it\r\n"
               "-EXECABORT Transaction discarded because of previous errors.\r\n"
               "+OK\r\n+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*3\r\n$1\r\nq\r\n_\r\n+OK\r\n"
-              "-ERR laminar: this connection is pinned to backend 'old' (MULTI, WATCH, SELECT, HELLO 3 or pub/sub) but 'set' routes "
+              "-ERR laminar: this connection is pinned to backend 'old' (MULTI, WATCH, SELECT or pub/sub) but 'set' routes "
               "to 'new'\r\n+OK\r\n");
 }
 

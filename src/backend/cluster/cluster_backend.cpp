@@ -43,16 +43,18 @@ ClusterBackend::~ClusterBackend() {
 }
 
 RedisConnection& ClusterBackend::node(const config::Endpoint& at, uint64_t client_id) {
-    auto& conns = nodes_[at.str()];
+    const bool resp3 = (client_id & kResp3) != 0;
+    auto& conns = nodes_[resp3 ? at.str() + " resp3" : at.str()];  // health reads the plain ones
     if (conns.empty()) {
         auto nc = nodeConfig(cfg_, at);
         for (int i = 0; i < cfg_.connections; ++i) {
             conns.push_back(std::make_shared<RedisConnection>(ioc_, poller_, nc, false));
+            if (resp3) conns.back()->setResp3();
             conns.back()->setObserver(this);
             conns.back()->start();
         }
     }
-    return *conns[client_id % conns.size()];
+    return *conns[(client_id & ~kResp3) % conns.size()];
 }
 
 void ClusterBackend::send(uint64_t client_id, std::string_view raw, ReplySink* sink) {

@@ -66,8 +66,9 @@ public:
     bool idle() const override { return live_.empty() && parked_.empty() && fanouts_.empty() && dedicated_in_use_ == 0; }
     DedicatedPool* dedicated() override { return this; }
     std::shared_ptr<DedicatedConnection> acquireDedicated(bool resp3) override;
-    // Its nodes' replies are RESP3 only on a pinned connection for now (issue 23.2).
-    bool speaksResp3() const override { return false; }
+    // On each node's RESP3 connections (opened with HELLO 3 when the first RESP3 client's command
+    // reaches that node); split commands are merged from RESP3 parts as from RESP2 ones.
+    void sendResp3(uint64_t client_id, std::string_view raw, ReplySink* sink) override { send(client_id | kResp3, raw, sink); }
     void releaseDedicated(std::shared_ptr<DedicatedConnection> conn, bool clean) override;
     // RedisConnection::Observer
     void connectionChanged(std::string_view error) override;
@@ -95,6 +96,9 @@ private:
         void complete(std::string_view raw, bool failed) override { owner->onSlots(raw, failed, asked); }
     };
 
+    // A client id with kResp3 set (sendResp3) takes the node's RESP3 connections. It travels with
+    // the command through parking, retries, redirects and fan-outs; laminar's ids never reach it.
+    static constexpr uint64_t kResp3 = uint64_t{1} << 63;
     RedisConnection& node(const config::Endpoint& at, uint64_t client_id);
     // Sends `r` to its slot's master (retried later when no master serves the slot).
     void dispatch(Request* r);
