@@ -326,6 +326,28 @@ TEST_F(CanaryTest, TurningCanariesOnByAReloadStartsRoundsAtTheNewPace) {
     EXPECT_TRUE(canaries->paths()["old"].ok);
 }
 
+// BUG: a backend a reload removes keeps its last canary state for good. round() only visits the
+// backends of the current configuration, so nothing forgets the removed one: paths() still lists
+// it (/metrics goes on exporting laminar_canary_ok{path="backend:new"} 0, an alert on a backend
+// that is gone), and its health cell stays canary_failing, so the backend counts as down at once
+// if a later reload adds it back.
+TEST_F(CanaryTest, DISABLED_ABackendRemovedByAReloadIsForgotten) {
+    start();
+    answerWell(0);
+    sent().answer(2, kOk);
+    sent().answer(3, bulk("stale"));
+    ASSERT_TRUE(cell("new")->canary_failing.load());
+    snap = std::make_shared<const Snapshot>(config::loadString("canary: {every: 1s, ttl: 10s}\nbackends:\n  old: {address: 127.0.0.1:1}\n"
+                                                               "routes:\n  - name: r\n    strategy: old\n",
+                                                               "test.yaml"),
+                                            2, snap.get(), snap->sharedRegistry());
+    ASSERT_TRUE(host.fireTimer());
+    ASSERT_EQ(sent().sent.size(), 6u) << "only old is canaried now";
+    answerWell(4);
+    EXPECT_EQ(canaries->paths().count("new"), 0u);
+    EXPECT_FALSE(cell("new")->canary_failing.load());
+}
+
 TEST_F(CanaryTest, AStoppedCanaryRunsNoRoundAndIgnoresReplies) {
     start();
     canaries->stop();
