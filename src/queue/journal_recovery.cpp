@@ -103,6 +103,9 @@ bool Journal::Impl::recover(std::string& err) {
         auto size = static_cast<uint64_t>(st.st_size);
         SegmentScan scan = scanSegment(file->fd(), size, first);
         for (const Damage& d : scan.damage) report(path, d);
+        // Emptied (a file system that lost its data blocks in a crash, a hand): damage like any
+        // other, its records lost, not a journal that cannot open.
+        if (!last && scan.offsets.empty() && scan.problem.empty()) scan.problem = "the segment is empty";
         if (!scan.problem.empty() && !scan.fatal && !last) {
             // No whole record after the damage, and not the last segment: the rest of it is lost
             // (the next segment says up to where). Kept as it is on disk, never appended to.
