@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "obs/logging.h"
 #include "backend/health_board.h"
 #include "policy/snapshot.h"
@@ -65,6 +67,23 @@ void Canaries::round() {
         return;
     }
     ++round_;
+    {
+        // A backend a reload removed is forgotten: no canary state for /metrics to export, and not
+        // down at once if a later reload adds it back. A late reply of its finds no round.
+        std::lock_guard lock(mu_);
+        auto configured = [&](const std::string& name) {
+            return std::any_of(cfg.backends.begin(), cfg.backends.end(), [&](const auto& b) { return b.name == name; });
+        };
+        for (auto it = paths_.begin(); it != paths_.end();) {
+            if (configured(it->first)) {
+                ++it;
+                continue;
+            }
+            snap->registry().health.cell(it->first)->canary_failing.store(false);
+            it = paths_.erase(it);
+        }
+        std::erase_if(pending_, [&](const auto& entry) { return !configured(entry.first); });
+    }
     for (size_t i = 0; i < cfg.backends.size(); ++i) {
         const std::string name = cfg.backends[i].name;
         bool unanswered;

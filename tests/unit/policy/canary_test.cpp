@@ -326,12 +326,11 @@ TEST_F(CanaryTest, TurningCanariesOnByAReloadStartsRoundsAtTheNewPace) {
     EXPECT_TRUE(canaries->paths()["old"].ok);
 }
 
-// BUG: a backend a reload removes keeps its last canary state for good. round() only visits the
-// backends of the current configuration, so nothing forgets the removed one: paths() still lists
-// it (/metrics goes on exporting laminar_canary_ok{path="backend:new"} 0, an alert on a backend
-// that is gone), and its health cell stays canary_failing, so the backend counts as down at once
-// if a later reload adds it back.
-TEST_F(CanaryTest, DISABLED_ABackendRemovedByAReloadIsForgotten) {
+// A backend a reload removes is forgotten at the next round: paths() no longer lists it (/metrics
+// would export laminar_canary_ok{path="backend:new"} 0, an alert on a backend that is gone), and
+// its health cell is no longer canary_failing, so it does not count as down at once if a later
+// reload adds it back.
+TEST_F(CanaryTest, ABackendRemovedByAReloadIsForgotten) {
     start();
     answerWell(0);
     sent().answer(2, kOk);
