@@ -39,37 +39,6 @@ public:
     std::map<int, std::vector<std::string>> servers;
 };
 
-// An I/O thread whose posted work and timers the test runs.
-class CanaryHost final : public SyncHost {
-public:
-    bool isCurrentThread() const override { return true; }
-    void post(std::function<void()> fn) override { posted.push_back(std::move(fn)); }
-    void postAfter(std::chrono::milliseconds delay, std::function<void()> fn) override {
-        timers.push_back({delay, std::move(fn)});
-    }
-    Dispatch& background() override { return dispatch; }
-
-    void runPosted() {
-        while (!posted.empty()) {
-            auto fn = std::move(posted.front());
-            posted.pop_front();
-            fn();
-        }
-    }
-    // Fires the earliest timer (the next round); false when none is set.
-    bool fireTimer() {
-        if (timers.empty()) return false;
-        auto fn = std::move(timers.front().fn);
-        timers.pop_front();
-        fn();
-        return true;
-    }
-
-    ServersDispatch dispatch;
-    std::deque<std::function<void()>> posted;
-    std::deque<testing::FakeSyncHost::Timer> timers;
-};
-
 std::shared_ptr<const Snapshot> snapshotWith(const std::string& canary, const Snapshot* previous = nullptr) {
     auto cfg = config::loadString(canary + "backends:\n  old: {address: 127.0.0.1:1}\n  new: {address: 127.0.0.1:2}\n"
                                            "routes:\n  - name: r\n    strategy: old\n",
@@ -93,11 +62,12 @@ std::vector<std::string> argsOf(const std::string& raw) {
 
 class CanaryTest : public ::testing::Test {
 protected:
+    CanaryTest() { host.other_background = &servers; }
     void start() {
         canaries->start();
         host.runPosted();
     }
-    FakeDispatch& sent() { return host.dispatch; }
+    FakeDispatch& sent() { return servers; }
     // The stamp the i-th command (a SET) wrote.
     std::string stampOf(size_t i) { return argsOf(sent().sent[i].raw).at(2); }
     // Answers the SET at i and the GET after it as a healthy backend does.
@@ -109,7 +79,8 @@ protected:
     std::shared_ptr<backend::HealthCell> cell(const std::string& backend) { return snap->registry().health.cell(backend); }
 
     std::shared_ptr<const Snapshot> snap = snapshotWith("canary: {every: 1s, ttl: 10s}\n");
-    CanaryHost host;
+    ServersDispatch servers;
+    testing::FakeSyncHost host;  // an I/O thread whose posted work and timers the test runs
     std::shared_ptr<Canaries> canaries = std::make_shared<Canaries>(host, [this] { return snap; });
 };
 
@@ -254,7 +225,7 @@ TEST_F(CanaryTest, NoReplyBeforeTheNextRoundFailsAndTheLateReplyDoesNotClearIt) 
 }
 
 TEST_F(CanaryTest, EveryServerOfABackendGetsAKeyAndTheCanaryWaitsForAllOfThem) {
-    host.dispatch.servers[kOld] = {"10.0.0.1:7000", "10.0.0.2:7000"};
+    servers.servers[kOld] = {"10.0.0.1:7000", "10.0.0.2:7000"};
     start();
     ASSERT_EQ(sent().sent.size(), 6u);
     EXPECT_EQ(argsOf(sent().sent[0].raw).at(1), "laminar:canary:old:10.0.0.1:7000");
@@ -269,7 +240,7 @@ TEST_F(CanaryTest, EveryServerOfABackendGetsAKeyAndTheCanaryWaitsForAllOfThem) {
 }
 
 TEST_F(CanaryTest, OneFailingServerFailsTheBackendAndIsNamed) {
-    host.dispatch.servers[kOld] = {"10.0.0.1:7000", "10.0.0.2:7000"};
+    servers.servers[kOld] = {"10.0.0.1:7000", "10.0.0.2:7000"};
     start();
     answerWell(0);
     sent().answer(2, kOk);
@@ -280,7 +251,7 @@ TEST_F(CanaryTest, OneFailingServerFailsTheBackendAndIsNamed) {
 }
 
 TEST_F(CanaryTest, TheFirstFailingServerIsTheReason) {
-    host.dispatch.servers[kOld] = {"a:1", "b:2"};
+    servers.servers[kOld] = {"a:1", "b:2"};
     start();
     sent().answer(0, kOk);
     sent().answer(1, "-ERR first\r\n");

@@ -28,7 +28,7 @@ public:
     void postAfter(std::chrono::milliseconds delay, std::function<void()> fn) override {
         timers.push_back({delay, std::move(fn)});
     }
-    Dispatch& background() override { return dispatch; }
+    Dispatch& background() override { return other_background ? *other_background : dispatch; }
     std::shared_ptr<const Snapshot> currentSnapshot() const override { return current; }
 
     // Runs what was posted, in order (and what that posts in turn).
@@ -58,6 +58,7 @@ public:
     std::shared_ptr<const Snapshot> current;  // what currentSnapshot() answers
     bool run_posts_at_once = false;
     FakeDispatch dispatch;          // background(): where the engine's DUMP/PTTL/RESTORE/DEL go
+    FakeDispatch* other_background = nullptr;  // set: background() is this one (a FakeDispatch of a subclass)
     std::deque<std::function<void()>> posted;
     std::deque<Timer> timers;
     std::vector<std::chrono::milliseconds> delays() const {
