@@ -34,26 +34,24 @@ void RedisBackend::connectionChanged(std::string_view error) {
     countUp(anyUp(), [&] { return fmt::format("backend '{}' at {}", cfg_.name, cfg_.address.str()); }, error);
 }
 
-void RedisBackend::sendBulk(uint64_t client_id, std::string_view raw, ReplySink* sink) {
-    auto& conn = bulk_[client_id % bulk_.size()];
+RedisConnection& RedisBackend::laneConnection(std::vector<std::shared_ptr<RedisConnection>>& lane, uint64_t client_id,
+                                              void (RedisConnection::*configure)()) {
+    auto& conn = lane[client_id % lane.size()];
     if (!conn) {
         conn = std::make_shared<RedisConnection>(ioc_, poller_, cfg_, false);
-        conn->setPaced();
+        ((*conn).*configure)();
         conn->setObserver(this);
         conn->start();
     }
-    conn->send(raw, sink);
+    return *conn;
+}
+
+void RedisBackend::sendBulk(uint64_t client_id, std::string_view raw, ReplySink* sink) {
+    laneConnection(bulk_, client_id, &RedisConnection::setPaced).send(raw, sink);
 }
 
 void RedisBackend::sendResp3(uint64_t client_id, std::string_view raw, ReplySink* sink) {
-    auto& conn = resp3_[client_id % resp3_.size()];
-    if (!conn) {
-        conn = std::make_shared<RedisConnection>(ioc_, poller_, cfg_, false);
-        conn->setResp3();
-        conn->setObserver(this);
-        conn->start();
-    }
-    conn->send(raw, sink);
+    laneConnection(resp3_, client_id, &RedisConnection::setResp3).send(raw, sink);
 }
 
 void RedisBackend::publishConnections() {

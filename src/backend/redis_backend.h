@@ -56,6 +56,10 @@ public:
     bool idle() const override;
 
 private:
+    // The connection of `lane` (bulk_, resp3_) for `client_id`, opened at its first use with
+    // `configure` (setPaced, setResp3) before it starts.
+    RedisConnection& laneConnection(std::vector<std::shared_ptr<RedisConnection>>& lane, uint64_t client_id,
+                                    void (RedisConnection::*configure)());
     // Moves this backend's share of the connection gauges to what it holds now.
     void publishConnections();
 
