@@ -193,6 +193,25 @@ void Process::signal(int signo) {
     if (!status_) ::kill(pid_, signo);
 }
 
+void Process::pause() {
+    signal(SIGSTOP);
+    waitFor(
+        [&] {
+            std::error_code ec;
+            for (const auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(pid_) + "/task", ec)) {
+                std::ifstream in(task.path() / "stat");
+                std::string line;
+                std::getline(in, line);
+                auto close = line.rfind(')');  // the state follows the command name, which may hold spaces
+                if (close == std::string::npos || close + 2 >= line.size()) return false;
+                char state = line[close + 2];
+                if (state != 'T' && state != 't') return false;
+            }
+            return !ec;
+        },
+        std::chrono::seconds(2));
+}
+
 int Process::wait(std::chrono::milliseconds timeout) {
     if (!waitFor([&] { return !running(); }, timeout)) return -1;
     return *status_;
@@ -221,7 +240,7 @@ void RedisServer::start() {
     if (!waitFor([&] { return portOpen(port_); })) throw std::runtime_error("redis-server did not start on port " + std::to_string(port_));
 }
 
-void RedisServer::pause() { proc_->signal(SIGSTOP); }
+void RedisServer::pause() { proc_->pause(); }
 void RedisServer::resume() { proc_->signal(SIGCONT); }
 void RedisServer::kill() {
     proc_->stop(SIGKILL);
@@ -256,7 +275,7 @@ std::string MemcachedServer::log() const {
     return ss.str();
 }
 
-void MemcachedServer::pause() { proc_->signal(SIGSTOP); }
+void MemcachedServer::pause() { proc_->pause(); }
 void MemcachedServer::resume() { proc_->signal(SIGCONT); }
 void MemcachedServer::kill() {
     proc_->stop(SIGKILL);

@@ -35,6 +35,10 @@ public:
     pid_t pid() const { return pid_; }
     bool running();
     void signal(int signo);
+    // SIGSTOP, then waits until every thread of it is stopped (the signal is delivered as the
+    // kernel gets to it: on a busy machine a server may still answer a request sent right after
+    // kill() returned).
+    void pause();
     // Sends signo and waits for the exit; the exit status (or 128+signal), -1 on timeout.
     int stop(int signo = 15, std::chrono::milliseconds timeout = std::chrono::seconds(10));
     int wait(std::chrono::milliseconds timeout);
