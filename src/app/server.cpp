@@ -41,6 +41,15 @@ asio::ip::tcp::endpoint tcpEndpoint(const config::Endpoint& e, const char* what)
 Server::Server(std::shared_ptr<const policy::Snapshot> snapshot, std::string path, bool quarantine_queue)
     : path_(std::move(path)), quarantine_queue_(quarantine_queue) {
     snapshot_ = std::move(snapshot);
+    // An invalidation for a client of the calling thread is written at once, so that it stands
+    // before the reply of anything that thread answers next (a read after a reload's flip).
+    invalidations_.setDeliver([this](int worker, uint64_t target, std::shared_ptr<const std::vector<std::string>> keys) {
+        if (worker < 0 || static_cast<size_t>(worker) >= workers_.size()) return;
+        Worker* w = workers_[static_cast<size_t>(worker)].get();
+        if (w->isCurrentThread()) w->deliverInvalidation(target, keys);
+        else w->post([w, target, keys = std::move(keys)] { w->deliverInvalidation(target, keys); });
+    });
+    invalidations_.setWake([this] { workers_[0]->wakeFeeds(); });
     int threads = snapshot_->config().threads;
     if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     for (int i = 0; i < threads; ++i) {
@@ -642,10 +651,12 @@ std::string Server::infoSection(Worker& from) const {
         "io_threads_batch_scheduled:{}\r\nio_scheduling_fallbacks:{}\r\nconfig_file:{}\r\n"
         "config_generation:{}\r\nconfig_hash:{}\r\nreloads_ok:{}\r\nreloads_failed:{}\r\n"
         "connected_clients:{}\r\npinned_clients:{}\r\ntotal_connections_received:{}\r\nrejected_connections:{}\r\n"
-        "total_commands_processed:{}\r\nlaminar_errors:{}\r\ntls_port:{}\r\ntls_handshake_failures:{}\r\n\r\n# Backends\r\n",
+        "total_commands_processed:{}\r\nlaminar_errors:{}\r\ntls_port:{}\r\ntls_handshake_failures:{}\r\n"
+        "tracking_clients:{}\r\ntracking_total_keys:{}\r\ntracking_change_feeds:{}\r\n\r\n# Backends\r\n",
         LAMINAR_VERSION, uptime, workers_.size(), config::name(cfg.io_scheduling), batch_threads, sched_fallbacks, path_, snap->generation(), cfg.hash, reloads_ok_.load(),
         reloads_failed_.load(), registry_.size(), pinned, totalConnections(), rejectedConnections(), commands, errors,
-        cfg.tls ? (cfg.tls->listen ? cfg.tls->listen->port : cfg.listen.port) : 0, tls_failures);
+        cfg.tls ? (cfg.tls->listen ? cfg.tls->listen->port : cfg.listen.port) : 0, tls_failures, invalidations_.trackingClients(),
+        invalidations_.trackedKeys(), invalidations_.feedsAreUp() ? "up" : invalidations_.active() ? "down" : "off");
     auto canaries = canaries_->paths();
     for (size_t i = 0; i < cfg.backends.size(); ++i) {
         const auto& b = cfg.backends[i];

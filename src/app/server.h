@@ -21,6 +21,7 @@
 #include "config/config.h"
 #include "net/client_registry.h"
 #include "net/host.h"
+#include "net/invalidations.h"
 #include "io/tls.h"
 #include "net/worker.h"
 #include "policy/backfill.h"
@@ -71,6 +72,7 @@ public:
     uint64_t reloadsFailed() const { return reloads_failed_; }
 
     ClientRegistry& registry() override { return registry_; }
+    net::Invalidations& invalidations() override { return invalidations_; }
     const ClientRegistry& registry() const { return registry_; }
     policy::SyncEngine& sync() override { return *sync_; }
     const policy::Canaries& canaries() const { return *canaries_; }
@@ -118,6 +120,7 @@ private:
     std::shared_ptr<const policy::Snapshot> snapshot_;
     std::atomic<uint64_t> reloads_ok_{0}, reloads_failed_{0};
     std::string last_reload_error_;
+    net::Invalidations invalidations_;  // outlives the workers, whose clients use it
     std::vector<std::unique_ptr<Worker>> workers_;
     ClientRegistry registry_;
     std::unique_ptr<policy::SyncEngine> sync_;

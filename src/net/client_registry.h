@@ -28,6 +28,7 @@ public:
         std::string lib_name, lib_ver;
         int db = 0;
         int resp = 2;
+        int worker = -1;  // its I/O thread
         std::chrono::steady_clock::time_point since;
         // While the client waits in a blocking command: the backend connection's CLIENT ID and
         // server (shared with that connection, which learns the id asynchronously) and the

@@ -15,6 +15,7 @@ class WriteQueue;
 namespace laminar::net {
 
 class ClientRegistry;
+class Invalidations;
 class Worker;
 
 // What the daemon gives its I/O threads and their sessions: the state they share (the client
@@ -26,6 +27,8 @@ public:
     virtual ~Host() = default;
 
     virtual ClientRegistry& registry() = 0;
+    // CLIENT TRACKING's table of what tracking clients read, shared by the I/O threads.
+    virtual Invalidations& invalidations() = 0;
     virtual policy::SyncEngine& sync() = 0;
     // The durable write queue, once a configuration with a queued_write route has opened it.
     virtual policy::WriteQueue* queue() const = 0;

@@ -15,6 +15,7 @@
 #include "io/socket_io.h"
 #include "net/client_registry.h"
 #include "net/host.h"
+#include "net/invalidations.h"
 #include "net/session_internal.h"
 #include "net/worker.h"
 #include "policy/clock.h"
@@ -184,6 +185,9 @@ void Session::processInput() {
         Outcome out = handle(argv, raw);
         if (out == Outcome::kPause) break;  // re-parsed when resumed: counted then
         countCommand();
+        // CLIENT CACHING holds for the command after it (the whole transaction inside MULTI).
+        if (tracking_ && tracking_->caching != Tracking::Caching::kUnset && !in_multi_ && !equalsIgnoreCase(argv[0], "CLIENT"))
+            tracking_->caching = Tracking::Caching::kUnset;
         in_.consume(parser_.consumed());
         parser_.reset();
         if (parser_.tookFreedLarge()) io::freedLarge();
@@ -344,6 +348,7 @@ Session::Outcome Session::forward(const resp::CommandInfo& cmd, std::span<const 
     // A transaction's own commands touch no key: they go where the client is pinned, whatever the
     // user's rights on the catch-all route they would otherwise take.
     const bool control = local == Local::kMulti || local == Local::kExec || local == Local::kDiscard || local == Local::kUnwatch;
+    if (tracking_) trackRead(cmd, argv);
 
     if (!stateful && keys_.size() > 1 && (!route || !route->isProxy()) && splittable(cmd)) {
         for (int i : keys_)
@@ -381,6 +386,7 @@ Session::Outcome Session::forward(const resp::CommandInfo& cmd, std::span<const 
             return Outcome::kPause;
         }
         Slot& slot = newSlot();
+        noteChanges(slot, cmd, argv);
         ++inflight_;
         policy::Context ctx = context(*route);
         route->strategy->execute(req, &slot, ctx);
@@ -432,6 +438,7 @@ Session::Outcome Session::forward(const resp::CommandInfo& cmd, std::span<const 
 
     Slot& slot = newSlot();
     slot.pinned = true;
+    noteChanges(slot, cmd, argv);
     // Writes on a dedicated connection bypass the route's strategy; strategies that keep another
     // side in step (dual_write) catch up once the write (or the EXEC that ran it) is answered.
     if (cmd.has(resp::kWrite) && !route->isProxy() && !keys_.empty()) {
@@ -461,6 +468,11 @@ Session::Outcome Session::forward(const resp::CommandInfo& cmd, std::span<const 
         slot.tx = std::make_unique<Transaction>(std::move(tx_));
         completes_exec = true;
     }
+    if (local == Local::kExec && in_multi_ && !tx_changes_.empty()) {
+        slot.changes = std::make_unique<Changes>();
+        slot.changes->keys = std::move(tx_changes_);
+    }
+    if (local == Local::kMulti || local == Local::kExec || local == Local::kDiscard) tx_changes_.clear();
     switch (local) {
         case Local::kMulti: in_multi_ = true; multi_refused_ = false; tx_ = {}; break;
         case Local::kExec:
@@ -611,6 +623,8 @@ void Session::onReply(Slot& slot, std::string_view raw, bool failed) {
     Guard guard(*this);
     --inflight_;
     if (slot.pinned) --pinned_inflight_;
+    // Announced even when it failed: part of it may have run, and an invalidation too many is harmless.
+    std::unique_ptr<Changes> changes = std::move(slot.changes);
     std::string rewritten;
     switch (slot.kind) {
         case SlotKind::kInfo:
@@ -694,6 +708,7 @@ void Session::onReply(Slot& slot, std::string_view raw, bool failed) {
     } else if (inflight_ <= window() / 2 && (maybe_readable_ || !in_.empty()) && !drain_wait_) {
         postResume();  // paused on the window, with input waiting
     }
+    if (changes) announceChanges(*changes);
     if (!in_process_) requestFlush();
     }
     maybeDestroy();  // a closed session waits only for this
@@ -823,6 +838,7 @@ void Session::close() {
     out_.clear();
     out_off_ = 0;
     releasePin(false);
+    if (tracking_) worker_.host().invalidations().disable(id_);
     worker_.host().registry().remove(id_);
 }
 

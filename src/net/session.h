@@ -88,6 +88,12 @@ public:
     // policy::Dispatch
     void send(int backend, std::string_view raw, backend::ReplySink* sink) override;
 
+    // CLIENT TRACKING: an invalidation for this client (it is the tracking client or its REDIRECT
+    // target): `keys`, or the whole cache when null. A RESP3 client gets a push, a RESP2 client
+    // subscribed (REDIRECT's target) a message on __redis__:invalidate; any other gets nothing,
+    // as from Redis. It comes after the replies of the commands sent before it.
+    void invalidate(const std::vector<std::string>* keys);
+
 private:
     // kExecAbort: the DISCARD sent in place of EXEC for a transaction laminar refused a command
     // of; the client gets Redis's EXECABORT. kExec: an EXEC whose array laminar completes (see
@@ -126,6 +132,12 @@ private:
         std::vector<std::pair<const policy::Route*, std::string>> writes;
     };
 
+    // Keys a write changes: CLIENT TRACKING's clients are told once it is answered.
+    struct Changes {
+        std::vector<std::string> keys;
+        bool all = false;  // FLUSHALL, FLUSHDB
+    };
+
     struct Slot final : backend::ReplySink {
         Session* session = nullptr;
         std::string data;
@@ -137,6 +149,7 @@ private:
         long long arg = 0;
         std::unique_ptr<PinnedWrites> writes;
         std::unique_ptr<Transaction> tx;  // kExec
+        std::unique_ptr<Changes> changes;  // while some client tracks: what it writes
         void complete(std::string_view raw, bool failed) override { session->onReply(*this, raw, failed); }
     };
 
@@ -266,6 +279,17 @@ private:
     // EXEC (unchanged unless it is the array of a transaction that ran).
     std::string completeExec(std::string_view raw, const Transaction& tx);
     void noteSelected(long long db);
+    // CLIENT TRACKING, TRACKINGINFO, GETREDIR, CACHING (session_tracking.cpp).
+    Outcome cmdTracking(std::span<const std::string_view> argv);
+    Outcome cmdTrackingInfo();
+    Outcome cmdCaching(std::span<const std::string_view> argv);
+    // A tracking client's command: the keys it reads are remembered.
+    void trackRead(const resp::CommandInfo& cmd, std::span<const std::string_view> argv);
+    // While some client tracks, a write's keys go with its slot (inside MULTI: with EXEC's).
+    void noteChanges(Slot& slot, const resp::CommandInfo& cmd, std::span<const std::string_view> argv);
+    void announceChanges(const Changes& changes);
+    // Bytes no command asked for (an invalidation), after the replies of what was sent before.
+    void push(std::string_view bytes);
     std::string clientInfoLine() const;
     std::string transformInfo(std::string_view backend_reply) const;
     void continueHandshake();
@@ -342,6 +366,17 @@ private:
     size_t pinned_inflight_ = 0;
     Relay relay_;
     std::unique_ptr<PinnedWrites> pinned_writes_;  // inside MULTI: attached to EXEC's slot
+
+    // CLIENT TRACKING's state; null while off.
+    struct Tracking {
+        enum class Caching : uint8_t { kUnset, kYes, kNo };
+        bool bcast = false, optin = false, optout = false, noloop = false;
+        uint64_t redirect = 0;
+        std::vector<std::string> prefixes;  // sorted
+        Caching caching = Caching::kUnset;  // CLIENT CACHING: for the next command (or transaction)
+    };
+    std::unique_ptr<Tracking> tracking_;
+    std::vector<std::string> tx_changes_;  // inside MULTI: the keys its writes change
 };
 
 }  // namespace laminar::net

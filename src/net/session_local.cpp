@@ -15,6 +15,7 @@
 
 #include "net/client_registry.h"
 #include "net/host.h"
+#include "net/invalidations.h"
 #include "net/worker.h"
 #include "resp/reply_view.h"
 #include "resp/resp3.h"
@@ -331,6 +332,9 @@ Session::Outcome Session::cmdReset() {
         return Outcome::kPause;
     }
     releasePin(false);
+    if (tracking_) worker_.host().invalidations().disable(id_);
+    tracking_.reset();
+    tx_changes_.clear();
     in_multi_ = watching_ = multi_refused_ = relay_mode_ = waiting_marker_ = resp3_ = pushes_ = false;
     multi_held_ = false;
     held_.clear();
@@ -446,6 +450,13 @@ Session::Outcome Session::cmdClient(const resp::CommandInfo& cmd, std::span<cons
         } else {
             replyError("ERR syntax error");
         }
+        return Outcome::kDone;
+    }
+    if (equalsIgnoreCase(sub, "TRACKING")) return cmdTracking(argv);
+    if (equalsIgnoreCase(sub, "TRACKINGINFO")) return cmdTrackingInfo();
+    if (equalsIgnoreCase(sub, "CACHING")) return cmdCaching(argv);
+    if (equalsIgnoreCase(sub, "GETREDIR")) {
+        reply(":" + std::to_string(tracking_ ? static_cast<long long>(tracking_->redirect) : -1LL) + "\r\n");
         return Outcome::kDone;
     }
     if (equalsIgnoreCase(sub, "UNBLOCK")) {

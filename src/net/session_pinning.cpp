@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include "net/host.h"
+#include "net/invalidations.h"
 #include "net/worker.h"
 #include "net/session_internal.h"
 
@@ -160,6 +162,10 @@ void Session::endHeldTransaction() {
 // the backend and why, then the client's connection is closed, and the client reconnects into the
 // running configuration.
 void Session::afterReload(const policy::Snapshot& before) {
+    // A reload may move where a key is read (a phase flip, a condition, a codec): what a tracking
+    // client cached may no longer be what a read returns. Sent before anything routed with the
+    // new configuration is answered.
+    if (!closed_ && tracking_) worker_.host().invalidations().flush(id_);
     if (closed_ || !pinned_) return;
     std::string why = pinOutlivesReload(before);
     if (why.empty()) return;

@@ -8,6 +8,8 @@
 #include <functional>
 
 #include "backend/kill_reply.h"
+#include "net/host.h"
+#include "net/invalidations.h"
 #include "net/worker.h"
 #include "policy/owned_command.h"
 #include "resp/reply_view.h"
@@ -158,6 +160,10 @@ void Session::loadScriptEverywhere(std::string_view raw) {
 Session::Outcome Session::toEveryBackend(std::string_view raw) {
     size_t n = worker_.snapshot()->config().backends.size();
     Slot& slot = newSlot();
+    if (worker_.host().invalidations().active()) {  // FLUSHALL, FLUSHDB
+        slot.changes = std::make_unique<Changes>();
+        slot.changes->all = true;
+    }
     ++inflight_;
     auto* job = new SplitJob(SplitJob::Kind::kMset, n, &slot);
     job->send = [this, raw = std::string(raw)](size_t i, backend::ReplySink* sink) {
@@ -239,6 +245,7 @@ Session::Outcome Session::splitMultiKey(const resp::CommandInfo& cmd, std::span<
     starts.push_back(args.size());
 
     Slot& slot = newSlot();
+    noteChanges(slot, cmd, argv);
     ++inflight_;
     auto* job = new SplitJob(kind, keys_.size(), &slot);
     job->null = resp::nullReply(resp3_);

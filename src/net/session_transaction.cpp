@@ -25,7 +25,7 @@ bool Session::runsAtExec(Local local, std::span<const std::string_view> argv) co
         case Local::kInfo:
             return argv.size() == 2 && equalsIgnoreCase(argv[1], "laminar");
         case Local::kClient:
-            for (std::string_view sub : {"SETNAME", "GETNAME", "ID", "INFO", "LIST", "SETINFO", "REPLY"})
+            for (std::string_view sub : {"SETNAME", "GETNAME", "ID", "INFO", "LIST", "SETINFO", "REPLY", "TRACKING", "TRACKINGINFO", "GETREDIR", "CACHING"})
                 if (equalsIgnoreCase(argv[1], sub)) return true;
             return false;
         default:

@@ -8,7 +8,9 @@
 
 #include "backend/factory.h"
 #include "io/memory.h"
+#include "net/change_feed.h"
 #include "net/client_registry.h"
+#include "net/invalidations.h"
 #include "net/host.h"
 #include "net/session.h"
 
@@ -31,6 +33,7 @@ void Worker::postAfter(std::chrono::milliseconds delay, std::function<void()> fn
 }
 
 Worker::~Worker() {
+    feeds_.reset();
     sessions_.clear();
     backends_.clear();
     retired_.clear();
@@ -72,6 +75,7 @@ void Worker::setSnapshot(std::shared_ptr<const policy::Snapshot> snapshot) {
     auto before = std::move(snapshot_);
     snapshot_ = std::move(snapshot);
     installed_generation_.store(snapshot_->generation(), std::memory_order_release);
+    syncFeeds();
     if (!before) return;
     std::vector<Session*> all;
     for (auto& s : sessions_) all.push_back(s.get());
@@ -94,6 +98,8 @@ void Worker::adopt(int fd, std::string addr, std::string laddr, std::shared_ptr<
         return;
     }
     Session* s = session.get();
+    host_.registry().update(id, [this](ClientRegistry::Entry& e) { e.worker = index_; });
+    by_id_.emplace(id, s);
     sessions_.push_front(std::move(session));
     s->self_ = sessions_.begin();
     session_count_.fetch_add(1, std::memory_order_relaxed);
@@ -123,8 +129,54 @@ void Worker::flushDirty() {
 
 void Worker::destroy(Session* s) {
     session_count_.fetch_sub(1, std::memory_order_relaxed);
+    by_id_.erase(s->id());
     sessions_.erase(s->self_);
 }
+
+// laminar's own writes (copies of the sync engine and backfills, warm copies, the write queue's
+// replays) change keys as clients' writes do: tracking clients are told once they are answered.
+void Worker::Background::send(int backend, std::string_view raw, backend::ReplySink* sink) {
+    io::Poller::touch();
+    if (backend < 0 || static_cast<size_t>(backend) >= worker->backendCount()) {
+        // Work made under a configuration with more backends (the sync engine re-checks its
+        // tasks; this is the last guard): never another backend's index.
+        sink->complete(backend::unavailableError("#" + std::to_string(backend), "no longer configured"), true);
+        return;
+    }
+    auto& invalidations = worker->host_.invalidations();
+    if (invalidations.active()) sink = announceChanges(invalidations, raw, sink);
+    worker->backend(backend).send(0, raw, sink);
+}
+
+void Worker::readsMoved() { host_.invalidations().flushAll(); }
+
+void Worker::deliverInvalidation(uint64_t target, const std::shared_ptr<const std::vector<std::string>>& keys) {
+    io::Poller::touch();
+    auto it = by_id_.find(target);
+    if (it == by_id_.end()) return;
+    Session* s = it->second;
+    s->invalidate(keys.get());
+    // Called from inside other sessions' handlers (and from loops over the sessions): a session
+    // the invalidation closed (over client.max_output) is freed later, not under their feet.
+    if (s->closed()) {
+        post([this, target] {
+            if (auto again = by_id_.find(target); again != by_id_.end()) again->second->maybeDestroy();
+        });
+    }
+}
+
+void Worker::syncFeeds() {
+    if (index_ != 0) return;
+    // Open while some client tracks, and kLinger after, so that a client that turns tracking off
+    // and on again does not find them closed.
+    auto now = std::chrono::steady_clock::now();
+    if (host_.invalidations().active()) tracked_at_ = now;
+    bool wanted = tracked_at_ && now - *tracked_at_ < ChangeFeeds::kLinger && !shutting_down_;
+    if (!feeds_) feeds_ = std::make_unique<ChangeFeeds>(host_.invalidations());
+    feeds_->sync(backends_, wanted);
+}
+
+size_t Worker::changeFeedsUp() const { return feeds_ ? feeds_->up() : 0; }
 
 void Worker::beginShutdown() {
     shutting_down_ = true;
@@ -154,6 +206,7 @@ void Worker::sweepIdle() {
         if (ec) return;
         updateScheduling();
         io::trimIfFreed();
+        syncFeeds();
         std::erase_if(retired_, [](const auto& b) { return b->idle(); });
         for (auto& b : backends_) {
             b->publishLatency(static_cast<size_t>(index_));

@@ -11,7 +11,9 @@
 #include <list>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "obs/thread_metrics.h"
@@ -27,6 +29,7 @@ namespace laminar::net {
 // A TLS client that has not finished its handshake by then is closed (and counted as failed).
 inline constexpr std::chrono::seconds kTlsHandshakeTimeout{10};
 
+class ChangeFeeds;
 class Host;
 class Session;
 
@@ -64,6 +67,13 @@ public:
     // are flushed together after the handlers of this turn.
     void markDirty(Session* s);
     void destroy(Session* s);
+    // CLIENT TRACKING: an invalidation for this thread's client `target` (`keys` null: the whole
+    // cache); nothing when it is gone.
+    void deliverInvalidation(uint64_t target, const std::shared_ptr<const std::vector<std::string>>& keys);
+    // The change feeds up (see ChangeFeeds; the first thread's only, else 0).
+    size_t changeFeedsUp() const;
+    // From any thread: the first thread opens its change feeds now, not at its next sweep.
+    void wakeFeeds() { post([this] { syncFeeds(); }); }
     // Sessions idle since `cutoff` give back their buffers (Session::releaseIdleMemory); the
     // sweep calls it every 250 ms for those idle since the sweep before.
     void releaseIdleMemory(std::chrono::steady_clock::time_point cutoff);
@@ -77,6 +87,7 @@ public:
     void postAfter(std::chrono::milliseconds delay, std::function<void()> fn) override;
     policy::Dispatch& background() override { return background_; }
     std::shared_ptr<const policy::Snapshot> currentSnapshot() const override { return snapshot_; }
+    void readsMoved() override;
     size_t sessionCount() const { return session_count_.load(std::memory_order_relaxed); }
     // The generation of the snapshot this thread routes with (read by other threads).
     uint64_t installedGeneration() const { return installed_generation_.load(std::memory_order_acquire); }
@@ -85,16 +96,7 @@ private:
     // Sends on the shared connections with a client id of its own.
     struct Background final : policy::Dispatch {
         Worker* worker;
-        void send(int backend, std::string_view raw, backend::ReplySink* sink) override {
-            io::Poller::touch();
-            if (backend < 0 || static_cast<size_t>(backend) >= worker->backendCount()) {
-                // Work made under a configuration with more backends (the sync engine re-checks
-                // its tasks; this is the last guard): never another backend's index.
-                sink->complete(backend::unavailableError("#" + std::to_string(backend), "no longer configured"), true);
-                return;
-            }
-            worker->backend(backend).send(0, raw, sink);
-        }
+        void send(int backend, std::string_view raw, backend::ReplySink* sink) override;
         std::vector<backend::CanaryKey> canaryKeys(int backend, const std::string& base) override {
             return worker->backend(backend).canaryKeys(base);
         }
@@ -103,6 +105,7 @@ private:
     void flushDirty();
     void sweepIdle();
     void updateScheduling();
+    void syncFeeds();
 
     Host& host_;
     BackendMaker make_backend_;
@@ -120,6 +123,9 @@ private:
     // Backends a reload dropped: kept until the commands already sent to them are answered.
     std::vector<std::shared_ptr<backend::Backend>> retired_;
     std::list<std::unique_ptr<Session>> sessions_;
+    std::unordered_map<uint64_t, Session*> by_id_;  // for invalidations addressed by client id
+    std::unique_ptr<ChangeFeeds> feeds_;            // the first thread's, while some client tracks
+    std::optional<std::chrono::steady_clock::time_point> tracked_at_;  // last seen a tracking client
     std::atomic<size_t> session_count_{0};
     std::atomic<uint64_t> installed_generation_{0};
     std::vector<Session*> dirty_;

@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "obs/logging.h"
+#include "policy/sync_engine.h"
 #include "config/units.h"
 #include "policy/health_view.h"
 #include "policy/write_queue.h"
@@ -252,20 +253,21 @@ ConditionStrategy::ConditionStrategy(Condition when, std::unique_ptr<Strategy> t
 
 void ConditionStrategy::execute(const Request& req, backend::ReplySink* sink, Context& ctx) const {
     bool holds = when_.eval(req, req.isWrite(), ctx);
-    if (when_.stateOnly()) noteTransition(holds);
+    if (when_.stateOnly() && noteTransition(holds) && ctx.host) ctx.host->readsMoved();
     (holds ? then_ : else_)->execute(req, sink, ctx);
 }
 
 // Every I/O thread evaluates the condition; the exchange makes one of them log each change.
-void ConditionStrategy::noteTransition(bool holds) const {
+bool ConditionStrategy::noteTransition(bool holds) const {
     int now = holds ? 1 : 0;
     int before = last_.load(std::memory_order_relaxed);
-    if (before == now || !last_.compare_exchange_strong(before, now)) return;
-    if (before == -1 && !holds) return;  // the normal state, first seen: nothing happened
+    if (before == now || !last_.compare_exchange_strong(before, now)) return false;
+    if (before == -1 && !holds) return false;  // the normal state, first seen: nothing happened
     if (holds)
         log()->warn("route '{}': fail-safe engaged: {} holds, commands go to {}", route_, when_.describe(), then_->describe());
     else
         log()->info("route '{}': fail-safe cleared: {} no longer holds, commands go to {}", route_, when_.describe(), else_->describe());
+    return before != -1;  // from a value seen under this configuration: reads moved
 }
 
 void ConditionStrategy::targets(const Request& req, const Context& ctx, bool write, std::vector<int>& out) const {

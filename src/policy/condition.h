@@ -74,7 +74,8 @@ public:
     }
 
 private:
-    void noteTransition(bool holds) const;
+    // Logs a change of a stateOnly() condition's value; true when this call saw one.
+    bool noteTransition(bool holds) const;
 
     Condition when_;
     std::string route_;

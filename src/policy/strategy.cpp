@@ -25,6 +25,16 @@ bool Strategy::serializes(const Request& req) const {
     return any;
 }
 
+std::optional<std::chrono::system_clock::time_point> Strategy::readMovesAt(std::string_view key,
+                                                                           std::chrono::system_clock::time_point now) const {
+    std::optional<std::chrono::system_clock::time_point> first;
+    forEachChild([&](const Strategy& c) {
+        auto at = c.readMovesAt(key, now);
+        if (at && (!first || *at < *first)) first = at;
+    });
+    return first;
+}
+
 void Strategy::syncPairs(std::vector<std::pair<int, int>>& out) const {
     forEachChild([&](const Strategy& c) { c.syncPairs(out); });
 }

@@ -3,8 +3,10 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -119,6 +121,11 @@ public:
     // before the write can land (the sync engine's write-ahead, new_only's changed keys). Walks
     // the tree as afterPinnedWrite does, so that the two reach the same strategy.
     virtual void beforePinnedWrite(std::string_view key, Context& ctx) const;
+    // The time after `now` at which a read of `key` stops going where it goes now with no reload
+    // (an undated key at its timed_rollover cutoff), if there is one: CLIENT TRACKING invalidates
+    // the key then. Default: the earliest of its children's.
+    virtual std::optional<std::chrono::system_clock::time_point> readMovesAt(std::string_view key,
+                                                                             std::chrono::system_clock::time_point now) const;
     // The strategies this one is made of (none for a proxy), so that what a route holds can be
     // found by walking its tree (the migrations of a reload's phase checks).
     virtual void forEachChild(const std::function<void(const Strategy&)>& fn) const { (void)fn; }

@@ -31,6 +31,9 @@ public:
     // The configuration this thread routes with now (null in unit tests without one): a copy
     // made under an older one checks that its backends are still where it will send.
     virtual std::shared_ptr<const Snapshot> currentSnapshot() const { return nullptr; }
+    // A route's reads went elsewhere with no reload (a condition's value changed): what clients
+    // cached (CLIENT TRACKING) may no longer be what a read returns.
+    virtual void readsMoved() {}
 };
 
 // Where the engine writes down the keys it owes a side while that side is away, so that they

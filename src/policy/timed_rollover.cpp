@@ -105,6 +105,15 @@ bool TimedRollover::sideOf(std::string_view key, bool write, Time now) const {
     return now >= key_cutoff;
 }
 
+std::optional<std::chrono::system_clock::time_point> TimedRollover::readMovesAt(std::string_view key,
+                                                                                std::chrono::system_clock::time_point now) const {
+    if (undated_ == Undated::kNow && !keyDate(key)) {
+        auto at = std::chrono::time_point_cast<std::chrono::system_clock::duration>(keyCutoff(key));
+        if (at > now) return at;
+    }
+    return Strategy::readMovesAt(key, now);  // the sides' own
+}
+
 std::optional<bool> TimedRollover::side(const Request& req, bool write, Time now) const {
     bool first = sideOf(req.key(), write, now);
     for (size_t i = 1; i < req.keys.size(); ++i)

@@ -45,6 +45,9 @@ public:
     void execute(const Request& req, backend::ReplySink* sink, Context& ctx) const override;
     int pinTarget() const override { return before_->pinTarget(); }
     void targets(const Request& req, const Context& ctx, bool write, std::vector<int>& out) const override;
+    // An undated key under `undated: now` is read from `after` from its cutoff on.
+    std::optional<std::chrono::system_clock::time_point> readMovesAt(std::string_view key,
+                                                                     std::chrono::system_clock::time_point now) const override;
     std::string describe() const override;
     void forEachChild(const std::function<void(const Strategy&)>& fn) const override {
         fn(*before_);

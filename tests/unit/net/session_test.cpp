@@ -17,6 +17,7 @@
 #include "config/config.h"
 #include "net/client_registry.h"
 #include "net/host.h"
+#include "net/invalidations.h"
 #include "net/worker.h"
 #include "policy/snapshot.h"
 #include "policy/sync_engine.h"
@@ -61,6 +62,7 @@ public:
 class FakeHost final : public Host {
 public:
     ClientRegistry& registry() override { return clients; }
+    Invalidations& invalidations() override { return tracked; }
     policy::SyncEngine& sync() override { return *engine; }
     policy::WriteQueue* queue() const override { return nullptr; }
     uint64_t minInstalledGeneration() const override { return 1; }
@@ -73,6 +75,7 @@ public:
     std::string verifiedCommand(std::span<const std::string_view>) override { return "+OK\r\n"; }
 
     ClientRegistry clients;
+    Invalidations tracked;
     std::unique_ptr<policy::SyncEngine> engine;
 };
 
