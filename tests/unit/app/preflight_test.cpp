@@ -16,6 +16,8 @@
 #include <thread>
 #include <vector>
 
+#include "support/loopback.h"
+
 namespace laminar::app {
 namespace {
 
@@ -76,26 +78,7 @@ private:
     std::thread thread_;
 };
 
-// A loopback port bound but not listening: a connection to it is refused at once.
-class RefusingPort {
-public:
-    RefusingPort() {
-        fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-        socklen_t len = sizeof addr;
-        EXPECT_EQ(::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-        port_ = ntohs(addr.sin_port);
-    }
-    ~RefusingPort() { ::close(fd_); }
-    uint16_t port() const { return port_; }
-
-private:
-    int fd_ = -1;
-    uint16_t port_ = 0;
-};
+using laminar::testing::RefusingPort;
 
 config::Endpoint local(uint16_t port) { return {"127.0.0.1", port}; }
 

@@ -6,11 +6,6 @@
 // The server is a loopback port that refuses connections.
 #include "backend/memcached/memcached_backend.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <boost/asio/executor_work_guard.hpp>
 #include <gtest/gtest.h>
 
@@ -22,30 +17,12 @@
 #include <vector>
 
 #include "resp/writer.h"
+#include "support/loopback.h"
 
 namespace laminar::backend::memcached {
 namespace {
 
-// A loopback port bound but not listening: a connection to it is refused at once.
-class RefusingPort {
-public:
-    RefusingPort() {
-        fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-        socklen_t len = sizeof addr;
-        EXPECT_EQ(::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-        port_ = ntohs(addr.sin_port);
-    }
-    ~RefusingPort() { ::close(fd_); }
-    uint16_t port() const { return port_; }
-
-private:
-    int fd_ = -1;
-    uint16_t port_ = 0;
-};
+using laminar::testing::RefusingPort;
 
 struct Replies : ReplySink {
     void complete(std::string_view raw, bool failed) override { got.emplace_back(std::string(raw), failed); }
