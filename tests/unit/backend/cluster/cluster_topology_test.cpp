@@ -6,17 +6,20 @@
 // CLUSTER SLOTS and ASKING answered for every test); the backend's io_context runs on the test
 // thread until what the test waits for has happened.
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
 
 #include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <tuple>
 #include <utility>
 #include <vector>
 
 #include "backend/cluster/cluster_backend.h"
+#include "obs/logging.h"
 #include "resp/writer.h"
 #include "support/loopback.h"
 
@@ -146,6 +149,26 @@ TEST_F(ClusterTopologyTest, AMapCoveringHalfTheSlotsCountsHalf) {
     start();
     EXPECT_EQ(get(low_key).first, bulk("low:" + low_key));
     EXPECT_EQ(backend->coveredSlots(), 8192);
+}
+
+TEST_F(ClusterTopologyTest, AMapWithSlotsNoMasterServesIsDownSayingHowMany) {
+    // The backend logger's lines, while this test runs.
+    std::ostringstream lines;
+    auto log = obs::logger("backend");
+    auto sink = std::make_shared<spdlog::sinks::ostream_sink_st>(lines);
+    log->sinks().push_back(sink);
+    struct Unhook {
+        std::shared_ptr<spdlog::logger> log;
+        ~Unhook() { log->sinks().pop_back(); }
+    } unhook{log};
+
+    ranges = {{0, 8191, low.port()}};
+    start();
+    EXPECT_EQ(get(low_key).first, bulk("low:" + low_key));
+    EXPECT_FALSE(backend->anyUp()) << "up needs every slot served";
+    EXPECT_NE(lines.str().find("backend 'c' (redis_cluster, seeds " + where(low.port()) + ") is down: 8192 of 16384 slots have no master"),
+              std::string::npos)
+        << lines.str();
 }
 
 TEST_F(ClusterTopologyTest, AMovedIsFollowedTheSlotStaysWithItsNewMasterAndAFreshMapIsAsked) {
