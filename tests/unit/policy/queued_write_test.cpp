@@ -326,6 +326,46 @@ TEST_F(QueuedWriteTest, AFullQueueRejectsAnAckQueuedWriteToo) {
     EXPECT_TRUE(env.client.sent.empty());
 }
 
+// 4: laminar_queue_rejected_total counts writes refused, each once.
+TEST_F(QueuedWriteTest, AnAckQueuedWriteRefusedAsFullCountsOnceAsRejected) {
+    open(WhenFull::kReject);
+    fill();
+    uint64_t before = queue->status().rejected;
+    auto s = build(kAckQueued);
+    ClientSink client;
+    run(*s, Cmd({"SET", "k", "v"}), client);
+    queue->flushBatch();
+    ASSERT_TRUE(client.reply.has_value());
+    EXPECT_EQ(queue->status().rejected, before + 1);
+    EXPECT_EQ(stats.queue_rejects.load(), 1u);
+}
+
+// 4: a write that ran on primary instead was not refused.
+TEST_F(QueuedWriteTest, AWriteWhenFullSyncRanOnPrimaryIsNotCountedAsRejected) {
+    open(WhenFull::kSync);
+    fill();
+    uint64_t before = queue->status().rejected;
+    auto s = build(kPrimary);
+    ClientSink client;
+    run(*s, Cmd({"SET", "k", "v"}), client);
+    env.client.answer(0, kOk);
+    EXPECT_EQ(client.reply, kOk);
+    EXPECT_EQ(queue->status().rejected, before);
+}
+
+// 4: nor is an ack: queued write that found no room and runs through primary instead.
+TEST_F(QueuedWriteTest, AnAckQueuedWriteWhenFullSyncIsNotCountedAsRejected) {
+    open(WhenFull::kSync);
+    fill();
+    uint64_t before = queue->status().rejected;
+    auto s = build(kAckQueued);
+    ClientSink client;
+    run(*s, Cmd({"SET", "k", "v"}), client);
+    queue->flushBatch();
+    EXPECT_EQ(queue->status().rejected, before);
+    EXPECT_EQ(stats.queue_rejects.load(), 0u);
+}
+
 // 4
 TEST_F(QueuedWriteTest, WhenFullSyncRunsTheWriteOnPrimaryAndStillJournalsItsKeys) {
     open(WhenFull::kSync);
