@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <spdlog/sinks/ostream_sink.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -74,6 +75,13 @@ protected:
         while (!done() && std::chrono::steady_clock::now() < deadline) ioc.run_one_for(100ms);
         ASSERT_TRUE(done()) << "not within " << bound.count() << " ms";
     }
+    // Sends `raw` on a client's own connection and waits for its reply.
+    std::pair<std::string, bool> sendOn(DedicatedConnection& conn, const std::string& raw) {
+        Replies sink;
+        conn.send(raw, &sink, false);
+        runUntil([&] { return !sink.got.empty(); });
+        return sink.got.empty() ? std::pair<std::string, bool>{"", true} : sink.got[0];
+    }
     // Sends GET `key` and waits for its reply.
     std::pair<std::string, bool> get(const std::string& key) {
         Replies sink;
@@ -82,11 +90,13 @@ protected:
         return sink.got.empty() ? std::pair<std::string, bool>{"", true} : sink.got[0];
     }
 
-    // What node `who` answers: PING, CLUSTER SLOTS (the map of the moment) and ASKING, else
+    // What node `who` answers: PING, CLUSTER SLOTS (the map of the moment), ASKING, MULTI and
+    // CLIENT ID, else
     // `answers(who, argv)`.
     std::string answer(const std::string& who, const Argv& argv) {
         if (argv[0] == "PING") return "+PONG\r\n";
-        if (argv[0] == "ASKING") return "+OK\r\n";
+        if (argv[0] == "ASKING" || argv[0] == "MULTI") return "+OK\r\n";
+        if (argv[0] == "CLIENT") return ":7\r\n";  // CLIENT ID, a dedicated connection's handshake
         if (argv.size() == 2 && argv[0] == "CLUSTER" && argv[1] == "SLOTS") return slots_reply ? slots_reply() : slots();
         return answers(who, argv);
     }
@@ -250,6 +260,68 @@ TEST_F(ClusterTopologyTest, AMapThatComesWithinRetryWindowReleasesTheWaitingComm
     EXPECT_EQ(a.got[0], std::make_pair(bulk("low:" + low_key), false));
     EXPECT_EQ(b.got[0], std::make_pair(bulk("high:" + high_key), false));
     EXPECT_EQ(backend->coveredSlots(), 16384);
+}
+
+// Contract 5: a client's own connection is bound to the master of the first key it names.
+TEST_F(ClusterTopologyTest, AClientsOwnConnectionGoesToTheMasterOfItsFirstKeyAndRefusesAnotherMastersKeys) {
+    start();
+    runUntil([&] { return backend->coveredSlots() > 0; });
+    auto conn = backend->acquireDedicated(false);
+    EXPECT_EQ(sendOn(*conn, command({"GET", high_key})), std::make_pair(bulk("high:" + high_key), false));
+    EXPECT_EQ(sendOn(*conn, command({"GET", low_key})),
+              std::make_pair("-CROSSSLOT laminar: this client is held on cluster node " + where(high.port()) +
+                                 " (MULTI, WATCH, a blocking command or pub/sub) and this command's keys are served by " + where(low.port()) +
+                                 "\r\n",
+                             false));
+    EXPECT_TRUE(low.received("GET").empty());
+    backend->releaseDedicated(std::move(conn), false);
+}
+
+TEST_F(ClusterTopologyTest, MultiIsAnsweredAtOnceAndReplayedOnTheMasterOfTheFirstKey) {
+    start();
+    runUntil([&] { return backend->coveredSlots() > 0; });
+    auto conn = backend->acquireDedicated(false);
+    Replies multi;
+    conn->send(command({"MULTI"}), &multi, false);
+    EXPECT_EQ(multi.got, (std::vector<std::pair<std::string, bool>>{{"+OK\r\n", false}})) << "before any node is chosen";
+    EXPECT_EQ(sendOn(*conn, command({"SET", low_key, "v"})).first, bulk("low:v"));
+    auto got = low.received();
+    auto at = std::find(got.begin(), got.end(), Argv{"MULTI"});
+    ASSERT_NE(at, got.end());
+    ASSERT_NE(at + 1, got.end());
+    EXPECT_EQ(*(at + 1), (Argv{"SET", low_key, "v"})) << "MULTI goes just before the first command";
+    EXPECT_TRUE(high.received("MULTI").empty());
+    backend->releaseDedicated(std::move(conn), false);
+}
+
+TEST_F(ClusterTopologyTest, AMovedOnAClientsOwnConnectionIsTryagainNamingBothNodesAndMovesTheSlot) {
+    const uint16_t slot = keySlot(low_key);
+    answers = [&](const std::string& who, const Argv& argv) {
+        if (who == "low" && argv[0] == "GET") return "-MOVED " + std::to_string(slot) + " " + where(high.port()) + "\r\n";
+        return bulk(who + ":" + argv.back());
+    };
+    start();
+    runUntil([&] { return backend->coveredSlots() > 0; });
+    auto conn = backend->acquireDedicated(false);
+    EXPECT_EQ(sendOn(*conn, command({"GET", low_key})),
+              std::make_pair("-TRYAGAIN laminar: slot " + std::to_string(slot) + " moved to " + where(high.port()) +
+                                 " while this client is held on cluster node " + where(low.port()) +
+                                 " (MULTI, WATCH, a blocking command or pub/sub); retry\r\n",
+                             false));
+    EXPECT_EQ(counters.moved.value(), 1u);
+    backend->releaseDedicated(std::move(conn), false);
+    EXPECT_EQ(get(low_key), std::make_pair(bulk("high:" + low_key), false)) << "the shared connections learnt the move";
+    EXPECT_TRUE(high.received("ASKING").empty());
+}
+
+TEST_F(ClusterTopologyTest, AClientsOwnConnectionHoldsItsCommandUntilTheFirstMap) {
+    int asked = 0;
+    slots_reply = [&] { return asked++ == 0 ? std::string("-LOADING Redis is loading the dataset in memory\r\n") : slots(); };
+    start();
+    auto conn = backend->acquireDedicated(false);
+    EXPECT_EQ(sendOn(*conn, command({"GET", high_key})), std::make_pair(bulk("high:" + high_key), false));
+    EXPECT_GE(asked, 2);
+    backend->releaseDedicated(std::move(conn), false);
 }
 
 }  // namespace
