@@ -1,15 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
-// How a cluster command split over slots (or sent to every master) gets one reply from its parts'
-// (src/backend/cluster/cluster_fanout.cpp, ClusterBackend::Fanout::merged): in the clients' key
+// Cluster commands split over slots or sent to every master (src/backend/cluster/cluster_fanout.cpp).
+// How one reply is made of the parts' (ClusterBackend::Fanout::merged): in the clients' key
 // order, summed, +OK, concatenated or the first; the first error wins; a part that is not the
-// reply expected is refused rather than merged wrong.
+// reply expected is refused rather than merged wrong. Then the commands themselves against two
+// scripted masters (scripted_cluster.h): what each master gets, and the reply the client gets.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "backend/cluster/cluster_internal.h"
+#include "scripted_cluster.h"  // tests/unit/backend/cluster/scripted_cluster.h
 
 namespace laminar::backend::cluster {
 namespace {
@@ -144,6 +147,117 @@ TEST(ClusterFanoutTest, TheFirstErrorInPartOrderWins) {
     m = merge(answered(Merge::kAllOk, {down, "-ERR second\r\n"}, {0}));
     EXPECT_EQ(m.reply, down);
     EXPECT_TRUE(m.failed);
+}
+
+// The masters answer MGET with "<who>:<key>" per key, MSET +OK, DEL and EXISTS with how many keys
+// they were given, DBSIZE 3 (low) and 4 (high), KEYS their own key, and SCAN in two steps.
+class ClusterFanoutSendTest : public testing::ScriptedCluster {
+protected:
+    ClusterFanoutSendTest() {
+        answers = [](const std::string& who, const testing::Argv& argv) -> std::string {
+            const auto& name = argv[0];
+            if (name == "MGET") {
+                std::string out = "*" + std::to_string(argv.size() - 1) + "\r\n";
+                for (size_t i = 1; i < argv.size(); ++i) out += testing::bulk(who + ":" + argv[i]);
+                return out;
+            }
+            if (name == "MSET" || name == "FLUSHALL") return "+OK\r\n";
+            if (name == "DEL" || name == "EXISTS") return ":" + std::to_string(argv.size() - 1) + "\r\n";
+            if (name == "DBSIZE") return who == "low" ? ":3\r\n" : ":4\r\n";
+            if (name == "KEYS") return "*1\r\n" + testing::bulk(who);
+            if (name == "SCAN") return "*2\r\n" + testing::bulk(argv[1] == "0" ? "9" : "0") + "*1\r\n" + testing::bulk(who + argv[1]);
+            if (name == "SCRIPT") return testing::bulk("sha-" + who);
+            return testing::bulk(who + ":" + argv.back());
+        };
+        start();
+        runUntil([&] { return backend->coveredSlots() > 0; });
+    }
+    std::string reply(std::vector<std::string_view> args) { return call(testing::command(args)).first; }
+    // The master a SCAN walks first: the masters in address order.
+    bool lowFirst() const { return testing::where(low.port()) < testing::where(high.port()); }
+
+    const std::string low_key2 = low_key + "2";  // the same slot: the hash tag
+};
+
+TEST_F(ClusterFanoutSendTest, MgetOverTwoSlotsIsOneMgetPerSlotMergedInTheClientsKeyOrder) {
+    EXPECT_EQ(reply({"MGET", low_key, high_key, low_key2}),
+              "*3\r\n" + testing::bulk("low:" + low_key) + testing::bulk("high:" + high_key) + testing::bulk("low:" + low_key2));
+    EXPECT_EQ(low.received("MGET"), (std::vector<testing::Argv>{{"MGET", low_key, low_key2}}));
+    EXPECT_EQ(high.received("MGET"), (std::vector<testing::Argv>{{"MGET", high_key}}));
+}
+
+TEST_F(ClusterFanoutSendTest, MsetOverTwoSlotsCarriesEachValueWithItsKey) {
+    EXPECT_EQ(reply({"MSET", high_key, "1", low_key, "2", low_key2, "3"}), "+OK\r\n");
+    EXPECT_EQ(low.received("MSET"), (std::vector<testing::Argv>{{"MSET", low_key, "2", low_key2, "3"}}));
+    EXPECT_EQ(high.received("MSET"), (std::vector<testing::Argv>{{"MSET", high_key, "1"}}));
+}
+
+TEST_F(ClusterFanoutSendTest, DelAndExistsOverTwoSlotsAreSummed) {
+    EXPECT_EQ(reply({"DEL", low_key, high_key, low_key2}), ":3\r\n");
+    EXPECT_EQ(reply({"EXISTS", high_key, low_key}), ":2\r\n");
+}
+
+TEST_F(ClusterFanoutSendTest, OneKeyedCommandOnOneSlotIsNotSplit) {
+    EXPECT_EQ(reply({"MGET", low_key, low_key2}), "*2\r\n" + testing::bulk("low:" + low_key) + testing::bulk("low:" + low_key2));
+    EXPECT_TRUE(high.received("MGET").empty());
+}
+
+TEST_F(ClusterFanoutSendTest, AnotherCommandOverTwoSlotsIsCrossslotAndSentNowhere) {
+    EXPECT_EQ(reply({"RENAME", low_key, high_key}), "-CROSSSLOT Keys in request don't hash to the same slot\r\n");
+    EXPECT_TRUE(low.received("RENAME").empty());
+    EXPECT_TRUE(high.received("RENAME").empty());
+}
+
+TEST_F(ClusterFanoutSendTest, AnErrorFromOneSlotIsTheReply) {
+    answers = [](const std::string& who, const testing::Argv& argv) -> std::string {
+        if (who == "high") return "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n";
+        return "*" + std::to_string(argv.size() - 1) + "\r\n" + std::string("$1\r\nv\r\n");
+    };
+    EXPECT_EQ(call(testing::command({"MGET", low_key, high_key})),
+              std::make_pair(std::string("-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"), false));
+}
+
+TEST_F(ClusterFanoutSendTest, DbsizeIsEveryMastersSum) {
+    EXPECT_EQ(reply({"DBSIZE"}), ":7\r\n");
+    EXPECT_EQ(low.received("DBSIZE").size(), 1u);
+    EXPECT_EQ(high.received("DBSIZE").size(), 1u);
+}
+
+TEST_F(ClusterFanoutSendTest, KeysIsEveryMastersKeysUnderOneArray) {
+    auto keys = reply({"KEYS", "*"});
+    EXPECT_TRUE(keys == "*2\r\n" + testing::bulk("low") + testing::bulk("high") || keys == "*2\r\n" + testing::bulk("high") + testing::bulk("low"))
+        << keys;
+}
+
+TEST_F(ClusterFanoutSendTest, FlushallGoesToEveryMasterAndIsOneOk) {
+    EXPECT_EQ(reply({"FLUSHALL"}), "+OK\r\n");
+    EXPECT_EQ(low.received("FLUSHALL").size(), 1u);
+    EXPECT_EQ(high.received("FLUSHALL").size(), 1u);
+}
+
+TEST_F(ClusterFanoutSendTest, ScriptLoadGoesToEveryMasterAndTheFirstReplyIsTheClients) {
+    auto sha = reply({"SCRIPT", "LOAD", "return 1"});
+    EXPECT_TRUE(sha == testing::bulk("sha-low") || sha == testing::bulk("sha-high")) << sha;
+    EXPECT_EQ(low.received("SCRIPT").size(), 1u);
+    EXPECT_EQ(high.received("SCRIPT").size(), 1u);
+}
+
+TEST_F(ClusterFanoutSendTest, ScanWalksTheMastersInAddressOrderWithTheCursorSayingWhere) {
+    const std::string first = lowFirst() ? "low" : "high", second = lowFirst() ? "high" : "low";
+    // master 0: node cursor 0 -> 9, so laminar's 9 * 1024 + 0; then 9 -> 0: next master (1).
+    EXPECT_EQ(reply({"SCAN", "0", "COUNT", "5"}), "*2\r\n" + testing::bulk("9216") + "*1\r\n" + testing::bulk(first + "0"));
+    EXPECT_EQ(reply({"SCAN", "9216", "COUNT", "5"}), "*2\r\n" + testing::bulk("1") + "*1\r\n" + testing::bulk(first + "9"));
+    EXPECT_EQ(reply({"SCAN", "1", "COUNT", "5"}), "*2\r\n" + testing::bulk("9217") + "*1\r\n" + testing::bulk(second + "0"));
+    EXPECT_EQ(reply({"SCAN", "9217", "COUNT", "5"}), "*2\r\n" + testing::bulk("0") + "*1\r\n" + testing::bulk(second + "9"));
+    const auto& first_node = lowFirst() ? low : high;
+    EXPECT_EQ(first_node.received("SCAN"), (std::vector<testing::Argv>{{"SCAN", "0", "COUNT", "5"}, {"SCAN", "9", "COUNT", "5"}}));
+}
+
+TEST_F(ClusterFanoutSendTest, AScanCursorNamingNoMasterIsInvalid) {
+    EXPECT_EQ(call(testing::command({"SCAN", "2"})), std::make_pair(std::string("-ERR invalid cursor\r\n"), false));
+    EXPECT_EQ(reply({"SCAN", "abc"}), "-ERR invalid cursor\r\n");
+    EXPECT_TRUE(low.received("SCAN").empty());
+    EXPECT_TRUE(high.received("SCAN").empty());
 }
 
 }  // namespace
