@@ -537,7 +537,9 @@ WriteQueue::Status WriteQueue::status() const {
     out.appended = st.appended;
     out.lost_records = st.lost_records;
     out.damage = st.damage;
-    out.rejected = st.rejected + rejected_.load(std::memory_order_relaxed);
+    // Writes refused (countReject), not the journal's refused appends: one refused ack: queued
+    // write is two of those (its batch, then its retry), and a write when_full: sync ran anyway.
+    out.rejected = rejected_.load(std::memory_order_relaxed);
     out.fsyncs = st.fsyncs;
     auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
     std::lock_guard lock(state_mu_);

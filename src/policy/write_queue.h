@@ -89,7 +89,7 @@ public:
     struct Status {
         uint64_t records = 0, bytes = 0;  // the slowest target's backlog
         double lag_seconds = 0;           // the oldest unapplied record, over every target
-        uint64_t appended = 0, rejected = 0, fsyncs = 0;
+        uint64_t appended = 0, rejected = 0, fsyncs = 0;  // rejected: writes refused as full (when_full)
         uint64_t lost_records = 0;        // found damaged at open (the journal's log says where)
         std::vector<std::string> damage;  // each damaged place: its records and the keys they wrote
         std::map<std::string, TargetStatus> targets;

@@ -246,8 +246,11 @@ void ClusterBackend::publishUp() {
     counters_.shared.add(ready - published_shared_);
     published_shared_ = ready;
     if (!map_ && !map_answered_) return;  // still starting: not down before the first answer
-    countUp(anyUp(), [&] { return fmt::format("backend '{}' (redis_cluster, seeds {})", cfg_.name, cfg_.where()); },
-            map_ ? last_down_ : map_error_);
+    // A map with unserved slots is down with no connection down: say how many, not "".
+    std::string why = !map_ ? map_error_
+                      : map_->covered() < kSlots ? fmt::format("{} of {} slots have no master", kSlots - map_->covered(), kSlots)
+                                                 : last_down_;
+    countUp(anyUp(), [&] { return fmt::format("backend '{}' (redis_cluster, seeds {})", cfg_.name, cfg_.where()); }, why);
 }
 
 std::shared_ptr<DedicatedConnection> ClusterBackend::acquireDedicated(bool resp3) {

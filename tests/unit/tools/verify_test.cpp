@@ -4,16 +4,12 @@
 // needs two live servers: tests/integration covers it.
 #include "tools/verify.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <gtest/gtest.h>
 
 #include <sstream>
 #include <string>
 
+#include "support/loopback.h"
 #include "tools/copy.h"
 
 namespace laminar::tools {
@@ -39,26 +35,7 @@ Run verify(const config::Config& cfg, const std::string& a, const std::string& b
     return {code, out.str(), err.str()};
 }
 
-// A loopback port bound but not listening: a connection to it is refused at once.
-class RefusingPort {
-public:
-    RefusingPort() {
-        fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-        socklen_t len = sizeof addr;
-        EXPECT_EQ(::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-        port_ = ntohs(addr.sin_port);
-    }
-    ~RefusingPort() { ::close(fd_); }
-    int port() const { return port_; }
-
-private:
-    int fd_ = -1;
-    int port_ = 0;
-};
+using laminar::testing::RefusingPort;
 
 TEST(VerifyTest, AnUnknownBackendIsAUsageErrorNamingTheConfig) {
     auto cfg = twoBackends();
