@@ -22,6 +22,7 @@
 #include "policy/owned_command.h"
 #include "policy/write_queue.h"
 #include "resp/reply_view.h"
+#include "resp/resp3.h"
 
 namespace laminar::net {
 namespace asio = boost::asio;
@@ -637,15 +638,13 @@ void Session::onReply(Slot& slot, std::string_view raw, bool failed) {
             if (raw.starts_with("+OK")) noteSelected(slot.arg);
             break;
         case SlotKind::kHello3:
-            if (!raw.empty() && raw[0] == '%') {
-                resp3_ = true;
-                worker_.host().registry().update(id_, [](ClientRegistry::Entry& e) { e.resp = 3; });
-            }
-            break;
         case SlotKind::kHello2:
-            if (!raw.empty() && (raw[0] == '*' || raw[0] == '%')) {
-                resp3_ = false;
-                worker_.host().registry().update(id_, [](ClientRegistry::Entry& e) { e.resp = 2; });
+            if (!failed && !raw.empty() && (raw[0] == '*' || raw[0] == '%')) {
+                resp3_ = slot.kind == SlotKind::kHello3;
+                worker_.host().registry().update(id_, [three = resp3_](ClientRegistry::Entry& e) { e.resp = three ? 3 : 2; });
+                // Its id is laminar's (CLIENT ID's), not the backend connection's.
+                rewritten = resp::withHelloId(raw, static_cast<long long>(id_));
+                raw = rewritten;
             }
             break;
         case SlotKind::kBlocking:

@@ -221,9 +221,9 @@ Session::Outcome Session::cmdHello(std::span<const std::string_view> argv, std::
     resp::appendCommand(cmd, {"HELLO", hello.proto == 3 ? "3" : "2"});
     Slot& slot = newSlot();
     ++inflight_;
+    slot.kind = hello.proto == 3 ? SlotKind::kHello3 : SlotKind::kHello2;  // its reply gets laminar's id
     if (pinned_) {
         slot.pinned = true;
-        slot.kind = hello.proto == 3 ? SlotKind::kHello3 : SlotKind::kHello2;
         ++pinned_inflight_;
         pinned_->send(cmd, &slot, false);
     } else {

@@ -75,4 +75,19 @@ std::string nullsToResp3(std::string_view raw) {
     return out;
 }
 
+std::string withHelloId(std::string_view raw, long long id) {
+    // The field is a bulk "id" followed by an integer; no value before it (server, version,
+    // proto) can hold those bytes.
+    constexpr std::string_view kField = "$2\r\nid\r\n:";
+    auto at = raw.find(kField);
+    if (at == std::string_view::npos) return std::string(raw);
+    auto start = at + kField.size();
+    auto end = raw.find("\r\n", start);
+    if (end == std::string_view::npos) return std::string(raw);
+    std::string out(raw.substr(0, start));
+    out += std::to_string(id);
+    out.append(raw.substr(end));
+    return out;
+}
+
 }  // namespace laminar::resp

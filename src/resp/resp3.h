@@ -23,4 +23,8 @@ std::string bulkToVerbatim(std::string_view raw);
 // arrays of them. A reply that is not well-formed RESP2 is returned as it came.
 std::string nullsToResp3(std::string_view raw);
 
+// HELLO's reply (RESP2 array or RESP3 map) with its `id` field set to `id`: the client's id is
+// the proxy's, not the backend connection's. A reply without the field is returned as it came.
+std::string withHelloId(std::string_view raw, long long id);
+
 }  // namespace laminar::resp

@@ -13,6 +13,8 @@ REPS=${REPS:-5}
 N=${N:-400000}
 CLIENTS=${CLIENTS:-50}
 PIPELINE=${PIPELINE:-16}
+TARGET=${TARGET:-0.95}  # issue 23: RESP3 GET and SET at -P 16 at least 0.95x the RESP2 figures of the same run
+verdicts=
 REDIS_PORT=${REDIS_PORT:-7301}
 PORT=${LAMINAR_PORT:-7300}
 if [[ -z ${LAMINAR_BIN:-} ]]; then
@@ -68,8 +70,11 @@ printf '%-5s %12s %12s %8s %14s %14s %8s\n' test resp2_ops resp3_ops ratio resp2
 for test in set get; do
     o2=$(median <<<"${ops[$test.2]}") o3=$(median <<<"${ops[$test.3]}")
     c2=$(median <<<"${cpu[$test.2]}") c3=$(median <<<"${cpu[$test.3]}")
-    printf '%-5s %12.0f %12.0f %8.3f %14.3f %14.3f %8.3f\n' "$test" "$o2" "$o3" "$(awk -v a="$o3" -v b="$o2" 'BEGIN { print a / b }')" \
+    ratio=$(awk -v a="$o3" -v b="$o2" 'BEGIN { print a / b }')
+    printf '%-5s %12.0f %12.0f %8.3f %14.3f %14.3f %8.3f\n' "$test" "$o2" "$o3" "$ratio" \
         "$c2" "$c3" "$(awk -v a="$c3" -v b="$c2" 'BEGIN { print (b > 0 ? a / b : 0) }')"
+    verdicts+="$test RESP3/RESP2 $ratio: $(awk -v r="$ratio" -v t="$TARGET" 'BEGIN { print (r >= t ? "meets" : "BELOW") }') the target $TARGET"$'\n'
 done
+printf '%s' "$verdicts"
 echo "redis connected_clients after both (1 I/O thread, connections: 1, plus this redis-cli): $(redis-cli -p "$REDIS_PORT" info clients | tr -d '\r' | awk -F: '/^connected_clients/ { print $2 }')"
 echo "laminar pinned_clients: $(redis-cli -p "$PORT" info laminar | tr -d '\r' | awk -F: '/^pinned_clients/ { print $2 }')"

@@ -45,5 +45,12 @@ TEST(Resp3FormsTest, WhatIsNotWellFormedRESP2IsPassedAsItCame) {
         EXPECT_EQ(nullsToResp3(r), r);
 }
 
+TEST(Resp3FormsTest, HellosIdBecomesTheClientsOwn) {
+    EXPECT_EQ(withHelloId("%2\r\n$5\r\nproto\r\n:3\r\n$2\r\nid\r\n:812\r\n", 7), "%2\r\n$5\r\nproto\r\n:3\r\n$2\r\nid\r\n:7\r\n");
+    EXPECT_EQ(withHelloId("*4\r\n$2\r\nid\r\n:1\r\n$4\r\nmode\r\n$10\r\nstandalone\r\n", 12345),
+              "*4\r\n$2\r\nid\r\n:12345\r\n$4\r\nmode\r\n$10\r\nstandalone\r\n");
+    EXPECT_EQ(withHelloId("-NOPROTO unsupported protocol version\r\n", 7), "-NOPROTO unsupported protocol version\r\n");
+}
+
 }  // namespace
 }  // namespace laminar::resp
