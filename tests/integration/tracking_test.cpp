@@ -335,6 +335,39 @@ TEST(TrackingMigrationTest, ATimedRolloverCutoffInvalidatesTheKeysItMoves) {
     EXPECT_EQ(a.call({"GET", "r:undated"}), "$5\r\nafter\r\n");
 }
 
+// A condition whose backend state changes moves the route's reads with no reload: every tracking
+// client is told to drop everything when laminar notices. (The backend that goes down here is a
+// memcached, which has no change feed, so the invalidation can come from the condition alone.)
+TEST(TrackingMigrationTest, AConditionThatSwitchesSidesInvalidatesEverything) {
+    RedisServer old_side, new_side;
+    MemcachedServer mc;
+    Client(old_side.port()).cmd({"SET", "c:k", "old"});
+    Client(new_side.port()).cmd({"SET", "c:k", "new"});
+    Laminar lam(cat("listen: 127.0.0.1:{port}\nthreads: 2\nadmin: {metrics: null}\nbackends:\n",
+                    "  old: {type: redis, address: 127.0.0.1:", old_side.port(), "}\n",
+                    "  new: {type: redis, address: 127.0.0.1:", new_side.port(), "}\n",
+                    "  mc: {type: memcached, servers: [127.0.0.1:", mc.port(), "], connect_timeout: 200ms, timeout: 300ms}\n",
+                    "routes:\n  - name: c\n    match: {keys: [\"c:*\"]}\n",
+                    "    strategy: {type: condition, when: {backend_down: mc}, then: old, else: new}\n",
+                    "  - name: mc\n    match: {keys: [\"m:*\"]}\n    strategy: {type: proxy, target: mc}\n",
+                    "  - name: default\n    strategy: {type: proxy, target: old}\n"));
+    Raw a(lam.port());
+    ASSERT_EQ(a.call({"CLIENT", "TRACKING", "ON"}), "+OK\r\n");
+    ASSERT_TRUE(feedsUp(lam.port()));
+    a.drain();
+    EXPECT_EQ(a.call({"GET", "c:k"}), "$3\r\nnew\r\n");
+
+    mc.kill();
+    Raw other(lam.port(), false);
+    std::string last;
+    ASSERT_TRUE(waitFor([&] {
+        other.call({"GET", "m:x"});  // lets laminar find memcached down
+        return (last = other.call({"GET", "c:k"})) == "$3\r\nold\r\n";
+    })) << last;
+    EXPECT_TRUE(contains(a.drain(1s), kNullInvalidation)) << lam.log();
+    EXPECT_EQ(a.call({"GET", "c:k"}), "$3\r\nold\r\n");
+}
+
 // dual_lookup's warm copy writes the key it copies: the readers are told.
 TEST(TrackingMigrationTest, AWarmCopyInvalidatesTheKeyItWrites) {
     RedisServer old_side, new_side;
