@@ -383,6 +383,29 @@ TEST(TrackingMigrationTest, AWarmCopyInvalidatesTheKeyItWrites) {
     EXPECT_TRUE(waitFor([&] { return show(Client(new_side.port()).cmd({"GET", "w:k"})) == "$v"; }));
 }
 
+// An online backfill writes the keys it copies (from old to new here): their readers are told,
+// whichever side they read.
+TEST(TrackingMigrationTest, ABackfillInvalidatesTheKeysItCopies) {
+    RedisServer old_side, new_side;
+    {
+        Client o(old_side.port());
+        for (int i = 0; i < 20; ++i) o.cmd({"SET", cat("b:", i), cat("v", i)});
+    }
+    Laminar lam(twoBackendConfig(old_side.port(), new_side.port(), migrationRoute("b", "b:*", "dual_write_read_old")));
+    Raw a(lam.port());
+    ASSERT_EQ(a.call({"CLIENT", "TRACKING", "ON"}), "+OK\r\n");
+    ASSERT_TRUE(feedsUp(lam.port()));
+    a.drain();
+    EXPECT_EQ(a.call({"GET", "b:7"}), "$2\r\nv7\r\n");
+    Client admin(lam.port());
+    ASSERT_EQ(show(admin.cmd({"LAMINAR", "BACKFILL", "START", "b"})), "+OK");
+    ASSERT_TRUE(waitFor([&] { return show(admin.cmd({"LAMINAR", "BACKFILL", "STATUS", "b"})).find("done") != std::string::npos; }));
+    EXPECT_EQ(show(Client(new_side.port()).cmd({"GET", "b:7"})), "$v7");
+    auto pushes = a.drain(1s);
+    EXPECT_TRUE(contains(pushes, invalidation("b:7")));
+    for (const auto& p : pushes) EXPECT_TRUE(p == invalidation("b:7")) << p;  // only what it read
+}
+
 // A lost change feed (the backend restarted): what changed meanwhile cannot be known, so every
 // tracking client gets a null invalidation, and again once the feed is back.
 TEST_F(TrackingTest, ALostChangeFeedInvalidatesEverything) {
