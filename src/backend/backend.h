@@ -119,6 +119,14 @@ public:
     // Dedicated connections (MULTI, blocking, pub/sub, SELECT): Redis and Redis Cluster
     // backends have them. Null for the others.
     virtual DedicatedPool* dedicated() { return nullptr; }
+    // CLIENT TRACKING's change feeds (net/change_feed.h): one RESP3 connection to each server that
+    // holds this backend's data, for the feed to send CLIENT TRACKING ON BCAST on, and given back
+    // with closeChangeFeed(). changeFeedServers() names those servers ("" while none is known, as
+    // a cluster before its first slot map): when it changes, the feeds are opened again. Default:
+    // none (memcached has no tracking).
+    virtual std::vector<std::shared_ptr<DedicatedConnection>> openChangeFeeds() { return {}; }
+    virtual void closeChangeFeed(std::shared_ptr<DedicatedConnection> conn) { (void)conn; }
+    virtual std::string changeFeedServers() const { return {}; }
     virtual bool anyUp() const = 0;
     // Nothing sent is still unanswered (a reload may then drop it).
     virtual bool idle() const = 0;

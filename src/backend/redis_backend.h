@@ -48,6 +48,10 @@ public:
     // subscription, configured db, the protocol it was opened in), so it may serve another client
     // of that protocol; otherwise it is closed.
     void releaseDedicated(std::shared_ptr<DedicatedConnection> conn, bool clean) override;
+    // One dedicated RESP3 connection to the server.
+    std::vector<std::shared_ptr<DedicatedConnection>> openChangeFeeds() override { return {acquireDedicated(true)}; }
+    void closeChangeFeed(std::shared_ptr<DedicatedConnection> conn) override { releaseDedicated(std::move(conn), false); }
+    std::string changeFeedServers() const override { return cfg_.where(); }
 
     // RedisConnection::Observer
     void connectionChanged(std::string_view error) override;

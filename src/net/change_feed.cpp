@@ -59,7 +59,7 @@ ChangeFeeds::~ChangeFeeds() {
 void ChangeFeeds::close(Feed& feed) {
     if (!feed.conn) return;
     feed.closing = true;
-    if (auto* pool = feed.backend->dedicated()) pool->releaseDedicated(std::move(feed.conn), false);
+    feed.backend->closeChangeFeed(std::move(feed.conn));
     feed.conn.reset();
 }
 
@@ -69,32 +69,58 @@ size_t ChangeFeeds::up() const {
 
 void ChangeFeeds::sync(const std::vector<std::shared_ptr<backend::Backend>>& backends, bool active) {
     auto now = std::chrono::steady_clock::now();
-    // Feeds of backends a reload dropped, of no client, or lost (opened again below once due).
-    std::erase_if(feeds_, [&](const std::unique_ptr<Feed>& f) {
-        bool keep = active && std::find(backends.begin(), backends.end(), f->backend) != backends.end() &&
-                    (!f->dead || now - f->dead_since < kRetry);
-        if (!keep) close(*f);
-        return !keep;
-    });
-    wanted_ = 0;
+    wanted_.clear();
     for (const auto& b : backends) {
-        if (b->config().type != config::BackendConfig::Type::kRedis || !b->dedicated()) continue;
-        ++wanted_;
-        if (!active) continue;
-        if (std::any_of(feeds_.begin(), feeds_.end(), [&](const auto& f) { return f->backend == b; })) continue;
-        auto feed = std::make_unique<Feed>();
-        feed->owner = this;
-        feed->backend = b;
-        feed->conn = b->dedicated()->acquireDedicated(true);
-        feed->conn->setRelay(feed.get(), false);
-        Feed* f = feed.get();
-        feeds_.push_back(std::move(feed));
-        f->conn->send(kTrackingOn, f, false);  // may fail at once (backend down): complete() marks it dead
+        auto type = b->config().type;
+        if (type == config::BackendConfig::Type::kRedis || type == config::BackendConfig::Type::kRedisCluster) wanted_.push_back(b);
+    }
+    // A backend's feeds go (to be opened again below) when it is no longer configured, no client
+    // tracks, its servers changed, or one of them was lost kRetry ago.
+    std::vector<std::shared_ptr<backend::Backend>> stale;
+    for (const auto& f : feeds_) {
+        bool keep = active && std::find(wanted_.begin(), wanted_.end(), f->backend) != wanted_.end() &&
+                    (!f->dead || now - f->dead_since < kRetry) && f->servers == f->backend->changeFeedServers();
+        if (!keep) stale.push_back(f->backend);
+    }
+    std::erase_if(feeds_, [&](const std::unique_ptr<Feed>& f) {
+        bool go = std::find(stale.begin(), stale.end(), f->backend) != stale.end();
+        if (go) close(*f);
+        return go;
+    });
+    if (active) {
+        for (const auto& b : wanted_) {
+            if (std::any_of(feeds_.begin(), feeds_.end(), [&](const auto& f) { return f->backend == b; })) continue;
+            std::string servers = b->changeFeedServers();
+            if (servers.empty()) continue;  // not known yet: not up
+            for (auto& conn : b->openChangeFeeds()) {
+                auto feed = std::make_unique<Feed>();
+                feed->owner = this;
+                feed->backend = b;
+                feed->servers = servers;
+                feed->conn = std::move(conn);
+                feed->conn->setRelay(feed.get(), false);
+                Feed* f = feed.get();
+                feeds_.push_back(std::move(feed));
+                f->conn->send(kTrackingOn, f, false);  // may fail at once (server down): complete() marks it dead
+            }
+        }
     }
     report();
 }
 
-void ChangeFeeds::report() { invalidations_.setFeedsUp(up() == wanted_); }
+void ChangeFeeds::report() {
+    bool all = true;
+    for (const auto& b : wanted_) {
+        bool any = false, every = true;
+        for (const auto& f : feeds_) {
+            if (f->backend != b) continue;
+            any = true;
+            every = every && f->up;
+        }
+        all = all && any && every;
+    }
+    invalidations_.setFeedsUp(all);
+}
 
 void ChangeFeeds::Feed::complete(std::string_view raw, bool failed) {
     if (closing || dead) return;

@@ -13,9 +13,11 @@
 
 #include <chrono>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "support/cluster.h"
 #include "support/harness.h"
 #include "support/more.h"
 #include "support/policy_support.h"
@@ -423,6 +425,29 @@ TEST_F(TrackingTest, ALostChangeFeedInvalidatesEverything) {
     EXPECT_EQ(a.call({"GET", "k"}), "$5\r\nafter\r\n");
     EXPECT_EQ(show(direct.cmd({"SET", "k", "again"})), "+OK");
     EXPECT_TRUE(contains(a.drain(2s), invalidation("k")));
+}
+
+// On a redis_cluster backend each master has its change feed: a change made directly on any
+// master is seen.
+TEST(TrackingClusterTest, AChangeOnAnyMasterOfAClusterIsSeen) {
+    RedisCluster cluster(3, 0);
+    ASSERT_TRUE(cluster.waitHealthy());
+    Laminar lam(cat("listen: 127.0.0.1:{port}\nthreads: 2\nadmin: {metrics: null}\nbackends:\n  cl: {type: redis_cluster, seeds: [",
+                    cluster.seeds(1), "]}\nroutes:\n  - name: default\n    strategy: {type: proxy, target: cl}\n"));
+    Raw a(lam.port());
+    ASSERT_EQ(a.call({"CLIENT", "TRACKING", "ON"}), "+OK\r\n");
+    ASSERT_TRUE(feedsUp(lam.port()));
+    a.drain();
+    std::set<int> masters;
+    for (int i = 0; i < 12; ++i) {
+        std::string key = cat("ck:", i);
+        EXPECT_EQ(a.call({"GET", key}), "_\r\n");
+        int port = cluster.portForKey(key);
+        masters.insert(port);
+        EXPECT_EQ(show(Client(port).cmd({"SET", key, "direct"})), "+OK");
+        EXPECT_TRUE(contains(a.drain(1s), invalidation(key))) << key << " on the master at " << port;
+    }
+    EXPECT_EQ(masters.size(), 3u) << "the keys did not reach every master";
 }
 
 // A client that leaves, or says RESET, stops tracking; INFO laminar counts the clients.

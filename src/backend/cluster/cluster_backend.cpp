@@ -144,6 +144,34 @@ void ClusterBackend::sendAside(std::string_view raw, ReplySink* sink) {
     job->sent();
 }
 
+std::vector<std::shared_ptr<DedicatedConnection>> ClusterBackend::openChangeFeeds() {
+    std::vector<std::shared_ptr<DedicatedConnection>> out;
+    if (!map_) return out;
+    for (const auto& m : map_->masters) {
+        auto conn = std::make_shared<RedisConnection>(ioc_, poller_, nodeConfig(cfg_, m), true);
+        conn->setResp3();
+        conn->start();
+        out.push_back(std::move(conn));
+    }
+    return out;
+}
+
+void ClusterBackend::closeChangeFeed(std::shared_ptr<DedicatedConnection> conn) {
+    auto c = std::static_pointer_cast<RedisConnection>(std::move(conn));  // made by openChangeFeeds()
+    c->setRelay(nullptr, false);
+    c->close("released");
+}
+
+std::string ClusterBackend::changeFeedServers() const {
+    if (!map_) return {};
+    std::vector<std::string> masters;
+    for (const auto& m : map_->masters) masters.push_back(m.str());
+    std::sort(masters.begin(), masters.end());
+    std::string out;
+    for (const auto& m : masters) out += (out.empty() ? "" : ",") + m;
+    return out;
+}
+
 ClusterBackend::Request* ClusterBackend::newRequest(std::string raw, uint16_t slot, ReplySink* sink, uint64_t client_id) {
     auto* r = new Request;
     r->owner = this;

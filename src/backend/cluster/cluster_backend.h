@@ -70,6 +70,11 @@ public:
     // reaches that node); split commands are merged from RESP3 parts as from RESP2 ones.
     void sendResp3(uint64_t client_id, std::string_view raw, ReplySink* sink) override { send(client_id | kResp3, raw, sink); }
     void releaseDedicated(std::shared_ptr<DedicatedConnection> conn, bool clean) override;
+    // One RESP3 connection to each master of the slot map (a key lives on its master; replicas
+    // apply the same changes).
+    std::vector<std::shared_ptr<DedicatedConnection>> openChangeFeeds() override;
+    void closeChangeFeed(std::shared_ptr<DedicatedConnection> conn) override;
+    std::string changeFeedServers() const override;
     // RedisConnection::Observer
     void connectionChanged(std::string_view error) override;
 
