@@ -50,6 +50,12 @@ Server::Server(std::shared_ptr<const policy::Snapshot> snapshot, std::string pat
         else w->post([w, target, keys = std::move(keys)] { w->deliverInvalidation(target, keys); });
     });
     invalidations_.setWake([this] { workers_[0]->wakeFeeds(); });
+    invalidations_.setBroken([this](int worker, uint64_t client, uint64_t target) {
+        if (worker < 0 || static_cast<size_t>(worker) >= workers_.size()) return;
+        Worker* w = workers_[static_cast<size_t>(worker)].get();
+        if (w->isCurrentThread()) w->redirectBroken(client, target);
+        else w->post([w, client, target] { w->redirectBroken(client, target); });
+    });
     int threads = snapshot_->config().threads;
     if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     for (int i = 0; i < threads; ++i) {

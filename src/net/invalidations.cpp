@@ -58,6 +58,18 @@ void Invalidations::disable(uint64_t client) {
     tracking_.fetch_sub(1, std::memory_order_relaxed);
 }
 
+void Invalidations::gone(uint64_t client) {
+    if (!active()) return;
+    std::vector<std::pair<int, uint64_t>> told;
+    {
+        std::lock_guard lock(mu_);
+        for (const auto& [id, c] : clients_)
+            if (c.mode.redirect == client) told.emplace_back(c.worker, id);
+    }
+    if (broken_)
+        for (const auto& [worker, id] : told) broken_(worker, id, client);
+}
+
 void Invalidations::remember(uint64_t client, std::string_view key) {
     std::vector<Out> out;
     {

@@ -52,6 +52,9 @@ public:
     explicit Invalidations(size_t max_keys = kDefaultMaxKeys) : max_keys_(max_keys) {}
 
     void setDeliver(Deliver deliver) { deliver_ = std::move(deliver); }
+    // Tells tracking client `client` on I/O thread `worker` that its REDIRECT target `target` left.
+    using Broken = std::function<void(int worker, uint64_t client, uint64_t target)>;
+    void setBroken(Broken broken) { broken_ = std::move(broken); }
     // Called (from the thread that enables it) when the first client starts tracking.
     void setWake(std::function<void()> wake) { wake_ = std::move(wake); }
 
@@ -65,6 +68,10 @@ public:
     // the client left.
     void enable(uint64_t client, int worker, Mode mode);
     void disable(uint64_t client);
+    // A client left (any: it may be a REDIRECT target). The clients that redirect to it are told
+    // (RESP3: a tracking-redir-broken push, as Redis sends), and their invalidations go nowhere
+    // until they turn tracking on again.
+    void gone(uint64_t client);
     // Some client tracks: writes must say what they changed.
     bool active() const { return tracking_.load(std::memory_order_relaxed) > 0; }
 
@@ -112,6 +119,7 @@ private:
     std::unordered_set<std::string> moves_;  // keys a timer will invalidate
     std::atomic<size_t> tracking_{0};
     std::function<void()> wake_;
+    Broken broken_;
     bool feeds_up_ = false;  // under mu_
 };
 

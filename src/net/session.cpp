@@ -837,7 +837,9 @@ void Session::close() {
     out_.clear();
     out_off_ = 0;
     releasePin(false);
-    if (tracking_) worker_.host().invalidations().disable(id_);
+    auto& invalidations = worker_.host().invalidations();
+    if (tracking_) invalidations.disable(id_);
+    invalidations.gone(id_);
     worker_.host().registry().remove(id_);
 }
 

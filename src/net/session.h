@@ -93,6 +93,9 @@ public:
     // subscribed (REDIRECT's target) a message on __redis__:invalidate; any other gets nothing,
     // as from Redis. It comes after the replies of the commands sent before it.
     void invalidate(const std::vector<std::string>* keys);
+    // Its REDIRECT target `target` left: TRACKINGINFO says broken_redirect, and a RESP3 client is
+    // sent Redis's tracking-redir-broken push.
+    void redirectBroken(uint64_t target);
 
 private:
     // kExecAbort: the DISCARD sent in place of EXEC for a transaction laminar refused a command
@@ -370,7 +373,7 @@ private:
     // CLIENT TRACKING's state; null while off.
     struct Tracking {
         enum class Caching : uint8_t { kUnset, kYes, kNo };
-        bool bcast = false, optin = false, optout = false, noloop = false;
+        bool bcast = false, optin = false, optout = false, noloop = false, broken = false;
         uint64_t redirect = 0;
         std::vector<std::string> prefixes;  // sorted
         Caching caching = Caching::kUnset;  // CLIENT CACHING: for the next command (or transaction)

@@ -115,6 +115,7 @@ Session::Outcome Session::cmdTracking(std::span<const std::string_view> argv) {
     t.optout = optout;
     t.noloop = mode.noloop;
     t.redirect = mode.redirect;
+    t.broken = false;
     t.caching = Tracking::Caching::kUnset;
     if (mode.bcast) {
         if (prefixes.empty()) prefixes.emplace_back();  // every key
@@ -138,6 +139,7 @@ Session::Outcome Session::cmdTrackingInfo() {
         if (t.optout) flags.push_back("optout");
         if (t.optout && t.caching == Tracking::Caching::kNo) flags.push_back("caching-no");
         if (t.noloop) flags.push_back("noloop");
+        if (t.broken) flags.push_back("broken_redirect");
     }
     std::string out = resp3_ ? "%3\r\n" : "*6\r\n";
     resp::appendBulk(out, "flags");
@@ -245,6 +247,16 @@ void Session::invalidate(const std::vector<std::string>* keys) {
     } else {
         return;  // a RESP2 client that is not subscribed: Redis sends it nothing either
     }
+    push(out);
+}
+
+void Session::redirectBroken(uint64_t target) {
+    if (closed_ || !tracking_ || tracking_->redirect != target) return;
+    tracking_->broken = true;
+    if (!resp3_) return;  // Redis has no way to tell a RESP2 client either
+    Guard guard(*this);
+    std::string out = ">2\r\n$21\r\ntracking-redir-broken\r\n";
+    resp::appendInteger(out, static_cast<long long>(target));
     push(out);
 }
 

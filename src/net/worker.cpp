@@ -165,6 +165,19 @@ void Worker::deliverInvalidation(uint64_t target, const std::shared_ptr<const st
     }
 }
 
+void Worker::redirectBroken(uint64_t client, uint64_t target) {
+    io::Poller::touch();
+    auto it = by_id_.find(client);
+    if (it == by_id_.end()) return;
+    Session* s = it->second;
+    s->redirectBroken(target);
+    if (s->closed()) {  // as in deliverInvalidation
+        post([this, client] {
+            if (auto again = by_id_.find(client); again != by_id_.end()) again->second->maybeDestroy();
+        });
+    }
+}
+
 void Worker::syncFeeds() {
     if (index_ != 0) return;
     // Open while some client tracks, and kLinger after, so that a client that turns tracking off

@@ -70,6 +70,8 @@ public:
     // CLIENT TRACKING: an invalidation for this thread's client `target` (`keys` null: the whole
     // cache); nothing when it is gone.
     void deliverInvalidation(uint64_t target, const std::shared_ptr<const std::vector<std::string>>& keys);
+    // CLIENT TRACKING: this thread's client `client` lost its REDIRECT target `target`.
+    void redirectBroken(uint64_t client, uint64_t target);
     // The change feeds up (see ChangeFeeds; the first thread's only, else 0).
     size_t changeFeedsUp() const;
     // From any thread: the first thread opens its change feeds now, not at its next sweep.

@@ -277,6 +277,25 @@ TEST_F(TrackingTest, RedirectSendsMessagesToASubscribedResp2Client) {
     }
 }
 
+// A REDIRECT target that leaves: the tracking client is told, as Redis tells a RESP3 client
+// (tracking-redir-broken), and TRACKINGINFO says broken_redirect until tracking is turned on again.
+TEST_F(TrackingTest, ARedirectTargetThatLeavesIsReported) {
+    Raw a(port());
+    std::string id;
+    {
+        Raw target(port());
+        id = target.call({"CLIENT", "ID"});
+        id = id.substr(1, id.size() - 3);
+        ASSERT_EQ(a.call({"CLIENT", "TRACKING", "ON", "REDIRECT", id}), "+OK\r\n");
+    }
+    EXPECT_EQ(a.frame(), cat(">2\r\n$21\r\ntracking-redir-broken\r\n:", id, "\r\n"));
+    EXPECT_EQ(a.call({"CLIENT", "TRACKINGINFO"}),
+              cat("%3\r\n$5\r\nflags\r\n~2\r\n$2\r\non\r\n$15\r\nbroken_redirect\r\n$8\r\nredirect\r\n:", id,
+                  "\r\n$8\r\nprefixes\r\n*0\r\n"));
+    EXPECT_EQ(a.call({"CLIENT", "TRACKING", "ON"}), "+OK\r\n");
+    EXPECT_EQ(a.call({"CLIENT", "TRACKINGINFO"}).find("broken_redirect"), std::string::npos);
+}
+
 // The laminar-made changes of what a read returns. A reload that moves a route's reads: every
 // tracking client gets a null invalidation before the reply of any command laminar answers with
 // the new configuration.
